@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+# Both create .venv if needed and install the pinned dependencies (requirements.lock),
+# then do nothing more when nothing changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test study benchmark setup mlflow-ui clean-venv
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
+	$(BIN)/python -m pip install --quiet --constraint requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	dvc repro
+	@echo "Report: reports/report.md (and reports/report.html); MLflow store: $(CURDIR)/mlflow.db"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# The 10-seed study (seeds 7..16) as a DVC experiment; the report gains confidence intervals.
+study: $(STAMP)
+	dvc exp run -S 'seeds=[7,8,9,10,11,12,13,14,15,16]'
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/benchmark.py
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+clean-venv:
+	rm -rf $(VENV)

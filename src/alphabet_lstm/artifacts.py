@@ -1,0 +1,126 @@
+"""Reading and writing the pipeline's files, atomically and byte-for-byte reproducibly.
+
+Every writer goes to a temporary file beside the target and renames it into place only
+when the whole file is written, so an interrupted stage never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from alphabet_lstm.encoding import EncodedDataset
+from alphabet_lstm.model import LSTMWeights, ModelSpec
+
+# A fixed timestamp inside .npz archives keeps the same arrays the same bytes.
+_ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, path)
+    finally:
+        temporary_path.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def to_json(value) -> str:
+    """Stable JSON: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json(path: str | Path, value) -> None:
+    write_text(path, to_json(value))
+
+
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray], metadata: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", _ZIP_TIMESTAMP), member.getvalue())
+        archive.writestr(zipfile.ZipInfo("metadata.json", _ZIP_TIMESTAMP), to_json(metadata))
+    return buffer.getvalue()
+
+
+def _read_npz(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+    with zipfile.ZipFile(path) as archive:
+        metadata = json.loads(archive.read("metadata.json"))
+        arrays = {
+            name[: -len(".npy")]: np.lib.format.read_array(io.BytesIO(archive.read(name)))
+            for name in archive.namelist()
+            if name.endswith(".npy")
+        }
+    return arrays, metadata
+
+
+def save_encoded(path: str | Path, dataset: EncodedDataset, extra_metadata: dict) -> None:
+    """An encoded data set with its layout, padded length, shapes and vocabulary."""
+    metadata = {
+        "layout": dataset.layout,
+        "input_length": dataset.input_length,
+        "inputs_shape": list(dataset.inputs.shape),
+        "targets_shape": list(dataset.targets.shape),
+        "vocabulary": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "padding": "left, code 0, then scaled by 1/26",
+        **extra_metadata,
+    }
+    arrays = {
+        "inputs": dataset.inputs,
+        "targets": dataset.targets,
+        "target_codes": dataset.target_codes,
+    }
+    write_bytes(path, _npz_bytes(arrays, metadata))
+
+
+def load_encoded(path: str | Path) -> tuple[EncodedDataset, dict]:
+    arrays, metadata = _read_npz(path)
+    dataset = EncodedDataset(
+        inputs=arrays["inputs"],
+        targets=arrays["targets"],
+        target_codes=arrays["target_codes"],
+        layout=metadata["layout"],
+        input_length=metadata["input_length"],
+    )
+    return dataset, metadata
+
+
+def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec) -> None:
+    """Weights plus the spec that says how to feed them (framing, layout, statefulness)."""
+    arrays = {name: array for name, array in zip(LSTMWeights.NAMES, weights.as_list())}
+    write_bytes(path, _npz_bytes(arrays, {"spec": spec.to_dict(), "format": "alphabet-lstm/1"}))
+
+
+def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
+    arrays, metadata = _read_npz(path)
+    weights = LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES])
+    return weights, ModelSpec.from_dict(metadata["spec"])

@@ -1,0 +1,83 @@
+"""The faithful engine: Keras 3 ``model.fit`` exactly as the tutorial calls it.
+
+It is the reference the fast engine is checked against, and selectable with
+``train.engine: keras`` in params.yaml. TensorFlow is imported only when it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from alphabet_lstm.alphabet import VOCABULARY_SIZE
+from alphabet_lstm.model import LSTMWeights
+
+
+def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bool, batch_size: int):
+    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy."""
+    import keras
+    from keras import layers
+
+    if stateful:
+        # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
+        inputs = keras.Input(batch_shape=(batch_size, timesteps, features))
+    else:
+        inputs = keras.Input(shape=(timesteps, features))
+    hidden = layers.LSTM(units, stateful=stateful)(inputs)
+    outputs = layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
+    model = keras.Model(inputs, outputs)
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+
+
+def reset_lstm_states(model) -> None:
+    """Reset every stateful layer (Keras 3 has no Model.reset_states)."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+
+
+def train_keras(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    units: int,
+    epochs: int,
+    batch_size: int,
+    stateful: bool,
+    shuffle: bool,
+    seed: int,
+    initial: LSTMWeights | None = None,
+    on_progress: Callable[[int, float, float], None] | None = None,
+) -> tuple[LSTMWeights, np.ndarray, np.ndarray]:
+    """Train with ``model.fit``; return the weights and per-epoch loss and accuracy."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    _, timesteps, features = inputs.shape
+    model = build_keras_model(
+        timesteps=timesteps, features=features, units=units, stateful=stateful, batch_size=batch_size
+    )
+    if initial is not None:
+        model.set_weights(initial.as_list())
+    losses, accuracies = [], []
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            losses.append(float(logs["loss"]))
+            accuracies.append(float(logs["accuracy"]))
+            if on_progress is not None:
+                on_progress(len(losses), losses[-1], accuracies[-1])
+
+    if stateful:
+        # The tutorial's loop: one epoch per fit call, states reset by hand after each.
+        for _ in range(epochs):
+            model.fit(inputs, targets, epochs=1, batch_size=batch_size, shuffle=False,
+                      verbose=0, callbacks=[Progress()])
+            reset_lstm_states(model)
+    else:
+        model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                  verbose=0, callbacks=[Progress()])
+    weights = LSTMWeights.from_list(model.get_weights())
+    return weights, np.asarray(losses), np.asarray(accuracies)

@@ -1,0 +1,209 @@
+"""Evaluation of a trained model: pure functions over weights, spec and patterns.
+
+Everything here feeds inputs exactly as the framing was trained (same padding length,
+layout and, for stateful models, state carried across the patterns in order).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE, codes_to_letters
+from alphabet_lstm.datasets import Patterns, all_queries
+from alphabet_lstm.encoding import pad_left, shape_inputs
+from alphabet_lstm.model import LSTMWeights, ModelSpec, forward, predict
+
+# Keras clips probabilities into [1e-7, 1 - 1e-7] before taking the log.
+_CLIP = 1e-7
+RANDOM_QUERY_COUNT = 20
+START_STEPS = 5
+
+
+def encode_runs(spec: ModelSpec, runs: Sequence[Sequence[int]]) -> np.ndarray:
+    """Code runs shaped for this model: left-padded to its input length, in its layout."""
+    return shape_inputs(pad_left(runs, spec.input_length), spec.layout)
+
+
+def accepts_length(spec: ModelSpec, length: int) -> bool:
+    """Whether a run of ``length`` letters is a valid input: padded models take 1..L."""
+    padded_kinds = ("variable_length", "prefix_padded")
+    if spec.dataset_kind in padded_kinds:
+        return 1 <= length <= spec.input_length
+    return length == spec.input_length
+
+
+def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
+    """Mean categorical cross-entropy, clipped as Keras clips it."""
+    chosen = probabilities[np.arange(len(target_codes)), target_codes]
+    return float(-np.mean(np.log(np.clip(chosen, _CLIP, 1 - _CLIP))))
+
+
+def prediction_table(
+    weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray
+) -> list[dict]:
+    """One row per pattern: input letters, expected, predicted, its probability, correct."""
+    probabilities = predict(weights, spec, inputs)
+    predicted = probabilities.argmax(axis=1)
+    rows = []
+    for index, (run, target) in enumerate(zip(patterns.inputs, patterns.targets)):
+        rows.append(
+            {
+                "input": codes_to_letters(run),
+                "expected": ALPHABET[target],
+                "predicted": ALPHABET[predicted[index]],
+                "probability": round(float(probabilities[index, predicted[index]]), 6),
+                "correct": bool(predicted[index] == target),
+            }
+        )
+    return rows
+
+
+def training_metrics(
+    weights: LSTMWeights, spec: ModelSpec, inputs: np.ndarray, target_codes: np.ndarray
+) -> dict:
+    """Accuracy and loss on the training patterns, as ``model.evaluate`` reports them."""
+    probabilities = predict(weights, spec, inputs)
+    correct = int((probabilities.argmax(axis=1) == target_codes).sum())
+    return {
+        "accuracy": round(correct / len(target_codes), 6),
+        "loss": round(cross_entropy(probabilities, target_codes), 6),
+        "correct": correct,
+        "patterns": int(len(target_codes)),
+    }
+
+
+def next_letter_probabilities(
+    weights: LSTMWeights, spec: ModelSpec, letters: Sequence[int], state=None
+) -> tuple[np.ndarray, tuple]:
+    """Probabilities of the letter after ``letters`` (stateless: one padded query)."""
+    probabilities, state = forward(weights, encode_runs(spec, [letters]), state)
+    return probabilities[0], state
+
+
+def recite(weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int, *, warm_up: Sequence[int] = ()) -> list[int]:
+    """Feed the model its own predictions ``steps`` times, starting from ``start``.
+
+    A stateful model is fed one letter at a time with its state carried (after a reset,
+    and after ``warm_up`` letters if given); a stateless model is given the last letters
+    that fit its input, left-padded.
+    """
+    predicted: list[int] = []
+    if spec.stateful:
+        state = None
+        for code in list(warm_up) + list(start[:-1]):
+            _, state = next_letter_probabilities(weights, spec, [code], state)
+        current = start[-1]
+        for _ in range(steps):
+            probabilities, state = next_letter_probabilities(weights, spec, [current], state)
+            current = int(probabilities.argmax())
+            predicted.append(current)
+        return predicted
+    context = list(warm_up) + list(start)
+    for _ in range(steps):
+        window = context[-spec.input_length:]
+        probabilities, _ = next_letter_probabilities(weights, spec, window)
+        context.append(int(probabilities.argmax()))
+        predicted.append(context[-1])
+    return predicted
+
+
+def _scored_start(weights: LSTMWeights, spec: ModelSpec, letter: int, warm: bool) -> dict:
+    steps = min(START_STEPS, VOCABULARY_SIZE - 1 - letter)
+    predicted = recite(weights, spec, [letter], START_STEPS, warm_up=list(range(letter)) if warm else ())
+    expected = list(range(letter + 1, letter + 1 + steps))
+    correct = sum(int(p == e) for p, e in zip(predicted, expected))
+    return {
+        "start": ALPHABET[letter],
+        "predicted": codes_to_letters(predicted),
+        "expected": codes_to_letters(expected),
+        "accuracy": round(correct / steps, 6) if steps else None,
+    }
+
+
+def start_table(weights: LSTMWeights, spec: ModelSpec, *, warm: bool) -> list[dict]:
+    """From every letter, the next five predictions fed back: cold (reset) or warm (A..before)."""
+    return [_scored_start(weights, spec, letter, warm) for letter in range(VOCABULARY_SIZE)]
+
+
+def mean_start_accuracy(table: list[dict]) -> float:
+    scored = [row["accuracy"] for row in table if row["accuracy"] is not None]
+    return round(float(np.mean(scored)), 6)
+
+
+def query_accuracy(weights: LSTMWeights, spec: ModelSpec, max_len: int) -> dict:
+    """Accuracy on every contiguous run of 1..max_len letters that has a next letter."""
+    queries = all_queries(max_len)
+    probabilities, _ = forward(weights, encode_runs(spec, queries.inputs))
+    predicted = probabilities.argmax(axis=1)
+    targets = np.asarray(queries.targets)
+    by_length = {}
+    lengths = np.asarray([len(run) for run in queries.inputs])
+    for length in range(1, max_len + 1):
+        mask = lengths == length
+        by_length[str(length)] = round(float((predicted[mask] == targets[mask]).mean()), 6)
+    return {
+        "accuracy": round(float((predicted == targets).mean()), 6),
+        "queries": int(len(targets)),
+        "accuracy_by_length": by_length,
+    }
+
+
+def single_letter_probabilities(weights: LSTMWeights, spec: ModelSpec) -> np.ndarray | None:
+    """A 26x26 table: row = input letter, column = probability of each next letter.
+
+    None where the framing does not accept a single letter (a fixed 3-letter window).
+    Stateful models answer from a reset state.
+    """
+    if not accepts_length(spec, 1):
+        return None
+    inputs = encode_runs(spec, [[code] for code in range(VOCABULARY_SIZE)])
+    probabilities, _ = forward(weights, inputs)
+    return probabilities
+
+
+def random_queries(
+    weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray, seed: int
+) -> list[dict]:
+    """The tutorial's demonstration: 20 training patterns drawn at random, predicted alone."""
+    random_state = np.random.RandomState(seed)
+    rows = []
+    for _ in range(RANDOM_QUERY_COUNT):
+        index = int(random_state.randint(len(patterns.inputs)))
+        probabilities, _ = forward(weights, inputs[index : index + 1])
+        predicted = int(probabilities[0].argmax())
+        rows.append(
+            {
+                "input": codes_to_letters(patterns.inputs[index]),
+                "expected": ALPHABET[patterns.targets[index]],
+                "predicted": ALPHABET[predicted],
+                "correct": predicted == patterns.targets[index],
+            }
+        )
+    return rows
+
+
+def evaluate(
+    weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray, target_codes: np.ndarray
+) -> tuple[dict, list[dict], dict, np.ndarray | None]:
+    """Everything the evaluate stage records: metrics, prediction table, details, 26x26 table."""
+    metrics = training_metrics(weights, spec, inputs, target_codes)
+    table = prediction_table(weights, spec, patterns, inputs)
+    details: dict = {"framing": spec.framing, "seed": spec.seed}
+    if spec.stateful:
+        chain = recite(weights, spec, [0], VOCABULARY_SIZE - 1)
+        details["chain_from_A"] = codes_to_letters([0] + chain)
+        details["chain_intact"] = chain == list(range(1, VOCABULARY_SIZE))
+        details["cold_start_from_K"] = codes_to_letters(recite(weights, spec, [10], START_STEPS))
+        details["cold_starts"] = start_table(weights, spec, warm=False)
+        details["warm_starts"] = start_table(weights, spec, warm=True)
+        metrics["chain_intact"] = details["chain_intact"]
+        metrics["cold_start_accuracy"] = mean_start_accuracy(details["cold_starts"])
+        metrics["warm_start_accuracy"] = mean_start_accuracy(details["warm_starts"])
+    else:
+        details["random_queries"] = random_queries(weights, spec, patterns, inputs, spec.seed)
+    if spec.dataset_kind in ("variable_length", "prefix_padded"):
+        details["all_queries"] = query_accuracy(weights, spec, spec.input_length)
+        metrics["all_queries_accuracy"] = details["all_queries"]["accuracy"]
+    return metrics, table, details, single_letter_probabilities(weights, spec)

@@ -1,0 +1,89 @@
+"""One training code path for every framing, whichever engine runs it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from alphabet_lstm.encoding import EncodedDataset
+from alphabet_lstm.model import LSTMWeights, ModelSpec, initial_weights
+from alphabet_lstm.params import FramingParams
+
+ENGINES = ("fast", "keras")
+
+
+@dataclass
+class TrainingResult:
+    """Trained weights, per-epoch loss and accuracy as seen during training, wall time."""
+
+    weights: LSTMWeights
+    losses: np.ndarray
+    accuracies: np.ndarray
+    seconds: float
+
+
+def model_spec(name: str, framing: FramingParams, dataset: EncodedDataset, *, seed: int, engine: str) -> ModelSpec:
+    """What a saved model must carry so evaluation and prediction need no params."""
+    return ModelSpec(
+        framing=name,
+        units=framing.units,
+        layout=framing.layout,
+        input_length=dataset.input_length,
+        stateful=framing.stateful,
+        batch_size=framing.resolved_batch_size,
+        engine=engine,
+        seed=seed,
+        dataset_kind=framing.dataset.kind,
+    )
+
+
+def train(
+    dataset: EncodedDataset,
+    framing: FramingParams,
+    *,
+    seed: int,
+    engine: str,
+    on_progress: Callable[[int, float, float], None] | None = None,
+) -> TrainingResult:
+    """Train one framing at one seed with the chosen engine."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not one of: {', '.join(ENGINES)}")
+    batch_size = framing.resolved_batch_size
+    started = time.perf_counter()
+    if engine == "fast":
+        from alphabet_lstm import engine_fast
+
+        state = engine_fast.EngineState.start(
+            initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
+        )
+        orders = engine_fast.epoch_orders(
+            samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed
+        )
+        losses, accuracies = engine_fast.run_epochs(
+            state,
+            dataset.inputs,
+            dataset.target_codes,
+            orders,
+            batch_size=batch_size,
+            stateful=framing.stateful,
+            on_progress=on_progress,
+        )
+        weights = state.weights
+    else:
+        from alphabet_lstm import engine_keras
+
+        weights, losses, accuracies = engine_keras.train_keras(
+            dataset.inputs,
+            dataset.targets,
+            units=framing.units,
+            epochs=framing.epochs,
+            batch_size=batch_size,
+            stateful=framing.stateful,
+            shuffle=framing.shuffle,
+            seed=seed,
+            on_progress=on_progress,
+        )
+    return TrainingResult(weights, losses, accuracies, time.perf_counter() - started)
