@@ -32,6 +32,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     temporary_path = Path(temporary)
+    # mkstemp creates the file private (0600); outputs are ordinary files, readable by all.
+    os.chmod(temporary_path, 0o644)
     try:
         yield temporary_path
         os.replace(temporary_path, path)

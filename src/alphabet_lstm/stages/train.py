@@ -19,6 +19,7 @@ from alphabet_lstm.artifacts import load_encoded, read_json, save_model, write_j
 from alphabet_lstm.datasets import patterns_from_records
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.evaluation import prediction_table, training_metrics
+from alphabet_lstm.interrupts import deferred_signals
 from alphabet_lstm.params import FramingParams, load_params
 from alphabet_lstm.progress import ProgressReporter
 from alphabet_lstm.training import model_spec, train
@@ -85,9 +86,15 @@ def main(argv: list[str] | None = None) -> None:
         run_name=run_name,
         tags=run_tags(args.framing, args.seed, engine),
         params=flat_params(args.framing, framing, seed=args.seed, engine=engine),
-    ) as (client, run_id):
+    ) as (client, run_id), deferred_signals() as stop_request:
         reporter = ProgressReporter(f"{args.framing} seed {args.seed}", framing.epochs)
-        result = train(dataset, framing, seed=args.seed, engine=engine, on_progress=reporter.update)
+
+        def on_progress(epoch: int, loss: float, accuracy: float) -> None:
+            stop_request.check()
+            reporter.update(epoch, loss, accuracy)
+
+        result = train(dataset, framing, seed=args.seed, engine=engine, on_progress=on_progress)
+        stop_request.check()
         metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
         table = prediction_table(result.weights, spec, patterns, dataset.inputs)
 

@@ -1,0 +1,237 @@
+"""The `alphabet-lstm` command: ask a trained framing what letter comes next.
+
+    alphabet-lstm predict --framing variable_length KLM
+    alphabet-lstm predict --framing stateful --recite A --steps 25
+
+It reads only the saved model (which carries its own spec: framing, layout, input length,
+statefulness) and, when --seed is not given, the first of params.yaml's ``seeds``. It runs
+the numpy forward pass, so it starts without TensorFlow or MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from alphabet_lstm.alphabet import ALPHABET, CHAR_TO_INT, codes_to_letters
+from alphabet_lstm.artifacts import load_model
+from alphabet_lstm.errors import UsageError, run_entry_point
+from alphabet_lstm.evaluation import accepts_length, next_letter_probabilities, recite
+from alphabet_lstm.model import LSTMWeights, ModelSpec
+
+# Where the train stage writes each model, relative to --models-dir (dvc.yaml writes
+# the same path as ${models}/${item.framing}-seed${item.seed}.npz).
+MODEL_TEMPLATE = "{framing}-seed{seed}.npz"
+TOP_COUNT = 3
+DEFAULT_STEPS = 5
+# One line is printed per step; beyond this the output stops being something to read.
+MAX_STEPS = 1000
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are UsageErrors: one line, exit 2, no usage dump."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="alphabet-lstm", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    predict = commands.add_parser(
+        "predict",
+        help="predict the next letter, or recite from a start",
+        description=(
+            "Print the letter a trained model predicts after LETTERS and its top-3 "
+            "probabilities, or with --recite feed the model its own predictions. Letters are "
+            "case-insensitive (klm is KLM). A stateful model is fed the letters one at a "
+            "time, its state carried from a reset; a stateless model gets them as one "
+            "left-padded input and takes the lengths it was trained on."
+        ),
+    )
+    predict.add_argument("letters", metavar="LETTERS", help="the query, e.g. KLM")
+    predict.add_argument("--framing", required=True, help="a trained framing, e.g. variable_length")
+    predict.add_argument(
+        "--seed", type=int, default=None,
+        help="training seed of the model (default: the first of the seeds in --params)",
+    )
+    predict.add_argument(
+        "--recite", action="store_true",
+        help="feed the model its own predictions, starting from LETTERS",
+    )
+    predict.add_argument(
+        "--steps", default=None,
+        help=f"letters to recite with --recite (default {DEFAULT_STEPS}, at most {MAX_STEPS})",
+    )
+    predict.add_argument("--models-dir", default="models", help="folder of trained models (default: models)")
+    predict.add_argument(
+        "--model-template", default=MODEL_TEMPLATE,
+        help="model file name inside --models-dir, with {framing} and {seed} "
+        f"(default: {MODEL_TEMPLATE}, as dvc.yaml writes it)",
+    )
+    predict.add_argument("--params", default="params.yaml", help="where the default seed is read")
+    return parser
+
+
+def parse_letters(text: str) -> list[int]:
+    """Codes of a query; letters are upper-cased first. UsageError names a stray character."""
+    codes = []
+    for position, char in enumerate(text, start=1):
+        if char.upper() not in CHAR_TO_INT:
+            raise UsageError(f"{text!r}: character {char!r} at position {position} is not a letter A-Z")
+        codes.append(CHAR_TO_INT[char.upper()])
+    return codes
+
+
+def parse_steps(steps: str | None, recite_requested: bool) -> int:
+    """The --steps value as a number from 1 to MAX_STEPS; only meaningful with --recite."""
+    if steps is None:
+        return DEFAULT_STEPS
+    if not recite_requested:
+        raise UsageError("--steps only applies with --recite")
+    try:
+        value = int(steps)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_STEPS:
+        raise UsageError(f"--steps must be a whole number from 1 to {MAX_STEPS}; got {steps!r}")
+    return value
+
+
+def accepted_lengths(spec: ModelSpec) -> str:
+    """The query lengths a model takes, in words, for error messages."""
+    if spec.stateful:
+        return "1 or more letters"
+    shortest = next(length for length in range(1, spec.input_length + 1) if accepts_length(spec, length))
+    if shortest == spec.input_length:
+        return f"exactly {shortest} letter{'s' if shortest > 1 else ''}"
+    return f"{shortest} to {spec.input_length} letters"
+
+
+def check_length(spec: ModelSpec, codes: Sequence[int], text: str) -> None:
+    """UsageError unless the model takes a query of this many letters."""
+    takes = accepted_lengths(spec)
+    if not codes:
+        raise UsageError(f"the query is empty; framing {spec.framing} takes {takes}")
+    if not spec.stateful and not accepts_length(spec, len(codes)):
+        raise UsageError(
+            f"framing {spec.framing} takes {takes}; got {len(codes)} ({text!r})"
+        )
+
+
+def model_path(models_dir: str, template: str, framing: str, seed: int) -> Path:
+    try:
+        name = template.format(framing=framing, seed=seed)
+    except (KeyError, IndexError, ValueError) as error:
+        raise UsageError(
+            f"--model-template {template!r} is not valid: use only the fields {{framing}} and "
+            f"{{seed}} ({error})"
+        ) from None
+    return Path(models_dir) / name
+
+
+def default_seed(params_path: str) -> int:
+    """The first training seed in params.yaml: the model `make run` trains first."""
+    from alphabet_lstm.params import load_params
+
+    if not Path(params_path).is_file():
+        raise UsageError(
+            f"{params_path} not found, and it gives the default --seed: run from the project "
+            "root, or pass --seed"
+        )
+    return load_params(params_path).seeds[0]
+
+
+def load_trained(path: Path, framing: str, seed: int, models_dir: str, template: str) -> tuple[LSTMWeights, ModelSpec]:
+    """The model at ``path``; UsageError naming the missing file and how to train it."""
+    if not path.is_file():
+        trained = sorted(
+            candidate.name for candidate in Path(models_dir).glob(template.format(framing="*", seed=seed))
+        )
+        found = f" Models for seed {seed} in {models_dir}: {', '.join(trained)}." if trained else ""
+        raise UsageError(
+            f"framing {framing} (seed {seed}) has not been trained: {path} does not exist. "
+            f"Run `make run` (or `dvc repro`) first.{found}"
+        )
+    try:
+        return load_model(path)
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as error:
+        raise UsageError(f"{path} is not a model saved by alphabet-lstm ({error})") from None
+
+
+def top_letters(probabilities: np.ndarray, count: int = TOP_COUNT) -> list[tuple[str, float]]:
+    """The ``count`` most probable letters, highest first; ties in alphabet order."""
+    order = np.argsort(-probabilities, kind="stable")[:count]
+    return [(ALPHABET[int(code)], float(probabilities[code])) for code in order]
+
+
+def query_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> np.ndarray:
+    """Probabilities of the next letter; a stateful model takes the letters one at a time."""
+    if not spec.stateful:
+        return next_letter_probabilities(weights, spec, codes)[0]
+    state = None
+    for code in codes:
+        probabilities, state = next_letter_probabilities(weights, spec, [code], state)
+    return probabilities
+
+
+def prediction_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> list[str]:
+    """``KLM -> N`` and then the top-3 letters with their probabilities, one per line."""
+    ranked = top_letters(query_probabilities(weights, spec, codes))
+    lines = [f"{codes_to_letters(codes)} -> {ranked[0][0]}"]
+    lines += [f"  {letter} {probability:.4f}" for letter, probability in ranked]
+    return lines
+
+
+def recitation_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int], steps: int) -> list[str]:
+    """One ``input -> prediction`` line per step, then the whole recited sequence.
+
+    The input shown is what the model was fed at that step: for a stateless model the
+    window of the last letters it takes; for a stateful one the letters fed since the
+    previous step (the whole start first, then each prediction).
+    """
+    predicted = recite(weights, spec, list(codes), steps)
+    lines = []
+    context = list(codes)
+    for step, code in enumerate(predicted):
+        if spec.stateful:
+            fed = context if step == 0 else [context[-1]]
+        else:
+            fed = context[-spec.input_length:]
+        lines.append(f"{codes_to_letters(fed)} -> {ALPHABET[code]}")
+        context.append(code)
+    lines.append(f"recited: {codes_to_letters(list(codes) + predicted)}")
+    return lines
+
+
+def predict(args: argparse.Namespace) -> list[str]:
+    """The lines `alphabet-lstm predict` prints."""
+    codes = parse_letters(args.letters)
+    steps = parse_steps(args.steps, args.recite)
+    seed = args.seed if args.seed is not None else default_seed(args.params)
+    path = model_path(args.models_dir, args.model_template, args.framing, seed)
+    weights, spec = load_trained(path, args.framing, seed, args.models_dir, args.model_template)
+    check_length(spec, codes, args.letters)
+    if args.recite:
+        return recitation_lines(weights, spec, codes, steps)
+    return prediction_lines(weights, spec, codes)
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = _build_parser().parse_args(argv)
+    if args.command == "predict":
+        print("\n".join(predict(args)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: user errors print one ``error:`` line and exit 2."""
+    return run_entry_point(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Ctrl-C and SIGTERM turned into an exception at a safe point of the training loop.
+
+A KeyboardInterrupt raised by Python's default handler can land inside a garbage-collector
+callback, where Python prints and ignores it, and the training would go on. Instead the
+handlers here only record the signal; the loop calls :meth:`StopRequest.check` between
+compiled chunks (every ~0.25 s) and the exception is raised there. A second signal
+raises at once.
+"""
+
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from typing import Iterator
+
+from alphabet_lstm.tracking import Terminated
+
+
+class StopRequest:
+    """Remembers the first SIGINT or SIGTERM received."""
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+
+    def handle(self, signal_number, frame) -> None:
+        if self.signal_number is not None:
+            self._raise(signal_number)
+        self.signal_number = signal_number
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt (SIGINT) or Terminated (SIGTERM) if a signal came."""
+        if self.signal_number is not None:
+            self._raise(self.signal_number)
+
+    @staticmethod
+    def _raise(signal_number: int) -> None:
+        if signal_number == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(f"received signal {signal_number}")
+
+
+@contextmanager
+def deferred_signals() -> Iterator[StopRequest]:
+    """Install the recording handlers for SIGINT and SIGTERM for the duration."""
+    request = StopRequest()
+    previous = {number: signal.signal(number, request.handle) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+        request.check()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -1,0 +1,128 @@
+"""Stage report: every framing and seed compared in one report, plus the summary metrics.
+
+Reads, for each framing in params.yaml and each seed, what train and evaluate wrote (paths
+given as templates with ``{framing}`` and ``{seed}``), and writes the reports directory
+(report.md, a self-contained report.html, figures/*.png) and the summary metrics JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from alphabet_lstm.artifacts import read_json, write_json
+from alphabet_lstm.errors import UsageError, run_entry_point
+from alphabet_lstm.params import load_params
+from alphabet_lstm.reporting import (
+    HTML_NAME,
+    MARKDOWN_NAME,
+    RunRecord,
+    Study,
+    parse_history_csv,
+    parse_probabilities_csv,
+    publish_directory,
+    report_files,
+    summary_metrics,
+)
+
+PLACEHOLDERS = ("{framing}", "{seed}")
+INPUT_KINDS = ("evaluation", "details", "history", "probabilities", "run_info")
+
+
+def expand_template(template: str, *, framing: str, seed: int) -> Path:
+    """``metrics/evaluation/{framing}-seed{seed}.json`` -> the path for one framing and seed."""
+    return Path(template.replace("{framing}", framing).replace("{seed}", str(seed)))
+
+
+def check_templates(templates: dict[str, str]) -> None:
+    """UsageError naming every template that lacks a placeholder (it would name one file)."""
+    problems = [
+        f"--{kind.replace('_', '-')} {template!r} must contain {' and '.join(PLACEHOLDERS)}"
+        for kind, template in templates.items()
+        if not all(placeholder in template for placeholder in PLACEHOLDERS)
+    ]
+    if problems:
+        raise UsageError("\n".join(problems))
+
+
+def input_paths(templates: dict[str, str], framings, seeds) -> dict[tuple[str, int], dict[str, Path]]:
+    """Every input file, by (framing, seed) and kind."""
+    return {
+        (framing, seed): {
+            kind: expand_template(template, framing=framing, seed=seed) for kind, template in templates.items()
+        }
+        for framing in framings
+        for seed in seeds
+    }
+
+
+def check_inputs_exist(paths: dict[tuple[str, int], dict[str, Path]]) -> None:
+    """UsageError listing every missing input, so one `dvc repro` fixes them all."""
+    missing = [str(path) for files in paths.values() for path in files.values() if not path.is_file()]
+    if missing:
+        raise UsageError(
+            "\n".join(f"{path}: missing; run `dvc repro` to produce it" for path in missing)
+        )
+
+
+def read_input(path: Path, parse):
+    """``parse`` applied to the file; a malformed file is a UsageError naming it."""
+    try:
+        return parse(path)
+    except (ValueError, KeyError, json.JSONDecodeError) as error:
+        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
+
+
+def load_run(framing: str, seed: int, files: dict[str, Path]) -> RunRecord:
+    """One (framing, seed) record from its five files."""
+    return RunRecord(
+        framing=framing,
+        seed=seed,
+        metrics=read_input(files["evaluation"], read_json),
+        details=read_input(files["details"], read_json),
+        history=read_input(files["history"], lambda path: parse_history_csv(path.read_text(encoding="utf-8"))),
+        probabilities=read_input(
+            files["probabilities"], lambda path: parse_probabilities_csv(path.read_text(encoding="utf-8"))
+        ),
+        run_info=read_input(files["run_info"], read_json),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--evaluation", required=True, help="metrics JSON template, with {framing} and {seed}")
+    parser.add_argument("--details", required=True, help="details JSON template")
+    parser.add_argument("--history", required=True, help="history CSV template")
+    parser.add_argument("--probabilities", required=True, help="26x26 probabilities CSV template")
+    parser.add_argument("--run-info", required=True, help="run-info JSON template")
+    parser.add_argument("--out-dir", required=True, help="reports directory to write (replaced whole)")
+    parser.add_argument("--summary", required=True, help="summary metrics JSON to write")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    templates = {kind: getattr(args, kind) for kind in INPUT_KINDS}
+    check_templates(templates)
+    framings, seeds = tuple(params.framings), tuple(params.seeds)
+    paths = input_paths(templates, framings, seeds)
+    check_inputs_exist(paths)
+    study = Study(
+        framings=framings,
+        seeds=seeds,
+        tutorial_accuracy=dict(params.report.tutorial_accuracy),
+        runs={key: load_run(*key, files) for key, files in paths.items()},
+    )
+    publish_directory(args.out_dir, report_files(study))
+    write_json(args.summary, summary_metrics(study))
+    out_dir = Path(args.out_dir)
+    print(
+        f"report: {out_dir / MARKDOWN_NAME} and {out_dir / HTML_NAME} "
+        f"({len(framings)} framings x {len(seeds)} seed(s)); summary: {args.summary}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point(main))

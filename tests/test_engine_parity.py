@@ -1,0 +1,226 @@
+"""The fast engine against Keras itself: same initial weights, same batches, same updates.
+
+Each case starts both engines from one set of weights (``model.initial_weights``, set
+into the Keras model with ``set_weights``), trains without shuffling so both see the same
+ordered batches, and compares every weight array afterwards: tightly after one update,
+a little more loosely after tens or hundreds of updates (float32 rounding, amplified
+where Adam divides a tiny first moment by the square root of a tiny second moment).
+The Keras side is the faithful engine itself (``engine_keras.train_keras``: ``model.fit``
+with ``shuffle=False``; stateful: one ``fit`` per epoch, then ``reset_lstm_states``).
+Keras is the reference: a mismatch is a bug in ``engine_fast``.
+
+Measured differences (Keras 3.15, TensorFlow 2.21, CPU): about 1e-7 after one update,
+at most 1.1e-6 after 20-50 updates and about 3e-6 after 300; the tolerances leave about 10x.
+
+Keras is imported once for the module (the import takes about 10 s).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from alphabet_lstm import engine_fast
+from alphabet_lstm.datasets import sliding_patterns, variable_length_patterns
+from alphabet_lstm.encoding import EncodedDataset, encode_patterns
+from alphabet_lstm.model import LSTMWeights, initial_weights
+
+ONE_UPDATE_ATOL = 1e-6
+MANY_UPDATES_ATOL = 1e-5
+LONG_RUN_ATOL = 5e-5
+
+
+@pytest.fixture(scope="module")
+def keras_engine():
+    """The faithful engine, with keras imported once for every test in this module."""
+    pytest.importorskip("keras")
+    from alphabet_lstm import engine_keras
+
+    return engine_keras
+
+
+def sliding(seq_length: int, layout: str) -> EncodedDataset:
+    patterns = sliding_patterns(seq_length)
+    return encode_patterns(patterns.inputs, patterns.targets, layout=layout, input_length=seq_length)
+
+
+def variable_length(samples: int) -> EncodedDataset:
+    patterns = variable_length_patterns(samples, 5, 7)
+    return encode_patterns(patterns.inputs, patterns.targets, layout="timesteps", input_length=5)
+
+
+def rows(dataset: EncodedDataset, selection) -> EncodedDataset:
+    return EncodedDataset(
+        inputs=dataset.inputs[selection],
+        targets=dataset.targets[selection],
+        target_codes=dataset.target_codes[selection],
+        layout=dataset.layout,
+        input_length=dataset.input_length,
+    )
+
+
+def padded_sample() -> EncodedDataset:
+    """One variable-length pattern of 1-3 letters (not ending in A), left-padded to 5 steps."""
+    dataset = variable_length(100)
+    scaled = dataset.inputs[:, :, 0]
+    row = int(np.flatnonzero((scaled[:, 0] == 0) & (scaled[:, 1] == 0) & (scaled[:, -1] > 0))[0])
+    return rows(dataset, slice(row, row + 1))
+
+
+def train_fast(weights: LSTMWeights, dataset: EncodedDataset, *, epochs: int, batch_size: int, stateful: bool):
+    """Weights, per-epoch losses and accuracies, and updates made by the fast engine."""
+    state = engine_fast.EngineState.start(weights)
+    orders = engine_fast.epoch_orders(samples=len(dataset.inputs), epochs=epochs, shuffle=False, seed=0)
+    losses, accuracies = engine_fast.run_epochs(
+        state, dataset.inputs, dataset.target_codes, orders, batch_size=batch_size, stateful=stateful
+    )
+    return state.weights, losses, accuracies, state.step
+
+
+def train_reference(keras_engine, weights: LSTMWeights, dataset: EncodedDataset, *, epochs: int, batch_size: int, stateful: bool):
+    """Weights, per-epoch losses and accuracies from the faithful engine, unshuffled."""
+    return keras_engine.train_keras(
+        dataset.inputs,
+        dataset.targets,
+        units=weights.recurrent_kernel.shape[0],
+        epochs=epochs,
+        batch_size=batch_size,
+        stateful=stateful,
+        shuffle=False,
+        seed=0,
+        initial=LSTMWeights.from_list([array.copy() for array in weights.as_list()]),
+    )
+
+
+def largest_difference(first: LSTMWeights, second: LSTMWeights) -> float:
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(first.as_list(), second.as_list()))
+
+
+def compare(keras_engine, dataset, *, units, epochs, batch_size, stateful, atol, seed=7):
+    """Train both engines from the same weights; assert the weights agree within ``atol``."""
+    weights = initial_weights(features=dataset.inputs.shape[2], units=units, seed=seed)
+    start = LSTMWeights.from_list([array.copy() for array in weights.as_list()])
+    fast = train_fast(weights, dataset, epochs=epochs, batch_size=batch_size, stateful=stateful)
+    assert largest_difference(weights, start) == 0.0, "the fast engine changed its initial weights"
+    assert fast[3] == epochs * math.ceil(len(dataset.inputs) / batch_size)
+    reference = train_reference(
+        keras_engine, weights, dataset, epochs=epochs, batch_size=batch_size, stateful=stateful
+    )
+    # Training moved the weights far beyond the tolerance: not two untrained models.
+    assert largest_difference(reference[0], start) > 100 * atol
+    for name in LSTMWeights.NAMES:
+        ours, theirs = getattr(fast[0], name), getattr(reference[0], name)
+        assert ours.shape == theirs.shape, name
+        np.testing.assert_allclose(
+            ours, theirs, rtol=0, atol=atol,
+            err_msg=f"{name}: largest difference {float(np.max(np.abs(ours - theirs))):.3g}",
+        )
+    return fast, reference
+
+
+@pytest.mark.parametrize(
+    ("dataset", "units", "batch_size"),
+    [
+        pytest.param(lambda: rows(sliding(1, "timesteps"), slice(0, 1)), 32, 1, id="one_char"),
+        pytest.param(lambda: rows(sliding(3, "timesteps"), slice(0, 1)), 32, 1, id="window_timesteps"),
+        pytest.param(lambda: rows(sliding(3, "features"), slice(0, 1)), 32, 1, id="window_features"),
+        pytest.param(padded_sample, 32, 1, id="variable_length_padded"),
+        pytest.param(lambda: sliding(1, "timesteps"), 16, 25, id="batch_all"),
+    ],
+)
+def test_one_update_matches_keras(keras_engine, dataset, units, batch_size):
+    """Forward pass, loss gradient, backpropagation through time and one Adam step."""
+    compare(keras_engine, dataset(), units=units, epochs=1, batch_size=batch_size, stateful=False, atol=ONE_UPDATE_ATOL)
+
+
+def test_padded_sample_is_padded():
+    dataset = padded_sample()
+    assert dataset.inputs.shape == (1, 5, 1)
+    assert dataset.inputs[0, 0, 0] == 0.0 and dataset.inputs[0, -1, 0] > 0.0
+
+
+@pytest.mark.parametrize(
+    ("dataset", "units", "batch_size", "epochs"),
+    [
+        pytest.param(lambda: sliding(3, "timesteps"), 32, 1, 1, id="window_timesteps-23"),
+        pytest.param(lambda: sliding(3, "features"), 32, 1, 1, id="window_features-23"),
+        pytest.param(lambda: variable_length(25), 32, 1, 1, id="variable_length-25"),
+        pytest.param(lambda: sliding(1, "timesteps"), 16, 25, 20, id="batch_all-20"),
+        # 25 patterns in batches of 7: 7, 7, 7 and a last batch of 4, five times.
+        pytest.param(lambda: sliding(1, "timesteps"), 16, 7, 5, id="uneven_batches-20"),
+    ],
+)
+def test_many_updates_match_keras(keras_engine, dataset, units, batch_size, epochs):
+    compare(keras_engine, dataset(), units=units, epochs=epochs, batch_size=batch_size, stateful=False, atol=MANY_UPDATES_ATOL)
+
+
+def test_long_run_stays_close_to_keras(keras_engine):
+    """300 updates through 5 time steps: the rounding differences do not grow into divergence."""
+    compare(keras_engine, variable_length(300), units=32, epochs=1, batch_size=1, stateful=False, atol=LONG_RUN_ATOL)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "epochs"),
+    [
+        pytest.param(1, 2, id="one_stream-50"),  # 25 letters in order, twice, reset between
+        pytest.param(5, 4, id="five_streams-20"),  # rows continue rows across 5 batches
+    ],
+)
+def test_stateful_matches_keras(keras_engine, batch_size, epochs):
+    fast, reference = compare(
+        keras_engine, sliding(1, "timesteps"), units=50, epochs=epochs, batch_size=batch_size,
+        stateful=True, atol=MANY_UPDATES_ATOL,
+    )
+    np.testing.assert_allclose(fast[1], reference[1], rtol=1e-5, atol=1e-6)
+
+
+def test_stateful_cases_depend_on_the_carried_state():
+    """Carrying state changes the result, so the stateful cases test the carrying."""
+    dataset = sliding(1, "timesteps")
+    weights = initial_weights(features=1, units=50, seed=7)
+    carried = train_fast(weights, dataset, epochs=1, batch_size=5, stateful=True)[0]
+    fresh = train_fast(weights, dataset, epochs=1, batch_size=5, stateful=False)[0]
+    assert largest_difference(carried, fresh) > 100 * MANY_UPDATES_ATOL
+
+
+@pytest.mark.parametrize(
+    ("dataset", "units", "batch_size", "stateful", "epochs"),
+    [
+        pytest.param(lambda: sliding(3, "timesteps"), 32, 1, False, 8, id="window_timesteps"),
+        pytest.param(lambda: variable_length(50), 32, 1, False, 2, id="variable_length"),
+        pytest.param(lambda: sliding(1, "timesteps"), 16, 25, False, 10, id="batch_all"),
+        pytest.param(lambda: sliding(1, "timesteps"), 50, 1, True, 4, id="stateful"),
+    ],
+)
+def test_epoch_history_matches_keras(keras_engine, dataset, units, batch_size, stateful, epochs):
+    """Per-epoch loss and accuracy as Keras' History records them (before each update)."""
+    data = dataset()
+    weights = initial_weights(features=data.inputs.shape[2], units=units, seed=7)
+    _, fast_losses, fast_accuracies, _ = train_fast(
+        weights, data, epochs=epochs, batch_size=batch_size, stateful=stateful
+    )
+    _, keras_losses, keras_accuracies = train_reference(
+        keras_engine, weights, data, epochs=epochs, batch_size=batch_size, stateful=stateful
+    )
+    assert len(fast_losses) == len(keras_losses) == epochs
+    np.testing.assert_allclose(fast_losses, keras_losses, rtol=1e-5, atol=1e-6)
+    # Accuracy counts argmax hits: equal unless two logits tie within rounding.
+    np.testing.assert_allclose(fast_accuracies, keras_accuracies, rtol=0, atol=1.5 / len(data.target_codes))
+
+
+def test_kernel_has_one_signature_across_framings():
+    """Every framing calls the compiled kernel with the same types: one compilation."""
+    cases = [
+        (sliding(1, "timesteps"), 1, False),
+        (sliding(3, "features"), 1, False),
+        (variable_length(10), 1, False),
+        (sliding(1, "timesteps"), 25, False),
+        (sliding(1, "timesteps"), 7, False),
+        (sliding(1, "timesteps"), 5, True),
+    ]
+    for dataset, batch_size, stateful in cases:
+        weights = initial_weights(features=dataset.inputs.shape[2], units=8, seed=1)
+        train_fast(weights, dataset, epochs=1, batch_size=batch_size, stateful=stateful)
+    assert len(engine_fast.train_epochs.signatures) == 1, engine_fast.train_epochs.signatures
