@@ -62,6 +62,9 @@ command="${1:-}"
 [[ -n "$command" ]] || { usage >&2; exit 2; }
 shift
 while [[ $# -gt 0 ]]; do
+    if [[ "$1" == --?* && "$1" != --help && $# -lt 2 ]]; then
+        die "$1 needs a value"
+    fi
     case "$1" in
         --dir) SERVER_DIR="$2"; shift 2 ;;
         --host) HOST="$2"; shift 2 ;;
@@ -142,7 +145,14 @@ mlflow_pid() {
     [[ -f "$MLFLOW_PID_FILE" ]] || return 1
     local pid
     pid="$(cat "$MLFLOW_PID_FILE")"
-    kill -0 "$pid" 2>/dev/null || return 1
+    # A process id from before a reboot may name another program by now.
+    local args
+    if [[ -r "/proc/$pid/cmdline" ]]; then
+        args="$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+    else
+        args="$(ps -o args= -p "$pid" 2>/dev/null || true)"
+    fi
+    [[ "$args" == *"mlflow server"* ]] || return 1
     echo "$pid"
 }
 
@@ -160,6 +170,8 @@ init_cluster() {
     fi
     local password pwfile
     password="$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true)"
+    # libpq reads the password from here (mode 600), so it never appears on a command line.
+    (umask 077 && printf '*:*:*:%s:%s\n' "$DB_USER" "$password" >"$PGPASS_FILE")
     pwfile="$(mktemp)"
     printf '%s\n' "$password" >"$pwfile"
     [[ "$(id -u)" == 0 ]] && chown "$PG_OS_USER": "$pwfile"
@@ -174,8 +186,6 @@ init_cluster() {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 EOF
-    # libpq reads the password from here (mode 600), so it never appears on a command line.
-    (umask 077 && printf '*:*:*:%s:%s\n' "$DB_USER" "$password" >"$PGPASS_FILE")
 }
 
 start_postgres() {
@@ -247,10 +257,12 @@ start() {
         return 0
     fi
     check_port_free || die "port $PORT on $HOST is already in use (another MLflow server, or 'make mlflow-ui'?): pass --port"
-    LOCAL_POSTGRES=0
-    if [[ -z "$BACKEND_STORE_URI" ]]; then
+    if [[ -z "$BACKEND_STORE_URI" || "$BACKEND_STORE_URI" == postgresql* ]]; then
         python -c "import psycopg2" 2>/dev/null ||
             die "psycopg2 is missing from the venv: run 'make setup' (or pip install psycopg2-binary)"
+    fi
+    LOCAL_POSTGRES=0
+    if [[ -z "$BACKEND_STORE_URI" ]]; then
         PG_BIN="$(find_pg_bin)"
         start_postgres
         LOCAL_POSTGRES=1
@@ -259,8 +271,12 @@ start() {
     mkdir -p "$SERVER_DIR"
     [[ "$ARTIFACTS_DESTINATION" == *://* ]] || mkdir -p "$ARTIFACTS_DESTINATION"
     say "starting mlflow server on $HOST:$PORT (log: $MLFLOW_LOG)"
+    # The local cluster's password file; an existing database's password comes from ~/.pgpass.
+    if [[ "$LOCAL_POSTGRES" == 1 ]]; then
+        export PGPASSFILE="$PGPASS_FILE"
+    fi
     # Its own session, so that `stop` ends the server and all of its workers together.
-    PGPASSFILE="$PGPASS_FILE" setsid mlflow server \
+    setsid mlflow server \
         --backend-store-uri "$BACKEND_STORE_URI" \
         --serve-artifacts --artifacts-destination "$ARTIFACTS_DESTINATION" \
         --host "$HOST" --port "$PORT" --workers "$WORKERS" ${EXTRA_SERVER_ARGS[@]+"${EXTRA_SERVER_ARGS[@]}"} \

@@ -19,6 +19,7 @@ import yaml
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.artifacts import save_model
+from alphabet_lstm.evaluation import encode_runs
 from alphabet_lstm.model import LSTMWeights, ModelSpec, forward
 from conftest import REPO_ROOT, VENV_BIN, pipeline_env
 
@@ -80,8 +81,6 @@ def with_nearest_letter_head(lstm: LSTMWeights, centres: dict[int, float]) -> LS
 
 
 def hidden_after(lstm: LSTMWeights, spec: ModelSpec, runs: list[list[int]]) -> list[float]:
-    from alphabet_lstm.evaluation import encode_runs
-
     return [float(forward(lstm, encode_runs(spec, [run]))[1][0][0, 0]) for run in runs]
 
 
@@ -203,23 +202,23 @@ UNTRAINED = (
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--framing", "one_char", "K1"], "error: 'K1': character '1' at position 2 is not a letter A-Z"),
-        (["--framing", "one_char", "é"], "error: 'é': character 'é' at position 1 is not a letter A-Z"),
-        (["--framing", "variable_length", "aßc"], "error: 'aßc': character 'ß' at position 2 is not a letter A-Z"),
-        (["--framing", "variable_length", ""], "error: the query is empty; framing variable_length takes 1 to 5 letters"),
-        (["--framing", "stateful", ""], "error: the query is empty; framing stateful takes 1 or more letters"),
-        (["--framing", "variable_length", "ABCDEF"], "error: framing variable_length takes 1 to 5 letters; got 6 ('ABCDEF')"),
-        (["--framing", "window_timesteps", "AB"], "error: framing window_timesteps takes exactly 3 letters; got 2 ('AB')"),
-        (["--framing", "one_char", "--recite", "AB"], "error: framing one_char takes exactly 1 letter; got 2 ('AB')"),
-        (["--framing", "batch_all", "A"], UNTRAINED),
-        (["--framing", "one_char", "--seed", "9", "A"], "error: framing one_char (seed 9) has not been trained: models/one_char-seed9.npz does not exist. Run `make run` (or `dvc repro`) first."),
-        (["--framing", "one_char", "--recite", "--steps", "0", "A"], "error: --steps must be a whole number from 1 to 1000; got '0'"),
-        (["--framing", "one_char", "--recite", "--steps", "1001", "A"], "error: --steps must be a whole number from 1 to 1000; got '1001'"),
-        (["--framing", "one_char", "--recite", "--steps", "two", "A"], "error: --steps must be a whole number from 1 to 1000; got 'two'"),
-        (["--framing", "one_char", "--steps", "3", "A"], "error: --steps only applies with --recite"),
-        (["--framing", "one_char", "--seed", "x", "A"], "error: argument --seed: invalid int value: 'x' (see `alphabet-lstm predict --help`)"),
-        (["A"], "error: the following arguments are required: --framing (see `alphabet-lstm predict --help`)"),
-        (["--framing", "one_char", "--model-template", "{name}.npz", "A"], "error: --model-template '{name}.npz' is not valid: use only the fields {framing} and {seed} ('name')"),
+        pytest.param(["--framing", "one_char", "K1"], "error: 'K1': character '1' at position 2 is not a letter A-Z", id="digit"),
+        pytest.param(["--framing", "one_char", "é"], "error: 'é': character 'é' at position 1 is not a letter A-Z", id="accented"),
+        pytest.param(["--framing", "variable_length", "aßc"], "error: 'aßc': character 'ß' at position 2 is not a letter A-Z", id="sharp-s-upper-cases-to-two"),
+        pytest.param(["--framing", "variable_length", ""], "error: the query is empty; framing variable_length takes 1 to 5 letters", id="empty"),
+        pytest.param(["--framing", "stateful", ""], "error: the query is empty; framing stateful takes 1 or more letters", id="empty-stateful"),
+        pytest.param(["--framing", "variable_length", "ABCDEF"], "error: framing variable_length takes 1 to 5 letters; got 6 ('ABCDEF')", id="too-long"),
+        pytest.param(["--framing", "window_timesteps", "AB"], "error: framing window_timesteps takes exactly 3 letters; got 2 ('AB')", id="too-short-window"),
+        pytest.param(["--framing", "one_char", "--recite", "AB"], "error: framing one_char takes exactly 1 letter; got 2 ('AB')", id="recite-too-long"),
+        pytest.param(["--framing", "batch_all", "A"], UNTRAINED, id="untrained-framing"),
+        pytest.param(["--framing", "one_char", "--seed", "9", "A"], "error: framing one_char (seed 9) has not been trained: models/one_char-seed9.npz does not exist. Run `make run` (or `dvc repro`) first.", id="untrained-seed"),
+        pytest.param(["--framing", "one_char", "--recite", "--steps", "0", "A"], "error: --steps must be a whole number from 1 to 1000; got '0'", id="steps-zero"),
+        pytest.param(["--framing", "one_char", "--recite", "--steps", "1001", "A"], "error: --steps must be a whole number from 1 to 1000; got '1001'", id="steps-too-many"),
+        pytest.param(["--framing", "one_char", "--recite", "--steps", "two", "A"], "error: --steps must be a whole number from 1 to 1000; got 'two'", id="steps-not-a-number"),
+        pytest.param(["--framing", "one_char", "--steps", "3", "A"], "error: --steps only applies with --recite", id="steps-without-recite"),
+        pytest.param(["--framing", "one_char", "--seed", "x", "A"], "error: argument --seed: invalid int value: 'x' (see `alphabet-lstm predict --help`)", id="seed-not-a-number"),
+        pytest.param(["A"], "error: the following arguments are required: --framing (see `alphabet-lstm predict --help`)", id="no-framing"),
+        pytest.param(["--framing", "one_char", "--model-template", "{name}.npz", "A"], "error: --model-template '{name}.npz' is not valid: use only the fields {framing} and {seed} ('name')", id="bad-template"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(workspace: Path, arguments: list[str], message: str):

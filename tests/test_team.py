@@ -20,6 +20,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -133,7 +134,12 @@ def test_teammate_pulls_what_was_pushed_and_retrains_nothing(pusher: Path, tmp_p
 
 def postgres_binaries() -> str | None:
     """Where initdb and pg_ctl are (Debian keeps them out of PATH), or None."""
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+    newest_first = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda path: [int(number) for number in re.findall(r"\d+", path)],
+        reverse=True,
+    )
+    for candidate in newest_first:
         if os.access(os.path.join(candidate, "initdb"), os.X_OK):
             return candidate
     initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
@@ -153,6 +159,12 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+class TeamServer(NamedTuple):
+    uri: str
+    directory: Path
+    pg_port: int
+
+
 @pytest.fixture
 def team_server():
     """A throwaway PostgreSQL cluster and `mlflow server`, started by scripts/mlflow-server.sh."""
@@ -163,22 +175,22 @@ def team_server():
         pytest.skip(message)
     # Under /tmp rather than pytest's private tmp_path: as root, PostgreSQL runs as the
     # postgres user, who must be able to reach its data directory.
-    base = Path(tempfile.mkdtemp(prefix="alphabet-lstm-mlflow-server-"))
+    base = Path(tempfile.mkdtemp(prefix="alphabet-lstm-mlflow-server-", dir="/tmp" if os.geteuid() == 0 else None))
     base.chmod(0o755)
     server_dir = base / "server"
     port, pg_port = free_ports(2)
     common = ["--dir", str(server_dir)]
     try:
         started = run(
-            [str(SERVER_SCRIPT), "start", *common, "--port", str(port), "--pg-port", str(pg_port), "--workers", "1"],
+            ["bash", str(SERVER_SCRIPT), "start", *common, "--port", str(port), "--pg-port", str(pg_port), "--workers", "1"],
             REPO_ROOT,
             timeout=600,
         )
         uri = started.stdout.strip().splitlines()[-1].removeprefix("export MLFLOW_TRACKING_URI=")
         assert uri == f"http://127.0.0.1:{port}"
-        yield uri, server_dir
+        yield TeamServer(uri, server_dir, pg_port)
     finally:
-        run([str(SERVER_SCRIPT), "stop", *common], REPO_ROOT, check=False, timeout=300)
+        run(["bash", str(SERVER_SCRIPT), "stop", *common], REPO_ROOT, check=False, timeout=300)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -200,12 +212,20 @@ def rest_json(uri: str, path: str, body: dict | None = None) -> dict:
 
 @pytest.mark.e2e
 def test_pipeline_logs_to_team_server_as_to_embedded_store(team_server, pusher: Path, tmp_path: Path):
-    uri, server_dir = team_server
-    # The server runs on PostgreSQL, with no SQLite file anywhere.
-    assert (server_dir / "postgres" / "PG_VERSION").is_file()
+    uri = team_server.uri
     root = team_clone(tmp_path / "repo")
     run(["dvc", "repro"], root, env=pipeline_env({"MLFLOW_TRACKING_URI": uri}))
     assert not (root / "mlflow.db").exists()
+    # The runs are rows in PostgreSQL, read here past the server.
+    count = run(
+        [
+            os.path.join(postgres_binaries(), "psql"), "-h", "127.0.0.1", "-p", str(team_server.pg_port),
+            "-U", "mlflow", "-d", "mlflow", "-tAc", "SELECT count(*) FROM runs WHERE status = 'FINISHED'",
+        ],
+        tmp_path,
+        env=pipeline_env({"PGPASSFILE": str(team_server.directory / "pgpass")}),
+    )
+    assert int(count.stdout) == len(FRAMINGS)
 
     experiment = rest_json(uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME)
     experiment_id = experiment["experiment"]["experiment_id"]
@@ -269,7 +289,7 @@ def test_pipeline_logs_to_team_server_as_to_embedded_store(team_server, pusher: 
 
 
 def test_server_script_refuses_unknown_options():
-    result = run([str(SERVER_SCRIPT), "start", "--prot", "5000"], REPO_ROOT, check=False)
+    result = run(["bash", str(SERVER_SCRIPT), "start", "--prot", "5000"], REPO_ROOT, check=False)
     assert result.returncode != 0
     assert "unknown option --prot" in result.stderr
 
@@ -326,7 +346,9 @@ def test_queued_experiments_with_two_workers(pusher: Path):
         settled, status = queue_settled(pusher)
     assert settled, f"the queue did not finish in {QUEUE_TIMEOUT_SECONDS}s:\n{status}"
     for name in QUEUED:
-        assert re.search(rf"{re.escape(name)}\s.*Success", status), f"{name} did not succeed:\n{status}"
+        if not re.search(rf"{re.escape(name)}\s.*Success", status):
+            logs = run(["dvc", "queue", "logs", name], pusher, check=False)
+            pytest.fail(f"{name} did not succeed:\n{status}\n{logs.stdout[-4000:]}{logs.stderr[-2000:]}")
     # The executors' temporary copies are gone (they lived under .dvc/tmp/exps/).
     assert not list((pusher / ".dvc" / "tmp" / "exps").glob("tmp*"))
 

@@ -23,6 +23,7 @@ from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import accepts_length, next_letter_probabilities, recite
 from alphabet_lstm.model import LSTMWeights, ModelSpec
+from alphabet_lstm.params import load_params
 
 # Where the train stage writes each model, relative to --models-dir (dvc.yaml writes
 # the same path as ${models}/${item.framing}-seed${item.seed}.npz).
@@ -119,9 +120,7 @@ def check_length(spec: ModelSpec, codes: Sequence[int], text: str) -> None:
     if not codes:
         raise UsageError(f"the query is empty; framing {spec.framing} takes {takes}")
     if not spec.stateful and not accepts_length(spec, len(codes)):
-        raise UsageError(
-            f"framing {spec.framing} takes {takes}; got {len(codes)} ({text!r})"
-        )
+        raise UsageError(f"framing {spec.framing} takes {takes}; got {len(codes)} ({text!r})")
 
 
 def model_path(models_dir: str, template: str, framing: str, seed: int) -> Path:
@@ -137,8 +136,6 @@ def model_path(models_dir: str, template: str, framing: str, seed: int) -> Path:
 
 def default_seed(params_path: str) -> int:
     """The first training seed in params.yaml: the model `make run` trains first."""
-    from alphabet_lstm.params import load_params
-
     if not Path(params_path).is_file():
         raise UsageError(
             f"{params_path} not found, and it gives the default --seed: run from the project "

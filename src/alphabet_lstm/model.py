@@ -99,7 +99,9 @@ def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-values))
+    # exp overflows to inf for very negative inputs, and 1 / (1 + inf) is the right 0.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-values))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
