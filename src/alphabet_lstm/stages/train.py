@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         run_name=run_name,
         tags=run_tags(args.framing, args.seed, engine),
         params=flat_params(args.framing, framing, seed=args.seed, engine=engine),
-    ) as (client, run_id), deferred_signals() as stop_request:
+    ) as opening_run, deferred_signals() as stop_request:
         reporter = ProgressReporter(f"{args.framing} seed {args.seed}", framing.epochs)
 
         def on_progress(epoch: int, loss: float, accuracy: float) -> None:
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
 
         result = train(dataset, framing, seed=args.seed, engine=engine, on_progress=on_progress)
         stop_request.check()
+        client, run_id = opening_run.wait()
         metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
         table = prediction_table(result.weights, spec, patterns, dataset.inputs)
 
