@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -208,8 +209,6 @@ def log_epoch_metrics(client, run_id: str, series: dict[str, list[float]]) -> No
     """Per-epoch values as step metrics (step = epoch number), in batched requests."""
     from mlflow.entities import Metric
 
-    import time
-
     timestamp = int(time.time() * 1000)
     metrics = [
         Metric(key, float(value), timestamp, step)
@@ -222,8 +221,6 @@ def log_epoch_metrics(client, run_id: str, series: dict[str, list[float]]) -> No
 
 def log_final_metrics(client, run_id: str, values: dict[str, float]) -> None:
     from mlflow.entities import Metric
-
-    import time
 
     timestamp = int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(k, float(v), timestamp, 0) for k, v in values.items()])

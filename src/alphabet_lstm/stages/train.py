@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
 
         client.log_table(run_id, data=pandas.DataFrame(table), artifact_file="predictions.json")
         save_model(args.model, result.weights, spec)
+        # Logged under a fixed name (model/model.npz), whatever the DVC path is called.
         with tempfile.TemporaryDirectory() as scratch:
             copy = Path(scratch) / "model.npz"
             copy.write_bytes(Path(args.model).read_bytes())
