@@ -128,13 +128,14 @@ class Outcome:
         return dict(self.__dict__)
 
 
-def run_training(name: str, framing: FramingParams, dataset: EncodedDataset, *, seed: int, engine: str, quiet: bool = False) -> Outcome:
+def run_training(name: str, framing: FramingParams, dataset: EncodedDataset, *, seed: int, engine: str,
+                 shared_start: bool = False, quiet: bool = False) -> Outcome:
     if engine == "keras":
         import keras
 
         keras.backend.clear_session()  # a fresh graph per model, as in a fresh process
     progress = None if quiet else Progress(f"{engine} {name} seed {seed}", framing.epochs)
-    result = train(dataset, framing, seed=seed, engine=engine, on_progress=progress)
+    result = train(dataset, framing, seed=seed, engine=engine, shared_start=shared_start, on_progress=progress)
     spec = model_spec(name, framing, dataset, seed=seed, engine=engine)
     metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
     chain = None
@@ -165,14 +166,26 @@ def import_keras() -> float:
     return time.perf_counter() - started
 
 
+# Part (b)'s three trainings per framing and seed: the fast engine; the faithful one
+# starting from the fast engine's initial weights and seeing its batches in its order
+# (same start); the faithful one with Keras' own initial weights and shuffle (own start).
+SEED_RUNS = {
+    "fast": ("fast", False),
+    "faithful_same_start": ("keras", True),
+    "faithful_own_start": ("keras", False),
+}
+
+
 def _seed_task(task: tuple) -> tuple:
     """One multi-seed training, in a worker process (``--jobs`` > 1)."""
-    name, framing_json, seed, engine = task
+    name, framing_json, seed, run = task
     framing = FramingParams.model_validate_json(framing_json)
+    engine, shared_start = SEED_RUNS[run]
     if engine == "fast":
         warm_up_fast_engine()  # compile time stays out of the recorded seconds
-    outcome = run_training(name, framing, encoded(framing), seed=seed, engine=engine, quiet=True)
-    return name, seed, engine, outcome
+    outcome = run_training(name, framing, encoded(framing), seed=seed, engine=engine,
+                           shared_start=shared_start, quiet=True)
+    return name, seed, run, outcome
 
 
 # ------------------------------------------------------------------------------- repro
@@ -320,6 +333,47 @@ def run_repro(out_dir: Path, *, quick: bool, warm_numba_cache: bool, keep_clone:
     return result
 
 
+def summarize_seeds(entry: dict, runs: list[str]) -> None:
+    """Mean and std per run, and fast minus each faithful run in patterns (with a 95% CI).
+
+    Same start: the same seeds on both sides start identically, so the per-seed differences
+    are paired (they measure the engines' arithmetic, not the luck of the draw). Own start:
+    the two sides are independent draws, compared with Welch's t interval.
+    """
+    from scipy import stats
+
+    from alphabet_lstm.statistics import compare_paired
+
+    for run in runs:
+        values = [item["accuracy"] for item in entry[run].values()]
+        entry[f"{run}_count"] = len(values)
+        entry[f"{run}_mean"] = float(np.mean(values)) if values else None
+        entry[f"{run}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None)
+    patterns = entry["patterns"]
+    fast = entry.get("fast", {})
+    same = entry.get("faithful_same_start", {})
+    common = [seed for seed in fast if seed in same]
+    if len(common) >= 2:
+        comparison = compare_paired([fast[s]["correct"] for s in common], [same[s]["correct"] for s in common])
+        entry["same_start_difference"] = {
+            "seeds": len(common), "mean_patterns": comparison.mean_difference,
+            "ci_patterns": [comparison.ci_low, comparison.ci_high],
+            "largest_gap_patterns": max(abs(fast[s]["correct"] - same[s]["correct"]) for s in common),
+        }
+    own = entry.get("faithful_own_start", {})
+    if len(fast) >= 2 and len(own) >= 2:
+        fast_correct = np.array([item["correct"] for item in fast.values()], dtype=float)
+        own_correct = np.array([item["correct"] for item in own.values()], dtype=float)
+        difference = float(fast_correct.mean() - own_correct.mean())
+        if fast_correct.std() + own_correct.std() > 0:
+            welch = stats.ttest_ind(fast_correct, own_correct, equal_var=False)
+            interval = welch.confidence_interval(0.95)
+            ci, p_value = [float(interval.low), float(interval.high)], float(welch.pvalue)
+        else:
+            ci, p_value = [difference, difference], None
+        entry["own_start_difference"] = {"mean_patterns": difference, "ci_patterns": ci, "p_value": p_value}
+
+
 # ----------------------------------------------------------------------------- targets
 
 def tolerance(name: str, patterns: int) -> float:
@@ -378,14 +432,23 @@ def evaluate_targets(results: dict, params: Params) -> list[dict]:
             detail += f"; chain A..Z intact: {fast['chain_intact']}"
         add(label, f"{fast['accuracy']:.2%} ({fast['correct']}/{fast['patterns']})", passed, detail)
     for name, entry in results.get("seeds", {}).items():
-        label = f"seeds {name}: fast mean not below the faithful mean by more than one pattern"
-        fast, faithful = entry.get("fast_mean"), entry.get("faithful_mean")
-        if fast is None or faithful is None or entry.get("faithful_count", 0) < len(entry.get("seeds", [])):
+        label = f"seeds {name}: fast mean not below the faithful mean (same start) by more than one pattern"
+        same = entry.get("same_start_difference")
+        if same is None or same["seeds"] < len(entry.get("seeds", [])):
             add(label, None, None)
-            continue
-        difference = (fast - faithful) * entry["patterns"]
-        add(label, f"{difference:+.2f} patterns", difference >= -1.0 - 1e-9,
-            f"{len(entry['seeds'])} seeds at {entry['epochs']} epochs")
+        else:
+            add(label, f"{same['mean_patterns']:+.2f} patterns", same["mean_patterns"] >= -1.0 - 1e-9,
+                f"{same['seeds']} seeds at {entry['epochs']} epochs; largest per-seed gap "
+                f"{same['largest_gap_patterns']} patterns; 95% CI [{same['ci_patterns'][0]:+.2f}, {same['ci_patterns'][1]:+.2f}]")
+        own = entry.get("own_start_difference")
+        if own is not None and entry.get("faithful_own_start_count", 0) >= len(entry.get("seeds", [])):
+            p_text = "-" if own["p_value"] is None else f"{own['p_value']:.2f}"
+            targets.append({
+                "target": f"seeds {name}: own starts (Keras' init and shuffle), fast - faithful, for information",
+                "value": f"{own['mean_patterns']:+.2f} patterns",
+                "status": "INFO",
+                "detail": f"Welch 95% CI [{own['ci_patterns'][0]:+.2f}, {own['ci_patterns'][1]:+.2f}], p = {p_text}",
+            })
     return targets
 
 
@@ -399,7 +462,9 @@ def timing_rows(results: dict) -> list[list[str]]:
         rows.append([
             name, str(entry["epochs"]),
             duration(faithful["seconds"]) if faithful else "-",
+            f"{faithful['seconds'] / entry['updates'] * 1000:.2f}" if faithful and entry.get("updates") else "-",
             f"{fast['seconds']:.2f}s" if fast else "-",
+            f"{fast['seconds'] / entry['updates'] * 1e6:.1f}" if fast and entry.get("updates") else "-",
             ratio,
             f"{faithful['accuracy']:.2%}" if faithful else "-",
             f"{fast['accuracy']:.2%}" if fast else "-",
@@ -410,14 +475,21 @@ def timing_rows(results: dict) -> list[list[str]]:
 def seed_rows(results: dict) -> list[list[str]]:
     rows = []
     for name, entry in results.get("seeds", {}).items():
-        def summary(engine: str) -> str:
-            if entry.get(f"{engine}_mean") is None:
+        def summary(run: str) -> str:
+            if entry.get(f"{run}_mean") is None:
                 return "-"
-            return f"{entry[f'{engine}_mean']:.2%} +- {entry[f'{engine}_std']:.2%} (n={entry[f'{engine}_count']})"
-        difference = "-"
-        if entry.get("fast_mean") is not None and entry.get("faithful_mean") is not None:
-            difference = f"{(entry['fast_mean'] - entry['faithful_mean']) * entry['patterns']:+.2f}"
-        rows.append([name, str(entry["epochs"]), summary("faithful"), summary("fast"), difference])
+            return f"{entry[f'{run}_mean']:.2%} +- {entry[f'{run}_std']:.2%} (n={entry[f'{run}_count']})"
+
+        def difference(key: str) -> str:
+            found = entry.get(key)
+            if found is None:
+                return "-"
+            low, high = found["ci_patterns"]
+            return f"{found['mean_patterns']:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+        rows.append([name, str(entry["epochs"]), summary("fast"), summary("faithful_same_start"),
+                     difference("same_start_difference"), summary("faithful_own_start"),
+                     difference("own_start_difference")])
     return rows
 
 
@@ -434,8 +506,9 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-TIMING_HEADERS = ["framing", "epochs", "faithful", "fast", "speed-up", "faithful acc", "fast acc"]
-SEED_HEADERS = ["framing", "epochs", "faithful mean +- std", "fast mean +- std", "fast - faithful (patterns)"]
+TIMING_HEADERS = ["framing", "epochs", "faithful", "ms/update", "fast", "us/update", "speed-up", "faithful acc", "fast acc"]
+SEED_HEADERS = ["framing", "epochs", "fast mean +- std", "faithful, same start", "fast - faithful same start (patterns, 95% CI)",
+                "faithful, own start", "fast - faithful own start (patterns, 95% CI)"]
 TARGET_HEADERS = ["status", "target", "value", "detail"]
 
 
@@ -469,6 +542,10 @@ def write_results(results: dict, out_dir: Path, stem: str) -> None:
         f"- peak stage memory: {repro.get('peak_max_rss_mib', '-')} MiB ({repro.get('peak_stage', '-')})",
         "",
         "## (b) Training accuracy across seeds (same epochs for both engines)",
+        "",
+        "Same start: the faithful engine (`model.fit`) starts from the fast engine's initial weights and "
+        "sees each epoch's batches in the fast engine's order, so seed by seed the two differ only in "
+        "their arithmetic. Own start: Keras' own initial weights and shuffle, an independent draw.",
         "",
         markdown_table(SEED_HEADERS, seed_rows(results)),
         "",
@@ -552,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         framing = framing_at(name)
         outcome = run_training(name, framing, datasets[name], seed=7, engine="fast")
-        results["timing"][name] = {"epochs": framing.epochs, "fast": outcome.as_dict()}
+        updates = framing.epochs * math.ceil(len(datasets[name].inputs) / framing.resolved_batch_size)
+        results["timing"][name] = {"epochs": framing.epochs, "updates": updates, "fast": outcome.as_dict()}
         log(f"(a) fast {name}: {outcome.seconds:.2f}s, accuracy {outcome.accuracy:.2%}"
             + (f", chain intact {outcome.chain_intact}" if outcome.chain_intact is not None else ""))
         save()
@@ -586,62 +664,54 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_seeds:
         scale = 1.0 if args.quick else args.reference_epochs_scale
-        engines = ["fast"] if args.skip_faithful else ["fast", "faithful"]
+        runs = ["fast"] if args.skip_faithful else list(SEED_RUNS)
         tasks = []
         for name in names:
             framing = framing_at(name, scale)
             entry = {"epochs": framing.epochs, "patterns": len(datasets[name].target_codes), "seeds": seeds}
             results["seeds"][name] = entry
-            for engine in engines:
-                entry[engine] = {}
+            for run in runs:
+                entry[run] = {}
                 for seed in seeds:
-                    reused = results["timing"].get(name, {}).get(engine)
+                    reused = results["timing"].get(name, {}).get({"fast": "fast", "faithful_own_start": "faithful"}.get(run, ""))
                     if seed == 7 and reused and framing.epochs == results["timing"][name]["epochs"]:
-                        entry[engine]["7"] = reused  # the very same training as in (a)
+                        entry[run]["7"] = reused  # the very same training as in (a)
                     else:
-                        tasks.append((name, framing, seed, engine))
+                        tasks.append((name, framing, seed, run))
         faithful_left = sum(
             results["timing"].get(name, {}).get("faithful", {}).get("seconds", 0.0)
             * framing.epochs / max(1, results["timing"].get(name, {}).get("epochs", 1))
-            for name, framing, _, engine in tasks if engine == "faithful"
+            for name, framing, _, run in tasks if run != "fast"
         )
         log(f"(b) {len(tasks)} trainings to run" + (f"; faithful ones estimated at {duration(faithful_left / max(1, args.jobs))}"
                                                    if faithful_left else ""))
 
-        def summarize(entry: dict) -> None:
-            for key in engines:
-                values = [item["accuracy"] for item in entry[key].values()]
-                entry[f"{key}_count"] = len(values)
-                entry[f"{key}_mean"] = float(np.mean(values)) if values else None
-                entry[f"{key}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None)
-
-        def record(name: str, seed: int, engine: str, outcome: Outcome) -> None:
+        def record(name: str, seed: int, run: str, outcome: Outcome) -> None:
             entry = results["seeds"][name]
-            entry[engine][str(seed)] = outcome.as_dict()
-            summarize(entry)
-            log(f"(b) {engine} {name} seed {seed}: accuracy {outcome.accuracy:.2%} in {duration(outcome.seconds)}")
+            entry[run][str(seed)] = outcome.as_dict()
+            summarize_seeds(entry, runs)
+            log(f"(b) {run} {name} seed {seed}: accuracy {outcome.accuracy:.2%} in {duration(outcome.seconds)}")
             save()
 
         for name in names:  # the seed-7 results reused from (a)
-            summarize(results["seeds"][name])
-        keras_engine = {"fast": "fast", "faithful": "keras"}
+            summarize_seeds(results["seeds"][name], runs)
         if args.jobs > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [pool.submit(_seed_task, (name, framing.model_dump_json(), seed, keras_engine[engine]))
-                           for name, framing, seed, engine in tasks]
+                futures = [pool.submit(_seed_task, (name, framing.model_dump_json(), seed, run))
+                           for name, framing, seed, run in tasks]
                 for future in as_completed(futures):
-                    name, seed, engine, outcome = future.result()
-                    record(name, seed, "fast" if engine == "fast" else "faithful", outcome)
+                    record(*future.result())
         else:
-            for name, framing, seed, engine in tasks:
-                if engine == "faithful":
-                    log(f"(b) faithful {name} seed {seed}: {framing.epochs} epochs ...")
-                outcome = run_training(name, framing, datasets[name], seed=seed, engine=keras_engine[engine],
-                                       quiet=engine == "fast")
-                record(name, seed, engine, outcome)
+            for name, framing, seed, run in tasks:
+                if run != "fast":
+                    log(f"(b) {run} {name} seed {seed}: {framing.epochs} epochs ...")
+                engine, shared_start = SEED_RUNS[run]
+                outcome = run_training(name, framing, datasets[name], seed=seed, engine=engine,
+                                       shared_start=shared_start, quiet=engine == "fast")
+                record(name, seed, run, outcome)
         print("\n(b) Training accuracy across seeds (same epochs for both engines)\n")
         print(table(SEED_HEADERS, seed_rows(results)), "\n", flush=True)
 

@@ -224,3 +224,23 @@ def test_kernel_has_one_signature_across_framings():
         weights = initial_weights(features=dataset.inputs.shape[2], units=8, seed=1)
         train_fast(weights, dataset, epochs=1, batch_size=batch_size, stateful=stateful)
     assert len(engine_fast.train_epochs.signatures) == 1, engine_fast.train_epochs.signatures
+
+
+def test_shared_start_gives_keras_the_fast_engines_start_and_shuffle(keras_engine):
+    """``train(..., shared_start=True)``: Keras starts from the fast engine's weights and
+    sees each epoch's shuffled batches in its order, so the two agree (the benchmark's
+    paired comparison rests on this); Keras' own start and shuffle land elsewhere."""
+    from alphabet_lstm.params import FramingParams
+    from alphabet_lstm.training import train
+
+    dataset = sliding(3, "timesteps")
+    framing = FramingParams.model_validate(
+        {"dataset": {"kind": "sliding", "seq_length": 3}, "layout": "timesteps", "epochs": 4,
+         "units": 32, "batch_size": 1, "shuffle": True}
+    )
+    fast = train(dataset, framing, seed=11, engine="fast")
+    shared = train(dataset, framing, seed=11, engine="keras", shared_start=True)
+    own = train(dataset, framing, seed=11, engine="keras")
+    assert largest_difference(fast.weights, shared.weights) < MANY_UPDATES_ATOL
+    np.testing.assert_allclose(fast.losses, shared.losses, rtol=1e-5)
+    assert largest_difference(fast.weights, own.weights) > 100 * MANY_UPDATES_ATOL

@@ -49,9 +49,15 @@ def train_keras(
     shuffle: bool,
     seed: int,
     initial: LSTMWeights | None = None,
+    orders: np.ndarray | None = None,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> tuple[LSTMWeights, np.ndarray, np.ndarray]:
-    """Train with ``model.fit``; return the weights and per-epoch loss and accuracy."""
+    """Train with ``model.fit``; return the weights and per-epoch loss and accuracy.
+
+    ``initial`` replaces Keras' initial weights and ``orders`` (one row of sample indices
+    per epoch) Keras' own shuffle, so that a run can start exactly as a fast-engine run:
+    each epoch is then one ``fit`` over the rows in that order, unshuffled.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -70,7 +76,13 @@ def train_keras(
             if on_progress is not None:
                 on_progress(len(losses), losses[-1], accuracies[-1])
 
-    if stateful:
+    if orders is not None:
+        for order in orders:
+            model.fit(inputs[order], targets[order], epochs=1, batch_size=batch_size, shuffle=False,
+                      verbose=0, callbacks=[Progress()])
+            if stateful:
+                reset_lstm_states(model)
+    elif stateful:
         # The tutorial's loop: one epoch per fit call, states reset by hand after each.
         for _ in range(epochs):
             model.fit(inputs, targets, epochs=1, batch_size=batch_size, shuffle=False,

@@ -6,14 +6,14 @@ import sys
 from typing import Callable
 
 from alphabet_lstm.params import ParamsError
-from alphabet_lstm.tracking import Terminated, TrackingUnavailable
+from alphabet_lstm.tracking import Terminated, TrackingFailed, TrackingUnavailable
 
 
 class UsageError(ValueError):
     """A mistake in how a command was called (a missing input, an unknown letter...)."""
 
 
-USER_ERRORS = (ParamsError, TrackingUnavailable, UsageError)
+USER_ERRORS = (ParamsError, TrackingUnavailable, TrackingFailed, UsageError)
 
 
 def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:

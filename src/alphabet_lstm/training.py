@@ -46,22 +46,30 @@ def train(
     *,
     seed: int,
     engine: str,
+    shared_start: bool = False,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> TrainingResult:
-    """Train one framing at one seed with the chosen engine."""
+    """Train one framing at one seed with the chosen engine.
+
+    The fast engine draws its initial weights and each epoch's sample order from the seed
+    with numpy; the Keras engine uses Keras' own, unless ``shared_start`` hands it the fast
+    engine's (the benchmark's paired comparison: same start, same batches, both engines).
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r} is not one of: {', '.join(ENGINES)}")
     batch_size = framing.resolved_batch_size
     started = time.perf_counter()
-    if engine == "fast":
+    if engine == "fast" or shared_start:
         from alphabet_lstm import engine_fast
 
-        state = engine_fast.EngineState.start(
-            initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
-        )
+        initial = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
         orders = engine_fast.epoch_orders(
             samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed
         )
+    else:
+        initial = orders = None
+    if engine == "fast":
+        state = engine_fast.EngineState.start(initial)
         losses, accuracies = engine_fast.run_epochs(
             state,
             dataset.inputs,
@@ -84,6 +92,8 @@ def train(
             stateful=framing.stateful,
             shuffle=framing.shuffle,
             seed=seed,
+            initial=initial,
+            orders=orders,
             on_progress=on_progress,
         )
     return TrainingResult(weights, losses, accuracies, time.perf_counter() - started)

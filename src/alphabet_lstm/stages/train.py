@@ -60,6 +60,17 @@ def run_tags(name: str, seed: int, engine: str) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from alphabet_lstm import tracking
+
+    # MLflow's import and store opening run in this worker on the other core, from now on.
+    worker = tracking.BackgroundRun()
+    try:
+        train_and_track(worker, argv)
+    finally:
+        worker.close()
+
+
+def train_and_track(worker, argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--framing", required=True)
@@ -86,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         run_name=run_name,
         tags=run_tags(args.framing, args.seed, engine),
         params=flat_params(args.framing, framing, seed=args.seed, engine=engine),
-    ) as opening_run, deferred_signals() as stop_request:
+        worker=worker,
+    ) as run, deferred_signals() as stop_request:
         reporter = ProgressReporter(f"{args.framing} seed {args.seed}", framing.epochs)
 
         def on_progress(epoch: int, loss: float, accuracy: float) -> None:
@@ -95,32 +107,25 @@ def main(argv: list[str] | None = None) -> None:
 
         result = train(dataset, framing, seed=args.seed, engine=engine, on_progress=on_progress)
         stop_request.check()
-        client, run_id = opening_run.wait()
         metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
         table = prediction_table(result.weights, spec, patterns, dataset.inputs)
 
-        tracking.log_epoch_metrics(
-            client, run_id, {"epoch_loss": list(result.losses), "epoch_accuracy": list(result.accuracies)}
-        )
-        tracking.log_final_metrics(
-            client,
-            run_id,
-            {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "train_seconds": result.seconds},
-        )
-        import pandas
-
-        client.log_table(run_id, data=pandas.DataFrame(table), artifact_file="predictions.json")
+        run.log_epoch_metrics({"epoch_loss": list(result.losses), "epoch_accuracy": list(result.accuracies)})
+        run.log_final_metrics({"accuracy": metrics["accuracy"], "loss": metrics["loss"], "train_seconds": result.seconds})
+        run.log_table(table, artifact_file="predictions.json")
         save_model(args.model, result.weights, spec)
         # Logged under a fixed name (model/model.npz), whatever the DVC path is called.
         with tempfile.TemporaryDirectory() as scratch:
             copy = Path(scratch) / "model.npz"
             copy.write_bytes(Path(args.model).read_bytes())
-            client.log_artifact(run_id, str(copy), artifact_path="model")
+            run.log_artifact(copy, artifact_path="model")
         write_text(args.history, history_csv(result.losses, result.accuracies))
-        write_json(args.run_info, {"run_id": run_id, "run_name": run_name, "tracking_uri": tracking.tracking_uri()})
+        write_json(
+            args.run_info, {"run_id": run.run_id, "run_name": run_name, "tracking_uri": tracking.tracking_uri()}
+        )
     print(
         f"[{args.framing} seed {args.seed}] accuracy {metrics['accuracy']:.4f} "
-        f"({metrics['correct']}/{metrics['patterns']}) in {result.seconds:.1f}s, MLflow run {run_id}",
+        f"({metrics['correct']}/{metrics['patterns']}) in {result.seconds:.1f}s, MLflow run {run.run_id}",
         file=sys.stderr,
     )
 
