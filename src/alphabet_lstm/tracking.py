@@ -141,8 +141,8 @@ class BackgroundRun:
     """An MLflow run held by a ``tracking_worker`` process while the caller trains.
 
     The worker imports MLflow and opens the run on the other core while this process
-    starts numba and trains (in a thread, both would take turns on the GIL: about 8.5 s
-    a train stage instead of about 6). The methods block until the worker has done the
+    starts numba and trains (in a thread, both would take turns on the GIL: about 8 s a
+    train stage instead of about 5.5). The methods block until the worker has done the
     request, and raise :class:`TrackingFailed` with its message if it could not.
     """
 
@@ -252,8 +252,9 @@ def tracked_run(
     A tracking server that does not answer fails here, before anything else happens. The
     run itself is opened in the background by a worker process (``worker``, started early
     so that MLflow's imports overlap the caller's; a new one if None); the yielded
-    :class:`BackgroundRun` logs to it (its ``run_id`` waits for the open). SIGTERM is turned into an exception for the duration so that the
-    run is closed before the process exits.
+    :class:`BackgroundRun` logs to it (its ``run_id`` waits for the open). SIGTERM is
+    turned into an exception for the duration so that the run is closed before the
+    process exits.
     """
     uri = tracking_uri()
     check_tracking_server(uri)
