@@ -176,6 +176,9 @@ SEED_RUNS = {
     "faithful_own_start": ("keras", False),
 }
 
+# The part (a) training that is the same as a part (b) one at seed 7 at full epochs.
+PART_A_RUN = {"fast": "fast", "faithful_own_start": "faithful"}
+
 
 def _seed_task(task: tuple) -> tuple:
     """One multi-seed training, in a worker process (``--jobs`` > 1)."""
@@ -696,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             for run in runs:
                 entry[run] = {}
                 for seed in seeds:
-                    reused = results["timing"].get(name, {}).get({"fast": "fast", "faithful_own_start": "faithful"}.get(run, ""))
+                    reused = results["timing"].get(name, {}).get(PART_A_RUN.get(run, ""))
                     if seed == 7 and reused and framing.epochs == results["timing"][name]["epochs"]:
                         entry[run]["7"] = reused  # the very same training as in (a)
                     else:

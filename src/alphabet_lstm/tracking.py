@@ -190,6 +190,9 @@ class BackgroundRun:
     @property
     def run_id(self) -> str:
         """The run's id, once the worker has opened it (waits for that)."""
+        return self._wait_until_open()
+
+    def _wait_until_open(self) -> str:
         if self._run_id is None:
             try:
                 self._run_id = self._receive()["run_id"]
@@ -199,7 +202,7 @@ class BackgroundRun:
         return self._run_id
 
     def _call(self, **request) -> None:
-        self.run_id  # noqa: B018 - the run must be open before anything is logged to it
+        self._wait_until_open()  # the run must exist before anything is logged to it
         self._send(request)
         self._receive()
 
@@ -230,7 +233,7 @@ class BackgroundRun:
         self._ended = True
         try:
             if self._opened and not self._open_failed:
-                self.run_id  # noqa: B018 - an interrupted stage still waits for the open to end it
+                self._wait_until_open()  # an interrupted stage still waits for the open, to end the run
                 self._send({"op": "end", "status": status})
                 self._receive()
         finally:

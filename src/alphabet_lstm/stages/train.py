@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from alphabet_lstm import tracking
 from alphabet_lstm.artifacts import load_encoded, read_json, save_model, write_json, write_text
 from alphabet_lstm.datasets import patterns_from_records
 from alphabet_lstm.errors import run_entry_point
@@ -47,21 +48,17 @@ def history_csv(losses, accuracies) -> str:
 
 
 def run_tags(name: str, seed: int, engine: str) -> dict[str, str]:
-    from alphabet_lstm.tracking import git_commit
-
     return {
         "framing": name,
         "seed": str(seed),
         "engine": engine,
-        "git_commit": git_commit(),
+        "git_commit": tracking.git_commit(),
         "dvc_exp_name": os.environ.get("DVC_EXP_NAME", "workspace"),
         "dvc_stage": f"train@{name}-{seed}",
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    from alphabet_lstm import tracking
-
     # MLflow's import and store opening run in this worker on the other core, from now on.
     worker = tracking.BackgroundRun()
     try:
@@ -70,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         worker.close()
 
 
-def train_and_track(worker, argv: list[str] | None) -> None:
+def train_and_track(worker: tracking.BackgroundRun, argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--framing", required=True)
@@ -88,8 +85,6 @@ def train_and_track(worker, argv: list[str] | None) -> None:
     dataset, _ = load_encoded(args.encoded)
     patterns = patterns_from_records(read_json(args.patterns)["patterns"])
     spec = model_spec(args.framing, framing, dataset, seed=args.seed, engine=engine)
-
-    from alphabet_lstm import tracking
 
     exp_name = os.environ.get("DVC_EXP_NAME")
     run_name = f"{args.framing}-seed{args.seed}" + (f"@{exp_name}" if exp_name else "")
