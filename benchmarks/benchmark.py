@@ -385,6 +385,7 @@ def summarize_seeds(entry: dict, runs: list[str]) -> None:
             "seeds": len(common), "mean_patterns": comparison.mean_difference,
             "ci_patterns": [comparison.ci_low, comparison.ci_high],
             "largest_gap_patterns": max(abs(fast[s]["correct"] - same[s]["correct"]) for s in common),
+            "identical_seeds": sum(fast[s]["correct"] == same[s]["correct"] for s in common),
         }
     own = entry.get("faithful_own_start", {})
     if len(fast) >= 2 and len(own) >= 2:
@@ -458,22 +459,29 @@ def evaluate_targets(results: dict, params: Params) -> list[dict]:
             detail += f"; chain A..Z intact: {fast['chain_intact']}"
         add(label, f"{fast['accuracy']:.2%} ({fast['correct']}/{fast['patterns']})", passed, detail)
     for name, entry in results.get("seeds", {}).items():
-        label = f"seeds {name}: fast mean not below the faithful mean (same start) by more than one pattern"
-        same = entry.get("same_start_difference")
-        if same is None or same["seeds"] < len(entry.get("seeds", [])):
+        # The issue's target: the faithful engine is `model.fit` as the tutorial calls it,
+        # from Keras' own initial weights and shuffle.
+        label = f"seeds {name}: fast mean not below the faithful engine's (model.fit, own start) by more than one pattern"
+        own = entry.get("own_start_difference")
+        complete = min(entry.get("fast_count", 0), entry.get("faithful_own_start_count", 0)) >= len(entry.get("seeds", []))
+        if own is None or not complete:
             add(label, None, None)
         else:
-            add(label, f"{same['mean_patterns']:+.2f} patterns", same["mean_patterns"] >= -1.0 - 1e-9,
-                f"{same['seeds']} seeds at {entry['epochs']} epochs; largest per-seed gap "
-                f"{same['largest_gap_patterns']} patterns; 95% CI [{same['ci_patterns'][0]:+.2f}, {same['ci_patterns'][1]:+.2f}]")
-        own = entry.get("own_start_difference")
-        if own is not None and entry.get("faithful_own_start_count", 0) >= len(entry.get("seeds", [])):
             p_text = "-" if own["p_value"] is None else f"{own['p_value']:.2f}"
+            add(label, f"{own['mean_patterns']:+.2f} patterns", own["mean_patterns"] >= -1.0 - 1e-9,
+                f"{len(entry['seeds'])} seeds at {entry['epochs']} epochs; Welch 95% CI "
+                f"[{own['ci_patterns'][0]:+.2f}, {own['ci_patterns'][1]:+.2f}], p = {p_text}")
+        same = entry.get("same_start_difference")
+        if same is not None and same["seeds"] >= len(entry.get("seeds", [])):
+            # Same arithmetic from the same start: equal results until float32 rounding
+            # differences are amplified by training, so a check of the math, not a target.
             targets.append({
-                "target": f"seeds {name}: own starts (Keras' init and shuffle), fast - faithful, for information",
-                "value": f"{own['mean_patterns']:+.2f} patterns",
+                "target": f"seeds {name}: same start (the fast engine's weights and batch order), fast - faithful, for information",
+                "value": f"{same['mean_patterns']:+.2f} patterns",
                 "status": "INFO",
-                "detail": f"Welch 95% CI [{own['ci_patterns'][0]:+.2f}, {own['ci_patterns'][1]:+.2f}], p = {p_text}",
+                "detail": f"identical at {same['identical_seeds']} of {same['seeds']} seeds; largest gap "
+                          f"{same['largest_gap_patterns']} patterns; paired 95% CI "
+                          f"[{same['ci_patterns'][0]:+.2f}, {same['ci_patterns'][1]:+.2f}]",
             })
     return targets
 

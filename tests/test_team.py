@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -32,8 +33,9 @@ EXPERIMENT_NAME = "alphabet-lstm"
 # A stateless and a stateful framing: the two code paths, at a third of the full profile's cost.
 FRAMINGS = ("one_char", "stateful")
 SEED = 7
-QUEUE_TIMEOUT_SECONDS = 900
+QUEUE_TIMEOUT_SECONDS = 600
 QUEUE_POLL_SECONDS = 10
+WORKER_EXIT_SECONDS = 120
 
 
 def stages_run(output: str) -> list[str]:
@@ -307,26 +309,87 @@ QUEUED = {
 }
 
 
-def queue_settled(root: Path) -> tuple[bool, str]:
-    """Whether no experiment is queued or running and every worker has gone, and the status text."""
+def start_queue_workers(root: Path, jobs: int) -> None:
+    """`dvc queue start`, returning as soon as the workers are spawned.
+
+    dvc-task forks a helper per worker that keeps this command's stdout and stderr open
+    until its worker exits: capturing them through pipes would wait for the whole queue,
+    with no chance to look at it meanwhile. They go to a file instead.
+    """
+    log = root / ".dvc" / "tmp" / "queue-start.log"
+    with log.open("w") as output:
+        result = subprocess.run(
+            ["dvc", "queue", "start", "--jobs", str(jobs)],
+            cwd=root, env=pipeline_env(), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            timeout=120,
+        )
+    assert result.returncode == 0, log.read_text()
+
+
+def queue_status(root: Path) -> tuple[bool, bool, str]:
+    """Whether every experiment has finished, whether every worker has gone, and the status text."""
     status = run(["dvc", "queue", "status"], root).stdout
-    busy = re.search(r"\b(Queued|Running)\b", status)
+    finished = not re.search(r"\b(Queued|Running)\b", status)
     workers = re.search(r"Worker status: (\d+) active, (\d+) idle", status)
     gone = workers is None or workers.groups() == ("0", "0")
-    return (not busy and gone), status
+    return finished, gone, status
 
 
-def experiment_metrics(shown: list[dict]) -> dict[str, dict]:
-    """`dvc exp show --json` -> {experiment name: {metrics file: its data}}."""
-    found = {}
-    for baseline in shown:
-        for experiment in baseline.get("experiments") or []:
-            for revision in experiment["revs"]:
-                data = revision.get("data") or {}
-                found[revision["name"]] = {
-                    path: entry.get("data") for path, entry in (data.get("metrics") or {}).items()
-                }
+def queue_diagnostics(root: Path, names) -> str:
+    """What a stalled queue looks like: each experiment's log, each worker's log, the processes."""
+    parts = []
+    for name in names:
+        logs = run(["dvc", "queue", "logs", name], root, check=False, timeout=60)
+        parts.append(f"--- dvc queue logs {name}\n{logs.stdout[-3000:]}{logs.stderr[-1000:]}")
+    for worker_log in sorted((root / ".dvc" / "tmp" / "exps" / "celery").glob("*.out")):
+        parts.append(f"--- {worker_log.name}\n{worker_log.read_text(errors='replace')[-3000:]}")
+    parts.append("--- processes (pid, command)\n" + "\n".join(pipeline_processes()))
+    return "\n".join(parts)
+
+
+def pipeline_processes() -> list[str]:
+    """The DVC and pipeline processes alive on this machine, from /proc (no `ps` needed)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # it exited meanwhile
+            continue
+        if "dvc" in command or "alphabet_lstm" in command:
+            found.append(f"{cmdline.parent.name} {command}")
     return found
+
+
+def wait_for_queue(root: Path, names) -> str:
+    """Poll until every experiment has finished and the workers have gone; return the status.
+
+    On a stall, fail with what the queue and its workers were doing, after stopping the
+    workers so that nothing outlives the test.
+    """
+    def fail(reason: str, status: str) -> None:
+        diagnostics = queue_diagnostics(root, names)
+        run(["dvc", "queue", "stop", "--kill"], root, check=False, timeout=120)
+        pytest.fail(f"{reason}:\n{status}\n{diagnostics}")
+
+    # Each `dvc queue status` costs a DVC start-up, so look every so often only.
+    deadline = time.monotonic() + QUEUE_TIMEOUT_SECONDS
+    finished, gone, status = False, False, ""
+    while not finished and time.monotonic() < deadline:
+        time.sleep(QUEUE_POLL_SECONDS)
+        finished, gone, status = queue_status(root)
+    if not finished:
+        fail(f"the queue did not finish in {QUEUE_TIMEOUT_SECONDS}s", status)
+    if not gone:
+        # Idle workers leave by themselves after a minute; `dvc queue stop` (what a user
+        # runs when done) asks them to leave now.
+        run(["dvc", "queue", "stop"], root, timeout=120)
+        deadline = time.monotonic() + WORKER_EXIT_SECONDS
+        while not gone and time.monotonic() < deadline:
+            time.sleep(QUEUE_POLL_SECONDS / 2)
+            _, gone, status = queue_status(root)
+        if not gone:
+            fail(f"the workers did not exit within {WORKER_EXIT_SECONDS}s of `dvc queue stop`", status)
+    return status
 
 
 @pytest.mark.e2e
@@ -336,15 +399,8 @@ def test_queued_experiments_with_two_workers(pusher: Path):
         for setting in settings:
             command += ["--set-param", setting]
         run(command, pusher)
-    run(["dvc", "queue", "start", "--jobs", "2"], pusher)
-
-    # Each `dvc queue status` costs a DVC start-up, so look every so often only.
-    deadline = time.monotonic() + QUEUE_TIMEOUT_SECONDS
-    settled = False
-    while not settled and time.monotonic() < deadline:
-        time.sleep(QUEUE_POLL_SECONDS)
-        settled, status = queue_settled(pusher)
-    assert settled, f"the queue did not finish in {QUEUE_TIMEOUT_SECONDS}s:\n{status}"
+    start_queue_workers(pusher, jobs=2)
+    status = wait_for_queue(pusher, QUEUED)
     for name in QUEUED:
         if not re.search(rf"{re.escape(name)}\s.*Success", status):
             logs = run(["dvc", "queue", "logs", name], pusher, check=False)
