@@ -375,7 +375,6 @@ def summarize_seeds(entry: dict, runs: list[str]) -> None:
         entry[f"{run}_count"] = len(values)
         entry[f"{run}_mean"] = float(np.mean(values)) if values else None
         entry[f"{run}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None)
-    patterns = entry["patterns"]
     fast = entry.get("fast", {})
     same = entry.get("faithful_same_start", {})
     common = [seed for seed in fast if seed in same]

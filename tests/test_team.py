@@ -392,6 +392,19 @@ def wait_for_queue(root: Path, names) -> str:
     return status
 
 
+def experiment_metrics(shown: list[dict]) -> dict[str, dict]:
+    """`dvc exp show --json` -> {experiment name: {metrics file: its data}}."""
+    found = {}
+    for baseline in shown:
+        for experiment in baseline.get("experiments") or []:
+            for revision in experiment["revs"]:
+                data = revision.get("data") or {}
+                found[revision["name"]] = {
+                    path: entry.get("data") for path, entry in (data.get("metrics") or {}).items()
+                }
+    return found
+
+
 @pytest.mark.e2e
 def test_queued_experiments_with_two_workers(pusher: Path):
     for name, (settings, _) in QUEUED.items():
