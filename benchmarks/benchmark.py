@@ -11,12 +11,15 @@ Run by ``make benchmark``; prints its figures and writes them as JSON and Markdo
   (d) the peak memory of every stage of that repro (its process tree's summed RSS, sampled
       every 50 ms, since a train stage runs an MLflow worker beside it), recorded by a
       ``python`` shim placed first on the stages' PATH;
-  (b) every framing at several seeds with both engines, the same epochs for both
-      (``--reference-epochs-scale`` shortens them for both); mean and std per engine;
-  (e) the targets, each PASS or FAIL (SKIP where a part did not run).
+  (b) every framing at several seeds, the same epochs for all (``--reference-epochs-scale``
+      shortens them): the fast engine, ``model.fit`` from its own start (the target's
+      faithful engine) and ``model.fit`` from the fast engine's start (a check of the
+      arithmetic, for information); mean and std of each, and the differences;
+  (e) the targets, each PASS or FAIL (SKIP where a part did not run; INFO for figures
+      printed for information).
 
-The faithful engine costs about 5 ms per update here: the full run takes hours and is meant
-for the background; progress lines carry timestamps and ETAs, and the result files are
+The faithful engine costs about 5 ms per update here: the full run takes about 90 minutes
+(``make benchmark``) and is meant for the background; progress lines carry timestamps and ETAs, and the result files are
 rewritten after every step, so an interrupted run keeps what it measured.
 
     python benchmarks/benchmark.py --quick                   # checks the script, ~2-3 min
