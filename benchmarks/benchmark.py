@@ -18,9 +18,10 @@ Run by ``make benchmark``; prints its figures and writes them as JSON and Markdo
   (e) the targets, each PASS or FAIL (SKIP where a part did not run; INFO for figures
       printed for information).
 
-The faithful engine costs about 5 ms per update here: the full run takes about 90 minutes
-(``make benchmark``) and is meant for the background; progress lines carry timestamps and ETAs, and the result files are
-rewritten after every step, so an interrupted run keeps what it measured.
+The faithful engine costs about 5 ms per update here: the full run (``make benchmark``)
+takes about 90 minutes and is meant for the background; progress lines carry timestamps
+and ETAs, and the result files are rewritten after every step, so an interrupted run keeps
+what it measured.
 
     python benchmarks/benchmark.py --quick                   # checks the script, ~2-3 min
     nohup python benchmarks/benchmark.py > benchmarks/results/run.log 2>&1 &

@@ -345,12 +345,15 @@ def wait_for_workers_to_leave(root: Path) -> tuple[bool, str]:
     return gone, status
 
 
+def experiment_log(root: Path, name: str) -> str:
+    """The tail of `dvc queue logs <name>`: what one queued experiment printed."""
+    logs = run(["dvc", "queue", "logs", name], root, check=False, timeout=60)
+    return f"--- dvc queue logs {name}\n{logs.stdout[-4000:]}{logs.stderr[-2000:]}"
+
+
 def queue_diagnostics(root: Path, names) -> str:
     """What a stalled queue looks like: each experiment's log, each worker's log, the processes."""
-    parts = []
-    for name in names:
-        logs = run(["dvc", "queue", "logs", name], root, check=False, timeout=60)
-        parts.append(f"--- dvc queue logs {name}\n{logs.stdout[-3000:]}{logs.stderr[-1000:]}")
+    parts = [experiment_log(root, name) for name in names]
     for worker_log in sorted((root / ".dvc" / "tmp" / "exps" / "celery").glob("*.out")):
         parts.append(f"--- {worker_log.name}\n{worker_log.read_text(errors='replace')[-3000:]}")
     parts.append("--- processes (pid, command)\n" + "\n".join(pipeline_processes()))
@@ -426,8 +429,7 @@ def test_queued_experiments_with_two_workers(pusher: Path):
     status = wait_for_queue(pusher, QUEUED)
     for name in QUEUED:
         if not re.search(rf"{re.escape(name)}\s.*Success", status):
-            logs = run(["dvc", "queue", "logs", name], pusher, check=False)
-            pytest.fail(f"{name} did not succeed:\n{status}\n{logs.stdout[-4000:]}{logs.stderr[-2000:]}")
+            pytest.fail(f"{name} did not succeed:\n{status}\n{experiment_log(pusher, name)}")
     # The executors' temporary copies are gone (they lived under .dvc/tmp/exps/).
     assert not list((pusher / ".dvc" / "tmp" / "exps").glob("tmp*"))
 
