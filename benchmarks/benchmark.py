@@ -48,11 +48,11 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
-from alphabet_lstm.datasets import generate_patterns  # noqa: E402
-from alphabet_lstm.encoding import EncodedDataset, encode_patterns  # noqa: E402
+from alphabet_lstm.data.datasets import generate_patterns  # noqa: E402
+from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns  # noqa: E402
 from alphabet_lstm.evaluation import recite, training_metrics  # noqa: E402
 from alphabet_lstm.params import FramingParams, Params, load_params  # noqa: E402
-from alphabet_lstm.training import model_spec, train  # noqa: E402
+from alphabet_lstm.model.training import model_spec, train  # noqa: E402
 
 # The tutorial's reported training accuracy per framing (also in params.yaml's report
 # section) and how far ours may be: one training pattern, or 1 point for variable_length.
@@ -151,8 +151,8 @@ def run_training(name: str, framing: FramingParams, dataset: EncodedDataset, *, 
 
 def warm_up_fast_engine() -> float:
     """Compile (or load from numba's cache) the fast kernel, outside every timing."""
-    from alphabet_lstm import engine_fast
-    from alphabet_lstm.model import initial_weights
+    from alphabet_lstm.model import engine_fast
+    from alphabet_lstm.model.lstm import initial_weights
 
     started = time.perf_counter()
     inputs = np.zeros((2, 1, 1), dtype=np.float32)
@@ -166,7 +166,7 @@ def import_keras() -> float:
     started = time.perf_counter()
     import keras  # noqa: F401
 
-    from alphabet_lstm import engine_keras  # noqa: F401
+    from alphabet_lstm.model import engine_keras  # noqa: F401
 
     return time.perf_counter() - started
 
@@ -372,7 +372,7 @@ def summarize_seeds(entry: dict, runs: list[str]) -> None:
     """
     from scipy import stats
 
-    from alphabet_lstm.statistics import compare_paired
+    from alphabet_lstm.report.statistics import compare_paired
 
     for run in runs:
         values = [item["accuracy"] for item in entry[run].values()]
@@ -672,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
             + (f", chain intact {outcome.chain_intact}" if outcome.chain_intact is not None else ""))
         save()
 
-    from alphabet_lstm import engine_fast
+    from alphabet_lstm.model import engine_fast
 
     # Every framing must reuse one compiled kernel: a second signature is a second compile.
     results["fast_kernel_signatures"] = len(engine_fast.train_epochs.signatures)

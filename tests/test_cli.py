@@ -20,7 +20,7 @@ import yaml
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.artifacts import save_model
 from alphabet_lstm.evaluation import encode_runs
-from alphabet_lstm.model import LSTMWeights, ModelSpec, forward
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward
 from conftest import REPO_ROOT, VENV_BIN, pipeline_env
 
 CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")

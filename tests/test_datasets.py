@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.datasets import (
+from alphabet_lstm.data.datasets import (
     Patterns,
     all_queries,
     generate_patterns,

@@ -22,10 +22,10 @@ import math
 import numpy as np
 import pytest
 
-from alphabet_lstm import engine_fast
-from alphabet_lstm.datasets import sliding_patterns, variable_length_patterns
-from alphabet_lstm.encoding import EncodedDataset, encode_patterns
-from alphabet_lstm.model import LSTMWeights, initial_weights
+from alphabet_lstm.model import engine_fast
+from alphabet_lstm.data.datasets import sliding_patterns, variable_length_patterns
+from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
+from alphabet_lstm.model.lstm import LSTMWeights, initial_weights
 
 ONE_UPDATE_ATOL = 1e-6
 MANY_UPDATES_ATOL = 1e-5
@@ -36,7 +36,7 @@ LONG_RUN_ATOL = 5e-5
 def keras_engine():
     """The faithful engine, with keras imported once for every test in this module."""
     pytest.importorskip("keras")
-    from alphabet_lstm import engine_keras
+    from alphabet_lstm.model import engine_keras
 
     return engine_keras
 
@@ -231,7 +231,7 @@ def test_shared_start_gives_keras_the_fast_engines_start_and_shuffle(keras_engin
     sees each epoch's shuffled batches in its order, so the two agree (the benchmark's
     paired comparison rests on this); Keras' own start and shuffle land elsewhere."""
     from alphabet_lstm.params import FramingParams
-    from alphabet_lstm.training import train
+    from alphabet_lstm.model.training import train
 
     dataset = sliding(3, "timesteps")
     framing = FramingParams.model_validate(

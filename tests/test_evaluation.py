@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from alphabet_lstm.alphabet import ALPHABET, codes_to_letters
-from alphabet_lstm.datasets import all_queries, generate_patterns
-from alphabet_lstm.encoding import encode_patterns
+from alphabet_lstm.data.datasets import all_queries, generate_patterns
+from alphabet_lstm.data.encoding import encode_patterns
 from alphabet_lstm.evaluation import (
     START_STEPS,
     accepts_length,
@@ -33,9 +33,9 @@ from alphabet_lstm.evaluation import (
     start_table,
     training_metrics,
 )
-from alphabet_lstm.model import LSTMWeights, forward, initial_weights, predict, predict_in_streams
+from alphabet_lstm.model.lstm import LSTMWeights, forward, initial_weights, predict, predict_in_streams
 from alphabet_lstm.params import load_params
-from alphabet_lstm.training import model_spec
+from alphabet_lstm.model.training import model_spec
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 TOLERANCE = 1e-5
@@ -46,7 +46,7 @@ SEED = 7
 def keras_engine():
     """The Keras engine module with Keras imported (slow: once per module)."""
     pytest.importorskip("keras")
-    from alphabet_lstm import engine_keras
+    from alphabet_lstm.model import engine_keras
 
     return engine_keras
 

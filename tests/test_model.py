@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alphabet_lstm.datasets import prefix_patterns, sliding_patterns, variable_length_patterns
-from alphabet_lstm.encoding import encode_patterns
-from alphabet_lstm.model import (
+from alphabet_lstm.data.datasets import prefix_patterns, sliding_patterns, variable_length_patterns
+from alphabet_lstm.data.encoding import encode_patterns
+from alphabet_lstm.model.lstm import (
     LSTMWeights,
     ModelSpec,
     forward,
@@ -23,7 +23,7 @@ TOLERANCE = 1e-5
 def keras_engine():
     """The Keras engine module with Keras imported (slow: once per module)."""
     pytest.importorskip("keras")
-    from alphabet_lstm import engine_keras
+    from alphabet_lstm.model import engine_keras
 
     return engine_keras
 

@@ -11,7 +11,7 @@ import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.errors import UsageError
-from alphabet_lstm.reporting import (
+from alphabet_lstm.report.reporting import (
     parse_history_csv,
     parse_probabilities_csv,
     publish_directory,

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from alphabet_lstm.statistics import compare_paired, summarize, t_interval
+from alphabet_lstm.report.statistics import compare_paired, summarize, t_interval
 
 # The 97.5% quantile of t with 2 degrees of freedom, from the closed form above.
 T_975_DF2 = 0.95 * math.sqrt(2 / (4 * 0.975 * 0.025))

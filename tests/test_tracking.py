@@ -1,7 +1,7 @@
 """The MLflow worker process of a train stage, against a real SQLite store.
 
 A train stage logs through :class:`tracking.BackgroundRun`, which hands every request to
-``python -m alphabet_lstm.tracking_worker``. These tests drive it directly: a run logged
+``python -m alphabet_lstm.tracking.worker``. These tests drive it directly: a run logged
 and finished, a stage that vanishes without ending its run, a store MLflow cannot open.
 """
 

@@ -17,8 +17,8 @@ from typing import Iterator
 
 import numpy as np
 
-from alphabet_lstm.encoding import EncodedDataset
-from alphabet_lstm.model import LSTMWeights, ModelSpec
+from alphabet_lstm.data.encoding import EncodedDataset
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
 # A fixed timestamp inside .npz archives keeps the same arrays the same bytes.
 _ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)

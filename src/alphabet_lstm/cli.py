@@ -22,7 +22,7 @@ from alphabet_lstm.alphabet import ALPHABET, CHAR_TO_INT, codes_to_letters
 from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import accepts_length, next_letter_probabilities, recite
-from alphabet_lstm.model import LSTMWeights, ModelSpec
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.params import load_params
 
 # Where the train stage writes each model, relative to --models-dir (dvc.yaml writes

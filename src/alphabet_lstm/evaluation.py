@@ -11,9 +11,9 @@ from typing import Sequence
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE, codes_to_letters
-from alphabet_lstm.datasets import Patterns, all_queries
-from alphabet_lstm.encoding import pad_left, shape_inputs
-from alphabet_lstm.model import LSTMWeights, ModelSpec, forward, predict
+from alphabet_lstm.data.datasets import Patterns, all_queries
+from alphabet_lstm.data.encoding import pad_left, shape_inputs
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, predict
 
 # Keras clips probabilities into [1e-7, 1 - 1e-7] before taking the log.
 _CLIP = 1e-7

@@ -7,7 +7,7 @@ import sys
 
 from alphabet_lstm.alphabet import letters_to_codes
 from alphabet_lstm.artifacts import read_json, save_encoded
-from alphabet_lstm.encoding import encode_patterns
+from alphabet_lstm.data.encoding import encode_patterns
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.params import load_params
 

@@ -15,7 +15,7 @@ import sys
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import load_encoded, load_model, read_json, write_json, write_text
-from alphabet_lstm.datasets import patterns_from_records
+from alphabet_lstm.data.datasets import patterns_from_records
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.evaluation import evaluate
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from alphabet_lstm.artifacts import write_json
-from alphabet_lstm.datasets import generate_patterns
+from alphabet_lstm.data.datasets import generate_patterns
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.params import load_params
 

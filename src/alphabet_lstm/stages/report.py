@@ -15,7 +15,7 @@ from pathlib import Path
 from alphabet_lstm.artifacts import read_json, write_json
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.params import load_params
-from alphabet_lstm.reporting import (
+from alphabet_lstm.report.reporting import (
     HTML_NAME,
     MARKDOWN_NAME,
     RunRecord,

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from alphabet_lstm import tracking
 from alphabet_lstm.artifacts import load_encoded, read_json, save_model, write_json, write_text
-from alphabet_lstm.datasets import patterns_from_records
+from alphabet_lstm.data.datasets import patterns_from_records
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.evaluation import prediction_table, training_metrics
 from alphabet_lstm.interrupts import deferred_signals
 from alphabet_lstm.params import FramingParams, load_params
 from alphabet_lstm.progress import ProgressReporter
-from alphabet_lstm.training import model_spec, train
+from alphabet_lstm.model.training import model_spec, train
 
 
 def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:

@@ -149,7 +149,7 @@ class BackgroundRun:
     def __init__(self):
         """Start the worker: it imports MLflow, then waits for :meth:`open`."""
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "alphabet_lstm.tracking_worker"],
+            [sys.executable, "-m", "alphabet_lstm.tracking.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -33,7 +33,7 @@ from typing import Callable
 import numba
 import numpy as np
 
-from alphabet_lstm.model import LSTMWeights
+from alphabet_lstm.model.lstm import LSTMWeights
 
 LEARNING_RATE = 0.001
 BETA_1 = 0.9

@@ -1,4 +1,4 @@
-"""The process that talks to MLflow for one train stage: ``python -m alphabet_lstm.tracking_worker``.
+"""The process that talks to MLflow for one train stage: ``python -m alphabet_lstm.tracking.worker``.
 
 Importing MLflow and opening its store cost 5-6 s of Python work; in a thread of the
 training process that work and numba's start-up take turns on the GIL. In a process of

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
-from alphabet_lstm.statistics import PairedComparison, Summary, compare_paired, summarize
+from alphabet_lstm.report.statistics import PairedComparison, Summary, compare_paired, summarize
 
 # The tutorial's own question about framing 2: is a 3-letter window, given as features,
 # better than one letter? Compared seed by seed, first minus second.

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from alphabet_lstm.alphabet import VOCABULARY_SIZE
-from alphabet_lstm.model import LSTMWeights
+from alphabet_lstm.model.lstm import LSTMWeights
 
 
 def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bool, batch_size: int):

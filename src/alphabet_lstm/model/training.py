@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 
-from alphabet_lstm.encoding import EncodedDataset
-from alphabet_lstm.model import LSTMWeights, ModelSpec, initial_weights
+from alphabet_lstm.data.encoding import EncodedDataset
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, initial_weights
 from alphabet_lstm.params import FramingParams
 
 ENGINES = ("fast", "keras")
@@ -60,7 +60,7 @@ def train(
     batch_size = framing.resolved_batch_size
     started = time.perf_counter()
     if engine == "fast" or shared_start:
-        from alphabet_lstm import engine_fast
+        from alphabet_lstm.model import engine_fast
 
         initial = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
         orders = engine_fast.epoch_orders(
@@ -81,7 +81,7 @@ def train(
         )
         weights = state.weights
     else:
-        from alphabet_lstm import engine_keras
+        from alphabet_lstm.model import engine_keras
 
         weights, losses, accuracies = engine_keras.train_keras(
             dataset.inputs,

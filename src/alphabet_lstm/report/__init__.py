@@ -1,0 +1,1 @@
+"""The report: the study read back from the stage outputs, its statistics, figures and documents."""
