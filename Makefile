@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test study benchmark setup mlflow-ui clean-venv
+.PHONY: run test test-fast study benchmark setup mlflow-ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ run: $(STAMP)
 	dvc repro
 	@echo "Report: reports/report.md (and reports/report.html); MLflow store: $(CURDIR)/mlflow.db"
 
+# The whole suite, as CI runs it: unit tests, then the real pipeline end to end.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The inner loop: unit tests only (no pipeline runs, no servers), under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not slow"
 
 # The 10-seed study (seeds 7..16) as a DVC experiment; the report gains confidence intervals.
 study: $(STAMP)

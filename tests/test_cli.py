@@ -125,7 +125,7 @@ def workspace(tmp_path: Path) -> Path:
         ("stateful", counter_model, STATEFUL),
     ):
         spec = spec_for(framing, **overrides)
-        save_model(models / f"{framing}-seed{SEED}.npz", build(spec), spec)
+        save_model(models / framing / f"seed{SEED}.npz", build(spec), spec)
     return tmp_path
 
 
@@ -176,26 +176,25 @@ def test_stateful_query_feeds_the_letters_one_by_one_from_a_reset(workspace: Pat
 
 def test_seed_defaults_to_the_first_in_params_and_can_be_chosen(workspace: Path):
     other_seed = spec_for("constant", seed=8, **VARIABLE_LENGTH)
-    save_model(workspace / "models" / "stateful-seed8.npz", constant_model(other_seed), other_seed)
+    save_model(workspace / "models" / "stateful" / "seed8.npz", constant_model(other_seed), other_seed)
     assert alphabet_lstm("predict", "--framing", "stateful", "A", cwd=workspace).stdout.startswith("A -> B\n")
     chosen = alphabet_lstm("predict", "--framing", "stateful", "--seed", "8", "A", cwd=workspace)
     assert chosen.stdout.startswith("A -> N\n")
 
 
 def test_models_dir_and_template(workspace: Path):
-    (workspace / "models" / "constant-seed7.npz").rename(workspace / "elsewhere.npz")
+    (workspace / "models" / "constant" / "seed7.npz").rename(workspace / "elsewhere.npz")
     result = alphabet_lstm(
-        "predict", "--framing", "constant", "--models-dir", ".", "--model-template", "elsewhere.npz", "A",
+        "predict", "--framing", "constant", "--model", "elsewhere.npz", "A",
         cwd=workspace,
     )
     assert result.stdout.startswith("A -> N\n"), result.stderr
 
 
 UNTRAINED = (
-    "error: framing batch_all (seed 7) has not been trained: models/batch_all-seed7.npz does not "
-    "exist. Run `make run` (or `dvc repro`) first. Models for seed 7 in models: constant-seed7.npz, "
-    "one_char-seed7.npz, stateful-seed7.npz, variable_length-seed7.npz, window_features-seed7.npz, "
-    "window_timesteps-seed7.npz."
+    "error: framing batch_all (seed 7) has not been trained: models/batch_all/seed7.npz does not "
+    "exist. Run `make run` (or `dvc repro`) first. Framings trained at seed 7 in models: constant, "
+    "one_char, stateful, variable_length, window_features, window_timesteps."
 )
 
 
@@ -211,14 +210,13 @@ UNTRAINED = (
         pytest.param(["--framing", "window_timesteps", "AB"], "error: framing window_timesteps takes exactly 3 letters; got 2 ('AB')", id="too-short-window"),
         pytest.param(["--framing", "one_char", "--recite", "AB"], "error: framing one_char takes exactly 1 letter; got 2 ('AB')", id="recite-too-long"),
         pytest.param(["--framing", "batch_all", "A"], UNTRAINED, id="untrained-framing"),
-        pytest.param(["--framing", "one_char", "--seed", "9", "A"], "error: framing one_char (seed 9) has not been trained: models/one_char-seed9.npz does not exist. Run `make run` (or `dvc repro`) first.", id="untrained-seed"),
+        pytest.param(["--framing", "one_char", "--seed", "9", "A"], "error: framing one_char (seed 9) has not been trained: models/one_char/seed9.npz does not exist. Run `make run` (or `dvc repro`) first.", id="untrained-seed"),
         pytest.param(["--framing", "one_char", "--recite", "--steps", "0", "A"], "error: --steps must be a whole number from 1 to 1000; got '0'", id="steps-zero"),
         pytest.param(["--framing", "one_char", "--recite", "--steps", "1001", "A"], "error: --steps must be a whole number from 1 to 1000; got '1001'", id="steps-too-many"),
         pytest.param(["--framing", "one_char", "--recite", "--steps", "two", "A"], "error: --steps must be a whole number from 1 to 1000; got 'two'", id="steps-not-a-number"),
         pytest.param(["--framing", "one_char", "--steps", "3", "A"], "error: --steps only applies with --recite", id="steps-without-recite"),
         pytest.param(["--framing", "one_char", "--seed", "x", "A"], "error: argument --seed: invalid int value: 'x' (see `alphabet-lstm predict --help`)", id="seed-not-a-number"),
         pytest.param(["A"], "error: the following arguments are required: --framing (see `alphabet-lstm predict --help`)", id="no-framing"),
-        pytest.param(["--framing", "one_char", "--model-template", "{name}.npz", "A"], "error: --model-template '{name}.npz' is not valid: use only the fields {framing} and {seed} ('name')", id="bad-template"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(workspace: Path, arguments: list[str], message: str):
@@ -231,11 +229,11 @@ def test_missing_params_and_broken_model_files(tmp_path: Path):
     assert (no_params.returncode, no_params.stderr) == (
         2, "error: params.yaml not found, and it gives the default --seed: run from the project root, or pass --seed\n"
     )
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "one_char-seed7.npz").write_text("not a zip archive")
+    (tmp_path / "models" / "one_char").mkdir(parents=True)
+    (tmp_path / "models" / "one_char" / "seed7.npz").write_text("not a zip archive")
     broken = alphabet_lstm("predict", "--framing", "one_char", "--seed", "7", "A", cwd=tmp_path)
     assert (broken.returncode, broken.stdout) == (2, "")
-    assert broken.stderr == "error: models/one_char-seed7.npz is not a model saved by alphabet-lstm (File is not a zip file)\n"
+    assert broken.stderr == "error: models/one_char/seed7.npz is not a model saved by alphabet-lstm (File is not a zip file)\n"
 
 
 def test_no_command_is_a_usage_error(tmp_path: Path):
@@ -287,7 +285,7 @@ def test_every_trained_framing_answers_a_training_query(reproduced_clone: Path, 
     assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
     if not STATEFUL_FRAMINGS[framing]:
         # A stateless model answers each pattern alone, as the evaluated table does.
-        table = list(csv.DictReader((reproduced_clone / "metrics" / "predictions" / f"{framing}-seed7.csv").open()))
+        table = list(csv.DictReader((reproduced_clone / "metrics" / "predictions" / framing / "seed7.csv").open()))
         assert (table[-1]["input"], table[-1]["predicted"]) == (query, letter)
 
 
@@ -295,7 +293,7 @@ def test_every_trained_framing_answers_a_training_query(reproduced_clone: Path, 
 @pytest.mark.parametrize("framing", ["one_char", "variable_length", "stateful"])
 def test_single_letter_answers_match_the_evaluated_probability_table(reproduced_clone: Path, framing: str):
     rows = {row["input"]: row for row in csv.DictReader(
-        (reproduced_clone / "metrics" / "probabilities" / f"{framing}-seed7.csv").open()
+        (reproduced_clone / "metrics" / "probabilities" / framing / "seed7.csv").open()
     )}
     for letter in "AKY":
         result = alphabet_lstm("predict", "--framing", framing, letter.lower(), cwd=reproduced_clone)
@@ -308,7 +306,7 @@ def test_single_letter_answers_match_the_evaluated_probability_table(reproduced_
 
 @pytest.mark.e2e
 def test_stateful_recitation_matches_the_evaluated_chain(reproduced_clone: Path):
-    details = json.loads((reproduced_clone / "metrics" / "details" / "stateful-seed7.json").read_text())
+    details = json.loads((reproduced_clone / "metrics" / "details" / "stateful" / "seed7.json").read_text())
     chain = alphabet_lstm("predict", "--framing", "stateful", "--recite", "A", "--steps", "25", cwd=reproduced_clone)
     lines = chain.stdout.splitlines()
     assert len(lines) == 26 and lines[-1] == f"recited: {details['chain_from_A']}"

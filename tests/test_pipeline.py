@@ -22,21 +22,14 @@ def stages_run(output: str) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", output)
 
 
-def mlflow_client(root: Path):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
-
-
 def test_repro_writes_every_output(reproduced_clone: Path):
     for framing in FRAMINGS:
-        name = f"{framing}-seed7"
-        assert (reproduced_clone / "models" / f"{name}.npz").is_file()
-        metrics = json.loads((reproduced_clone / "metrics" / "evaluation" / f"{name}.json").read_text())
+        assert (reproduced_clone / "models" / framing / "seed7.npz").is_file()
+        metrics = json.loads((reproduced_clone / "metrics" / "evaluation" / framing / "seed7.json").read_text())
         assert 0.0 <= metrics["accuracy"] <= 1.0
-        history = list(csv.DictReader((reproduced_clone / "metrics" / "history" / f"{name}.csv").open()))
+        history = list(csv.DictReader((reproduced_clone / "metrics" / "history" / framing / "seed7.csv").open()))
         assert [int(row["epoch"]) for row in history] == list(range(1, SMALL_EPOCHS + 1))
-        table = list(csv.DictReader((reproduced_clone / "metrics" / "predictions" / f"{name}.csv").open()))
+        table = list(csv.DictReader((reproduced_clone / "metrics" / "predictions" / framing / "seed7.csv").open()))
         assert sum(row["correct"] == "True" for row in table) == metrics["correct"]
     assert (reproduced_clone / "reports" / "report.md").is_file()
     assert (reproduced_clone / "reports" / "report.html").is_file()
@@ -50,46 +43,20 @@ def test_second_repro_runs_nothing(reproduced_clone: Path):
 
 
 def test_stateful_chain_recorded(reproduced_clone: Path):
-    details = json.loads((reproduced_clone / "metrics" / "details" / "stateful-seed7.json").read_text())
+    details = json.loads((reproduced_clone / "metrics" / "details" / "stateful" / "seed7.json").read_text())
     assert details["chain_from_A"][0] == "A" and len(details["chain_from_A"]) == 26
     assert [row["start"] for row in details["cold_starts"]] == list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     assert len(details["warm_starts"]) == 26
-
-
-def test_mlflow_holds_one_run_per_framing(reproduced_clone: Path, tmp_path: Path):
-    client = mlflow_client(reproduced_clone)
-    experiment = client.get_experiment_by_name("alphabet-lstm")
-    runs = client.search_runs([experiment.experiment_id])
-    assert sorted(run.data.tags["framing"] for run in runs) == sorted(FRAMINGS)
-    for tracked in runs:
-        framing = tracked.data.tags["framing"]
-        evaluation = json.loads(
-            (reproduced_clone / "metrics" / "evaluation" / f"{framing}-seed7.json").read_text()
-        )
-        assert tracked.info.status == "FINISHED"
-        assert tracked.data.metrics["accuracy"] == pytest.approx(evaluation["accuracy"])
-        assert tracked.data.params["epochs"] == str(SMALL_EPOCHS)
-        assert tracked.data.tags["seed"] == "7"
-        history = client.get_metric_history(tracked.info.run_id, "epoch_loss")
-        assert [point.step for point in history] == list(range(1, SMALL_EPOCHS + 1))
-        artifacts = {artifact.path for artifact in client.list_artifacts(tracked.info.run_id)}
-        assert {"predictions.json", "model"} <= artifacts
-        downloaded = client.download_artifacts(tracked.info.run_id, "predictions.json", str(tmp_path))
-        table = json.loads(Path(downloaded).read_text())
-        assert table["columns"] == ["input", "expected", "predicted", "probability", "correct"]
-        assert sum(row[4] for row in table["data"]) == evaluation["correct"]
-        run_info = json.loads((reproduced_clone / "models" / f"{framing}-seed7.run.json").read_text())
-        assert run_info["run_id"] == tracked.info.run_id
 
 
 def test_dvc_metrics_and_plots_commands(reproduced_clone: Path):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], reproduced_clone).stdout)
     # Keyed by revision; the workspace's key is "" (or "workspace" in some DVC versions).
     files = next(iter(shown.values()))["data"]
-    assert "metrics/evaluation/stateful-seed7.json" in files
+    assert list(files) == ["metrics/summary.json"]
     plots = json.loads(run(["dvc", "plots", "show", "--json"], reproduced_clone).stdout)
     assert not plots.get("errors")
-    assert "metrics/history/one_char-seed7.csv" in plots["data"]
+    assert "metrics/history/one_char/seed7.csv" in plots["data"]
     experiments = json.loads(run(["dvc", "exp", "show", "--json"], reproduced_clone).stdout)
     assert experiments
 
@@ -119,7 +86,7 @@ def test_two_runs_are_byte_identical(reproduced_clone: Path, changed_clone):
 
 def test_changing_one_batch_size_reruns_only_that_framing(changed_clone):
     root, output, _ = changed_clone
-    assert sorted(stages_run(output)) == ["evaluate@stateful-7", "report", "train@stateful-7"]
+    assert sorted(stages_run(output)) == ["evaluate@stateful", "report", "train@stateful", "validate"]
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["framings"]["stateful"]["batch_size"] == 5
     assert json.loads(run(["dvc", "status", "--json"], root).stdout) == {}
@@ -139,3 +106,62 @@ def test_generate_encode_and_evaluate_import_no_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def output_snapshot(root: Path) -> dict[str, bytes]:
+    """Every file a stage writes, and dvc.lock, by path."""
+    files = [root / "dvc.lock"] + [
+        path for folder in ("data", "models", "metrics", "reports") for path in (root / folder).rglob("*")
+    ]
+    return {str(path.relative_to(root)): path.read_bytes() for path in files if path.is_file()}
+
+
+# (text in params.yaml, its replacement); the changed clone's stateful batch size is 5.
+BAD_PARAMS = [
+    pytest.param("    units: 32\n", "    unitz: 32\n", id="misspelt-key"),
+    pytest.param("    epochs: 3\n", "    epochs: 2.5\n", id="float-epochs"),
+    pytest.param("batch_size: 5", "batch_size: 4", id="stateful-batch-not-dividing-the-data"),
+    pytest.param("seeds: [7]", "seeds: [7, seven]", id="seed-not-a-number"),
+]
+
+
+@pytest.mark.parametrize("old, new", BAD_PARAMS)
+def test_bad_params_leave_every_output_byte_identical(changed_clone, old, new):
+    """Params are checked by the first stage, before DVC removes any stage's outputs."""
+    root, _, _ = changed_clone
+    params = root / "params.yaml"
+    original = params.read_text()
+    assert old in original
+    text = original.replace(old, new, 1)
+    before = output_snapshot(root)
+    params.write_text(text)
+    try:
+        result = run(["dvc", "repro"], root, check=False)
+    finally:
+        params.write_text(original)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "error: params.yaml: " in output and "Traceback" not in output
+    assert stages_run(result.stdout) == ["validate"]
+    assert output_snapshot(root) == before
+
+
+def test_adding_a_seed_trains_only_that_seed(changed_clone):
+    root, _, _ = changed_clone
+    before = {path: path.read_bytes() for path in (root / "models").rglob("seed7.npz")}
+    params = root / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("seeds: [7]", "seeds: [7, 8]"))
+    try:
+        result = run(["dvc", "repro"], root)
+        assert result.stderr.count("seed(s) already trained with these params and code: kept") == len(FRAMINGS)
+        assert re.findall(r"\[(\w+) seed (\d+)\] trained in", result.stderr) == [
+            (framing, "8") for framing in FRAMINGS
+        ]
+        assert {path: path.read_bytes() for path in (root / "models").rglob("seed7.npz")} == before
+        assert sorted(path.name for path in (root / "models" / "one_char").iterdir()) == ["seed7.npz", "seed8.npz"]
+        assert (root / "metrics" / "evaluation" / "stateful" / "seed8.json").is_file()
+    finally:
+        params.write_text(original)
+    run(["dvc", "repro"], root)
+    assert sorted(path.name for path in (root / "models" / "one_char").iterdir()) == ["seed7.npz"]

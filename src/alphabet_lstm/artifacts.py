@@ -6,6 +6,7 @@ when the whole file is written, so an interrupted stage never leaves a half-writ
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -39,6 +40,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(temporary_path, path)
     finally:
         temporary_path.unlink(missing_ok=True)
+
+
+def seed_file(directory: str | Path, seed: int, suffix: str) -> Path:
+    """A per-seed output inside a framing's directory: ``models/stateful/seed7.npz``."""
+    return Path(directory) / f"seed{seed}{suffix}"
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
@@ -116,13 +122,35 @@ def load_encoded(path: str | Path) -> tuple[EncodedDataset, dict]:
     return dataset, metadata
 
 
-def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec) -> None:
-    """Weights plus the spec that says how to feed them (framing, layout, statefulness)."""
+def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec, *, fingerprint: str = "") -> None:
+    """Weights plus the spec that says how to feed them (framing, layout, statefulness).
+
+    ``fingerprint`` names the training that made them (see stages/train.py): a later run
+    of the same training keeps this file instead of training again.
+    """
     arrays = {name: array for name, array in zip(LSTMWeights.NAMES, weights.as_list())}
-    write_bytes(path, _npz_bytes(arrays, {"spec": spec.to_dict(), "format": "alphabet-lstm/1"}))
+    metadata = {"spec": spec.to_dict(), "format": "alphabet-lstm/1", "fingerprint": fingerprint}
+    write_bytes(path, _npz_bytes(arrays, metadata))
 
 
 def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
     arrays, metadata = _read_npz(path)
     weights = LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES])
     return weights, ModelSpec.from_dict(metadata["spec"])
+
+
+def model_fingerprint(path: str | Path) -> str | None:
+    """The training fingerprint a saved model carries; None if there is no readable model."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("metadata.json")).get("fingerprint") or None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

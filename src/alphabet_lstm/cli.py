@@ -19,15 +19,12 @@ from typing import Sequence
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, CHAR_TO_INT, codes_to_letters
-from alphabet_lstm.artifacts import load_model
+from alphabet_lstm.artifacts import load_model, seed_file
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import accepts_length, next_letter_probabilities, recite
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.params import load_params
 
-# Where the train stage writes each model, relative to --models-dir (dvc.yaml writes
-# the same path as ${models}/${item.framing}-seed${item.seed}.npz).
-MODEL_TEMPLATE = "{framing}-seed{seed}.npz"
 TOP_COUNT = 3
 DEFAULT_STEPS = 5
 # One line is printed per step; beyond this the output stops being something to read.
@@ -69,12 +66,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "--steps", default=None,
         help=f"letters to recite with --recite (default {DEFAULT_STEPS}, at most {MAX_STEPS})",
     )
-    predict.add_argument("--models-dir", default="models", help="folder of trained models (default: models)")
     predict.add_argument(
-        "--model-template", default=MODEL_TEMPLATE,
-        help="model file name inside --models-dir, with {framing} and {seed} "
-        f"(default: {MODEL_TEMPLATE}, as dvc.yaml writes it)",
+        "--models-dir", default="models",
+        help="folder of trained models, one sub-folder per framing (default: models)",
     )
+    predict.add_argument("--model", default=None, help="a model file to use instead of --models-dir's")
     predict.add_argument("--params", default="params.yaml", help="where the default seed is read")
     return parser
 
@@ -123,15 +119,9 @@ def check_length(spec: ModelSpec, codes: Sequence[int], text: str) -> None:
         raise UsageError(f"framing {spec.framing} takes {takes}; got {len(codes)} ({text!r})")
 
 
-def model_path(models_dir: str, template: str, framing: str, seed: int) -> Path:
-    try:
-        name = template.format(framing=framing, seed=seed)
-    except (KeyError, IndexError, ValueError) as error:
-        raise UsageError(
-            f"--model-template {template!r} is not valid: use only the fields {{framing}} and "
-            f"{{seed}} ({error})"
-        ) from None
-    return Path(models_dir) / name
+def model_path(models_dir: str, framing: str, seed: int) -> Path:
+    """Where the train stage writes a framing's model for a seed."""
+    return seed_file(Path(models_dir) / framing, seed, ".npz")
 
 
 def default_seed(params_path: str) -> int:
@@ -144,13 +134,13 @@ def default_seed(params_path: str) -> int:
     return load_params(params_path).seeds[0]
 
 
-def load_trained(path: Path, framing: str, seed: int, models_dir: str, template: str) -> tuple[LSTMWeights, ModelSpec]:
+def load_trained(path: Path, framing: str, seed: int, models_dir: str) -> tuple[LSTMWeights, ModelSpec]:
     """The model at ``path``; UsageError naming the missing file and how to train it."""
     if not path.is_file():
         trained = sorted(
-            candidate.name for candidate in Path(models_dir).glob(template.format(framing="*", seed=seed))
+            candidate.parent.name for candidate in Path(models_dir).glob(f"*/{seed_file('', seed, '.npz')}")
         )
-        found = f" Models for seed {seed} in {models_dir}: {', '.join(trained)}." if trained else ""
+        found = f" Framings trained at seed {seed} in {models_dir}: {', '.join(trained)}." if trained else ""
         raise UsageError(
             f"framing {framing} (seed {seed}) has not been trained: {path} does not exist. "
             f"Run `make run` (or `dvc repro`) first.{found}"
@@ -211,8 +201,8 @@ def predict(args: argparse.Namespace) -> list[str]:
     codes = parse_letters(args.letters)
     steps = parse_steps(args.steps, args.recite)
     seed = args.seed if args.seed is not None else default_seed(args.params)
-    path = model_path(args.models_dir, args.model_template, args.framing, seed)
-    weights, spec = load_trained(path, args.framing, seed, args.models_dir, args.model_template)
+    path = Path(args.model) if args.model else model_path(args.models_dir, args.framing, seed)
+    weights, spec = load_trained(path, args.framing, seed, args.models_dir)
     check_length(spec, codes, args.letters)
     if args.recite:
         return recitation_lines(weights, spec, codes, steps)

@@ -2,32 +2,57 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from typing import Callable
 
+from alphabet_lstm.interrupts import Terminated
 from alphabet_lstm.params import ParamsError
-from alphabet_lstm.tracking import Terminated, TrackingFailed, TrackingUnavailable
 
 
 class UsageError(ValueError):
-    """A mistake in how a command was called (a missing input, an unknown letter...)."""
+    """A mistake the user can fix (a missing input, an unknown letter, a server that does
+    not answer...). Modules that add such errors subclass it; entry points print it."""
 
 
-USER_ERRORS = (ParamsError, TrackingUnavailable, TrackingFailed, UsageError)
+USER_ERRORS = (ParamsError, UsageError)
+
+
+def restore_hint(stage: str | None) -> str | None:
+    """How to get a failed DVC stage's previous outputs back (DVC removes them before it runs
+    a stage's command, unless they are declared ``persist``)."""
+    if not stage:
+        return None
+    return (
+        f"stage {stage} failed; if its outputs are gone, `dvc checkout {stage}` restores them "
+        "from DVC's cache (`git checkout -- <path>` for those git tracks)"
+    )
 
 
 def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
-    """Run ``main``; user errors print ``error: ...`` lines and exit 2, signals 130/143."""
+    """Run ``main``; user errors print ``error: ...`` lines and exit 2, signals 130/143.
+
+    Under DVC (which names the stage in ``DVC_STAGE``), a failure also says how to get the
+    stage's previous outputs back.
+    """
+    hint = restore_hint(os.environ.get("DVC_STAGE"))
     try:
         main(argv)
+        return 0
     except USER_ERRORS as error:
         for line in str(error).splitlines():
             print(f"error: {line}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        code = 130
     except Terminated:
         print("terminated", file=sys.stderr)
-        return 143
-    return 0
+        code = 143
+    except Exception:
+        traceback.print_exc()
+        code = 1
+    if hint:
+        print(f"note: {hint}", file=sys.stderr)
+    return code

@@ -13,7 +13,10 @@ import signal
 from contextlib import contextmanager
 from typing import Iterator
 
-from alphabet_lstm.tracking import Terminated
+
+
+class Terminated(BaseException):
+    """Raised at a safe point when the process received SIGTERM (like KeyboardInterrupt for SIGINT)."""
 
 
 class StopRequest:

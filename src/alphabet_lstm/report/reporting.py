@@ -65,7 +65,7 @@ class RunRecord:
     # 26x26, row = input letter, column = next letter; None when the framing takes no
     # single letter (a fixed 3-letter window).
     probabilities: np.ndarray | None
-    run_info: Mapping
+    run_info: Mapping = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Stage evaluate: accuracy, loss and prediction tables for one trained framing and seed.
+"""Stage evaluate: accuracy, loss and prediction tables for every trained seed of a framing.
 
 Reads only the model (which carries its own spec), the encoded data and the patterns; it
 needs no params. Writes the metrics DVC compares, the per-pattern prediction table, the
@@ -12,11 +12,12 @@ import argparse
 import csv
 import io
 import sys
+from pathlib import Path
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import load_encoded, load_model, read_json, write_json, write_text
 from alphabet_lstm.data.datasets import patterns_from_records
-from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import evaluate
 
 
@@ -38,27 +39,37 @@ def probabilities_csv(probabilities) -> str:
     return buffer.getvalue()
 
 
+def seed_of(model_path: Path) -> int:
+    """``models/<framing>/seed7.npz`` -> 7."""
+    return int(model_path.stem.removeprefix("seed"))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--models", required=True, help="directory of seed<N>.npz models from train")
     parser.add_argument("--encoded", required=True)
     parser.add_argument("--patterns", required=True)
-    parser.add_argument("--metrics", required=True, help="metrics JSON to write")
-    parser.add_argument("--predictions", required=True, help="prediction table CSV to write")
-    parser.add_argument("--details", required=True, help="details JSON to write")
-    parser.add_argument("--probabilities", required=True, help="26x26 CSV to write")
+    parser.add_argument("--metrics", required=True, help="directory for seed<N>.json metrics")
+    parser.add_argument("--predictions", required=True, help="directory for seed<N>.csv prediction tables")
+    parser.add_argument("--details", required=True, help="directory for seed<N>.json details")
+    parser.add_argument("--probabilities", required=True, help="directory for seed<N>.csv 26x26 tables")
     args = parser.parse_args(argv)
 
-    weights, spec = load_model(args.model)
+    model_paths = sorted(Path(args.models).glob("seed*.npz"), key=seed_of)
+    if not model_paths:
+        raise UsageError(f"{args.models}: no trained models (seed<N>.npz); run `dvc repro` to train them")
     dataset, _ = load_encoded(args.encoded)
     patterns = patterns_from_records(read_json(args.patterns)["patterns"])
-    metrics, table, details, probabilities = evaluate(
-        weights, spec, patterns, dataset.inputs, dataset.target_codes
-    )
-    write_text(args.predictions, table_csv(table))
-    write_json(args.details, details)
-    write_text(args.probabilities, probabilities_csv(probabilities))
-    write_json(args.metrics, metrics)
+    for model_path in model_paths:
+        weights, spec = load_model(model_path)
+        metrics, table, details, probabilities = evaluate(
+            weights, spec, patterns, dataset.inputs, dataset.target_codes
+        )
+        name = model_path.stem
+        write_text(Path(args.predictions) / f"{name}.csv", table_csv(table))
+        write_json(Path(args.details) / f"{name}.json", details)
+        write_text(Path(args.probabilities) / f"{name}.csv", probabilities_csv(probabilities))
+        write_json(Path(args.metrics) / f"{name}.json", metrics)
 
 
 if __name__ == "__main__":

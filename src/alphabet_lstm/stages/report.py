@@ -28,11 +28,11 @@ from alphabet_lstm.report.reporting import (
 )
 
 PLACEHOLDERS = ("{framing}", "{seed}")
-INPUT_KINDS = ("evaluation", "details", "history", "probabilities", "run_info")
+INPUT_KINDS = ("evaluation", "details", "history", "probabilities")
 
 
 def expand_template(template: str, *, framing: str, seed: int) -> Path:
-    """``metrics/evaluation/{framing}-seed{seed}.json`` -> the path for one framing and seed."""
+    """``metrics/evaluation/{framing}/seed{seed}.json`` -> the path for one framing and seed."""
     return Path(template.replace("{framing}", framing).replace("{seed}", str(seed)))
 
 
@@ -86,7 +86,6 @@ def load_run(framing: str, seed: int, files: dict[str, Path]) -> RunRecord:
         probabilities=read_input(
             files["probabilities"], lambda path: parse_probabilities_csv(path.read_text(encoding="utf-8"))
         ),
-        run_info=read_input(files["run_info"], read_json),
     )
 
 
@@ -97,7 +96,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--details", required=True, help="details JSON template")
     parser.add_argument("--history", required=True, help="history CSV template")
     parser.add_argument("--probabilities", required=True, help="26x26 probabilities CSV template")
-    parser.add_argument("--run-info", required=True, help="run-info JSON template")
     parser.add_argument("--out-dir", required=True, help="reports directory to write (replaced whole)")
     parser.add_argument("--summary", required=True, help="summary metrics JSON to write")
     args = parser.parse_args(argv)

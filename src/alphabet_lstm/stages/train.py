@@ -1,41 +1,55 @@
-"""Stage train: one framing at one seed, recorded as one MLflow run.
+"""Stage train: every seed of one framing, in one process, seeds trained in parallel.
 
-Writes the model (weights and the spec that says how to feed them), the per-epoch history
-for DVC plots, and the run's identity. The MLflow run gets the framing's params, the
-per-epoch curves as step metrics, the final accuracy, the prediction table and the model.
+Writes, per seed, the model (weights, the spec that says how to feed them, and the
+training's fingerprint) and the per-epoch history for DVC plots. DVC keeps these outputs
+between runs (``persist``), so a seed whose model already carries the fingerprint of the
+training asked for (same framing params, engine, seed, data and training code) is kept as
+it is: adding a seed to params.yaml trains only that seed. Models of seeds no longer in
+params.yaml are removed.
+
+Per-process costs (Python, numpy, numba's cached kernels) are paid once per framing, and
+the fast engine's kernels release the GIL, so seeds train side by side on every core.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
+import json
 import os
 import sys
-import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from alphabet_lstm import tracking
-from alphabet_lstm.artifacts import load_encoded, read_json, save_model, write_json, write_text
-from alphabet_lstm.data.datasets import patterns_from_records
+from alphabet_lstm.artifacts import (
+    file_sha256,
+    load_encoded,
+    model_fingerprint,
+    save_model,
+    seed_file,
+    write_text,
+)
+from alphabet_lstm.data.encoding import EncodedDataset
+from alphabet_lstm.dependencies import code_digest
 from alphabet_lstm.errors import run_entry_point
-from alphabet_lstm.evaluation import prediction_table, training_metrics
-from alphabet_lstm.interrupts import deferred_signals
+from alphabet_lstm.interrupts import StopRequest, deferred_signals
 from alphabet_lstm.params import FramingParams, load_params
 from alphabet_lstm.progress import ProgressReporter
 from alphabet_lstm.model.training import model_spec, train
 
 
-def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
-    """The framing's params as flat MLflow keys (dataset.kind, batch_size, ...)."""
-    values = {"framing": name, "seed": seed, "engine": engine}
-    for key, value in framing.model_dump().items():
-        if isinstance(value, dict):
-            values.update({f"{key}.{inner}": item for inner, item in value.items()})
-        else:
-            values[key] = value
-    values["resolved_batch_size"] = framing.resolved_batch_size
-    return {key: str(value) for key, value in values.items()}
+def training_fingerprint(framing: FramingParams, *, seed: int, engine: str, data_sha256: str, code_sha256: str) -> str:
+    """sha256 naming one training: what it learns from, how, and the code that runs it."""
+    identity = {
+        "framing": framing.model_dump(mode="json"),
+        "seed": seed,
+        "engine": engine,
+        "data": data_sha256,
+        "code": code_sha256,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def history_csv(losses, accuracies) -> str:
@@ -47,82 +61,100 @@ def history_csv(losses, accuracies) -> str:
     return buffer.getvalue()
 
 
-def run_tags(name: str, seed: int, engine: str) -> dict[str, str]:
-    return {
-        "framing": name,
-        "seed": str(seed),
-        "engine": engine,
-        "git_commit": tracking.git_commit(),
-        "dvc_exp_name": os.environ.get("DVC_EXP_NAME", "workspace"),
-        "dvc_stage": f"train@{name}-{seed}",
-    }
+def remove_other_seeds(directory: Path, pattern: str, wanted: set[Path]) -> None:
+    """Delete this stage's files of seeds that params.yaml no longer lists."""
+    for path in directory.glob(pattern):
+        if path not in wanted:
+            path.unlink()
+
+
+def train_seed(
+    name: str,
+    framing: FramingParams,
+    dataset: EncodedDataset,
+    *,
+    seed: int,
+    engine: str,
+    fingerprint: str,
+    model_path: Path,
+    history_path: Path,
+    stop_request: StopRequest,
+) -> None:
+    """Train one seed and write its model and history (each file complete or absent)."""
+    reporter = ProgressReporter(f"{name} seed {seed}", framing.epochs)
+
+    def on_progress(epoch: int, loss: float, accuracy: float) -> None:
+        stop_request.check()
+        reporter.update(epoch, loss, accuracy)
+
+    result = train(dataset, framing, seed=seed, engine=engine, on_progress=on_progress)
+    stop_request.check()
+    spec = model_spec(name, framing, dataset, seed=seed, engine=engine)
+    write_text(history_path, history_csv(result.losses, result.accuracies))
+    save_model(model_path, result.weights, spec, fingerprint=fingerprint)
+    print(
+        f"[{name} seed {seed}] trained in {result.seconds:.1f}s, last-epoch accuracy "
+        f"{result.accuracies[-1]:.4f}",
+        file=sys.stderr,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    # MLflow's import and store opening run in this worker on the other core, from now on.
-    worker = tracking.BackgroundRun()
-    try:
-        train_and_track(worker, argv)
-    finally:
-        worker.close()
-
-
-def train_and_track(worker: tracking.BackgroundRun, argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--framing", required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--patterns", required=True, help="patterns JSON from generate")
     parser.add_argument("--encoded", required=True, help="encoded .npz from encode")
-    parser.add_argument("--model", required=True, help="model .npz to write")
-    parser.add_argument("--history", required=True, help="per-epoch CSV to write")
-    parser.add_argument("--run-info", required=True, help="JSON naming the MLflow run")
+    parser.add_argument("--models", required=True, help="directory for seed<N>.npz models")
+    parser.add_argument("--history", required=True, help="directory for seed<N>.csv histories")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
     framing = params.framing(args.framing)
     engine = params.train.engine
     dataset, _ = load_encoded(args.encoded)
-    patterns = patterns_from_records(read_json(args.patterns)["patterns"])
-    spec = model_spec(args.framing, framing, dataset, seed=args.seed, engine=engine)
+    models_dir, history_dir = Path(args.models), Path(args.history)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    history_dir.mkdir(parents=True, exist_ok=True)
 
-    exp_name = os.environ.get("DVC_EXP_NAME")
-    run_name = f"{args.framing}-seed{args.seed}" + (f"@{exp_name}" if exp_name else "")
-    with tracking.tracked_run(
-        run_name=run_name,
-        tags=run_tags(args.framing, args.seed, engine),
-        params=flat_params(args.framing, framing, seed=args.seed, engine=engine),
-        worker=worker,
-    ) as run, deferred_signals() as stop_request:
-        reporter = ProgressReporter(f"{args.framing} seed {args.seed}", framing.epochs)
-
-        def on_progress(epoch: int, loss: float, accuracy: float) -> None:
-            stop_request.check()
-            reporter.update(epoch, loss, accuracy)
-
-        result = train(dataset, framing, seed=args.seed, engine=engine, on_progress=on_progress)
-        stop_request.check()
-        metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
-        table = prediction_table(result.weights, spec, patterns, dataset.inputs)
-
-        run.log_epoch_metrics({"epoch_loss": list(result.losses), "epoch_accuracy": list(result.accuracies)})
-        run.log_final_metrics({"accuracy": metrics["accuracy"], "loss": metrics["loss"], "train_seconds": result.seconds})
-        run.log_table(table, artifact_file="predictions.json")
-        save_model(args.model, result.weights, spec)
-        # Logged under a fixed name (model/model.npz), whatever the DVC path is called.
-        with tempfile.TemporaryDirectory() as scratch:
-            copy = Path(scratch) / "model.npz"
-            copy.write_bytes(Path(args.model).read_bytes())
-            run.log_artifact(copy, artifact_path="model")
-        write_text(args.history, history_csv(result.losses, result.accuracies))
-        write_json(
-            args.run_info, {"run_id": run.run_id, "run_name": run_name, "tracking_uri": tracking.tracking_uri()}
+    data_sha256, code_sha256 = file_sha256(args.encoded), code_digest(__spec__.name if __spec__ else __name__)
+    fingerprints = {
+        seed: training_fingerprint(
+            framing, seed=seed, engine=engine, data_sha256=data_sha256, code_sha256=code_sha256
         )
-    print(
-        f"[{args.framing} seed {args.seed}] accuracy {metrics['accuracy']:.4f} "
-        f"({metrics['correct']}/{metrics['patterns']}) in {result.seconds:.1f}s, MLflow run {run.run_id}",
-        file=sys.stderr,
-    )
+        for seed in params.seeds
+    }
+    remove_other_seeds(models_dir, "seed*.npz", {seed_file(models_dir, seed, ".npz") for seed in params.seeds})
+    remove_other_seeds(history_dir, "seed*.csv", {seed_file(history_dir, seed, ".csv") for seed in params.seeds})
+    pending = [
+        seed
+        for seed in params.seeds
+        if model_fingerprint(seed_file(models_dir, seed, ".npz")) != fingerprints[seed]
+        or not seed_file(history_dir, seed, ".csv").is_file()
+    ]
+    kept = len(params.seeds) - len(pending)
+    if kept:
+        print(f"[{args.framing}] {kept} seed(s) already trained with these params and code: kept", file=sys.stderr)
+
+    # Keras runs its own thread pool: its trainings go one at a time.
+    workers = 1 if engine == "keras" else min(len(pending), os.cpu_count() or 1) or 1
+    with deferred_signals() as stop_request, ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [
+            pool.submit(
+                train_seed,
+                args.framing,
+                framing,
+                dataset,
+                seed=seed,
+                engine=engine,
+                fingerprint=fingerprints[seed],
+                model_path=seed_file(models_dir, seed, ".npz"),
+                history_path=seed_file(history_dir, seed, ".csv"),
+                stop_request=stop_request,
+            )
+            for seed in pending
+        ]
+        for future in futures:
+            future.result()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from alphabet_lstm.errors import UsageError
+
 EXPERIMENT_NAME = "alphabet-lstm"
 DEFAULT_STORE_NAME = "mlflow.db"
 DEFAULT_ARTIFACTS_NAME = "mlartifacts"
@@ -28,12 +30,11 @@ METRICS_PER_REQUEST = 1000
 _EXPERIMENT_COPY_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
 
 
-class TrackingUnavailable(RuntimeError):
+class TrackingUnavailable(UsageError):
     """The tracking server named by MLFLOW_TRACKING_URI does not answer."""
 
 
-class Terminated(BaseException):
-    """Raised in the main thread when the process receives SIGTERM."""
+from alphabet_lstm.interrupts import Terminated  # noqa: E402  (re-exported for callers)
 
 
 def main_checkout_root(start: Path | None = None) -> Path:
@@ -133,7 +134,7 @@ def _raise_terminated(signum, frame):
     raise Terminated(f"received signal {signum}")
 
 
-class TrackingFailed(RuntimeError):
+class TrackingFailed(UsageError):
     """MLflow refused a request, or its worker process went away."""
 
 
