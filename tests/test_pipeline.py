@@ -56,7 +56,7 @@ def test_dvc_metrics_and_plots_commands(reproduced_clone: Path):
     assert list(files) == ["metrics/summary.json"]
     plots = json.loads(run(["dvc", "plots", "show", "--json"], reproduced_clone).stdout)
     assert not plots.get("errors")
-    assert "metrics/history/one_char/seed7.csv" in plots["data"]
+    assert "metrics/predictions/one_char/seed7.csv" in plots["data"]
     experiments = json.loads(run(["dvc", "exp", "show", "--json"], reproduced_clone).stdout)
     assert experiments
 
