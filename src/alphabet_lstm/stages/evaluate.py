@@ -9,33 +9,13 @@ single-letter probability table.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 
-from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import load_encoded, load_model, read_json, write_json, write_text
 from alphabet_lstm.data.datasets import patterns_from_records
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.evaluation import evaluate
-
-
-def table_csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def probabilities_csv(probabilities) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["input", *ALPHABET])
-    if probabilities is not None:
-        for letter, row in zip(ALPHABET, probabilities):
-            writer.writerow([letter, *(f"{value:.6f}" for value in row)])
-    return buffer.getvalue()
+from alphabet_lstm.formats import predictions_csv, probabilities_csv
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics, table, details, probabilities = evaluate(
         weights, spec, patterns, dataset.inputs, dataset.target_codes
     )
-    write_text(args.predictions, table_csv(table))
+    write_text(args.predictions, predictions_csv(table))
     write_json(args.details, details)
     write_text(args.probabilities, probabilities_csv(probabilities))
     write_json(args.metrics, metrics)

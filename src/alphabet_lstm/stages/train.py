@@ -8,8 +8,6 @@ per-epoch curves as step metrics, the final accuracy, the prediction table and t
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import sys
 import tempfile
@@ -20,6 +18,7 @@ from alphabet_lstm.artifacts import load_encoded, read_json, save_model, write_j
 from alphabet_lstm.data.datasets import patterns_from_records
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.evaluation import prediction_table, training_metrics
+from alphabet_lstm.formats import history_csv
 from alphabet_lstm.interrupts import deferred_signals
 from alphabet_lstm.params import FramingParams, load_params
 from alphabet_lstm.progress import ProgressReporter
@@ -36,15 +35,6 @@ def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) ->
             values[key] = value
     values["resolved_batch_size"] = framing.resolved_batch_size
     return {key: str(value) for key, value in values.items()}
-
-
-def history_csv(losses, accuracies) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["epoch", "loss", "accuracy"])
-    for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies), start=1):
-        writer.writerow([epoch, f"{loss:.6f}", f"{accuracy:.6f}"])
-    return buffer.getvalue()
 
 
 def run_tags(name: str, seed: int, engine: str) -> dict[str, str]:
