@@ -1,4 +1,6 @@
-"""The report stage on small fake inputs: its tables, figures, summary and atomicity."""
+"""The report stage on small fake inputs: its tables, figures, summary and atomicity.
+
+The file formats it reads are tested in test_formats.py."""
 
 from __future__ import annotations
 
@@ -11,11 +13,10 @@ import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.errors import UsageError
-from alphabet_lstm.report.reporting import (
-    parse_history_csv,
-    parse_probabilities_csv,
-    publish_directory,
-)
+from alphabet_lstm.artifacts import publish_directory
+from alphabet_lstm.report import sections
+from alphabet_lstm.report.render import Paragraph, render_html, render_markdown, section
+from alphabet_lstm.report.study import SUMMARY_KEYS
 from alphabet_lstm.stages import report as report_stage
 
 PARAMS_YAML = """
@@ -49,7 +50,6 @@ TEMPLATES = {
     "details": "metrics/details/{framing}-seed{seed}.json",
     "history": "metrics/history/{framing}-seed{seed}.csv",
     "probabilities": "metrics/probabilities/{framing}-seed{seed}.csv",
-    "run_info": "models/{framing}-seed{seed}.run.json",
 }
 
 # Accuracy as (correct, patterns) per framing and seed. window_features minus one_char is
@@ -80,11 +80,16 @@ def start_rows(predict_from_start: bool) -> list[dict]:
     return rows
 
 
+# The stateful chain breaks at seed 8 only: the summary's "chain" is the fraction intact.
+BROKEN_CHAIN_SEED = 8
+
+
 def fake_details(framing: str, seed: int) -> dict:
     details: dict = {"framing": framing, "seed": seed}
     if framing == "stateful":
+        intact = seed != BROKEN_CHAIN_SEED
         details.update(
-            chain_from_A=ALPHABET, chain_intact=True, cold_start_from_K="BCDEF",
+            chain_from_A=ALPHABET if intact else "ABCDEFGHIJKLMMMMMMMMMMMMMM", chain_intact=intact, cold_start_from_K="BCDEF",
             cold_starts=start_rows(True), warm_starts=start_rows(False),
         )
     else:
@@ -99,7 +104,7 @@ def fake_metrics(framing: str, seed: int) -> dict:
     correct, patterns = SCORES[framing][seed]
     metrics = {"accuracy": round(correct / patterns, 6), "loss": 0.5, "correct": correct, "patterns": patterns}
     if framing == "stateful":
-        metrics.update(chain_intact=True, cold_start_accuracy=0.04, warm_start_accuracy=1.0)
+        metrics.update(chain_intact=seed != BROKEN_CHAIN_SEED, cold_start_accuracy=0.04, warm_start_accuracy=1.0)
     if framing == "variable_length":
         metrics["all_queries_accuracy"] = 0.991304
     return metrics
@@ -128,8 +133,6 @@ def write_fake_inputs(root: Path, seeds: list[int]) -> None:
             paths["details"].write_text(json.dumps(fake_details(framing, seed)))
             paths["history"].write_text("epoch,loss,accuracy\n1,3.2,0.1\n2,2.0,0.5\n3,1.0,0.9\n")
             paths["probabilities"].write_text(fake_probabilities(framing))
-            run_info = {"run_id": f"run{framing}{seed}", "run_name": f"{framing}-seed{seed}", "tracking_uri": "sqlite:///fake.db"}
-            paths["run_info"].write_text(json.dumps(run_info))
 
 
 def stage_argv(root: Path, out_dir: str = "reports") -> list[str]:
@@ -195,12 +198,10 @@ def test_stateful_chain_cold_start_and_start_tables(one_seed):
     assert "| Z | — | B C D E F | — | Z Z Z Z Z | — |" in text
 
 
-def test_all_queries_and_run_ids(one_seed):
+def test_all_queries(one_seed):
     text = markdown(one_seed)
     assert "| variable_length | 115 | 99.13% |" in text
     assert "| 1 | 96.00% |" in text
-    assert "| stateful | 7 | stateful-seed7 | runstateful7 |" in text
-    assert "`sqlite:///fake.db`" in text
 
 
 def test_figures_are_written_and_linked(one_seed):
@@ -233,16 +234,15 @@ def test_html_is_self_contained_with_alt_texts_and_the_main_table_id(one_seed):
     assert "figures/" not in page  # nothing points outside the page
 
 
-def test_summary_holds_the_first_seed_and_null_intervals(one_seed):
-    values = summary(one_seed)
-    assert values["one_char"] == {
-        "accuracy_seed7": 0.8, "mean": 0.8, "std": 0.0, "ci_low": None, "ci_high": None,
-        "min": 0.8, "max": 0.8, "n": 1,
+def test_summary_has_one_short_key_per_framing_and_result(one_seed):
+    # What `dvc exp show` prints: short names, no seed, only the results that matter.
+    assert summary(one_seed) == {
+        "one_char": {"acc": 0.8},
+        "stateful": {"acc": 1.0, "chain": 1.0, "cold": 0.04, "warm": 1.0},
+        "variable_length": {"acc": 0.99, "allq": 0.9913},
+        "window_features": {"acc": 0.9},
     }
-    assert values["paired_window_features_vs_one_char"] == {
-        "n": 1, "mean_difference": None, "ci_low": None, "ci_high": None, "p_value": None,
-    }
-    assert list(values) == sorted(values)
+    assert (one_seed / "metrics/summary.json").read_text().startswith('{\n  "one_char": {\n    "acc": 0.8\n')
 
 
 def test_the_report_has_no_timestamp_and_is_byte_reproducible(one_seed, tmp_path):
@@ -268,18 +268,15 @@ def test_several_seeds_give_the_paired_test(three_seeds):
     text = markdown(three_seeds)
     assert "Over 3 seeds, `window_features` minus `one_char` is +10.00 pp on average" in text
     assert "95% CI [-14.84 pp, +34.84 pp]; paired t-test p = 0.2254 (t = 1.732)." in text
-    paired = summary(three_seeds)["paired_window_features_vs_one_char"]
-    assert paired == {"n": 3, "mean_difference": 0.1, "ci_low": -0.148414, "ci_high": 0.348414, "p_value": 0.225403}
 
 
-def test_several_seeds_summary_numbers(three_seeds):
-    values = summary(three_seeds)["window_features"]
-    # 0.9, 0.9, 1.0: mean 14/15, std sqrt(3)/30, so the half width is t(0.975, 2) / 30 = 0.1434218.
-    assert values == {
-        "accuracy_seed7": 0.9, "mean": 0.933333, "std": 0.057735, "ci_low": 0.789912,
-        "ci_high": 1.076755, "min": 0.9, "max": 1.0, "n": 3,
-    }
-    assert "| stateful | 8 | stateful-seed8 | runstateful8 |" in markdown(three_seeds)
+def test_several_seeds_summary_averages_over_seeds(three_seeds):
+    values = summary(three_seeds)
+    # 0.9, 0.9, 1.0 -> 0.9333; 0.99, 0.98, 1.0 -> 0.99; the chain intact at 2 seeds of 3.
+    assert values["window_features"] == {"acc": 0.9333}
+    assert values["variable_length"] == {"acc": 0.99, "allq": 0.9913}
+    assert values["stateful"] == {"acc": 1.0, "chain": 0.6667, "cold": 0.04, "warm": 1.0}
+    assert set(key for results in values.values() for key in results) <= set(SUMMARY_KEYS)
 
 
 # --------------------------------------------------------------------------- failures
@@ -348,16 +345,22 @@ def test_publishing_refuses_paths_outside_the_directory(tmp_path):
     assert not (tmp_path / "escape.md").exists() and not (tmp_path / "reports").exists()
 
 
-# --------------------------------------------------------------------------- parsers
+# --------------------------------------------------------------------------- optional inputs, sections
 
 
-def test_history_and_probability_parsers():
-    history = parse_history_csv("epoch,loss,accuracy\n1,3.5,0.0\n2,3.0,0.25\n")
-    assert (history.epochs, history.losses, history.accuracies) == ((1, 2), (3.5, 3.0), (0.0, 0.25))
-    with pytest.raises(ValueError, match="history header"):
-        parse_history_csv("step,loss\n1,2\n")
-    assert parse_probabilities_csv("input," + ",".join(ALPHABET) + "\n") is None
-    table = parse_probabilities_csv(fake_probabilities("one_char"))
-    assert table.shape == (26, 26) and table[0, 1] == 1.0
-    with pytest.raises(ValueError, match="probabilities"):
-        parse_probabilities_csv("input,A\nA,1.0\n")
+def test_a_malformed_evaluation_names_the_file_and_the_missing_key(tmp_path):
+    write_fake_inputs(tmp_path, [7])
+    broken = tmp_path / "metrics/evaluation/one_char-seed7.json"
+    broken.write_text(json.dumps({"loss": 0.5, "correct": 8, "patterns": 10}))
+    with pytest.raises(UsageError, match=re.escape(str(broken)) + ".*lacks accuracy"):
+        report_stage.main(stage_argv(tmp_path))
+
+
+def test_a_new_section_renders_in_both_formats_with_code_and_escaping():
+    def state(study) -> list:
+        return [section("The LSTM state", Paragraph("`h` <and> `c` | per letter"))]
+
+    built = sections.report_sections(None, [state])
+    assert render_markdown("T", built) == "# T\n\n## The LSTM state\n\n`h` <and> `c` | per letter\n"
+    page = render_html("T", built)
+    assert "<h2>The LSTM state</h2>\n<p><code>h</code> &lt;and&gt; <code>c</code> | per letter</p>\n</body>" in page

@@ -1,7 +1,8 @@
 """Reading and writing the pipeline's files, atomically and byte-for-byte reproducibly.
 
 Every writer goes to a temporary file beside the target and renames it into place only
-when the whole file is written, so an interrupted stage never leaves a half-written file.
+when the whole file is written, so an interrupted stage never leaves a half-written file;
+a directory of files (the reports) is published the same way, whole or not at all.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import hashlib
 import io
 import json
 import os
+import secrets
+import shutil
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -154,3 +157,43 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _checked_relative(name: str) -> Path:
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise ValueError(f"file {name!r} must be a relative path inside the directory")
+    return relative
+
+
+def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
+    """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was.
+
+    The files go into a staging directory beside ``out_dir`` (same file system, so the
+    final rename is atomic); any earlier ``out_dir`` is moved aside first and deleted only
+    once the new one is in place. The staging directory itself makes the set of files
+    atomic, so each file inside it is written plainly.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(6)
+    staging = out_dir.parent / f".{out_dir.name}.{token}.tmp"
+    previous = out_dir.parent / f".{out_dir.name}.{token}.old"
+    # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.
+    staging.mkdir()
+    try:
+        for name, data in files.items():
+            target = staging / _checked_relative(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        if out_dir.exists():
+            os.replace(out_dir, previous)
+        try:
+            os.replace(staging, out_dir)
+        except BaseException:
+            if previous.exists():
+                os.replace(previous, out_dir)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)

@@ -1,61 +1,76 @@
-"""Training progress at a steady, bounded rate: live on a terminal, a few lines in logs."""
+"""Training progress at a steady, bounded rate: live on a terminal, a few lines in logs.
+
+tqdm draws and times the line. On a terminal it redraws in place at most 5 times a second,
+one line per reporter (``position``), so the seeds a train stage runs in parallel threads
+each keep their own line. Elsewhere (CI logs, files) tqdm's ``\\r`` redraws would pile up
+into one unreadable line, so tqdm never draws by itself and a plain line is printed at each
+quarter of the epochs instead.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
+
+from tqdm import tqdm
 
 TERMINAL_INTERVAL_SECONDS = 0.2
 LOG_MILESTONES = (0.25, 0.5, 0.75, 1.0)
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}m{seconds:02d}s"
+# tqdm puts ", " before a non-empty {postfix}.
+TERMINAL_FORMAT = "[{desc}] {percentage:3.0f}%|{bar}| epoch {n_fmt}/{total_fmt}{postfix} [{elapsed}<{remaining}]"
+LOG_FORMAT = "[{desc}] epoch {n_fmt}/{total_fmt}{postfix}, elapsed {elapsed}, eta {remaining}"
 
 
 class ProgressReporter:
-    """Prints ``[label] epoch n/N loss accuracy elapsed eta``.
+    """``update(epoch, loss, accuracy)`` after each epoch or chunk of epochs; ``close()``
+    at the end (also a context manager; reaching the last epoch closes it too)."""
 
-    On a terminal the line is redrawn at most every 0.2 s; elsewhere (CI logs, files) one
-    line is printed at each quarter of the epochs, so a training never floods a log.
-    """
-
-    def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None):
-        self.label = label
-        self.total_epochs = total_epochs
+    def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None, position: int | None = None):
         self.stream = stream if stream is not None else sys.stderr
         self.live = self.stream.isatty()
-        self.started = time.monotonic()
-        self.last_drawn = 0.0
+        self.total_epochs = total_epochs
         self.next_milestone = 0
-
-    def line(self, epoch: int, loss: float, accuracy: float) -> str:
-        elapsed = time.monotonic() - self.started
-        remaining = elapsed / epoch * (self.total_epochs - epoch) if epoch else 0.0
-        return (
-            f"[{self.label}] epoch {epoch}/{self.total_epochs}  loss {loss:.4f}  "
-            f"accuracy {accuracy:.3f}  elapsed {_format_seconds(elapsed)}  "
-            f"eta {_format_seconds(remaining)}"
+        self.bar = tqdm(
+            total=total_epochs,
+            desc=label,
+            file=self.stream,
+            position=position,
+            leave=True,
+            bar_format=TERMINAL_FORMAT if self.live else LOG_FORMAT,
+            dynamic_ncols=self.live,
+            mininterval=TERMINAL_INTERVAL_SECONDS,
+            # Off a terminal, tqdm never draws (it would only ever draw after an infinite
+            # delay): the lines come from update() below.
+            delay=0 if self.live else float("inf"),
         )
 
     def update(self, epoch: int, loss: float, accuracy: float) -> None:
-        if self.live:
-            now = time.monotonic()
-            if now - self.last_drawn >= TERMINAL_INTERVAL_SECONDS or epoch == self.total_epochs:
-                self.last_drawn = now
-                end = "\n" if epoch == self.total_epochs else ""
-                print("\r" + self.line(epoch, loss, accuracy), end=end, file=self.stream, flush=True)
-            return
-        printed = False
+        self.bar.set_postfix_str(f"loss {loss:.4f}, accuracy {accuracy:.3f}", refresh=False)
+        self.bar.update(epoch - self.bar.n)
+        if not self.live:
+            self._log_milestones(epoch)
+        if epoch >= self.total_epochs:
+            self.close()
+
+    def _log_milestones(self, epoch: int) -> None:
+        # Chunked updates can pass several quarters at once: one line for all of them.
+        passed = False
         while (
             self.next_milestone < len(LOG_MILESTONES)
             and epoch >= LOG_MILESTONES[self.next_milestone] * self.total_epochs
         ):
             self.next_milestone += 1
-            if not printed:
-                print(self.line(epoch, loss, accuracy), file=self.stream, flush=True)
-                printed = True
+            passed = True
+        if passed:
+            # tqdm's lock: other seeds' reporters write to the same stream from their threads.
+            with tqdm.get_lock():
+                print(str(self.bar), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> "ProgressReporter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

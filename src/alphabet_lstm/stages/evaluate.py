@@ -9,34 +9,14 @@ single-letter probability table.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 
-from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import load_encoded, load_model, read_json, write_json, write_text
 from alphabet_lstm.data.datasets import patterns_from_records
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import evaluate
-
-
-def table_csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def probabilities_csv(probabilities) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["input", *ALPHABET])
-    if probabilities is not None:
-        for letter, row in zip(ALPHABET, probabilities):
-            writer.writerow([letter, *(f"{value:.6f}" for value in row)])
-    return buffer.getvalue()
+from alphabet_lstm.formats import predictions_csv, probabilities_csv
 
 
 def seed_of(model_path: Path) -> int:
@@ -66,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             weights, spec, patterns, dataset.inputs, dataset.target_codes
         )
         name = model_path.stem
-        write_text(Path(args.predictions) / f"{name}.csv", table_csv(table))
+        write_text(Path(args.predictions) / f"{name}.csv", predictions_csv(table))
         write_json(Path(args.details) / f"{name}.json", details)
         write_text(Path(args.probabilities) / f"{name}.csv", probabilities_csv(probabilities))
         write_json(Path(args.metrics) / f"{name}.json", metrics)

@@ -8,24 +8,15 @@ given as templates with ``{framing}`` and ``{seed}``), and writes the reports di
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from alphabet_lstm.artifacts import read_json, write_json
+from alphabet_lstm.artifacts import publish_directory, write_json
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.params import load_params
-from alphabet_lstm.report.reporting import (
-    HTML_NAME,
-    MARKDOWN_NAME,
-    RunRecord,
-    Study,
-    parse_history_csv,
-    parse_probabilities_csv,
-    publish_directory,
-    report_files,
-    summary_metrics,
-)
+from alphabet_lstm.report.render import HTML_NAME, MARKDOWN_NAME
+from alphabet_lstm.report.sections import report_files
+from alphabet_lstm.report.study import Study, read_run, summary_metrics
 
 PLACEHOLDERS = ("{framing}", "{seed}")
 INPUT_KINDS = ("evaluation", "details", "history", "probabilities")
@@ -67,28 +58,6 @@ def check_inputs_exist(paths: dict[tuple[str, int], dict[str, Path]]) -> None:
         )
 
 
-def read_input(path: Path, parse):
-    """``parse`` applied to the file; a malformed file is a UsageError naming it."""
-    try:
-        return parse(path)
-    except (ValueError, KeyError, json.JSONDecodeError) as error:
-        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
-
-
-def load_run(framing: str, seed: int, files: dict[str, Path]) -> RunRecord:
-    """One (framing, seed) record from its five files."""
-    return RunRecord(
-        framing=framing,
-        seed=seed,
-        metrics=read_input(files["evaluation"], read_json),
-        details=read_input(files["details"], read_json),
-        history=read_input(files["history"], lambda path: parse_history_csv(path.read_text(encoding="utf-8"))),
-        probabilities=read_input(
-            files["probabilities"], lambda path: parse_probabilities_csv(path.read_text(encoding="utf-8"))
-        ),
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -101,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    templates = {kind: getattr(args, kind) for kind in INPUT_KINDS}
+    templates = {kind: getattr(args, kind) for kind in INPUT_KINDS if getattr(args, kind) is not None}
     check_templates(templates)
     framings, seeds = tuple(params.framings), tuple(params.seeds)
     paths = input_paths(templates, framings, seeds)
@@ -110,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         framings=framings,
         seeds=seeds,
         tutorial_accuracy=dict(params.report.tutorial_accuracy),
-        runs={key: load_run(*key, files) for key, files in paths.items()},
+        runs={key: read_run(*key, files) for key, files in paths.items()},
     )
     publish_directory(args.out_dir, report_files(study))
     write_json(args.summary, summary_metrics(study))

@@ -14,9 +14,7 @@ the fast engine's kernels release the GIL, so seeds train side by side on every 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
 import json
 import os
 import sys
@@ -34,6 +32,7 @@ from alphabet_lstm.artifacts import (
 from alphabet_lstm.data.encoding import EncodedDataset
 from alphabet_lstm.dependencies import code_digest
 from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.formats import history_csv
 from alphabet_lstm.interrupts import StopRequest, deferred_signals
 from alphabet_lstm.params import FramingParams, load_params
 from alphabet_lstm.progress import ProgressReporter
@@ -50,15 +49,6 @@ def training_fingerprint(framing: FramingParams, *, seed: int, engine: str, data
         "code": code_sha256,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-
-
-def history_csv(losses, accuracies) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["epoch", "loss", "accuracy"])
-    for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies), start=1):
-        writer.writerow([epoch, f"{loss:.6f}", f"{accuracy:.6f}"])
-    return buffer.getvalue()
 
 
 def remove_other_seeds(directory: Path, pattern: str, wanted: set[Path]) -> None:

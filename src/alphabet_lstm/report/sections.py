@@ -1,0 +1,339 @@
+"""What the report says: one function per section, in the order of :data:`SECTIONS`.
+
+Each section function takes the :class:`Study` and returns zero or more sections (none when
+the study has nothing for it, several when it covers each stateful framing). To add a
+section (a figure of the LSTM state, say), write a function here and put it in
+:data:`SECTIONS`; the templates render any section without change.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+from alphabet_lstm.alphabet import ALPHABET
+from alphabet_lstm.report import figures
+from alphabet_lstm.report.render import Block, Heading, Image, Paragraph, Section, document_files, section, table
+from alphabet_lstm.report.statistics import Summary
+from alphabet_lstm.report.study import (
+    PAIRED_FRAMINGS,
+    Study,
+    all_queries_summaries,
+    framing_summaries,
+    has_paired_framings,
+    paired_comparison,
+)
+
+TITLE = "Learning the alphabet with an LSTM: the tutorial's framings, reproduced"
+MISSING = "—"
+
+
+def percent(value: float | None) -> str:
+    """0.8696 -> '86.96%', as the tutorial prints accuracies; None -> a dash."""
+    return MISSING if value is None else f"{100.0 * value:.2f}%"
+
+
+def points(value: float) -> str:
+    """A difference of accuracies in percentage points, signed: '+2.96 pp'."""
+    return f"{100.0 * value:+.2f} pp"
+
+
+def spaced(letters: str) -> str:
+    return " ".join(letters)
+
+
+def mean_and_half_width(statistics: Summary) -> str:
+    """'93.33% ± 14.34': the mean and the half width of its 95% interval, in points."""
+    return f"{percent(statistics.mean)} ± {100 * (statistics.ci_high - statistics.mean):.2f}"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def introduction(study: Study) -> list[Section]:
+    return [
+        section(
+            None,
+            Paragraph(
+                "Each framing of the Machine Learning Mastery tutorial \"Understanding Stateful "
+                "LSTM Recurrent Neural Networks in Python with Keras\" trained with its "
+                "hyperparameters, evaluated as the tutorial evaluates it, and compared with the "
+                "accuracy it reports. Built by the `report` stage of `dvc.yaml`."
+            ),
+        )
+    ]
+
+
+def comparison(study: Study) -> list[Section]:
+    """The main table: tutorial vs ours at the first seed, and over seeds when there are several."""
+    seed = study.first_seed
+    summaries = framing_summaries(study)
+    columns = ["Framing", "Tutorial", f"Ours (seed {seed})", f"Correct (seed {seed})"]
+    if study.several_seeds:
+        columns += [f"Mean ± 95% CI ({len(study.seeds)} seeds)", "Std", "Min–max"]
+    rows = []
+    for framing in study.framings:
+        metrics = study.run(framing).metrics
+        row = [
+            framing,
+            percent(study.tutorial_accuracy.get(framing)),
+            percent(metrics["accuracy"]),
+            f"{metrics['correct']}/{metrics['patterns']}",
+        ]
+        if study.several_seeds:
+            statistics = summaries[framing]
+            row += [
+                mean_and_half_width(statistics),
+                f"{100 * statistics.std:.2f}",
+                f"{percent(statistics.minimum)}–{percent(statistics.maximum)}",
+            ]
+        rows.append(row)
+    seeds_text = ", ".join(str(value) for value in study.seeds)
+    blocks: list[Block] = [
+        Paragraph(
+            "Accuracy is measured on the training patterns themselves, as the tutorial does. "
+            f"Seeds: {seeds_text}; the tutorial seeds with 7. A dash means the tutorial "
+            "reports no accuracy for that framing."
+        ),
+        table(columns, rows, "comparison", "comparison"),
+    ]
+    if study.several_seeds:
+        blocks.append(
+            Paragraph(
+                "The 95% interval is a Student t interval over seeds; it can reach past 100% "
+                "when accuracies cluster near the top."
+            )
+        )
+    blocks.append(
+        Image(
+            "accuracy-by-seed.png",
+            alt="Training accuracy per framing: one point per seed, mean with 95% CI, "
+            "the tutorial's value as a red cross",
+            caption="Accuracy per framing and seed, with the tutorial's reported accuracy.",
+            png=figures.accuracy_by_seed_png(study, summaries),
+        )
+    )
+    return [section("Accuracy of every framing", *blocks)]
+
+
+def paired(study: Study) -> list[Section]:
+    """window_features vs one_char, seed by seed: the tutorial's 'may or may not be real'."""
+    first, second = PAIRED_FRAMINGS
+    title = f"Does a 3-letter window help? {first} vs {second}"
+    if not has_paired_framings(study):
+        return [section(title, Paragraph(f"Not compared: the study does not include both `{first}` and `{second}`."))]
+    first_patterns = study.run(first).metrics["patterns"]
+    second_patterns = study.run(second).metrics["patterns"]
+    blocks: list[Block] = [
+        Paragraph(
+            f"The tutorial reports {percent(study.tutorial_accuracy.get(first))} for `{first}` "
+            f"against {percent(study.tutorial_accuracy.get(second))} for `{second}` and says the "
+            f"gain may or may not be real. The two are scored on their own training patterns "
+            f"({first_patterns} and {second_patterns}), so one pattern is worth "
+            f"{100 / first_patterns:.2f} and {100 / second_patterns:.2f} points respectively."
+        )
+    ]
+    rows = []
+    for seed in study.seeds:
+        first_accuracy = study.run(first, seed).metrics["accuracy"]
+        second_accuracy = study.run(second, seed).metrics["accuracy"]
+        rows.append([str(seed), percent(first_accuracy), percent(second_accuracy), points(first_accuracy - second_accuracy)])
+    differences = table(["Seed", first, second, "Difference"], rows, "paired")
+    result = paired_comparison(study)
+    if result is None:
+        blocks.append(
+            Paragraph(
+                f"Only one seed ({study.first_seed}) was run, so no paired test is possible: "
+                "one difference says nothing about its spread. Run several seeds "
+                "(`make study`) to test it."
+            )
+        )
+    else:
+        if result.p_value is None:
+            test_text = "every seed gives the same difference, so the t-test is undefined"
+        else:
+            test_text = f"paired t-test p = {result.p_value:.4f} (t = {result.t_statistic:.3f})"
+        blocks.append(
+            Paragraph(
+                f"Over {result.n} seeds, `{first}` minus `{second}` is "
+                f"{points(result.mean_difference)} on average, 95% CI "
+                f"[{points(result.ci_low)}, {points(result.ci_high)}]; {test_text}."
+            )
+        )
+    return [section(title, *blocks, differences)]
+
+
+def stateful(study: Study) -> list[Section]:
+    """For each stateful framing: the chain from A, the cold start from K, start tables."""
+    sections = []
+    for framing in study.framings:
+        if "chain_from_A" not in study.run(framing).details:
+            continue
+        rows = []
+        for seed in study.seeds:
+            details = study.run(framing, seed).details
+            metrics = study.run(framing, seed).metrics
+            rows.append(
+                [
+                    str(seed),
+                    spaced(details["chain_from_A"]),
+                    "yes" if details.get("chain_intact") else "no",
+                    f"K -> {spaced(details['cold_start_from_K'])}",
+                    percent(metrics.get("cold_start_accuracy")),
+                    percent(metrics.get("warm_start_accuracy")),
+                ]
+            )
+        sections.append(
+            section(
+                f"Stateful LSTM ({framing}): reciting the alphabet",
+                Paragraph(
+                    "Seeded with A and fed its own predictions with the state carried, the "
+                    "tutorial's model recites A -> B ... Y -> Z; from a cold (reset) start at K it "
+                    "answers B C D E: it replays the sequence from the start. Cold starts begin "
+                    "from a reset state; warm starts first feed A up to the letter before."
+                ),
+                table(
+                    ["Seed", "Chain from A", "Intact", "Cold start from K", "Cold-start accuracy", "Warm-start accuracy"],
+                    rows,
+                    "stateful",
+                ),
+                *start_tables(study, framing),
+            )
+        )
+    return sections
+
+
+def start_tables(study: Study, framing: str) -> list[Block]:
+    """Per start letter at the first seed: five predictions fed back, cold and warm."""
+    details = study.run(framing).details
+    cold = {row["start"]: row for row in details.get("cold_starts", [])}
+    warm = {row["start"]: row for row in details.get("warm_starts", [])}
+    if not cold and not warm:
+        return []
+    rows = []
+    for letter in ALPHABET:
+        cold_row, warm_row = cold.get(letter, {}), warm.get(letter, {})
+        expected = cold_row.get("expected", warm_row.get("expected", ""))
+        rows.append(
+            [
+                letter,
+                spaced(expected) or MISSING,
+                spaced(cold_row.get("predicted", "")) or MISSING,
+                percent(cold_row.get("accuracy")),
+                spaced(warm_row.get("predicted", "")) or MISSING,
+                percent(warm_row.get("accuracy")),
+            ]
+        )
+    return [
+        Heading(3, f"Cold and warm starts from every letter (seed {study.first_seed})"),
+        table(
+            ["Start", "Expected", "Cold: predicted", "Cold accuracy", "Warm: predicted", "Warm accuracy"],
+            rows,
+            "starts",
+        ),
+    ]
+
+
+def all_queries(study: Study) -> list[Section]:
+    """Accuracy on every run of 1..L letters, for the framings that take variable lengths."""
+    framings = [framing for framing in study.framings if "all_queries" in study.run(framing).details]
+    if not framings:
+        return []
+    summaries: Mapping[str, Summary | None] = all_queries_summaries(study)
+    columns = ["Framing", "Queries", f"Accuracy (seed {study.first_seed})"]
+    if study.several_seeds:
+        columns.append(f"Mean ± 95% CI ({len(study.seeds)} seeds)")
+    rows = []
+    for framing in framings:
+        queries = study.run(framing).details["all_queries"]
+        row = [framing, str(queries["queries"]), percent(queries["accuracy"])]
+        if study.several_seeds:
+            statistics = summaries.get(framing)
+            row.append(MISSING if statistics is None else mean_and_half_width(statistics))
+        rows.append(row)
+    by_length = {framing: study.run(framing).details["all_queries"]["accuracy_by_length"] for framing in framings}
+    longest = max(len(accuracies) for accuracies in by_length.values())
+    length_rows = [
+        [str(length), *(percent(by_length[framing].get(str(length))) for framing in framings)]
+        for length in range(1, longest + 1)
+    ]
+    return [
+        section(
+            "Any query, not only the training patterns",
+            Paragraph(
+                "Every contiguous run of letters the model accepts (1 up to its padded length) "
+                "that has a next letter, each asked alone."
+            ),
+            table(columns, rows, "all-queries"),
+            Heading(3, f"By query length (seed {study.first_seed})"),
+            table(["Letters", *framings], length_rows, "by-length"),
+        )
+    ]
+
+
+def training(study: Study) -> list[Section]:
+    """One figure per framing, every seed's loss and accuracy curves overlaid."""
+    images = [
+        Image(
+            f"training-{framing}.png",
+            alt=f"Loss and accuracy per epoch for {framing}, one line per seed",
+            caption=f"{framing}: loss and accuracy per epoch.",
+            png=figures.training_curves_png(framing, {seed: study.run(framing, seed).history for seed in study.seeds}),
+        )
+        for framing in study.framings
+    ]
+    return [section("Training curves", *images)]
+
+
+def probabilities(study: Study) -> list[Section]:
+    """Heatmaps at the first seed for the framings that take a single letter; a note naming the others."""
+    seed = study.first_seed
+    blocks: list[Block] = [
+        Paragraph(
+            f"Seed {seed}. Row: the input letter given alone (stateful models from "
+            "a reset state); column: the next letter. Hollow squares mark the true next letter, "
+            "red dots the predicted one. Each colour scale runs from 0 to that table's largest "
+            "probability."
+        )
+    ]
+    without = []
+    for framing in study.framings:
+        table_26 = study.run(framing).probabilities
+        if table_26 is None:
+            without.append(framing)
+            continue
+        blocks.append(
+            Image(
+                f"probabilities-{framing}.png",
+                alt=f"Heatmap of next-letter probabilities for each single input letter, "
+                f"{framing}, seed {seed}",
+                caption=f"{framing}: next-letter probabilities for each single letter.",
+                png=figures.probability_heatmap_png(framing, seed, table_26),
+            )
+        )
+    if without:
+        names = ", ".join(f"`{framing}`" for framing in without)
+        blocks.append(Paragraph(f"No table for {names}: a fixed window takes no single letter."))
+    return [section("Next-letter probabilities for each single letter", *blocks)]
+
+
+# The report, top to bottom. A new section goes here (issue 14 adds the LSTM state figures
+# after `probabilities`).
+SECTIONS: tuple[Callable[[Study], list[Section]], ...] = (
+    introduction,
+    comparison,
+    paired,
+    stateful,
+    all_queries,
+    training,
+    probabilities,
+)
+
+
+def report_sections(study: Study, builders: Sequence[Callable[[Study], list[Section]]] = SECTIONS) -> list[Section]:
+    """Every section of the report, figures drawn; the same for the same study."""
+    return [item for build in builders for item in build(study)]
+
+
+def report_files(study: Study) -> dict[str, bytes]:
+    """Every file of the reports directory, by path relative to it."""
+    return document_files(TITLE, report_sections(study))

@@ -1,0 +1,166 @@
+"""The study the report describes: every framing at every seed, read from the stage outputs.
+
+A :class:`Study` holds, per (framing, seed), what evaluate and train wrote; the functions
+below summarize it over seeds. :func:`summary_metrics` is the DVC metrics file: one short
+key per framing and result, seeds averaged, so `dvc exp show` stays readable; the per-seed
+numbers and the statistics are in the report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from alphabet_lstm import formats
+from alphabet_lstm.errors import UsageError
+from alphabet_lstm.formats import TrainingHistory
+from alphabet_lstm.report.statistics import PairedComparison, Summary, compare_paired, summarize
+
+# The tutorial's own question about framing 2: is a 3-letter window, given as features,
+# better than one letter? Compared seed by seed, first minus second.
+PAIRED_FRAMINGS = ("window_features", "one_char")
+
+# summary.json: short key -> the evaluation metric it averages over seeds. A framing gets
+# the keys whose metric its evaluation holds (chain/cold/warm for stateful framings, allq
+# for the variable-length ones). Booleans (chain intact) average to the fraction of seeds.
+SUMMARY_KEYS = {
+    "acc": "accuracy",
+    "chain": "chain_intact",
+    "cold": "cold_start_accuracy",
+    "warm": "warm_start_accuracy",
+    "allq": "all_queries_accuracy",
+}
+SUMMARY_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything recorded for one framing at one seed."""
+
+    framing: str
+    seed: int
+    metrics: Mapping
+    details: Mapping
+    history: TrainingHistory
+    # 26x26, row = input letter, column = next letter; None when the framing takes no
+    # single letter (a fixed 3-letter window).
+    probabilities: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Study:
+    """The framings and seeds of the study, in params order, with one record for each pair."""
+
+    framings: tuple[str, ...]
+    seeds: tuple[int, ...]
+    tutorial_accuracy: Mapping[str, float]
+    runs: Mapping[tuple[str, int], RunRecord]
+
+    def __post_init__(self) -> None:
+        if not self.framings or not self.seeds:
+            raise ValueError("a study needs at least one framing and one seed")
+        missing = [
+            f"{framing} seed {seed}"
+            for framing in self.framings
+            for seed in self.seeds
+            if (framing, seed) not in self.runs
+        ]
+        if missing:
+            raise ValueError(f"no record for: {', '.join(missing)}")
+
+    @property
+    def first_seed(self) -> int:
+        return self.seeds[0]
+
+    @property
+    def several_seeds(self) -> bool:
+        return len(self.seeds) > 1
+
+    def run(self, framing: str, seed: int | None = None) -> RunRecord:
+        """The record of ``framing`` at ``seed`` (the first seed by default)."""
+        return self.runs[(framing, self.first_seed if seed is None else seed)]
+
+    def metric(self, framing: str, name: str) -> list:
+        """The evaluation metric ``name`` of ``framing`` at every seed (None where absent)."""
+        return [self.run(framing, seed).metrics.get(name) for seed in self.seeds]
+
+    def accuracies(self, framing: str) -> list[float]:
+        """The framing's training accuracy at every seed, in seed order."""
+        return [float(value) for value in self.metric(framing, "accuracy")]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read(path: Path, read: Callable):
+    """``read(path)``; a malformed file is a UsageError naming it."""
+    try:
+        return read(path)
+    except (ValueError, KeyError, IndexError) as error:  # JSONDecodeError is a ValueError
+        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
+
+
+def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
+    """One (framing, seed) record from the files evaluate and train wrote for it.
+
+    ``files`` maps evaluation, details, history and probabilities to paths.
+    """
+    return RunRecord(
+        framing=framing,
+        seed=seed,
+        metrics=_read(files["evaluation"], formats.read_evaluation),
+        details=_read(files["details"], formats.read_details),
+        history=_read(files["history"], formats.read_history),
+        probabilities=_read(files["probabilities"], formats.read_probabilities),
+    )
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def framing_summaries(study: Study) -> dict[str, Summary]:
+    """Each framing's accuracy summarized over the seeds, in params order."""
+    return {framing: summarize(study.accuracies(framing)) for framing in study.framings}
+
+
+def all_queries_summaries(study: Study) -> dict[str, Summary | None]:
+    """All-queries accuracy over the seeds; None for a framing that does not measure it."""
+    summaries: dict[str, Summary | None] = {}
+    for framing in study.framings:
+        values = study.metric(framing, "all_queries_accuracy")
+        summaries[framing] = summarize(values) if all(value is not None for value in values) else None
+    return summaries
+
+
+def paired_comparison(study: Study) -> PairedComparison | None:
+    """window_features minus one_char over the seeds; None if either is absent or n < 2."""
+    if not has_paired_framings(study):
+        return None
+    first, second = (study.accuracies(framing) for framing in PAIRED_FRAMINGS)
+    return compare_paired(first, second)
+
+
+def has_paired_framings(study: Study) -> bool:
+    return all(framing in study.framings for framing in PAIRED_FRAMINGS)
+
+
+def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
+    """The DVC metrics file: per framing, each key result averaged over the seeds.
+
+    ``{"one_char": {"acc": 0.84}, "stateful": {"acc": 1.0, "chain": 1.0, "cold": 0.04,
+    "warm": 1.0}, ...}``, rounded to 4 digits; no seed in any key, so a run with other
+    seeds lines up with this one in `dvc exp show`.
+    """
+    summary: dict[str, dict[str, float]] = {}
+    for framing in study.framings:
+        results = {}
+        for key, name in SUMMARY_KEYS.items():
+            values = study.metric(framing, name)
+            if all(value is not None for value in values):
+                results[key] = round(math.fsum(float(value) for value in values) / len(values), SUMMARY_DIGITS)
+        summary[framing] = results
+    return summary

@@ -1,0 +1,60 @@
+"""The files stages exchange: each written and read back by formats.py, byte for byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alphabet_lstm import formats
+from alphabet_lstm.alphabet import ALPHABET
+
+
+def test_history_round_trip_and_exact_text(tmp_path):
+    text = formats.history_csv([3.5, 3.0], [0.0, 0.25])
+    # Six decimals, "\n" line ends: the file DVC plots and git diff read.
+    assert text == "epoch,loss,accuracy\n1,3.500000,0.000000\n2,3.000000,0.250000\n"
+    formats.write_history(tmp_path / "h.csv", [3.5, 3.0], [0.0, 0.25])
+    history = formats.read_history(tmp_path / "h.csv")
+    assert (history.epochs, history.losses, history.accuracies) == ((1, 2), (3.5, 3.0), (0.0, 0.25))
+    with pytest.raises(ValueError, match="history header"):
+        formats.parse_history_csv("step,loss\n1,2\n")
+
+
+def test_predictions_round_trip():
+    rows = [
+        {"input": "A", "expected": "B", "predicted": "B", "probability": 0.912345, "correct": True},
+        {"input": "XY", "expected": "Z", "predicted": "Y", "probability": 1e-05, "correct": False},
+    ]
+    text = formats.predictions_csv(rows)
+    assert text.splitlines()[:2] == ["input,expected,predicted,probability,correct", "A,B,B,0.912345,True"]
+    assert formats.parse_predictions_csv(text) == rows
+    with pytest.raises(ValueError, match="predictions header"):
+        formats.parse_predictions_csv("input,expected\nA,B\n")
+
+
+def test_probabilities_round_trip_and_the_header_only_form():
+    table = np.zeros((26, 26))
+    table[np.arange(25), np.arange(1, 26)] = 0.75
+    text = formats.probabilities_csv(table)
+    assert text.splitlines()[0] == "input," + ",".join(ALPHABET)
+    np.testing.assert_array_equal(formats.parse_probabilities_csv(text), table)
+    # A fixed window takes no single letter: the header alone, read back as None.
+    assert formats.parse_probabilities_csv(formats.probabilities_csv(None)) is None
+    with pytest.raises(ValueError, match="probabilities"):
+        formats.parse_probabilities_csv("input,A\nA,1.0\n")
+    with pytest.raises(ValueError, match="one row per letter"):
+        formats.parse_probabilities_csv(text.replace("\nB,", "\nb,"))
+
+
+def test_evaluation_and_details_json(tmp_path):
+    metrics = {"accuracy": 0.8, "loss": 0.5, "correct": 8, "patterns": 10, "chain_intact": True}
+    formats.write_evaluation(tmp_path / "e.json", metrics)
+    assert formats.read_evaluation(tmp_path / "e.json") == metrics
+    formats.write_evaluation(tmp_path / "bad.json", {"loss": 0.5})
+    with pytest.raises(ValueError, match="lacks accuracy, correct, patterns"):
+        formats.read_evaluation(tmp_path / "bad.json")
+    formats.write_details(tmp_path / "d.json", {"framing": "stateful", "chain_from_A": ALPHABET})
+    assert formats.read_details(tmp_path / "d.json")["chain_from_A"] == ALPHABET
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(ValueError, match="JSON object"):
+        formats.read_details(tmp_path / "list.json")
