@@ -57,6 +57,9 @@ def test_dvc_metrics_and_plots_commands(reproduced_clone: Path):
     plots = json.loads(run(["dvc", "plots", "show", "--json"], reproduced_clone).stdout)
     assert not plots.get("errors")
     assert "metrics/predictions/one_char/seed7.csv" in plots["data"]
+    for view in ("Accuracy during training", "Loss during training", "Accuracy per seed"):
+        values = plots["data"][view][0]["content"]["data"]["values"]
+        assert sorted({row["framing"] for row in values}) == sorted(FRAMINGS), view
     experiments = json.loads(run(["dvc", "exp", "show", "--json"], reproduced_clone).stdout)
     assert experiments
 

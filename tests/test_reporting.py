@@ -4,6 +4,7 @@ The file formats it reads are tested in test_formats.py."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -136,7 +137,7 @@ def write_fake_inputs(root: Path, seeds: list[int]) -> None:
 
 
 def stage_argv(root: Path, out_dir: str = "reports") -> list[str]:
-    argv = ["--params", str(root / "params.yaml"), "--out-dir", str(root / out_dir), "--summary", str(root / "metrics/summary.json")]
+    argv = ["--params", str(root / "params.yaml"), "--out-dir", str(root / out_dir), "--summary", str(root / "metrics/summary.json"), "--plots", str(root / "metrics/plots")]
     for kind, template in TEMPLATES.items():
         argv += [f"--{kind.replace('_', '-')}", str(root / template)]
     return argv
@@ -364,3 +365,24 @@ def test_a_new_section_renders_in_both_formats_with_code_and_escaping():
     assert render_markdown("T", built) == "# T\n\n## The LSTM state\n\n`h` <and> `c` | per letter\n"
     page = render_html("T", built)
     assert "<h2>The LSTM state</h2>\n<p><code>h</code> &lt;and&gt; <code>c</code> | per letter</p>\n</body>" in page
+
+
+def test_plot_tables_hold_every_framing_with_the_last_epoch(one_seed):
+    curves = list(csv.DictReader((one_seed / "metrics/plots/curves.csv").open()))
+    assert sorted({row["framing"] for row in curves}) == sorted(SCORES)
+    assert [row["progress"] for row in curves if row["framing"] == "stateful"] == ["33.33", "66.67", "100.00"]
+    seeds = list(csv.DictReader((one_seed / "metrics/plots/seeds.csv").open()))
+    assert [(row["framing"], row["seed"]) for row in seeds] == [(framing, "7") for framing in SCORES]
+
+
+def test_long_curves_are_thinned_to_at_most_200_points_ending_at_the_last_epoch():
+    from alphabet_lstm.formats import TrainingHistory
+    from alphabet_lstm.report.study import RunRecord, Study, curve_rows
+
+    history = TrainingHistory(epochs=tuple(range(1, 5001)), losses=(1.0,) * 5000, accuracies=(0.5,) * 5000)
+    study = Study(
+        framings=("batch_all",), seeds=(7,), tutorial_accuracy={},
+        runs={("batch_all", 7): RunRecord("batch_all", 7, {"accuracy": 0.5}, {}, history, None)},
+    )
+    rows = curve_rows(study)
+    assert len(rows) == 200 and rows[0][1] == 25 and rows[-1][1:3] == [5000, "100.00"]

@@ -32,6 +32,11 @@ EVALUATION_KEYS = ("accuracy", "loss", "correct", "patterns")
 _DECIMALS = 6
 
 
+def table_csv(header: Sequence[str], rows) -> str:
+    """A CSV table, as every CSV the stages write."""
+    return _csv_text(header, rows)
+
+
 def _csv_text(header: Sequence[str], rows) -> str:
     buffer = io.StringIO()
     # "\n", not csv's default "\r\n": the files are git-tracked and diffed line by line.

@@ -164,3 +164,47 @@ def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
                 results[key] = round(math.fsum(float(value) for value in values) / len(values), SUMMARY_DIGITS)
         summary[framing] = results
     return summary
+
+
+# The curves in dvc.yaml's plots hold at most this many points per framing: enough for the
+# shape, small enough for the page `dvc plots show` writes (batch_all trains 5000 epochs).
+CURVE_POINTS = 200
+
+
+def curve_rows(study: Study) -> list[list]:
+    """Loss and accuracy by share of training, mean over seeds, every framing in one table.
+
+    x is the percentage of the framing's epochs done, so framings trained for 300 or 5000
+    epochs share one axis.
+    """
+    rows = []
+    for framing in study.framings:
+        histories = [study.run(framing, seed).history for seed in study.seeds]
+        epochs = len(histories[0].losses)
+        step = max(1, math.ceil(epochs / CURVE_POINTS))
+        for index in sorted({*range(step - 1, epochs, step), epochs - 1}):
+            loss = math.fsum(history.losses[index] for history in histories) / len(histories)
+            accuracy = math.fsum(history.accuracies[index] for history in histories) / len(histories)
+            rows.append([framing, index + 1, f"{100.0 * (index + 1) / epochs:.2f}", f"{loss:.6f}", f"{accuracy:.6f}"])
+    return rows
+
+
+def seed_rows(study: Study) -> list[list]:
+    """Final training accuracy of every framing at every seed."""
+    return [
+        [framing, seed, f"{study.run(framing, seed).metrics['accuracy']:.6f}"]
+        for framing in study.framings
+        for seed in study.seeds
+    ]
+
+
+CURVES_HEADER = ("framing", "epoch", "progress", "loss", "accuracy")
+SEEDS_HEADER = ("framing", "seed", "accuracy")
+
+
+def plot_tables(study: Study) -> dict[str, str]:
+    """The CSV files dvc.yaml's top-level plots read, by file name."""
+    return {
+        "curves.csv": formats.table_csv(CURVES_HEADER, curve_rows(study)),
+        "seeds.csv": formats.table_csv(SEEDS_HEADER, seed_rows(study)),
+    }

@@ -11,12 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from alphabet_lstm.artifacts import publish_directory, write_json
+from alphabet_lstm.artifacts import publish_directory, write_json, write_text
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.params import load_params
 from alphabet_lstm.report.render import HTML_NAME, MARKDOWN_NAME
 from alphabet_lstm.report.sections import report_files
-from alphabet_lstm.report.study import Study, read_run, summary_metrics
+from alphabet_lstm.report.study import Study, plot_tables, read_run, summary_metrics
 
 PLACEHOLDERS = ("{framing}", "{seed}")
 INPUT_KINDS = ("evaluation", "details", "history", "probabilities")
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probabilities", required=True, help="26x26 probabilities CSV template")
     parser.add_argument("--out-dir", required=True, help="reports directory to write (replaced whole)")
     parser.add_argument("--summary", required=True, help="summary metrics JSON to write")
+    parser.add_argument("--plots", required=True, help="directory for the CSV tables of dvc.yaml's plots")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     publish_directory(args.out_dir, report_files(study))
     write_json(args.summary, summary_metrics(study))
+    for name, text in plot_tables(study).items():
+        write_text(Path(args.plots) / name, text)
     out_dir = Path(args.out_dir)
     print(
         f"report: {out_dir / MARKDOWN_NAME} and {out_dir / HTML_NAME} "
