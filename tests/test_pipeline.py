@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SMALL_EPOCHS, make_clone, run
+from conftest import SMALL_EPOCHS, make_clone, pipeline_env, run
 
 pytestmark = pytest.mark.e2e
 
@@ -168,3 +168,16 @@ def test_adding_a_seed_trains_only_that_seed(changed_clone):
         params.write_text(original)
     run(["dvc", "repro"], root)
     assert sorted(path.name for path in (root / "models" / "one_char").iterdir()) == ["seed7.npz"]
+
+
+# The README's command for comparing experiments: DVC prints a hash column per changed
+# dependency; dropping them leaves the results and params that changed.
+EXP_SHOW_COMPARE = ["dvc", "exp", "show", "--only-changed", "--drop", r"^(data|metrics|models)\b", "--no-pager"]
+
+
+def test_baseline_and_one_experiment_fit_in_120_columns(changed_clone):
+    root, _, _ = changed_clone
+    shown = run(EXP_SHOW_COMPARE, root, env=pipeline_env({"COLUMNS": "200"})).stdout
+    lines = [line.rstrip() for line in shown.splitlines() if line.strip()]
+    assert "framings.stateful.batch_size" in shown and "stateful.acc" in shown
+    assert max(len(line) for line in lines) <= 120, shown
