@@ -52,7 +52,7 @@ def real_params() -> dict:
 
 # --- the real params.yaml --------------------------------------------------------------
 
-# The tutorial's table (TUTORIAL.md): dataset, layout, units, batch size, epochs, shuffle,
+# The tutorial's table of its six framings: dataset, layout, units, batch size, epochs, shuffle,
 # stateful. Framing 7 is the one the tutorial proposed and left unimplemented.
 TUTORIAL_FRAMINGS = {
     "one_char": (SlidingDataset(kind="sliding", seq_length=1), "timesteps", 32, 1, 500, True, False),
