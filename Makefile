@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast study benchmark setup mlflow-ui clean-venv
+.PHONY: run test test-fast study readme benchmark setup mlflow-ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: $(STAMP)
 # The 10-seed study (seeds 7..16) as a DVC experiment; the report gains confidence intervals.
 study: $(STAMP)
 	dvc exp run -S 'seeds=[7,8,9,10,11,12,13,14,15,16]'
+
+# The README's results table, from the committed metrics (a test checks it is current).
+readme: $(STAMP)
+	$(BIN)/python -m alphabet_lstm.report.readme
 
 # About 75 minutes on 2 cores: the faithful engine is slow. Part (b) at a tenth of the epochs,
 # for both engines (the faithful one needs about 4 hours per seed set at full epochs here).
