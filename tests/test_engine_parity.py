@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from alphabet_lstm.model import engine_fast
-from alphabet_lstm.data.datasets import sliding_patterns, variable_length_patterns
+from alphabet_lstm.data.kinds.sliding import sliding_patterns
+from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
 from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
 from alphabet_lstm.model.lstm import LSTMWeights, initial_weights
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alphabet_lstm.data.datasets import prefix_patterns, sliding_patterns, variable_length_patterns
+from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
+from alphabet_lstm.data.kinds.sliding import sliding_patterns
+from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
 from alphabet_lstm.data.encoding import encode_patterns
 from alphabet_lstm.model.lstm import (
     LSTMWeights,

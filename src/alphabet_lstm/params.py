@@ -3,7 +3,8 @@
 Every stage calls :func:`load_params` first. Unknown keys (with a did-you-mean for near
 misses), keys written twice, wrong types (a bool is not a number) and values out of range
 raise :class:`ParamsError`, whose message is one line per problem naming the key path as
-written in params.yaml, the value given (as YAML writes it) and what is allowed.
+written in params.yaml, the value given (as YAML writes it) and what is allowed. The lines
+are built from pydantic's errors and the schema's own field metadata (bounds, choices).
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
+from pydantic.fields import FieldInfo
 
-from alphabet_lstm.alphabet import VOCABULARY_SIZE
+from alphabet_lstm.data.kinds import KINDS, DatasetParams, Seed, StrictModel
 
-# The longest input any dataset can hold: a window of 25 letters still has a next letter.
-MAX_SEQUENCE_LENGTH = VOCABULARY_SIZE - 1
 FRAMING_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")  # matched whole, with fullmatch
 
 
@@ -33,69 +33,24 @@ class ParamsError(ValueError):
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+def _choices(values) -> str:
+    quoted = [f"'{value}'" for value in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
-class SlidingDataset(_Strict):
-    """Every window of ``seq_length`` consecutive letters, predicting the next letter."""
-
-    kind: Literal["sliding"]
-    seq_length: Annotated[StrictInt, Field(ge=1, le=MAX_SEQUENCE_LENGTH)]
-
-    @property
-    def size(self) -> int:
-        return VOCABULARY_SIZE - self.seq_length
-
-    @property
-    def input_length(self) -> int:
-        return self.seq_length
-
-
-class VariableLengthDataset(_Strict):
-    """``num_inputs`` random contiguous runs of 1..max_len letters (tutorial framing 6)."""
-
-    kind: Literal["variable_length"]
-    num_inputs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
-    max_len: Annotated[StrictInt, Field(ge=1, le=MAX_SEQUENCE_LENGTH)]
-    seed: Annotated[StrictInt, Field(ge=0, le=2**32 - 1)] = 7
-
-    @property
-    def size(self) -> int:
-        return self.num_inputs
-
-    @property
-    def input_length(self) -> int:
-        return self.max_len
-
-
-class PrefixPaddedDataset(_Strict):
-    """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1."""
-
-    kind: Literal["prefix_padded"]
-
-    @property
-    def size(self) -> int:
-        return MAX_SEQUENCE_LENGTH
-
-    @property
-    def input_length(self) -> int:
-        return MAX_SEQUENCE_LENGTH
-
-
-DatasetParams = Annotated[
-    Union[SlidingDataset, VariableLengthDataset, PrefixPaddedDataset],
-    Field(discriminator="kind"),
-]
-
-
-class FramingParams(_Strict):
+class FramingParams(StrictModel):
     """One framing of the study: its dataset and how its LSTM is shaped and trained."""
 
-    dataset: DatasetParams
+    dataset: Annotated[
+        DatasetParams,
+        Field(description=f"a mapping whose 'kind' is {_choices(KINDS)}, with that kind's keys"),
+    ]
     layout: Literal["timesteps", "features"] = "timesteps"
     stateful: StrictBool = False
-    batch_size: Union[Annotated[StrictInt, Field(ge=1)], Literal["all"]] = 1
+    batch_size: Annotated[
+        Union[Annotated[StrictInt, Field(ge=1)], Literal["all"]],
+        Field(description="a whole number from 1 to the data set's size, or 'all'"),
+    ] = 1
     epochs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
     units: Annotated[StrictInt, Field(ge=1, le=4096)]
     shuffle: StrictBool = True
@@ -106,88 +61,65 @@ class FramingParams(_Strict):
         return self.dataset.size if self.batch_size == "all" else self.batch_size
 
 
-class TrainParams(_Strict):
+class TrainParams(StrictModel):
     """Settings shared by every training: which engine runs the tutorial's math."""
 
     engine: Literal["fast", "keras"] = "fast"
 
 
-class ReportParams(_Strict):
+class ReportParams(StrictModel):
     """What the report shows beside our results: the tutorial's reported accuracies."""
 
-    tutorial_accuracy: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = {}
+    tutorial_accuracy: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
 
 
-class Params(_Strict):
+class Params(StrictModel):
     """The whole params.yaml."""
 
-    seeds: Annotated[list[Annotated[StrictInt, Field(ge=0, le=2**32 - 1)]], Field(min_length=1)]
+    seeds: Annotated[list[Seed], Field(min_length=1)]
     train: TrainParams = TrainParams()
     report: ReportParams = ReportParams()
-    framings: Annotated[dict[str, FramingParams], Field(min_length=1)]
+    framings: Annotated[
+        dict[str, FramingParams],
+        Field(min_length=1, description="a mapping of one or more framing names to framings"),
+    ]
 
     def framing(self, name: str) -> FramingParams:
         """The named framing; ParamsError listing the defined ones if it is not there."""
         if name not in self.framings:
             raise ParamsError(
                 [
-                    f"framings.{_name(name)}: no such framing"
-                    f"{_did_you_mean(name, self.framings)}; defined: "
-                    f"{', '.join(map(_name, self.framings))}"
+                    f"framings.{_name(name)}: no such framing{_did_you_mean(name, self.framings)}; "
+                    f"defined: {', '.join(map(_name, self.framings))}"
                 ]
             )
         return self.framings[name]
 
 
-_DATASET_MODELS: dict[str, type[BaseModel]] = {
-    "sliding": SlidingDataset,
-    "variable_length": VariableLengthDataset,
-    "prefix_padded": PrefixPaddedDataset,
-}
-DATASET_KINDS = tuple(_DATASET_MODELS)
-# Where a mapping holds entries the user names (framings, accuracies) or a list (seeds).
-_NAMED_ENTRIES = {(Params, "framings"), (ReportParams, "tutorial_accuracy"), (Params, "seeds")}
-_SHOWN_LENGTH = 60
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _show(value: Any, depth: int = 0) -> str:
-    """A value the way YAML writes it (true, null, "text"), short and on one line."""
-    if value is None:
-        text = "null"
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
+def _show(value: Any, depth: int = 0, width: int = 60) -> str:
+    """A value the way YAML writes it (true, null, "text", {key: 1}), short and on one line."""
+    if value is None or isinstance(value, bool):
+        text = {None: "null", True: "true", False: "false"}[value]
     elif isinstance(value, str):
         text = json.dumps(value, ensure_ascii=False)
-    elif isinstance(value, (int, float)):
-        text = repr(value)
-    elif depth >= 2:
+    elif isinstance(value, (dict, list)) and depth >= 2:
         # Deep (or, through YAML anchors, self-referencing) values are cut short.
         text = "{...}" if isinstance(value, dict) else "[...]"
     elif isinstance(value, dict):
-        items = ", ".join(
-            f"{key if isinstance(key, str) else _show(key, depth + 1)}: {_show(item, depth + 1)}"
-            for key, item in list(value.items())[:8]
-        )
-        text = "{" + items + "}"
-    elif isinstance(value, (list, tuple)):
-        text = "[" + ", ".join(_show(item, depth + 1) for item in list(value)[:8]) + "]"
+        items = list(value.items())[:8]
+        keys = [key if isinstance(key, str) else _show(key, depth + 1) for key, _ in items]
+        text = "{" + ", ".join(f"{key}: {_show(item, depth + 1)}" for key, (_, item) in zip(keys, items)) + "}"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(_show(item, depth + 1) for item in value[:8]) + "]"
     else:
         text = repr(value)
     text = " ".join(text.split())
-    return text if len(text) <= _SHOWN_LENGTH else text[: _SHOWN_LENGTH - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _name(key: Any) -> str:
     """A key as one part of a key path: plain names as they are, anything else quoted."""
-    if isinstance(key, str) and _PLAIN_NAME.fullmatch(key):
-        return key
-    return _show(key)
-
-
-def _choices(values) -> str:
-    quoted = [f"'{value}'" for value in values]
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return key if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key) else _show(key)
 
 
 def _near_miss(word: Any, choices) -> str | None:
@@ -200,157 +132,100 @@ def _near_miss(word: Any, choices) -> str | None:
 
 
 def _did_you_mean(word: Any, choices) -> str:
-    """' (did you mean 'x'?)' for a near miss among choices, else ''."""
     near = _near_miss(word, choices)
     return f" (did you mean {_name(near)!r}?)" if near is not None else ""
-
-
-def _bounds(metadata) -> str:
-    lower = next((item.ge for item in metadata if hasattr(item, "ge")), None)
-    upper = next((item.le for item in metadata if hasattr(item, "le")), None)
-    if lower is not None and upper is not None:
-        return f" from {lower} to {upper}"
-    if lower is not None:
-        return f" of at least {lower}"
-    return ""
 
 
 def _keys_text(model: type[BaseModel]) -> str:
     return f"a mapping with keys {', '.join(model.model_fields)}"
 
 
-_SPECIAL_ALLOWED = {
-    (Params, "seeds"): f"a list of one or more distinct whole numbers from 0 to {2**32 - 1}",
-    (Params, "framings"): "a mapping of one or more framing names to framings",
-    (ReportParams, "tutorial_accuracy"): "a mapping of framing names to numbers from 0 to 1",
-    (FramingParams, "dataset"): (
-        f"a mapping whose 'kind' is {_choices(DATASET_KINDS)}, with that kind's keys"
-    ),
-    (FramingParams, "batch_size"): "a whole number from 1 to the data set's size, or 'all'",
-}
-_ITEM_ALLOWED = {
-    (Params, "seeds"): f"a whole number from 0 to {2**32 - 1}",
-    (Params, "framings"): _keys_text(FramingParams),
-    (ReportParams, "tutorial_accuracy"): "a number from 0 to 1",
-}
-
-
-def _field_allowed(model: type[BaseModel], name: str) -> str:
-    """What a field of the schema accepts, in words."""
-    if (model, name) in _SPECIAL_ALLOWED:
-        return _SPECIAL_ALLOWED[(model, name)]
-    field = model.model_fields[name]
-    annotation = field.annotation
+def _allowed(info: FieldInfo, plural: bool = False) -> str:
+    """What a field (or a list item, a mapping's value) accepts, in words, from its schema."""
+    annotation = info.annotation
+    if info.description:
+        return info.description
+    if get_origin(annotation) is list:
+        return f"a list of one or more distinct {_allowed(_item(annotation, 0), plural=True)}"
+    if get_origin(annotation) is dict:
+        return f"a mapping of framing names to {_allowed(_item(annotation, 1), plural=True)}"
     if get_origin(annotation) is Literal:
         return _choices(get_args(annotation))
     if annotation is bool:
         return "true or false"
-    if annotation is int:
-        return "a whole number" + _bounds(field.metadata)
-    if annotation is float:
-        return "a number" + _bounds(field.metadata)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if annotation not in (int, float):
         return _keys_text(annotation)
-    return str(annotation)
+    noun = "whole number" if annotation is int else "number"
+    text = f"{noun}s" if plural else f"a {noun}"
+    bounds = {name: getattr(item, name) for item in info.metadata for name in ("ge", "le") if hasattr(item, name)}
+    if "le" in bounds:
+        return f"{text} from {bounds['ge']} to {bounds['le']}"
+    return f"{text} of at least {bounds['ge']}" if "ge" in bounds else text
 
 
-def _field_choices(model: type[BaseModel] | None, name: str | None) -> tuple:
-    """The words a field accepts, for did-you-mean hints."""
-    if model is None or name not in model.model_fields:
-        return ()
-    if (model, name) == (FramingParams, "batch_size"):
-        return ("all",)
-    annotation = model.model_fields[name].annotation
-    return get_args(annotation) if get_origin(annotation) is Literal else ()
+def _item(annotation, index: int) -> FieldInfo:
+    return FieldInfo.from_annotation(get_args(annotation)[index])
 
 
-class _Spot:
-    """Where a pydantic error points: the key path as the user wrote it, and what is there.
+def _words(info: FieldInfo | None) -> list:
+    """The words a field accepts (its literals, also inside a union), for did-you-mean."""
+    annotation = info.annotation if info else None
+    members = get_args(annotation) if get_origin(annotation) is Union else (annotation,)
+    return [word for member in members if get_origin(member) is Literal for word in get_args(member)]
 
-    ``owner``/``field`` name the schema field at the end of the path; ``entry_of`` is set
-    instead when the path ends at a user-named entry (a framing, a seed, an accuracy).
+
+def _locate(location: tuple) -> tuple[list[str], type[BaseModel], FieldInfo | None]:
+    """Where a pydantic error points: the key path as written in params.yaml, the model
+    holding the last key, and that key's schema (None for a key the model does not have).
+
+    pydantic's location also names the union member it tried (a dataset kind, or
+    'constrained-int' for batch_size); those are not keys of the file and are skipped.
     """
-
-    def __init__(self, location: tuple, error_type: str = ""):
-        self.path: list[str] = []
-        self.owner: type[BaseModel] | None = None
-        self.field: str | None = None
-        self.entry_of: tuple | None = None
-        # pydantic ends the location of a mapping key that is not text with '[key]' (and
-        # reports it as string_type: no field of the schema is free text).
-        self.key_error = error_type == "string_type" and location[-1:] == ("[key]",)
-        model: type[BaseModel] | None = Params
-        container: tuple | None = None
-        parts = list(location[:-1] if self.key_error else location)
-        while parts:
-            key = parts.pop(0)
-            if isinstance(key, int) and container == (Params, "seeds"):
-                self.path[-1] += f"[{key}]"
-            else:
-                self.path.append(_name(key))
-            if container is not None:
-                self.owner, self.field, self.entry_of = None, None, container
-                model = FramingParams if container == (Params, "framings") else None
-                container = None
-                continue
-            if model is None:
-                return
-            self.owner, self.field, self.entry_of = model, key, None
-            if key not in model.model_fields:
-                return
-            if (model, key) in _NAMED_ENTRIES:
-                container, model = (model, key), None
-            elif (model, key) == (FramingParams, "dataset"):
-                # pydantic adds the union member (the kind) after 'dataset'.
-                model = _DATASET_MODELS.get(parts.pop(0)) if parts else None
-            elif (model, key) == (FramingParams, "batch_size"):
-                # pydantic adds the union member ('constrained-int', "literal['all']").
-                return
-            else:
-                annotation = model.model_fields[key].annotation
-                is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-                model = annotation if is_model else None
-
-    @property
-    def text(self) -> str:
-        return ".".join(self.path) or "(top level)"
-
-    @property
-    def allowed(self) -> str:
-        if self.entry_of is not None:
-            return _ITEM_ALLOWED[self.entry_of]
-        if self.owner is None:
-            return _keys_text(Params)
-        if self.field not in self.owner.model_fields:
-            return _keys_text(self.owner)
-        return _field_allowed(self.owner, self.field)
+    path, model, info = [], Params, None
+    for part in location:
+        annotation = info.annotation if info else None
+        origin = get_origin(annotation)
+        if part == "[key]":
+            break
+        if origin is list:
+            path[-1] += f"[{part}]"
+            info = _item(annotation, 0)
+        elif origin is dict:
+            path.append(_name(part))
+            info = _item(annotation, 1)
+        elif info is None or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            model = annotation or model
+            path.append(_name(part))
+            info = model.model_fields.get(part) if isinstance(part, str) else None
+            if info is None:
+                break
+        elif part in KINDS and KINDS[part] in get_args(annotation):
+            info = FieldInfo.from_annotation(KINDS[part])
+    return path, model, info
 
 
-def _describe_error(error: dict) -> str:
+def _describe(error: dict) -> str:
     """One line for one pydantic error: key path, value given, what is allowed."""
-    spot = _Spot(tuple(error["loc"]), error["type"])
-    kind = error["type"]
-    given = error.get("input")
+    path, model, info = _locate(tuple(error["loc"]))
+    kind, given, text = error["type"], error.get("input"), ".".join(path) or "(top level)"
     if kind == "extra_forbidden":
-        allowed = list(spot.owner.model_fields) if spot.owner else []
-        unknown = f"{spot.text}: unknown key{_did_you_mean(spot.field, allowed)}"
-        for tag, model in _DATASET_MODELS.items():
-            if spot.owner is model:
-                return f"{unknown}; a dataset of kind '{tag}' takes the keys {', '.join(allowed)}"
-        return f"{unknown}; allowed keys: {', '.join(allowed)}"
-    if spot.key_error or kind == "invalid_key":
-        parent = spot.path if spot.key_error else spot.path[:-1]
-        return f"{'.'.join(parent)}: got the key {_show(given)}; keys must be text"
+        keys = list(model.model_fields)
+        unknown = f"{text}: unknown key{_did_you_mean(error['loc'][-1], keys)}"
+        tag = next((tag for tag, kind_model in KINDS.items() if kind_model is model), None)
+        if tag is not None:
+            return f"{unknown}; a dataset of kind '{tag}' takes the keys {', '.join(keys)}"
+        return f"{unknown}; allowed keys: {', '.join(keys)}"
+    if kind == "invalid_key" or error["loc"][-1:] == ("[key]",):
+        parent = ".".join(path if error["loc"][-1:] == ("[key]",) else path[:-1])
+        return f"{parent or '(top level)'}: got the key {_show(given)}; keys must be text"
     if kind == "missing":
-        return f"{spot.text}: required key is missing; allowed: {spot.allowed}"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        tag = given.get("kind") if isinstance(given, dict) else None
-        allowed = f"allowed: {_choices(DATASET_KINDS)}"
-        if kind == "union_tag_not_found":
-            return f"{spot.text}.kind: required key is missing; {allowed}"
-        return f"{spot.text}.kind: got {_show(tag)}{_did_you_mean(tag, DATASET_KINDS)}; {allowed}"
-    hint = _did_you_mean(given, _field_choices(spot.owner, spot.field))
-    return f"{spot.text}: got {_show(given)}{hint}; allowed: {spot.allowed}"
+        return f"{text}: required key is missing; allowed: {_allowed(info)}"
+    if kind == "union_tag_not_found":
+        return f"{text}.kind: required key is missing; allowed: {_choices(KINDS)}"
+    if kind == "union_tag_invalid":
+        tag = given.get("kind")
+        return f"{text}.kind: got {_show(tag)}{_did_you_mean(tag, KINDS)}; allowed: {_choices(KINDS)}"
+    return f"{text}: got {_show(given)}{_did_you_mean(given, _words(info))}; allowed: {_allowed(info)}"
 
 
 def _misspelt_locations(errors: list[dict]) -> set[tuple]:
@@ -362,13 +237,11 @@ def _misspelt_locations(errors: list[dict]) -> set[tuple]:
     missing = {tuple(error["loc"]) for error in errors if error["type"] == "missing"}
     explained = set()
     for error in errors:
-        if error["type"] != "extra_forbidden":
-            continue
         location = tuple(error["loc"])
-        owner = _Spot(location).owner
-        near = _near_miss(location[-1], owner.model_fields if owner else ())
-        if near is not None and location[:-1] + (near,) in missing:
-            explained.add(location[:-1] + (near,))
+        if error["type"] == "extra_forbidden":
+            near = _near_miss(location[-1], _locate(location)[1].model_fields)
+            if near is not None and location[:-1] + (near,) in missing:
+                explained.add(location[:-1] + (near,))
     return explained
 
 
@@ -382,18 +255,17 @@ def _cross_checks(params: Params) -> list[str]:
                 f"{prefix}: framing name {_show(name)} is not allowed; use lower-case letters, "
                 "digits and '_', starting with a letter"
             )
-        size = framing.dataset.size
-        batch_size = framing.resolved_batch_size
+        size, batch_size = framing.dataset.size, framing.resolved_batch_size
         if batch_size > size:
             problems.append(
                 f"{prefix}.batch_size: got {batch_size}; allowed: a whole number from 1 to "
                 f"{size} (the data set's size), or 'all'"
             )
         elif framing.stateful and size % batch_size != 0:
-            divisors = [d for d in range(1, size + 1) if size % d == 0]
+            divisors = [str(d) for d in range(1, size + 1) if size % d == 0]
             problems.append(
                 f"{prefix}.batch_size: got {batch_size}; allowed: a divisor of the data set's "
-                f"{size} patterns ({', '.join(map(str, divisors))}) or 'all', because a stateful "
+                f"{size} patterns ({', '.join(divisors)}) or 'all', because a stateful "
                 "framing continues each batch's state in the next"
             )
         if framing.stateful and framing.shuffle:
@@ -427,7 +299,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     except ValidationError as error:
         errors = error.errors()
         misspelt = _misspelt_locations(errors)
-        problems = [_describe_error(e) for e in errors if tuple(e["loc"]) not in misspelt]
+        problems = [_describe(e) for e in errors if tuple(e["loc"]) not in misspelt]
         # Union members fail one by one for one mistake; dict.fromkeys keeps one line.
         raise ParamsError(list(dict.fromkeys(problems)), source) from None
     problems = _cross_checks(params)
