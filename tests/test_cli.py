@@ -11,6 +11,7 @@ import csv
 import json
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +41,14 @@ def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def spec_for(framing: str, **overrides) -> ModelSpec:
     values = dict(
         framing=framing, units=1, layout="timesteps", input_length=1, stateful=False,
-        batch_size=1, engine="fast", seed=SEED, dataset_kind="sliding",
+        batch_size=1, engine="fast", seed=SEED, shortest_query=1, scores_all_queries=False,
     )
     values.update(overrides)
     return ModelSpec(**values)
 
 
-VARIABLE_LENGTH = dict(input_length=5, dataset_kind="variable_length")
-WINDOW = dict(input_length=3)
+VARIABLE_LENGTH = dict(input_length=5, shortest_query=1, scores_all_queries=True)
+WINDOW = dict(input_length=3, shortest_query=3)
 STATEFUL = dict(stateful=True)
 
 
@@ -234,6 +235,29 @@ def test_missing_params_and_broken_model_files(tmp_path: Path):
     broken = alphabet_lstm("predict", "--framing", "one_char", "--seed", "7", "A", cwd=tmp_path)
     assert (broken.returncode, broken.stdout) == (2, "")
     assert broken.stderr == "error: models/one_char/seed7.npz is not a model saved by alphabet-lstm (File is not a zip file)\n"
+
+
+def test_a_model_saved_in_the_previous_format_asks_to_train_again(tmp_path: Path):
+    # Format 1 named the dataset kind in the spec; format 2 carries the query lengths.
+    spec = spec_for("one_char")
+    weights = one_unit_lstm(spec, input_weight=1.0, constant=0.0, forget_bias=0.0)
+    path = tmp_path / "models" / "one_char" / "seed7.npz"
+    path.parent.mkdir(parents=True)
+    save_model(path, weights, spec)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(members["metadata.json"])
+    metadata["format"] = "alphabet-lstm/1"
+    members["metadata.json"] = json.dumps(metadata).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    old = alphabet_lstm("predict", "--framing", "one_char", "--seed", "7", "A", cwd=tmp_path)
+    assert (old.returncode, old.stdout) == (2, "")
+    assert old.stderr == (
+        "error: models/one_char/seed7.npz was saved in format 'alphabet-lstm/1', and this version "
+        "reads 'alphabet-lstm/2': train it again (`dvc repro`)\n"
+    )
 
 
 def test_no_command_is_a_usage_error(tmp_path: Path):

@@ -8,6 +8,7 @@ import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.data.datasets import Patterns, all_queries, generate_patterns, patterns_from_records
+from alphabet_lstm.data.kinds import KINDS
 from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
 from alphabet_lstm.data.kinds.sliding import sliding_patterns
 from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
@@ -145,3 +146,16 @@ def test_records_round_trip():
 def test_records_refuse_letters_outside_the_alphabet():
     with pytest.raises(ValueError, match="'a'"):
         patterns_from_records([{"input": "aB", "target": "C"}])
+
+
+def test_every_kind_keeps_what_its_params_promise():
+    # What the rest of the study reads from a kind without asking which kind it is.
+    datasets = [framing.dataset for framing in load_params(PARAMS_PATH).framings.values()]
+    assert {dataset.kind for dataset in datasets} == set(KINDS)
+    for dataset in datasets:
+        patterns = generate_patterns(dataset)
+        lengths = {len(run) for run in patterns.inputs}
+        assert len(patterns.inputs) == len(patterns.targets) == dataset.size, dataset
+        assert min(lengths) == dataset.shortest_query and max(lengths) == dataset.input_length, dataset
+        # Only kinds whose models take runs of several lengths score every query.
+        assert dataset.scores_all_queries == (dataset.shortest_query < dataset.input_length), dataset

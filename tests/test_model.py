@@ -105,7 +105,7 @@ def test_predict_follows_the_spec(keras_engine):
     inputs = encoded(sliding_patterns(1), "timesteps", 1)
     weights = random_weights(features=1, units=6, seed=3)
     spec = ModelSpec(framing="stateful", units=6, layout="timesteps", input_length=1, stateful=True,
-                     batch_size=1, engine="fast", seed=7, dataset_kind="sliding")
+                     batch_size=1, engine="fast", seed=7, shortest_query=1, scores_all_queries=False)
     np.testing.assert_array_equal(predict(weights, spec, inputs), predict_in_streams(weights, inputs, 1))
     stateless = ModelSpec(**{**spec.to_dict(), "stateful": False})
     np.testing.assert_array_equal(predict(weights, stateless, inputs), forward(weights, inputs)[0])
@@ -155,7 +155,8 @@ def test_initial_weights_are_reproducible_from_the_seed():
 
 def test_spec_round_trips_and_knows_its_input_shape():
     spec = ModelSpec(framing="window_features", units=32, layout="features", input_length=3,
-                     stateful=False, batch_size=1, engine="fast", seed=7, dataset_kind="sliding")
+                     stateful=False, batch_size=1, engine="fast", seed=7, shortest_query=3,
+                     scores_all_queries=False)
     assert (spec.timesteps, spec.features) == (1, 3)
     assert ModelSpec.from_dict({**spec.to_dict(), "unknown": 1}) == spec
     timesteps = ModelSpec(**{**spec.to_dict(), "layout": "timesteps"})

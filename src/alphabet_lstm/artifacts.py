@@ -22,6 +22,7 @@ from typing import Iterator
 import numpy as np
 
 from alphabet_lstm.data.encoding import EncodedDataset
+from alphabet_lstm.errors import UsageError
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
 # A fixed timestamp inside .npz archives keeps the same arrays the same bytes.
@@ -125,6 +126,14 @@ def load_encoded(path: str | Path) -> tuple[EncodedDataset, dict]:
     return dataset, metadata
 
 
+# Format 2: the spec carries the query lengths a model takes (format 1 carried the kind's name).
+MODEL_FORMAT = "alphabet-lstm/2"
+
+
+class ModelFormatError(UsageError):
+    """A model saved by another version of alphabet-lstm, whose spec this one cannot read."""
+
+
 def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec, *, fingerprint: str = "") -> None:
     """Weights plus the spec that says how to feed them (framing, layout, statefulness).
 
@@ -132,12 +141,17 @@ def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec, *, finge
     of the same training keeps this file instead of training again.
     """
     arrays = {name: array for name, array in zip(LSTMWeights.NAMES, weights.as_list())}
-    metadata = {"spec": spec.to_dict(), "format": "alphabet-lstm/1", "fingerprint": fingerprint}
+    metadata = {"spec": spec.to_dict(), "format": MODEL_FORMAT, "fingerprint": fingerprint}
     write_bytes(path, _npz_bytes(arrays, metadata))
 
 
 def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
     arrays, metadata = _read_npz(path)
+    if metadata.get("format") != MODEL_FORMAT:
+        raise ModelFormatError(
+            f"{path} was saved in format {metadata.get('format')!r}, and this version reads {MODEL_FORMAT!r}: "
+            "train it again (`dvc repro`)"
+        )
     weights = LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES])
     return weights, ModelSpec.from_dict(metadata["spec"])
 

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, CHAR_TO_INT, codes_to_letters
-from alphabet_lstm.artifacts import load_model, seed_file
+from alphabet_lstm.artifacts import ModelFormatError, load_model, seed_file
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import accepts_length, next_letter_probabilities, recite
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
@@ -104,7 +104,7 @@ def accepted_lengths(spec: ModelSpec) -> str:
     """The query lengths a model takes, in words, for error messages."""
     if spec.stateful:
         return "1 or more letters"
-    shortest = next(length for length in range(1, spec.input_length + 1) if accepts_length(spec, length))
+    shortest = spec.shortest_query
     if shortest == spec.input_length:
         return f"exactly {shortest} letter{'s' if shortest > 1 else ''}"
     return f"{shortest} to {spec.input_length} letters"
@@ -147,6 +147,8 @@ def load_trained(path: Path, framing: str, seed: int, models_dir: str) -> tuple[
         )
     try:
         return load_model(path)
+    except ModelFormatError:
+        raise  # a user error of its own: it says which format and what to do
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as error:
         raise UsageError(f"{path} is not a model saved by alphabet-lstm ({error})") from None
 

@@ -27,11 +27,8 @@ def encode_runs(spec: ModelSpec, runs: Sequence[Sequence[int]]) -> np.ndarray:
 
 
 def accepts_length(spec: ModelSpec, length: int) -> bool:
-    """Whether a run of ``length`` letters is a valid input: padded models take 1..L."""
-    padded_kinds = ("variable_length", "prefix_padded")
-    if spec.dataset_kind in padded_kinds:
-        return 1 <= length <= spec.input_length
-    return length == spec.input_length
+    """Whether a run of ``length`` letters is a valid input (padded models take 1..L)."""
+    return spec.shortest_query <= length <= spec.input_length
 
 
 def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
@@ -203,7 +200,7 @@ def evaluate(
         metrics["warm_start_accuracy"] = mean_start_accuracy(details["warm_starts"])
     else:
         details["random_queries"] = random_queries(weights, spec, patterns, inputs, spec.seed)
-    if spec.dataset_kind in ("variable_length", "prefix_padded"):
+    if spec.scores_all_queries:
         details["all_queries"] = query_accuracy(weights, spec, spec.input_length)
         metrics["all_queries_accuracy"] = details["all_queries"]["accuracy"]
     return metrics, table, details, single_letter_probabilities(weights, spec)

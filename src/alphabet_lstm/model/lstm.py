@@ -26,7 +26,10 @@ class ModelSpec:
     batch_size: int
     engine: str
     seed: int
-    dataset_kind: str
+    # From the dataset kind: queries take shortest_query..input_length letters (left-padded),
+    # and whether evaluation scores every one of them, not only the training patterns.
+    shortest_query: int
+    scores_all_queries: bool
 
     @property
     def timesteps(self) -> int:

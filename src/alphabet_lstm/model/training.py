@@ -36,7 +36,8 @@ def model_spec(name: str, framing: FramingParams, dataset: EncodedDataset, *, se
         batch_size=framing.resolved_batch_size,
         engine=engine,
         seed=seed,
-        dataset_kind=framing.dataset.kind,
+        shortest_query=framing.dataset.shortest_query,
+        scores_all_queries=framing.dataset.scores_all_queries,
     )
 
 
