@@ -106,9 +106,11 @@ def _show(value: Any, depth: int = 0, width: int = 60) -> str:
         # Deep (or, through YAML anchors, self-referencing) values are cut short.
         text = "{...}" if isinstance(value, dict) else "[...]"
     elif isinstance(value, dict):
-        items = list(value.items())[:8]
-        keys = [key if isinstance(key, str) else _show(key, depth + 1) for key, _ in items]
-        text = "{" + ", ".join(f"{key}: {_show(item, depth + 1)}" for key, (_, item) in zip(keys, items)) + "}"
+        items = [
+            f"{key if isinstance(key, str) else _show(key, depth + 1)}: {_show(item, depth + 1)}"
+            for key, item in list(value.items())[:8]
+        ]
+        text = "{" + ", ".join(items) + "}"
     elif isinstance(value, list):
         text = "[" + ", ".join(_show(item, depth + 1) for item in value[:8]) + "]"
     else:
@@ -157,6 +159,7 @@ def _allowed(info: FieldInfo, plural: bool = False) -> str:
         return _keys_text(annotation)
     noun = "whole number" if annotation is int else "number"
     text = f"{noun}s" if plural else f"a {noun}"
+    # pydantic keeps Field(ge=..., le=...) as annotated_types.Ge / Le items in the metadata.
     bounds = {name: getattr(item, name) for item in info.metadata for name in ("ge", "le") if hasattr(item, name)}
     if "le" in bounds:
         return f"{text} from {bounds['ge']} to {bounds['le']}"
