@@ -15,7 +15,8 @@ round differently depending on the target's vector width and instruction set), a
 calls no libm function that glibc picks per CPU (expf, exp, log, pow have FMA variants):
 exp, log and tanh are written out below from +, -, *, /, comparisons and exact bit
 operations, step for step as ``model.lstm`` computes them in numpy, and Adam's beta powers
-are exact repeated squarings. ``tests/test_determinism.py`` trains every framing's shape
+are a fixed sequence of float64 squarings (``_power``) instead of ``**``, which numba
+lowers to libm's pow. ``tests/test_determinism.py`` trains every framing's shape
 under the generic x86-64 target and the host CPU and compares the weight bytes.
 
 The speed rule: every inner loop runs across independent outputs (the 4 * units gate
@@ -25,7 +26,9 @@ a loop's own index (a dot product) would not vectorize without fastmath; the two
 backward pass needs, the hidden-state gradients ``dense_kernel @ grad_logits`` and
 ``recurrent_kernel @ grad_gates``, are therefore computed as classes / gates outside and
 units inside, over transposed copies of the two kernels refreshed after each Adam update.
-Also: no zero-divisor checks (see ``_JIT_OPTIONS``), work whose result is exactly zero is
+Loops over one gate's units run over a view that starts at index 0 (``candidate[u]``, not
+``gate_row[2 * units + u]``): numba's handling of negative indices otherwise keeps LLVM
+from vectorizing them. The activations, written out below, vectorize with the loops. Also: no zero-divisor checks (see ``_JIT_OPTIONS``), work whose result is exactly zero is
 skipped (see ``train_epochs``), and every framing calls the kernel with one type
 signature, so it compiles once (cached on disk by numba, per CPU target).
 
