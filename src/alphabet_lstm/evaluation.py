@@ -13,6 +13,7 @@ import numpy as np
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE, codes_to_letters
 from alphabet_lstm.data.datasets import Patterns, all_queries
 from alphabet_lstm.data.encoding import pad_left, shape_inputs
+from alphabet_lstm.model import lstm
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, predict
 
 # Keras clips probabilities into [1e-7, 1 - 1e-7] before taking the log.
@@ -34,7 +35,10 @@ def accepts_length(spec: ModelSpec, length: int) -> bool:
 def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
     """Mean categorical cross-entropy, clipped as Keras clips it."""
     chosen = probabilities[np.arange(len(target_codes)), target_codes]
-    return float(-np.mean(np.log(np.clip(chosen, _CLIP, 1 - _CLIP))))
+    # lstm.log and an ordered sum, not np.log and np.mean: the saved loss is the same bits on
+    # every CPU.
+    losses = -lstm.log(np.clip(chosen, _CLIP, 1 - _CLIP))
+    return float(lstm.ordered_sum(losses) / len(losses))
 
 
 def prediction_table(
