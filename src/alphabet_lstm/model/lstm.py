@@ -3,11 +3,21 @@
 Weights use Keras' own layout (kernel, recurrent_kernel, bias with gates in the order
 input, forget, cell, output; then the Dense kernel and bias), so they move between the
 fast engine, Keras and this module's numpy forward pass unchanged.
-"""
 
+Same numbers on every machine (issue 10): everything here whose result is saved is built
+from IEEE operations that round the same way on every CPU (+, -, *, /, sqrt, comparisons,
+exact bit and power-of-two operations), each sum accumulated in a fixed order. There is
+no BLAS (``@``, np.dot: kernels and summation order differ per CPU), no libm or numpy
+transcendental (glibc picks its exp and log per CPU; np.exp and np.tanh are SIMD loops
+dispatched per CPU) and no np.sum over values that are saved (pairwise, in blocks of the
+build's choosing). ``exp``, ``log``, ``sigmoid`` and ``tanh`` below are the deterministic
+versions; ``engine_fast`` computes the same functions with the same operations in the same
+order, so this forward pass and the compiled kernel give the same floats.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,17 +75,199 @@ class LSTMWeights:
         return cls(*[np.ascontiguousarray(array, dtype=np.float32) for array in arrays])
 
 
+# --- Deterministic arithmetic -------------------------------------------------------------
+# float32 exp: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2 (Cody-Waite: ln2 in
+# two parts, the first short enough that n * _LN2_HIGH is exact), exp(r) by Cephes' expf
+# polynomial, then times 2^n built from its bits. 2^n is applied as two powers of two
+# (each a normal float32), so results down to the smallest subnormal round once. Inputs
+# are clamped to [-104, 89]: exp(-104) rounds to 0 and exp(89) overflows to inf, as the
+# exact values do. At most 1 ulp from the exact value (tests/test_determinism.py).
+_EXP_LOWEST = np.float32(-104.0)
+_EXP_HIGHEST = np.float32(89.0)
+_LOG2E = np.float32(1.44269504088896341)
+# 1.5 * 2^23: adding it rounds a float32 of magnitude < 2^22 to an integer (to nearest,
+# ties to even), held in the low bits of the sum's significand.
+_ROUNDER = np.float32(12582912.0)
+_ROUNDER_BITS = np.int32(0x4B400000)
+_LN2_HIGH = np.float32(0.693359375)
+_LN2_LOW = np.float32(-2.12194440e-4)
+_EXP_P0 = np.float32(1.9875691500e-4)
+_EXP_P1 = np.float32(1.3981999507e-3)
+_EXP_P2 = np.float32(8.3334519073e-3)
+_EXP_P3 = np.float32(4.1665795894e-2)
+_EXP_P4 = np.float32(1.6666665459e-1)
+_EXP_P5 = np.float32(5.0000001201e-1)
+_ONE = np.float32(1.0)
+_FLOAT32_BIAS = np.int32(127)
+_FLOAT32_MANTISSA_BITS = np.int32(23)
+
+# tanh in float32 by Eigen's generic_fast_tanh_float, the approximation TensorFlow's CPU
+# tanh kernels use: a 13/6-degree rational function on [-c, c], +-1 beyond, x itself near
+# 0; within 4 ulp of the exact value (at most 2.6e-7 absolute). Pure arithmetic, evaluated
+# here without fused multiply-adds.
+_TANH_CLAMP = np.float32(7.90531110763549805)
+_TANH_TINY = np.float32(0.0004)
+_TANH_ALPHA_1 = np.float32(4.89352455891786e-03)
+_TANH_ALPHA_3 = np.float32(6.37261928875436e-04)
+_TANH_ALPHA_5 = np.float32(1.48572235717979e-05)
+_TANH_ALPHA_7 = np.float32(5.12229709037114e-08)
+_TANH_ALPHA_9 = np.float32(-8.60467152213735e-11)
+_TANH_ALPHA_11 = np.float32(2.00018790482477e-13)
+_TANH_ALPHA_13 = np.float32(-2.76076847742355e-16)
+_TANH_BETA_0 = np.float32(4.89352518554385e-03)
+_TANH_BETA_2 = np.float32(2.26843463243900e-03)
+_TANH_BETA_4 = np.float32(1.18534705686654e-04)
+_TANH_BETA_6 = np.float32(1.19825839466702e-06)
+
+# float64 log: x = m 2^e with m in [sqrt(1/2), sqrt(2)) (frexp, exact), log(m) = 2 atanh(s)
+# with s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^23 (the next term is below
+# 1e-19 of the sum); e ln2 with ln2 in two parts so e * _LOG_LN2_HIGH is exact.
+_SQRT_HALF = 0.70710678118654752440
+_LOG_LN2_HIGH = 6.93147180369123816490e-01
+_LOG_LN2_LOW = 1.90821492927058770002e-10
+_LOG_SERIES = tuple(1.0 / (2 * k + 1) for k in range(11, 0, -1))  # 1/23, 1/21, ..., 1/3
+
+
+def exp(values) -> np.ndarray:
+    """e**x in float32, the same bits on every CPU (the kernel's ``_exp`` step for step)."""
+    x = np.asarray(values, dtype=np.float32)
+    x = np.where(x < _EXP_LOWEST, _EXP_LOWEST, x)
+    x = np.where(x > _EXP_HIGHEST, _EXP_HIGHEST, x)
+    shifted = x * _LOG2E + _ROUNDER
+    whole = shifted - _ROUNDER
+    reduced = (x - whole * _LN2_HIGH) - whole * _LN2_LOW
+    squared = reduced * reduced
+    poly = reduced * _EXP_P0 + _EXP_P1
+    poly = poly * reduced + _EXP_P2
+    poly = poly * reduced + _EXP_P3
+    poly = poly * reduced + _EXP_P4
+    poly = poly * reduced + _EXP_P5
+    poly = (poly * squared + reduced) + _ONE
+    power = shifted.view(np.int32) - _ROUNDER_BITS
+    half = power >> 1
+    first = ((half + _FLOAT32_BIAS) << _FLOAT32_MANTISSA_BITS).view(np.float32)
+    second = ((power - half + _FLOAT32_BIAS) << _FLOAT32_MANTISSA_BITS).view(np.float32)
+    with np.errstate(over="ignore"):
+        return (poly * first) * second
+
+
+def sigmoid(values) -> np.ndarray:
+    """1 / (1 + e**-x) in float32; exp overflows to inf for x < -88.7 and 1 / inf is 0."""
+    x = np.asarray(values, dtype=np.float32)
+    return _ONE / (_ONE + exp(-x))
+
+
+def tanh(values) -> np.ndarray:
+    """tanh in float32 by Eigen's rational approximation (the kernel's ``_tanh``)."""
+    value = np.asarray(values, dtype=np.float32)
+    x = np.where(value < -_TANH_CLAMP, -_TANH_CLAMP, value)
+    x = np.where(x > _TANH_CLAMP, _TANH_CLAMP, x)
+    x2 = x * x
+    numerator = x2 * _TANH_ALPHA_13 + _TANH_ALPHA_11
+    numerator = x2 * numerator + _TANH_ALPHA_9
+    numerator = x2 * numerator + _TANH_ALPHA_7
+    numerator = x2 * numerator + _TANH_ALPHA_5
+    numerator = x2 * numerator + _TANH_ALPHA_3
+    numerator = x2 * numerator + _TANH_ALPHA_1
+    numerator = x * numerator
+    denominator = x2 * _TANH_BETA_6 + _TANH_BETA_4
+    denominator = x2 * denominator + _TANH_BETA_2
+    denominator = x2 * denominator + _TANH_BETA_0
+    ratio = numerator / denominator
+    return np.where(np.abs(value) < _TANH_TINY, value, ratio)
+
+
+def log(values) -> np.ndarray:
+    """Natural log in float64, the same bits on every CPU (the kernel's ``_log``).
+
+    log(0) is -inf, log(inf) is inf, negative numbers and NaN give NaN.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mantissa, exponent = np.frexp(x)
+        below = mantissa < _SQRT_HALF
+        mantissa = np.where(below, mantissa * 2.0, mantissa)
+        exponent = (exponent - below).astype(np.float64)
+        s = (mantissa - 1.0) / (mantissa + 1.0)
+        s2 = s * s
+        series = np.full_like(s, _LOG_SERIES[0])
+        for coefficient in _LOG_SERIES[1:]:
+            series = series * s2 + coefficient
+        twice = s + s
+        log_mantissa = twice + twice * (s2 * series)
+        result = exponent * _LOG_LN2_HIGH + (log_mantissa + exponent * _LOG_LN2_LOW)
+        result = np.where(x == np.inf, np.inf, result)
+        return np.where(x > 0.0, result, np.where(x == 0.0, -np.inf, np.nan))
+
+
+def ordered_sum(values, axis: int = 0) -> np.ndarray:
+    """The sum along ``axis`` added in index order (np.sum's order is the build's choice)."""
+    values = np.asarray(values)
+    if values.shape[axis] == 0:
+        return np.zeros(np.delete(values.shape, axis), dtype=values.dtype)
+    return np.take(np.add.accumulate(values, axis=axis), -1, axis=axis)
+
+
+# --- Initializers -------------------------------------------------------------------------
 def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
-    """Keras' default kernel initializer: uniform in +-sqrt(6 / (fan_in + fan_out))."""
+    """Keras' default kernel initializer: uniform in +-sqrt(6 / (fan_in + fan_out)).
+
+    ``low + (high - low) * u`` as numpy's own ``uniform`` computes it (same draws, same
+    values on x86-64), but as two separate roundings: a C compiler may fuse numpy's into
+    one multiply-add (the default on aarch64).
+    """
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+    unit = rng.random(size=(fan_in, fan_out))
+    return (-limit + (limit + limit) * unit).astype(np.float32)
+
+
+def standard_normal(rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` standard normal float64 draws by Marsaglia's polar method.
+
+    numpy's ``standard_normal`` takes its tail values from libm's log1p and exp, which
+    differ between CPUs and C libraries; this uses only exact uniforms, + - * / sqrt and
+    this module's ``log``.
+    """
+    draws: list[np.ndarray] = []
+    have = 0
+    while have < count:
+        pairs = max(16, count - have)
+        uniform = rng.random(size=(pairs, 2))
+        u = (uniform[:, 0] + uniform[:, 0]) - 1.0
+        v = (uniform[:, 1] + uniform[:, 1]) - 1.0
+        radius = u * u + v * v
+        inside = (radius > 0.0) & (radius < 1.0)
+        u, v, radius = u[inside], v[inside], radius[inside]
+        factor = np.sqrt((-2.0 * log(radius)) / radius)
+        draws.append(np.stack([u * factor, v * factor], axis=1).reshape(-1))
+        have += 2 * len(radius)
+    return np.concatenate(draws)[:count]
+
+
+def orthonormal_columns(matrix: np.ndarray) -> np.ndarray:
+    """Q of the QR factorisation with R's diagonal positive (modified Gram-Schmidt).
+
+    ``matrix`` is (m, n) with m >= n, float64, full column rank. R's positive diagonal is
+    Keras' sign convention (it multiplies LAPACK's Q by sign(diag(R))). Sums run in row
+    order: LAPACK's blocked kernels differ between CPUs.
+    """
+    q = np.array(matrix, dtype=np.float64)
+    columns = q.shape[1]
+    for j in range(columns):
+        column = q[:, j]
+        q[:, j] = column / np.sqrt(ordered_sum(column * column))
+        if j + 1 < columns:
+            rest = q[:, j + 1 :]
+            projections = ordered_sum(q[:, j, None] * rest, axis=0)
+            q[:, j + 1 :] = rest - q[:, j, None] * projections
+    return q
 
 
 def orthogonal(rng: np.random.Generator, rows: int, columns: int) -> np.ndarray:
     """Keras' recurrent initializer: an orthogonal matrix from the QR of a normal draw."""
-    flat = rng.standard_normal((max(rows, columns), min(rows, columns)))
-    q, r = np.linalg.qr(flat)
-    q = q * np.sign(np.diag(r))
+    tall = (max(rows, columns), min(rows, columns))
+    flat = standard_normal(rng, tall[0] * tall[1]).reshape(tall)
+    q = orthonormal_columns(flat)
     if rows < columns:
         q = q.T
     return np.ascontiguousarray(q, dtype=np.float32)
@@ -98,15 +290,52 @@ def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
     )
 
 
-def _sigmoid(values: np.ndarray) -> np.ndarray:
-    # exp overflows to inf for very negative inputs, and 1 / (1 + inf) is the right 0.
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-values))
+# --- Forward pass ---------------------------------------------------------------------------
+class GateActivations(NamedTuple):
+    """One time step's gate activations, each (n, units): Keras' i, f, c (candidate), o."""
+
+    input: np.ndarray
+    forget: np.ndarray
+    candidate: np.ndarray
+    output: np.ndarray
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+def lstm_step(
+    weights: LSTMWeights, inputs_t: np.ndarray, hidden: np.ndarray, cell: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, GateActivations]:
+    """One LSTM time step for a batch: inputs_t (n, features), hidden and cell (n, units).
+
+    Returns the new hidden and cell states and the step's gate activations. The gate
+    pre-activations are the bias plus each input feature's, then each hidden unit's
+    contribution, added in that order, as the compiled kernel adds them.
+    """
+    inputs_t = np.asarray(inputs_t, dtype=np.float32)
+    hidden = np.asarray(hidden, dtype=np.float32)
+    cell = np.asarray(cell, dtype=np.float32)
+    units = weights.recurrent_kernel.shape[0]
+    gates = np.broadcast_to(weights.bias, (inputs_t.shape[0], 4 * units))
+    for feature in range(inputs_t.shape[1]):
+        gates = gates + inputs_t[:, feature, None] * weights.kernel[feature]
+    for unit in range(units):
+        gates = gates + hidden[:, unit, None] * weights.recurrent_kernel[unit]
+    activations = GateActivations(
+        input=sigmoid(gates[:, :units]),
+        forget=sigmoid(gates[:, units : 2 * units]),
+        candidate=tanh(gates[:, 2 * units : 3 * units]),
+        output=sigmoid(gates[:, 3 * units :]),
+    )
+    cell = activations.forget * cell + activations.input * activations.candidate
+    hidden = activations.output * tanh(cell)
+    return hidden, cell, activations
+
+
+def dense_softmax(weights: LSTMWeights, hidden: np.ndarray) -> np.ndarray:
+    """Class probabilities (n, 26) from hidden states (n, units), sums in index order."""
+    logits = np.broadcast_to(weights.dense_bias, (hidden.shape[0], weights.dense_bias.shape[0]))
+    for unit in range(hidden.shape[1]):
+        logits = logits + hidden[:, unit, None] * weights.dense_kernel[unit]
+    exponentials = exp(logits - logits.max(axis=1, keepdims=True))
+    return exponentials / ordered_sum(exponentials, axis=1)[:, None]
 
 
 def forward(
@@ -125,15 +354,8 @@ def forward(
     else:
         hidden, cell = (np.array(part, dtype=np.float32) for part in state)
     for step in range(inputs.shape[1]):
-        gates = inputs[:, step, :] @ weights.kernel + hidden @ weights.recurrent_kernel + weights.bias
-        input_gate = _sigmoid(gates[:, :units])
-        forget_gate = _sigmoid(gates[:, units : 2 * units])
-        candidate = np.tanh(gates[:, 2 * units : 3 * units])
-        output_gate = _sigmoid(gates[:, 3 * units :])
-        cell = forget_gate * cell + input_gate * candidate
-        hidden = output_gate * np.tanh(cell)
-    probabilities = _softmax(hidden @ weights.dense_kernel + weights.dense_bias)
-    return probabilities, (hidden, cell)
+        hidden, cell, _ = lstm_step(weights, inputs[:, step, :], hidden, cell)
+    return dense_softmax(weights, hidden), (hidden, cell)
 
 
 def predict_in_streams(
