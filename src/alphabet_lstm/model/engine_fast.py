@@ -9,11 +9,28 @@ softmax cross-entropy gradient and Keras' Adam update (learning rate 0.001, beta
 ``tests/test_engine_parity.py`` checks it against Keras itself step by step, and the
 benchmark compares accuracy across seeds with the faithful ``model.fit`` engine.
 
-Speed without changing the math: the loops are written so LLVM vectorizes them (no
-zero-divisor checks, see ``_JIT_OPTIONS``), tanh is the float32 rational approximation
-TensorFlow's own CPU kernels use instead of a libm call, and work whose result is exactly
-zero is skipped (see ``train_epochs``). Every framing calls the kernel with one type
-signature, so it compiles once (cached on disk by numba).
+Same numbers on every CPU (issue 10): the kernel is compiled without ``fastmath``, so LLVM
+neither reorders a float sum nor fuses a multiply and an add into an FMA (either would
+round differently depending on the target's vector width and instruction set), and it
+calls no libm function that glibc picks per CPU (expf, exp, log, pow have FMA variants):
+exp, log and tanh are written out below from +, -, *, /, comparisons and exact bit
+operations, step for step as ``model.lstm`` computes them in numpy, and Adam's beta powers
+are a fixed sequence of float64 squarings (``_power``) instead of ``**``, which numba
+lowers to libm's pow. ``tests/test_determinism.py`` trains every framing's shape
+under the generic x86-64 target and the host CPU and compares the weight bytes.
+
+The speed rule: every inner loop runs across independent outputs (the 4 * units gate
+pre-activations, the 26 classes, the units of a gradient), each output accumulating its
+own sum in a fixed order, so LLVM vectorizes it without reassociating anything. A sum over
+a loop's own index (a dot product) would not vectorize without fastmath; the two the
+backward pass needs, the hidden-state gradients ``dense_kernel @ grad_logits`` and
+``recurrent_kernel @ grad_gates``, are therefore computed as classes / gates outside and
+units inside, over transposed copies of the two kernels refreshed after each Adam update.
+Loops over one gate's units run over a view that starts at index 0 (``candidate[u]``, not
+``gate_row[2 * units + u]``): numba's handling of negative indices otherwise keeps LLVM
+from vectorizing them. The activations, written out below, vectorize with the loops. Also: no zero-divisor checks (see ``_JIT_OPTIONS``), work whose result is exactly zero is
+skipped (see ``train_epochs``), and every framing calls the kernel with one type
+signature, so it compiles once (cached on disk by numba, per CPU target).
 
 Semantics kept from Keras' ``fit``: batches of ``batch_size`` in a fresh random order each
 epoch when shuffling (the last batch may be smaller), the loss averaged over a batch,
@@ -32,7 +49,11 @@ from typing import Callable
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
+from alphabet_lstm.model import lstm
 from alphabet_lstm.model.lstm import LSTMWeights
 
 LEARNING_RATE = 0.001
@@ -45,11 +66,156 @@ EPSILON = 1e-7
 CHUNK_SECONDS = 0.25
 
 
-# error_model="numpy": a float division follows IEEE instead of checking for a zero
-# divisor first. No divisor here can be zero (1 + exp(-x), a softmax sum >= 1,
-# sqrt(v) + epsilon), so results are unchanged; without the check LLVM vectorizes the
-# loops (the check alone kept the Adam update scalar and about 3x slower).
-_JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=True, error_model="numpy")
+# No fastmath: see the module docstring. error_model="numpy": a float division follows
+# IEEE instead of checking for a zero divisor first. No divisor here can be zero
+# (1 + exp(-x), a softmax sum >= 1, sqrt(v) + epsilon), so results are unchanged; without
+# the check LLVM vectorizes the loops (the check alone kept the Adam update scalar and
+# about 3x slower).
+_JIT_OPTIONS = dict(cache=True, nogil=True, error_model="numpy")
+
+# The deterministic functions' constants, shared with model.lstm's numpy versions.
+_EXP_LOWEST = lstm._EXP_LOWEST
+_EXP_HIGHEST = lstm._EXP_HIGHEST
+_LOG2E = lstm._LOG2E
+_ROUNDER = lstm._ROUNDER
+_ROUNDER_BITS = lstm._ROUNDER_BITS
+_LN2_HIGH = lstm._LN2_HIGH
+_LN2_LOW = lstm._LN2_LOW
+_EXP_P0 = lstm._EXP_P0
+_EXP_P1 = lstm._EXP_P1
+_EXP_P2 = lstm._EXP_P2
+_EXP_P3 = lstm._EXP_P3
+_EXP_P4 = lstm._EXP_P4
+_EXP_P5 = lstm._EXP_P5
+_FLOAT32_BIAS = lstm._FLOAT32_BIAS
+_FLOAT32_MANTISSA_BITS = lstm._FLOAT32_MANTISSA_BITS
+_TANH_CLAMP = lstm._TANH_CLAMP
+_TANH_TINY = lstm._TANH_TINY
+_TANH_ALPHA_1 = lstm._TANH_ALPHA_1
+_TANH_ALPHA_3 = lstm._TANH_ALPHA_3
+_TANH_ALPHA_5 = lstm._TANH_ALPHA_5
+_TANH_ALPHA_7 = lstm._TANH_ALPHA_7
+_TANH_ALPHA_9 = lstm._TANH_ALPHA_9
+_TANH_ALPHA_11 = lstm._TANH_ALPHA_11
+_TANH_ALPHA_13 = lstm._TANH_ALPHA_13
+_TANH_BETA_0 = lstm._TANH_BETA_0
+_TANH_BETA_2 = lstm._TANH_BETA_2
+_TANH_BETA_4 = lstm._TANH_BETA_4
+_TANH_BETA_6 = lstm._TANH_BETA_6
+_SQRT_HALF = lstm._SQRT_HALF
+_LOG_LN2_HIGH = lstm._LOG_LN2_HIGH
+_LOG_LN2_LOW = lstm._LOG_LN2_LOW
+_LOG_SERIES = np.array(lstm._LOG_SERIES, dtype=np.float64)
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bits are the int32 ``bits`` (numpy: ``.view(np.float32)``)."""
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _bits_of_float32(typingctx, value):
+    """The IEEE bits of a float32 as an int32 (numpy: ``.view(np.int32)``)."""
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
+@numba.njit(**_JIT_OPTIONS)
+def _exp(value):
+    """``lstm.exp`` for one float32, the same operations in the same order."""
+    x = _EXP_LOWEST if value < _EXP_LOWEST else value
+    x = _EXP_HIGHEST if x > _EXP_HIGHEST else x
+    shifted = x * _LOG2E + _ROUNDER
+    whole = shifted - _ROUNDER
+    reduced = (x - whole * _LN2_HIGH) - whole * _LN2_LOW
+    squared = reduced * reduced
+    poly = reduced * _EXP_P0 + _EXP_P1
+    poly = poly * reduced + _EXP_P2
+    poly = poly * reduced + _EXP_P3
+    poly = poly * reduced + _EXP_P4
+    poly = poly * reduced + _EXP_P5
+    poly = (poly * squared + reduced) + np.float32(1.0)
+    # numba widens int32 arithmetic to int64; the values fit, so the casts are exact.
+    power = np.int32(_bits_of_float32(shifted) - _ROUNDER_BITS)
+    half = np.int32(power >> 1)
+    first = _float32_from_bits(np.int32((half + _FLOAT32_BIAS) << _FLOAT32_MANTISSA_BITS))
+    second = _float32_from_bits(
+        np.int32((power - half + _FLOAT32_BIAS) << _FLOAT32_MANTISSA_BITS)
+    )
+    return (poly * first) * second
+
+
+@numba.njit(**_JIT_OPTIONS)
+def _sigmoid(value):
+    return np.float32(1.0) / (np.float32(1.0) + _exp(-value))
+
+
+@numba.njit(**_JIT_OPTIONS)
+def _tanh(value):
+    """``lstm.tanh`` for one float32: Eigen's rational approximation, without FMA."""
+    x = -_TANH_CLAMP if value < -_TANH_CLAMP else value
+    x = _TANH_CLAMP if x > _TANH_CLAMP else x
+    x2 = x * x
+    numerator = x2 * _TANH_ALPHA_13 + _TANH_ALPHA_11
+    numerator = x2 * numerator + _TANH_ALPHA_9
+    numerator = x2 * numerator + _TANH_ALPHA_7
+    numerator = x2 * numerator + _TANH_ALPHA_5
+    numerator = x2 * numerator + _TANH_ALPHA_3
+    numerator = x2 * numerator + _TANH_ALPHA_1
+    numerator = x * numerator
+    denominator = x2 * _TANH_BETA_6 + _TANH_BETA_4
+    denominator = x2 * denominator + _TANH_BETA_2
+    denominator = x2 * denominator + _TANH_BETA_0
+    ratio = numerator / denominator
+    return value if abs(value) < _TANH_TINY else ratio
+
+
+@numba.njit(**_JIT_OPTIONS)
+def _log(value):
+    """``lstm.log`` for one float64, the same operations in the same order."""
+    if not value > 0.0:
+        return -np.inf if value == 0.0 else np.nan
+    if value == np.inf:
+        return np.inf
+    mantissa, exponent = math.frexp(value)
+    if mantissa < _SQRT_HALF:
+        mantissa = mantissa * 2.0
+        exponent -= 1
+    scaled_exponent = np.float64(exponent)
+    s = (mantissa - 1.0) / (mantissa + 1.0)
+    s2 = s * s
+    series = _LOG_SERIES[0]
+    for index in range(1, _LOG_SERIES.size):
+        series = series * s2 + _LOG_SERIES[index]
+    twice = s + s
+    log_mantissa = twice + twice * (s2 * series)
+    return scaled_exponent * _LOG_LN2_HIGH + (log_mantissa + scaled_exponent * _LOG_LN2_LOW)
+
+
+@numba.njit(**_JIT_OPTIONS)
+def _power(base, exponent):
+    """base ** exponent for an integer exponent >= 0 by repeated squaring (no libm pow)."""
+    result = 1.0
+    factor = base
+    remaining = exponent
+    while remaining > 0:
+        if remaining & 1:
+            result *= factor
+        factor *= factor
+        remaining >>= 1
+    return result
 
 
 @numba.njit(**_JIT_OPTIONS)
@@ -82,46 +248,105 @@ def _all_zero(values):
 
 
 @numba.njit(**_JIT_OPTIONS)
-def _sigmoid(value):
-    return np.float32(1.0) / (np.float32(1.0) + np.exp(-value))
-
-
-# tanh in float32 by Eigen's generic_fast_tanh_float, the approximation TensorFlow's CPU
-# tanh kernels use: a 13/6-degree rational function on [-c, c], +-1 beyond, x itself near
-# 0; within 4 ulp of the exact value (at most 2.6e-7 absolute; libm's tanhf: 2 ulp).
-# Unlike tanhf (a ~20 ns call) it is inlined and vectorizes. The parity test's differences
-# from Keras did not change when it replaced np.tanh.
-_TANH_CLAMP = np.float32(7.90531110763549805)
-_TANH_TINY = np.float32(0.0004)
-_TANH_ALPHA_1 = np.float32(4.89352455891786e-03)
-_TANH_ALPHA_3 = np.float32(6.37261928875436e-04)
-_TANH_ALPHA_5 = np.float32(1.48572235717979e-05)
-_TANH_ALPHA_7 = np.float32(5.12229709037114e-08)
-_TANH_ALPHA_9 = np.float32(-8.60467152213735e-11)
-_TANH_ALPHA_11 = np.float32(2.00018790482477e-13)
-_TANH_ALPHA_13 = np.float32(-2.76076847742355e-16)
-_TANH_BETA_0 = np.float32(4.89352518554385e-03)
-_TANH_BETA_2 = np.float32(2.26843463243900e-03)
-_TANH_BETA_4 = np.float32(1.18534705686654e-04)
-_TANH_BETA_6 = np.float32(1.19825839466702e-06)
+def _transpose_into(target, source):
+    """target[j, i] = source[i, j]: the kernels' copies the backward pass reads by column."""
+    for i in range(source.shape[0]):
+        for j in range(source.shape[1]):
+            target[j, i] = source[i, j]
 
 
 @numba.njit(**_JIT_OPTIONS)
-def _tanh(value):
-    x = min(max(value, -_TANH_CLAMP), _TANH_CLAMP)
-    x2 = x * x
-    numerator = x2 * _TANH_ALPHA_13 + _TANH_ALPHA_11
-    numerator = x2 * numerator + _TANH_ALPHA_9
-    numerator = x2 * numerator + _TANH_ALPHA_7
-    numerator = x2 * numerator + _TANH_ALPHA_5
-    numerator = x2 * numerator + _TANH_ALPHA_3
-    numerator = x2 * numerator + _TANH_ALPHA_1
-    numerator = x * numerator
-    denominator = x2 * _TANH_BETA_6 + _TANH_BETA_4
-    denominator = x2 * denominator + _TANH_BETA_2
-    denominator = x2 * denominator + _TANH_BETA_0
-    ratio = numerator / denominator
-    return value if abs(value) < _TANH_TINY else ratio
+def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row, next_cell, cell_tanh, next_hidden):
+    """One time step of one sample, as ``lstm.lstm_step`` computes it for a batch.
+
+    Fills ``gate_row`` with the activations (i, f, c, o), ``next_cell``, ``cell_tanh``
+    (tanh of the new cell) and ``next_hidden``. A zero input or hidden value is skipped:
+    its products are zeros that leave every sum's value unchanged.
+    """
+    units = recurrent_kernel.shape[0]
+    gates_size = 4 * units
+    zero = np.float32(0.0)
+    for k in range(gates_size):
+        gate_row[k] = bias[k]
+    for f in range(input_row.shape[0]):
+        value = input_row[f]
+        if value != zero:
+            for k in range(gates_size):
+                gate_row[k] += value * kernel[f, k]
+    for u in range(units):
+        value = hidden[u]
+        if value != zero:
+            for k in range(gates_size):
+                gate_row[k] += value * recurrent_kernel[u, k]
+    # Gate activations in place: sigmoid for input, forget and output, tanh for the
+    # candidate (Keras' order i, f, c, o). Each loop runs over a view from index 0: with an
+    # offset index (gate_row[2 * units + u]) numba's negative-index handling stops LLVM
+    # from vectorizing the loop.
+    input_gate = gate_row[:units]
+    forget_gate = gate_row[units : 2 * units]
+    candidate = gate_row[2 * units : 3 * units]
+    output_gate = gate_row[3 * units :]
+    for k in range(2 * units):
+        gate_row[k] = _sigmoid(gate_row[k])
+    for u in range(units):
+        candidate[u] = _tanh(candidate[u])
+    for u in range(units):
+        output_gate[u] = _sigmoid(output_gate[u])
+    for u in range(units):
+        new_cell = forget_gate[u] * cell[u] + input_gate[u] * candidate[u]
+        next_cell[u] = new_cell
+        squashed = _tanh(new_cell)
+        cell_tanh[u] = squashed
+        next_hidden[u] = output_gate[u] * squashed
+
+
+@numba.njit(**_JIT_OPTIONS)
+def _dense_logits(hidden, dense_kernel, dense_bias, logits):
+    for c in range(dense_bias.shape[0]):
+        logits[c] = dense_bias[c]
+    for u in range(hidden.shape[0]):
+        value = hidden[u]
+        for c in range(dense_bias.shape[0]):
+            logits[c] += value * dense_kernel[u, c]
+
+
+@numba.njit(**_JIT_OPTIONS)
+def forward_probabilities(inputs, hidden, cell, kernel, recurrent_kernel, bias, dense_kernel, dense_bias):
+    """The compiled forward pass: ``lstm.forward`` with the training kernel's code.
+
+    ``inputs`` (n, time steps, features); ``hidden`` and ``cell`` (n, units), the start
+    state, are overwritten with the final state. Returns probabilities (n, 26), which equal
+    ``lstm.forward``'s bit for bit (the tests check it).
+    """
+    samples, timesteps, _ = inputs.shape
+    units = recurrent_kernel.shape[0]
+    classes = dense_bias.shape[0]
+    gate_row = np.zeros(4 * units, dtype=np.float32)
+    cell_tanh = np.zeros(units, dtype=np.float32)
+    next_hidden = np.zeros(units, dtype=np.float32)
+    next_cell = np.zeros(units, dtype=np.float32)
+    logits = np.zeros(classes, dtype=np.float32)
+    probabilities = np.zeros((samples, classes), dtype=np.float32)
+    for sample in range(samples):
+        for t in range(timesteps):
+            _lstm_step(inputs[sample, t], hidden[sample], cell[sample], kernel, recurrent_kernel,
+                       bias, gate_row, next_cell, cell_tanh, next_hidden)
+            hidden[sample] = next_hidden
+            cell[sample] = next_cell
+        _dense_logits(hidden[sample], dense_kernel, dense_bias, logits)
+        largest = logits[0]
+        for c in range(1, classes):
+            if logits[c] > largest:
+                largest = logits[c]
+        row = probabilities[sample]
+        for c in range(classes):
+            row[c] = _exp(logits[c] - largest)
+        total = np.float32(0.0)
+        for c in range(classes):
+            total += row[c]
+        for c in range(classes):
+            row[c] /= total
+    return probabilities
 
 
 @numba.njit(**_JIT_OPTIONS)
@@ -174,6 +399,13 @@ def train_epochs(
     grad_bias = np.zeros_like(bias)
     grad_dense_kernel = np.zeros_like(dense_kernel)
     grad_dense_bias = np.zeros_like(dense_bias)
+    # Transposed copies for the two backward dot products (see the module docstring). The
+    # recurrent one is read only when a gradient flows back through time (timesteps > 1).
+    dense_kernel_by_class = np.zeros((classes, units), dtype=np.float32)
+    recurrent_kernel_by_gate = np.zeros((gates_size, units), dtype=np.float32)
+    _transpose_into(dense_kernel_by_class, dense_kernel)
+    if timesteps > 1:
+        _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
 
     hiddens = np.zeros((timesteps + 1, units), dtype=np.float32)
     cells = np.zeros((timesteps + 1, units), dtype=np.float32)
@@ -184,6 +416,10 @@ def train_epochs(
     grad_hidden = np.zeros(units, dtype=np.float32)
     grad_cell = np.zeros(units, dtype=np.float32)
     grad_gates = np.zeros(gates_size, dtype=np.float32)
+    grad_input_gates = grad_gates[:units]
+    grad_forget_gates = grad_gates[units : 2 * units]
+    grad_candidates = grad_gates[2 * units : 3 * units]
+    grad_output_gates = grad_gates[3 * units :]
     stream_hidden = np.zeros((batch_size, units), dtype=np.float32)
     stream_cell = np.zeros((batch_size, units), dtype=np.float32)
 
@@ -206,43 +442,13 @@ def train_epochs(
                     cells[0, :] = 0.0
                 # Forward through the time steps, keeping what backpropagation needs.
                 for t in range(timesteps):
-                    gate_row = gates[t]
-                    for k in range(gates_size):
-                        gate_row[k] = bias[k]
-                    for f in range(features):
-                        value = inputs[sample, t, f]
-                        if value != zero:
-                            for k in range(gates_size):
-                                gate_row[k] += value * kernel[f, k]
-                    for u in range(units):
-                        value = hiddens[t, u]
-                        if value != zero:
-                            for k in range(gates_size):
-                                gate_row[k] += value * recurrent_kernel[u, k]
-                    # Gate activations in place: sigmoid for input, forget and output,
-                    # tanh for the candidate (Keras' order i, f, c, o).
-                    for k in range(2 * units):
-                        gate_row[k] = _sigmoid(gate_row[k])
-                    for k in range(2 * units, 3 * units):
-                        gate_row[k] = _tanh(gate_row[k])
-                    for k in range(3 * units, gates_size):
-                        gate_row[k] = _sigmoid(gate_row[k])
-                    for u in range(units):
-                        cell = gate_row[units + u] * cells[t, u] + gate_row[u] * gate_row[2 * units + u]
-                        cells[t + 1, u] = cell
-                        squashed = _tanh(cell)
-                        cell_tanh[t, u] = squashed
-                        hiddens[t + 1, u] = gate_row[3 * units + u] * squashed
+                    _lstm_step(inputs[sample, t], hiddens[t], cells[t], kernel, recurrent_kernel,
+                               bias, gates[t], cells[t + 1], cell_tanh[t], hiddens[t + 1])
                 if stateful:
                     stream_hidden[row] = hiddens[timesteps]
                     stream_cell[row] = cells[timesteps]
                 # Dense softmax and the cross-entropy gradient (probabilities - one-hot).
-                for c in range(classes):
-                    logits[c] = dense_bias[c]
-                for u in range(units):
-                    value = hiddens[timesteps, u]
-                    for c in range(classes):
-                        logits[c] += value * dense_kernel[u, c]
+                _dense_logits(hiddens[timesteps], dense_kernel, dense_bias, logits)
                 target = target_codes[sample]
                 best = 0
                 largest = logits[0]
@@ -250,12 +456,12 @@ def train_epochs(
                     if logits[c] > largest:
                         largest = logits[c]
                         best = c
+                for c in range(classes):
+                    grad_logits[c] = _exp(logits[c] - largest)
                 total = zero
                 for c in range(classes):
-                    exponential = np.exp(logits[c] - largest)
-                    grad_logits[c] = exponential
-                    total += exponential
-                loss_sum += math.log(total) - (logits[target] - largest)
+                    total += grad_logits[c]
+                loss_sum += _log(np.float64(total)) - (logits[target] - largest)
                 if best == target:
                     correct += 1
                 factor = scale / total
@@ -266,33 +472,40 @@ def train_epochs(
                     grad_dense_bias[c] += grad_logits[c]
                 for u in range(units):
                     value = hiddens[timesteps, u]
-                    accumulated = zero
                     for c in range(classes):
                         grad_dense_kernel[u, c] += value * grad_logits[c]
-                        accumulated += dense_kernel[u, c] * grad_logits[c]
-                    grad_hidden[u] = accumulated
+                    grad_hidden[u] = zero
                     grad_cell[u] = zero
+                # grad_hidden = dense_kernel @ grad_logits, class by class (see above).
+                for c in range(classes):
+                    value = grad_logits[c]
+                    for u in range(units):
+                        grad_hidden[u] += dense_kernel_by_class[c, u] * value
                 # Backpropagation through time, within this sample only.
                 for t in range(timesteps - 1, -1, -1):
                     gate_row = gates[t]
+                    input_gates = gate_row[:units]
+                    forget_gates = gate_row[units : 2 * units]
+                    candidates = gate_row[2 * units : 3 * units]
+                    output_gates = gate_row[3 * units :]
+                    tanh_values = cell_tanh[t]
+                    previous_cells = cells[t]
                     for u in range(units):
-                        input_gate = gate_row[u]
-                        forget_gate = gate_row[units + u]
-                        candidate = gate_row[2 * units + u]
-                        output_gate = gate_row[3 * units + u]
-                        tanh_value = cell_tanh[t, u]
+                        input_gate = input_gates[u]
+                        forget_gate = forget_gates[u]
+                        candidate = candidates[u]
+                        output_gate = output_gates[u]
+                        tanh_value = tanh_values[u]
                         hidden_gradient = grad_hidden[u]
                         cell_gradient = grad_cell[u] + hidden_gradient * output_gate * (
                             one - tanh_value * tanh_value
                         )
-                        grad_gates[u] = cell_gradient * candidate * input_gate * (one - input_gate)
-                        grad_gates[units + u] = (
-                            cell_gradient * cells[t, u] * forget_gate * (one - forget_gate)
+                        grad_input_gates[u] = cell_gradient * candidate * input_gate * (one - input_gate)
+                        grad_forget_gates[u] = (
+                            cell_gradient * previous_cells[u] * forget_gate * (one - forget_gate)
                         )
-                        grad_gates[2 * units + u] = (
-                            cell_gradient * input_gate * (one - candidate * candidate)
-                        )
-                        grad_gates[3 * units + u] = (
+                        grad_candidates[u] = cell_gradient * input_gate * (one - candidate * candidate)
+                        grad_output_gates[u] = (
                             hidden_gradient * tanh_value * output_gate * (one - output_gate)
                         )
                         grad_cell[u] = cell_gradient * forget_gate
@@ -303,36 +516,38 @@ def train_epochs(
                         if value != zero:
                             for k in range(gates_size):
                                 grad_kernel[f, k] += value * grad_gates[k]
-                    if t > 0:
-                        for u in range(units):
-                            value = hiddens[t, u]
-                            accumulated = zero
+                    for u in range(units):
+                        value = hiddens[t, u]
+                        if value != zero:
                             for k in range(gates_size):
                                 grad_recurrent[u, k] += value * grad_gates[k]
-                                accumulated += recurrent_kernel[u, k] * grad_gates[k]
-                            grad_hidden[u] = accumulated
-                    else:
-                        # The first step: its state came from outside the sample (zeros, or
-                        # the stream's carried state), so no gradient flows further back.
+                    if t > 0:
+                        # grad_hidden = recurrent_kernel @ grad_gates, gate by gate. The
+                        # first step's state came from outside the sample (zeros, or the
+                        # stream's carried state): no gradient flows further back.
                         for u in range(units):
-                            value = hiddens[0, u]
-                            if value != zero:
-                                for k in range(gates_size):
-                                    grad_recurrent[u, k] += value * grad_gates[k]
+                            grad_hidden[u] = zero
+                        for k in range(gates_size):
+                            value = grad_gates[k]
+                            for u in range(units):
+                                grad_hidden[u] += recurrent_kernel_by_gate[k, u] * value
             # One Adam update per batch, exactly as keras.optimizers.Adam computes it; each
             # update also zeroes its gradient for the next batch.
             step += 1
             alpha = np.float32(
-                LEARNING_RATE * math.sqrt(1.0 - BETA_2**step) / (1.0 - BETA_1**step)
+                LEARNING_RATE * math.sqrt(1.0 - _power(BETA_2, step)) / (1.0 - _power(BETA_1, step))
             )
             _adam_update(kernel, grad_kernel, first_moments[0], second_moments[0], alpha)
             if not recurrent_frozen:
                 _adam_update(
                     recurrent_kernel, grad_recurrent, first_moments[1], second_moments[1], alpha
                 )
+                if timesteps > 1:
+                    _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
             _adam_update(bias, grad_bias, first_moments[2], second_moments[2], alpha)
             _adam_update(dense_kernel, grad_dense_kernel, first_moments[3], second_moments[3], alpha)
             _adam_update(dense_bias, grad_dense_bias, first_moments[4], second_moments[4], alpha)
+            _transpose_into(dense_kernel_by_class, dense_kernel)
         epoch_losses[epoch] = loss_sum / samples
         epoch_accuracies[epoch] = correct / samples
     return step

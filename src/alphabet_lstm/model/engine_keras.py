@@ -2,6 +2,13 @@
 
 It is the reference the fast engine is checked against, and selectable with
 ``train.engine: keras`` in params.yaml. TensorFlow is imported only when it runs.
+
+Deterministic as far as TensorFlow allows (issue 10): Python's, numpy's and TensorFlow's
+random generators are seeded from the training seed, and TensorFlow's op determinism is on
+(ops without a deterministic implementation raise instead of varying), so two trainings on
+one machine give the same weights. TensorFlow's CPU kernels (Eigen, oneDNN) still pick
+their code per instruction set, so other CPUs may give other numbers; the fast engine is
+the one whose results hold on every CPU.
 """
 
 from __future__ import annotations
@@ -59,7 +66,10 @@ def train_keras(
     each epoch is then one ``fit`` over the rows in that order, unshuffled.
     """
     import keras
+    import tensorflow as tf
 
+    # Op determinism is process-wide and only ever switched on; set before any op runs.
+    tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
     _, timesteps, features = inputs.shape
     model = build_keras_model(
