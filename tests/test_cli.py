@@ -351,12 +351,13 @@ def test_show_state_readings_are_the_predictions_after_each_prefix(reproduced_cl
     # A stateful model's reading after each fed letter is its answer to that prefix.
     result = alphabet_lstm("predict", "--framing", "stateful", "--show-state", "ABK", cwd=reproduced_clone)
     assert result.returncode == 0, result.stderr
-    readings = [line.split()[3] for line in result.stdout.splitlines()[7:]]
+    steps = result.stdout.splitlines()[7:]
+    readings = [line.split()[3] for line in steps]
     answers = [
         alphabet_lstm("predict", "--framing", "stateful", prefix, cwd=reproduced_clone).stdout.split()[2]
         for prefix in ("A", "AB", "ABK")
     ]
-    assert readings == answers and result.stdout.count("|h|") == 3
+    assert readings == answers and len(steps) == 3
 
 
 @pytest.mark.e2e

@@ -284,7 +284,7 @@ def test_the_state_section_has_a_sentence_read_from_each_figures_numbers(one_see
         f"after A and {stateful['cold_K_to_warm_K']:.3f} from the warm K" in text
     )
     right = numbers["window_features"]["correct_after_step"][0]
-    assert f"`window_features`, which takes the 3 letters in one step, names it for {right} of the 23 windows." in text
+    assert f"`window_features`, which takes the 3 letters in one step, names the right next letter for {right} of the 23 windows." in text
     padding = numbers["variable_length"]
     assert padding["pad_vs_A_distance"] == 0.0 and (padding["queries"], padding["aliased_queries"]) == (115, 4)
     assert "`variable_length`: after the A of `ABC`, h is 0.0000 from h after the same step of `BC`" in text

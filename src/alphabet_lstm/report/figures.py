@@ -179,20 +179,23 @@ def stateful_state_png(view: StatefulView) -> bytes:
         plane_axes.scatter(points[:, 0], points[:, 1], s=14, color="tab:blue", zorder=2)
         for index, letter in enumerate(ALPHABET):
             plane_axes.annotate(letter, points[index], xytext=(3, 3), textcoords="offset points", fontsize=7)
-        plane_axes.scatter(*points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3)
-        plane_axes.scatter(*points[warm], s=110, marker="s", facecolors="none", edgecolors="tab:orange", linewidths=1.5, label="warm K (after A..J)", zorder=3)
-        plane_axes.scatter(*cold, s=140, marker="*", color="tab:red", label="cold K (after a reset)", zorder=4)
         distances = view.distances_from_cold()
+        plane_axes.scatter(*points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3)
+        plane_axes.scatter(*points[warm], s=110, marker="s", facecolors="none", edgecolors="tab:orange", linewidths=1.5, label=f"warm {ALPHABET[warm]} (after A..{ALPHABET[warm]})", zorder=3)
+        plane_axes.scatter(*cold, s=140, marker="*", color="tab:red", label=f"cold {ALPHABET[warm]} (right after a reset)", zorder=4)
+        # The dashed lines join the cold K to the two states it is compared with; their
+        # lengths in full h are in the legend (the projection shortens distances).
         for target, color, index in ((points[0], "tab:green", 0), (points[warm], "tab:orange", warm)):
-            plane_axes.plot([cold[0], target[0]], [cold[1], target[1]], linestyle="--", color=color, linewidth=1.0)
-            middle = (cold + target) / 2.0
-            plane_axes.annotate(f"{distances[index]:.2f}", middle, color=color, fontsize=8, ha="center")
+            plane_axes.plot(
+                [cold[0], target[0]], [cold[1], target[1]], linestyle="--", color=color, linewidth=1.0,
+                label=f"cold {ALPHABET[warm]} to {'after A' if index == 0 else 'warm ' + ALPHABET[warm]}: {distances[index]:.2f}",
+            )
         explained = view.projection.explained
         plane_axes.set(
             xlabel=f"PC1 ({100 * explained[0]:.0f}% of the variance of A..Z)",
             ylabel=f"PC2 ({100 * explained[1]:.0f}%)" if len(explained) > 1 else "PC2",
         )
-        plane_axes.set_title("A..Z projected on 2 principal components (distances in full h)")
+        plane_axes.set_title("A..Z on its first two principal components")
         plane_axes.grid(alpha=0.3)
         plane_axes.legend(loc="best", fontsize="small")
         figure.suptitle(f"{view.framing} (seed {view.seed}): the hidden state h")
@@ -219,6 +222,7 @@ def window_state_png(views: list[WindowView]) -> bytes:
             axes.set_xticks(range(len(view.windows)), view.windows, rotation=90, fontsize=6)
             axes.set_xlabel("window")
         axes_list[0].set_ylabel("hidden unit")
+        figure.subplots_adjust(top=0.8, bottom=0.2, left=0.06, right=0.9, wspace=0.08)
         figure.colorbar(image, ax=list(axes_list), label="h", fraction=0.02)
         figure.suptitle(f"A 3-letter window as 3 time steps or as 3 features of one step (seed {views[0].seed})")
         return png_bytes(figure)

@@ -388,20 +388,21 @@ def _counted(values: Sequence[int]) -> str:
 
 
 def window_sentence(views: Sequence[WindowView]) -> str:
-    """How many windows h names right after each step, per window framing."""
+    """How many windows h names right after each step, per window framing (steps first)."""
     parts = []
-    for view in views:
+    for view in sorted(views, key=lambda item: -item.steps):
         right = view.correct_after_step()
+        names = "names the right next letter" if not parts else "names it"
         if view.steps > 1:
             steps = _counted(list(range(1, view.steps + 1)))
             parts.append(
-                f"read from h after step {steps}, `{view.framing}` names the right next letter for "
+                f"read from h after step {steps}, `{view.framing}` {names} for "
                 f"{_counted(right)} of the {len(view.windows)} windows"
             )
         else:
             parts.append(
                 f"`{view.framing}`, which takes the {len(view.windows[0])} letters in one step, "
-                f"names it for {right[0]} of the {len(view.windows)} windows"
+                f"{names} for {right[0]} of the {len(view.windows)} windows"
             )
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
@@ -417,12 +418,17 @@ def padding_sentence(view: PaddingView) -> str:
         verdict = "so the model cannot see an A, yet no query needs it to: the shared 0 alone explains no failure"
     else:
         verdict = "so the model can tell an A from padding"
-    pad_move = "" if numbers["pad_step_move"] is None else f" (the pad before it: {numbers['pad_step_move']:.3f})"
+    pad_move = "" if numbers["pad_step_move"] is None else f", the pad before it by {numbers['pad_step_move']:.3f}"
+    answers = (
+        f"the model answers {numbers['answer_ABC']} to both"
+        if numbers["answer_ABC"] == numbers["answer_BC"]
+        else f"the model answers {numbers['answer_ABC']} and {numbers['answer_BC']}"
+    )
     return (
         f"`{view.framing}`: after the A of `{PADDED_QUERY}`, h is {gap:.4f} from h after the same step "
         f"of `{PADDED_QUERY[1:]}`, which is a pad there ({sees}; the A moves h by "
-        f"{numbers['A_step_move']:.3f}{pad_move}, and the model answers {numbers['answer_ABC']} and "
-        f"{numbers['answer_BC']}); {numbers['aliased_queries']} of the {numbers['queries']} queries of "
+        f"{numbers['A_step_move']:.3f}{pad_move}; {answers}, where {ALPHABET[view.query.letters[-1] + 1]} "
+        f"is next); {numbers['aliased_queries']} of the {numbers['queries']} queries of "
         f"1-{view.query.spec.input_length} letters share their input with a shorter query and "
         f"{numbers['ambiguous_queries']} of these want another next letter, {verdict}."
     )
@@ -434,7 +440,7 @@ def lstm_state(study: Study) -> list[Section]:
     blocks: list[Block] = []
     for view in views.stateful:
         blocks += [
-            Heading(3, f"Stateful ({view.framing}): A..Z from a reset, and a cold {COLD_LETTER}"),
+            Heading(3, f"Stateful model `{view.framing}`: A..Z from a reset, and a cold {COLD_LETTER}"),
             Paragraph(stateful_sentence(view.numbers())),
             Image(
                 f"state-{view.framing}.png",

@@ -194,6 +194,10 @@ class PaddingView:
             "pad_vs_A_distance": _rounded(distance(self.query.hidden[a_step], self.twin.hidden[a_step])),
             "A_step_move": _rounded(moves[a_step]),
             "pad_step_move": _rounded(moves[a_step - 1]) if a_step > 0 else None,
+            # How full the cell is when the letters start, and how far the last letter still
+            # moves h: a long run of padding can saturate the state before any letter.
+            "cell_norm_at_A": _rounded(distance(self.query.cell[a_step], np.zeros(self.query.units))),
+            "last_step_move": _rounded(moves[-1]),
             "answer_ABC": _letter(self.query.probabilities[-1]),
             "answer_BC": _letter(self.twin.probabilities[-1]),
             "queries": self.queries,
