@@ -175,6 +175,48 @@ def test_stateful_query_feeds_the_letters_one_by_one_from_a_reset(workspace: Pat
     assert recited.stdout.splitlines() == ["XYZ -> D", "D -> E", "E -> F", "recited: XYZDEF"]
 
 
+STATE_HEADER_LINES = [
+    "per step: the letter fed -> the letter h reads as (Dense layer), |h|, |c|, the most active unit",
+    "(largest |h|, as u<unit> h), the mean gate activations: i input, f forget, g candidate, o output",
+]
+
+
+def test_show_state_prints_each_letters_reading_and_state_from_a_reset(workspace: Path):
+    # The counter's gates are open (sigmoid(20) is 1.0 in float32) and its candidate is
+    # tanh(0.04) whatever the letter: after n letters c = n tanh(0.04) and h = tanh(c).
+    result = alphabet_lstm("predict", "--framing", "stateful", "--show-state", "XYZ", cwd=workspace)
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["XYZ -> D", "  D 1.0000"]
+    assert lines[4:7] == ["state of stateful (seed 7, 1 unit) for XYZ:", *STATE_HEADER_LINES]
+    candidate = np.tanh(0.04)
+    for count, (line, letter) in enumerate(zip(lines[7:], "XYZ"), start=1):
+        cell = count * candidate
+        hidden = np.tanh(cell)
+        assert line == (
+            f"  {count:>3} {letter}     -> {ALPHABET[count]}  |h| {hidden:.3f}  |c| {cell:.3f}  "
+            f"u0 {hidden:+.3f}  i +1.000 f +1.000 g {candidate:+.3f} o +1.000"
+        )
+    assert len(lines) == 10
+
+
+def test_show_state_of_a_padded_model_shows_the_padding_read_as_after_a(workspace: Path):
+    # Padding and A are both 0: the successor model reads each pad step as "after A", so B.
+    result = alphabet_lstm("predict", "--framing", "variable_length", "--show-state", "KLM", cwd=workspace)
+    lines = result.stdout.splitlines()
+    assert lines[7] == "(a stateless model answers after its last step only; earlier readings are h read early)"
+    steps = [re.match(r"  +(\d+) (\S+) +-> ([A-Z])  ", line).groups() for line in lines[8:]]
+    assert steps == [("1", "pad", "B"), ("2", "pad", "B"), ("3", "K", "L"), ("4", "L", "M"), ("5", "M", "N")]
+    window = alphabet_lstm("predict", "--framing", "window_features", "--show-state", "KLM", cwd=workspace)
+    assert [line.split()[:4] for line in window.stdout.splitlines()[7:]] == [["1", "KLM", "->", "N"]]
+
+
+def test_show_state_does_not_combine_with_recite(workspace: Path):
+    result = alphabet_lstm("predict", "--framing", "stateful", "--show-state", "--recite", "A", cwd=workspace)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: --show-state shows the steps of one query, not a recitation")
+
+
 def test_seed_defaults_to_the_first_in_params_and_can_be_chosen(workspace: Path):
     other_seed = spec_for("constant", seed=8, **VARIABLE_LENGTH)
     save_model(workspace / "models" / "stateful" / "seed8.npz", constant_model(other_seed), other_seed)
@@ -326,6 +368,20 @@ def test_single_letter_answers_match_the_evaluated_probability_table(reproduced_
         assert [other for other, _ in ranked] == table
         for other, probability in ranked:
             assert probability == pytest.approx(float(rows[letter][other]), abs=1e-4)
+
+
+@pytest.mark.e2e
+def test_show_state_readings_are_the_predictions_after_each_prefix(reproduced_clone: Path):
+    # A stateful model's reading after each fed letter is its answer to that prefix.
+    result = alphabet_lstm("predict", "--framing", "stateful", "--show-state", "ABK", cwd=reproduced_clone)
+    assert result.returncode == 0, result.stderr
+    steps = result.stdout.splitlines()[7:]
+    readings = [line.split()[3] for line in steps]
+    answers = [
+        alphabet_lstm("predict", "--framing", "stateful", prefix, cwd=reproduced_clone).stdout.split()[2]
+        for prefix in ("A", "AB", "ABK")
+    ]
+    assert readings == answers and len(steps) == 3
 
 
 @pytest.mark.e2e

@@ -14,7 +14,8 @@ import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.errors import UsageError
-from alphabet_lstm.artifacts import publish_directory
+from alphabet_lstm.artifacts import publish_directory, save_model
+from alphabet_lstm.model.lstm import ModelSpec, initial_weights
 from alphabet_lstm.report import sections
 from alphabet_lstm.report.render import Paragraph, render_html, render_markdown, section
 from alphabet_lstm.report.study import SUMMARY_KEYS
@@ -51,6 +52,15 @@ TEMPLATES = {
     "details": "metrics/details/{framing}-seed{seed}.json",
     "history": "metrics/history/{framing}-seed{seed}.csv",
     "probabilities": "metrics/probabilities/{framing}-seed{seed}.csv",
+    "models": "models/{framing}/seed{seed}.npz",
+}
+
+# How each fake framing is fed (as params say): the state figures run these models.
+FAKE_SPECS = {
+    "one_char": dict(layout="timesteps", input_length=1, stateful=False, dataset_kind="sliding"),
+    "window_features": dict(layout="features", input_length=3, stateful=False, dataset_kind="sliding"),
+    "stateful": dict(layout="timesteps", input_length=1, stateful=True, dataset_kind="sliding"),
+    "variable_length": dict(layout="timesteps", input_length=5, stateful=False, dataset_kind="variable_length"),
 }
 
 # Accuracy as (correct, patterns) per framing and seed. window_features minus one_char is
@@ -134,6 +144,8 @@ def write_fake_inputs(root: Path, seeds: list[int]) -> None:
             paths["details"].write_text(json.dumps(fake_details(framing, seed)))
             paths["history"].write_text("epoch,loss,accuracy\n1,3.2,0.1\n2,2.0,0.5\n3,1.0,0.9\n")
             paths["probabilities"].write_text(fake_probabilities(framing))
+            spec = ModelSpec(framing=framing, units=4, batch_size=1, engine="fast", seed=seed, **FAKE_SPECS[framing])
+            save_model(paths["models"], initial_weights(features=spec.features, units=4, seed=seed), spec)
 
 
 def stage_argv(root: Path, out_dir: str = "reports") -> list[str]:
@@ -212,6 +224,9 @@ def test_figures_are_written_and_linked(one_seed):
         "probabilities-one_char.png",
         "probabilities-stateful.png",
         "probabilities-variable_length.png",
+        "state-padding.png",
+        "state-stateful.png",
+        "state-windows.png",
         "training-one_char.png",
         "training-stateful.png",
         "training-variable_length.png",
@@ -227,7 +242,7 @@ def test_figures_are_written_and_linked(one_seed):
 def test_html_is_self_contained_with_alt_texts_and_the_main_table_id(one_seed):
     page = html_page(one_seed)
     images = re.findall(r"<img [^>]*>", page)
-    assert len(images) == 8
+    assert len(images) == 11
     assert all('src="data:image/png;base64,' in image for image in images)
     assert all(re.search(r'alt="[^"]+"', image) for image in images)
     assert '<table class="comparison" id="comparison">' in page
@@ -249,9 +264,39 @@ def test_summary_has_one_short_key_per_framing_and_result(one_seed):
 def test_the_report_has_no_timestamp_and_is_byte_reproducible(one_seed, tmp_path):
     write_fake_inputs(tmp_path, [7])
     report_stage.main(stage_argv(tmp_path))
-    for name in ["report.md", "report.html", "figures/training-stateful.png", "figures/accuracy-by-seed.png"]:
+    for name in [
+        "report.md", "report.html", "state.json", "figures/training-stateful.png", "figures/accuracy-by-seed.png",
+        "figures/state-stateful.png", "figures/state-windows.png", "figures/state-padding.png",
+    ]:
         assert (tmp_path / "reports" / name).read_bytes() == (one_seed / "reports" / name).read_bytes()
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", markdown(one_seed))
+
+
+def test_the_state_section_has_a_sentence_read_from_each_figures_numbers(one_seed):
+    text = markdown(one_seed)
+    numbers = json.loads((one_seed / "reports/state.json").read_text())
+    assert sorted(numbers) == ["stateful", "variable_length", "window_features"]
+    stateful = numbers["stateful"]
+    assert set(stateful) >= {"cold_K_to_after_A", "cold_K_to_warm_K", "nearest_to_cold_K", "explained_variance"}
+    assert "## What the LSTM carries: the state" in text
+    assert text.index("## Next-letter probabilities") < text.index("## What the LSTM carries: the state")
+    assert (
+        f"Right after a reset, K leaves h at a distance of {stateful['cold_K_to_after_A']:.3f} from the state "
+        f"after A and {stateful['cold_K_to_warm_K']:.3f} from the warm K" in text
+    )
+    right = numbers["window_features"]["correct_after_step"][0]
+    assert f"`window_features`, which takes the 3 letters in one step, names the right next letter for {right} of the 23 windows." in text
+    padding = numbers["variable_length"]
+    assert padding["pad_vs_A_distance"] == 0.0 and (padding["queries"], padding["aliased_queries"]) == (115, 4)
+    assert "`variable_length`: after the A of `ABC`, h is 0.0000 from h after the same step of `BC`" in text
+
+
+def test_a_model_that_cannot_be_read_names_the_file(tmp_path):
+    write_fake_inputs(tmp_path, [7])
+    broken = tmp_path / "models/stateful/seed7.npz"
+    broken.write_text("not a zip archive")
+    with pytest.raises(UsageError, match=re.escape(str(broken))):
+        report_stage.main(stage_argv(tmp_path))
 
 
 # --------------------------------------------------------------------------- several seeds

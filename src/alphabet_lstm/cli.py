@@ -2,6 +2,7 @@
 
     alphabet-lstm predict --framing variable_length KLM
     alphabet-lstm predict --framing stateful --recite A --steps 25
+    alphabet-lstm predict --framing stateful --show-state ABCK
 
 It reads only the saved model (which carries its own spec: framing, layout, input length,
 statefulness) and, when --seed is not given, the first of params.yaml's ``seeds``. It runs
@@ -22,7 +23,8 @@ from alphabet_lstm.alphabet import ALPHABET, CHAR_TO_INT, codes_to_letters
 from alphabet_lstm.artifacts import ModelFormatError, load_model, seed_file
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import accepts_length, next_letter_probabilities, recite
-from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, ordered_sum
+from alphabet_lstm.model.state import StateTrace, norm, trace
 from alphabet_lstm.params import load_params
 
 TOP_COUNT = 3
@@ -65,6 +67,11 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--steps", default=None,
         help=f"letters to recite with --recite (default {DEFAULT_STEPS}, at most {MAX_STEPS})",
+    )
+    predict.add_argument(
+        "--show-state", action="store_true",
+        help="after the prediction, one line per time step: the letter fed, the letter h reads "
+        "as, |h| and |c|, the 3 most active units and the mean of each gate",
     )
     predict.add_argument(
         "--models-dir", default="models",
@@ -198,17 +205,67 @@ def recitation_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]
     return lines
 
 
+STATE_HEADER = (
+    "per step: the letter fed -> the letter h reads as (Dense layer), |h|, |c|, the {top}\n"
+    "(largest |h|, as u<unit> h), the mean gate activations: i input, f forget, g candidate, o output"
+)
+GATE_SYMBOLS = {"input_gate": "i", "forget_gate": "f", "candidate": "g", "output_gate": "o"}
+STATELESS_NOTE = "(a stateless model answers after its last step only; earlier readings are h read early)"
+
+
+def state_line(state: StateTrace, step: int) -> str:
+    """One step of a trace: ``  1 K     -> L  |h| 1.234  |c| 2.345  u7 +0.912 ...  i +0.510 ...``."""
+    hidden = state.hidden[step]
+    order = np.argsort(-np.abs(hidden), kind="stable")[:TOP_COUNT]
+    units = "  ".join(f"u{int(unit)} {float(hidden[unit]):+.3f}" for unit in order)
+    gates = " ".join(
+        f"{GATE_SYMBOLS[name]} {float(ordered_sum(getattr(state, name)[step])) / state.units:+.3f}"
+        for name in StateTrace.GATES
+    )
+    reads = ALPHABET[int(np.argmax(state.probabilities[step]))]
+    return (
+        f"  {step + 1:>3} {state.labels[step]:<5} -> {reads}  |h| {norm(hidden):.3f}  "
+        f"|c| {norm(state.cell[step]):.3f}  {units}  {gates}"
+    )
+
+
+def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> list[str]:
+    """The --show-state block: a header, then one line per time step of the query's trace.
+
+    A stateful model has one step per letter, from a reset; a stateless one has the steps
+    of its padded input (``pad`` for padding, or one step holding the whole window).
+    """
+    state = trace(weights, spec, codes)
+    count = min(TOP_COUNT, state.units)
+    units = f"{state.units} unit{'s' if state.units > 1 else ''}"
+    top = f"{count} most active units" if count > 1 else "most active unit"
+    lines = [f"state of {spec.framing} (seed {spec.seed}, {units}) for {codes_to_letters(codes)}:"]
+    lines += STATE_HEADER.format(top=top).splitlines()
+    if not spec.stateful and state.steps > 1:
+        lines.append(STATELESS_NOTE)
+    lines += [state_line(state, step) for step in range(state.steps)]
+    return lines
+
+
 def predict(args: argparse.Namespace) -> list[str]:
     """The lines `alphabet-lstm predict` prints."""
     codes = parse_letters(args.letters)
     steps = parse_steps(args.steps, args.recite)
+    if args.show_state and args.recite:
+        raise UsageError(
+            "--show-state shows the steps of one query, not a recitation: drop --recite and give "
+            "the letters to feed (a stateful model takes any number, e.g. ABCDEFGHIJK)"
+        )
     seed = args.seed if args.seed is not None else default_seed(args.params)
     path = Path(args.model) if args.model else model_path(args.models_dir, args.framing, seed)
     weights, spec = load_trained(path, args.framing, seed, args.models_dir)
     check_length(spec, codes, args.letters)
     if args.recite:
         return recitation_lines(weights, spec, codes, steps)
-    return prediction_lines(weights, spec, codes)
+    lines = prediction_lines(weights, spec, codes)
+    if args.show_state:
+        lines += state_lines(weights, spec, codes)
+    return lines
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.report.statistics import Summary
+from alphabet_lstm.report.state_views import PaddingView, StatefulView, WindowView
 from alphabet_lstm.report.study import Study
 
 FIGURE_DPI = 100
@@ -145,3 +146,121 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
         return png_bytes(figure)
 
     return drawn_with_fixed_style(draw)
+
+
+# --------------------------------------------------------------------------- the LSTM state
+# h lies in (-1, 1): a diverging map centred on 0, symmetric about it, so a unit's sign and
+# size read the same in every panel of a figure.
+STATE_COLORMAP = "RdBu_r"
+
+
+def _state_limit(*arrays: np.ndarray) -> float:
+    return max(max(float(np.abs(array).max()) for array in arrays), 1e-6)
+
+
+def stateful_state_png(view: StatefulView) -> bytes:
+    """h over A..Z from a reset (units x letters, the cold K last) and its PCA plane."""
+
+    def draw() -> bytes:
+        figure = new_figure(13.0, 5.2)
+        heat_axes, plane_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0]})
+        states = np.vstack([view.trajectory.hidden, view.cold.hidden[-1:]]).T
+        limit = _state_limit(states)
+        image = heat_axes.imshow(states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+        heat_axes.axvline(VOCABULARY_SIZE - 0.5, color="black", linewidth=1.5)
+        heat_axes.set_xticks(range(VOCABULARY_SIZE + 1), [*ALPHABET, "K\ncold"], fontsize=7)
+        heat_axes.set(xlabel="letter just fed (A..Z from a reset; last column: K right after a reset)", ylabel="hidden unit")
+        heat_axes.set_title("h after each letter")
+        figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
+
+        points, cold = view.points, view.cold_point
+        warm = view.warm_index
+        plane_axes.plot(points[:, 0], points[:, 1], color="0.6", linewidth=1.0, zorder=1)
+        plane_axes.scatter(points[:, 0], points[:, 1], s=14, color="tab:blue", zorder=2)
+        for index, letter in enumerate(ALPHABET):
+            plane_axes.annotate(letter, points[index], xytext=(3, 3), textcoords="offset points", fontsize=7)
+        distances = view.distances_from_cold()
+        plane_axes.scatter(*points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3)
+        plane_axes.scatter(*points[warm], s=110, marker="s", facecolors="none", edgecolors="tab:orange", linewidths=1.5, label=f"warm {ALPHABET[warm]} (after A..{ALPHABET[warm]})", zorder=3)
+        plane_axes.scatter(*cold, s=140, marker="*", color="tab:red", label=f"cold {ALPHABET[warm]} (right after a reset)", zorder=4)
+        # The dashed lines join the cold K to the two states it is compared with; their
+        # lengths in full h are in the legend (the projection shortens distances).
+        for target, color, index in ((points[0], "tab:green", 0), (points[warm], "tab:orange", warm)):
+            plane_axes.plot(
+                [cold[0], target[0]], [cold[1], target[1]], linestyle="--", color=color, linewidth=1.0,
+                label=f"cold {ALPHABET[warm]} to {'after A' if index == 0 else 'warm ' + ALPHABET[warm]}: {distances[index]:.2f}",
+            )
+        explained = view.projection.explained
+        plane_axes.set(
+            xlabel=f"PC1 ({100 * explained[0]:.0f}% of the variance of A..Z)",
+            ylabel=f"PC2 ({100 * explained[1]:.0f}%)" if len(explained) > 1 else "PC2",
+        )
+        plane_axes.set_title("A..Z on its first two principal components")
+        plane_axes.grid(alpha=0.3)
+        plane_axes.legend(loc="best", fontsize="small")
+        figure.suptitle(f"{view.framing} (seed {view.seed}): the hidden state h")
+        figure.tight_layout()
+        return png_bytes(figure)
+
+    return drawn_with_fixed_style(draw)
+
+
+def window_state_png(views: list[WindowView]) -> bytes:
+    """h after each time step of every training window, one panel per framing and step."""
+
+    def draw() -> bytes:
+        panels = [(view, step) for view in views for step in range(view.steps)]
+        figure = new_figure(3.6 * len(panels) + 1.0, 4.8)
+        axes_list = np.atleast_1d(figure.subplots(1, len(panels), sharey=True))
+        limit = _state_limit(*(view.hidden for view in views))
+        image = None
+        for axes, (view, step) in zip(axes_list, panels):
+            image = axes.imshow(view.hidden[:, step, :].T, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+            right = view.correct_after_step()[step]
+            where = f"after step {step + 1} of {view.steps}" if view.steps > 1 else "after its single step"
+            axes.set_title(f"{view.framing}\n{where}: {right}/{len(view.windows)} right", fontsize=9)
+            axes.set_xticks(range(len(view.windows)), view.windows, rotation=90, fontsize=6)
+            axes.set_xlabel("window")
+        axes_list[0].set_ylabel("hidden unit")
+        figure.subplots_adjust(top=0.8, bottom=0.2, left=0.06, right=0.9, wspace=0.08)
+        figure.colorbar(image, ax=list(axes_list), label="h", fraction=0.02)
+        figure.suptitle(f"A 3-letter window as 3 time steps or as 3 features of one step (seed {views[0].seed})")
+        return png_bytes(figure)
+
+    return drawn_with_fixed_style(draw)
+
+
+def padding_state_png(views: list[PaddingView]) -> bytes:
+    """Per padded framing: h over the steps of the padded query, and how far each step moves it."""
+
+    def draw() -> bytes:
+        figure = new_figure(12.0, 3.9 * len(views))
+        grid = np.atleast_2d(figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False))
+        limit = _state_limit(*(view.query.hidden for view in views))
+        for (heat_axes, move_axes), view in zip(grid, views):
+            labels = list(view.query.labels)
+            steps = range(len(labels))
+            image = heat_axes.imshow(view.query.hidden.T, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+            heat_axes.add_patch(_column_box(view.a_step, view.query.units))
+            heat_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
+            heat_axes.set(xlabel="time step (what it was fed)", ylabel="hidden unit")
+            heat_axes.set_title(f"{view.framing}: h over the steps of {''.join(ALPHABET[c] for c in view.query.letters)}, left-padded", fontsize=9)
+            figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
+            moves = view.step_moves()
+            colors = ["tab:red" if step == view.a_step else ("0.6" if label == "pad" else "tab:blue") for step, label in enumerate(labels)]
+            move_axes.bar(steps, moves, color=colors)
+            move_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
+            move_axes.set(xlabel="time step", ylabel="|h(t) - h(t-1)|")
+            move_axes.set_title("how far each step moves h (red: the A)", fontsize=9)
+            move_axes.grid(axis="y", alpha=0.3)
+        figure.suptitle(f"Zero-padding and A both enter as 0 (seed {views[0].seed})")
+        figure.tight_layout()
+        return png_bytes(figure)
+
+    return drawn_with_fixed_style(draw)
+
+
+def _column_box(column: int, rows: int):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((column - 0.5, -0.5), 1.0, rows, fill=False, edgecolor="black", linewidth=1.5)

@@ -9,6 +9,7 @@ numbers and the statistics are in the report.
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -16,8 +17,10 @@ from typing import Callable, Mapping
 import numpy as np
 
 from alphabet_lstm import formats
+from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.formats import TrainingHistory
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.report.statistics import PairedComparison, Summary, compare_paired, summarize
 
 # The tutorial's own question about framing 2: is a 3-letter window, given as features,
@@ -49,6 +52,10 @@ class RunRecord:
     # 26x26, row = input letter, column = next letter; None when the framing takes no
     # single letter (a fixed 3-letter window).
     probabilities: np.ndarray | None
+    # The trained model (its weights and the spec that says how to feed it), for the
+    # figures of the LSTM state; None when the report is built without models.
+    weights: LSTMWeights | None = None
+    spec: ModelSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -100,15 +107,17 @@ def _read(path: Path, read: Callable):
     """``read(path)``; a malformed file is a UsageError naming it."""
     try:
         return read(path)
-    except (ValueError, KeyError, IndexError) as error:  # JSONDecodeError is a ValueError
+    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:  # JSONDecodeError is a ValueError
         raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
 
 
 def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
     """One (framing, seed) record from the files evaluate and train wrote for it.
 
-    ``files`` maps evaluation, details, history and probabilities to paths.
+    ``files`` maps evaluation, details, history and probabilities to paths, and optionally
+    models to the saved model.
     """
+    weights, spec = _read(files["models"], load_model) if "models" in files else (None, None)
     return RunRecord(
         framing=framing,
         seed=seed,
@@ -116,6 +125,8 @@ def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
         details=_read(files["details"], formats.read_details),
         history=_read(files["history"], formats.read_history),
         probabilities=_read(files["probabilities"], formats.read_probabilities),
+        weights=weights,
+        spec=spec,
     )
 
 

@@ -2,7 +2,9 @@
 
 Reads, for each framing in params.yaml and each seed, what train and evaluate wrote (paths
 given as templates with ``{framing}`` and ``{seed}``), and writes the reports directory
-(report.md, a self-contained report.html, figures/*.png) and the summary metrics JSON.
+(report.md, a self-contained report.html, figures/*.png, state.json: the numbers behind
+the LSTM-state figures) and the summary metrics JSON. Models are read with the numpy
+forward pass: no TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from alphabet_lstm.report.sections import report_files
 from alphabet_lstm.report.study import Study, plot_tables, read_run, summary_metrics
 
 PLACEHOLDERS = ("{framing}", "{seed}")
-INPUT_KINDS = ("evaluation", "details", "history", "probabilities")
+INPUT_KINDS = ("evaluation", "details", "history", "probabilities", "models")
 
 
 def expand_template(template: str, *, framing: str, seed: int) -> Path:
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--details", required=True, help="details JSON template")
     parser.add_argument("--history", required=True, help="history CSV template")
     parser.add_argument("--probabilities", required=True, help="26x26 probabilities CSV template")
+    parser.add_argument("--models", required=True, help="trained model template (for the LSTM state figures)")
     parser.add_argument("--out-dir", required=True, help="reports directory to write (replaced whole)")
     parser.add_argument("--summary", required=True, help="summary metrics JSON to write")
     parser.add_argument("--plots", required=True, help="directory for the CSV tables of dvc.yaml's plots")

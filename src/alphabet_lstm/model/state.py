@@ -1,0 +1,279 @@
+"""What an LSTM carries from step to step: h, c and the four gates at every time step.
+
+One function, :func:`trace`, used by the report, the CLI (``predict --show-state``) and
+the notebook. It runs :func:`alphabet_lstm.model.lstm.lstm_step`, the same deterministic
+forward pass evaluation uses, on inputs encoded by the project's own encoding
+(``data/encoding.py``), so padding and scaling are exactly what the model was trained on.
+
+Also here, for the views of the state: distances between states and a 2-D principal
+component projection. Both are built from IEEE +, -, *, /, sqrt with sums in a fixed order
+(a Jacobi eigensolver instead of LAPACK, whose results differ between CPUs), so the numbers
+and figures the report saves are the same bits on every machine (issue 10).
+
+Numpy only: no TensorFlow, numba or MLflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from alphabet_lstm.alphabet import ALPHABET, letters_to_codes
+from alphabet_lstm.data.encoding import pad_left, shape_inputs
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, dense_softmax, lstm_step, ordered_sum
+
+# The label of a time step that holds zero-padding rather than a letter.
+PAD_LABEL = "pad"
+
+
+@dataclass(frozen=True)
+class StateTrace:
+    """The state of one model at every time step of one input, each array (steps, units).
+
+    ``labels`` names what each step was fed: a letter, ``pad`` for left zero-padding, or
+    the whole window (``ABC``, ``_`` for a padded place) for a window given as the
+    features of one step. ``letter_index``
+    is, per step, the position in the fed letters (-1 for padding). ``probabilities`` (steps,
+    26) is the Dense softmax read from each step's h: for a stateful model each fed letter's
+    prediction; for a stateless one only the last step's is the model's answer.
+    """
+
+    spec: ModelSpec
+    letters: tuple[int, ...]
+    labels: tuple[str, ...]
+    letter_index: tuple[int, ...]
+    inputs: np.ndarray  # (steps, features), as encoded for the model
+    hidden: np.ndarray
+    cell: np.ndarray
+    input_gate: np.ndarray
+    forget_gate: np.ndarray
+    candidate: np.ndarray
+    output_gate: np.ndarray
+    probabilities: np.ndarray
+
+    GATES = ("input_gate", "forget_gate", "candidate", "output_gate")
+
+    @property
+    def steps(self) -> int:
+        return len(self.labels)
+
+    @property
+    def units(self) -> int:
+        return self.hidden.shape[1]
+
+    def letter_steps(self) -> list[int]:
+        """For each fed letter, the index of the last time step that saw it.
+
+        A stateful model's prediction after a letter is read at that step; for a stateless
+        model the last letter's step is the model's answer.
+        """
+        last: dict[int, int] = {}
+        for step, index in enumerate(self.letter_index):
+            if index >= 0:
+                last[index] = step
+        return [last[index] for index in sorted(last)]
+
+
+def _as_codes(letters: str | Sequence[int]) -> list[int]:
+    if isinstance(letters, str):
+        return letters_to_codes(letters.upper())
+    codes = [int(code) for code in letters]
+    bad = [code for code in codes if not 0 <= code < len(ALPHABET)]
+    if bad:
+        raise ValueError(f"letter codes must be 0-{len(ALPHABET) - 1}; got {bad[0]}")
+    return codes
+
+
+def _query_steps(spec: ModelSpec, run: Sequence[int]) -> tuple[np.ndarray, list[str], list[int]]:
+    """One query encoded as the model saw it in training: inputs (steps, features), labels.
+
+    The returned positions say which element of ``run`` each step holds (-1 for padding). The padded codes come from ``pad_left`` and the
+    scaled layout from ``shape_inputs``, the encode stage's own functions.
+    """
+    padded = pad_left([list(run)], spec.input_length)[0]
+    inputs = shape_inputs(padded[None, :], spec.layout)[0]  # (timesteps, features)
+    pads = spec.input_length - min(len(run), spec.input_length)
+    first_kept = len(run) - (spec.input_length - pads)
+    positions = [-1] * pads + list(range(first_kept, len(run)))
+    if spec.layout == "features":
+        # One step holds the whole window; "_" marks a padded place in it.
+        label = "".join("_" * pads + "".join(ALPHABET[code] for code in padded[pads:]))
+        return inputs, [label], [positions[-1]]
+    labels = [PAD_LABEL if position < 0 else ALPHABET[padded[step]] for step, position in enumerate(positions)]
+    return inputs, labels, positions
+
+
+def trace(
+    weights: LSTMWeights,
+    spec: ModelSpec,
+    letters: str | Sequence[int],
+    state: tuple[np.ndarray, np.ndarray] | None = None,
+) -> StateTrace:
+    """h, c and the gate activations at every time step of ``letters`` (a string or codes).
+
+    Stateful model: the letters are fed one at a time, each as the one-letter query it was
+    trained on, the state carried from ``state`` (zeros, a reset, if None). Stateless model:
+    the letters are one query, left zero-padded to the model's input length and laid out
+    as time steps or as the features of one step; it takes at most ``input_length`` letters.
+    """
+    codes = _as_codes(letters)
+    if not codes:
+        raise ValueError("trace needs at least one letter")
+    if not spec.stateful and len(codes) > spec.input_length:
+        raise ValueError(
+            f"framing {spec.framing} takes at most {spec.input_length} letters; got {len(codes)}"
+        )
+    queries = [[code] for code in codes] if spec.stateful else [codes]
+    step_inputs, labels, letter_index = [], [], []
+    for query_number, query in enumerate(queries):
+        inputs, query_labels, positions = _query_steps(spec, query)
+        step_inputs.extend(inputs)
+        labels.extend(query_labels)
+        # A stateful query is one letter: its position in the fed letters is its number.
+        letter_index.extend(
+            (query_number if position >= 0 else -1) if spec.stateful else position for position in positions
+        )
+    units = weights.recurrent_kernel.shape[0]
+    if state is None:
+        hidden = np.zeros((1, units), dtype=np.float32)
+        cell = np.zeros((1, units), dtype=np.float32)
+    else:
+        hidden, cell = (np.array(part, dtype=np.float32).reshape(1, units) for part in state)
+    recorded: dict[str, list[np.ndarray]] = {name: [] for name in ("hidden", "cell", *StateTrace.GATES)}
+    for inputs_t in step_inputs:
+        hidden, cell, gates = lstm_step(weights, inputs_t[None, :], hidden, cell)
+        recorded["hidden"].append(hidden[0])
+        recorded["cell"].append(cell[0])
+        for name, activation in zip(StateTrace.GATES, gates):
+            recorded[name].append(activation[0])
+    arrays = {name: np.stack(values).astype(np.float32) for name, values in recorded.items()}
+    return StateTrace(
+        spec=spec,
+        letters=tuple(codes),
+        labels=tuple(labels),
+        letter_index=tuple(letter_index),
+        inputs=np.stack(step_inputs).astype(np.float32),
+        probabilities=dense_softmax(weights, arrays["hidden"]),
+        **arrays,
+    )
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Euclidean distance between two states, in float64, summed in unit order."""
+    difference = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
+    return float(np.sqrt(ordered_sum(difference * difference)))
+
+
+def norm(vector: np.ndarray) -> float:
+    return distance(vector, np.zeros_like(np.asarray(vector, dtype=np.float64)))
+
+
+def _symmetric_eigen(matrix: np.ndarray, sweeps: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and eigenvectors (columns) of a symmetric matrix.
+
+    Cyclic Jacobi rotations: each zeroes one off-diagonal pair with a rotation built from
+    +, -, *, /, sqrt, applied by elementwise row and column updates, pairs visited in a
+    fixed order. It stops when a sweep finds every off-diagonal element negligible against
+    the diagonal. Each eigenvector's sign is fixed: its largest-magnitude entry is positive.
+    """
+    a = np.array(matrix, dtype=np.float64)
+    size = a.shape[0]
+    vectors = np.eye(size)
+    for _ in range(sweeps):
+        rotated = False
+        for p in range(size - 1):
+            for q in range(p + 1, size):
+                apq = a[p, q]
+                # Below the last bit of both diagonal entries (Numerical Recipes' test):
+                # zeroed, not rotated; a sweep that rotates nothing ends the loop.
+                guard = 100.0 * abs(apq)
+                if abs(a[p, p]) + guard == abs(a[p, p]) and abs(a[q, q]) + guard == abs(a[q, q]):
+                    a[p, q] = a[q, p] = 0.0
+                    continue
+                rotated = True
+                theta = (a[q, q] - a[p, p]) / (2.0 * apq)
+                t = (1.0 if theta >= 0.0 else -1.0) / (abs(theta) + np.sqrt(theta * theta + 1.0))
+                c = 1.0 / np.sqrt(t * t + 1.0)
+                s = t * c
+                row_p, row_q = a[p, :].copy(), a[q, :].copy()
+                a[p, :] = c * row_p - s * row_q
+                a[q, :] = s * row_p + c * row_q
+                column_p, column_q = a[:, p].copy(), a[:, q].copy()
+                a[:, p] = c * column_p - s * column_q
+                a[:, q] = s * column_p + c * column_q
+                a[p, q] = a[q, p] = 0.0
+                vector_p, vector_q = vectors[:, p].copy(), vectors[:, q].copy()
+                vectors[:, p] = c * vector_p - s * vector_q
+                vectors[:, q] = s * vector_p + c * vector_q
+        if not rotated:
+            break
+    values = np.diag(a).copy()
+    order = np.argsort(-values, kind="stable")
+    values, vectors = values[order], vectors[:, order]
+    for column in range(size):
+        largest = int(np.argmax(np.abs(vectors[:, column])))
+        if vectors[largest, column] < 0.0:
+            vectors[:, column] = -vectors[:, column]
+    return values, vectors
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A principal-component projection fitted on some states (rows)."""
+
+    mean: np.ndarray  # (units,)
+    components: np.ndarray  # (count, units), unit rows
+    variances: np.ndarray  # (count,)
+    explained: np.ndarray  # (count,), fraction of the fitted states' total variance
+
+    def project(self, states: np.ndarray) -> np.ndarray:
+        """Coordinates (n, count) of states (n, units), sums in unit order."""
+        centred = np.asarray(states, dtype=np.float64).reshape(-1, self.mean.shape[0]) - self.mean
+        return np.stack(
+            [ordered_sum(centred * component, axis=1) for component in self.components], axis=1
+        )
+
+
+def principal_components(states: np.ndarray, count: int = 2) -> Projection:
+    """The ``count`` leading principal components of states (n, units), deterministically.
+
+    The smaller of the covariance (units x units) and the Gram matrix of the centred
+    states (n x n, the same nonzero eigenvalues) is summed in order and decomposed by
+    :func:`_symmetric_eigen` (no LAPACK), so the same states give the same projection on
+    every CPU. 26 states of 50 units: a 26 x 26 problem.
+    """
+    data = np.asarray(states, dtype=np.float64)
+    samples, units = data.shape
+    if samples < 2:
+        raise ValueError("a projection needs at least two states")
+    mean = ordered_sum(data, axis=0) / samples
+    centred = data - mean
+    count = min(count, units, samples - 1)
+    if samples < units:
+        gram = ordered_sum(centred[:, None, :] * centred[None, :, :], axis=2) / (samples - 1)
+        values, vectors = _symmetric_eigen(gram)
+        values = np.where(values < 0.0, 0.0, values)  # rounding can leave -1e-17 for a zero
+        components = []
+        for index in range(count):
+            # v = X^T u / |X^T u|: the unit direction in state space of the k-th component.
+            direction = ordered_sum(centred * vectors[:, index, None], axis=0)
+            length = np.sqrt(ordered_sum(direction * direction))
+            components.append(direction / length if length > 0.0 else direction)
+        components = np.array(components)
+        for row in components:
+            largest = int(np.argmax(np.abs(row)))
+            if row[largest] < 0.0:
+                row *= -1.0
+    else:
+        covariance = ordered_sum(centred[:, :, None] * centred[:, None, :], axis=0) / (samples - 1)
+        values, vectors = _symmetric_eigen(covariance)
+        values = np.where(values < 0.0, 0.0, values)
+        components = vectors[:, :count].T.copy()
+    total = ordered_sum(values)
+    explained = values[:count] / total if total > 0.0 else np.zeros(count)
+    return Projection(mean=mean, components=components, variances=values[:count], explained=explained)

@@ -1,0 +1,257 @@
+"""The numbers behind the LSTM-state figures (issue 14), computed from the trained weights.
+
+Three views, each a pure function of one model (or two) built on
+:func:`alphabet_lstm.model.state.trace`:
+
+- :func:`stateful_view`: h over A..Z from a reset, its 2-D principal-component projection,
+  and where the cold-start K (K fed right after a reset) lands: next to the state after A
+  (which would explain the answer B) or next to the warm K (K after A..J)?
+- :func:`window_view`: a 3-letter window as three time steps (the state after each step)
+  or as the three features of one step.
+- :func:`padding_view`: left zero-padding and the letter A both enter the model as 0.
+
+Each view's :meth:`numbers` is what the report's sentences quote and what ``state.json``
+records (for MLflow). Everything is deterministic numpy (see model/state.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alphabet_lstm.alphabet import ALPHABET
+from alphabet_lstm.data.datasets import all_queries, sliding_patterns
+from alphabet_lstm.data.encoding import pad_left, shape_inputs
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
+from alphabet_lstm.model.state import Projection, StateTrace, distance, principal_components, trace
+
+# The tutorial's cold-start example: K right after a reset.
+COLD_LETTER = "K"
+# The padded query whose steps are shown: A..C, so the A step sits right after the padding.
+PADDED_QUERY = "ABC"
+WINDOW_LENGTH = 3
+DIGITS = 6
+PADDED_KINDS = ("variable_length", "prefix_padded")
+
+
+def _letter(probabilities: np.ndarray) -> str:
+    return ALPHABET[int(np.argmax(probabilities))]
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), DIGITS)
+
+
+# --------------------------------------------------------------------------- stateful
+
+
+@dataclass(frozen=True)
+class StatefulView:
+    """A stateful model fed A..Z from a reset, and K alone from a reset."""
+
+    framing: str
+    seed: int
+    trajectory: StateTrace  # A, B, ..., Z from a reset: one step per letter
+    cold: StateTrace  # K from a reset
+    projection: Projection  # fitted on the 26 trajectory states
+    points: np.ndarray  # (26, 2): the trajectory in the projection
+    cold_point: np.ndarray  # (2,)
+
+    @property
+    def warm_index(self) -> int:
+        return ALPHABET.index(COLD_LETTER)
+
+    @property
+    def cold_hidden(self) -> np.ndarray:
+        return self.cold.hidden[-1]
+
+    def distances_from_cold(self) -> np.ndarray:
+        """Distance in h from the cold-K state to the state after each letter of A..Z."""
+        return np.array([distance(self.cold_hidden, hidden) for hidden in self.trajectory.hidden])
+
+    def numbers(self) -> dict:
+        distances = self.distances_from_cold()
+        nearest = int(np.argmin(distances))
+        steps = [distance(a, b) for a, b in zip(self.trajectory.hidden[:-1], self.trajectory.hidden[1:])]
+        return {
+            "seed": self.seed,
+            "cold_K_to_after_A": _rounded(distances[0]),
+            "cold_K_to_warm_K": _rounded(distances[self.warm_index]),
+            "nearest_to_cold_K": ALPHABET[nearest],
+            "nearest_distance": _rounded(distances[nearest]),
+            "mean_step": _rounded(np.mean(steps)),
+            "cold_K_answer": _letter(self.cold.probabilities[-1]),
+            "warm_K_answer": _letter(self.trajectory.probabilities[self.warm_index]),
+            "after_A_answer": _letter(self.trajectory.probabilities[0]),
+            "explained_variance": [_rounded(value) for value in self.projection.explained],
+        }
+
+
+def stateful_view(weights: LSTMWeights, spec: ModelSpec) -> StatefulView:
+    """h over A..Z from a reset, projected on its first two principal components."""
+    trajectory = trace(weights, spec, ALPHABET)
+    cold = trace(weights, spec, COLD_LETTER)
+    projection = principal_components(trajectory.hidden)
+    return StatefulView(
+        framing=spec.framing,
+        seed=spec.seed,
+        trajectory=trajectory,
+        cold=cold,
+        projection=projection,
+        points=projection.project(trajectory.hidden),
+        cold_point=projection.project(cold.hidden[-1:])[0],
+    )
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """One window framing over every training window (ABC->D ... WXY->Z).
+
+    ``hidden`` is (windows, steps, units): h after each time step (three for a window laid
+    out as time steps, one for the features layout); ``answers`` (windows, steps) the letter
+    read from h at each step.
+    """
+
+    framing: str
+    seed: int
+    windows: tuple[str, ...]
+    targets: tuple[str, ...]
+    hidden: np.ndarray
+    answers: tuple[tuple[str, ...], ...]
+
+    @property
+    def steps(self) -> int:
+        return self.hidden.shape[1]
+
+    def correct_after_step(self) -> list[int]:
+        """Windows whose next letter is read from h after step 1, 2, ..."""
+        return [
+            sum(int(answers[step] == target) for answers, target in zip(self.answers, self.targets))
+            for step in range(self.steps)
+        ]
+
+    def numbers(self) -> dict:
+        moves = [
+            _rounded(np.mean([distance(h[step], h[step - 1]) for h in self.hidden]))
+            for step in range(1, self.steps)
+        ]
+        return {
+            "seed": self.seed,
+            "windows": len(self.windows),
+            "steps": self.steps,
+            "correct_after_step": self.correct_after_step(),
+            "mean_move_per_step": moves,
+        }
+
+
+def window_view(weights: LSTMWeights, spec: ModelSpec) -> WindowView:
+    """The state after each time step of every 3-letter training window."""
+    patterns = sliding_patterns(WINDOW_LENGTH)
+    traces = [trace(weights, spec, run) for run in patterns.inputs]
+    return WindowView(
+        framing=spec.framing,
+        seed=spec.seed,
+        windows=tuple("".join(ALPHABET[code] for code in run) for run in patterns.inputs),
+        targets=tuple(ALPHABET[code] for code in patterns.targets),
+        hidden=np.stack([item.hidden for item in traces]),
+        answers=tuple(tuple(_letter(row) for row in item.probabilities) for item in traces),
+    )
+
+
+# --------------------------------------------------------------------------- padding
+
+
+@dataclass(frozen=True)
+class PaddingView:
+    """A padded framing on ``ABC`` and on ``BC``: the A step of one is a pad step of the other."""
+
+    framing: str
+    seed: int
+    query: StateTrace  # ABC, left-padded
+    twin: StateTrace  # BC, left-padded: one pad more where ABC has its A
+    queries: int  # every run of 1..L letters with a next letter
+    aliased: int  # queries whose encoded input is another, shorter query's
+    ambiguous: int  # of those, the ones whose next letter differs from the other's
+
+    @property
+    def a_step(self) -> int:
+        return self.query.labels.index("A")
+
+    def step_moves(self) -> np.ndarray:
+        """How far h moves at each step: |h_t - h_(t-1)|, from zeros at the first step."""
+        previous = np.vstack([np.zeros((1, self.query.units)), self.query.hidden[:-1]])
+        return np.array([distance(a, b) for a, b in zip(self.query.hidden, previous)])
+
+    def numbers(self) -> dict:
+        moves = self.step_moves()
+        a_step = self.a_step
+        return {
+            "seed": self.seed,
+            "pad_vs_A_distance": _rounded(distance(self.query.hidden[a_step], self.twin.hidden[a_step])),
+            "A_step_move": _rounded(moves[a_step]),
+            "pad_step_move": _rounded(moves[a_step - 1]) if a_step > 0 else None,
+            # How full the cell is when the letters start, and how far the last letter still
+            # moves h: a long run of padding can saturate the state before any letter.
+            "cell_norm_at_A": _rounded(distance(self.query.cell[a_step], np.zeros(self.query.units))),
+            "last_step_move": _rounded(moves[-1]),
+            "answer_ABC": _letter(self.query.probabilities[-1]),
+            "answer_BC": _letter(self.twin.probabilities[-1]),
+            "queries": self.queries,
+            "aliased_queries": self.aliased,
+            "ambiguous_queries": self.ambiguous,
+        }
+
+
+def input_aliases(spec: ModelSpec) -> tuple[int, int, int]:
+    """(queries, aliased, ambiguous) over every run of 1..L letters that has a next letter.
+
+    A query is aliased when its encoded input, as the model sees it, equals a shorter
+    query's (a leading A is indistinguishable from padding); ambiguous when the two also
+    want different next letters, which no model could then get both right.
+    """
+    queries = all_queries(spec.input_length)
+    inputs = shape_inputs(pad_left(queries.inputs, spec.input_length), spec.layout)
+    first_target: dict[bytes, int] = {}
+    aliased = ambiguous = 0
+    # all_queries lists shorter runs first, so the first holder of an input is the shortest.
+    for encoded, target in zip(inputs, queries.targets):
+        key = encoded.tobytes()
+        if key in first_target:
+            aliased += 1
+            ambiguous += int(first_target[key] != target)
+        else:
+            first_target[key] = target
+    return len(queries.targets), aliased, ambiguous
+
+
+def padding_view(weights: LSTMWeights, spec: ModelSpec) -> PaddingView:
+    queries, aliased, ambiguous = input_aliases(spec)
+    return PaddingView(
+        framing=spec.framing,
+        seed=spec.seed,
+        query=trace(weights, spec, PADDED_QUERY),
+        twin=trace(weights, spec, PADDED_QUERY[1:]),
+        queries=queries,
+        aliased=aliased,
+        ambiguous=ambiguous,
+    )
+
+
+def takes_padding(spec: ModelSpec) -> bool:
+    """Framings trained on left-padded runs of several lengths, laid out as time steps."""
+    return (
+        not spec.stateful
+        and spec.dataset_kind in PADDED_KINDS
+        and spec.layout == "timesteps"
+        and spec.input_length >= len(PADDED_QUERY) + 1
+    )
+
+
+def is_window(spec: ModelSpec) -> bool:
+    """A stateless model that takes exactly a 3-letter window."""
+    return not spec.stateful and spec.dataset_kind == "sliding" and spec.input_length == WINDOW_LENGTH
+
