@@ -57,10 +57,10 @@ TEMPLATES = {
 
 # How each fake framing is fed (as params say): the state figures run these models.
 FAKE_SPECS = {
-    "one_char": dict(layout="timesteps", input_length=1, stateful=False, dataset_kind="sliding"),
-    "window_features": dict(layout="features", input_length=3, stateful=False, dataset_kind="sliding"),
-    "stateful": dict(layout="timesteps", input_length=1, stateful=True, dataset_kind="sliding"),
-    "variable_length": dict(layout="timesteps", input_length=5, stateful=False, dataset_kind="variable_length"),
+    "one_char": dict(layout="timesteps", input_length=1, stateful=False, shortest_query=1, scores_all_queries=False),
+    "window_features": dict(layout="features", input_length=3, stateful=False, shortest_query=3, scores_all_queries=False),
+    "stateful": dict(layout="timesteps", input_length=1, stateful=True, shortest_query=1, scores_all_queries=False),
+    "variable_length": dict(layout="timesteps", input_length=5, stateful=False, shortest_query=1, scores_all_queries=True),
 }
 
 # Accuracy as (correct, patterns) per framing and seed. window_features minus one_char is

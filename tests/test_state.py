@@ -25,17 +25,17 @@ SEED = 7
 def spec_for(framing: str, **overrides) -> ModelSpec:
     values = dict(
         framing=framing, units=6, layout="timesteps", input_length=1, stateful=False,
-        batch_size=1, engine="fast", seed=SEED, dataset_kind="sliding",
+        batch_size=1, engine="fast", seed=SEED, shortest_query=1, scores_all_queries=False,
     )
     values.update(overrides)
     return ModelSpec(**values)
 
 
 STATEFUL = spec_for("stateful", stateful=True)
-WINDOW_TIMESTEPS = spec_for("window_timesteps", input_length=3)
-WINDOW_FEATURES = spec_for("window_features", input_length=3, layout="features")
-VARIABLE_LENGTH = spec_for("variable_length", input_length=5, dataset_kind="variable_length")
-PREFIX_PADDED = spec_for("prefix_padded", input_length=25, dataset_kind="prefix_padded")
+WINDOW_TIMESTEPS = spec_for("window_timesteps", input_length=3, shortest_query=3)
+WINDOW_FEATURES = spec_for("window_features", input_length=3, layout="features", shortest_query=3)
+VARIABLE_LENGTH = spec_for("variable_length", input_length=5, scores_all_queries=True)
+PREFIX_PADDED = spec_for("prefix_padded", input_length=25, scores_all_queries=True)
 
 
 def random_model(spec: ModelSpec) -> LSTMWeights:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.data.datasets import all_queries, sliding_patterns
+from alphabet_lstm.data.datasets import all_queries
+from alphabet_lstm.data.kinds.sliding import sliding_patterns
 from alphabet_lstm.data.encoding import pad_left, shape_inputs
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import Projection, StateTrace, distance, principal_components, trace
@@ -32,7 +33,6 @@ COLD_LETTER = "K"
 PADDED_QUERY = "ABC"
 WINDOW_LENGTH = 3
 DIGITS = 6
-PADDED_KINDS = ("variable_length", "prefix_padded")
 
 
 def _letter(probabilities: np.ndarray) -> str:
@@ -245,7 +245,7 @@ def takes_padding(spec: ModelSpec) -> bool:
     """Framings trained on left-padded runs of several lengths, laid out as time steps."""
     return (
         not spec.stateful
-        and spec.dataset_kind in PADDED_KINDS
+        and spec.shortest_query < spec.input_length
         and spec.layout == "timesteps"
         and spec.input_length >= len(PADDED_QUERY) + 1
     )
@@ -253,5 +253,5 @@ def takes_padding(spec: ModelSpec) -> bool:
 
 def is_window(spec: ModelSpec) -> bool:
     """A stateless model that takes exactly a 3-letter window."""
-    return not spec.stateful and spec.dataset_kind == "sliding" and spec.input_length == WINDOW_LENGTH
+    return not spec.stateful and spec.shortest_query == spec.input_length == WINDOW_LENGTH
 
