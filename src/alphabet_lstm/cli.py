@@ -22,7 +22,7 @@ import numpy as np
 from alphabet_lstm.alphabet import ALPHABET, CHAR_TO_INT, codes_to_letters
 from alphabet_lstm.artifacts import ModelFormatError, load_model, seed_file
 from alphabet_lstm.errors import UsageError, run_entry_point
-from alphabet_lstm.evaluation import accepts_length, next_letter_probabilities, recite
+from alphabet_lstm.evaluation import query_probabilities, recite, top_letters
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, ordered_sum
 from alphabet_lstm.model.state import StateTrace, norm, trace
 from alphabet_lstm.params import load_params
@@ -107,22 +107,12 @@ def parse_steps(steps: str | None, recite_requested: bool) -> int:
     return value
 
 
-def accepted_lengths(spec: ModelSpec) -> str:
-    """The query lengths a model takes, in words, for error messages."""
-    if spec.stateful:
-        return "1 or more letters"
-    shortest = spec.shortest_query
-    if shortest == spec.input_length:
-        return f"exactly {shortest} letter{'s' if shortest > 1 else ''}"
-    return f"{shortest} to {spec.input_length} letters"
-
-
 def check_length(spec: ModelSpec, codes: Sequence[int], text: str) -> None:
     """UsageError unless the model takes a query of this many letters."""
-    takes = accepted_lengths(spec)
+    takes = spec.accepted_lengths()
     if not codes:
         raise UsageError(f"the query is empty; framing {spec.framing} takes {takes}")
-    if not spec.stateful and not accepts_length(spec, len(codes)):
+    if not spec.accepts_length(len(codes)):
         raise UsageError(f"framing {spec.framing} takes {takes}; got {len(codes)} ({text!r})")
 
 
@@ -158,22 +148,6 @@ def load_trained(path: Path, framing: str, seed: int, models_dir: str) -> tuple[
         raise  # a user error of its own: it says which format and what to do
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as error:
         raise UsageError(f"{path} is not a model saved by alphabet-lstm ({error})") from None
-
-
-def top_letters(probabilities: np.ndarray, count: int = TOP_COUNT) -> list[tuple[str, float]]:
-    """The ``count`` most probable letters, highest first; ties in alphabet order."""
-    order = np.argsort(-probabilities, kind="stable")[:count]
-    return [(ALPHABET[int(code)], float(probabilities[code])) for code in order]
-
-
-def query_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> np.ndarray:
-    """Probabilities of the next letter; a stateful model takes the letters one at a time."""
-    if not spec.stateful:
-        return next_letter_probabilities(weights, spec, codes)[0]
-    state = None
-    for code in codes:
-        probabilities, state = next_letter_probabilities(weights, spec, [code], state)
-    return probabilities
 
 
 def prediction_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> list[str]:

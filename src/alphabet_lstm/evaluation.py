@@ -83,6 +83,23 @@ def next_letter_probabilities(
     return probabilities[0], state
 
 
+def top_letters(probabilities: np.ndarray, count: int = 3) -> list[tuple[str, float]]:
+    """The ``count`` most probable letters, highest first; ties in alphabet order."""
+    order = np.argsort(-probabilities, kind="stable")[:count]
+    return [(ALPHABET[int(code)], float(probabilities[code])) for code in order]
+
+
+def query_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> np.ndarray:
+    """Probabilities of the next letter; a stateful model takes the letters one at a time
+    from a reset state, a stateless one takes them as one left-padded input."""
+    if not spec.stateful:
+        return next_letter_probabilities(weights, spec, codes)[0]
+    state = None
+    for code in codes:
+        probabilities, state = next_letter_probabilities(weights, spec, [code], state)
+    return probabilities
+
+
 def recite(weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int, *, warm_up: Sequence[int] = ()) -> list[int]:
     """Feed the model its own predictions ``steps`` times, starting from ``start``.
 

@@ -49,6 +49,21 @@ class ModelSpec:
     def features(self) -> int:
         return 1 if self.layout == "timesteps" else self.input_length
 
+    def accepts_length(self, length: int) -> bool:
+        """Whether a query of ``length`` letters is valid: a stateful model is fed one letter
+        at a time, so any number from 1; a stateless one shortest_query..input_length."""
+        if self.stateful:
+            return length >= 1
+        return self.shortest_query <= length <= self.input_length
+
+    def accepted_lengths(self) -> str:
+        """The query lengths this model takes, in words, for error messages."""
+        if self.stateful:
+            return "1 or more letters"
+        if self.shortest_query == self.input_length:
+            return f"exactly {self.input_length} letter{'s' if self.input_length > 1 else ''}"
+        return f"{self.shortest_query} to {self.input_length} letters"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
