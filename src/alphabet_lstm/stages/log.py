@@ -1,0 +1,109 @@
+"""Stage log: mirror every training of the repro into MLflow, then one summary run.
+
+Runs after evaluate and report, in one process (MLflow is imported once per repro, not per
+training). Every training (framing x seed of params.yaml) is read from the files DVC
+recorded and logged idempotently: a run with the same content key (framing params, seed,
+engine, data md5, model md5) is reused, so a forced rerun or a teammate's identical
+training adds no run. The first seed's model of each framing is registered as
+``alphabet-lstm-<framing>`` (a new version only when its bytes change). The summary run
+holds every framing's results and the ids of its training runs, tagged with the DVC
+experiment, so two experiments compare side by side in MLflow even for framings one of
+them did not retrain.
+
+The output (--out) names what was logged by content only (no run ids, URIs or absolute
+paths). It is git-ignored and kept out of DVC's run cache (persist), so every checkout
+logs to its own store; ``dvc repro -f -s log`` logs the current outputs to another store
+(MLFLOW_TRACKING_URI). A tracking server that does not answer, or refuses the credentials,
+fails the stage before anything is logged; the trainings stay in DVC's cache and the next
+``dvc repro`` logs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from alphabet_lstm import tracking
+from alphabet_lstm.artifacts import write_json
+from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.interrupts import deferred_signals
+from alphabet_lstm.params import load_params
+from alphabet_lstm.tracking.records import TrainingFiles, logged_manifest, read_training, summary_record
+
+TEMPLATE_FIELDS = ("model", "history", "evaluation", "predictions", "patterns", "encoded")
+
+
+def training_files(templates: dict[str, str], framing: str, seed: int) -> TrainingFiles:
+    """One training's files from the path templates ({framing} and {seed})."""
+    paths = {name: Path(templates[name].format(framing=framing, seed=seed)) for name in TEMPLATE_FIELDS}
+    return TrainingFiles(framing=framing, seed=seed, **paths)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    for name in TEMPLATE_FIELDS:
+        parser.add_argument(f"--{name}", required=True, help=f"{name} path template, with {{framing}} and {{seed}}")
+    parser.add_argument("--out", required=True, help="JSON naming what was logged (by content)")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    uri = tracking.tracking_uri()
+    # Before MLflow's import (seconds): a server that is down or refuses us fails at once.
+    tracking.check_tracking_server(uri)
+    templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}
+    root = Path.cwd()
+    commit = tracking.git_commit(root)
+    exp_name = os.environ.get("DVC_EXP_NAME") or "workspace"
+    records = [
+        read_training(
+            training_files(templates, framing_name, seed),
+            framing,
+            engine=params.train.engine,
+            root=root,
+            git_commit=commit,
+            dvc_exp_name=exp_name,
+        )
+        for framing_name, framing in params.framings.items()
+        for seed in params.seeds
+    ]
+
+    # MLflow's download progress bars and INFO lines would drown the stage's one summary line.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+    first_seed = params.seeds[0]
+    run_ids: dict[str, str] = {}
+    registered: dict[str, str] = {}
+    created = 0
+    # Ctrl-C and SIGTERM are raised between runs, never in the middle of MLflow's requests;
+    # a run interrupted anyway (a second signal) is ended FAILED by mlflow.start_run.
+    with mlflow_store.store_lock(uri), deferred_signals() as stop_request:
+        store = mlflow_store.open_store(uri)
+        for record in records:
+            stop_request.check()
+            logged = mlflow_store.log_training(store, record)
+            run_ids[record.key] = logged.run_id
+            created += logged.created
+            if record.seed == first_seed:
+                mlflow_store.ensure_registered(store, record, logged.run_id)
+                registered[mlflow_store.registered_model_name(record.framing)] = record.model_md5
+        stop_request.check()
+        summary = mlflow_store.log_summary(
+            store, summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name)
+        )
+    write_json(args.out, logged_manifest(records, registered))
+    print(
+        f"MLflow {uri}: {len(records)} trainings ({created} new runs, {len(records) - created} already logged), "
+        f"summary run {summary.run_id} ({'new' if summary.created else 'already logged'}) for {exp_name}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point(main))

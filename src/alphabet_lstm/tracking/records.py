@@ -1,0 +1,311 @@
+"""What MLflow is told about a training, read from the files DVC recorded (no MLflow here).
+
+One training (a framing at a seed) is its model, per-epoch history, evaluation, prediction
+table, and the data it learned from. :func:`read_training` turns those files into a
+:class:`TrainingRecord`: everything its MLflow run will hold, plus the content key that
+makes logging idempotent. :func:`summary_record` does the same for one repro (or DVC
+experiment): every framing's results side by side, linked to the training runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from alphabet_lstm.artifacts import read_json
+from alphabet_lstm.params import FramingParams
+
+TRAINING_KIND = "training"
+SUMMARY_KIND = "summary"
+# Where the records' code lives, as MLflow's "Source" column shows it (repo-relative).
+TRAIN_SOURCE = "src/alphabet_lstm/stages/train.py"
+SUMMARY_SOURCE = "src/alphabet_lstm/stages/log.py"
+# MLflow groups charts by the part of a metric key before "/": evaluation results get a
+# section of their own, apart from the per-epoch training curves `loss` and `accuracy`.
+EVALUATION_PREFIX = "evaluation/"
+
+
+@dataclass(frozen=True)
+class TrainingFiles:
+    """The stage outputs of one training, as paths relative to the checkout root."""
+
+    framing: str
+    seed: int
+    model: Path
+    history: Path
+    evaluation: Path
+    predictions: Path
+    patterns: Path
+    encoded: Path
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """Everything one training's MLflow run holds, and the key that identifies it."""
+
+    framing: str
+    seed: int
+    key: str
+    run_name: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    description: str
+    step_metrics: dict[str, list[float]]
+    metrics: dict[str, float]
+    predictions: list[dict]
+    dataset_rows: list[dict]
+    data_md5: str
+    data_source: str
+    model_md5: str
+    model_path: Path
+    spec: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SummaryRecord:
+    """One repro's results, every framing side by side, linked to its training runs."""
+
+    key: str
+    run_name: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    description: str
+    metrics: dict[str, float]
+
+
+def file_md5(path: str | Path) -> str:
+    """The md5 DVC records for a file (DVC 3 hashes the bytes as they are)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def training_key(framing_params: Mapping, *, seed: int, engine: str, data_md5: str, model_md5: str) -> str:
+    """sha256 naming a training by its content: what it learned from, how, and the result.
+
+    The same training logged again (a forced rerun, a teammate's identical training, an
+    experiment that did not retrain this framing) has the same key.
+    """
+    identity = {
+        "framing": dict(framing_params),
+        "seed": seed,
+        "engine": engine,
+        "data_md5": data_md5,
+        "model_md5": model_md5,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
+    """The framing's params as flat MLflow keys (dataset.kind, batch_size, ...)."""
+    values: dict[str, object] = {"framing": name, "seed": seed, "engine": engine}
+    for key, value in framing.model_dump(mode="json").items():
+        if isinstance(value, dict):
+            values.update({f"{key}.{inner}": item for inner, item in value.items()})
+        else:
+            values[key] = value
+    values["resolved_batch_size"] = framing.resolved_batch_size
+    return {key: str(value) for key, value in values.items()}
+
+
+def history_series(text: str) -> dict[str, list[float]]:
+    """A history CSV (epoch,loss,accuracy) as per-epoch series, epoch 1 first."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    rows.sort(key=lambda row: int(row["epoch"]))
+    return {
+        "loss": [float(row["loss"]) for row in rows],
+        "accuracy": [float(row["accuracy"]) for row in rows],
+    }
+
+
+def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
+    """Every number (and yes/no, as 1/0) in an evaluation JSON, nested keys joined by '.'."""
+    found: dict[str, float] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            found[name] = 1.0 if value else 0.0
+        elif isinstance(value, (int, float)):
+            found[name] = float(value)
+        elif isinstance(value, Mapping):
+            found.update(numeric_metrics(value, prefix=f"{name}."))
+    return found
+
+
+def prediction_rows(text: str) -> list[dict]:
+    """The evaluate stage's prediction table, typed (probability a float, correct a bool)."""
+    rows = []
+    for row in csv.DictReader(io.StringIO(text)):
+        typed = dict(row)
+        if "probability" in typed:
+            typed["probability"] = float(typed["probability"])
+        if "correct" in typed:
+            typed["correct"] = typed["correct"] == "True"
+        rows.append(typed)
+    return rows
+
+
+def describe_training(framing: str, seed: int, params: Mapping[str, str], evaluation: Mapping) -> str:
+    """The run's one-line description, as MLflow shows it on the run page."""
+    accuracy = evaluation.get("accuracy")
+    result = f"; accuracy {accuracy:.4f} on its {evaluation.get('patterns', '?')} patterns" if accuracy is not None else ""
+    return (
+        f"Framing {framing}, seed {seed}: LSTM({params.get('units')}) on {params.get('dataset.kind')} "
+        f"patterns, {params.get('epochs')} epochs, batch size {params.get('resolved_batch_size')}, "
+        f"{'stateful' if params.get('stateful') == 'True' else 'stateless'}, {params.get('engine')} engine{result}."
+    )
+
+
+def read_training(
+    files: TrainingFiles,
+    framing: FramingParams,
+    *,
+    engine: str,
+    root: Path,
+    git_commit: str,
+    dvc_exp_name: str,
+) -> TrainingRecord:
+    """Read one training's files (paths relative to ``root``) into its MLflow record."""
+    model_path = root / files.model
+    data_md5 = file_md5(root / files.encoded)
+    model_md5 = file_md5(model_path)
+    from alphabet_lstm.artifacts import load_model
+
+    _, spec = load_model(model_path)
+    if spec.framing != files.framing or spec.seed != files.seed:
+        raise ValueError(
+            f"{files.model} holds framing {spec.framing} seed {spec.seed}, not "
+            f"{files.framing} seed {files.seed}"
+        )
+    key = training_key(
+        framing.model_dump(mode="json"), seed=files.seed, engine=engine, data_md5=data_md5, model_md5=model_md5
+    )
+    params = flat_params(files.framing, framing, seed=files.seed, engine=engine)
+    evaluation = read_json(root / files.evaluation)
+    tags = {
+        "run_kind": TRAINING_KIND,
+        "training_key": key,
+        "framing": files.framing,
+        "seed": str(files.seed),
+        "engine": engine,
+        "data_md5": data_md5,
+        "model_md5": model_md5,
+        "dvc_stage": f"train@{files.framing}",
+        "dvc_exp_name": dvc_exp_name,
+        "git_commit": git_commit,
+        "mlflow.source.name": TRAIN_SOURCE,
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.git.commit": git_commit,
+    }
+    records = read_json(root / files.patterns)["patterns"]
+    return TrainingRecord(
+        framing=files.framing,
+        seed=files.seed,
+        key=key,
+        run_name=f"{files.framing}-seed{files.seed}",
+        params=params,
+        tags=tags,
+        description=describe_training(files.framing, files.seed, params, evaluation),
+        step_metrics=history_series((root / files.history).read_text(encoding="utf-8")),
+        metrics=numeric_metrics(evaluation, prefix=EVALUATION_PREFIX),
+        predictions=prediction_rows((root / files.predictions).read_text(encoding="utf-8")),
+        dataset_rows=[{"input": record["input"], "target": record["target"]} for record in records],
+        data_md5=data_md5,
+        data_source=files.encoded.as_posix(),
+        model_md5=model_md5,
+        model_path=model_path,
+        spec=spec.to_dict(),
+    )
+
+
+def summary_key(training_keys: Sequence[str], dvc_exp_name: str) -> str:
+    """sha256 naming one repro's summary: its trainings and the DVC experiment it belongs to."""
+    identity = {"trainings": sorted(training_keys), "dvc_exp_name": dvc_exp_name}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def summary_record(
+    records: Sequence[TrainingRecord],
+    run_ids: Mapping[str, str],
+    *,
+    git_commit: str,
+    dvc_exp_name: str,
+) -> SummaryRecord:
+    """One run per repro: each framing's metrics (mean over seeds) and params, and tags
+    ``training.<framing>.seed<N>`` holding the id of each training run (``run_ids`` by key)."""
+    by_framing: dict[str, list[TrainingRecord]] = {}
+    for record in records:
+        by_framing.setdefault(record.framing, []).append(record)
+    metrics: dict[str, float] = {}
+    params: dict[str, str] = {}
+    for framing, framing_records in sorted(by_framing.items()):
+        names = sorted({name for record in framing_records for name in record.metrics})
+        for name in names:
+            values = [record.metrics[name] for record in framing_records if name in record.metrics]
+            metrics[f"{framing}/{name[len(EVALUATION_PREFIX):]}"] = _mean(values)
+        for name, value in framing_records[0].params.items():
+            if name not in ("framing", "seed"):
+                params[f"{framing}.{name}"] = value
+    params["seeds"] = ",".join(str(seed) for seed in sorted({record.seed for record in records}))
+    params["framings"] = ",".join(sorted(by_framing))
+    key = summary_key([record.key for record in records], dvc_exp_name)
+    tags = {
+        "run_kind": SUMMARY_KIND,
+        "summary_key": key,
+        "dvc_exp_name": dvc_exp_name,
+        "git_commit": git_commit,
+        "mlflow.source.name": SUMMARY_SOURCE,
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.git.commit": git_commit,
+    }
+    for record in records:
+        tags[f"training.{record.framing}.seed{record.seed}"] = run_ids[record.key]
+    lines = [
+        f"Summary of DVC experiment {dvc_exp_name}: every framing's evaluation (mean over seeds "
+        f"{params['seeds']}); the tags training.<framing>.seed<N> link each training run.",
+        "",
+        "| framing | seed | accuracy | run |",
+        "|---|---|---|---|",
+    ]
+    for record in sorted(records, key=lambda item: (item.framing, item.seed)):
+        accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
+        shown = "" if accuracy is None else f"{accuracy:.4f}"
+        lines.append(f"| {record.framing} | {record.seed} | {shown} | {run_ids[record.key]} |")
+    return SummaryRecord(
+        key=key,
+        run_name=f"summary@{dvc_exp_name}",
+        params=params,
+        tags=tags,
+        description="\n".join(lines),
+        metrics=metrics,
+    )
+
+
+def logged_manifest(records: Sequence[TrainingRecord], registered: Mapping[str, str]) -> dict:
+    """The log stage's output: what was mirrored, by content only (no run ids, URIs or
+    paths outside the checkout), so it is the same on every machine and every store."""
+    return {
+        "trainings": [
+            {
+                "framing": record.framing,
+                "seed": record.seed,
+                "training_key": record.key,
+                "data_md5": record.data_md5,
+                "model_md5": record.model_md5,
+            }
+            for record in sorted(records, key=lambda item: (item.framing, item.seed))
+        ],
+        "summary_key": summary_key([record.key for record in records], ""),
+        "registered_models": dict(sorted(registered.items())),
+    }
