@@ -1,80 +1,436 @@
-"""The MLflow worker process of a train stage, against a real SQLite store.
+"""MLflow mirroring of trainings, against a real SQLite store and the real MLflow model
+loader and server, on outputs made by the real generate, encode, train and evaluate stages.
 
-A train stage logs through :class:`tracking.BackgroundRun`, which hands every request to
-``python -m alphabet_lstm.tracking.worker``. These tests drive it directly: a run logged
-and finished, a stage that vanishes without ending its run, a store MLflow cannot open.
+One module-scoped workspace holds three framings (one_char and variable_length on the
+small-epoch profile, stateful at the tutorial's 300 epochs so that it recites the alphabet)
+and one store into which they are logged once; tests that need a store of their own say so.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from alphabet_lstm import tracking
+from alphabet_lstm.alphabet import ALPHABET
+from alphabet_lstm.params import load_params
+from alphabet_lstm.stages import encode, evaluate, generate, log, train
+from alphabet_lstm.tracking import records
+from conftest import REPO_ROOT, SMALL_EPOCHS, VENV_BIN
+
+FRAMINGS = ("one_char", "stateful", "variable_length")
+SEED = 7
+# The tutorial's epochs for stateful: enough to recite A..Z from the registry.
+STATEFUL_EPOCHS = 300
+TEMPLATES = {
+    "model": "models/{framing}/seed{seed}.npz",
+    "history": "metrics/history/{framing}/seed{seed}.csv",
+    "evaluation": "metrics/evaluation/{framing}/seed{seed}.json",
+    "predictions": "metrics/predictions/{framing}/seed{seed}.csv",
+    "patterns": "data/patterns/{framing}.json",
+    "encoded": "data/encoded/{framing}.npz",
+}
+LOG_ARGS = [arg for name, template in TEMPLATES.items() for arg in (f"--{name}", template)]
 
 
-@pytest.fixture()
-def store(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+def produce_outputs(root: Path, framings=FRAMINGS) -> None:
+    """The stage outputs of ``framings``, written by the stages' own entry points."""
+    for name in framings:
+        for main, argv in (
+            (generate.main, ["--framing", name, "--out", f"data/patterns/{name}.json"]),
+            (encode.main, ["--framing", name, "--patterns", f"data/patterns/{name}.json", "--out", f"data/encoded/{name}.npz"]),
+            (train.main, ["--framing", name, "--encoded", f"data/encoded/{name}.npz", "--models", f"models/{name}",
+                          "--history", f"metrics/history/{name}"]),
+            (evaluate.main, ["--models", f"models/{name}", "--encoded", f"data/encoded/{name}.npz",
+                             "--patterns", f"data/patterns/{name}.json", "--metrics", f"metrics/evaluation/{name}",
+                             "--predictions", f"metrics/predictions/{name}", "--details", f"metrics/details/{name}",
+                             "--probabilities", f"metrics/probabilities/{name}"]),
+        ):
+            main(["--params", str(root / "params.yaml"), *argv] if main in (generate.main, encode.main, train.main) else argv)
 
 
-def stored_run(uri: str, run_id: str):
+def write_params(root: Path, framings=FRAMINGS, **overrides) -> None:
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params["seeds"] = [SEED]
+    params["framings"] = {name: params["framings"][name] for name in framings}
+    for name, framing in params["framings"].items():
+        framing["epochs"] = STATEFUL_EPOCHS if name == "stateful" else SMALL_EPOCHS
+        framing.update(overrides.get(name, {}))
+    params["report"]["tutorial_accuracy"] = {}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tracking") / "repo"
+    root.mkdir()
+    write_params(root)
+    previous = Path.cwd()
+    os.chdir(root)
+    try:
+        produce_outputs(root)
+    finally:
+        os.chdir(previous)
+    return root
+
+
+def read_records(root: Path, exp_name: str = "workspace") -> list[records.TrainingRecord]:
+    params = load_params(root / "params.yaml")
+    return [
+        records.read_training(
+            log.training_files(TEMPLATES, name, seed), framing, engine=params.train.engine, root=root,
+            git_commit="0" * 40, dvc_exp_name=exp_name,
+        )
+        for name, framing in params.framings.items()
+        for seed in params.seeds
+    ]
+
+
+def run_log_stage(root: Path, uri: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The log stage as DVC runs it: its own process, in the checkout."""
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    environment.pop("DVC_EXP_NAME", None)
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "alphabet_lstm.stages.log", *LOG_ARGS, "--out", "mlflow-logged.json"],
+        cwd=root, env=environment, capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def logged(workspace: Path) -> dict:
+    """The workspace logged once by the log stage into its own store."""
+    uri = f"sqlite:///{workspace / 'mlflow.db'}"
+    result = run_log_stage(workspace, uri)
+    assert result.returncode == 0, result.stderr
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    return client, client.get_run(run_id)
+    experiment = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    return {"uri": uri, "client": client, "experiment": experiment, "runs": runs, "output": result.stderr}
 
 
-def test_a_run_is_logged_and_finished(store: str, tmp_path: Path):
-    artifact = tmp_path / "model.npz"
-    artifact.write_bytes(b"weights")
-    run = tracking.BackgroundRun().open(store, "one_char-seed7", {"framing": "one_char"}, {"epochs": "3"})
-    run.log_epoch_metrics({"epoch_accuracy": [0.25, 0.5, 0.75]})
-    run.log_final_metrics({"accuracy": 0.8})
-    run.log_table([{"input": "A", "expected": "B", "correct": True}], artifact_file="predictions.json")
-    run.log_artifact(artifact, artifact_path="model")
-    run.end("FINISHED")
-    run.close()  # as the stage's own exit path does: a second end is a no-op
-
-    client, stored = stored_run(store, run.run_id)
-    assert stored.info.status == "FINISHED"
-    assert stored.info.run_name == "one_char-seed7"
-    assert stored.data.params == {"epochs": "3"}
-    assert stored.data.tags["framing"] == "one_char"
-    assert stored.data.metrics["accuracy"] == 0.8
-    history = client.get_metric_history(run.run_id, "epoch_accuracy")
-    assert [(m.step, m.value) for m in history] == [(1, 0.25), (2, 0.5), (3, 0.75)]
-    assert sorted(a.path for a in client.list_artifacts(run.run_id)) == ["model", "predictions.json"]
-    table = json.loads(Path(client.download_artifacts(run.run_id, "predictions.json", str(tmp_path))).read_text())
-    assert table["columns"] == ["input", "expected", "correct"] and table["data"] == [["A", "B", True]]
+def training_run(logged: dict, framing: str):
+    return next(run for run in logged["runs"] if run.data.tags.get("framing") == framing)
 
 
-def test_a_stage_that_vanishes_leaves_no_run_running(store: str):
-    """The stage killed outright (no ``end``): the worker sees stdin close and ends the run KILLED."""
-    run = tracking.BackgroundRun().open(store, "gone", {}, {})
-    run_id = run.run_id
-    run._process.stdin.close()
-    assert run._process.wait(timeout=60) == 0
-    _, stored = stored_run(store, run_id)
-    assert stored.info.status == "KILLED"
+# --- pure functions -------------------------------------------------------------------------
 
 
-def test_a_store_mlflow_cannot_open_is_a_clear_error():
-    run = tracking.BackgroundRun().open("nosuchscheme://store", "x", {}, {})
-    with pytest.raises(tracking.TrackingFailed, match="MLflow: .*nosuchscheme"):
-        run.run_id
-    run.end("FAILED")  # nothing to end; returns once the worker has exited
-    assert run._process.returncode == 1
+def test_training_key_depends_on_content_only():
+    base = dict(framing_params={"units": 32, "epochs": 3}, seed=7, engine="fast", data_md5="a" * 32, model_md5="b" * 32)
+    key = records.training_key(**base)
+    assert key == records.training_key(**{**base, "framing_params": {"epochs": 3, "units": 32}})
+    for change in ({"seed": 8}, {"engine": "keras"}, {"data_md5": "c" * 32}, {"model_md5": "d" * 32},
+                   {"framing_params": {"units": 33, "epochs": 3}}):
+        assert records.training_key(**{**base, **change}) != key
 
 
-def test_a_worker_never_asked_to_open_is_stopped_at_once(tmp_path: Path, monkeypatch):
-    """A stage that fails before training (bad params) closes its worker: it is stopped
-    mid-import, without opening the store."""
-    store = tmp_path / "mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
-    run = tracking.BackgroundRun()
-    run.close()
-    assert run._process.returncode is not None
-    assert not store.exists()
+def test_evaluation_json_becomes_numeric_metrics():
+    values = {"accuracy": 0.5, "chain_intact": True, "patterns": 25, "note": "text", "nested": {"a": 1}}
+    assert records.numeric_metrics(values, prefix="evaluation/") == {
+        "evaluation/accuracy": 0.5, "evaluation/chain_intact": 1.0, "evaluation/patterns": 25.0,
+        "evaluation/nested.a": 1.0,
+    }
+
+
+def test_record_holds_the_training_as_dvc_recorded_it(workspace: Path):
+    stateful = next(record for record in read_records(workspace) if record.framing == "stateful")
+    assert stateful.data_md5 == records.file_md5(workspace / "data/encoded/stateful.npz")
+    assert stateful.model_md5 == records.file_md5(workspace / "models/stateful/seed7.npz")
+    assert stateful.data_source == "data/encoded/stateful.npz"
+    assert stateful.params["epochs"] == str(STATEFUL_EPOCHS) and stateful.params["stateful"] == "True"
+    assert len(stateful.step_metrics["loss"]) == len(stateful.step_metrics["accuracy"]) == STATEFUL_EPOCHS
+    evaluation = json.loads((workspace / "metrics/evaluation/stateful/seed7.json").read_text())
+    assert stateful.metrics["evaluation/accuracy"] == evaluation["accuracy"]
+    assert stateful.metrics["evaluation/chain_intact"] == float(evaluation["chain_intact"])
+    assert "evaluation/cold_start_accuracy" in stateful.metrics and "evaluation/warm_start_accuracy" in stateful.metrics
+    assert stateful.tags["dvc_stage"] == "train@stateful" and stateful.tags["training_key"] == stateful.key
+    assert len(stateful.predictions) == 25 and stateful.predictions[0]["input"] == "A"
+    variable = next(record for record in read_records(workspace) if record.framing == "variable_length")
+    assert "evaluation/all_queries_accuracy" in variable.metrics
+
+
+# --- the log stage against a real store -----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_each_training_is_one_finished_run_with_everything_recorded(workspace: Path, logged: dict):
+    client, experiment = logged["client"], logged["experiment"]
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    kinds = sorted(run.data.tags["run_kind"] for run in logged["runs"])
+    assert kinds == ["summary"] + ["training"] * len(FRAMINGS)
+    assert all(run.info.status == "FINISHED" for run in logged["runs"])
+    for record in read_records(workspace):
+        run = training_run(logged, record.framing)
+        assert run.info.run_name == f"{record.framing}-seed{SEED}"
+        assert run.data.params == record.params
+        for key in ("training_key", "data_md5", "model_md5", "dvc_stage", "dvc_exp_name", "framing", "seed",
+                    "git_commit", "mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit",
+                    "mlflow.user", "mlflow.note.content"):
+            assert run.data.tags.get(key), key
+        assert run.data.tags["training_key"] == record.key
+        assert run.data.tags["dvc_exp_name"] == "workspace"
+        assert run.data.tags["mlflow.source.name"] == "src/alphabet_lstm/stages/train.py"
+        history = client.get_metric_history(run.info.run_id, "loss")
+        assert [(point.step, point.value) for point in history] == list(
+            enumerate(record.step_metrics["loss"], start=1)
+        )
+        for key, value in record.metrics.items():
+            assert run.data.metrics[key] == value, key
+        datasets = run.inputs.dataset_inputs
+        assert len(datasets) == 1
+        dataset = datasets[0].dataset
+        assert (dataset.name, dataset.digest) == (record.framing, record.data_md5)
+        assert json.loads(dataset.source) == {"uri": f"data/encoded/{record.framing}.npz"}
+        assert {tag.key: tag.value for tag in datasets[0].tags}["mlflow.data.context"] == "training"
+        table = json.loads(Path(client.download_artifacts(run.info.run_id, "predictions.json", str(workspace / "dl"))).read_text())
+        assert table["columns"][:5] == ["input", "expected", "predicted", "probability", "correct"]
+        assert len(table["data"]) == len(record.predictions)
+
+
+@pytest.mark.slow
+def test_logging_again_adds_no_run_and_no_version(workspace: Path, logged: dict):
+    again = run_log_stage(workspace, logged["uri"])
+    assert again.returncode == 0, again.stderr
+    assert "0 new runs" in again.stderr and "already logged" in again.stderr
+    client = logged["client"]
+    runs = client.search_runs([logged["experiment"].experiment_id], max_results=100)
+    assert sorted(run.info.run_id for run in runs) == sorted(run.info.run_id for run in logged["runs"])
+    for framing in FRAMINGS:
+        versions = client.search_model_versions(f"name = 'alphabet-lstm-{framing}'")
+        assert [str(version.version) for version in versions] == ["1"]
+        assert versions[0].run_id == training_run(logged, framing).info.run_id
+        assert versions[0].tags["model_md5"] == records.file_md5(workspace / f"models/{framing}/seed7.npz")
+
+
+@pytest.mark.slow
+def test_stage_output_names_trainings_by_content_only(workspace: Path, logged: dict):
+    text = (workspace / "mlflow-logged.json").read_text()
+    manifest = json.loads(text)
+    assert [entry["framing"] for entry in manifest["trainings"]] == sorted(FRAMINGS)
+    assert {entry["training_key"] for entry in manifest["trainings"]} == {record.key for record in read_records(workspace)}
+    assert str(workspace) not in text and "sqlite" not in text and "file:" not in text
+    for run in logged["runs"]:
+        assert run.info.run_id not in text
+
+
+@pytest.mark.slow
+def test_summary_links_every_training_and_a_second_experiment_gets_its_own(workspace: Path, logged: dict):
+    summary = next(run for run in logged["runs"] if run.data.tags["run_kind"] == "summary")
+    assert summary.info.run_name == "summary@workspace"
+    for framing in FRAMINGS:
+        assert summary.data.tags[f"training.{framing}.seed{SEED}"] == training_run(logged, framing).info.run_id
+        assert summary.data.metrics[f"{framing}/accuracy"] == training_run(logged, framing).data.metrics["evaluation/accuracy"]
+    assert summary.data.params["stateful.batch_size"] == "1"
+
+    # The same outputs logged for a DVC experiment: its own summary, the same training runs.
+    other = run_log_stage(workspace, logged["uri"], env={"DVC_EXP_NAME": "other-exp"})
+    assert other.returncode == 0, other.stderr
+    client = logged["client"]
+    summaries = client.search_runs(
+        [logged["experiment"].experiment_id], filter_string="tags.run_kind = 'summary'", max_results=100
+    )
+    by_experiment = {run.data.tags["dvc_exp_name"]: run for run in summaries}
+    assert sorted(by_experiment) == ["other-exp", "workspace"]
+    for framing in FRAMINGS:
+        link = f"training.{framing}.seed{SEED}"
+        assert by_experiment["other-exp"].data.tags[link] == by_experiment["workspace"].data.tags[link]
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, tmp_path: Path):
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    record = next(record for record in read_records(workspace) if record.framing == "one_char")
+    vanished = tmp_path / "vanished.npz"
+    shutil.copy(record.model_path, vanished)
+    broken = records.TrainingRecord(**{**record.__dict__, "model_path": vanished})
+    vanished.unlink()  # the model goes away after the record was read: log_model fails
+    with pytest.raises(Exception):
+        mlflow_store.log_training(store, broken)
+    [failed] = store.client.search_runs([store.experiment_id])
+    assert failed.info.status == "FAILED"
+    logged = mlflow_store.log_training(store, record)
+    assert logged.created and logged.run_id != failed.info.run_id
+    assert store.client.get_run(logged.run_id).info.status == "FINISHED"
+    assert mlflow_store.log_training(store, record) == mlflow_store.Logged(logged.run_id, created=False)
+
+
+@pytest.mark.slow
+def test_registry_adds_a_version_only_when_the_model_bytes_change(workspace: Path, tmp_path: Path):
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    record = next(record for record in read_records(workspace) if record.framing == "one_char")
+    run_id = mlflow_store.log_training(store, record).run_id
+    assert mlflow_store.ensure_registered(store, record, run_id) == "1"
+    assert mlflow_store.ensure_registered(store, record, run_id) == "1"
+
+    # Retrained with one more epoch: other bytes, another run, version 2 linked to it.
+    retrained = tmp_path / "retrained"
+    retrained.mkdir()
+    write_params(retrained, framings=("one_char",), one_char={"epochs": SMALL_EPOCHS + 1})
+    previous = Path.cwd()
+    os.chdir(retrained)
+    try:
+        produce_outputs(retrained, framings=("one_char",))
+    finally:
+        os.chdir(previous)
+    [changed] = read_records(retrained)
+    assert changed.model_md5 != record.model_md5
+    changed_run = mlflow_store.log_training(store, changed).run_id
+    assert mlflow_store.ensure_registered(store, changed, changed_run) == "2"
+    versions = {str(version.version): version for version in store.client.search_model_versions("name = 'alphabet-lstm-one_char'")}
+    assert versions["1"].run_id == run_id and versions["2"].run_id == changed_run
+
+
+# --- the MLflow model: load, predict, serve -------------------------------------------------
+
+LOAD_AND_PREDICT = """
+import json, sys
+import mlflow.pyfunc, pandas
+model = mlflow.pyfunc.load_model(sys.argv[1])
+queries = json.loads(sys.argv[2])
+table = model.predict(pandas.DataFrame({"letters": queries}))
+print(json.dumps({"rows": table.to_dict(orient="records"),
+                  "heavy": sorted(m for m in ("tensorflow", "keras") if m in sys.modules)}))
+"""
+
+
+def load_and_predict(uri: str, model_uri: str, queries: list[str]) -> dict:
+    """Load and predict in a fresh interpreter, to see every module the load imports."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_PREDICT, model_uri, json.dumps(queries)],
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_pyfunc_model_loads_and_predicts_without_tensorflow(logged: dict):
+    run_id = training_run(logged, "variable_length").info.run_id
+    answer = load_and_predict(logged["uri"], f"runs:/{run_id}/model", ["KLM", "b"])
+    assert answer["heavy"] == []
+    first = answer["rows"][0]
+    assert list(first) == ["next_letter", "probability", "second_letter", "second_probability",
+                           "third_letter", "third_probability"]
+    assert first["next_letter"] in ALPHABET and 0 < first["probability"] <= 1
+    assert first["probability"] >= first["second_probability"] >= first["third_probability"]
+
+
+@pytest.mark.slow
+def test_registered_stateful_model_recites_the_alphabet_from_a(logged: dict):
+    prefixes = [ALPHABET[:length] for length in range(1, 26)]
+    answer = load_and_predict(logged["uri"], "models:/alphabet-lstm-stateful/latest", prefixes)
+    assert "".join(row["next_letter"] for row in answer["rows"]) == ALPHABET[1:]
+
+
+@pytest.mark.slow
+def test_pyfunc_model_rejects_what_its_framing_does_not_take(logged: dict):
+    import mlflow.pyfunc
+    import pandas
+
+    import mlflow
+
+    mlflow.set_tracking_uri(logged["uri"])
+    one_char = mlflow.pyfunc.load_model(f"runs:/{training_run(logged, 'one_char').info.run_id}/model")
+    assert one_char.predict(pandas.DataFrame({"letters": ["k"]}))["next_letter"].tolist() != []
+    with pytest.raises(ValueError, match=r"character '7' at position 2 .*one_char takes exactly 1 letter"):
+        one_char.predict(pandas.DataFrame({"letters": ["K7"]}))
+    with pytest.raises(ValueError, match=r"framing one_char takes exactly 1 letter; got 3 \('KLM'\)"):
+        one_char.predict(pandas.DataFrame({"letters": ["KLM"]}))
+    variable = mlflow.pyfunc.load_model(f"runs:/{training_run(logged, 'variable_length').info.run_id}/model")
+    with pytest.raises(ValueError, match=r"takes 1 to 5 letters; got 6"):
+        variable.predict(pandas.DataFrame({"letters": ["ABCDEF"]}))
+    with pytest.raises(ValueError, match=r"takes 1 to 5 letters; got 0"):
+        variable.predict(pandas.DataFrame({"letters": [""]}))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post_json(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_an_http_request(logged: dict, tmp_path: Path):
+    run_id = training_run(logged, "stateful").info.run_id
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log_file:
+        server = subprocess.Popen(
+            [str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"runs:/{run_id}/model", "--env-manager", "local",
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env={**os.environ, "MLFLOW_TRACKING_URI": logged["uri"], "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow models serve did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(1)
+        status, answer = post_json(
+            f"http://127.0.0.1:{port}/invocations",
+            {"dataframe_split": {"columns": ["letters"], "data": [["A"], ["ABC"]]}},
+        )
+        assert status == 200, answer
+        assert [row["next_letter"] for row in answer["predictions"]] == ["B", "D"]
+        status, answer = post_json(
+            f"http://127.0.0.1:{port}/invocations", {"dataframe_split": {"columns": ["letters"], "data": [["A1"]]}}
+        )
+        assert status >= 400 and "character '1' at position 2" in json.dumps(answer)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
+
+
+# --- the tracking server check --------------------------------------------------------------
+
+
+def test_a_server_that_does_not_answer_fails_fast_naming_it():
+    uri = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(tracking.TrackingUnavailable, match=f"MLflow tracking server {uri} did not answer"):
+        tracking.check_tracking_server(uri)
+    assert time.monotonic() - started < 30
+
+
+def test_main_checkout_root_from_queue_executor_copy(tmp_path: Path):
+    """Stages of queued experiments run in <root>/.dvc/tmp/exps/tmpXXXX (DVC 3.x TempDirExecutor)."""
+    root = tmp_path / "checkout"
+    copy = root / ".dvc" / "tmp" / "exps" / "tmpab12cd34"
+    (copy / ".dvc").mkdir(parents=True)
+    (copy / "dvc.yaml").write_text("stages: {}\n")
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    assert tracking.main_checkout_root(copy) == root
+    assert tracking.main_checkout_root(copy / "src") == root
+    assert tracking.default_tracking_uri(copy) == f"sqlite:///{root / 'mlflow.db'}"

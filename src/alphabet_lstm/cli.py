@@ -3,10 +3,12 @@
     alphabet-lstm predict --framing variable_length KLM
     alphabet-lstm predict --framing stateful --recite A --steps 25
     alphabet-lstm predict --framing stateful --show-state ABCK
+    alphabet-lstm export --framing stateful --out stateful.keras
 
 It reads only the saved model (which carries its own spec: framing, layout, input length,
 statefulness) and, when --seed is not given, the first of params.yaml's ``seeds``. It runs
-the numpy forward pass, so it starts without TensorFlow or MLflow.
+the numpy forward pass, so it starts without TensorFlow or MLflow; only `export` imports
+TensorFlow (to write a Keras model).
 """
 
 from __future__ import annotations
@@ -242,10 +244,33 @@ def predict(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def export(args: argparse.Namespace) -> str:
+    """Write the Keras model; returns the line `alphabet-lstm export` prints."""
+    if not args.out.endswith(".keras"):
+        raise UsageError(f"--out must name a .keras file (Keras 3's format); got {args.out!r}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be 1 or more; got {args.batch_size}")
+    seed = args.seed if args.seed is not None else default_seed(args.params)
+    weights, spec = load_trained(model_path(args.models_dir, args.framing, seed), args.framing, seed, args.models_dir)
+    if args.batch_size is not None and not spec.stateful:
+        raise UsageError(f"--batch-size applies to stateful models only; framing {spec.framing} is stateless")
+    # TensorFlow loads here only: predict and everything else start without it.
+    from alphabet_lstm.model.engine_keras import save_keras_model, trained_keras_model
+
+    model = trained_keras_model(weights, spec, batch_size=args.batch_size)
+    save_keras_model(model, args.out)
+    shape = tuple(model.inputs[0].shape)
+    return f"wrote {args.out}: framing {spec.framing} seed {seed}, input shape {shape}" + (
+        " (stateful: reset the LSTM layer's state before each new sequence)" if spec.stateful else ""
+    )
+
+
 def run(argv: list[str] | None = None) -> None:
     args = _build_parser().parse_args(argv)
     if args.command == "predict":
         print("\n".join(predict(args)))
+    elif args.command == "export":
+        print(export(args))
 
 
 def main(argv: list[str] | None = None) -> int:

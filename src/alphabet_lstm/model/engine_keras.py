@@ -13,12 +13,15 @@ the one whose results hold on every CPU.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from alphabet_lstm.alphabet import VOCABULARY_SIZE
-from alphabet_lstm.model.lstm import LSTMWeights
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
 
 def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bool, batch_size: int):
@@ -36,6 +39,37 @@ def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bo
     model = keras.Model(inputs, outputs)
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return model
+
+
+def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: int | None = None):
+    """The Keras model of a trained framing, holding its weights.
+
+    It takes inputs as the framing was trained on them: float32 (samples, time steps,
+    features), letter codes divided by 26, left-padded with 0. A stateful model has its batch
+    size fixed (``batch_size``, default the one it was trained with): row j of each batch
+    continues row j's state of the previous batch until :func:`reset_lstm_states`.
+    """
+    model = build_keras_model(
+        timesteps=spec.timesteps,
+        features=spec.features,
+        units=spec.units,
+        stateful=spec.stateful,
+        batch_size=batch_size or spec.batch_size,
+    )
+    model.set_weights(weights.as_list())
+    return model
+
+
+def save_keras_model(model, path: str | Path) -> None:
+    """Save in Keras 3's format, atomically (Keras insists on the .keras suffix, so the
+    temporary file sits in a scratch directory beside ``path``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
+        temporary = Path(scratch) / path.name
+        model.save(temporary)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
 
 
 def reset_lstm_states(model) -> None:

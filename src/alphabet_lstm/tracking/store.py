@@ -231,7 +231,7 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
             raise
     for version in client.search_model_versions(f"name = '{name}'"):
         if version.tags.get("model_md5") == record.model_md5:
-            return version.version
+            return str(version.version)
     model_id = _model_id(store, run_id)
     version = client.create_model_version(
         name,
@@ -241,7 +241,7 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
         tags={"model_md5": record.model_md5, "training_key": record.key, "seed": str(record.seed)},
         description=record.description,
     )
-    return version.version
+    return str(version.version)
 
 
 def log_summary(store: Store, summary: SummaryRecord) -> Logged:
