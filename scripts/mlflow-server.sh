@@ -5,11 +5,20 @@
 #   scripts/mlflow-server.sh stop      stop both
 #   scripts/mlflow-server.sh status    say what runs, and the tracking URI
 #   scripts/mlflow-server.sh uri       print the tracking URI only
+#   scripts/mlflow-server.sh add-user NAME   create a teammate's account (server running);
+#                                      prints the lines to hand over, password included
+#
+# `mlflow server` runs MLflow's basic-auth app: every request needs a user name and password
+# (clients read MLflow's MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD). The first start
+# creates the admin account with a random password, kept in DIR/admin-credentials (mode 600,
+# like the PostgreSQL password): `set -a; source DIR/admin-credentials; set +a` logs in as
+# admin. Every account may read and log runs (default permission EDIT); only admin manages
+# users.
 #
 # Everything lives in one directory (--dir): the database cluster (postgres/), the artifacts
-# (artifacts/), the password file, logs and process ids. Both servers listen on 127.0.0.1
-# unless told otherwise. With --backend-store-uri (an existing PostgreSQL database), no local
-# cluster is created and only `mlflow server` is started.
+# (artifacts/), the user database (basic_auth.db), the password files, logs and process ids.
+# Both servers listen on 127.0.0.1 unless told otherwise. With --backend-store-uri (an
+# existing PostgreSQL database), no local cluster is created and only `mlflow server` is started.
 #
 # Options (or the environment variable in brackets):
 #   --dir DIR                     [MLFLOW_SERVER_DIR]  default: $XDG_DATA_HOME/alphabet-lstm/mlflow-server,
@@ -24,7 +33,7 @@
 #                                 root (PostgreSQL refuses to run as root); default: postgres
 #   -- ARGS...                    passed on to `mlflow server` (e.g. -- --allowed-hosts mlflow.example.org)
 #
-# `stop`, `status` and `uri` need only --dir: they read the settings of the last start.
+# `stop`, `status`, `uri` and `add-user` need only --dir: they read the settings of the last start.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,11 +65,17 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:
 die() { echo "mlflow-server: $*" >&2; exit 1; }
 say() { echo "mlflow-server: $*" >&2; }
 
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 command="${1:-}"
 [[ -n "$command" ]] || { usage >&2; exit 2; }
 shift
+NEW_USER=""
+if [[ "$command" == add-user ]]; then
+    [[ $# -ge 1 && "$1" != -* ]] || die "add-user needs the teammate's user name: $0 add-user NAME"
+    NEW_USER="$1"
+    shift
+fi
 while [[ $# -gt 0 ]]; do
     if [[ "$1" == --?* && "$1" != --help && $# -lt 2 ]]; then
         die "$1 needs a value"
@@ -87,6 +102,10 @@ PGPASS_FILE="$SERVER_DIR/pgpass"
 MLFLOW_PID_FILE="$SERVER_DIR/mlflow-server.pid"
 MLFLOW_LOG="$SERVER_DIR/mlflow-server.log"
 SETTINGS_FILE="$SERVER_DIR/server.env"
+ADMIN_CREDENTIALS_FILE="$SERVER_DIR/admin-credentials"
+AUTH_CONFIG_FILE="$SERVER_DIR/basic_auth.ini"
+FLASK_SECRET_FILE="$SERVER_DIR/flask-secret"
+ADMIN_USER=admin
 ARTIFACTS_DESTINATION="${ARTIFACTS_DESTINATION:-$SERVER_DIR/artifacts}"
 
 tracking_uri() {
@@ -248,6 +267,32 @@ sys.exit(1)
 EOF
 }
 
+random_secret() { LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true; }
+
+# The basic-auth app's settings, the admin password and the session secret, made once (mode 600).
+init_auth() {
+    if [[ ! -f "$ADMIN_CREDENTIALS_FILE" ]]; then
+        say "creating the admin account's password in $ADMIN_CREDENTIALS_FILE"
+        (umask 077 && printf 'MLFLOW_TRACKING_USERNAME=%s\nMLFLOW_TRACKING_PASSWORD=%s\n' \
+            "$ADMIN_USER" "$(random_secret)" >"$ADMIN_CREDENTIALS_FILE")
+    fi
+    [[ -f "$FLASK_SECRET_FILE" ]] || (umask 077 && random_secret >"$FLASK_SECRET_FILE")
+    (umask 077 && cat >"$AUTH_CONFIG_FILE" <<EOF
+# Written by scripts/mlflow-server.sh on every start. The admin password is not here: it
+# comes from admin-credentials on the first start only (MLflow ignores it afterwards).
+[mlflow]
+# Every account may read and log runs and register models; only admin manages users.
+default_permission = EDIT
+database_uri = sqlite:///$SERVER_DIR/basic_auth.db
+admin_username = $ADMIN_USER
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+EOF
+)
+}
+
+# A value of the admin credentials file, read without executing it.
+admin_credential() { sed -n "s/^$1=//p" "$ADMIN_CREDENTIALS_FILE"; }
+
 start() {
     command -v mlflow >/dev/null || die "mlflow not found: run 'make setup' first"
     if pid="$(mlflow_pid)"; then
@@ -275,8 +320,13 @@ start() {
     if [[ "$LOCAL_POSTGRES" == 1 ]]; then
         export PGPASSFILE="$PGPASS_FILE"
     fi
+    init_auth
+    export MLFLOW_AUTH_CONFIG_PATH="$AUTH_CONFIG_FILE"
+    MLFLOW_FLASK_SERVER_SECRET_KEY="$(cat "$FLASK_SECRET_FILE")"
+    MLFLOW_AUTH_ADMIN_PASSWORD="$(admin_credential MLFLOW_TRACKING_PASSWORD)"
+    export MLFLOW_FLASK_SERVER_SECRET_KEY MLFLOW_AUTH_ADMIN_PASSWORD
     # Its own session, so that `stop` ends the server and all of its workers together.
-    setsid mlflow server \
+    setsid mlflow server --app-name basic-auth \
         --backend-store-uri "$BACKEND_STORE_URI" \
         --serve-artifacts --artifacts-destination "$ARTIFACTS_DESTINATION" \
         --host "$HOST" --port "$PORT" --workers "$WORKERS" ${EXTRA_SERVER_ARGS[@]+"${EXTRA_SERVER_ARGS[@]}"} \
@@ -287,8 +337,41 @@ start() {
         stop_mlflow
         die "mlflow server did not become healthy, see $MLFLOW_LOG"
     fi
-    say "ready; point the pipeline at it with:"
+    say "ready (login required); admin credentials: $ADMIN_CREDENTIALS_FILE"
+    say "add a teammate with: $0 add-user NAME --dir $SERVER_DIR"
+    say "point the pipeline at it with:"
     echo "export MLFLOW_TRACKING_URI=$(tracking_uri)"
+}
+
+# A teammate's account, created by admin through MLflow's user API; prints what to hand over.
+add_user() {
+    load_settings
+    mlflow_pid >/dev/null || die "the server is not running (start it first)"
+    [[ -f "$ADMIN_CREDENTIALS_FILE" ]] || die "no admin credentials in $ADMIN_CREDENTIALS_FILE"
+    local password
+    password="$(random_secret)"
+    ADMIN_PASSWORD="$(admin_credential MLFLOW_TRACKING_PASSWORD)" NEW_PASSWORD="$password" \
+        python - "$(tracking_uri)" "$ADMIN_USER" "$NEW_USER" <<'PY' || exit 1
+import base64, json, os, sys, urllib.error, urllib.request
+
+uri, admin, user = sys.argv[1:4]
+token = base64.b64encode(f"{admin}:{os.environ['ADMIN_PASSWORD']}".encode()).decode()
+request = urllib.request.Request(
+    uri + "/api/2.0/mlflow/users/create",
+    data=json.dumps({"username": user, "password": os.environ["NEW_PASSWORD"]}).encode(),
+    headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+    method="POST",
+)
+try:
+    urllib.request.urlopen(request, timeout=30).close()
+except urllib.error.HTTPError as error:
+    body = error.read().decode(errors="replace")[:300]
+    sys.exit(f"mlflow-server: could not create user {user!r}: HTTP {error.code} {body}")
+PY
+    say "created user $NEW_USER; hand these lines over (the password is shown only now):"
+    echo "export MLFLOW_TRACKING_URI=$(tracking_uri)"
+    echo "export MLFLOW_TRACKING_USERNAME=$NEW_USER"
+    echo "export MLFLOW_TRACKING_PASSWORD=$password"
 }
 
 stop_mlflow() {
@@ -343,6 +426,7 @@ case "$command" in
     stop) stop ;;
     status) status ;;
     uri) load_settings; tracking_uri ;;
+    add-user) add_user ;;
     -h|--help|help) usage ;;
     *) usage >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@ tests short; everything else is the project as a teammate has it.
 
 from __future__ import annotations
 
+import base64
 import glob
 import json
 import os
@@ -18,6 +19,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
@@ -27,7 +29,7 @@ from typing import NamedTuple
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, SMALL_EPOCHS, make_clone, pipeline_env, run
+from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run
 
 SERVER_SCRIPT = REPO_ROOT / "scripts" / "mlflow-server.sh"
 EXPERIMENT_NAME = "alphabet-lstm"
@@ -115,19 +117,20 @@ def test_teammate_pulls_what_was_pushed_and_retrains_nothing(pusher: Path, tmp_p
     run(["git", "clone", "-q", str(pusher), str(teammate)], tmp_path)
     run(["dvc", "pull"], teammate)
 
-    assert json.loads(run(["dvc", "status", "--json"], teammate).stdout) == {}
+    # Only the log stage is due: its output is git-ignored, so the teammate logs the pulled
+    # trainings to their own store; nothing is retrained.
+    assert set(json.loads(run(["dvc", "status", "--json"], teammate).stdout)) == {"log"}
     result = run(["dvc", "repro"], teammate)
-    assert stages_run(result.stdout) == []
-    assert "Data and pipelines are up to date" in result.stdout
-    # Nothing trained, so nothing was logged.
-    assert not (teammate / "mlflow.db").exists()
+    assert stages_run(result.stdout) == ["log"]
+    assert training_keys(embedded_runs(teammate)) == training_keys(embedded_runs(pusher))
+    assert run(["git", "status", "--porcelain"], teammate).stdout == ""
 
     pushed, pulled = output_files(pusher), output_files(teammate)
     assert sorted(pulled) == sorted(pushed)
     assert "reports/report.md" in pulled and "metrics/summary.json" in pulled
     for name in FRAMINGS:
-        assert f"models/{name}-seed{SEED}.npz" in pulled
-        assert f"metrics/evaluation/{name}-seed{SEED}.json" in pulled
+        assert f"models/{name}/seed{SEED}.npz" in pulled
+        assert f"metrics/evaluation/{name}/seed{SEED}.json" in pulled
     for relative, content in pushed.items():
         assert pulled[relative] == content, f"{relative} differs between pusher and teammate"
 
@@ -197,98 +200,99 @@ def team_server():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def rest(uri: str, path: str, body: dict | None = None) -> bytes:
-    """One call to the server's REST API: GET, or POST with a JSON body."""
+def rest(uri: str, path: str, body: dict | None = None, credentials: tuple[str, str] | None = None) -> bytes:
+    """One call to the server's REST API: GET, or POST with a JSON body; basic auth if given."""
+    headers = {"Content-Type": "application/json"}
+    if credentials:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
     request = urllib.request.Request(
         uri + path,
         data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=headers,
         method="GET" if body is None else "POST",
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return response.read()
 
 
-def rest_json(uri: str, path: str, body: dict | None = None) -> dict:
-    return json.loads(rest(uri, path, body))
+def rest_json(uri: str, path: str, body: dict | None = None, credentials: tuple[str, str] | None = None) -> dict:
+    return json.loads(rest(uri, path, body, credentials))
+
+
+def exported_lines(text: str) -> dict[str, str]:
+    """``export NAME=value`` lines of a script's output, as a dict."""
+    return dict(re.findall(r"^export (\w+)=(\S+)$", text, flags=re.MULTILINE))
+
+
+def training_keys(runs) -> dict[str, str]:
+    return {
+        tags["framing"]: tags["training_key"]
+        for tags in (run["tags"] for run in runs)
+        if tags.get("run_kind") == "training"
+    }
 
 
 @pytest.mark.e2e
-def test_pipeline_logs_to_team_server_as_to_embedded_store(team_server, pusher: Path, tmp_path: Path):
+def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_server, pusher: Path, tmp_path: Path):
     uri = team_server.uri
+    search = "/api/2.0/mlflow/experiments/search?max_results=10"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        rest(uri, search)
+    assert refused.value.code == 401
+
+    # The admin password was made on first start and is kept like PostgreSQL's: mode 600.
+    for secret in ("admin-credentials", "pgpass", "basic_auth.ini", "flask-secret"):
+        assert (team_server.directory / secret).stat().st_mode & 0o777 == 0o600, secret
+    added = run(["bash", str(SERVER_SCRIPT), "add-user", "alice", "--dir", str(team_server.directory)], REPO_ROOT)
+    alice = exported_lines(added.stdout)
+    assert alice["MLFLOW_TRACKING_URI"] == uri and alice["MLFLOW_TRACKING_USERNAME"] == "alice"
+    credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
+    assert "experiments" in rest_json(uri, search, credentials=credentials)
+
+    # A wrong password: the log stage fails at once, naming the server; the trainings stay.
     root = team_clone(tmp_path / "repo")
-    run(["dvc", "repro"], root, env=pipeline_env({"MLFLOW_TRACKING_URI": uri}))
+    wrong = pipeline_env({**alice, "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
+    failed = run(["dvc", "repro"], root, env=wrong, check=False)
+    assert failed.returncode != 0
+    assert f"error: MLflow tracking server {uri} refused the user name and password of MLFLOW_TRACKING_USERNAME=alice" in failed.stderr
+    assert "log" in stages_run(failed.stdout)
+    for name in FRAMINGS:
+        assert (root / "models" / name / f"seed{SEED}.npz").is_file()
     assert not (root / "mlflow.db").exists()
-    # The runs are rows in PostgreSQL, read here past the server.
-    count = run(
-        [
-            os.path.join(postgres_binaries(), "psql"), "-h", "127.0.0.1", "-p", str(team_server.pg_port),
-            "-U", "mlflow", "-d", "mlflow", "-tAc", "SELECT count(*) FROM runs WHERE status = 'FINISHED'",
-        ],
-        tmp_path,
-        env=pipeline_env({"PGPASSFILE": str(team_server.directory / "pgpass")}),
+
+    # The right one: only the log stage runs (nothing is retrained), and its runs are on the server.
+    logged = run(["dvc", "repro"], root, env=pipeline_env(alice))
+    assert stages_run(logged.stdout) == ["log"]
+    assert not (root / "mlflow.db").exists()
+    experiment = rest_json(uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME,
+                           credentials=credentials)["experiment"]
+    assert experiment["artifact_location"].startswith("mlflow-artifacts:")
+    runs = rest_json(uri, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]], "max_results": 100},
+                     credentials=credentials)["runs"]
+    assert sorted(tracked["info"]["run_name"] for tracked in runs) == sorted(
+        [f"{name}-seed{SEED}" for name in FRAMINGS] + ["summary@workspace"]
     )
-    assert int(count.stdout) == len(FRAMINGS)
+    assert all(tracked["info"]["status"] == "FINISHED" for tracked in runs)
+    plain = [
+        {"tags": {item["key"]: item["value"] for item in tracked["data"]["tags"]}} for tracked in runs
+    ]
+    assert {tags["tags"]["mlflow.user"] for tags in plain} == {"alice"}
+    # The same trainings as the pusher's (deterministic): the same content keys in both stores.
+    assert training_keys(plain) == training_keys(embedded_runs(pusher))
 
-    experiment = rest_json(uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME)
-    experiment_id = experiment["experiment"]["experiment_id"]
-    assert experiment["experiment"]["artifact_location"].startswith("mlflow-artifacts:")
-    runs = rest_json(uri, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment_id], "max_results": 100})
-    runs = runs["runs"]
-    assert sorted(tracked["info"]["run_name"] for tracked in runs) == sorted(f"{name}-seed{SEED}" for name in FRAMINGS)
-
-    reference = {
-        tracked["tags"]["framing"]: tracked
-        for tracked in embedded_runs(pusher)
-        if tracked["tags"]["dvc_exp_name"] == "workspace"
-    }
-    for tracked in runs:
-        info, data = tracked["info"], tracked["data"]
-        params = {item["key"]: item["value"] for item in data["params"]}
-        tags = {item["key"]: item["value"] for item in data["tags"]}
-        metrics = {item["key"]: item["value"] for item in data["metrics"]}
-        framing, run_id = tags["framing"], info["run_id"]
-        embedded = reference[framing]
-        assert info["status"] == "FINISHED"
-        assert params == embedded["params"]
-        assert params["epochs"] == str(SMALL_EPOCHS)
-        for key in ("framing", "seed", "engine", "dvc_stage", "dvc_exp_name"):
-            assert tags[key] == embedded["tags"][key]
-        assert set(metrics) == set(embedded["metrics"])
-        for key in ("accuracy", "loss"):
-            assert metrics[key] == pytest.approx(embedded["metrics"][key], abs=1e-12)
-
-        # Step metrics: one point per epoch, the values the history CSV and the embedded store hold.
-        history_rows = (root / "metrics" / "history" / f"{framing}-seed{SEED}.csv").read_text().splitlines()[1:]
-        from mlflow.tracking import MlflowClient
-
-        embedded_client = MlflowClient(f"sqlite:///{pusher / 'mlflow.db'}")
-        for key, column in (("epoch_loss", 1), ("epoch_accuracy", 2)):
-            query = urllib.parse.urlencode({"run_id": run_id, "metric_key": key})
-            points = rest_json(uri, f"/api/2.0/mlflow/metrics/get-history?{query}")["metrics"]
-            assert [point["step"] for point in points] == list(range(1, SMALL_EPOCHS + 1))
-            assert [point["value"] for point in points] == pytest.approx(
-                [float(row.split(",")[column]) for row in history_rows], abs=1e-6
-            )
-            embedded_points = embedded_client.get_metric_history(embedded["run_id"], key)
-            assert [point["value"] for point in points] == [point.value for point in embedded_points]
-
-        # Artifacts went through the server to its artifact store, and read back the same.
-        listing = rest_json(uri, f"/api/2.0/mlflow/artifacts/list?run_id={run_id}")
-        assert {item["path"] for item in listing["files"]} == {"predictions.json", "model"}
-        model_listing = rest_json(uri, f"/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=model")
-        assert [item["path"] for item in model_listing["files"]] == ["model/model.npz"]
-        served = f"/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts"
-        table = json.loads(rest(uri, f"{served}/predictions.json"))
-        embedded_artifacts = Path(embedded_client.get_run(embedded["run_id"]).info.artifact_uri.removeprefix("file://"))
-        assert table == json.loads((embedded_artifacts / "predictions.json").read_text())
-        assert table["columns"][:5] == ["input", "expected", "predicted", "probability", "correct"]
-        model = rest(uri, f"{served}/model/model.npz")
-        assert model == (root / "models" / f"{framing}-seed{SEED}.npz").read_bytes()
-        assert model == (embedded_artifacts / "model" / "model.npz").read_bytes()
-
-        run_info = json.loads((root / "models" / f"{framing}-seed{SEED}.run.json").read_text())
-        assert run_info == {"run_id": run_id, "run_name": f"{framing}-seed{SEED}", "tracking_uri": uri}
+    # The model went through the server's artifact store and loads from it with alice's login.
+    stateful = next(tracked for tracked in runs if tracked["info"]["run_name"] == f"stateful-seed{SEED}")
+    loaded = run(
+        [str(VENV_BIN / "python"), "-c",
+         "import sys, mlflow.pyfunc, pandas; m = mlflow.pyfunc.load_model(sys.argv[1]); "
+         "print(m.predict(pandas.DataFrame({'letters': ['A']}))['next_letter'][0])",
+         f"runs:/{stateful['info']['run_id']}/model"],
+        tmp_path, env=pipeline_env(alice),
+    )
+    assert loaded.stdout.strip() in list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    versions = rest_json(uri, "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote("name='alphabet-lstm-stateful'"),
+                         credentials=credentials)["model_versions"]
+    assert [version["run_id"] for version in versions] == [stateful["info"]["run_id"]]
 
 
 def test_server_script_refuses_unknown_options():
@@ -438,39 +442,35 @@ def test_queued_experiments_with_two_workers(pusher: Path):
 
     runs = embedded_runs(pusher)
     assert all(tracked["status"] == "FINISHED" for tracked in runs)
-    by_experiment: dict[str, list[dict]] = {}
-    for tracked in runs:
-        by_experiment.setdefault(tracked["tags"]["dvc_exp_name"], []).append(tracked)
-    # The baseline's runs, then exactly the re-run train stages of each experiment: none lost,
-    # none duplicated, each tagged with its own experiment.
-    assert sorted(by_experiment) == sorted(["workspace", *QUEUED])
-    assert len(by_experiment["workspace"]) == len(FRAMINGS)
-    assert len(runs) == len(FRAMINGS) + sum(len(expected) for _, expected in QUEUED.values())
+    trainings = {tracked["run_id"]: tracked for tracked in runs if tracked["tags"]["run_kind"] == "training"}
+    summaries = {tracked["tags"]["dvc_exp_name"]: tracked for tracked in runs if tracked["tags"]["run_kind"] == "summary"}
+    # One summary per experiment (and the baseline's); one training run per distinct training:
+    # the baseline's, then exactly the re-run trainings of each experiment, none duplicated
+    # although every experiment's log stage logged all of its trainings.
+    assert sorted(summaries) == sorted(["workspace", *QUEUED])
+    assert len(trainings) == len(FRAMINGS) + sum(len(expected) for _, expected in QUEUED.values())
+    baseline_links = summaries["workspace"]["tags"]
     for name, (_, expected) in QUEUED.items():
-        logged = {(tracked["tags"]["framing"], int(tracked["tags"]["seed"])): tracked for tracked in by_experiment[name]}
-        assert sorted(logged) == sorted(expected), name
-        for (framing, seed), changed in expected.items():
-            tracked = logged[(framing, seed)]
-            assert {key: tracked["params"][key] for key in changed} == changed
-            evaluation = metrics[name][f"metrics/evaluation/{framing}-seed{seed}.json"]
-            # The run's training accuracy is the one the experiment's evaluation recorded.
-            assert tracked["metrics"]["accuracy"] == pytest.approx(evaluation["accuracy"]), name
+        links = {
+            (match.group(1), int(match.group(2))): run_id
+            for key, run_id in summaries[name]["tags"].items()
+            if (match := re.fullmatch(r"training\.(\w+)\.seed(\d+)", key))
+        }
+        assert set(expected) <= set(links), name
+        for (framing, seed), run_id in links.items():
+            tracked = trainings[run_id]
+            if (framing, seed) in expected:
+                # A training this experiment made: its own run, its params, its experiment's tag.
+                assert tracked["tags"]["dvc_exp_name"] == name
+                changed = expected[(framing, seed)]
+                assert {key: tracked["params"][key] for key in changed} == changed
+                if len({linked_seed for _, linked_seed in links}) == 1:  # else the mean over seeds
+                    assert summaries[name]["metrics"][f"{framing}/accuracy"] == tracked["metrics"]["evaluation/accuracy"]
+            else:
+                # One it did not retrain: the baseline's run, side by side in its summary.
+                assert run_id == baseline_links[f"training.{framing}.seed{seed}"], name
         assert metrics[name]["metrics/summary.json"]
 
     # The concurrent writers left the store consistent.
     with sqlite3.connect(pusher / "mlflow.db") as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-
-
-def test_main_checkout_root_from_queue_executor_copy(tmp_path: Path):
-    """Stages of queued experiments run in <root>/.dvc/tmp/exps/tmpXXXX (DVC 3.x TempDirExecutor)."""
-    from alphabet_lstm.tracking import default_tracking_uri, main_checkout_root
-
-    root = tmp_path / "checkout"
-    copy = root / ".dvc" / "tmp" / "exps" / "tmpab12cd34"
-    (copy / ".dvc").mkdir(parents=True)
-    (copy / "dvc.yaml").write_text("stages: {}\n")
-    (root / "dvc.yaml").write_text("stages: {}\n")
-    assert main_checkout_root(copy) == root
-    assert main_checkout_root(copy / "src") == root
-    assert default_tracking_uri(copy) == f"sqlite:///{root / 'mlflow.db'}"
