@@ -81,6 +81,33 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--model", default=None, help="a model file to use instead of --models-dir's")
     predict.add_argument("--params", default="params.yaml", help="where the default seed is read")
+
+    export = commands.add_parser(
+        "export",
+        help="write a trained model as a Keras 3 model (.keras)",
+        description=(
+            "Write a trained framing's model as a Keras 3 model that keras.models.load_model "
+            "opens. It takes inputs as the framing was trained on them: float32 (samples, time "
+            "steps, features), letter codes divided by 26, left-padded with 0. A stateful model "
+            "has a fixed batch size and carries its state across calls: reset it with "
+            "layer.reset_state() on its LSTM layer before a new sequence. Imports TensorFlow."
+        ),
+    )
+    export.add_argument("--framing", required=True, help="a trained framing, e.g. stateful")
+    export.add_argument(
+        "--seed", type=int, default=None,
+        help="training seed of the model (default: the first of the seeds in --params)",
+    )
+    export.add_argument("--out", required=True, help="the .keras file to write")
+    export.add_argument(
+        "--batch-size", type=int, default=None,
+        help="a stateful model's fixed batch size (default: the one it was trained with)",
+    )
+    export.add_argument(
+        "--models-dir", default="models",
+        help="folder of trained models, one sub-folder per framing (default: models)",
+    )
+    export.add_argument("--params", default="params.yaml", help="where the default seed is read")
     return parser
 
 

@@ -1,0 +1,121 @@
+"""`alphabet-lstm export`: a saved model as a Keras 3 model, checked with real Keras.
+
+The models are initial weights drawn from a seed (no training needed: the export must
+carry any weights over exactly), one per layout: a one-letter stateful model with a batch
+size of 5, a 3-letter window as features and a padded 5-letter run as time steps.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alphabet_lstm.artifacts import save_model
+from alphabet_lstm.model.lstm import ModelSpec, initial_weights
+from conftest import VENV_BIN, pipeline_env
+
+SEED = 7
+SPECS = {
+    "stateful": ModelSpec("stateful", 8, "timesteps", 1, True, 5, "fast", SEED, "sliding"),
+    "window_features": ModelSpec("window_features", 6, "features", 3, False, 1, "fast", SEED, "sliding"),
+    "variable_length": ModelSpec("variable_length", 7, "timesteps", 5, False, 1, "fast", SEED, "variable_length"),
+}
+# Loads each exported model with Keras alone and compares it with the numpy forward pass on
+# the same inputs; a stateful model is fed consecutive batches (state carried), then reset
+# and fed again, which must give the same answers.
+CHECK = """
+import json, sys
+import keras, numpy as np
+from alphabet_lstm.artifacts import load_model
+from alphabet_lstm.model.lstm import predict
+
+differences = {}
+for framing, keras_path, model_path in json.loads(sys.argv[1]):
+    weights, spec = load_model(model_path)
+    model = keras.models.load_model(keras_path)
+    rng = np.random.default_rng(0)
+    inputs = (rng.integers(0, 26, size=(20, spec.timesteps, spec.features)) / 26).astype("float32")
+    expected = predict(weights, spec, inputs)
+    if spec.stateful:
+        first = np.concatenate([model(inputs[start:start + spec.batch_size]).numpy()
+                                for start in range(0, len(inputs), spec.batch_size)])
+        for layer in model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+        again = model.predict(inputs, batch_size=spec.batch_size, verbose=0)
+        differences[framing] = [float(np.abs(first - expected).max()), float(np.abs(again - expected).max()),
+                                list(model.inputs[0].shape)]
+    else:
+        got = model.predict(inputs, verbose=0)
+        differences[framing] = [float(np.abs(got - expected).max()), list(model.inputs[0].shape)]
+print(json.dumps(differences))
+"""
+
+
+def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(VENV_BIN / "alphabet-lstm"), *args], cwd=cwd, env=pipeline_env(), capture_output=True, text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("export")
+    for framing, spec in SPECS.items():
+        weights = initial_weights(features=spec.features, units=spec.units, seed=SEED)
+        # Non-zero biases too, so that every array is carried over, not just the kernels.
+        weights.bias += np.linspace(-0.5, 0.5, weights.bias.size, dtype=np.float32)
+        weights.dense_bias += np.linspace(-1.0, 1.0, weights.dense_bias.size, dtype=np.float32)
+        save_model(root / "models" / framing / f"seed{SEED}.npz", weights, spec)
+    return root
+
+
+@pytest.mark.slow
+def test_exported_keras_models_predict_as_the_numpy_forward_pass(workspace: Path):
+    checks = []
+    for framing in SPECS:
+        out = workspace / "exported" / f"{framing}.keras"
+        result = alphabet_lstm("export", "--framing", framing, "--seed", str(SEED), "--out", str(out), cwd=workspace)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"wrote {out}: framing {framing} seed {SEED}")
+        checks.append([framing, str(out), str(workspace / "models" / framing / f"seed{SEED}.npz")])
+    assert "reset" in alphabet_lstm("export", "--help", cwd=workspace).stdout
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", CHECK, json.dumps(checks)],
+        env=pipeline_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    differences = json.loads(result.stdout.strip().splitlines()[-1])
+    first, again, shape = differences["stateful"]
+    assert first < 1e-5 and again < 1e-5
+    assert shape == [5, 1, 1]  # the batch size it was trained with, fixed
+    assert differences["window_features"][0] < 1e-5 and differences["window_features"][1] == [None, 1, 3]
+    assert differences["variable_length"][0] < 1e-5 and differences["variable_length"][1] == [None, 5, 1]
+
+
+def test_export_refuses_a_file_keras_cannot_save_to(workspace: Path):
+    result = alphabet_lstm("export", "--framing", "stateful", "--out", "model.h5", "--seed", str(SEED), cwd=workspace)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --out must name a .keras file (Keras 3's format); got 'model.h5'"
+    assert not (workspace / "model.h5").exists()
+
+
+def test_export_of_an_untrained_framing_names_what_is_missing(workspace: Path):
+    result = alphabet_lstm("export", "--framing", "one_char", "--seed", str(SEED), "--out", "x.keras", cwd=workspace)
+    assert result.returncode == 2
+    assert "error: framing one_char (seed 7) has not been trained" in result.stderr
+    assert not (workspace / "x.keras").exists()
+
+
+def test_batch_size_is_for_stateful_models_only(workspace: Path):
+    result = alphabet_lstm(
+        "export", "--framing", "window_features", "--seed", str(SEED), "--out", "w.keras", "--batch-size", "4",
+        cwd=workspace,
+    )
+    assert result.returncode == 2
+    assert "--batch-size applies to stateful models only" in result.stderr
