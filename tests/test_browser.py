@@ -48,6 +48,8 @@ PAGE_TIMEOUT_MS = 45_000
 VIEWPORT = {"width": 1920, "height": 1080}
 # The runs table shows metrics rounded; the evaluate stage keeps six decimals.
 ACCURACY_TOLERANCE = 1e-3
+# The evaluation's accuracy (the runs also hold the per-epoch training curve `accuracy`).
+EVALUATION_ACCURACY = "evaluation/accuracy"
 
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
@@ -146,7 +148,15 @@ def experiment_id(base_url: str) -> str:
 
 
 def run_info(clone: Path, framing: str) -> dict:
-    return json.loads((clone / "models" / f"{framing}-seed{SEED}.run.json").read_text())
+    """The training run of ``framing`` in the clone's store (the log stage names it)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{clone / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    [run] = client.search_runs(
+        [experiment.experiment_id], filter_string=f"attributes.run_name = '{framing}-seed{SEED}'"
+    )
+    return {"run_id": run.info.run_id}
 
 
 def test_experiment_page_lists_one_run_per_framing_with_its_accuracy(mlflow_ui: str, reproduced_clone: Path, page):
@@ -155,14 +165,15 @@ def test_experiment_page_lists_one_run_per_framing_with_its_accuracy(mlflow_ui: 
     page.get_by_role("link", name=f"{FRAMINGS[0]}-seed{SEED}").wait_for()
     # Metrics are hidden until chosen, as a user would in the Columns menu.
     page.get_by_role("button", name="Columns").click()
-    page.get_by_title("accuracy", exact=True).click()
+    page.get_by_title(EVALUATION_ACCURACY, exact=True).click()
     page.keyboard.press("Escape")
-    accuracy_header = page.get_by_role("columnheader", name="accuracy").first
+    accuracy_header = page.get_by_role("columnheader", name=EVALUATION_ACCURACY).first
     accuracy_header.wait_for()
     # On screen without scrolling, as the screenshot shows it.
     box = accuracy_header.bounding_box()
     assert box["width"] > 0 and box["x"] + box["width"] <= VIEWPORT["width"]
-    page.get_by_text(f"{len(FRAMINGS)} matching runs").wait_for()
+    # One run per training, and the repro's summary run.
+    page.get_by_text(f"{len(FRAMINGS) + 1} matching runs").wait_for()
 
     # The grid splits each run's row between a pinned part (the name) and the rest, both
     # tagged with the run id.
@@ -170,11 +181,11 @@ def test_experiment_page_lists_one_run_per_framing_with_its_accuracy(mlflow_ui: 
         run = run_info(reproduced_clone, framing)
         row = page.locator(f'[role="row"][row-id="{run["run_id"]}"]')
         name = row.locator('[col-id="attributes.`Run Name`"]').get_by_role("link").inner_text().strip()
-        accuracy_cell = row.locator('[col-id="metrics.`accuracy`"]')
+        accuracy_cell = row.locator(f'[col-id="metrics.`{EVALUATION_ACCURACY}`"]')
         assert accuracy_cell.is_visible(), framing
         shown = accuracy_cell.inner_text().strip()
         evaluated = json.loads(
-            (reproduced_clone / "metrics" / "evaluation" / f"{framing}-seed{SEED}.json").read_text()
+            (reproduced_clone / "metrics" / "evaluation" / framing / f"seed{SEED}.json").read_text()
         )["accuracy"]
         assert name == f"{framing}-seed{SEED}"
         assert float(shown) == pytest.approx(evaluated, abs=ACCURACY_TOLERANCE), framing
@@ -194,7 +205,7 @@ def test_run_page_shows_the_logged_prediction_table(mlflow_ui: str, reproduced_c
     rows = table.get_by_role("row").filter(has=page.get_by_role("cell"))
     shown = [[cell.strip() for cell in row.get_by_role("cell").all_inner_texts()] for row in rows.all()]
     expected = list(csv.DictReader(
-        (reproduced_clone / "metrics" / "predictions" / f"{framing}-seed{SEED}.csv").open()
+        (reproduced_clone / "metrics" / "predictions" / framing / f"seed{SEED}.csv").open()
     ))
     # The viewer pages the table; its first page must be the table's first rows, in order.
     assert 10 <= len(shown) <= len(expected)

@@ -89,7 +89,7 @@ def test_two_runs_are_byte_identical(reproduced_clone: Path, changed_clone):
 
 def test_changing_one_batch_size_reruns_only_that_framing(changed_clone):
     root, output, _ = changed_clone
-    assert sorted(stages_run(output)) == ["evaluate@stateful", "report", "train@stateful", "validate"]
+    assert sorted(stages_run(output)) == ["evaluate@stateful", "log", "report", "train@stateful", "validate"]
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["framings"]["stateful"]["batch_size"] == 5
     assert json.loads(run(["dvc", "status", "--json"], root).stdout) == {}
@@ -190,3 +190,65 @@ def test_baseline_and_one_experiment_fit_in_120_columns(changed_clone):
     lines = [line.rstrip() for line in shown.splitlines() if line.strip()]
     assert "framings.stateful.batch_size" in shown
     assert max(len(line) for line in lines) <= 120, shown
+
+
+# --- MLflow: the log stage mirrors what DVC recorded ------------------------------------------
+
+
+def mlflow_runs(root: Path) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("alphabet-lstm")
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def test_mlflow_holds_each_training_once_also_after_a_forced_log(reproduced_clone: Path):
+    runs = mlflow_runs(reproduced_clone)
+    kinds = sorted(tracked.data.tags["run_kind"] for tracked in runs)
+    assert kinds == ["summary"] + ["training"] * len(FRAMINGS)
+    assert all(tracked.info.status == "FINISHED" for tracked in runs)
+    forced = run(["dvc", "repro", "-f", "-s", "log"], reproduced_clone)
+    assert stages_run(forced.stdout) == ["log"]
+    assert sorted(tracked.info.run_id for tracked in mlflow_runs(reproduced_clone)) == sorted(
+        tracked.info.run_id for tracked in runs
+    )
+    # Its output is the clone's own (git-ignored): a fresh clone logs to its own store.
+    ignored = run(["git", "check-ignore", "mlflow-logged.json"], reproduced_clone)
+    assert ignored.stdout.strip() == "mlflow-logged.json"
+
+
+def test_shared_outputs_hold_no_machine_specific_path(reproduced_clone: Path):
+    import zipfile
+
+    checked = 0
+    for folder in ("models", "metrics", "reports"):
+        for path in (reproduced_clone / folder).rglob("*"):
+            if not path.is_file():
+                continue
+            if path.suffix == ".npz":
+                with zipfile.ZipFile(path) as archive:
+                    content = archive.read("metadata.json")
+            else:
+                content = path.read_bytes()
+            assert str(reproduced_clone).encode() not in content, path
+            assert b"sqlite:" not in content and b"file://" not in content, path
+            checked += 1
+    assert checked >= 5 * len(FRAMINGS)
+
+
+def test_two_dvc_experiments_compare_side_by_side_in_mlflow(changed_clone):
+    root, _, _ = changed_clone
+    runs = mlflow_runs(root)
+    summaries = {tracked.data.tags["dvc_exp_name"]: tracked for tracked in runs if tracked.data.tags["run_kind"] == "summary"}
+    assert len(summaries) == 2 and "workspace" in summaries
+    [experiment] = set(summaries) - {"workspace"}
+    assert experiment in run(["dvc", "exp", "list", "--name-only"], root).stdout.split()
+    baseline, changed = summaries["workspace"], summaries[experiment]
+    assert (baseline.data.params["stateful.batch_size"], changed.data.params["stateful.batch_size"]) == ("1", "5")
+    for framing in FRAMINGS:
+        link = f"training.{framing}.seed7"
+        # Every framing on both sides, also those the experiment did not retrain (same run).
+        assert f"{framing}/accuracy" in baseline.data.metrics and f"{framing}/accuracy" in changed.data.metrics
+        assert (changed.data.tags[link] != baseline.data.tags[link]) == (framing == "stateful"), framing
+    assert sum(tracked.data.tags["run_kind"] == "training" for tracked in runs) == len(FRAMINGS) + 1

@@ -249,13 +249,21 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     assert "experiments" in rest_json(uri, search, credentials=credentials)
 
-    # A wrong password: the log stage fails at once, naming the server; the trainings stay.
+    # A server that does not answer: the log stage fails at once, naming it; the trainings stay.
     root = team_clone(tmp_path / "repo")
+    [dead_port] = free_ports(1)
+    down = f"http://127.0.0.1:{dead_port}"
+    failed = run(["dvc", "repro"], root, env=pipeline_env({**alice, "MLFLOW_TRACKING_URI": down}), check=False)
+    assert failed.returncode != 0
+    assert f"error: MLflow tracking server {down} did not answer" in failed.stderr
+    assert stages_run(failed.stdout)[-1] == "log"
+
+    # A wrong password: the same, and nothing is retrained on the way.
     wrong = pipeline_env({**alice, "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
     failed = run(["dvc", "repro"], root, env=wrong, check=False)
     assert failed.returncode != 0
     assert f"error: MLflow tracking server {uri} refused the user name and password of MLFLOW_TRACKING_USERNAME=alice" in failed.stderr
-    assert "log" in stages_run(failed.stdout)
+    assert stages_run(failed.stdout) == ["log"]
     for name in FRAMINGS:
         assert (root / "models" / name / f"seed{SEED}.npz").is_file()
     assert not (root / "mlflow.db").exists()
