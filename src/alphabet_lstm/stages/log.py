@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # MLflow's download progress bars and INFO lines would drown the stage's one summary line.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from mlflow.exceptions import MlflowException
+
     from alphabet_lstm.tracking import store as mlflow_store
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -84,19 +86,23 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C and SIGTERM are raised between runs, never in the middle of MLflow's requests;
     # a run interrupted anyway (a second signal) is ended FAILED by mlflow.start_run.
     with mlflow_store.store_lock(uri), deferred_signals() as stop_request:
-        store = mlflow_store.open_store(uri)
-        for record in records:
+        try:
+            store = mlflow_store.open_store(uri)
+            for record in records:
+                stop_request.check()
+                logged = mlflow_store.log_training(store, record)
+                run_ids[record.key] = logged.run_id
+                created += logged.created
+                if record.seed == first_seed:
+                    mlflow_store.ensure_registered(store, record, logged.run_id)
+                    registered[mlflow_store.registered_model_name(record.framing)] = record.model_md5
             stop_request.check()
-            logged = mlflow_store.log_training(store, record)
-            run_ids[record.key] = logged.run_id
-            created += logged.created
-            if record.seed == first_seed:
-                mlflow_store.ensure_registered(store, record, logged.run_id)
-                registered[mlflow_store.registered_model_name(record.framing)] = record.model_md5
-        stop_request.check()
-        summary = mlflow_store.log_summary(
-            store, summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name)
-        )
+            summary = mlflow_store.log_summary(
+                store, summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name)
+            )
+        except MlflowException as error:
+            # A refusal (a permission, a store MLflow cannot open): one line, not a traceback.
+            raise tracking.TrackingFailed(f"MLflow {uri} refused a request: {error.message}") from None
     write_json(args.out, logged_manifest(records, registered))
     print(
         f"MLflow {uri}: {len(records)} trainings ({created} new runs, {len(records) - created} already logged), "

@@ -306,6 +306,7 @@ def logged_manifest(records: Sequence[TrainingRecord], registered: Mapping[str, 
             }
             for record in sorted(records, key=lambda item: (item.framing, item.seed))
         ],
-        "summary_key": summary_key([record.key for record in records], ""),
+        # The repro's trainings as one key (a summary run's key adds the DVC experiment).
+        "trainings_key": summary_key([record.key for record in records], ""),
         "registered_models": dict(sorted(registered.items())),
     }
