@@ -20,9 +20,9 @@ from conftest import VENV_BIN, pipeline_env
 
 SEED = 7
 SPECS = {
-    "stateful": ModelSpec("stateful", 8, "timesteps", 1, True, 5, "fast", SEED, "sliding"),
-    "window_features": ModelSpec("window_features", 6, "features", 3, False, 1, "fast", SEED, "sliding"),
-    "variable_length": ModelSpec("variable_length", 7, "timesteps", 5, False, 1, "fast", SEED, "variable_length"),
+    "stateful": ModelSpec("stateful", 8, "timesteps", 1, True, 5, "fast", SEED, 1, False),
+    "window_features": ModelSpec("window_features", 6, "features", 3, False, 1, "fast", SEED, 3, False),
+    "variable_length": ModelSpec("variable_length", 7, "timesteps", 5, False, 1, "fast", SEED, 1, True),
 }
 # Loads each exported model with Keras alone and compares it with the numpy forward pass on
 # the same inputs; a stateful model is fed consecutive batches (state carried), then reset

@@ -9,15 +9,14 @@ experiment): every framing's results side by side, linked to the training runs.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from alphabet_lstm.artifacts import read_json
+from alphabet_lstm.artifacts import load_model, read_json
+from alphabet_lstm.formats import TrainingHistory, read_evaluation, read_history, read_predictions
 from alphabet_lstm.params import FramingParams
 
 TRAINING_KIND = "training"
@@ -115,14 +114,9 @@ def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) ->
     return {key: str(value) for key, value in values.items()}
 
 
-def history_series(text: str) -> dict[str, list[float]]:
-    """A history CSV (epoch,loss,accuracy) as per-epoch series, epoch 1 first."""
-    rows = list(csv.DictReader(io.StringIO(text)))
-    rows.sort(key=lambda row: int(row["epoch"]))
-    return {
-        "loss": [float(row["loss"]) for row in rows],
-        "accuracy": [float(row["accuracy"]) for row in rows],
-    }
+def history_series(history: TrainingHistory) -> dict[str, list[float]]:
+    """The per-epoch curves as MLflow step metrics ``loss`` and ``accuracy`` (epoch 1 first)."""
+    return {"loss": list(history.losses), "accuracy": list(history.accuracies)}
 
 
 def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
@@ -137,19 +131,6 @@ def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
         elif isinstance(value, Mapping):
             found.update(numeric_metrics(value, prefix=f"{name}."))
     return found
-
-
-def prediction_rows(text: str) -> list[dict]:
-    """The evaluate stage's prediction table, typed (probability a float, correct a bool)."""
-    rows = []
-    for row in csv.DictReader(io.StringIO(text)):
-        typed = dict(row)
-        if "probability" in typed:
-            typed["probability"] = float(typed["probability"])
-        if "correct" in typed:
-            typed["correct"] = typed["correct"] == "True"
-        rows.append(typed)
-    return rows
 
 
 def describe_training(framing: str, seed: int, params: Mapping[str, str], evaluation: Mapping) -> str:
@@ -176,8 +157,6 @@ def read_training(
     model_path = root / files.model
     data_md5 = file_md5(root / files.encoded)
     model_md5 = file_md5(model_path)
-    from alphabet_lstm.artifacts import load_model
-
     _, spec = load_model(model_path)
     if spec.framing != files.framing or spec.seed != files.seed:
         raise ValueError(
@@ -188,7 +167,7 @@ def read_training(
         framing.model_dump(mode="json"), seed=files.seed, engine=engine, data_md5=data_md5, model_md5=model_md5
     )
     params = flat_params(files.framing, framing, seed=files.seed, engine=engine)
-    evaluation = read_json(root / files.evaluation)
+    evaluation = read_evaluation(root / files.evaluation)
     tags = {
         "run_kind": TRAINING_KIND,
         "training_key": key,
@@ -213,9 +192,9 @@ def read_training(
         params=params,
         tags=tags,
         description=describe_training(files.framing, files.seed, params, evaluation),
-        step_metrics=history_series((root / files.history).read_text(encoding="utf-8")),
+        step_metrics=history_series(read_history(root / files.history)),
         metrics=numeric_metrics(evaluation, prefix=EVALUATION_PREFIX),
-        predictions=prediction_rows((root / files.predictions).read_text(encoding="utf-8")),
+        predictions=read_predictions(root / files.predictions),
         dataset_rows=[{"input": record["input"], "target": record["target"]} for record in records],
         data_md5=data_md5,
         data_source=files.encoded.as_posix(),
