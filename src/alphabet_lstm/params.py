@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
 from pydantic.fields import FieldInfo
 
 from alphabet_lstm.data.kinds import KINDS, DatasetParams, Seed, StrictModel
+from alphabet_lstm.sweeps.params import SweepsSection, sweep_problems
 
 FRAMING_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")  # matched whole, with fullmatch
 
@@ -83,6 +84,7 @@ class Params(StrictModel):
         dict[str, FramingParams],
         Field(min_length=1, description="a mapping of one or more framing names to framings"),
     ]
+    sweeps: SweepsSection = SweepsSection()  # grids over framings; see alphabet_lstm.sweeps.params
 
     def framing(self, name: str) -> FramingParams:
         """The named framing; ParamsError listing the defined ones if it is not there."""
@@ -289,7 +291,7 @@ def _cross_checks(params: Params) -> list[str]:
                 f"{_did_you_mean(name, params.framings)}; allowed: the framings "
                 f"{', '.join(map(_name, params.framings))}"
             )
-    return problems
+    return problems + sweep_problems(params)
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
