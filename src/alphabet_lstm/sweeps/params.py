@@ -168,12 +168,22 @@ def _grid_key_problem(prefix: str, key: str) -> str | None:
     )
 
 
+def _plain(value: Any, nested: bool = False) -> bool:
+    """A value a framing key can take: a YAML scalar, or a mapping of text to scalars."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, dict) and not nested:
+        return all(isinstance(key, str) and _plain(item, nested=True) for key, item in value.items())
+    return False
+
+
 def _point_raw(base: dict, values: tuple[tuple[str, Any], ...]) -> dict:
     """The base framing as params.yaml would write it, with the point's values put in."""
     raw = json.loads(json.dumps(base))
     for key, value in values:
         if key.startswith("dataset."):
-            raw["dataset"][key[len("dataset."):]] = value
+            if isinstance(raw.get("dataset"), dict):  # else the grid's own dataset value is wrong
+                raw["dataset"][key[len("dataset."):]] = value
         else:
             raw[key] = value
     return raw
@@ -181,7 +191,7 @@ def _point_raw(base: dict, values: tuple[tuple[str, Any], ...]) -> dict:
 
 def _spec_problems(prefix: str, raw: Any) -> tuple[_SweepSpec | None, list[str]]:
     """Parse one sweep's keys; problems in params.py's style, one per line."""
-    from alphabet_lstm.params import _did_you_mean, _show
+    from alphabet_lstm.params import _did_you_mean, _name, _show
 
     if not isinstance(raw, dict):
         return None, [f"{prefix}: got {_show(raw)}; allowed: a mapping with keys {', '.join(_ALLOWED)}"]
@@ -190,25 +200,26 @@ def _spec_problems(prefix: str, raw: Any) -> tuple[_SweepSpec | None, list[str]]
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            location = [str(part) for part in item["loc"]]
+            location = item["loc"]
             field = location[0]
-            path = f"{prefix}.{field}"
+            path = f"{prefix}.{_name(field)}"
             if item["type"] == "extra_forbidden":
                 problems.append(
                     f"{path}: unknown key{_did_you_mean(field, _ALLOWED)}; allowed keys: {', '.join(_ALLOWED)}"
                 )
             elif item["type"] == "missing":
                 problems.append(f"{path}: required key is missing; allowed: {_ALLOWED[field]}")
-            elif field == "grid" and len(location) > 1:
-                # grid.<key> (or grid.<key>.[key] for a key that is not text): its values.
+            elif field == "grid" and len(location) > 1 and isinstance(raw.get("grid"), dict):
                 key = location[1]
-                problems.append(
-                    f"{path}.{key}: got {_show(raw['grid'].get(key, item.get('input')))}; "
-                    "allowed: a list of one or more values for that key"
-                )
+                if item["type"] == "invalid_key" or location[-1] == "[key]":
+                    problems.append(f"{path}: got the key {_show(key)}; keys must be text")
+                else:
+                    problems.append(
+                        f"{path}.{_name(key)}: got {_show(raw['grid'].get(key))}; "
+                        "allowed: a list of one or more values for that key"
+                    )
             else:
-                given = raw.get(field)
-                problems.append(f"{path}: got {_show(given)}; allowed: {_ALLOWED[field]}")
+                problems.append(f"{path}: got {_show(raw.get(field))}; allowed: {_ALLOWED.get(field, '')}")
         return None, list(dict.fromkeys(problems))
 
 
@@ -219,6 +230,12 @@ def _expand(name: str, spec: _SweepSpec, base: "FramingParams") -> tuple[Sweep |
     prefix = f"sweeps.{name}"
     problems = [p for key in spec.grid if (p := _grid_key_problem(prefix, key))]
     for key, values in spec.grid.items():
+        if not all(_plain(value) for value in values):
+            problems.append(
+                f"{prefix}.grid.{key}: got {_show(values)}; allowed: a list of numbers, text, "
+                "true or false (or, for dataset, mappings of a dataset's keys to those)"
+            )
+            continue
         shown = [json.dumps(value, sort_keys=True) for value in values]
         if len(set(shown)) != len(shown):
             problems.append(f"{prefix}.grid.{key}: got {_show(values)}; allowed: distinct values")
@@ -267,6 +284,16 @@ def _expand(name: str, spec: _SweepSpec, base: "FramingParams") -> tuple[Sweep |
     return sweep, []
 
 
+def _valid_alone(name: str, framing: "FramingParams") -> bool:
+    from alphabet_lstm.params import ParamsError, parse_params
+
+    try:
+        parse_params({"seeds": [0], "framings": {name: framing.model_dump(mode="json")}})
+    except ParamsError:
+        return False
+    return True
+
+
 def _parse_all(params: "Params") -> tuple[dict[str, Sweep], list[str]]:
     import re
 
@@ -296,6 +323,8 @@ def _parse_all(params: "Params") -> tuple[dict[str, Sweep], list[str]]:
                 f"allowed: a framing of framings ({', '.join(map(_name, params.framings))})"
             )
             continue
+        if not _valid_alone(spec.framing, params.framings[spec.framing]):
+            continue  # the framing's own problems are reported under framings; not again here
         sweep, expand_problems = _expand(name, spec, params.framings[spec.framing])
         problems += expand_problems
         if sweep is not None:

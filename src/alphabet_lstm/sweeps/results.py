@@ -160,7 +160,7 @@ def answer(sweep: Sweep, summaries: list[PointSummary], tutorial_accuracy: float
     base_name = "the base framing's own" if base_point else "the grid's first point,"
     seeds = best.seeds
     changed = [
-        key
+        f"{key}={show_value(value)}"
         for (key, value), (_, base_value) in zip(best.point.values, base.point.values)
         if value != base_value
     ]
@@ -185,7 +185,7 @@ def answer(sweep: Sweep, summaries: list[PointSummary], tutorial_accuracy: float
             f"{base.point.label}, not of the framing."
         )
     return (
-        f"{start}, where {best.perfect} of {seeds} seeds reach 100%: more {', '.join(changed)} helps, "
+        f"{start}, where {best.perfect} of {seeds} seeds reach 100%: setting {' '.join(changed)} helps, "
         f"but no grid point reaches 100% on every seed, so {sweep.framing_name}'s ceiling within "
         f"this grid is {_percent(best.mean)}."
     )
