@@ -20,7 +20,7 @@ import yaml
 
 from alphabet_lstm.params import ParamsError, load_params, parse_params
 from alphabet_lstm.sweeps.execution import TrainingOutcome, run_tasks, run_training
-from alphabet_lstm.sweeps.params import load_sweep
+from alphabet_lstm.sweeps.params import check_sweeps, load_sweep
 from alphabet_lstm.sweeps.results import answer, read_csv, results_csv, summarize_points, timing_csv
 from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run
 
@@ -41,8 +41,9 @@ def params_with(sweeps: dict) -> dict:
 
 
 def problems_of(raw: dict) -> list[str]:
+    """The problems the validate stage reports: params.py's, then the sweeps' own."""
     with pytest.raises(ParamsError) as caught:
-        parse_params(raw)
+        check_sweeps(parse_params(raw))
     return caught.value.problems
 
 
@@ -174,18 +175,26 @@ def test_unknown_sweep_name_lists_the_defined_ones():
 
 
 @pytest.mark.slow
-def test_bad_sweep_fails_the_stage_with_one_error_line_and_writes_nothing(tmp_path):
+def test_bad_sweep_fails_validate_and_sweep_stages_with_one_error_line_writing_nothing(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(params_with({"s": {**TINY_SWEEP, "grid": {"unit": [8]}}})))
-    results = tmp_path / "results.csv"
-    result = subprocess.run(
-        [sys.executable, "-m", "alphabet_lstm.stages.sweep", "--params", str(params), "--sweep", "s",
-         "--results", str(results), "--timing", str(tmp_path / "timing.csv")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {params}: sweeps.s.grid.unit: not a framing key")
-    assert not results.exists() and not (tmp_path / "timing.csv").exists()
+    outputs = {name: tmp_path / name for name in ("validated.json", "results.csv", "timing.csv")}
+    commands = {
+        "validate": ["--out", str(outputs["validated.json"])],
+        "sweep": ["--sweep", "s", "--results", str(outputs["results.csv"]), "--timing", str(outputs["timing.csv"])],
+    }
+    for stage, arguments in commands.items():
+        result = subprocess.run(
+            [sys.executable, "-m", f"alphabet_lstm.stages.{stage}", "--params", str(params), *arguments],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 2, (stage, result.stderr)
+        assert result.stderr == (
+            f"error: {params}: sweeps.s.grid.unit: not a framing key (did you mean 'units'?); allowed: "
+            "dataset, layout, stateful, batch_size, epochs, units, shuffle or dataset.<key> "
+            "(kind, max_len, num_inputs, seed, seq_length)\n"
+        ), stage
+    assert not any(path.exists() for path in outputs.values())
 
 
 # --- tables and the answer -------------------------------------------------------------
@@ -422,3 +431,10 @@ def test_dvc_sweep_stages_end_to_end_and_not_in_root_repro(tmp_path):
     assert "0 training runs added, 4 already there" in second.stderr
     assert len(_mlflow_runs(root / "mlflow.db")) == 5
     assert (out / "results.csv").read_bytes() == before
+
+
+def test_sweep_stages_list_exactly_the_code_they_run():
+    from alphabet_lstm.dependencies import synced_dvc_yaml
+
+    text = (REPO_ROOT / "sweeps" / "dvc.yaml").read_text()
+    assert synced_dvc_yaml(text) == text, "run `python -m alphabet_lstm.dependencies --write sweeps/dvc.yaml`"

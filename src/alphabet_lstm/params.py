@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
 from pydantic.fields import FieldInfo
 
 from alphabet_lstm.data.kinds import KINDS, DatasetParams, Seed, StrictModel
-from alphabet_lstm.sweeps.params import SweepsSection, sweep_problems
 
 FRAMING_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")  # matched whole, with fullmatch
 
@@ -84,7 +83,8 @@ class Params(StrictModel):
         dict[str, FramingParams],
         Field(min_length=1, description="a mapping of one or more framing names to framings"),
     ]
-    sweeps: SweepsSection = SweepsSection()  # grids over framings; see alphabet_lstm.sweeps.params
+    # Grids over framings; checked with the framings by alphabet_lstm.sweeps.params (validate stage).
+    sweeps: Annotated[dict[str, Any], Field(description="a mapping of sweep names to sweeps")] = {}
 
     def framing(self, name: str) -> FramingParams:
         """The named framing; ParamsError listing the defined ones if it is not there."""
@@ -291,7 +291,7 @@ def _cross_checks(params: Params) -> list[str]:
                 f"{_did_you_mean(name, params.framings)}; allowed: the framings "
                 f"{', '.join(map(_name, params.framings))}"
             )
-    return problems + sweep_problems(params)
+    return problems
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=None, help="LocalCluster size (default: every core)")
     args = parser.parse_args(argv)
 
-    sweep = load_sweep(load_params(args.params), args.sweep)
+    sweep = load_sweep(load_params(args.params), args.sweep, args.params)
     outcomes = run_sweep(sweep, workers=args.workers)
     write_text(args.results, results_csv(sweep, outcomes))
     write_text(args.timing, timing_csv(sweep, outcomes))

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--artifact", action="append", default=[], help="file to attach to the parent run")
     args = parser.parse_args(argv)
 
-    sweep = load_sweep(load_params(args.params), args.sweep)
+    sweep = load_sweep(load_params(args.params), args.sweep, args.params)
     uri = tracking_uri()
     check_tracking_server(uri)  # an unreachable server fails now, not after MLflow's retries
     results = read_csv(args.results)

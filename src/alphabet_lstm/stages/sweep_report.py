@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    sweep = load_sweep(params, args.sweep)
+    sweep = load_sweep(params, args.sweep, args.params)
     tutorial_accuracy = params.report.tutorial_accuracy.get(sweep.framing_name)
     try:
         summaries = summarize_points(sweep, read_csv(args.results))

@@ -97,7 +97,7 @@ def scheduler_address() -> str | None:
 
 
 @contextmanager
-def dask_client(workers: int | None = None) -> Iterator["distributed.Client"]:  # noqa: F821
+def dask_client(workers: int | None = None) -> Iterator:
     """A client on the configured cluster, else on a LocalCluster started for this block.
 
     The LocalCluster has ``workers`` processes (default: one per core) of one thread each:

@@ -19,9 +19,11 @@ Grid keys are the framing's keys (``units``, ``epochs``, ``batch_size``, ``state
 included (a stateful batch size must divide the data), so a sweep that could fail halfway
 fails at validation instead.
 
-params.py keeps the section as given (:class:`SweepsSection`) and calls
-:func:`sweep_problems` with its own cross-key checks; the lines follow params.py's style:
-the key path, the value given, what is allowed.
+params.py only accepts the section (a mapping of names); a grid point is valid only with
+its base framing, so :func:`sweep_problems` checks the section against the parsed framings,
+run by the validate stage and by :func:`load_sweep`. Its lines follow params.py's style:
+the key path, the value given, what is allowed. The pipeline's stages do not import this
+module, so a change here reruns no training.
 """
 
 from __future__ import annotations
@@ -30,34 +32,28 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-if TYPE_CHECKING:
-    from alphabet_lstm.params import FramingParams, Params
+from alphabet_lstm.data.kinds import KINDS
+# params.py's own message helpers, so sweep problems read like every other params problem.
+from alphabet_lstm.params import (
+    FramingParams,
+    Params,
+    ParamsError,
+    _did_you_mean,
+    _name,
+    _near_miss,
+    _show,
+    parse_params,
+)
 
 SWEEP_NAME_PATTERN = r"[a-z][a-z0-9_]*"  # also a directory name and a DVC stage key
 MAX_SEED = 2**32 - 1
 # How many grid points one problem is shown for before "and N more".
 _SHOWN_POINTS = 1
-
-
-class SweepsSection(BaseModel):
-    """The section exactly as written; :func:`sweep_problems` validates it with the framings.
-
-    A grid point is only valid together with its base framing, which sits elsewhere in the
-    file, so this section cannot be checked on its own like the others are.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    entries: Any = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _keep_as_given(cls, value: Any) -> dict:
-        return {"entries": value}
 
 
 class _SweepSpec(BaseModel):
@@ -85,7 +81,7 @@ class GridPoint:
 
     index: int
     values: tuple[tuple[str, Any], ...]  # (grid key, value), in the grid's key order
-    framing: "FramingParams"
+    framing: FramingParams
 
     @property
     def label(self) -> str:
@@ -120,7 +116,7 @@ class Sweep:
     grid: tuple[tuple[str, tuple[Any, ...]], ...]
     seeds: tuple[int, ...]
     points: tuple[GridPoint, ...]
-    base: "FramingParams"
+    base: FramingParams
 
     @property
     def grid_keys(self) -> tuple[str, ...]:
@@ -140,20 +136,14 @@ class Sweep:
 
 def show_value(value: Any) -> str:
     """A grid value as params.yaml writes it (true, 32, timesteps, {kind: sliding, ...})."""
-    from alphabet_lstm.params import _show
-
     return _show(value).strip('"') if isinstance(value, str) else _show(value)
 
 
 def _dataset_keys() -> set[str]:
-    from alphabet_lstm.data.kinds import KINDS
-
     return {key for model in KINDS.values() for key in model.model_fields}
 
 
 def _grid_key_problem(prefix: str, key: str) -> str | None:
-    from alphabet_lstm.params import FramingParams, _near_miss
-
     framing_keys = list(FramingParams.model_fields)
     dataset_keys = sorted(_dataset_keys())
     if key in framing_keys:
@@ -191,8 +181,6 @@ def _point_raw(base: dict, values: tuple[tuple[str, Any], ...]) -> dict:
 
 def _spec_problems(prefix: str, raw: Any) -> tuple[_SweepSpec | None, list[str]]:
     """Parse one sweep's keys; problems in params.py's style, one per line."""
-    from alphabet_lstm.params import _did_you_mean, _name, _show
-
     if not isinstance(raw, dict):
         return None, [f"{prefix}: got {_show(raw)}; allowed: a mapping with keys {', '.join(_ALLOWED)}"]
     try:
@@ -223,10 +211,8 @@ def _spec_problems(prefix: str, raw: Any) -> tuple[_SweepSpec | None, list[str]]
         return None, list(dict.fromkeys(problems))
 
 
-def _expand(name: str, spec: _SweepSpec, base: "FramingParams") -> tuple[Sweep | None, list[str]]:
+def _expand(name: str, spec: _SweepSpec, base: FramingParams) -> tuple[Sweep | None, list[str]]:
     """Every grid point as a framing, validated as params.py validates a framing."""
-    from alphabet_lstm.params import ParamsError, _show, parse_params
-
     prefix = f"sweeps.{name}"
     problems = [p for key in spec.grid if (p := _grid_key_problem(prefix, key))]
     for key, values in spec.grid.items():
@@ -284,9 +270,7 @@ def _expand(name: str, spec: _SweepSpec, base: "FramingParams") -> tuple[Sweep |
     return sweep, []
 
 
-def _valid_alone(name: str, framing: "FramingParams") -> bool:
-    from alphabet_lstm.params import ParamsError, parse_params
-
+def _valid_alone(name: str, framing: FramingParams) -> bool:
     try:
         parse_params({"seeds": [0], "framings": {name: framing.model_dump(mode="json")}})
     except ParamsError:
@@ -294,16 +278,8 @@ def _valid_alone(name: str, framing: "FramingParams") -> bool:
     return True
 
 
-def _parse_all(params: "Params") -> tuple[dict[str, Sweep], list[str]]:
-    import re
-
-    from alphabet_lstm.params import _did_you_mean, _name, _show
-
-    entries = params.sweeps.entries
-    if entries is None:
-        entries = {}
-    if not isinstance(entries, dict):
-        return {}, [f"sweeps: got {_show(entries)}; allowed: a mapping of sweep names to sweeps"]
+def _parse_all(params: Params) -> tuple[dict[str, Sweep], list[str]]:
+    entries = params.sweeps  # a mapping of text keys: params.py checked that much
     sweeps, problems = {}, []
     for name, raw in entries.items():
         prefix = f"sweeps.{_name(name)}"
@@ -332,24 +308,30 @@ def _parse_all(params: "Params") -> tuple[dict[str, Sweep], list[str]]:
     return sweeps, problems
 
 
-def sweep_problems(params: "Params") -> list[str]:
-    """Every problem of the ``sweeps:`` section, one line each (params.py's cross checks)."""
+def sweep_problems(params: Params) -> list[str]:
+    """Every problem of the ``sweeps:`` section, one line each."""
     return _parse_all(params)[1]
 
 
-def sweep_names(params: "Params") -> list[str]:
-    entries = params.sweeps.entries
-    return list(entries) if isinstance(entries, dict) else []
+def check_sweeps(params: Params, source: str = "params.yaml") -> None:
+    """ParamsError listing every problem of the ``sweeps:`` section, if it has any."""
+    problems = sweep_problems(params)
+    if problems:
+        raise ParamsError(problems, source)
 
 
-def load_sweep(params: "Params", name: str) -> Sweep:
+def sweep_names(params: Params) -> list[str]:
+    return list(params.sweeps)
+
+
+def load_sweep(params: Params, name: str, source: str = "params.yaml") -> Sweep:
     """The named sweep, validated and expanded; ParamsError if it is not there or not valid."""
-    from alphabet_lstm.params import ParamsError, _did_you_mean, _name
-
     sweeps, problems = _parse_all(params)
     if problems:
-        raise ParamsError(problems)
+        raise ParamsError(problems, source)
     if name not in sweeps:
         defined = ", ".join(map(_name, sweeps)) or "none"
-        raise ParamsError([f"sweeps.{_name(name)}: no such sweep{_did_you_mean(name, sweeps)}; defined: {defined}"])
+        raise ParamsError(
+            [f"sweeps.{_name(name)}: no such sweep{_did_you_mean(name, sweeps)}; defined: {defined}"], source
+        )
     return sweeps[name]
