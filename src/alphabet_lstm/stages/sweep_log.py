@@ -14,8 +14,8 @@ from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.params import load_params
 from alphabet_lstm.sweeps.params import load_sweep
 from alphabet_lstm.sweeps.results import read_csv, summarize_points
-from alphabet_lstm.sweeps.tracking import log_sweep, tracking_uri
-from alphabet_lstm.tracking import check_tracking_server, git_commit
+from alphabet_lstm.sweeps.tracking import log_sweep
+from alphabet_lstm.tracking import check_tracking_server, git_commit, tracking_uri
 
 
 def main(argv: list[str] | None = None) -> None:

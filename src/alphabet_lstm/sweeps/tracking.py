@@ -12,7 +12,6 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,12 @@ SOURCE = "src/alphabet_lstm/stages/sweep_log.py"
 _PAGE = 1000
 
 
-def tracking_uri(root: Path | None = None) -> str:
-    """MLFLOW_TRACKING_URI, else the project's own store, mlflow.db at the checkout root."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or Path.cwd()).resolve() / 'mlflow.db'}"
-
-
 def training_key(framing_params: Mapping, *, seed: int, engine: str, data_md5: str, model_md5: str) -> str:
-    """sha256 naming a training by its content: what it learned from, how, and the result."""
+    """sha256 naming a training by its content: what it learned from, how, and the result.
+
+    The same identity as the pipeline's log stage gives a training (issue 11's records),
+    with the weights' md5 as the model's: a sweep saves no model file.
+    """
     identity = {
         "framing": dict(framing_params),
         "seed": seed,
