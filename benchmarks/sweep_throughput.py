@@ -7,7 +7,9 @@ Runs one sweep of params.yaml (default: the shipped ``one_char_budget``, 45 trai
 each worker single-threaded. Every worker first trains one tiny model (numba loads its
 compiled kernels, a few seconds per process, once), so the figures are the steady rate of
 a warm cluster; the start-up time is printed beside them. Peak memory is each worker
-process's peak RSS (getrusage). The deterministic results tables of the three runs must be
+process's peak RSS (getrusage). On a shared machine a worker may get less than a core:
+the CPU time the workers did get is printed too (cores used, trainings per CPU-minute).
+The deterministic results tables of the three runs must be
 byte-identical; the script says whether they are.
 
     .venv/bin/python benchmarks/sweep_throughput.py [--sweep NAME] [--params params.yaml]
@@ -39,15 +41,23 @@ from alphabet_lstm.sweeps.results import results_csv  # noqa: E402
 
 def warm_up() -> None:
     """Load the fast engine's compiled kernels in this worker (a 2-epoch training)."""
-    from alphabet_lstm.data.datasets import sliding_patterns
+    from alphabet_lstm.data.datasets import generate_patterns
     from alphabet_lstm.data.encoding import encode_patterns
     from alphabet_lstm.model.training import train
     from alphabet_lstm.params import FramingParams
 
     framing = FramingParams.model_validate({"dataset": {"kind": "sliding", "seq_length": 1}, "epochs": 2, "units": 4})
-    patterns = sliding_patterns(1)
+    patterns = generate_patterns(framing.dataset)
     dataset = encode_patterns(patterns.inputs, patterns.targets, layout="timesteps", input_length=1)
     train(dataset, framing, seed=0, engine="fast")
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this worker process so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mib() -> float:
@@ -83,7 +93,7 @@ def localhost_cluster(workers: int = 2):
                   "--no-dashboard", "--host", "127.0.0.1")
         yield address
     finally:
-        for process in processes:
+        for process in reversed(processes):  # workers first: no heartbeat to a dead scheduler
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
@@ -92,10 +102,12 @@ def localhost_cluster(workers: int = 2):
 def measure(name: str, client, sweep, started: float) -> dict:
     """Warm every worker, run the sweep, return its figures and deterministic table."""
     client.run(warm_up)
+    cpu_before = client.run(cpu_seconds)
     ready = time.perf_counter()
     tasks = sweep.tasks()
     outcomes = run_tasks(client, tasks)
     seconds = time.perf_counter() - ready
+    cpu = sum(client.run(cpu_seconds).values()) - sum(cpu_before.values())
     memory = client.run(peak_rss_mib)
     result = {
         "cluster": name,
@@ -104,12 +116,16 @@ def measure(name: str, client, sweep, started: float) -> dict:
         "start_seconds": round(ready - started, 1),
         "sweep_seconds": round(seconds, 1),
         "trainings_per_minute": round(60 * len(tasks) / seconds, 1),
+        # On a shared machine a worker gets less than a core: the CPU it did get says how much.
+        "cores_used": round(cpu / seconds, 2),
+        "trainings_per_cpu_minute": round(60 * len(tasks) / cpu, 1),
         "peak_rss_mib": {address: round(value) for address, value in sorted(memory.items())},
         "table": results_csv(sweep, outcomes),
     }
     print(
         f"{name:<32} {result['workers']} workers: {result['trainings_per_minute']:7.1f} trainings/min "
-        f"({len(tasks)} in {seconds:.1f} s; cluster up and warm in {result['start_seconds']} s); "
+        f"({len(tasks)} in {seconds:.1f} s, workers got {result['cores_used']} cores, "
+        f"{result['trainings_per_cpu_minute']} per CPU-minute; up and warm in {result['start_seconds']} s); "
         f"peak RSS per worker: {', '.join(f'{v} MiB' for v in result['peak_rss_mib'].values())}",
         flush=True,
     )

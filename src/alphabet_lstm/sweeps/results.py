@@ -164,21 +164,22 @@ def answer(sweep: Sweep, summaries: list[PointSummary], tutorial_accuracy: float
         for (key, value), (_, base_value) in zip(best.point.values, base.point.values)
         if value != base_value
     ]
-    reference = (
-        f"the tutorial's {100 * tutorial_accuracy:.4g}%" if tutorial_accuracy is not None
-        else f"{sweep.framing_name}'s {_percent(base.mean)}"
-    )
+    if tutorial_accuracy is not None and base_point is not None:
+        reference = f"the tutorial's {100 * tutorial_accuracy:.4g}%"
+    else:
+        reference = f"{sweep.framing_name}'s {_percent(base.mean)}"
+    if best.point.index == base.point.index:
+        head = f"Mean accuracy over {seeds} seeds is highest at {base_name} {base.point.label}, {_with_sd(best)}"
+        if best.perfect == seeds:
+            return f"{head}: {sweep.framing_name} already reaches 100% on every seed there."
+        return (
+            f"{head}, so {', '.join(sweep.grid_keys)} do not limit {sweep.framing_name} here: "
+            f"its ceiling within this grid is {_percent(best.mean)}."
+        )
     start = (
         f"Mean accuracy over {seeds} seeds goes from {_with_sd(base)} at {base_name} {base.point.label} "
         f"to {_with_sd(best)} at {best.point.label}"
     )
-    if best.point.index == base.point.index:
-        if best.perfect == seeds:
-            return f"{start}: {sweep.framing_name} already reaches 100% on every seed at its own settings."
-        return (
-            f"{start}, the best of the grid, so {', '.join(sweep.grid_keys)} do not limit "
-            f"{sweep.framing_name} here: its ceiling within this grid is {_percent(best.mean)}."
-        )
     if best.perfect == seeds:
         return (
             f"{start}, where all {seeds} seeds reach 100%: {reference} is a limit of "
