@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast study readme benchmark setup mlflow-ui clean-venv
+.PHONY: run test test-fast study sweep readme benchmark setup mlflow-ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test-fast: $(STAMP)
 # The 10-seed study (seeds 7..16) as a DVC experiment; the report gains confidence intervals.
 study: $(STAMP)
 	dvc exp run -S 'seeds=[7,8,9,10,11,12,13,14,15,16]'
+
+# The sweeps of params.yaml (`sweeps:`) on Dask: a LocalCluster on every core, or the cluster
+# DASK_SCHEDULER_ADDRESS names. `make sweep SWEEP=one_char_budget` runs one. docs/sweeps.md.
+SWEEP ?=
+sweep: $(STAMP)
+	dvc repro sweeps/dvc.yaml$(if $(SWEEP),:log@$(SWEEP))
 
 # The README's results table, from the committed metrics (a test checks it is current).
 readme: $(STAMP)

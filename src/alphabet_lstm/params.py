@@ -83,6 +83,8 @@ class Params(StrictModel):
         dict[str, FramingParams],
         Field(min_length=1, description="a mapping of one or more framing names to framings"),
     ]
+    # Grids over framings; checked with the framings by alphabet_lstm.sweeps.params (validate stage).
+    sweeps: Annotated[dict[str, Any], Field(description="a mapping of sweep names to sweeps")] = {}
 
     def framing(self, name: str) -> FramingParams:
         """The named framing; ParamsError listing the defined ones if it is not there."""

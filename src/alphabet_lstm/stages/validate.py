@@ -16,6 +16,7 @@ import sys
 from alphabet_lstm.artifacts import write_json
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.params import load_params
+from alphabet_lstm.sweeps.params import check_sweeps
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", required=True, help="marker JSON written when params are valid")
     args = parser.parse_args(argv)
-    load_params(args.params)
+    # Sweeps too: a grid point is valid only with its base framing, checked here, not in params.py.
+    check_sweeps(load_params(args.params), args.params)
     write_json(args.out, {"params": "valid"})
 
 

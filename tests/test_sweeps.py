@@ -1,0 +1,440 @@
+"""Sweeps: the params section, the Dask execution on real clusters, the DVC stages, MLflow.
+
+The cluster tests start a real `dask scheduler` and `dask worker` processes on 127.0.0.1
+(random ports through a scheduler file) and tear them down, process group and all.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alphabet_lstm.params import ParamsError, load_params, parse_params
+from alphabet_lstm.sweeps.execution import TrainingOutcome, run_tasks, run_training
+from alphabet_lstm.sweeps.params import check_sweeps, load_sweep
+from alphabet_lstm.sweeps.results import answer, read_csv, results_csv, summarize_points, timing_csv
+from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run
+
+REAL_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+# Small enough for a test, long enough (about 0.1-0.5 s a training) to kill a worker mid-sweep.
+TINY_SWEEP = {
+    "question": "Do more epochs help the one-letter framing?",
+    "framing": "one_char",
+    "grid": {"epochs": [300, 600], "units": [8, 16]},
+    "seeds": [1, 2, 3],
+}
+
+
+def params_with(sweeps: dict) -> dict:
+    raw = copy.deepcopy(REAL_PARAMS)
+    raw["sweeps"] = sweeps
+    return raw
+
+
+def problems_of(raw: dict) -> list[str]:
+    """The problems the validate stage reports: params.py's, then the sweeps' own."""
+    with pytest.raises(ParamsError) as caught:
+        check_sweeps(parse_params(raw))
+    return caught.value.problems
+
+
+# --- the params section ------------------------------------------------------------------
+
+
+def test_shipped_sweep_expands_grid_point_by_grid_point_seeds_inside():
+    sweep = load_sweep(load_params(REPO_ROOT / "params.yaml"), "one_char_budget")
+    assert sweep.grid_keys == ("epochs", "units")
+    assert [point.label for point in sweep.points[:4]] == [
+        "epochs=500 units=32", "epochs=500 units=64", "epochs=500 units=128", "epochs=1000 units=32",
+    ]
+    assert len(sweep.points) == 9 and len(sweep.tasks()) == 9 * len(sweep.seeds)
+    assert [(task.point.index, task.seed) for task in sweep.tasks()[:6]] == [
+        (0, 7), (0, 8), (0, 9), (0, 10), (0, 11), (1, 7)
+    ]
+    base = load_params(REPO_ROOT / "params.yaml").framing("one_char")
+    assert sweep.base_point().index == 0 and sweep.points[0].framing == base
+    last = sweep.points[-1].framing
+    assert (last.epochs, last.units) == (2000, 128)
+    assert last.model_copy(update={"epochs": base.epochs, "units": base.units}) == base
+
+
+def test_dataset_keys_are_grid_keys_with_a_dot():
+    raw = params_with({"windows": {**TINY_SWEEP, "framing": "window_timesteps",
+                                   "grid": {"dataset.seq_length": [1, 2, 3]}}})
+    sweep = load_sweep(parse_params(raw), "windows")
+    assert [point.framing.dataset.seq_length for point in sweep.points] == [1, 2, 3]
+    assert [point.label for point in sweep.points] == [f"dataset.seq_length={n}" for n in (1, 2, 3)]
+
+
+def test_training_keys_name_content_not_sweep():
+    raw = params_with({"a": TINY_SWEEP, "b": {**TINY_SWEEP, "grid": {"units": [8], "epochs": [300]}}})
+    params = parse_params(raw)
+    first = {(t.point.framing, t.seed): t.key for t in load_sweep(params, "a").tasks()}
+    second = {(t.point.framing, t.seed): t.key for t in load_sweep(params, "b").tasks()}
+    shared = set(first) & set(second)
+    assert shared and all(first[item] == second[item] for item in shared)
+    assert len(set(first.values())) == len(first)
+
+
+BAD_SWEEPS = {
+    "unknown-grid-key": (
+        {"grid": {"unit": [8]}},
+        "sweeps.s.grid.unit: not a framing key (did you mean 'units'?); allowed: dataset, layout",
+    ),
+    "unknown-dataset-key": (
+        {"grid": {"dataset.seq_lenth": [1]}},
+        "sweeps.s.grid.dataset.seq_lenth: not a framing key (did you mean 'dataset.seq_length'?)",
+    ),
+    "empty-values": ({"grid": {"units": []}}, "sweeps.s.grid.units: got []; allowed: a list of one or more"),
+    "not-a-list": ({"grid": {"units": 8}}, "sweeps.s.grid.units: got 8; allowed: a list of one or more"),
+    "repeated-values": ({"grid": {"units": [8, 8]}}, "sweeps.s.grid.units: got [8, 8]; allowed: distinct values"),
+    "wrong-type-value": (
+        {"grid": {"units": [8, "16"]}},
+        "sweeps.s.grid[units=16].units: got \"16\"; allowed: a whole number from 1 to 4096",
+    ),
+    "out-of-range-value": (
+        {"grid": {"dataset.seq_length": [1, 30]}},
+        "sweeps.s.grid[dataset.seq_length=30].dataset.seq_length: got 30; allowed: a whole number from 1 to 25",
+    ),
+    "near-miss-choice": (
+        {"grid": {"layout": ["timesteps", "feature"]}},
+        "sweeps.s.grid[layout=feature].layout: got \"feature\" (did you mean 'features'?); "
+        "allowed: 'timesteps' or 'features'",
+    ),
+    "nested-value": (
+        {"grid": {"units": [[8]]}},
+        "sweeps.s.grid.units: got [[8]]; allowed: a list of numbers, text, true or false",
+    ),
+    "unknown-framing": (
+        {"framing": "one_chr"},
+        "sweeps.s.framing: got \"one_chr\" (did you mean 'one_char'?); allowed: a framing of framings",
+    ),
+    "unknown-sweep-key": (
+        {"seed": [1]},
+        "sweeps.s.seed: unknown key (did you mean 'seeds'?); allowed keys: question, framing, grid, seeds",
+    ),
+    "repeated-seeds": ({"seeds": [1, 1]}, "sweeps.s.seeds: got [1, 1]; allowed: distinct seeds, but 1"),
+    "negative-seed": ({"seeds": [-1]}, "sweeps.s.seeds: got [-1]; allowed: a list of one or more distinct"),
+    "empty-grid": ({"grid": {}}, "sweeps.s.grid: got {}; allowed: a mapping of framing keys"),
+    "no-question": ({"question": None}, "sweeps.s.question: got null; allowed: the question"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SWEEPS), ids=list(BAD_SWEEPS))
+def test_bad_sweep_names_key_path_value_and_what_is_allowed(case):
+    change, expected = BAD_SWEEPS[case]
+    problems = problems_of(params_with({"s": {**TINY_SWEEP, **change}}))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(expected), problems[0]
+
+
+def test_missing_key_and_bad_names():
+    spec = {key: value for key, value in TINY_SWEEP.items() if key != "question"}
+    assert problems_of(params_with({"s": spec})) == [
+        "sweeps.s.question: required key is missing; allowed: the question the sweep answers, as text"
+    ]
+    assert problems_of(params_with({"Bad-Name": TINY_SWEEP}))[0].startswith(
+        "sweeps.Bad-Name: sweep name \"Bad-Name\" is not allowed"
+    )
+    assert problems_of(params_with([1]))[0] == "sweeps: got [1]; allowed: a mapping of sweep names to sweeps"
+
+
+def test_every_grid_point_must_be_a_valid_framing_cross_keys_included():
+    """A stateful batch size must divide the data: 7 does not divide 25, whatever the units."""
+    stateful = {**TINY_SWEEP, "framing": "stateful", "grid": {"batch_size": [1, 5, 7], "units": [10, 20]}}
+    problems = problems_of(params_with({"s": stateful}))
+    assert problems == [
+        "sweeps.s.grid[batch_size=7 units=10 and 1 more grid points].batch_size: got 7; allowed: a "
+        "divisor of the data set's 25 patterns (1, 5, 25) or 'all', because a stateful framing "
+        "continues each batch's state in the next"
+    ]
+    shuffled = {**TINY_SWEEP, "framing": "stateful", "grid": {"shuffle": [False, True]}}
+    assert problems_of(params_with({"s": shuffled}))[0].startswith(
+        "sweeps.s.grid[shuffle=true].shuffle: got true with stateful: true; allowed: false"
+    )
+
+
+def test_a_bad_base_framing_is_reported_once_under_framings():
+    raw = params_with({"s": TINY_SWEEP})
+    raw["framings"]["one_char"]["batch_size"] = 26
+    assert [p.split(":")[0] for p in problems_of(raw)] == ["framings.one_char.batch_size"]
+
+
+def test_unknown_sweep_name_lists_the_defined_ones():
+    with pytest.raises(ParamsError, match=r"sweeps.one_char_budgt: no such sweep \(did you mean 'one_char_budget'\?\)"):
+        load_sweep(load_params(REPO_ROOT / "params.yaml"), "one_char_budgt")
+
+
+@pytest.mark.slow
+def test_bad_sweep_fails_validate_and_sweep_stages_with_one_error_line_writing_nothing(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(params_with({"s": {**TINY_SWEEP, "grid": {"unit": [8]}}})))
+    outputs = {name: tmp_path / name for name in ("validated.json", "results.csv", "timing.csv")}
+    commands = {
+        "validate": ["--out", str(outputs["validated.json"])],
+        "sweep": ["--sweep", "s", "--results", str(outputs["results.csv"]), "--timing", str(outputs["timing.csv"])],
+    }
+    for stage, arguments in commands.items():
+        result = subprocess.run(
+            [sys.executable, "-m", f"alphabet_lstm.stages.{stage}", "--params", str(params), *arguments],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 2, (stage, result.stderr)
+        assert result.stderr == (
+            f"error: {params}: sweeps.s.grid.unit: not a framing key (did you mean 'units'?); allowed: "
+            "dataset, layout, stateful, batch_size, epochs, units, shuffle or dataset.<key> "
+            "(kind, max_len, num_inputs, seed, seq_length)\n"
+        ), stage
+    assert not any(path.exists() for path in outputs.values())
+
+
+# --- tables and the answer -------------------------------------------------------------
+
+
+def _outcome(point: int, seed: int, accuracy: float, worker: str = "w") -> TrainingOutcome:
+    return TrainingOutcome(
+        key=f"k{point}-{seed}", point=point, seed=seed, accuracy=accuracy, loss=1.0, correct=0,
+        patterns=25, data_md5="d", weights_md5=f"m{point}{seed}", seconds=0.5, worker=worker,
+    )
+
+
+def test_tables_sort_by_grid_point_then_seed_order_never_by_finishing_order():
+    sweep = load_sweep(parse_params(params_with({"s": {**TINY_SWEEP, "seeds": [3, 1, 2]}})), "s")
+    outcomes = [_outcome(p, s, 0.5) for p in range(4) for s in (3, 1, 2)]
+    finishing = list(reversed(outcomes[::2])) + outcomes[1::2]
+    assert results_csv(sweep, finishing) == results_csv(sweep, outcomes)
+    lines = results_csv(sweep, finishing).splitlines()
+    assert lines[0] == "point,epochs,units,seed,accuracy,loss,correct,patterns,data_md5,weights_md5"
+    assert [line.split(",")[3] for line in lines[1:4]] == ["3", "1", "2"]
+    assert lines[1].startswith("epochs=300 units=8,300,8,3,0.500000,")
+    assert timing_csv(sweep, finishing).splitlines()[1] == "epochs=300 units=8,3,0.500,w"
+
+
+def _summaries(accuracies: dict[int, list[float]]):
+    sweep = load_sweep(parse_params(params_with({"s": {**TINY_SWEEP, "grid": {"epochs": [500, 1000, 2000]}}})), "s")
+    outcomes = [_outcome(point, seed, value) for point, values in accuracies.items()
+                for seed, value in zip(sweep.seeds, values)]
+    csv_path_rows = [dict(zip(results_csv(sweep, outcomes).splitlines()[0].split(","), line.split(",")))
+                     for line in results_csv(sweep, outcomes).splitlines()[1:]]
+    return sweep, summarize_points(sweep, csv_path_rows)
+
+
+def test_answer_reads_the_numbers():
+    sweep, summaries = _summaries({0: [0.8, 0.84, 0.8], 1: [0.92, 1.0, 0.96], 2: [1.0, 1.0, 1.0]})
+    assert answer(sweep, summaries, tutorial_accuracy=0.84) == (
+        "Mean accuracy over 3 seeds goes from 81.3% (sd 2.3%) at the base framing's own epochs=500 "
+        "to 100.0% at epochs=2000, where all 3 seeds reach 100%: the tutorial's 84% is a limit of "
+        "epochs=500, not of the framing."
+    )
+    sweep, summaries = _summaries({0: [0.8, 0.84, 0.8], 1: [0.92, 1.0, 0.96], 2: [0.96, 0.96, 1.0]})
+    assert answer(sweep, summaries).endswith(
+        "at epochs=2000, where 1 of 3 seeds reach 100%: setting epochs=2000 helps, but no grid point "
+        "reaches 100% on every seed, so one_char's ceiling within this grid is 97.3%."
+    )
+    sweep, summaries = _summaries({0: [0.9, 0.9, 0.9], 1: [0.8, 0.8, 0.8], 2: [0.9, 0.9, 0.9]})
+    assert answer(sweep, summaries).endswith("so epochs do not limit one_char here: its ceiling within this grid is 90.0%.")
+
+
+def test_summary_refuses_a_table_from_other_params():
+    sweep, _ = _summaries({0: [1.0] * 3, 1: [1.0] * 3, 2: [1.0] * 3})
+    with pytest.raises(ValueError, match=r"has no training of epochs=500 at seed\(s\) 2, 3: it was written for other params"):
+        summarize_points(sweep, [{"point": "epochs=500", "seed": "1", "accuracy": "1", "loss": "1"}])
+
+
+# --- real Dask clusters ----------------------------------------------------------------
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A `dask scheduler` and two single-thread `dask worker` processes on 127.0.0.1.
+
+    Yields (address, {worker address: pid}); the finalizer kills each process group (the
+    scheduler and workers start sessions of their own) and checks that none is left.
+    """
+    from distributed import Client
+
+    scheduler_file = tmp_path / "scheduler.json"
+    processes: list[subprocess.Popen] = []
+    logs = []
+
+    def start(*args: str) -> None:
+        log = open(tmp_path / f"dask-{len(processes)}.log", "w")
+        logs.append(log)
+        processes.append(subprocess.Popen(
+            [str(VENV_BIN / "dask"), *args], stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=pipeline_env({"DASK_SCHEDULER_ADDRESS": ""}),
+        ))
+
+    try:
+        start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+              "--scheduler-file", str(scheduler_file))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            assert time.monotonic() < deadline, (tmp_path / "dask-0.log").read_text()
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for name in ("worker-a", "worker-b"):
+            start("worker", address, "--name", name, "--nworkers", "1", "--nthreads", "1",
+                  "--no-nanny", "--no-dashboard", "--host", "127.0.0.1")
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            pids = client.run(os.getpid)  # {worker address: its process id}
+        yield address, pids
+    finally:
+        for process in reversed(processes):
+            _kill_group(process)
+        for log in logs:
+            log.close()
+        for process in processes:  # each started its own process group: none of it is left
+            with pytest.raises(ProcessLookupError):
+                os.killpg(process.pid, 0)
+
+
+def _write_tiny_params(path: Path) -> Path:
+    path.write_text(yaml.safe_dump(params_with({"tiny": TINY_SWEEP}), sort_keys=False))
+    return path
+
+
+def _run_stage(tmp_path: Path, name: str, extra_env: dict, *args: str) -> tuple[Path, Path]:
+    params = tmp_path / "params.yaml"
+    if not params.exists():
+        _write_tiny_params(params)
+    results, timing = tmp_path / f"{name}-results.csv", tmp_path / f"{name}-timing.csv"
+    run([sys.executable, "-m", "alphabet_lstm.stages.sweep", "--params", str(params), "--sweep", "tiny",
+         "--results", str(results), "--timing", str(timing), *args],
+        cwd=tmp_path, env=pipeline_env(extra_env), timeout=600)
+    return results, timing
+
+
+@pytest.mark.slow
+def test_two_worker_cluster_matches_local_cluster_byte_for_byte(dask_cluster, tmp_path):
+    address, pids = dask_cluster
+    on_cluster, cluster_timing = _run_stage(tmp_path, "cluster", {"DASK_SCHEDULER_ADDRESS": address})
+    local, local_timing = _run_stage(tmp_path, "local", {"DASK_SCHEDULER_ADDRESS": ""}, "--workers", "2")
+    assert on_cluster.read_bytes() == local.read_bytes()
+    workers = {row["worker"] for row in read_csv(cluster_timing)}
+    assert workers == set(pids), "both workers of the cluster ran trainings"
+    assert not workers & {row["worker"] for row in read_csv(local_timing)}
+    assert len(read_csv(on_cluster)) == 12 and all(float(row["seconds"]) > 0 for row in read_csv(cluster_timing))
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_sweep_loses_no_training(dask_cluster, tmp_path):
+    from distributed import Client
+
+    address, pids = dask_cluster
+    sweep = load_sweep(parse_params(params_with({"tiny": {**TINY_SWEEP, "grid": {"epochs": [1500, 3000], "units": [8, 16]}}})), "tiny")
+    tasks = sweep.tasks()
+    # Reference: the same trainings called one by one in this process, no Dask at all.
+    reference = results_csv(sweep, [run_training(task) for task in tasks])
+    victim = sorted(pids)[0]
+    killed = {}
+
+    with Client(address, timeout=60) as client:
+        def kill_once(outcome, done, total):
+            # After the first result, kill a worker while the scheduler has given it work.
+            if killed or done < 1:
+                return
+            processing = client.processing()
+            if not processing.get(victim):
+                return
+            os.kill(pids[victim], signal.SIGKILL)
+            killed["with"] = list(processing[victim])
+
+        outcomes = run_tasks(client, tasks, kill_once)
+        survivors = set(client.scheduler_info(n_workers=-1)["workers"])
+    assert killed, "the victim was never given a task while the sweep ran"
+    assert survivors == set(pids) - {victim}
+    assert len(outcomes) == len(tasks)
+    assert results_csv(sweep, outcomes) == reference
+    lost_keys = set(killed["with"])
+    rerun = [o for o in outcomes if o.key in lost_keys]
+    assert rerun and all(o.worker != victim for o in rerun), "the victim's tasks ran again elsewhere"
+
+
+# --- the DVC stages end to end ---------------------------------------------------------
+
+
+def _mlflow_runs(store: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{store}")
+    experiment = client.get_experiment_by_name("alphabet-lstm-sweeps")
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_dvc_sweep_stages_end_to_end_and_not_in_root_repro(tmp_path):
+    root = make_clone(tmp_path / "repo")
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    # One framing keeps the root pipeline short; the sweep is tiny.
+    raw["framings"] = {"one_char": raw["framings"]["one_char"]}
+    raw["report"]["tutorial_accuracy"] = {"one_char": 0.84}
+    raw["sweeps"] = {"tiny": {**TINY_SWEEP, "grid": {"epochs": [20, 40]}, "seeds": [1, 2]}}
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    env = pipeline_env({"DASK_SCHEDULER_ADDRESS": ""})
+
+    # The root pipeline (make run) leaves the sweeps alone.
+    repro = run(["dvc", "repro"], root, env)
+    assert "train@one_char" in repro.stdout and "sweeps/dvc.yaml" not in repro.stdout
+    assert not (root / "sweeps" / "tiny").exists()
+
+    # What `make sweep SWEEP=tiny` runs (make itself would build a venv in the clone).
+    sweep_command = ["dvc", "repro", "sweeps/dvc.yaml:log@tiny"]
+    assert " ".join(sweep_command) in run(["make", "-n", "sweep", "SWEEP=tiny"], root, env).stdout
+    run(sweep_command, root, env)
+    out = root / "sweeps" / "tiny"
+    rows = read_csv(out / "results.csv")
+    assert [(row["point"], row["seed"]) for row in rows] == [
+        ("epochs=20", "1"), ("epochs=20", "2"), ("epochs=40", "1"), ("epochs=40", "2")
+    ]
+    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root, env).stdout)
+    summary = next(v for k, v in metrics.items() if "data" in v)["data"]["sweeps/tiny/summary.json"]["data"]
+    assert set(summary["points"]) == {"epochs=20", "epochs=40"}
+    report = (out / "report.md").read_text()
+    assert "**Answer.** Mean accuracy over 2 seeds goes from" in report and "](accuracy.png)" in report
+    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plots = run(["dvc", "plots", "show", "--json", "sweeps/tiny/results.csv"], root, env)
+    assert "epochs=40" in plots.stdout
+    # Tracked outputs: everything but the timing table, which DVC caches and git ignores.
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], root, env).stdout
+    for name in ("results.csv", "summary.json", "report.md", "accuracy.png"):
+        assert f"sweeps/tiny/{name}" in status
+    assert "timing.csv" not in status
+
+    runs = _mlflow_runs(root / "mlflow.db")
+    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("kind") == "sweep-training"]
+    assert len(parents) == 1 and len(children) == 4
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+    before = (out / "results.csv").read_bytes()
+    second = run(sweep_command, root, env)
+    assert "Stage 'sweeps/dvc.yaml:run@tiny' didn't change, skipping" in second.stdout
+    assert "0 training runs added, 4 already there" in second.stderr
+    assert len(_mlflow_runs(root / "mlflow.db")) == 5
+    assert (out / "results.csv").read_bytes() == before
+
+
+def test_sweep_stages_list_exactly_the_code_they_run():
+    from alphabet_lstm.dependencies import synced_dvc_yaml
+
+    text = (REPO_ROOT / "sweeps" / "dvc.yaml").read_text()
+    assert synced_dvc_yaml(text) == text, "run `python -m alphabet_lstm.dependencies --write sweeps/dvc.yaml`"
