@@ -1,4 +1,7 @@
-"""The README's results table, generated from the committed metrics so it cannot drift.
+"""The README's results, generated from the committed outputs so they cannot drift.
+
+Two blocks: the seed table from metrics/evaluation, and each shipped sweep's answer as its
+report (sweeps/<name>/report.md, written by the sweep's report stage) states it.
 
     python -m alphabet_lstm.report.readme            # rewrite the table in README.md
     python -m alphabet_lstm.report.readme --check    # exit 1 if README.md's table is stale
@@ -19,6 +22,10 @@ from alphabet_lstm.params import load_params
 
 BEGIN = "<!-- results: written by `make readme` from metrics/evaluation; do not edit by hand -->"
 END = "<!-- end of results -->"
+SWEEPS_BEGIN = "<!-- sweeps: written by `make readme` from sweeps/*/report.md; do not edit by hand -->"
+SWEEPS_END = "<!-- end of sweeps -->"
+ANSWER_PREFIX = "**Answer.** "
+QUESTION_PREFIX = "**Question.** "
 
 
 def percent(value: float | None) -> str:
@@ -55,14 +62,26 @@ def results_table(root: Path, params_path: Path, evaluation_dir: str = "metrics/
     return "\n".join(lines) + "\n"
 
 
-def with_table(readme: str, table: str) -> str:
-    """README text with the text between the markers replaced by ``table``."""
+def sweep_answers(root: Path) -> str:
+    """Each shipped sweep's question and answer, linked to its report."""
+    lines = []
+    for report in sorted((root / "sweeps").glob("*/report.md")):
+        text = report.read_text(encoding="utf-8").splitlines()
+        question = next(line for line in text if line.startswith(QUESTION_PREFIX))[len(QUESTION_PREFIX):]
+        answer = next(line for line in text if line.startswith(ANSWER_PREFIX))[len(ANSWER_PREFIX):]
+        relative = report.relative_to(root).as_posix()
+        lines.append(f"- [{report.parent.name}]({relative}): *{question}* {answer}")
+    return "\n".join(lines) + "\n"
+
+
+def with_block(readme: str, begin: str, end: str, block: str) -> str:
+    """README text with the text between the marker lines replaced by ``block``."""
     try:
-        head, rest = readme.split(BEGIN + "\n", 1)
-        _, tail = rest.split(END, 1)
+        head, rest = readme.split(begin + "\n", 1)
+        _, tail = rest.split(end, 1)
     except ValueError:
-        raise ValueError(f"README.md lacks the marker lines {BEGIN!r} and {END!r}") from None
-    return f"{head}{BEGIN}\n{table}{END}{tail}"
+        raise ValueError(f"README.md lacks the marker lines {begin!r} and {end!r}") from None
+    return f"{head}{begin}\n{block}{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.root)
     readme_path = root / "README.md"
     readme = readme_path.read_text(encoding="utf-8")
-    updated = with_table(readme, results_table(root, root / "params.yaml"))
+    updated = with_block(readme, BEGIN, END, results_table(root, root / "params.yaml"))
+    updated = with_block(updated, SWEEPS_BEGIN, SWEEPS_END, sweep_answers(root))
     if updated == readme:
         return 0
     if args.check:
