@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# The clone helpers live in the package so the benchmark uses the same ones; tests import
+# them from here as before.
+from alphabet_lstm.testing import (  # noqa: F401
+    PROJECT_ROOT as REPO_ROOT,
+    SMALL_EPOCHS,
+    make_clone,
+    tracked_files,
+    with_small_epochs,
+)
+
 VENV_BIN = Path(sys.executable).parent
-# The small-epoch profile: the real pipeline, a few epochs per framing.
-SMALL_EPOCHS = 3
-
-
-def tracked_files(root: Path) -> list[str]:
-    """Files git tracks plus untracked ones it does not ignore, as in the working tree."""
-    result = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=root, capture_output=True, text=True, check=True,
-    )
-    return [name for name in result.stdout.split("\0") if name and (root / name).is_file()]
-
-
-def with_small_epochs(params_text: str, epochs: int = SMALL_EPOCHS) -> str:
-    return re.sub(r"(\n\s+epochs:) \d+", rf"\1 {epochs}", params_text)
 
 
 def pipeline_env(extra: dict | None = None) -> dict:
@@ -50,28 +42,6 @@ def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = Tr
             f"stderr:\n{result.stderr[-4000:]}"
         )
     return result
-
-
-def make_clone(destination: Path, epochs: int = SMALL_EPOCHS) -> Path:
-    """A fresh git repository holding this project's files, on the small-epoch profile."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in tracked_files(REPO_ROOT):
-        if name.startswith((".dvc/cache", ".dvc/tmp")) or name in ("dvc.lock",):
-            continue
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / name, target)
-    params = destination / "params.yaml"
-    params.write_text(with_small_epochs(params.read_text()))
-    for command in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "config", "user.email", "tests@example.invalid"],
-        ["git", "config", "user.name", "tests"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-q", "-m", "clone for tests"],
-    ):
-        run(command, destination)
-    return destination
 
 
 @pytest.fixture
