@@ -45,9 +45,9 @@ sweep: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python -m alphabet_lstm.report.readme
 
-# About 75 minutes on 2 cores: the faithful engine is slow. Part (b) at a tenth of the epochs,
-# for both engines (the faithful one needs about 4 hours per seed set at full epochs here).
-BENCHMARK_ARGS ?= --jobs 2 --reference-epochs-scale 0.1
+# Every part of the benchmark (about 2 hours on 2 cores: the faithful engine is slow); it
+# rewrites benchmarks/README.md. A part alone: make benchmark BENCHMARK_ARGS="--parts study,repro".
+BENCHMARK_ARGS ?=
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/benchmark.py $(BENCHMARK_ARGS)
 

@@ -1,13 +1,16 @@
-"""The benchmark's verdict on the across-seeds accuracy target (benchmarks/benchmark.py).
+"""How benchmarks/benchmark.py judges its targets and writes benchmarks/README.md.
 
-The figures come from the benchmark run itself; this checks only how they are judged:
-the target compares the fast engine with `model.fit` from its own start (the faithful
-engine as the tutorial calls it), and the same-start comparison is printed for information.
+The figures come from the benchmark run itself; these check only how they are judged, on
+figures written here: the study ratio, adding a seed, the cold repro against the baseline,
+no-op and memory, seed-7 accuracy against params.yaml's tutorial accuracies, and the
+across-seeds target (the fast engine against `model.fit` from its own start; the same-start
+comparison is for information).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 
 import pytest
@@ -41,12 +44,8 @@ def seed_entry(correct_by_run: dict[str, list[int]]) -> dict:
 def seed_targets(benchmark, correct_by_run: dict[str, list[int]]) -> dict[str, dict]:
     entry = seed_entry(correct_by_run)
     benchmark.summarize_seeds(entry, [run for run in RUNS if run in correct_by_run])
-    targets = benchmark.evaluate_targets({"seeds": {"one_char": entry}}, load_params(REPO_ROOT / "params.yaml"))
-    return {
-        ("same" if "same start" in target["target"] else "own"): target
-        for target in targets
-        if target["target"].startswith("seeds one_char")
-    }
+    targets = benchmark.judge_seeds({"framings": {"one_char": entry}})
+    return {("same" if "same start" in target["target"] else "own"): target for target in targets}
 
 
 def test_target_is_judged_against_model_fit_from_its_own_start(benchmark):
@@ -80,3 +79,99 @@ def test_target_waits_for_every_seed(benchmark):
     found = seed_targets(benchmark, entry_runs)
     assert found["own"]["status"] == "SKIP"
     assert "same" not in found
+
+
+def by_status(targets: list[dict]) -> list[str]:
+    return [target["status"] for target in targets]
+
+
+def test_study_within_four_times_the_faithful_one_char_passes(benchmark):
+    framings = ["one_char", "stateful"]
+    result = {"framings": framings, "study_seconds": 400.0, "faithful_one_char_seconds": 100.0,
+              "added_seconds": 30.0, "added_trained": ["one_char:17", "stateful:17"]}
+    ratio, added = benchmark.judge_study(result)
+    assert (ratio["status"], ratio["value"]) == ("PASS", "4.00x")
+    assert (added["status"], added["value"]) == ("PASS", "2 trainings")
+
+
+def test_study_slower_than_four_times_or_retraining_old_seeds_fails(benchmark):
+    result = {"framings": ["one_char", "stateful"], "study_seconds": 401.0, "faithful_one_char_seconds": 100.0,
+              "added_trained": ["one_char:17", "stateful:17", "stateful:7"]}
+    assert by_status(benchmark.judge_study(result)) == ["FAIL", "FAIL"]
+
+
+def test_study_failed_run_is_skipped_not_passed(benchmark):
+    assert by_status(benchmark.judge_study({"framings": ["one_char"], "faithful_one_char_seconds": 100.0})) == ["SKIP", "SKIP"]
+
+
+def test_trained_seeds_read_from_the_train_stage_lines(benchmark):
+    output = ("[one_char seed 17] trained in 2.1s, last-epoch accuracy 0.8400\n"
+              "[stateful] 10 seed(s) already trained with these params and code: kept\n"
+              "Running stage 'train@stateful':\n[stateful seed 17] trained in 9.0s, last-epoch accuracy 1.0000\n")
+    assert benchmark.trained_seeds(output) == ["one_char:17", "stateful:17"]
+
+
+def repro_result(current: float | None, baseline: float | None, noop: float | None, peak_mib: float) -> dict:
+    stages = [{"stage": "train@one_char", "seconds": 9.0, "peak_mib": peak_mib},
+              {"stage": "report", "seconds": 5.0, "peak_mib": 200.0}]
+    return {"current": {"cold_seconds": current, "noop_seconds": noop, "stages": stages},
+            "baseline": {"cold_seconds": baseline, "stages": []}}
+
+
+def test_repro_no_slower_than_baseline_fast_noop_small_stages_pass(benchmark):
+    cold, noop, memory = benchmark.judge_repro(repro_result(100.0, 100.0, 4.9, 1023.0))
+    assert by_status([cold, noop, memory]) == ["PASS", "PASS", "PASS"]
+    assert cold["value"] == "1.00x" and memory["detail"] == "train@one_char"
+
+
+def test_repro_slower_than_baseline_slow_noop_big_stage_fail(benchmark):
+    targets = benchmark.judge_repro(repro_result(101.0, 100.0, 5.0, 1024.0))
+    assert by_status(targets) == ["FAIL", "FAIL", "FAIL"]
+
+
+def test_repro_baseline_failed_is_skipped(benchmark):
+    assert by_status(benchmark.judge_repro(repro_result(100.0, None, None, 10.0))) == ["SKIP", "SKIP", "PASS"]
+
+
+def test_stage_labels_of_both_layouts(benchmark):
+    assert benchmark.stage_label(["-m", "alphabet_lstm.stages.train", "--framing", "one_char", "--models", "m"]) == "train@one_char"
+    assert benchmark.stage_label(["-m", "alphabet_lstm.stages.train", "--framing", "stateful", "--seed", "7"]) == "train@stateful-7"
+    assert benchmark.stage_label(["-m", "alphabet_lstm.stages.report", "--out-dir", "reports"]) == "report"
+
+
+def engines_result(scale: float = 1.0) -> dict:
+    return {"epochs_scale": scale, "framings": {
+        "one_char": {"epochs": 500, "fast": {"seconds": 1.0, "accuracy": 0.88, "correct": 22, "patterns": 25},
+                     "faithful": {"seconds": 60.0, "accuracy": 0.84, "correct": 21, "patterns": 25}},
+        "stateful": {"epochs": 300, "fast": {"seconds": 1.0, "accuracy": 1.0, "correct": 25, "patterns": 25,
+                                             "chain_intact": False}},
+        "variable_length": {"epochs": 500, "fast": {"seconds": 10.0, "accuracy": 0.975, "correct": 975, "patterns": 1000},
+                            "faithful": {"seconds": 299.0, "accuracy": 0.99, "correct": 990, "patterns": 1000}},
+    }}
+
+
+def test_engine_accuracy_judged_against_params_tutorial_accuracy(benchmark):
+    tutorial = load_params(REPO_ROOT / "params.yaml").report.tutorial_accuracy
+    found = {target["target"].split(":")[0]: target for target in benchmark.judge_engines(engines_result(), tutorial)}
+    assert set(tutorial) <= set(found)
+    assert found["one_char"]["status"] == "PASS"  # one pattern above the tutorial's 84%
+    assert found["stateful"]["status"] == "FAIL"  # 100%, but the chain A..Z is broken
+    assert found["variable_length"]["status"] == "FAIL"  # 1.4 points below 98.9%
+    assert found["batch_all"]["status"] == "SKIP"  # not measured
+    speed = [target for target in found.values() if "30x" in target["target"]]
+    assert speed[0]["status"] == "FAIL" and speed[0]["value"] == "30x"  # 29.9x, rounded in the text only
+
+
+def test_engine_accuracy_not_judged_at_scaled_epochs(benchmark):
+    targets = benchmark.judge_engines(engines_result(scale=0.01), {"one_char": 0.84})
+    assert targets[0]["status"] == "SKIP" and "scaled" in targets[0]["detail"]
+
+
+def test_readme_holds_the_tables_of_the_parts_run_and_no_dates_or_revisions(benchmark):
+    results = {"repro": {**repro_result(100.0, 120.0, 3.0, 500.0), "baseline_revision": "c2ef489"}}
+    results["repro"]["targets"] = benchmark.judge_repro(results["repro"])
+    text = benchmark.readme(results, "Some CPU, 2 CPUs")
+    assert "## repro" in text and "| PASS | cold 1-seed dvc repro no slower than the baseline's | 0.83x |" in text
+    assert "## study" not in text and "Not run this time: study, engines, seeds" in text
+    assert "c2ef489" not in text
+    assert not re.search(r"\b20\d\d-\d\d-\d\d\b|\b[0-9a-f]{7,40}\b", text)
