@@ -330,7 +330,7 @@ def pipeline_env(scratch: Path, *, memory_log: Path | None = None, pythonpath: P
     path = [str(VENV_BIN), env.get("PATH", "")]
     if memory_log is not None:
         shim_dir = scratch / "shim"
-        shim_dir.mkdir(exist_ok=True)
+        shim_dir.mkdir(parents=True, exist_ok=True)
         for name in ("python", "python3"):
             shim = shim_dir / name
             shim.write_text(SHIM.format(python=str(VENV_BIN / "python"), log=str(memory_log)))
