@@ -204,6 +204,17 @@ def mlflow_runs(root: Path) -> list:
     return client.search_runs([experiment.experiment_id], max_results=1000)
 
 
+def test_summary_run_holds_the_report_with_the_state_figures(reproduced_clone: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{reproduced_clone / 'mlflow.db'}")
+    summary = next(tracked for tracked in mlflow_runs(reproduced_clone) if tracked.data.tags["run_kind"] == "summary")
+    figures = {artifact.path for artifact in client.list_artifacts(summary.info.run_id, "report/figures")}
+    assert {"report/figures/state-stateful.png", "report/figures/state-padding.png"} <= figures
+    files = {artifact.path for artifact in client.list_artifacts(summary.info.run_id, "report")}
+    assert {"report/report.md", "report/state.json"} <= files
+
+
 def test_mlflow_holds_each_training_once_also_after_a_forced_log(reproduced_clone: Path):
     runs = mlflow_runs(reproduced_clone)
     kinds = sorted(tracked.data.tags["run_kind"] for tracked in runs)

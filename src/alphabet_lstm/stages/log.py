@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     for name in TEMPLATE_FIELDS:
         parser.add_argument(f"--{name}", required=True, help=f"{name} path template, with {{framing}} and {{seed}}")
+    parser.add_argument("--report-dir", required=True, help="the report (figures, state numbers) for the summary run")
     parser.add_argument("--out", required=True, help="JSON naming what was logged (by content)")
     args = parser.parse_args(argv)
 
@@ -98,7 +99,9 @@ def main(argv: list[str] | None = None) -> None:
                     registered[mlflow_store.registered_model_name(record.framing)] = record.model_md5
             stop_request.check()
             summary = mlflow_store.log_summary(
-                store, summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name)
+                store,
+                summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name),
+                report_dir=Path(args.report_dir),
             )
         except MlflowException as error:
             # A refusal (a permission, a store MLflow cannot open): one line, not a traceback.

@@ -244,8 +244,9 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     return str(version.version)
 
 
-def log_summary(store: Store, summary: SummaryRecord) -> Logged:
-    """The repro's summary run: found by its key, or written (params, metrics, links)."""
+def log_summary(store: Store, summary: SummaryRecord, *, report_dir: Path | None = None) -> Logged:
+    """The repro's summary run: found by its key, or written (params, metrics, links, and the
+    report with its figures, the LSTM state figures among them, under ``report/``)."""
     existing = find_finished_run(store, "summary_key", summary.key)
     if existing is not None:
         return Logged(existing.info.run_id, created=False)
@@ -253,4 +254,6 @@ def log_summary(store: Store, summary: SummaryRecord) -> Logged:
         store, run_name=summary.run_name, tags=summary.tags, description=summary.description, parent_run_id=None
     ) as run:
         _log_values(store.client, run.info.run_id, summary.params, _metrics(summary.metrics, {}, _timestamp()))
+        if report_dir is not None:
+            mlflow.log_artifacts(str(report_dir), artifact_path="report")
     return Logged(run.info.run_id, created=True)
