@@ -433,6 +433,44 @@ def test_dvc_sweep_stages_end_to_end_and_not_in_root_repro(tmp_path):
     assert (out / "results.csv").read_bytes() == before
 
 
+@pytest.mark.slow
+def test_logging_a_sweep_twice_adds_nothing_and_a_failed_logging_ends_failed(tmp_path):
+    from alphabet_lstm.sweeps.tracking import log_sweep
+
+    sweep = load_sweep(parse_params(params_with({"s": {**TINY_SWEEP, "grid": {"epochs": [500, 1000]},
+                                                      "seeds": [1, 2]}})), "s")
+    outcomes = [_outcome(point, seed, 0.5 + point / 10) for point in range(2) for seed in (1, 2)]
+    text = results_csv(sweep, outcomes)
+    (tmp_path / "results.csv").write_text(text)
+    (tmp_path / "timing.csv").write_text(timing_csv(sweep, outcomes))
+    rows = read_csv(tmp_path / "results.csv")
+    store = tmp_path / "mlflow.db"
+
+    def log(*artifacts: Path):
+        return log_sweep(sweep, results=rows, results_text=text, timing=read_csv(tmp_path / "timing.csv"),
+                         summaries=summarize_points(sweep, rows), artifacts=list(artifacts),
+                         uri=f"sqlite:///{store}")
+
+    # An artifact that is not there fails the logging after the children were written.
+    with pytest.raises(Exception):
+        log(tmp_path / "missing.png")
+    runs = _mlflow_runs(store)
+    [failed] = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    assert failed.info.status == "FAILED" and len(runs) == 5
+
+    first = log(tmp_path / "results.csv")
+    assert (first.children_created, first.children_found) == (4, 0) and first.parent_run_id != failed.info.run_id
+    fresh = [r for r in _mlflow_runs(store) if r.info.run_id == first.parent_run_id
+             or r.data.tags.get("mlflow.parentRunId") == first.parent_run_id]
+    assert len(fresh) == 5 and all(r.info.status == "FINISHED" for r in fresh)
+    child = next(r for r in fresh if r.data.tags["kind"] == "sweep-training")
+    assert child.data.params["epochs"] in ("500", "1000") and child.data.params["sweep"] == "s"
+
+    again = log(tmp_path / "results.csv")
+    assert (again.parent_run_id, again.children_created, again.children_found) == (first.parent_run_id, 0, 4)
+    assert len(_mlflow_runs(store)) == 10
+
+
 def test_sweep_stages_list_exactly_the_code_they_run():
     from alphabet_lstm.dependencies import synced_dvc_yaml
 

@@ -84,8 +84,9 @@ def store_lock(uri: str) -> Iterator[None]:
         yield
 
 
-def open_store(uri: str, experiment_name: str | None = None) -> Store:
-    """The client and experiment (created if needed, tagged for the model-training view).
+def open_store(uri: str, experiment_name: str | None = None, *, description: str = EXPERIMENT_DESCRIPTION) -> Store:
+    """The client and experiment (created if needed, tagged for the model-training view,
+    ``description`` shown on its page; the sweeps' experiment describes itself).
 
     The embedded store keeps its artifacts in ``mlartifacts/`` beside ``mlflow.db``; a
     server keeps them where it was told to.
@@ -98,7 +99,7 @@ def open_store(uri: str, experiment_name: str | None = None) -> Store:
         if experiment is None:
             path = _sqlite_path(uri)
             location = (path.parent / DEFAULT_ARTIFACTS_NAME).as_uri() if path else None
-            tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, "mlflow.note.content": EXPERIMENT_DESCRIPTION}
+            tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, "mlflow.note.content": description}
             try:
                 experiment_id = client.create_experiment(name, artifact_location=location, tags=tags)
             except MlflowException:
@@ -143,7 +144,12 @@ def _metrics(record_metrics: Mapping[str, float], step_metrics: Mapping[str, lis
     return metrics
 
 
-def _start_run(store: Store, *, run_name: str, tags: Mapping[str, str], description: str, parent_run_id: str | None):
+def start_run(store: Store, *, run_name: str, tags: Mapping[str, str], description: str, parent_run_id: str | None):
+    """A new run as a context manager: ended FINISHED, or FAILED if anything raises inside.
+
+    A run under ``parent_run_id`` may be started while that parent is the active run (a
+    sweep writes its children inside its own run); MLflow calls that nested.
+    """
     tags = {"mlflow.user": tracking_user(), **tags}
     return mlflow.start_run(
         experiment_id=store.experiment_id,
@@ -151,6 +157,7 @@ def _start_run(store: Store, *, run_name: str, tags: Mapping[str, str], descript
         tags=tags,
         description=description,
         parent_run_id=parent_run_id,
+        nested=parent_run_id is not None,
     )
 
 
@@ -196,7 +203,7 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
     existing = find_finished_run(store, "training_key", record.key)
     if existing is not None:
         return Logged(existing.info.run_id, created=False)
-    with _start_run(
+    with start_run(
         store, run_name=record.run_name, tags=record.tags, description=record.description, parent_run_id=parent_run_id
     ) as run:
         run_id = run.info.run_id
@@ -250,7 +257,7 @@ def log_summary(store: Store, summary: SummaryRecord, *, report_dir: Path | None
     existing = find_finished_run(store, "summary_key", summary.key)
     if existing is not None:
         return Logged(existing.info.run_id, created=False)
-    with _start_run(
+    with start_run(
         store, run_name=summary.run_name, tags=summary.tags, description=summary.description, parent_run_id=None
     ) as run:
         _log_values(store.client, run.info.run_id, summary.params, _metrics(summary.metrics, {}, _timestamp()))
