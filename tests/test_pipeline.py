@@ -70,6 +70,9 @@ def changed_clone(tmp_path_factory) -> tuple[Path, str, dict]:
     """A second clone, reproduced, then with one framing's batch size changed and rerun."""
     root = make_clone(tmp_path_factory.mktemp("changed") / "repo")
     run(["dvc", "repro"], root)
+    # The baseline is committed, as a user commits results before trying an experiment.
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "Baseline results"], root)
     snapshot = {
         path.relative_to(root): path.read_bytes() for path in (root / "metrics").rglob("*") if path.is_file()
     }
@@ -93,7 +96,7 @@ def test_changing_one_batch_size_reruns_only_that_framing(changed_clone):
     assert sorted(stages_run(output)) == ["evaluate@stateful", "log", "report", "train@stateful", "validate"]
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["framings"]["stateful"]["batch_size"] == 5
-    assert json.loads(run(["dvc", "status", "--json"], root).stdout) == {}
+    assert json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout) == {}
     shown = json.dumps(json.loads(run(["dvc", "exp", "show", "--json"], root).stdout))
     assert '"batch_size": 5' in shown
 
@@ -118,66 +121,6 @@ def output_snapshot(root: Path) -> dict[str, bytes]:
         path for folder in ("data", "models", "metrics", "reports") for path in (root / folder).rglob("*")
     ]
     return {str(path.relative_to(root)): path.read_bytes() for path in files if path.is_file()}
-
-
-def edited_params(text: str, edit) -> str:
-    """params.yaml text after ``edit`` changed its parsed values (comments are not kept)."""
-    values = yaml.safe_load(text)
-    edit(values)
-    return yaml.safe_dump(values, sort_keys=False)
-
-
-def rename_units(values):
-    values["framings"]["one_char"]["unitz"] = values["framings"]["one_char"].pop("units")
-
-
-# The changed clone's stateful batch size is 5; 4 does not divide its 25 patterns.
-BAD_PARAMS = [
-    pytest.param(rename_units, id="misspelt-key"),
-    pytest.param(lambda values: values["framings"]["one_char"].update(epochs=2.5), id="float-epochs"),
-    pytest.param(lambda values: values["framings"]["stateful"].update(batch_size=4), id="stateful-batch-not-dividing-the-data"),
-    pytest.param(lambda values: values.update(seeds=[7, "seven"]), id="seed-not-a-number"),
-]
-
-
-@pytest.mark.parametrize("edit", BAD_PARAMS)
-def test_bad_params_leave_every_output_byte_identical(changed_clone, edit):
-    """Params are checked by the first stage, before DVC removes any stage's outputs."""
-    root, _, _ = changed_clone
-    params = root / "params.yaml"
-    original = params.read_text()
-    before = output_snapshot(root)
-    params.write_text(edited_params(original, edit))
-    try:
-        result = run(["dvc", "repro"], root, check=False)
-    finally:
-        params.write_text(original)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "error: params.yaml: " in output and "Traceback" not in output
-    assert stages_run(result.stdout) == ["validate"]
-    assert output_snapshot(root) == before
-
-
-def test_adding_a_seed_trains_only_that_seed(changed_clone):
-    root, _, _ = changed_clone
-    before = {path: path.read_bytes() for path in (root / "models").rglob("seed7.npz")}
-    params = root / "params.yaml"
-    original = params.read_text()
-    params.write_text(edited_params(original, lambda values: values.update(seeds=[7, 8])))
-    try:
-        result = run(["dvc", "repro"], root)
-        assert result.stderr.count("seed(s) already trained with these params and code: kept") == len(FRAMINGS)
-        assert re.findall(r"\[(\w+) seed (\d+)\] trained in", result.stderr) == [
-            (framing, "8") for framing in FRAMINGS
-        ]
-        assert {path: path.read_bytes() for path in (root / "models").rglob("seed7.npz")} == before
-        assert sorted(path.name for path in (root / "models" / "one_char").iterdir()) == ["seed7.npz", "seed8.npz"]
-        assert (root / "metrics" / "evaluation" / "stateful" / "seed8.json").is_file()
-    finally:
-        params.write_text(original)
-    run(["dvc", "repro"], root)
-    assert sorted(path.name for path in (root / "models" / "one_char").iterdir()) == ["seed7.npz"]
 
 
 # The README's command for comparing experiments: DVC prints a hash column per changed
@@ -265,3 +208,66 @@ def test_two_dvc_experiments_compare_side_by_side_in_mlflow(changed_clone):
         assert f"{framing}/accuracy" in baseline.data.metrics and f"{framing}/accuracy" in changed.data.metrics
         assert (changed.data.tags[link] != baseline.data.tags[link]) == (framing == "stateful"), framing
     assert sum(tracked.data.tags["run_kind"] == "training" for tracked in runs) == len(FRAMINGS) + 1
+
+
+# --- Tests that change the changed clone (they restore it): last in the module --------------
+
+
+def edited_params(text: str, edit) -> str:
+    """params.yaml text after ``edit`` changed its parsed values (comments are not kept)."""
+    values = yaml.safe_load(text)
+    edit(values)
+    return yaml.safe_dump(values, sort_keys=False)
+
+
+def rename_units(values):
+    values["framings"]["one_char"]["unitz"] = values["framings"]["one_char"].pop("units")
+
+
+# The changed clone's stateful batch size is 5; 4 does not divide its 25 patterns.
+BAD_PARAMS = [
+    pytest.param(rename_units, id="misspelt-key"),
+    pytest.param(lambda values: values["framings"]["one_char"].update(epochs=2.5), id="float-epochs"),
+    pytest.param(lambda values: values["framings"]["stateful"].update(batch_size=4), id="stateful-batch-not-dividing-the-data"),
+    pytest.param(lambda values: values.update(seeds=[7, "seven"]), id="seed-not-a-number"),
+]
+
+
+@pytest.mark.parametrize("edit", BAD_PARAMS)
+def test_bad_params_leave_every_output_byte_identical(changed_clone, edit):
+    """Params are checked by the first stage, before DVC removes any stage's outputs."""
+    root, _, _ = changed_clone
+    params = root / "params.yaml"
+    original = params.read_text()
+    before = output_snapshot(root)
+    params.write_text(edited_params(original, edit))
+    try:
+        result = run(["dvc", "repro"], root, check=False)
+    finally:
+        params.write_text(original)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "error: params.yaml: " in output and "Traceback" not in output
+    assert stages_run(result.stdout) == ["validate"]
+    assert output_snapshot(root) == before
+
+
+def test_adding_a_seed_trains_only_that_seed(changed_clone):
+    root, _, _ = changed_clone
+    before = {path: path.read_bytes() for path in (root / "models").rglob("seed7.npz")}
+    params = root / "params.yaml"
+    original = params.read_text()
+    params.write_text(edited_params(original, lambda values: values.update(seeds=[7, 8])))
+    try:
+        result = run(["dvc", "repro"], root)
+        assert result.stderr.count("seed(s) already trained with these params and code: kept") == len(FRAMINGS)
+        assert re.findall(r"\[(\w+) seed (\d+)\] trained in", result.stderr) == [
+            (framing, "8") for framing in FRAMINGS
+        ]
+        assert {path: path.read_bytes() for path in (root / "models").rglob("seed7.npz")} == before
+        assert sorted(path.name for path in (root / "models" / "one_char").iterdir()) == ["seed7.npz", "seed8.npz"]
+        assert (root / "metrics" / "evaluation" / "stateful" / "seed8.json").is_file()
+    finally:
+        params.write_text(original)
+    run(["dvc", "repro"], root)
+    assert sorted(path.name for path in (root / "models" / "one_char").iterdir()) == ["seed7.npz"]

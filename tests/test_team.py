@@ -55,9 +55,14 @@ def team_clone(destination: Path) -> Path:
     if tutorial:
         params["report"]["tutorial_accuracy"] = {name: tutorial[name] for name in FRAMINGS if name in tutorial}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    # Outputs copied from the main working tree belong to the full profile, not to this one.
+    # Outputs copied from the main working tree belong to the full profile, not to this one;
+    # the .gitignore files DVC keeps beside them stay, as in any checkout.
     for leftover in ("data", "models", "metrics", "reports"):
-        shutil.rmtree(root / leftover, ignore_errors=True)
+        for path in sorted((root / leftover).rglob("*"), reverse=True):
+            if path.is_dir():
+                path.rmdir() if not any(path.iterdir()) else None
+            elif path.name != ".gitignore":
+                path.unlink()
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-q", "-m", "Two framings"], root)
     return root
