@@ -125,7 +125,7 @@ def output_snapshot(root: Path) -> dict[str, bytes]:
 
 # The README's command for comparing experiments: DVC prints a hash column per changed
 # dependency; dropping them leaves the results and params that changed.
-EXP_SHOW_COMPARE = ["dvc", "exp", "show", "--only-changed", "--drop", r"Created|^(data|metrics|models)\b", "--no-pager"]
+EXP_SHOW_COMPARE = ["dvc", "exp", "show", "--only-changed", "--drop", r"Created|^(data|metrics|models|reports)\b", "--no-pager"]
 
 
 def test_baseline_and_one_experiment_fit_in_120_columns(changed_clone):
