@@ -124,7 +124,7 @@ def test_teammate_pulls_what_was_pushed_and_retrains_nothing(pusher: Path, tmp_p
 
     # Only the log stage is due: its output is git-ignored, so the teammate logs the pulled
     # trainings to their own store; nothing is retrained.
-    assert set(json.loads(run(["dvc", "status", "--json"], teammate).stdout)) == {"log"}
+    assert set(json.loads(run(["dvc", "status", "--json", "dvc.yaml"], teammate).stdout)) == {"log"}
     result = run(["dvc", "repro"], teammate)
     assert stages_run(result.stdout) == ["log"]
     assert training_keys(embedded_runs(teammate)) == training_keys(embedded_runs(pusher))

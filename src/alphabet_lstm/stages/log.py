@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     for name in TEMPLATE_FIELDS:
         parser.add_argument(f"--{name}", required=True, help=f"{name} path template, with {{framing}} and {{seed}}")
-    parser.add_argument("--report-dir", required=True, help="the report (figures, state numbers) for the summary run")
+    parser.add_argument("--report-dir", default=None, help="the report (figures, state numbers) for the summary run")
     parser.add_argument("--out", required=True, help="JSON naming what was logged (by content)")
     args = parser.parse_args(argv)
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             summary = mlflow_store.log_summary(
                 store,
                 summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name),
-                report_dir=Path(args.report_dir),
+                report_dir=Path(args.report_dir) if args.report_dir else None,
             )
         except MlflowException as error:
             # A refusal (a permission, a store MLflow cannot open): one line, not a traceback.
