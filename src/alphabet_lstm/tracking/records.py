@@ -79,11 +79,8 @@ class SummaryRecord:
 
 def file_md5(path: str | Path) -> str:
     """The md5 DVC records for a file (DVC 3 hashes the bytes as they are)."""
-    digest = hashlib.md5()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 def training_key(framing_params: Mapping, *, seed: int, engine: str, data_md5: str, model_md5: str) -> str:
