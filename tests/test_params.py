@@ -366,11 +366,12 @@ SENTINEL = b'{"left": "as it was"}\n'
 def run_generate(directory: Path, raw) -> tuple[subprocess.CompletedProcess, Path]:
     directory.mkdir()
     params_path = write_params(directory / "params.yaml", raw)
-    out = directory / "out.json"
+    out = directory / "patterns" / "one_char.json"
+    out.parent.mkdir()
     out.write_bytes(SENTINEL)
     result = subprocess.run(
         [sys.executable, "-m", "alphabet_lstm.stages.generate", "--params", str(params_path),
-         "--framing", "one_char", "--out", str(out)],
+         "--out-dir", str(out.parent)],
         capture_output=True, text=True, timeout=120, cwd=directory,
     )
     return result, out
@@ -397,19 +398,21 @@ def test_generate_stage_refuses_bad_params(stage_runs, case_id, mutation, key_pa
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith("error: ") for line in lines), result.stderr
-    assert any(line.startswith(f"error: {out.parent / 'params.yaml'}: {key_path}: ") for line in lines), lines
+    assert any(line.startswith(f"error: {out.parent.parent / 'params.yaml'}: {key_path}: ") for line in lines), lines
     # The output is left exactly as it was and no temporary file is left beside it.
     assert out.read_bytes() == SENTINEL
-    assert sorted(path.name for path in out.parent.iterdir()) == ["out.json", "params.yaml"]
+    assert sorted(path.name for path in out.parent.iterdir()) == ["one_char.json"]
+    assert sorted(path.name for path in out.parent.parent.iterdir()) == ["params.yaml", "patterns"]
 
 
-def test_generate_stage_refuses_an_unknown_framing(tmp_path):
+def test_train_stage_refuses_an_unknown_framing(tmp_path):
     params_path = write_params(tmp_path / "params.yaml", real_params())
     out = tmp_path / "out.json"
     out.write_bytes(SENTINEL)
     result = subprocess.run(
-        [sys.executable, "-m", "alphabet_lstm.stages.generate", "--params", str(params_path),
-         "--framing", "onechar", "--out", str(out)],
+        [sys.executable, "-m", "alphabet_lstm.stages.train", "--params", str(params_path),
+         "--framing", "onechar", "--encoded", str(out), "--models", str(tmp_path / "models"),
+         "--history", str(tmp_path / "history")],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2

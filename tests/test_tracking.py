@@ -46,10 +46,11 @@ LOG_ARGS = [arg for name, template in TEMPLATES.items() for arg in (f"--{name}",
 
 def produce_outputs(root: Path, framings=FRAMINGS) -> None:
     """The stage outputs of ``framings``, written by the stages' own entry points."""
+    params = ["--params", str(root / "params.yaml")]
+    generate.main([*params, "--out-dir", "data/patterns"])
+    encode.main([*params, "--patterns", "data/patterns", "--out-dir", "data/encoded"])
     for name in framings:
         for main, argv in (
-            (generate.main, ["--framing", name, "--out", f"data/patterns/{name}.json"]),
-            (encode.main, ["--framing", name, "--patterns", f"data/patterns/{name}.json", "--out", f"data/encoded/{name}.npz"]),
             (train.main, ["--framing", name, "--encoded", f"data/encoded/{name}.npz", "--models", f"models/{name}",
                           "--history", f"metrics/history/{name}"]),
             (evaluate.main, ["--models", f"models/{name}", "--encoded", f"data/encoded/{name}.npz",
@@ -57,7 +58,7 @@ def produce_outputs(root: Path, framings=FRAMINGS) -> None:
                              "--predictions", f"metrics/predictions/{name}", "--details", f"metrics/details/{name}",
                              "--probabilities", f"metrics/probabilities/{name}"]),
         ):
-            main(["--params", str(root / "params.yaml"), *argv] if main in (generate.main, encode.main, train.main) else argv)
+            main([*params, *argv] if main is train.main else argv)
 
 
 def write_params(root: Path, framings=FRAMINGS, **overrides) -> None:

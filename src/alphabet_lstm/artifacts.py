@@ -95,8 +95,8 @@ def _read_npz(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, metadata
 
 
-def save_encoded(path: str | Path, dataset: EncodedDataset, extra_metadata: dict) -> None:
-    """An encoded data set with its layout, padded length, shapes and vocabulary."""
+def encoded_bytes(dataset: EncodedDataset, extra_metadata: dict) -> bytes:
+    """An encoded data set's .npz: arrays plus its layout, padded length, shapes and vocabulary."""
     metadata = {
         "layout": dataset.layout,
         "input_length": dataset.input_length,
@@ -111,7 +111,11 @@ def save_encoded(path: str | Path, dataset: EncodedDataset, extra_metadata: dict
         "targets": dataset.targets,
         "target_codes": dataset.target_codes,
     }
-    write_bytes(path, _npz_bytes(arrays, metadata))
+    return _npz_bytes(arrays, metadata)
+
+
+def save_encoded(path: str | Path, dataset: EncodedDataset, extra_metadata: dict) -> None:
+    write_bytes(path, encoded_bytes(dataset, extra_metadata))
 
 
 def load_encoded(path: str | Path) -> tuple[EncodedDataset, dict]:
