@@ -23,11 +23,13 @@ run: $(STAMP)
 	dvc repro
 	@echo "Report: reports/report.md (and reports/report.html); MLflow store: $(CURDIR)/mlflow.db"
 
-# The whole suite, as CI runs it: unit tests, then the real pipeline end to end.
+# The whole suite, as CI runs it, on every core (pytest-xdist): tests/conftest.py groups the
+# tests so that each reproduced clone is built once.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
-# The inner loop: unit tests only (no pipeline runs, no servers), under a minute.
+# The inner loop: unit tests only (no pipeline runs, servers or TensorFlow), under a minute.
+# One process: the workers' start-up would cost what they save here.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e and not slow"
 

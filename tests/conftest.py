@@ -56,3 +56,19 @@ def reproduced_clone(tmp_path_factory) -> Path:
     root = make_clone(tmp_path_factory.mktemp("shared") / "repo")
     run(["dvc", "repro"], root)
     return root
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Keep expensive fixtures built once under pytest-xdist (`make test` runs `-n auto`).
+
+    Under `--dist loadgroup` a worker takes a whole group: each module is one group, so a
+    module-scoped clone is reproduced once; every module that uses the session's
+    reproduced_clone joins one group, so that clone is reproduced once too. A test that
+    runs Keras (the keras_engine fixture) imports TensorFlow: slow, not the unit tier.
+    """
+    shared = {item.module.__name__ for item in items if "reproduced_clone" in item.fixturenames}
+    for item in items:
+        if "keras_engine" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("reproduced_clone" if module in shared else module))

@@ -1,4 +1,6 @@
-"""`alphabet-lstm predict`: the real console script, on hand-made and pipeline-trained models.
+"""`alphabet-lstm predict`: the console script's entry point, on hand-made and pipeline-trained
+models. Calls run in this process (a process start per call would add half a minute to the
+unit tier); test_the_installed_console_script runs the installed script itself.
 
 The hand-made models are built so their answers are known without running them: one whose
 hidden state is exactly zero (so its probabilities are its Dense bias), one that answers the
@@ -7,7 +9,9 @@ letter after the last letter it saw, and one that counts the letters fed since a
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import re
 import subprocess
@@ -18,6 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
+from alphabet_lstm import cli
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.artifacts import save_model
 from alphabet_lstm.evaluation import encode_runs
@@ -33,9 +38,29 @@ FAR_AWAY = 10.0
 
 
 def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CONSOLE_SCRIPT, *args], cwd=cwd, env=pipeline_env(), capture_output=True, text=True, timeout=120
-    )
+    """`alphabet-lstm ARGS` in ``cwd``: the console script's entry point, run in this process."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_request:  # argparse's --help
+            code = exit_request.code or 0
+    return subprocess.CompletedProcess([CONSOLE_SCRIPT, *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+def test_the_installed_console_script(workspace: Path):
+    """The script pip installed: the same answer and the same one-line error with exit 2."""
+    def script(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [CONSOLE_SCRIPT, *args], cwd=workspace, env=pipeline_env(), capture_output=True, text=True, timeout=120
+        )
+
+    for args in (("predict", "--framing", "one_char", "K"), ("predict", "--framing", "one_char", "K1")):
+        installed, in_process = script(*args), alphabet_lstm(*args, cwd=workspace)
+        assert (installed.returncode, installed.stdout, installed.stderr) == (
+            in_process.returncode, in_process.stdout, in_process.stderr
+        )
+    assert installed.returncode == 2 and installed.stderr.startswith("error: ")
 
 
 def spec_for(framing: str, **overrides) -> ModelSpec:

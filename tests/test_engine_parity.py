@@ -32,6 +32,9 @@ ONE_UPDATE_ATOL = 1e-6
 MANY_UPDATES_ATOL = 1e-5
 LONG_RUN_ATOL = 5e-5
 
+# TensorFlow's import and Keras' training take a minute over the module: not the unit tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def keras_engine():

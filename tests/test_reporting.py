@@ -261,6 +261,7 @@ def test_summary_has_one_short_key_per_framing_and_result(one_seed):
     assert (one_seed / "metrics/summary.json").read_text().startswith('{\n  "one_char": {\n    "acc": 0.8\n')
 
 
+@pytest.mark.slow  # draws every figure a second time
 def test_the_report_has_no_timestamp_and_is_byte_reproducible(one_seed, tmp_path):
     write_fake_inputs(tmp_path, [7])
     report_stage.main(stage_argv(tmp_path))
