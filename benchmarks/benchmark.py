@@ -26,6 +26,13 @@ Parts (``--parts``, default all, in this order):
            the faithful engine being slow): the fast engine, ``model.fit`` from its own start (the
            target: the fast mean at most one pattern below) and from the fast engine's start (a
            check of the arithmetic, INFO).
+  sweeps   the shipped sweep (``--sweep``) on a LocalCluster of 1 and of 2 workers and on a
+           `dask scheduler` with two `dask worker` processes (benchmarks/sweep_throughput.py):
+           trainings per minute, peak memory per worker. Targets: 2 workers >= 1.5x 1 worker,
+           the same results table on every cluster.
+
+The README is written from every part's last results (``benchmarks/results/<part>.json``,
+committed), so a part run alone updates its own section only.
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ from alphabet_lstm.params import FramingParams, Params, load_params
 from alphabet_lstm.testing import PROJECT_ROOT, archive_revision, make_clone
 
 VENV_BIN = Path(sys.executable).parent
-PARTS = ("study", "repro", "engines", "seeds")
+PARTS = ("study", "repro", "engines", "seeds", "sweeps")
 
 STUDY_SEEDS = list(range(7, 17))
 ADDED_SEED = 17
@@ -62,6 +69,7 @@ BASELINE_REVISION = "c2ef489"  # the last commit before the per-framing stages (
 TARGET_NOOP_SECONDS = 5.0
 TARGET_PEAK_MIB = 1024.0
 TARGET_VARIABLE_LENGTH_SPEEDUP = 30.0
+TARGET_SWEEP_SCALING = 1.5  # trainings per minute, 2 local workers over 1, on 2 cores
 # How far the fast engine's seed-7 accuracy may be from the tutorial's: one training pattern,
 # or 1 point for variable_length (1000 random patterns, so one pattern says nothing).
 TOLERANCE_POINTS = {"variable_length": 0.01}
@@ -129,6 +137,23 @@ def judge_repro(result: dict) -> list[dict]:
                               peak["peak_mib"] < TARGET_PEAK_MIB, peak["stage"]))
     else:
         targets.append(target("peak memory of any stage < 1 GiB", None, None))
+    return targets
+
+
+def judge_sweeps(result: dict) -> list[dict]:
+    """Throughput scaling from 1 to 2 local workers; the same table on every cluster."""
+    by_name = {cluster["cluster"]: cluster for cluster in result.get("clusters", [])}
+    one, two = by_name.get("LocalCluster(1)"), by_name.get("LocalCluster(2)")
+    name = f"2 local workers >= {TARGET_SWEEP_SCALING}x the trainings per minute of 1"
+    if one is None or two is None:
+        targets = [target(name, None, None)]
+    else:
+        ratio = two["trainings_per_minute"] / one["trainings_per_minute"]
+        targets = [target(name, f"{ratio:.2f}x", ratio >= TARGET_SWEEP_SCALING,
+                          f"{two['trainings_per_minute']} vs {one['trainings_per_minute']} trainings/min")]
+    identical = result.get("tables_identical")
+    targets.append(target("the same results table on every cluster", None if identical is None else str(identical).lower(),
+                          identical, f"{len(by_name)} clusters"))
     return targets
 
 
@@ -436,6 +461,14 @@ def part_engines(args, params: Params, scratch: Path, out_dir: Path) -> dict:
     return result
 
 
+def part_sweeps(args, params: Params, scratch: Path, out_dir: Path) -> dict:
+    from sweep_throughput import measure_clusters  # beside this file
+
+    result = measure_clusters(PROJECT_ROOT / "params.yaml", args.sweep)
+    result["failed"] = False
+    return result
+
+
 def part_seeds(args, params: Params, scratch: Path, out_dir: Path) -> dict:
     result: dict = {"epochs_scale": args.seeds_epochs_scale, "framings": {}}
     tasks = []
@@ -514,6 +547,16 @@ def seeds_table(result: dict) -> tuple[list[str], list[list[str]]]:
             "faithful, same start", "fast - same (patterns, 95% CI)"], rows
 
 
+def sweeps_table(result: dict) -> tuple[list[str], list[list[str]]]:
+    rows = [
+        [cluster["cluster"], str(cluster["workers"]), str(cluster["trainings"]), f"{cluster['sweep_seconds']:.1f}s",
+         f"{cluster['trainings_per_minute']:.1f}", f"{cluster['cores_used']:.2f}",
+         ", ".join(f"{mib} MiB" for mib in cluster["peak_rss_mib"].values())]
+        for cluster in result.get("clusters", [])
+    ]
+    return ["cluster", "workers", "trainings", "sweep", "trainings/min", "cores used", "peak memory per worker"], rows
+
+
 def text_table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in [headers, *rows]]
@@ -550,8 +593,13 @@ PART_TEXT = {
              "`model.fit` with Keras' initial weights and shuffle, the faithful engine the target "
              "compares with. Same start: `model.fit` from the fast engine's weights and batch order, "
              "so the two differ only in their arithmetic (for information).",
+    "sweeps": "The shipped sweep (`one_char_budget`, every grid point x seed) as tasks on Dask: a LocalCluster "
+              "of 1 and of 2 single-threaded worker processes, then a `dask scheduler` with two `dask worker` "
+              "processes on 127.0.0.1. Workers are warmed first (numba loads its kernels once per process), "
+              "so the rate is a warm cluster's; peak memory is each worker's peak RSS.",
 }
-TABLES = {"study": study_table, "repro": repro_table, "engines": engines_table, "seeds": seeds_table}
+TABLES = {"study": study_table, "repro": repro_table, "engines": engines_table, "seeds": seeds_table,
+          "sweeps": sweeps_table}
 
 
 def machine() -> str:
@@ -563,8 +611,8 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPUs, {platform.system()}, Python {platform.python_version()}"
 
 
-def readme(results: dict[str, dict], machine_text: str) -> str:
-    """benchmarks/README.md from the results of the parts that ran."""
+def readme(results: dict[str, dict]) -> str:
+    """benchmarks/README.md from each part's last results."""
     lines = [
         "# Benchmark", "",
         "Written by `benchmarks/benchmark.py` from the results of its last run; do not edit.", "",
@@ -574,20 +622,26 @@ def readme(results: dict[str, dict], machine_text: str) -> str:
         ".venv/bin/python benchmarks/benchmark.py --help               # parts and options",
         "```", "",
         "Each part prints a table and its targets: PASS or FAIL, SKIP where a figure is missing, "
-        "INFO for figures given for information. Raw results and the dvc logs are in "
-        "`benchmarks/results/` (git-ignored). Timings depend on the machine and on what else it runs.", "",
-        f"Machine of this run: {machine_text}.", "",
+        "INFO for figures given for information. Each part's results are in `benchmarks/results/<part>.json` "
+        "(this page is generated from them; the dvc logs beside them are git-ignored). Timings depend on "
+        "the machine and on what else it runs.", "",
     ]
     for part in PARTS:
         if part not in results:
             continue
         headers, rows = TABLES[part](results[part])
-        lines += [f"## {part}", "", PART_TEXT[part], "", markdown_table(headers, rows), "",
+        lines += [f"## {part}", "", PART_TEXT[part], "", f"Machine: {results[part]['machine']}.", "",
+                  markdown_table(headers, rows), "",
                   markdown_table(TARGET_HEADERS, target_rows(results[part]["targets"])), ""]
     missing = [part for part in PARTS if part not in results]
     if missing:
-        lines += [f"Not run this time: {', '.join(missing)} (`--parts {','.join(missing)}`).", ""]
+        lines += [f"Not run yet: {', '.join(missing)} (`--parts {','.join(missing)}`).", ""]
     return "\n".join(lines)
+
+
+def saved_results(out_dir: Path) -> dict[str, dict]:
+    """Every part's last results, as the runs wrote them to ``out_dir``."""
+    return {part: json.loads((out_dir / f"{part}.json").read_text()) for part in PARTS if (out_dir / f"{part}.json").is_file()}
 
 
 # -------------------------------------------------------------------------------- main
@@ -603,6 +657,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds-epochs-scale", type=float, default=0.1,
                         help="seeds: epochs x this for both engines (the faithful one needs hours at full epochs)")
     parser.add_argument("--jobs", type=int, default=2, help="seeds: trainings in this many processes")
+    parser.add_argument("--sweep", default="one_char_budget", help="sweeps: the sweep of params.yaml to run")
     parser.add_argument("--out-dir", type=Path, default=PROJECT_ROOT / "benchmarks" / "results")
     parser.add_argument("--readme", default=str(PROJECT_ROOT / "benchmarks" / "README.md"),
                         help="the Markdown written from the results ('' for none)")
@@ -616,13 +671,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-RUNNERS = {"study": part_study, "repro": part_repro, "engines": part_engines, "seeds": part_seeds}
+RUNNERS = {"study": part_study, "repro": part_repro, "engines": part_engines, "seeds": part_seeds,
+           "sweeps": part_sweeps}
 
 
 def judge(part: str, result: dict, params: Params) -> list[dict]:
     if part == "engines":
         return judge_engines(result, params.report.tutorial_accuracy)
-    return {"study": judge_study, "repro": judge_repro, "seeds": judge_seeds}[part](result)
+    return {"study": judge_study, "repro": judge_repro, "seeds": judge_seeds, "sweeps": judge_sweeps}[part](result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -652,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{part}\n\n{text_table(headers, rows)}\n\n{text_table(TARGET_HEADERS, target_rows(result['targets']))}\n",
               flush=True)
     if args.readme:
-        Path(args.readme).write_text(readme(results, machine_text))
+        Path(args.readme).write_text(readme(saved_results(args.out_dir)))
         log(f"wrote {args.readme}")
     if any(t["status"] == "FAIL" for result in results.values() for t in result["targets"]):
         return 2

@@ -14,7 +14,8 @@ byte-identical; the script says whether they are.
 
     .venv/bin/python benchmarks/sweep_throughput.py [--sweep NAME] [--params params.yaml]
 
-Not a test, and slow on a busy machine: run it alone.
+Also the ``sweeps`` part of benchmarks/benchmark.py, which judges the scaling and writes the
+figures into benchmarks/README.md. Not a test, and slow on a busy machine: run it alone.
 """
 
 from __future__ import annotations
@@ -132,30 +133,37 @@ def measure(name: str, client, sweep, started: float) -> dict:
     return result
 
 
+def measure_clusters(params_path: str | Path, sweep_name: str) -> dict:
+    """The sweep on each cluster in turn: figures per cluster, and whether the tables match."""
+    from distributed import Client, LocalCluster
+
+    sweep = load_sweep(load_params(params_path), sweep_name)
+    print(f"sweep {sweep.name}: {len(sweep.tasks())} trainings; {os.cpu_count()} cores; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    clusters = []
+    for workers in (1, 2):
+        started = time.perf_counter()
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None, host="127.0.0.1") as cluster, Client(cluster) as client:
+            clusters.append(measure(f"LocalCluster({workers})", client, sweep, started))
+    started = time.perf_counter()
+    with localhost_cluster(2) as address, Client(address, timeout=60) as client:
+        client.wait_for_workers(2, timeout=120)
+        clusters.append(measure("dask scheduler + 2 dask workers", client, sweep, started))
+    tables = {cluster.pop("table") for cluster in clusters}
+    return {"sweep": sweep.name, "clusters": clusters, "tables_identical": len(tables) == 1}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default=str(REPO_ROOT / "params.yaml"))
     parser.add_argument("--sweep", default="one_char_budget")
     args = parser.parse_args()
 
-    from distributed import Client, LocalCluster
-
-    sweep = load_sweep(load_params(args.params), args.sweep)
-    print(f"sweep {sweep.name}: {len(sweep.tasks())} trainings; {os.cpu_count()} cores; "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    results = []
-    for workers in (1, 2):
-        started = time.perf_counter()
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, host="127.0.0.1") as cluster, Client(cluster) as client:
-            results.append(measure(f"LocalCluster({workers})", client, sweep, started))
-    started = time.perf_counter()
-    with localhost_cluster(2) as address, Client(address, timeout=60) as client:
-        client.wait_for_workers(2, timeout=120)
-        results.append(measure("dask scheduler + 2 dask workers", client, sweep, started))
-    identical = len({result["table"] for result in results}) == 1
-    print(f"deterministic results tables identical across the three clusters: {'yes' if identical else 'NO'}")
-    one, two = results[0]["trainings_per_minute"], results[1]["trainings_per_minute"]
+    result = measure_clusters(args.params, args.sweep)
+    print(f"deterministic results tables identical across the three clusters: "
+          f"{'yes' if result['tables_identical'] else 'NO'}")
+    one, two = (cluster["trainings_per_minute"] for cluster in result["clusters"][:2])
     print(f"speed-up of 2 local workers over 1: {two / one:.2f}x (load average now {os.getloadavg()[0]:.1f})")
 
 

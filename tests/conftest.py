@@ -58,6 +58,7 @@ def reproduced_clone(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     """Keep expensive fixtures built once under pytest-xdist (`make test` runs `-n auto`).
 
@@ -72,3 +73,4 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.slow)
         module = item.module.__name__
         item.add_marker(pytest.mark.xdist_group("reproduced_clone" if module in shared else module))
+

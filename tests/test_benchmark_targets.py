@@ -168,10 +168,39 @@ def test_engine_accuracy_not_judged_at_scaled_epochs(benchmark):
 
 
 def test_readme_holds_the_tables_of_the_parts_run_and_no_dates_or_revisions(benchmark):
-    results = {"repro": {**repro_result(100.0, 120.0, 3.0, 500.0), "baseline_revision": "c2ef489"}}
+    results = {"repro": {**repro_result(100.0, 120.0, 3.0, 500.0), "baseline_revision": "c2ef489",
+                         "machine": "Some CPU, 2 CPUs"}}
     results["repro"]["targets"] = benchmark.judge_repro(results["repro"])
-    text = benchmark.readme(results, "Some CPU, 2 CPUs")
+    text = benchmark.readme(results)
     assert "## repro" in text and "| PASS | cold 1-seed dvc repro no slower than the baseline's | 0.83x |" in text
-    assert "## study" not in text and "Not run this time: study, engines, seeds" in text
+    assert "Machine: Some CPU, 2 CPUs." in text
+    assert "## study" not in text and "Not run yet: study, engines, seeds, sweeps" in text
     assert "c2ef489" not in text
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b|\b[0-9a-f]{7,40}\b", text)
+
+
+def sweeps_result(one: float, two: float, identical: bool = True) -> dict:
+    cluster = lambda name, workers, rate: {  # noqa: E731
+        "cluster": name, "workers": workers, "trainings": 45, "sweep_seconds": 60.0, "trainings_per_minute": rate,
+        "cores_used": float(workers), "peak_rss_mib": {f"tcp://127.0.0.1:{4000 + i}": 200 for i in range(workers)},
+    }
+    return {"clusters": [cluster("LocalCluster(1)", 1, one), cluster("LocalCluster(2)", 2, two),
+                         cluster("dask scheduler + 2 dask workers", 2, two)], "tables_identical": identical}
+
+
+def test_sweeps_pass_when_two_workers_scale_and_tables_agree(benchmark):
+    targets = benchmark.judge_sweeps(sweeps_result(100.0, 180.0))
+    assert [(t["status"], t["value"]) for t in targets] == [("PASS", "1.80x"), ("PASS", "true")]
+    headers, rows = benchmark.sweeps_table(sweeps_result(100.0, 180.0))
+    assert rows[1][:5] == ["LocalCluster(2)", "2", "45", "60.0s", "180.0"] and rows[1][6] == "200 MiB, 200 MiB"
+
+
+def test_sweeps_fail_without_scaling_or_with_different_tables(benchmark):
+    targets = benchmark.judge_sweeps(sweeps_result(100.0, 120.0, identical=False))
+    assert [t["status"] for t in targets] == ["FAIL", "FAIL"]
+
+
+def test_committed_readme_is_generated_from_the_committed_results(benchmark):
+    """Every figure in benchmarks/README.md is one the benchmark wrote to benchmarks/results/."""
+    results_dir = REPO_ROOT / "benchmarks" / "results"
+    assert (REPO_ROOT / "benchmarks" / "README.md").read_text() == benchmark.readme(benchmark.saved_results(results_dir))
