@@ -615,7 +615,7 @@ def readme(results: dict[str, dict]) -> str:
     """benchmarks/README.md from each part's last results."""
     lines = [
         "# Benchmark", "",
-        "Written by `benchmarks/benchmark.py` from the results of its last run; do not edit.", "",
+        "Written by `benchmarks/benchmark.py` from each part's last results; do not edit.", "",
         "```bash",
         "make benchmark                                              # every part (about 2 hours here)",
         ".venv/bin/python benchmarks/benchmark.py --parts study,repro  # the pipeline's targets, 10-20 minutes",

@@ -73,6 +73,9 @@ def localhost_cluster(workers: int = 2):
     scratch = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     scheduler_file = scratch / "scheduler.json"
     env = {key: value for key, value in os.environ.items() if key != "DASK_SCHEDULER_ADDRESS"}
+    # The warm-up and measuring functions live in this file: imported as a module (the
+    # benchmark's sweeps part), they reach the workers by name, so the workers import it too.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), env.get("PYTHONPATH")]))
     processes = []
 
     def start(*args: str) -> None:

@@ -319,10 +319,10 @@ def test_server_script_refuses_unknown_options():
 # Each experiment changes one thing; against the committed baseline, exactly these train
 # stages re-run (unchanged ones are skipped, and no two experiments share a train signature,
 # so DVC's run-cache cannot stand in for any of them).
+# Three experiments for two workers: one waits in the queue while two run at once.
 QUEUED = {
     "units-8": (["framings.one_char.units=8"], {("one_char", 7): {"units": "8"}}),
     "units-12": (["framings.stateful.units=12"], {("stateful", 7): {"units": "12"}}),
-    "epochs-4": (["framings.one_char.epochs=4"], {("one_char", 7): {"epochs": "4"}}),
     "seeds-7-8": (["seeds=[7,8]"], {("one_char", 8): {}, ("stateful", 8): {}}),
 }
 
