@@ -593,7 +593,8 @@ PART_TEXT = {
              "`model.fit` with Keras' initial weights and shuffle, the faithful engine the target "
              "compares with. Same start: `model.fit` from the fast engine's weights and batch order, "
              "so the two differ only in their arithmetic (for information).",
-    "sweeps": "The shipped sweep (`one_char_budget`, every grid point x seed) as tasks on Dask: a LocalCluster "
+    "sweeps": "A sweep of params.yaml (`--sweep`; by default the shipped `one_char_budget`), every grid point "
+              "x seed, as tasks on Dask: a LocalCluster "
               "of 1 and of 2 single-threaded worker processes, then a `dask scheduler` with two `dask worker` "
               "processes on 127.0.0.1. Workers are warmed first (numba loads its kernels once per process), "
               "so the rate is a warm cluster's; peak memory is each worker's peak RSS.",

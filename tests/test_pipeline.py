@@ -66,6 +66,10 @@ def test_dvc_metrics_and_plots_commands(reproduced_clone: Path):
     assert experiments
 
 
+# The per-framing folders under metrics/ that evaluate and train write.
+METRIC_KINDS = ("history", "evaluation", "details", "predictions", "probabilities")
+
+
 def test_an_independent_run_writes_the_same_bytes(reproduced_clone: Path, tmp_path: Path):
     """Determinism end to end: a second clone, run on its own, writes the same data, models
     and per-framing tables byte for byte (two framings, a stateless and a stateful one)."""
@@ -85,9 +89,6 @@ def test_an_independent_run_writes_the_same_bytes(reproduced_clone: Path, tmp_pa
             assert (root / relative).read_bytes() == (reproduced_clone / relative).read_bytes(), relative
             compared += 1
     assert compared >= 2 * (len(METRIC_KINDS) + 3)
-
-
-METRIC_KINDS = ("history", "evaluation", "details", "predictions", "probabilities")
 
 
 def without_dvc_tmp(folder: str, names: list[str]) -> list[str]:

@@ -42,6 +42,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _add_model_arguments(command: argparse.ArgumentParser, example_framing: str) -> None:
+    """The options that pick a trained model, the same for every command."""
+    command.add_argument("--framing", required=True, help=f"a trained framing, e.g. {example_framing}")
+    command.add_argument(
+        "--seed", type=int, default=None,
+        help="training seed of the model (default: the first of the seeds in --params)",
+    )
+    command.add_argument(
+        "--models-dir", default="models",
+        help="folder of trained models, one sub-folder per framing (default: models)",
+    )
+    command.add_argument("--params", default="params.yaml", help="where the default seed is read")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="alphabet-lstm", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -57,11 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     predict.add_argument("letters", metavar="LETTERS", help="the query, e.g. KLM")
-    predict.add_argument("--framing", required=True, help="a trained framing, e.g. variable_length")
-    predict.add_argument(
-        "--seed", type=int, default=None,
-        help="training seed of the model (default: the first of the seeds in --params)",
-    )
+    _add_model_arguments(predict, "variable_length")
     predict.add_argument(
         "--recite", action="store_true",
         help="feed the model its own predictions, starting from LETTERS",
@@ -75,12 +85,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="after the prediction, one line per time step: the letter fed, the letter h reads "
         "as, |h| and |c|, the 3 most active units and the mean of each gate",
     )
-    predict.add_argument(
-        "--models-dir", default="models",
-        help="folder of trained models, one sub-folder per framing (default: models)",
-    )
     predict.add_argument("--model", default=None, help="a model file to use instead of --models-dir's")
-    predict.add_argument("--params", default="params.yaml", help="where the default seed is read")
 
     export = commands.add_parser(
         "export",
@@ -93,21 +98,12 @@ def _build_parser() -> argparse.ArgumentParser:
             "layer.reset_state() on its LSTM layer before a new sequence. Imports TensorFlow."
         ),
     )
-    export.add_argument("--framing", required=True, help="a trained framing, e.g. stateful")
-    export.add_argument(
-        "--seed", type=int, default=None,
-        help="training seed of the model (default: the first of the seeds in --params)",
-    )
+    _add_model_arguments(export, "stateful")
     export.add_argument("--out", required=True, help="the .keras file to write")
     export.add_argument(
         "--batch-size", type=int, default=None,
         help="a stateful model's fixed batch size (default: the one it was trained with)",
     )
-    export.add_argument(
-        "--models-dir", default="models",
-        help="folder of trained models, one sub-folder per framing (default: models)",
-    )
-    export.add_argument("--params", default="params.yaml", help="where the default seed is read")
     return parser
 
 
