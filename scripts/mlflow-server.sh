@@ -286,6 +286,10 @@ default_permission = EDIT
 database_uri = sqlite:///$SERVER_DIR/basic_auth.db
 admin_username = $ADMIN_USER
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+# Each request's password check costs about 0.2 s of CPU by design (scrypt), and logging one
+# pipeline makes hundreds of requests: a successful check is remembered for a minute, per
+# server worker (MLflow's own cache; a changed password reaches every worker within it).
+auth_cache_ttl_seconds = 60
 EOF
 )
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import pytest
 from alphabet_lstm.testing import (  # noqa: F401
     PROJECT_ROOT as REPO_ROOT,
     SMALL_EPOCHS,
+    copy_checkout,
     make_clone,
     tracked_files,
     with_small_epochs,
@@ -44,6 +47,20 @@ def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = Tr
     return result
 
 
+def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`alphabet-lstm ARGS` in ``cwd``: the console script's entry point, run in this process
+    (a process start costs half a second, and TensorFlow's import ten more for `export`)."""
+    from alphabet_lstm import cli
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_request:  # argparse's --help
+            code = exit_request.code or 0
+    return subprocess.CompletedProcess([str(VENV_BIN / "alphabet-lstm"), *args], code, stdout.getvalue(), stderr.getvalue())
+
+
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     """A temporary clone on the small-epoch profile, with its own MLflow store."""
@@ -58,19 +75,39 @@ def reproduced_clone(tmp_path_factory) -> Path:
     return root
 
 
+# The groups that run the pipeline most, heaviest first (about 6, 5 and 2 minutes of one
+# core). They start first, on different workers, and the lighter groups fill in around them:
+# by default xdist starts the groups with the most tests first, which left the team group's
+# four long tests to run alone at the end. `make test` passes --no-loadscope-reorder so that
+# xdist keeps the order set here.
+HEAVIEST_GROUPS = ("reproduced_clone", "test_team", "test_sweeps")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     """Keep expensive fixtures built once under pytest-xdist (`make test` runs `-n auto`).
 
     Under `--dist loadgroup` a worker takes a whole group: each module is one group, so a
     module-scoped clone is reproduced once; every module that uses the session's
-    reproduced_clone joins one group, so that clone is reproduced once too. A test that
-    runs Keras (the keras_engine fixture) imports TensorFlow: slow, not the unit tier.
+    reproduced_clone joins one group, so that clone is reproduced once too. Groups are
+    ordered heaviest first: HEAVIEST_GROUPS, then groups with slow or end-to-end tests,
+    then the unit tests. A test that runs Keras (the keras_engine fixture) imports
+    TensorFlow: slow, not the unit tier.
     """
     shared = {item.module.__name__ for item in items if "reproduced_clone" in item.fixturenames}
+    group_of = {}
     for item in items:
         if "keras_engine" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
         module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("reproduced_clone" if module in shared else module))
+        group_of[item] = "reproduced_clone" if module in shared else module
+        item.add_marker(pytest.mark.xdist_group(group_of[item]))
+    costly = {group_of[item] for item in items if item.get_closest_marker("slow") or item.get_closest_marker("e2e")}
 
+    def rank(item) -> int:
+        group = group_of[item]
+        if group in HEAVIEST_GROUPS:
+            return HEAVIEST_GROUPS.index(group)
+        return len(HEAVIEST_GROUPS) + (group not in costly)
+
+    items.sort(key=rank)  # stable: each module keeps its tests' order

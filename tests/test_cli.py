@@ -1,6 +1,6 @@
 """`alphabet-lstm predict`: the console script's entry point, on hand-made and pipeline-trained
-models. Calls run in this process (a process start per call would add half a minute to the
-unit tier); test_the_installed_console_script runs the installed script itself.
+models. Calls run in this process (conftest.alphabet_lstm: a process start per call would add
+half a minute to the unit tier); test_the_installed_console_script runs the installed script.
 
 The hand-made models are built so their answers are known without running them: one whose
 hidden state is exactly zero (so its probabilities are its Dense bias), one that answers the
@@ -9,9 +9,7 @@ letter after the last letter it saw, and one that counts the letters fed since a
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import re
 import subprocess
@@ -22,12 +20,11 @@ import numpy as np
 import pytest
 import yaml
 
-from alphabet_lstm import cli
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.artifacts import save_model
 from alphabet_lstm.evaluation import encode_runs
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward
-from conftest import REPO_ROOT, VENV_BIN, pipeline_env
+from conftest import REPO_ROOT, VENV_BIN, alphabet_lstm, pipeline_env
 
 CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")
 SEED = 7
@@ -35,17 +32,6 @@ SEED = 7
 # nearest letter wins by a margin of tens of logits, so its probability prints as 1.
 DISTANCE_SCALE = 1e5
 FAR_AWAY = 10.0
-
-
-def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """`alphabet-lstm ARGS` in ``cwd``: the console script's entry point, run in this process."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        try:
-            code = cli.main(list(args))
-        except SystemExit as exit_request:  # argparse's --help
-            code = exit_request.code or 0
-    return subprocess.CompletedProcess([CONSOLE_SCRIPT, *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def test_the_installed_console_script(workspace: Path):

@@ -16,7 +16,7 @@ import pytest
 
 from alphabet_lstm.artifacts import save_model
 from alphabet_lstm.model.lstm import ModelSpec, initial_weights
-from conftest import VENV_BIN, pipeline_env
+from conftest import VENV_BIN, alphabet_lstm, pipeline_env
 
 SEED = 7
 SPECS = {
@@ -54,13 +54,6 @@ for framing, keras_path, model_path in json.loads(sys.argv[1]):
         differences[framing] = [float(np.abs(got - expected).max()), list(model.inputs[0].shape)]
 print(json.dumps(differences))
 """
-
-
-def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(VENV_BIN / "alphabet-lstm"), *args], cwd=cwd, env=pipeline_env(), capture_output=True, text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -380,25 +381,22 @@ def _mlflow_runs(store: Path):
 
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_dvc_sweep_stages_end_to_end_and_not_in_root_repro(tmp_path):
+def test_dvc_sweep_stages_end_to_end(tmp_path):
+    # (The root pipeline, `make run`, leaves the sweeps alone: tests/test_pipeline.py.)
     root = make_clone(tmp_path / "repo")
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    # One framing keeps the root pipeline short; the sweep is tiny.
-    raw["framings"] = {"one_char": raw["framings"]["one_char"]}
-    raw["report"]["tutorial_accuracy"] = {"one_char": 0.84}
     raw["sweeps"] = {"tiny": {**TINY_SWEEP, "grid": {"epochs": [20, 40]}, "seeds": [1, 2]}}
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env = pipeline_env({"DASK_SCHEDULER_ADDRESS": ""})
 
-    # The root pipeline (make run) leaves the sweeps alone.
-    repro = run(["dvc", "repro"], root, env)
-    assert "train@one_char" in repro.stdout and "sweeps/dvc.yaml" not in repro.stdout
-    assert not (root / "sweeps" / "tiny").exists()
-
-    # What `make sweep SWEEP=tiny` runs (make itself would build a venv in the clone).
+    # What `make sweep SWEEP=tiny` runs (make itself would build a venv in the clone). Of the
+    # root pipeline it needs only the validated params: no framing is trained.
     sweep_command = ["dvc", "repro", "sweeps/dvc.yaml:log@tiny"]
     assert " ".join(sweep_command) in run(["make", "-n", "sweep", "SWEEP=tiny"], root, env).stdout
-    run(sweep_command, root, env)
+    first = run(sweep_command, root, env)
+    assert re.findall(r"Running stage '([^']+)'", first.stdout) == [
+        "validate", "sweeps/dvc.yaml:run@tiny", "sweeps/dvc.yaml:report@tiny", "sweeps/dvc.yaml:log@tiny"
+    ]
     out = root / "sweeps" / "tiny"
     rows = read_csv(out / "results.csv")
     assert [(row["point"], row["seed"]) for row in rows] == [

@@ -65,6 +65,24 @@ def make_clone(destination: Path, epochs: int | None = SMALL_EPOCHS, *, source: 
     return destination
 
 
+def copy_checkout(source: Path, destination: Path) -> Path:
+    """A copy of a checkout and its DVC cache, with a tracking store of its own.
+
+    DVC's locks and state database (.dvc/tmp) belong to the checkout they were made in, and
+    the copied MLflow store would name the source's artifact folder: both are left behind,
+    with the record of what was logged, so the copy's log stage logs into a new store.
+    """
+
+    def ignored(folder: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(folder).name == ".dvc" else []
+
+    shutil.copytree(source, destination, symlinks=True, ignore=ignored)
+    for name in ("mlflow.db", "mlflow.db.lock", "mlflow-logged.json"):
+        (destination / name).unlink(missing_ok=True)
+    shutil.rmtree(destination / "mlartifacts", ignore_errors=True)
+    return destination
+
+
 def archive_revision(revision: str, destination: Path, *, source: Path = PROJECT_ROOT) -> Path:
     """A fresh git repository holding ``revision``'s files (``git archive``), without dvc.lock."""
     destination.mkdir(parents=True, exist_ok=True)
