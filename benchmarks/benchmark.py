@@ -30,6 +30,9 @@ Parts (``--parts``, default all, in this order):
            `dask scheduler` with two `dask worker` processes (benchmarks/sweep_throughput.py):
            trainings per minute, peak memory per worker. Targets: 2 workers >= 1.5x 1 worker,
            the same results table on every cluster.
+  suite    the test suite as CI runs it, in a fresh clone with no venv and no package cache:
+           ``make setup`` then ``make test`` (together what a fresh ``make test`` does), then
+           ``make test-fast``. Targets: set-up and suite < 12 minutes; the unit tier < 1 minute.
 
 The README is written from every part's last results (``benchmarks/results/<part>.json``,
 committed), so a part run alone updates its own section only.
@@ -60,7 +63,7 @@ from alphabet_lstm.params import FramingParams, Params, load_params
 from alphabet_lstm.testing import PROJECT_ROOT, archive_revision, make_clone
 
 VENV_BIN = Path(sys.executable).parent
-PARTS = ("study", "repro", "engines", "seeds", "sweeps")
+PARTS = ("study", "repro", "engines", "seeds", "sweeps", "suite")
 
 STUDY_SEEDS = list(range(7, 17))
 ADDED_SEED = 17
@@ -70,6 +73,8 @@ TARGET_NOOP_SECONDS = 5.0
 TARGET_PEAK_MIB = 1024.0
 TARGET_VARIABLE_LENGTH_SPEEDUP = 30.0
 TARGET_SWEEP_SCALING = 1.5  # trainings per minute, 2 local workers over 1, on 2 cores
+TARGET_SUITE_SECONDS = 12 * 60  # a fresh `make test`, set-up included, on the CI machine kind
+TARGET_UNIT_TIER_SECONDS = 60
 # How far the fast engine's seed-7 accuracy may be from the tutorial's: one training pattern,
 # or 1 point for variable_length (1000 random patterns, so one pattern says nothing).
 TOLERANCE_POINTS = {"variable_length": 0.01}
@@ -154,6 +159,21 @@ def judge_sweeps(result: dict) -> list[dict]:
     identical = result.get("tables_identical")
     targets.append(target("the same results table on every cluster", None if identical is None else str(identical).lower(),
                           identical, f"{len(by_name)} clusters"))
+    return targets
+
+
+def judge_suite(result: dict) -> list[dict]:
+    """A fresh `make test` (set-up and suite) and the unit tier against their budgets."""
+    setup, suite, unit = result.get("setup_seconds"), result.get("test_seconds"), result.get("test_fast_seconds")
+    name = f"fresh make test (set-up and suite) < {TARGET_SUITE_SECONDS // 60} min"
+    if setup is None or suite is None:
+        targets = [target(name, None, None, "needs make setup and make test to succeed")]
+    else:
+        targets = [target(name, duration(setup + suite), setup + suite < TARGET_SUITE_SECONDS,
+                          f"{duration(setup)} set-up + {duration(suite)} suite, {result.get('tests_passed')} passed")]
+    targets.append(target(f"make test-fast < {TARGET_UNIT_TIER_SECONDS} s", duration(unit),
+                          None if unit is None else unit < TARGET_UNIT_TIER_SECONDS,
+                          "" if unit is None else f"{result.get('unit_tests_passed')} passed"))
     return targets
 
 
@@ -469,6 +489,29 @@ def part_sweeps(args, params: Params, scratch: Path, out_dir: Path) -> dict:
     return result
 
 
+def passed_count(output: str) -> int | None:
+    """How many tests pytest's last summary line says passed."""
+    found = re.findall(r"(\d+) passed", output)
+    return int(found[-1]) if found else None
+
+
+def part_suite(args, params: Params, scratch: Path, out_dir: Path) -> dict:
+    clone = make_clone(scratch / "suite", epochs=None)
+    # A clean machine's environment: no venv on PATH, no package cache, an empty numba cache.
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("VIRTUAL_ENV", "PYTHONPATH", "MLFLOW_TRACKING_URI", "DVC_EXP_NAME")}
+    env["PATH"] = os.pathsep.join(part for part in env.get("PATH", "").split(os.pathsep) if part != str(VENV_BIN))
+    env.update(UV_NO_CACHE="1", NUMBA_CACHE_DIR=str(scratch / "numba-cache"))
+    result: dict = {}
+    result["setup_seconds"], _ = timed(["make", "setup"], clone, env, out_dir / "suite-setup.log")
+    result["test_seconds"], output = timed(["make", "test"], clone, env, out_dir / "suite-test.log")
+    result["tests_passed"] = passed_count(output)
+    result["test_fast_seconds"], output = timed(["make", "test-fast"], clone, env, out_dir / "suite-test-fast.log")
+    result["unit_tests_passed"] = passed_count(output)
+    result["failed"] = None in (result["setup_seconds"], result["test_seconds"], result["test_fast_seconds"])
+    return result
+
+
 def part_seeds(args, params: Params, scratch: Path, out_dir: Path) -> dict:
     result: dict = {"epochs_scale": args.seeds_epochs_scale, "framings": {}}
     tasks = []
@@ -557,6 +600,16 @@ def sweeps_table(result: dict) -> tuple[list[str], list[list[str]]]:
     return ["cluster", "workers", "trainings", "sweep", "trainings/min", "cores used", "peak memory per worker"], rows
 
 
+def suite_table(result: dict) -> tuple[list[str], list[list[str]]]:
+    return ["measure", "value"], [
+        ["`make setup`: a new venv, every package downloaded", duration(result.get("setup_seconds"))],
+        ["`make test`: the whole suite", duration(result.get("test_seconds"))],
+        ["tests passed", str(result.get("tests_passed") or "-")],
+        ["`make test-fast`: the unit tier", duration(result.get("test_fast_seconds"))],
+        ["unit tests passed", str(result.get("unit_tests_passed") or "-")],
+    ]
+
+
 def text_table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in [headers, *rows]]
@@ -598,9 +651,13 @@ PART_TEXT = {
               "of 1 and of 2 single-threaded worker processes, then a `dask scheduler` with two `dask worker` "
               "processes on 127.0.0.1. Workers are warmed first (numba loads its kernels once per process), "
               "so the rate is a warm cluster's; peak memory is each worker's peak RSS.",
+    "suite": "The test suite as CI runs it (`.ci/run` installs system packages, then runs `make test`): "
+             "a fresh clone of this tree with no venv, no package cache (`UV_NO_CACHE`) and an empty numba "
+             "cache; `make setup` and `make test` one after the other, which is what a fresh `make test` "
+             "does, then `make test-fast`.",
 }
 TABLES = {"study": study_table, "repro": repro_table, "engines": engines_table, "seeds": seeds_table,
-          "sweeps": sweeps_table}
+          "sweeps": sweeps_table, "suite": suite_table}
 
 
 def machine() -> str:
@@ -673,13 +730,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 RUNNERS = {"study": part_study, "repro": part_repro, "engines": part_engines, "seeds": part_seeds,
-           "sweeps": part_sweeps}
+           "sweeps": part_sweeps, "suite": part_suite}
 
 
 def judge(part: str, result: dict, params: Params) -> list[dict]:
     if part == "engines":
         return judge_engines(result, params.report.tutorial_accuracy)
-    return {"study": judge_study, "repro": judge_repro, "seeds": judge_seeds, "sweeps": judge_sweeps}[part](result)
+    judges = {"study": judge_study, "repro": judge_repro, "seeds": judge_seeds, "sweeps": judge_sweeps,
+              "suite": judge_suite}
+    return judges[part](result)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -200,6 +200,24 @@ def test_sweeps_fail_without_scaling_or_with_different_tables(benchmark):
     assert [t["status"] for t in targets] == ["FAIL", "FAIL"]
 
 
+def test_suite_passes_inside_its_budgets_counting_the_set_up(benchmark):
+    result = {"setup_seconds": 80.0, "test_seconds": 560.0, "tests_passed": 420,
+              "test_fast_seconds": 50.0, "unit_tests_passed": 300}
+    targets = benchmark.judge_suite(result)
+    assert [(t["status"], t["value"]) for t in targets] == [("PASS", "10m40s"), ("PASS", "50.0s")]
+    assert targets[0]["detail"] == "1m20s set-up + 9m20s suite, 420 passed"
+    # Within 12 minutes alone, over them with its set-up: the set-up counts.
+    targets = benchmark.judge_suite({**result, "test_seconds": 650.0, "test_fast_seconds": 61.0})
+    assert [t["status"] for t in targets] == ["FAIL", "FAIL"]
+
+
+def test_suite_that_did_not_run_is_skipped(benchmark):
+    targets = benchmark.judge_suite({"setup_seconds": 80.0, "test_seconds": None, "test_fast_seconds": None})
+    assert [t["status"] for t in targets] == ["SKIP", "SKIP"]
+    assert benchmark.passed_count("= 3 failed, 417 passed, 25 warnings in 532.10s =") == 417
+    assert benchmark.passed_count("no summary") is None
+
+
 def test_committed_readme_is_generated_from_the_committed_results(benchmark):
     """Every figure in benchmarks/README.md is one the benchmark wrote to benchmarks/results/."""
     results_dir = REPO_ROOT / "benchmarks" / "results"

@@ -35,7 +35,7 @@ FAR_AWAY = 10.0
 
 
 def test_the_installed_console_script(workspace: Path):
-    """The script pip installed: the same answer and the same one-line error with exit 2."""
+    """The installed console script: the same answer and the same one-line error with exit 2."""
     def script(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [CONSOLE_SCRIPT, *args], cwd=workspace, env=pipeline_env(), capture_output=True, text=True, timeout=120
