@@ -369,10 +369,13 @@ sys.exit(child.returncode)
 '''
 
 
-def pipeline_env(scratch: Path, *, memory_log: Path | None = None, pythonpath: Path | None = None) -> dict:
-    """A user's environment after activating the venv, with an empty numba cache of its own."""
-    env = dict(os.environ)
-    path = [str(VENV_BIN), env.get("PATH", "")]
+def pipeline_env(scratch: Path, *, memory_log: Path | None = None, pythonpath: Path | None = None,
+                 venv: bool = True) -> dict:
+    """A user's environment after activating the venv (or, ``venv=False``, a clean machine's,
+    with no venv on PATH), with an empty numba cache of its own."""
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV" or venv}
+    others = [part for part in env.get("PATH", "").split(os.pathsep) if part and part != str(VENV_BIN)]
+    path = ([str(VENV_BIN)] if venv else []) + others
     if memory_log is not None:
         shim_dir = scratch / "shim"
         shim_dir.mkdir(parents=True, exist_ok=True)
@@ -497,11 +500,8 @@ def passed_count(output: str) -> int | None:
 
 def part_suite(args, params: Params, scratch: Path, out_dir: Path) -> dict:
     clone = make_clone(scratch / "suite", epochs=None)
-    # A clean machine's environment: no venv on PATH, no package cache, an empty numba cache.
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("VIRTUAL_ENV", "PYTHONPATH", "MLFLOW_TRACKING_URI", "DVC_EXP_NAME")}
-    env["PATH"] = os.pathsep.join(part for part in env.get("PATH", "").split(os.pathsep) if part != str(VENV_BIN))
-    env.update(UV_NO_CACHE="1", NUMBA_CACHE_DIR=str(scratch / "numba-cache"))
+    # A clean machine: no venv on PATH, no package cache, an empty numba cache.
+    env = {**pipeline_env(scratch / "suite-env", venv=False), "UV_NO_CACHE": "1"}
     result: dict = {}
     result["setup_seconds"], _ = timed(["make", "setup"], clone, env, out_dir / "suite-setup.log")
     result["test_seconds"], output = timed(["make", "test"], clone, env, out_dir / "suite-test.log")

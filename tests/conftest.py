@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from alphabet_lstm.testing import (  # noqa: F401
 )
 
 VENV_BIN = Path(sys.executable).parent
+CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")
 
 
 def pipeline_env(extra: dict | None = None) -> dict:
@@ -47,6 +49,11 @@ def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = Tr
     return result
 
 
+def stages_run(output: str) -> list[str]:
+    """Names of the stages a `dvc repro` (or `dvc exp run`) output says it ran."""
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
 def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`alphabet-lstm ARGS` in ``cwd``: the console script's entry point, run in this process
     (a process start costs half a second, and TensorFlow's import ten more for `export`)."""
@@ -58,7 +65,7 @@ def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
             code = cli.main(list(args))
         except SystemExit as exit_request:  # argparse's --help
             code = exit_request.code or 0
-    return subprocess.CompletedProcess([str(VENV_BIN / "alphabet-lstm"), *args], code, stdout.getvalue(), stderr.getvalue())
+    return subprocess.CompletedProcess([CONSOLE_SCRIPT, *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture

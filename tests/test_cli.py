@@ -24,9 +24,8 @@ from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.artifacts import save_model
 from alphabet_lstm.evaluation import encode_runs
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward
-from conftest import REPO_ROOT, VENV_BIN, alphabet_lstm, pipeline_env
+from conftest import CONSOLE_SCRIPT, REPO_ROOT, VENV_BIN, alphabet_lstm, pipeline_env
 
-CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")
 SEED = 7
 # Logits are a scaled negative squared distance to each letter's hidden value: the
 # nearest letter wins by a margin of tens of logits, so its probability prints as 1.

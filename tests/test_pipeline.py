@@ -10,16 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SMALL_EPOCHS, copy_checkout, make_clone, pipeline_env, run
+from conftest import SMALL_EPOCHS, copy_checkout, make_clone, pipeline_env, run, stages_run
 
 pytestmark = pytest.mark.e2e
 
 FRAMINGS = list(yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())["framings"])
-
-
-def stages_run(output: str) -> list[str]:
-    """Names of the stages a `dvc repro` output says it ran."""
-    return re.findall(r"Running stage '([^']+)'", output)
 
 
 def test_repro_writes_every_output(reproduced_clone: Path):

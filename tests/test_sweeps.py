@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from alphabet_lstm.params import ParamsError, load_params, parse_params
 from alphabet_lstm.sweeps.execution import TrainingOutcome, run_tasks, run_training
 from alphabet_lstm.sweeps.params import check_sweeps, load_sweep
 from alphabet_lstm.sweeps.results import answer, read_csv, results_csv, summarize_points, timing_csv
-from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run
+from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
 
 REAL_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 # Small enough for a test, long enough (about 0.1-0.5 s a training) to kill a worker mid-sweep.
@@ -394,7 +393,7 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     sweep_command = ["dvc", "repro", "sweeps/dvc.yaml:log@tiny"]
     assert " ".join(sweep_command) in run(["make", "-n", "sweep", "SWEEP=tiny"], root, env).stdout
     first = run(sweep_command, root, env)
-    assert re.findall(r"Running stage '([^']+)'", first.stdout) == [
+    assert stages_run(first.stdout) == [
         "validate", "sweeps/dvc.yaml:run@tiny", "sweeps/dvc.yaml:report@tiny", "sweeps/dvc.yaml:log@tiny"
     ]
     out = root / "sweeps" / "tiny"

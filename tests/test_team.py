@@ -29,7 +29,7 @@ from typing import NamedTuple
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, VENV_BIN, copy_checkout, make_clone, pipeline_env, run
+from conftest import REPO_ROOT, VENV_BIN, copy_checkout, make_clone, pipeline_env, run, stages_run
 
 SERVER_SCRIPT = REPO_ROOT / "scripts" / "mlflow-server.sh"
 EXPERIMENT_NAME = "alphabet-lstm"
@@ -42,11 +42,6 @@ QUEUE_POLL_SECONDS = 10
 WORKER_POLL_SECONDS = 1
 WORKER_START_SECONDS = 60
 WORKER_EXIT_SECONDS = 60
-
-
-def stages_run(output: str) -> list[str]:
-    """Names of the stages a `dvc repro` output says it ran."""
-    return re.findall(r"Running stage '([^']+)'", output)
 
 
 def team_clone(destination: Path) -> Path:
