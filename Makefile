@@ -46,7 +46,7 @@ study: $(STAMP)
 # DASK_SCHEDULER_ADDRESS names. `make sweep SWEEP=one_char_budget` runs one. docs/sweeps.md.
 SWEEP ?=
 sweep: $(STAMP)
-	dvc repro sweeps/dvc.yaml$(if $(SWEEP),:log@$(SWEEP))
+	dvc repro sweeps/dvc.yaml$(if $(SWEEP),:sweep_log@$(SWEEP))
 
 # The README's results table, from the committed metrics (a test checks it is current).
 readme: $(STAMP)

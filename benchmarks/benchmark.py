@@ -55,8 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alphabet_lstm.data.datasets import generate_patterns
-from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
+from alphabet_lstm.data.encoding import encode_framing, EncodedDataset, encode_patterns
 from alphabet_lstm.evaluation import recite, training_metrics
 from alphabet_lstm.model.training import model_spec, train
 from alphabet_lstm.params import FramingParams, Params, load_params
@@ -287,13 +286,6 @@ def trained_seeds(output: str) -> list[str]:
 
 # ------------------------------------------------------------------ training in-process
 
-def encoded(framing: FramingParams) -> EncodedDataset:
-    """The framing's data set, built in-process exactly as generate + encode build it."""
-    patterns = generate_patterns(framing.dataset)
-    return encode_patterns(patterns.inputs, patterns.targets, layout=framing.layout,
-                           input_length=framing.dataset.input_length)
-
-
 def scaled(framing: FramingParams, scale: float) -> FramingParams:
     return framing.model_copy(update={"epochs": max(1, round(framing.epochs * scale))})
 
@@ -307,7 +299,7 @@ def warm_up_engines(engines: set[str]) -> None:
     """Compile the fast kernel (or load it from numba's cache) and import Keras, outside every timing."""
     if "fast" in engines:
         framing = FramingParams.model_validate(WARM_UP_FRAMING)
-        train(encoded(framing), framing, seed=0, engine="fast")
+        train(encode_framing(framing), framing, seed=0, engine="fast")
     if "keras" in engines:
         import keras  # noqa: F401
 
@@ -320,7 +312,7 @@ def run_training(name: str, framing: FramingParams, *, seed: int, engine: str, s
         import keras
 
         keras.backend.clear_session()  # a fresh graph per model, as in a fresh process
-    dataset = encoded(framing)
+    dataset = encode_framing(framing)
     result = train(dataset, framing, seed=seed, engine=engine, shared_start=shared_start)
     spec = model_spec(name, framing, dataset, seed=seed, engine=engine)
     outcome = {"seconds": round(result.seconds, 3),

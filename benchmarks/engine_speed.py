@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alphabet_lstm.data.datasets import generate_patterns
-from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
+from alphabet_lstm.data.encoding import encode_framing, EncodedDataset, encode_patterns
 from alphabet_lstm.model import engine_fast
 from alphabet_lstm.model.lstm import initial_weights
 from alphabet_lstm.params import FramingParams, load_params
@@ -55,14 +54,6 @@ def load_old_engine(revision: str, directory: Path):
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
-
-
-def encoded(framing: FramingParams) -> EncodedDataset:
-    patterns = generate_patterns(framing.dataset)
-    return encode_patterns(
-        patterns.inputs, patterns.targets, layout=framing.layout,
-        input_length=framing.dataset.input_length,
-    )
 
 
 def time_training(engine, dataset: EncodedDataset, framing: FramingParams, seed: int, epochs: int) -> tuple[float, np.ndarray]:
@@ -94,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as directory:
         old = load_old_engine(args.revision, Path(directory))
         engines = {"deterministic": engine_fast, "fastmath": old}
-        datasets = {name: encoded(params.framing(name)) for name in names}
+        datasets = {name: encode_framing(params.framing(name)) for name in names}
         # Compile (or load) both kernels before timing anything.
         for engine in engines.values():
             framing = params.framing(names[0])

@@ -42,15 +42,12 @@ from alphabet_lstm.sweeps.results import results_csv  # noqa: E402
 
 def warm_up() -> None:
     """Load the fast engine's compiled kernels in this worker (a 2-epoch training)."""
-    from alphabet_lstm.data.datasets import generate_patterns
-    from alphabet_lstm.data.encoding import encode_patterns
+    from alphabet_lstm.data.encoding import encode_framing
     from alphabet_lstm.model.training import train
     from alphabet_lstm.params import FramingParams
 
     framing = FramingParams.model_validate({"dataset": {"kind": "sliding", "seq_length": 1}, "epochs": 2, "units": 4})
-    patterns = generate_patterns(framing.dataset)
-    dataset = encode_patterns(patterns.inputs, patterns.targets, layout="timesteps", input_length=1)
-    train(dataset, framing, seed=0, engine="fast")
+    train(encode_framing(framing), framing, seed=0, engine="fast")
 
 
 def cpu_seconds() -> float:

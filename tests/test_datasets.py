@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.data.datasets import Patterns, all_queries, generate_patterns, patterns_from_records
+from alphabet_lstm.data.datasets import Patterns, all_queries, patterns_from_records
 from alphabet_lstm.data.kinds import KINDS
 from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
 from alphabet_lstm.data.kinds.sliding import sliding_patterns
@@ -130,7 +130,7 @@ def test_all_queries_of_one_letter_are_the_one_char_patterns():
 )
 def test_each_framing_of_params_generates_its_patterns(framing, first, last, size):
     dataset = load_params(PARAMS_PATH).framing(framing).dataset
-    text = as_text(generate_patterns(dataset))
+    text = as_text(dataset.patterns())
     assert len(text) == size == dataset.size
     assert text[0] == first
     if last is not None:
@@ -153,7 +153,7 @@ def test_every_kind_keeps_what_its_params_promise():
     datasets = [framing.dataset for framing in load_params(PARAMS_PATH).framings.values()]
     assert {dataset.kind for dataset in datasets} == set(KINDS)
     for dataset in datasets:
-        patterns = generate_patterns(dataset)
+        patterns = dataset.patterns()
         lengths = {len(run) for run in patterns.inputs}
         assert len(patterns.inputs) == len(patterns.targets) == dataset.size, dataset
         assert min(lengths) == dataset.shortest_query and max(lengths) == dataset.input_length, dataset

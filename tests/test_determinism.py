@@ -29,10 +29,9 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, with_small_epochs
 
-from alphabet_lstm.data.datasets import generate_patterns
 from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
 from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
-from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
+from alphabet_lstm.data.encoding import encode_framing, EncodedDataset, encode_patterns
 from alphabet_lstm.model import lstm
 from alphabet_lstm.model.lstm import LSTMWeights, forward, initial_weights
 from alphabet_lstm.params import FramingParams, parse_params
@@ -73,11 +72,7 @@ GOLDEN_FORWARD = "6386706b647df83c5d1db8955dbcc2b0f7718089d01bfeb9f6f7d4291686f9
 
 def encoded(framing: FramingParams) -> EncodedDataset:
     """The data set the pipeline's generate and encode stages make for a framing."""
-    patterns = generate_patterns(framing.dataset)
-    return encode_patterns(
-        patterns.inputs, patterns.targets, layout=framing.layout,
-        input_length=framing.dataset.input_length,
-    )
+    return encode_framing(framing)
 
 
 def weights_digest(weights: LSTMWeights) -> str:
@@ -334,7 +329,7 @@ def test_kernel_functions_equal_the_numpy_ones_bit_for_bit(engine_fast):
     [
         (lambda: variable_length_patterns(200, 5, 7), "timesteps", 5),
         (prefix_patterns, "timesteps", 25),
-        (lambda: generate_patterns(FramingParams.model_validate(SHAPES["features_3"]).dataset), "features", 3),
+        (lambda: FramingParams.model_validate(SHAPES["features_3"]).dataset.patterns(), "features", 3),
     ],
 )
 def test_compiled_forward_pass_equals_the_numpy_one_bit_for_bit(engine_fast, patterns, layout, length):

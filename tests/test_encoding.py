@@ -9,24 +9,20 @@ import numpy as np
 import pytest
 
 from alphabet_lstm.alphabet import letters_to_codes, one_hot, scale_codes
-from alphabet_lstm.artifacts import load_encoded, save_encoded
-from alphabet_lstm.data.datasets import generate_patterns
+from alphabet_lstm.artifacts import encoded_bytes, load_encoded
 from alphabet_lstm.data.kinds.sliding import sliding_patterns
 from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
-from alphabet_lstm.data.encoding import encode_patterns, pad_left, shape_inputs
+from alphabet_lstm.data.encoding import encode_framing, encode_patterns, pad_left, shape_inputs
 from alphabet_lstm.params import load_params
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 @functools.cache
-def encode_framing(name: str):
+def encoded_framing(name: str):
     framing = load_params(PARAMS_PATH).framing(name)
-    patterns = generate_patterns(framing.dataset)
-    encoded = encode_patterns(
-        patterns.inputs, patterns.targets, layout=framing.layout, input_length=framing.dataset.input_length
-    )
-    return patterns, encoded
+    patterns = framing.dataset.patterns()
+    return patterns, encode_framing(framing, patterns)
 
 
 @pytest.mark.parametrize(
@@ -42,7 +38,7 @@ def encode_framing(name: str):
     ],
 )
 def test_shapes_per_framing(framing, shape):
-    _, encoded = encode_framing(framing)
+    _, encoded = encoded_framing(framing)
     assert encoded.inputs.shape == shape
     assert encoded.inputs.dtype == np.float32
     assert encoded.targets.shape == (shape[0], 26)
@@ -52,7 +48,7 @@ def test_shapes_per_framing(framing, shape):
 
 
 def test_one_char_inputs_are_codes_over_26():
-    _, encoded = encode_framing("one_char")
+    _, encoded = encoded_framing("one_char")
     expected = (np.arange(25, dtype=np.float32) / np.float32(26)).reshape(25, 1, 1)
     np.testing.assert_array_equal(encoded.inputs, expected)
     # Every input lies in [0, 1): A is 0, Y is 24/26.
@@ -60,8 +56,8 @@ def test_one_char_inputs_are_codes_over_26():
 
 
 def test_features_and_timesteps_hold_the_same_window_differently():
-    _, features = encode_framing("window_features")
-    _, timesteps = encode_framing("window_timesteps")
+    _, features = encoded_framing("window_features")
+    _, timesteps = encoded_framing("window_timesteps")
     abc = np.array([0, 1, 2], dtype=np.float32) / np.float32(26)
     np.testing.assert_array_equal(features.inputs[0], abc.reshape(1, 3))
     np.testing.assert_array_equal(timesteps.inputs[0], abc.reshape(3, 1))
@@ -70,7 +66,7 @@ def test_features_and_timesteps_hold_the_same_window_differently():
 
 
 def test_variable_length_is_left_zero_padded_to_five():
-    patterns, encoded = encode_framing("variable_length")
+    patterns, encoded = encoded_framing("variable_length")
     codes = np.rint(encoded.inputs[:, :, 0] * 26).astype(int)
     # The tutorial's first patterns: PQRST->U, W->X, O->P, OPQ->R.
     np.testing.assert_array_equal(codes[0], letters_to_codes("PQRST"))
@@ -84,7 +80,7 @@ def test_variable_length_is_left_zero_padded_to_five():
 
 
 def test_prefix_padded_is_left_zero_padded_to_25():
-    _, encoded = encode_framing("prefix_padded")
+    _, encoded = encoded_framing("prefix_padded")
     codes = np.rint(encoded.inputs[:, :, 0] * 26).astype(int)
     for index in range(25):
         assert list(codes[index]) == [0] * (24 - index) + list(range(index + 1))
@@ -111,7 +107,7 @@ def test_one_hot_is_exact():
     assert encoded.shape == (4, 26) and encoded.dtype == np.float32
     np.testing.assert_array_equal(encoded, np.eye(26, dtype=np.float32)[codes])
     for name in ("one_char", "window_timesteps", "variable_length", "prefix_padded"):
-        _, dataset = encode_framing(name)
+        _, dataset = encoded_framing(name)
         assert set(np.unique(dataset.targets)) == {0.0, 1.0}
         np.testing.assert_array_equal(dataset.targets.sum(axis=1), 1.0)
         np.testing.assert_array_equal(dataset.targets.argmax(axis=1), dataset.target_codes)
@@ -126,8 +122,8 @@ def test_encoded_files_describe_themselves_and_are_reproducible(tmp_path):
     patterns = variable_length_patterns(40, 5, 7)
     encoded = encode_patterns(patterns.inputs, patterns.targets, layout="timesteps", input_length=5)
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
-    save_encoded(first, encoded, {"framing": "variable_length"})
-    save_encoded(second, encoded, {"framing": "variable_length"})
+    first.write_bytes(encoded_bytes(encoded, "variable_length", "variable_length"))
+    second.write_bytes(encoded_bytes(encoded, "variable_length", "variable_length"))
     assert first.read_bytes() == second.read_bytes()
     loaded, metadata = load_encoded(first)
     np.testing.assert_array_equal(loaded.inputs, encoded.inputs)

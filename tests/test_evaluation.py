@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from alphabet_lstm.alphabet import ALPHABET, codes_to_letters
-from alphabet_lstm.data.datasets import all_queries, generate_patterns
-from alphabet_lstm.data.encoding import encode_patterns
+from alphabet_lstm.data.datasets import all_queries
+from alphabet_lstm.data.encoding import encode_framing, encode_patterns
 from alphabet_lstm.evaluation import (
     START_STEPS,
     accepts_length,
@@ -66,10 +66,8 @@ def hidden_states(weights: LSTMWeights, spec, inputs: np.ndarray) -> np.ndarray:
 def setup(name: str):
     """Patterns, encoded data, spec and read-out-fitted weights of one framing of params.yaml."""
     framing = load_params(PARAMS_PATH).framing(name)
-    patterns = generate_patterns(framing.dataset)
-    dataset = encode_patterns(
-        patterns.inputs, patterns.targets, layout=framing.layout, input_length=framing.dataset.input_length
-    )
+    patterns = framing.dataset.patterns()
+    dataset = encode_framing(framing, patterns)
     spec = model_spec(name, framing, dataset, seed=SEED, engine="fast")
     weights = initial_weights(features=spec.features, units=spec.units, seed=SEED)
     # A larger input kernel spreads the hidden states apart, so a linear read-out can

@@ -7,13 +7,14 @@ import pytest
 
 from alphabet_lstm import formats
 from alphabet_lstm.alphabet import ALPHABET
+from alphabet_lstm.artifacts import write_json
 
 
 def test_history_round_trip_and_exact_text(tmp_path):
     text = formats.history_csv([3.5, 3.0], [0.0, 0.25])
     # Six decimals, "\n" line ends: the file DVC plots and git diff read.
     assert text == "epoch,loss,accuracy\n1,3.500000,0.000000\n2,3.000000,0.250000\n"
-    formats.write_history(tmp_path / "h.csv", [3.5, 3.0], [0.0, 0.25])
+    (tmp_path / "h.csv").write_text(text)
     history = formats.read_history(tmp_path / "h.csv")
     assert (history.epochs, history.losses, history.accuracies) == ((1, 2), (3.5, 3.0), (0.0, 0.25))
     with pytest.raises(ValueError, match="history header"):
@@ -48,12 +49,12 @@ def test_probabilities_round_trip_and_the_header_only_form():
 
 def test_evaluation_and_details_json(tmp_path):
     metrics = {"accuracy": 0.8, "loss": 0.5, "correct": 8, "patterns": 10, "chain_intact": True}
-    formats.write_evaluation(tmp_path / "e.json", metrics)
+    write_json(tmp_path / "e.json", metrics)
     assert formats.read_evaluation(tmp_path / "e.json") == metrics
-    formats.write_evaluation(tmp_path / "bad.json", {"loss": 0.5})
+    write_json(tmp_path / "bad.json", {"loss": 0.5})
     with pytest.raises(ValueError, match="lacks accuracy, correct, patterns"):
         formats.read_evaluation(tmp_path / "bad.json")
-    formats.write_details(tmp_path / "d.json", {"framing": "stateful", "chain_from_A": ALPHABET})
+    write_json(tmp_path / "d.json", {"framing": "stateful", "chain_from_A": ALPHABET})
     assert formats.read_details(tmp_path / "d.json")["chain_from_A"] == ALPHABET
     (tmp_path / "list.json").write_text("[1]")
     with pytest.raises(ValueError, match="JSON object"):

@@ -6,6 +6,7 @@ The cluster tests start a real `dask scheduler` and `dask worker` processes on 1
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -17,11 +18,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
+from alphabet_lstm.formats import read_table as read_csv
+from alphabet_lstm.formats import sweep_results_csv as results_csv
+from alphabet_lstm.formats import sweep_timing_csv as timing_csv
 from alphabet_lstm.params import ParamsError, load_params, parse_params
-from alphabet_lstm.sweeps.execution import TrainingOutcome, run_tasks, run_training
-from alphabet_lstm.sweeps.params import check_sweeps, load_sweep
-from alphabet_lstm.sweeps.results import answer, read_csv, results_csv, summarize_points, timing_csv
+from alphabet_lstm.report.sweep import answer, best_point, summarize_points
+from alphabet_lstm.sweep import ENGINE, Sweep, TrainingOutcome, run_tasks, run_training
 from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
 
 REAL_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
@@ -40,10 +44,14 @@ def params_with(sweeps: dict) -> dict:
     return raw
 
 
+def load_sweep(params, name: str) -> Sweep:
+    return Sweep.from_params(params, name)
+
+
 def problems_of(raw: dict) -> list[str]:
-    """The problems the validate stage reports: params.py's, then the sweeps' own."""
+    """The problems the validate stage reports for the params."""
     with pytest.raises(ParamsError) as caught:
-        check_sweeps(parse_params(raw))
+        parse_params(raw)
     return caught.value.problems
 
 
@@ -123,7 +131,7 @@ BAD_SWEEPS = {
         "sweeps.s.seed: unknown key (did you mean 'seeds'?); allowed keys: question, framing, grid, seeds",
     ),
     "repeated-seeds": ({"seeds": [1, 1]}, "sweeps.s.seeds: got [1, 1]; allowed: distinct seeds, but 1"),
-    "negative-seed": ({"seeds": [-1]}, "sweeps.s.seeds: got [-1]; allowed: a list of one or more distinct"),
+    "negative-seed": ({"seeds": [-1]}, "sweeps.s.seeds[0]: got -1; allowed: a whole number from 0 to 4294967295"),
     "empty-grid": ({"grid": {}}, "sweeps.s.grid: got {}; allowed: a mapping of framing keys"),
     "no-question": ({"question": None}, "sweeps.s.question: got null; allowed: the question"),
 }
@@ -181,7 +189,7 @@ def test_bad_sweep_fails_validate_and_sweep_stages_with_one_error_line_writing_n
     outputs = {name: tmp_path / name for name in ("validated.json", "results.csv", "timing.csv")}
     commands = {
         "validate": ["--out", str(outputs["validated.json"])],
-        "sweep": ["--sweep", "s", "--results", str(outputs["results.csv"]), "--timing", str(outputs["timing.csv"])],
+        "sweep_run": ["--sweep", "s", "--results", str(outputs["results.csv"]), "--timing", str(outputs["timing.csv"])],
     }
     for stage, arguments in commands.items():
         result = subprocess.run(
@@ -315,7 +323,7 @@ def _run_stage(tmp_path: Path, name: str, extra_env: dict, *args: str) -> tuple[
     if not params.exists():
         _write_tiny_params(params)
     results, timing = tmp_path / f"{name}-results.csv", tmp_path / f"{name}-timing.csv"
-    run([sys.executable, "-m", "alphabet_lstm.stages.sweep", "--params", str(params), "--sweep", "tiny",
+    run([sys.executable, "-m", "alphabet_lstm.stages.sweep_run", "--params", str(params), "--sweep", "tiny",
          "--results", str(results), "--timing", str(timing), *args],
         cwd=tmp_path, env=pipeline_env(extra_env), timeout=600)
     return results, timing
@@ -390,12 +398,14 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
 
     # What `make sweep SWEEP=tiny` runs (make itself would build a venv in the clone). Of the
     # root pipeline it needs only the validated params: no framing is trained.
-    sweep_command = ["dvc", "repro", "sweeps/dvc.yaml:log@tiny"]
+    sweep_command = ["dvc", "repro", "sweeps/dvc.yaml:sweep_log@tiny"]
     assert " ".join(sweep_command) in run(["make", "-n", "sweep", "SWEEP=tiny"], root, env).stdout
     first = run(sweep_command, root, env)
     assert stages_run(first.stdout) == [
-        "validate", "sweeps/dvc.yaml:run@tiny", "sweeps/dvc.yaml:report@tiny", "sweeps/dvc.yaml:log@tiny"
+        "validate", "sweeps/dvc.yaml:sweep_run@tiny", "sweeps/dvc.yaml:sweep_report@tiny",
+        "sweeps/dvc.yaml:sweep_log@tiny",
     ]
+    assert "[tiny 4/4] epochs=" in first.stderr, "each training's seconds and worker are printed"
     out = root / "sweeps" / "tiny"
     rows = read_csv(out / "results.csv")
     assert [(row["point"], row["seed"]) for row in rows] == [
@@ -403,69 +413,145 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     ]
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root, env).stdout)
     summary = next(v for k, v in metrics.items() if "data" in v)["data"]["sweeps/tiny/summary.json"]["data"]
-    assert set(summary["points"]) == {"epochs=20", "epochs=40"}
-    report = (out / "report.md").read_text()
-    assert "**Answer.** Mean accuracy over 2 seeds goes from" in report and "](accuracy.png)" in report
-    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = max(("epochs=20", "epochs=40"), key=lambda point: (
+        sum(float(row["accuracy"]) for row in rows if row["point"] == point), point == "epochs=20"))
+    assert summary["best"]["point"] == best and summary["trainings"] == 4
+    report = (out / "report" / "report.md").read_text()
+    assert "### Answer\n\nMean accuracy over 2 seeds" in report and "](figures/accuracy.png)" in report
+    assert (out / "report" / "figures" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 'src="data:image/png;base64,' in (out / "report" / "report.html").read_text()
     plots = run(["dvc", "plots", "show", "--json", "sweeps/tiny/results.csv"], root, env)
     assert "epochs=40" in plots.stdout
-    # Tracked outputs: everything but the timing table, which DVC caches and git ignores.
+    # Tracked outputs: every deterministic one; the timing table is in neither git nor DVC.
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], root, env).stdout
-    for name in ("results.csv", "summary.json", "report.md", "accuracy.png"):
+    for name in ("results.csv", "summary.json", "report/report.md", "report/report.html", "report/figures/accuracy.png"):
         assert f"sweeps/tiny/{name}" in status
-    assert "timing.csv" not in status
+    assert "timing.csv" not in status and (out / "timing.csv").is_file()
 
     runs = _mlflow_runs(root / "mlflow.db")
-    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("kind") == "sweep-training"]
+    parents = [r for r in runs if r.data.tags.get("run_kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("run_kind") == "training"]
     assert len(parents) == 1 and len(children) == 4
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     assert all(r.info.status == "FINISHED" for r in runs)
+    assert all(float(r.data.metrics["train_seconds"]) > 0 and r.data.tags["worker"] != "unknown" for r in children)
+    artifacts = {item.path for item in MlflowClient(f"sqlite:///{root / 'mlflow.db'}").list_artifacts(parents[0].info.run_id, "report")}
+    assert {"report/report.md", "report/report.html", "report/figures"} <= artifacts
 
-    before = (out / "results.csv").read_bytes()
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "tiny sweep"], root, env)
     second = run(sweep_command, root, env)
-    assert "Stage 'sweeps/dvc.yaml:run@tiny' didn't change, skipping" in second.stdout
-    assert "0 training runs added, 4 already there" in second.stderr
+    assert "Stage 'sweeps/dvc.yaml:sweep_run@tiny' didn't change, skipping" in second.stdout
     assert len(_mlflow_runs(root / "mlflow.db")) == 5
-    assert (out / "results.csv").read_bytes() == before
+    # Forced again (what `dvc repro -f` does for another store): the same bytes, no new run.
+    third = run(["dvc", "repro", "-f", "sweeps/dvc.yaml:sweep_run@tiny", "sweeps/dvc.yaml:sweep_report@tiny",
+                 "sweeps/dvc.yaml:sweep_log@tiny"], root, env)
+    assert "0 training runs added, 4 already there" in third.stderr or "already logged" in third.stderr
+    assert run(["git", "status", "--porcelain"], root, env).stdout == "", "an unchanged sweep rewrites nothing"
+    assert "Data and pipelines are up to date" in run(["dvc", "status", "sweeps/dvc.yaml"], root, env).stdout
+    assert len(_mlflow_runs(root / "mlflow.db")) == 5
+
+
+def _log(sweep: Sweep, rows: list[dict], store: Path, report_dir: Path):
+    from alphabet_lstm.tracking import SWEEPS_EXPERIMENT_NAME
+    from alphabet_lstm.tracking import store as mlflow_store
+    from alphabet_lstm.tracking.records import sweep_records
+
+    summaries = summarize_points(sweep, rows)
+    parent, children = sweep_records(sweep, rows, summaries, best_point(summaries), engine=ENGINE,
+                                     results_md5="r", timing={}, git_commit="c")
+    store = mlflow_store.open_store(f"sqlite:///{store}", SWEEPS_EXPERIMENT_NAME)
+    return mlflow_store.log_summary(store, parent, report_dir=report_dir, children=children)
 
 
 @pytest.mark.slow
 def test_logging_a_sweep_twice_adds_nothing_and_a_failed_logging_ends_failed(tmp_path):
-    from alphabet_lstm.sweeps.tracking import log_sweep
-
     sweep = load_sweep(parse_params(params_with({"s": {**TINY_SWEEP, "grid": {"epochs": [500, 1000]},
                                                       "seeds": [1, 2]}})), "s")
     outcomes = [_outcome(point, seed, 0.5 + point / 10) for point in range(2) for seed in (1, 2)]
-    text = results_csv(sweep, outcomes)
-    (tmp_path / "results.csv").write_text(text)
-    (tmp_path / "timing.csv").write_text(timing_csv(sweep, outcomes))
+    (tmp_path / "results.csv").write_text(results_csv(sweep, outcomes))
     rows = read_csv(tmp_path / "results.csv")
     store = tmp_path / "mlflow.db"
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.md").write_text("# the page\n")
 
-    def log(*artifacts: Path):
-        return log_sweep(sweep, results=rows, results_text=text, timing=read_csv(tmp_path / "timing.csv"),
-                         summaries=summarize_points(sweep, rows), artifacts=list(artifacts),
-                         uri=f"sqlite:///{store}")
-
-    # An artifact that is not there fails the logging after the children were written.
-    with pytest.raises(Exception):
-        log(tmp_path / "missing.png")
+    # A report file that cannot be read fails the logging after the children were written.
+    broken = tmp_path / "broken-report"
+    broken.mkdir()
+    (broken / "figure.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(OSError):
+        _log(sweep, rows, store, broken)
     runs = _mlflow_runs(store)
-    [failed] = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    [failed] = [r for r in runs if r.data.tags.get("run_kind") == "sweep"]
     assert failed.info.status == "FAILED" and len(runs) == 5
 
-    first = log(tmp_path / "results.csv")
-    assert (first.children_created, first.children_found) == (4, 0) and first.parent_run_id != failed.info.run_id
-    fresh = [r for r in _mlflow_runs(store) if r.info.run_id == first.parent_run_id
-             or r.data.tags.get("mlflow.parentRunId") == first.parent_run_id]
-    assert len(fresh) == 5 and all(r.info.status == "FINISHED" for r in fresh)
-    child = next(r for r in fresh if r.data.tags["kind"] == "sweep-training")
+    first, created = _log(sweep, rows, store, report)
+    assert first.created and first.run_id != failed.info.run_id
+    # The trainings were logged by the failed attempt already: found by key, not repeated.
+    assert created == 0 and len(_mlflow_runs(store)) == 6
+    child = next(r for r in _mlflow_runs(store) if r.data.tags.get("run_kind") == "training")
     assert child.data.params["epochs"] in ("500", "1000") and child.data.params["sweep"] == "s"
+    assert {r.info.status for r in _mlflow_runs(store)} == {"FINISHED", "FAILED"}
 
-    again = log(tmp_path / "results.csv")
-    assert (again.parent_run_id, again.children_created, again.children_found) == (first.parent_run_id, 0, 4)
-    assert len(_mlflow_runs(store)) == 10
+    again, created = _log(sweep, rows, store, report)
+    assert (again.run_id, again.created, created) == (first.run_id, False, 0)
+    assert len(_mlflow_runs(store)) == 6
+
+
+@pytest.mark.slow
+def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_path):
+    """The shipped sweep's grid point epochs=500 units=32 is the framing one_char: at seed 7
+    the sweep's child run and the pipeline's training run name it by one key."""
+    from alphabet_lstm.stages import encode, evaluate, generate, train
+    from alphabet_lstm.tracking.records import TrainingFiles, read_training, sweep_records
+
+    params = load_params(REPO_ROOT / "params.yaml")
+    sweep = load_sweep(params, "one_char_budget")
+    point = sweep.base_point()
+    assert point is not None and point.label == "epochs=500 units=32"
+    [task] = [task for task in sweep.tasks() if task.point == point and task.seed == 7]
+    outcome = run_training(task)
+    rows = read_csv_text(results_csv(sweep, [outcome]))
+    summaries = [s for s in summarize_points_partial(sweep, rows)]
+    _, [child] = sweep_records(sweep, rows, summaries, summaries[0], engine=ENGINE, results_md5="r",
+                               timing={}, git_commit="c")
+
+    # The pipeline's stages, as dvc.yaml runs them, for one_char at seed 7.
+    (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    with contextlib.chdir(tmp_path):
+        generate.main(["--out-dir", "data/patterns"])
+        encode.main(["--patterns", "data/patterns", "--out-dir", "data/encoded"])
+        train.main(["--framing", "one_char", "--encoded", "data/encoded/one_char.npz",
+                    "--models", "models/one_char", "--history", "metrics/history/one_char"])
+        evaluate.main(["--models", "models/one_char", "--encoded", "data/encoded/one_char.npz",
+                       "--patterns", "data/patterns/one_char.json", "--metrics", "metrics/evaluation/one_char",
+                       "--predictions", "metrics/predictions/one_char", "--details", "metrics/details/one_char",
+                       "--probabilities", "metrics/probabilities/one_char"])
+    files = TrainingFiles(
+        framing="one_char", seed=7, model=Path("models/one_char/seed7.npz"),
+        history=Path("metrics/history/one_char/seed7.csv"), evaluation=Path("metrics/evaluation/one_char/seed7.json"),
+        predictions=Path("metrics/predictions/one_char/seed7.csv"), patterns=Path("data/patterns/one_char.json"),
+        encoded=Path("data/encoded/one_char.npz"),
+    )
+    pipeline = read_training(files, params.framing("one_char"), engine=params.train.engine, root=tmp_path,
+                             git_commit="c", dvc_exp_name="workspace")
+    assert pipeline.key == child.key and pipeline.data_md5 == child.data_md5
+    assert float(child.metrics["evaluation/accuracy"]) == pipeline.metrics["evaluation/accuracy"]
+
+
+def read_csv_text(text: str) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def summarize_points_partial(sweep: Sweep, rows: list[dict]):
+    """The summary of the one grid point the rows hold (summarize_points wants them all)."""
+    one_point = Sweep(sweep.name, sweep.params.model_copy(update={"seeds": [7]}), sweep.base,
+                      tuple(point for point in sweep.points if point.label == rows[0]["point"]))
+    return summarize_points(one_point, rows)
 
 
 def test_sweep_stages_list_exactly_the_code_they_run():

@@ -131,12 +131,18 @@ def training_run(logged: dict, framing: str):
 
 
 def test_training_key_depends_on_content_only():
-    base = dict(framing_params={"units": 32, "epochs": 3}, seed=7, engine="fast", data_md5="a" * 32, model_md5="b" * 32)
-    key = records.training_key(**base)
-    assert key == records.training_key(**{**base, "framing_params": {"epochs": 3, "units": 32}})
-    for change in ({"seed": 8}, {"engine": "keras"}, {"data_md5": "c" * 32}, {"model_md5": "d" * 32},
-                   {"framing_params": {"units": 33, "epochs": 3}}):
-        assert records.training_key(**{**base, **change}) != key
+    from alphabet_lstm.artifacts import training_key
+    from alphabet_lstm.params import FramingParams
+
+    framing = FramingParams.model_validate({"dataset": {"kind": "sliding", "seq_length": 1}, "units": 32, "epochs": 3})
+    base = dict(framing=framing, seed=7, engine="fast", data_md5="a" * 32, weights_md5="b" * 32)
+    key = training_key(**base)
+    # The key of the same content written in another order of keys is the same.
+    reordered = FramingParams.model_validate({"epochs": 3, "units": 32, "dataset": {"seq_length": 1, "kind": "sliding"}})
+    assert key == training_key(**{**base, "framing": reordered})
+    for change in ({"seed": 8}, {"engine": "keras"}, {"data_md5": "c" * 32}, {"weights_md5": "d" * 32},
+                   {"framing": framing.model_copy(update={"units": 33})}):
+        assert training_key(**{**base, **change}) != key
 
 
 def test_evaluation_json_becomes_numeric_metrics():

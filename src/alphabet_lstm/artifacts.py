@@ -17,13 +17,17 @@ import tempfile
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alphabet_lstm.data.encoding import EncodedDataset
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
+
+if TYPE_CHECKING:
+    from alphabet_lstm.params import FramingParams
 
 # A fixed timestamp inside .npz archives keeps the same arrays the same bytes.
 _ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
@@ -65,6 +69,22 @@ def to_json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def content_key(value) -> str:
+    """sha256 of a value's stable JSON: the key that names a training, a summary or a sweep
+    by its content, so the same content logged twice is found again."""
+    return hashlib.sha256(to_json(value).encode()).hexdigest()
+
+
+def training_key(framing: FramingParams, *, seed: int, engine: str, **digests: str) -> str:
+    """sha256 naming one training: the framing's params, the seed, the engine, and digests
+    of what else defines it (its data, the training code, the weights it produced).
+
+    The one identity of a training: the train stage's fingerprint and the MLflow runs of
+    the pipeline and of sweeps all use it, so the same training has the same key.
+    """
+    return content_key({"framing": framing.model_dump(mode="json"), "seed": seed, "engine": engine, **digests})
+
+
 def write_json(path: str | Path, value) -> None:
     write_text(path, to_json(value))
 
@@ -95,16 +115,18 @@ def _read_npz(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, metadata
 
 
-def encoded_bytes(dataset: EncodedDataset, extra_metadata: dict) -> bytes:
-    """An encoded data set's .npz: arrays plus its layout, padded length, shapes and vocabulary."""
+def encoded_bytes(dataset: EncodedDataset, framing: str, dataset_kind: str) -> bytes:
+    """An encoded data set's .npz: arrays plus its framing, layout, padded length, shapes and
+    vocabulary (the encode stage's file; a sweep digests the same bytes)."""
     metadata = {
+        "framing": framing,
+        "dataset_kind": dataset_kind,
         "layout": dataset.layout,
         "input_length": dataset.input_length,
         "inputs_shape": list(dataset.inputs.shape),
         "targets_shape": list(dataset.targets.shape),
         "vocabulary": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
         "padding": "left, code 0, then scaled by 1/26",
-        **extra_metadata,
     }
     arrays = {
         "inputs": dataset.inputs,
@@ -112,10 +134,6 @@ def encoded_bytes(dataset: EncodedDataset, extra_metadata: dict) -> bytes:
         "target_codes": dataset.target_codes,
     }
     return _npz_bytes(arrays, metadata)
-
-
-def save_encoded(path: str | Path, dataset: EncodedDataset, extra_metadata: dict) -> None:
-    write_bytes(path, encoded_bytes(dataset, extra_metadata))
 
 
 def load_encoded(path: str | Path) -> tuple[EncodedDataset, dict]:
@@ -169,11 +187,19 @@ def model_fingerprint(path: str | Path) -> str | None:
         return None
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
+def file_md5(path: str | Path) -> str:
+    """The md5 DVC records for a file (DVC 3 hashes the bytes as they are)."""
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        return hashlib.file_digest(handle, "md5").hexdigest()
+
+
+def weights_md5(weights: LSTMWeights) -> str:
+    """md5 of the weight arrays' dtypes, shapes and bytes: what a training produced,
+    whether or not it was saved to a file."""
+    digest = hashlib.md5()
+    for array in weights.as_list():
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
 

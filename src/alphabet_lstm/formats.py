@@ -6,9 +6,10 @@ probabilities CSV; the report reads them all back. Each format's writer and read
 by side here, so a column added on one side cannot be missed on the other. Numbers are
 written with a fixed number of decimals, so the same values give the same bytes.
 
-Writers come in two forms: ``*_csv(values) -> str`` (the text, for stages that write it
-themselves) and ``write_*(path, values)`` (atomically, through :mod:`alphabet_lstm.artifacts`).
-Readers raise ValueError (or KeyError) naming what is wrong; callers add the path.
+Writers return the text (``*_csv(values) -> str``), which stages write atomically through
+:mod:`alphabet_lstm.artifacts`. Readers raise ValueError (or KeyError) naming what is
+wrong; callers add the path. A sweep's results table is here too (its stage writes it, its
+report and log stages read it).
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.artifacts import read_json, write_json, write_text
+from alphabet_lstm.artifacts import read_json
+from alphabet_lstm.params import show_value
+
+if TYPE_CHECKING:  # the trainings' own stages import the tables, never the sweep runner
+    from alphabet_lstm.sweep import Sweep, TrainingOutcome
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy")
 PREDICTION_COLUMNS = ("input", "expected", "predicted", "probability", "correct")
@@ -32,12 +38,8 @@ EVALUATION_KEYS = ("accuracy", "loss", "correct", "patterns")
 _DECIMALS = 6
 
 
-def table_csv(header: Sequence[str], rows) -> str:
+def table_csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     """A CSV table, as every CSV the stages write."""
-    return _csv_text(header, rows)
-
-
-def _csv_text(header: Sequence[str], rows) -> str:
     buffer = io.StringIO()
     # "\n", not csv's default "\r\n": the files are git-tracked and diffed line by line.
     writer = csv.writer(buffer, lineterminator="\n")
@@ -73,7 +75,7 @@ def history_csv(losses: Sequence[float], accuracies: Sequence[float]) -> str:
         [epoch, f"{loss:.{_DECIMALS}f}", f"{accuracy:.{_DECIMALS}f}"]
         for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies), start=1)
     )
-    return _csv_text(HISTORY_COLUMNS, rows)
+    return table_csv(HISTORY_COLUMNS, rows)
 
 
 def parse_history_csv(text: str) -> TrainingHistory:
@@ -83,10 +85,6 @@ def parse_history_csv(text: str) -> TrainingHistory:
         losses=tuple(float(row[1]) for row in rows),
         accuracies=tuple(float(row[2]) for row in rows),
     )
-
-
-def write_history(path: str | Path, losses: Sequence[float], accuracies: Sequence[float]) -> None:
-    write_text(path, history_csv(losses, accuracies))
 
 
 def read_history(path: str | Path) -> TrainingHistory:
@@ -99,7 +97,7 @@ def read_history(path: str | Path) -> TrainingHistory:
 def predictions_csv(rows: Sequence[Mapping]) -> str:
     """One row per training pattern (see ``evaluation.prediction_table``); ``correct`` is
     written True/False. DVC's confusion-matrix plot reads ``expected`` and ``predicted``."""
-    return _csv_text(PREDICTION_COLUMNS, ([row[column] for column in PREDICTION_COLUMNS] for row in rows))
+    return table_csv(PREDICTION_COLUMNS, ([row[column] for column in PREDICTION_COLUMNS] for row in rows))
 
 
 def parse_predictions_csv(text: str) -> list[dict]:
@@ -116,10 +114,6 @@ def parse_predictions_csv(text: str) -> list[dict]:
     ]
 
 
-def write_predictions(path: str | Path, rows: Sequence[Mapping]) -> None:
-    write_text(path, predictions_csv(rows))
-
-
 def read_predictions(path: str | Path) -> list[dict]:
     return parse_predictions_csv(Path(path).read_text(encoding="utf-8"))
 
@@ -133,7 +127,7 @@ def probabilities_csv(probabilities: np.ndarray | None) -> str:
     rows = []
     if probabilities is not None:
         rows = [[letter, *(f"{value:.{_DECIMALS}f}" for value in row)] for letter, row in zip(ALPHABET, probabilities)]
-    return _csv_text(PROBABILITY_COLUMNS, rows)
+    return table_csv(PROBABILITY_COLUMNS, rows)
 
 
 def parse_probabilities_csv(text: str) -> np.ndarray | None:
@@ -146,20 +140,11 @@ def parse_probabilities_csv(text: str) -> np.ndarray | None:
     return np.asarray([[float(value) for value in row[1:]] for row in rows], dtype=np.float64)
 
 
-def write_probabilities(path: str | Path, probabilities: np.ndarray | None) -> None:
-    write_text(path, probabilities_csv(probabilities))
-
-
 def read_probabilities(path: str | Path) -> np.ndarray | None:
     return parse_probabilities_csv(Path(path).read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- JSON
-
-
-def write_evaluation(path: str | Path, metrics: Mapping) -> None:
-    """The headline numbers of one trained model (``evaluation.evaluate``'s metrics)."""
-    write_json(path, dict(metrics))
 
 
 def read_evaluation(path: str | Path) -> dict:
@@ -172,13 +157,47 @@ def read_evaluation(path: str | Path) -> dict:
     return metrics
 
 
-def write_details(path: str | Path, details: Mapping) -> None:
-    """Chains, cold and warm starts, all-queries and random-query tables of one model."""
-    write_json(path, dict(details))
-
-
 def read_details(path: str | Path) -> dict:
     details = read_json(path)
     if not isinstance(details, dict):
         raise ValueError("details must be a JSON object")
     return details
+
+
+# --------------------------------------------------------------------------- sweeps
+
+SWEEP_RESULT_COLUMNS = ("seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5")
+SWEEP_TIMING_COLUMNS = ("point", "seed", "seconds", "worker")
+
+
+def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
+    """``point``, one column per grid key, then seed, accuracy, loss, correct, patterns and the
+    data's and weights' md5: only what the same params give on any cluster. Rows by grid
+    point, then seed in the order params.yaml lists them, never by finishing order."""
+    points = {point.index: point for point in sweep.points}
+    rows = [
+        [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
+        + [outcome.seed, f"{outcome.accuracy:.{_DECIMALS}f}", f"{outcome.loss:.{_DECIMALS}f}"]
+        + [outcome.correct, outcome.patterns, outcome.data_md5, outcome.weights_md5]
+        for outcome in _in_sweep_order(sweep, outcomes)
+    ]
+    return table_csv(["point", *sweep.grid_keys, *SWEEP_RESULT_COLUMNS], rows)
+
+
+def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
+    """Each training's seconds and the Dask worker that ran it: they vary run to run, so the
+    file is neither in git nor a DVC output; the log stage adds it to MLflow when present."""
+    labels = {point.index: point.label for point in sweep.points}
+    rows = [[labels[o.point], o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)]
+    return table_csv(SWEEP_TIMING_COLUMNS, rows)
+
+
+def _in_sweep_order(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> list[TrainingOutcome]:
+    seed_order = {seed: position for position, seed in enumerate(sweep.seeds)}
+    return sorted(outcomes, key=lambda outcome: (outcome.point, seed_order[outcome.seed]))
+
+
+def read_table(path: str | Path) -> list[dict[str, str]]:
+    """A CSV file's rows as mappings of its header's columns."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))

@@ -10,18 +10,20 @@ are built from pydantic's errors and the schema's own field metadata (bounds, ch
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from alphabet_lstm.data.kinds import KINDS, DatasetParams, Seed, StrictModel
 
-FRAMING_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")  # matched whole, with fullmatch
+# Framing and sweep names: also file names and DVC stage keys. Matched whole (fullmatch).
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class ParamsError(ValueError):
@@ -73,6 +75,40 @@ class ReportParams(StrictModel):
     tutorial_accuracy: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
 
 
+class SweepParams(StrictModel):
+    """A grid over one framing's keys; every grid point trains once per seed (docs/sweeps.md).
+
+    Grid keys are the framing's keys or a dataset's keys with a dot (``dataset.seq_length``);
+    the first grid key is the figure's x axis.
+    """
+
+    question: Annotated[StrictStr, Field(min_length=1, description="the question the sweep answers, as text")]
+    framing: Annotated[StrictStr, Field(description="the name of a framing in framings")]
+    grid: Annotated[
+        dict[StrictStr, Annotated[list[Any], Field(min_length=1, description="a list of one or more values for that key")]],
+        Field(
+            min_length=1,
+            description="a mapping of framing keys (units, epochs, dataset.seq_length, ...) to lists of values",
+        ),
+    ]
+    seeds: Annotated[list[Seed], Field(min_length=1)]
+
+    def points(self, base: FramingParams) -> list[tuple[tuple[tuple[str, Any], ...], dict]]:
+        """Every combination of grid values, in grid order, with the framing it makes of
+        ``base`` as params.yaml would write it (validated by :func:`parse_params`)."""
+        points = []
+        for combination in itertools.product(*self.grid.values()):
+            values = tuple(zip(self.grid, combination))
+            raw = base.model_dump(mode="json")
+            for key, value in values:
+                if key.startswith("dataset."):
+                    raw["dataset"][key.removeprefix("dataset.")] = value
+                else:
+                    raw[key] = value
+            points.append((values, raw))
+        return points
+
+
 class Params(StrictModel):
     """The whole params.yaml."""
 
@@ -83,8 +119,7 @@ class Params(StrictModel):
         dict[str, FramingParams],
         Field(min_length=1, description="a mapping of one or more framing names to framings"),
     ]
-    # Grids over framings; checked with the framings by alphabet_lstm.sweeps.params (validate stage).
-    sweeps: Annotated[dict[str, Any], Field(description="a mapping of sweep names to sweeps")] = {}
+    sweeps: Annotated[dict[str, SweepParams], Field(description="a mapping of sweep names to sweeps")] = {}
 
     def framing(self, name: str) -> FramingParams:
         """The named framing; ParamsError listing the defined ones if it is not there."""
@@ -96,6 +131,13 @@ class Params(StrictModel):
                 ]
             )
         return self.framings[name]
+
+    def sweep(self, name: str) -> SweepParams:
+        """The named sweep; ParamsError listing the defined ones if it is not there."""
+        if name not in self.sweeps:
+            defined = ", ".join(map(_name, self.sweeps)) or "none"
+            raise ParamsError([f"sweeps.{_name(name)}: no such sweep{_did_you_mean(name, self.sweeps)}; defined: {defined}"])
+        return self.sweeps[name]
 
 
 def _show(value: Any, depth: int = 0, width: int = 60) -> str:
@@ -250,40 +292,112 @@ def _misspelt_locations(errors: list[dict]) -> set[tuple]:
     return explained
 
 
+def _name_problem(prefix: str, what: str, name: str) -> list[str]:
+    if NAME_PATTERN.fullmatch(name):
+        return []
+    return [
+        f"{prefix}: {what} name {_show(name)} is not allowed; use lower-case letters, digits and '_', "
+        "starting with a letter"
+    ]
+
+
+def _repeated_seeds_problem(path: str, seeds: list[int]) -> list[str]:
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if not repeated:
+        return []
+    return [
+        f"{path}: got {_show(seeds)}; allowed: distinct seeds, but "
+        f"{', '.join(map(str, repeated))} appears more than once"
+    ]
+
+
+def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
+    """Checks that span several keys of one framing."""
+    problems = []
+    size, batch_size = framing.dataset.size, framing.resolved_batch_size
+    if batch_size > size:
+        problems.append(
+            f"{prefix}.batch_size: got {batch_size}; allowed: a whole number from 1 to "
+            f"{size} (the data set's size), or 'all'"
+        )
+    elif framing.stateful and size % batch_size != 0:
+        divisors = [str(d) for d in range(1, size + 1) if size % d == 0]
+        problems.append(
+            f"{prefix}.batch_size: got {batch_size}; allowed: a divisor of the data set's "
+            f"{size} patterns ({', '.join(divisors)}) or 'all', because a stateful "
+            "framing continues each batch's state in the next"
+        )
+    if framing.stateful and framing.shuffle:
+        problems.append(
+            f"{prefix}.shuffle: got true with stateful: true; allowed: false, because a "
+            "stateful framing carries state from one batch to the next in order"
+        )
+    return problems
+
+
+def _plain(value: Any, nested: bool = False) -> bool:
+    """A value a framing key can take: a YAML scalar, or (for dataset) a mapping of scalars."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, dict) and not nested and all(_plain(item, nested=True) for item in value.values())
+
+
+def _grid_problems(prefix: str, sweep: SweepParams, base: FramingParams) -> list[str]:
+    """Grid keys and values, then every grid point as a framing of its own."""
+    framing_keys = list(FramingParams.model_fields)
+    dataset_keys = sorted({key for model in KINDS.values() for key in model.model_fields})
+    allowed_keys = framing_keys + [f"dataset.{key}" for key in dataset_keys]
+    problems = []
+    for key, values in sweep.grid.items():
+        if key not in allowed_keys:
+            near = _near_miss(key, allowed_keys)
+            problems.append(
+                f"{prefix}.grid.{key}: not a framing key{f' (did you mean {near!r}?)' if near else ''}; allowed: "
+                f"{', '.join(framing_keys)} or dataset.<key> ({', '.join(dataset_keys)})"
+            )
+        elif not all(_plain(value) for value in values):
+            problems.append(
+                f"{prefix}.grid.{key}: got {_show(values)}; allowed: a list of numbers, text, "
+                "true or false (or, for dataset, mappings of a dataset's keys to those)"
+            )
+        elif len({json.dumps(value, sort_keys=True) for value in values}) != len(values):
+            problems.append(f"{prefix}.grid.{key}: got {_show(values)}; allowed: distinct values")
+    if problems:
+        return problems
+    # One mistake (batch_size 7 does not divide 25) usually fails many points: shown once.
+    failing: dict[str, list[str]] = {}
+    for values, raw in sweep.points(base):
+        try:
+            parse_params({"seeds": [0], "framings": {sweep.framing: raw}})
+        except ParamsError as error:
+            label = grid_label(values)
+            for line in error.problems:
+                where, _, what = line.partition(": ")
+                inner = where.removeprefix(f"framings.{sweep.framing}")
+                failing.setdefault(f"{inner}: {what}", []).append(label)
+    for problem, labels in failing.items():
+        more = f" and {len(labels) - 1} more grid points" if len(labels) > 1 else ""
+        problems.append(f"{prefix}.grid[{labels[0]}{more}]{problem}")
+    return problems
+
+
+def show_value(value: Any) -> str:
+    """A grid value as params.yaml writes it (true, 32, timesteps, {kind: sliding, ...})."""
+    return _show(value).strip('"') if isinstance(value, str) else _show(value)
+
+
+def grid_label(values: tuple[tuple[str, Any], ...]) -> str:
+    """``epochs=500 units=32``: a grid point's name in tables, figures and MLflow."""
+    return " ".join(f"{key}={show_value(value)}" for key, value in values)
+
+
 def _cross_checks(params: Params) -> list[str]:
     """Checks that span several keys."""
     problems = []
     for name, framing in params.framings.items():
         prefix = f"framings.{_name(name)}"
-        if not FRAMING_NAME_PATTERN.fullmatch(name):
-            problems.append(
-                f"{prefix}: framing name {_show(name)} is not allowed; use lower-case letters, "
-                "digits and '_', starting with a letter"
-            )
-        size, batch_size = framing.dataset.size, framing.resolved_batch_size
-        if batch_size > size:
-            problems.append(
-                f"{prefix}.batch_size: got {batch_size}; allowed: a whole number from 1 to "
-                f"{size} (the data set's size), or 'all'"
-            )
-        elif framing.stateful and size % batch_size != 0:
-            divisors = [str(d) for d in range(1, size + 1) if size % d == 0]
-            problems.append(
-                f"{prefix}.batch_size: got {batch_size}; allowed: a divisor of the data set's "
-                f"{size} patterns ({', '.join(divisors)}) or 'all', because a stateful "
-                "framing continues each batch's state in the next"
-            )
-        if framing.stateful and framing.shuffle:
-            problems.append(
-                f"{prefix}.shuffle: got true with stateful: true; allowed: false, because a "
-                "stateful framing carries state from one batch to the next in order"
-            )
-    repeated = sorted({seed for seed in params.seeds if params.seeds.count(seed) > 1})
-    if repeated:
-        problems.append(
-            f"seeds: got {_show(params.seeds)}; allowed: distinct seeds, but "
-            f"{', '.join(map(str, repeated))} appears more than once"
-        )
+        problems += _name_problem(prefix, "framing", name) + _framing_problems(prefix, framing)
+    problems += _repeated_seeds_problem("seeds", params.seeds)
     for name in params.report.tutorial_accuracy:
         if name not in params.framings:
             problems.append(
@@ -291,6 +405,17 @@ def _cross_checks(params: Params) -> list[str]:
                 f"{_did_you_mean(name, params.framings)}; allowed: the framings "
                 f"{', '.join(map(_name, params.framings))}"
             )
+    for name, sweep in params.sweeps.items():
+        prefix = f"sweeps.{_name(name)}"
+        problems += _name_problem(prefix, "sweep", name) + _repeated_seeds_problem(f"{prefix}.seeds", sweep.seeds)
+        if sweep.framing not in params.framings:
+            problems.append(
+                f"{prefix}.framing: got {_show(sweep.framing)}{_did_you_mean(sweep.framing, params.framings)}; "
+                f"allowed: a framing of framings ({', '.join(map(_name, params.framings))})"
+            )
+        elif not any(problem.startswith(f"framings.{sweep.framing}.") for problem in problems):
+            # A bad base framing is reported once, under framings.
+            problems += _grid_problems(prefix, sweep, params.framings[sweep.framing])
     return problems
 
 

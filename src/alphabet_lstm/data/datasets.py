@@ -7,12 +7,8 @@ Each kind's own generator lives in its module under ``alphabet_lstm.data.kinds``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from alphabet_lstm.alphabet import VOCABULARY_SIZE, codes_to_letters, letters_to_codes
-
-if TYPE_CHECKING:
-    from alphabet_lstm.data.kinds import DatasetKind
 
 
 @dataclass(frozen=True)
@@ -28,11 +24,6 @@ class Patterns:
             {"input": codes_to_letters(run), "target": codes_to_letters([target])}
             for run, target in zip(self.inputs, self.targets)
         ]
-
-
-def generate_patterns(dataset: DatasetKind) -> Patterns:
-    """The patterns a dataset's params describe (each kind generates its own)."""
-    return dataset.patterns()
 
 
 def all_queries(max_len: int) -> Patterns:

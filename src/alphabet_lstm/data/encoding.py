@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from alphabet_lstm.alphabet import PAD_CODE, one_hot, scale_codes
+from alphabet_lstm.data.datasets import Patterns
+
+if TYPE_CHECKING:  # params imports the data kinds; encoding needs the framing's type only
+    from alphabet_lstm.params import FramingParams
 
 Layout = Literal["timesteps", "features"]
 
@@ -60,4 +65,14 @@ def encode_patterns(
         target_codes=target_codes,
         layout=layout,
         input_length=input_length,
+    )
+
+
+def encode_framing(framing: FramingParams, patterns: Patterns | None = None) -> EncodedDataset:
+    """A framing's data set as its LSTM takes it: its patterns (generated from its dataset
+    params unless given) left-padded, scaled and laid out. The encode stage, the sweeps and
+    the benchmarks all encode through this one function."""
+    patterns = patterns or framing.dataset.patterns()
+    return encode_patterns(
+        patterns.inputs, patterns.targets, layout=framing.layout, input_length=framing.dataset.input_length
     )

@@ -1,7 +1,7 @@
 """The README's results, generated from the committed outputs so they cannot drift.
 
 Two blocks: the seed table from metrics/evaluation, and each shipped sweep's answer as its
-report (sweeps/<name>/report.md, written by the sweep's report stage) states it.
+report (sweeps/<name>/report/report.md, written by the sweep_report stage) states it.
 
     python -m alphabet_lstm.report.readme            # rewrite the table in README.md
     python -m alphabet_lstm.report.readme --check    # exit 1 if README.md's table is stale
@@ -19,13 +19,12 @@ from pathlib import Path
 from alphabet_lstm import formats
 from alphabet_lstm.artifacts import seed_file
 from alphabet_lstm.params import load_params
+from alphabet_lstm.report.sweep import ANSWER_HEADING, QUESTION_HEADING
 
 BEGIN = "<!-- results: written by `make readme` from metrics/evaluation; do not edit by hand -->"
 END = "<!-- end of results -->"
-SWEEPS_BEGIN = "<!-- sweeps: written by `make readme` from sweeps/*/report.md; do not edit by hand -->"
+SWEEPS_BEGIN = "<!-- sweeps: written by `make readme` from sweeps/*/report/report.md; do not edit by hand -->"
 SWEEPS_END = "<!-- end of sweeps -->"
-ANSWER_PREFIX = "**Answer.** "
-QUESTION_PREFIX = "**Question.** "
 
 
 def percent(value: float | None) -> str:
@@ -65,12 +64,15 @@ def results_table(root: Path, params_path: Path, evaluation_dir: str = "metrics/
 def sweep_answers(root: Path) -> str:
     """Each shipped sweep's question and answer, linked to its report."""
     lines = []
-    for report in sorted((root / "sweeps").glob("*/report.md")):
+    for report in sorted((root / "sweeps").glob("*/report/report.md")):
         text = report.read_text(encoding="utf-8").splitlines()
-        question = next(line for line in text if line.startswith(QUESTION_PREFIX))[len(QUESTION_PREFIX):]
-        answer = next(line for line in text if line.startswith(ANSWER_PREFIX))[len(ANSWER_PREFIX):]
+
+        def under(heading: str) -> str:
+            """The paragraph below a heading of the sweep's page."""
+            return text[text.index(f"### {heading}") + 2]
+
         relative = report.relative_to(root).as_posix()
-        lines.append(f"- [{report.parent.name}]({relative}): *{question}* {answer}")
+        lines.append(f"- [{report.parent.parent.name}]({relative}): *{under(QUESTION_HEADING)}* {under(ANSWER_HEADING)}")
     return "\n".join(lines) + "\n"
 
 

@@ -9,10 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from alphabet_lstm.alphabet import letters_to_codes
 from alphabet_lstm.artifacts import encoded_bytes, publish_directory, read_json
-from alphabet_lstm.data.encoding import encode_patterns
+from alphabet_lstm.data.datasets import patterns_from_records
 from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.data.encoding import encode_framing
 from alphabet_lstm.params import load_params
 
 
@@ -25,14 +25,8 @@ def main(argv: list[str] | None = None) -> None:
 
     files = {}
     for name, framing in load_params(args.params).framings.items():
-        records = read_json(Path(args.patterns) / f"{name}.json")["patterns"]
-        encoded = encode_patterns(
-            [letters_to_codes(record["input"]) for record in records],
-            [letters_to_codes(record["target"])[0] for record in records],
-            layout=framing.layout,
-            input_length=framing.dataset.input_length,
-        )
-        files[f"{name}.npz"] = encoded_bytes(encoded, {"framing": name, "dataset_kind": framing.dataset.kind})
+        patterns = patterns_from_records(read_json(Path(args.patterns) / f"{name}.json")["patterns"])
+        files[f"{name}.npz"] = encoded_bytes(encode_framing(framing, patterns), name, framing.dataset.kind)
     publish_directory(args.out_dir, files)
 
 

@@ -11,7 +11,6 @@ import argparse
 import sys
 
 from alphabet_lstm.artifacts import publish_directory, to_json
-from alphabet_lstm.data.datasets import generate_patterns
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.params import load_params
 
@@ -24,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
 
     files = {}
     for name, framing in load_params(args.params).framings.items():
-        patterns = generate_patterns(framing.dataset)
+        patterns = framing.dataset.patterns()
         document = {"framing": name, "dataset": framing.dataset.model_dump(), "patterns": patterns.as_records()}
         files[f"{name}.json"] = to_json(document).encode("utf-8")
     publish_directory(args.out_dir, files)

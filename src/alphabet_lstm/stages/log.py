@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
                     mlflow_store.ensure_registered(store, record, logged.run_id)
                     registered[mlflow_store.registered_model_name(record.framing)] = record.model_md5
             stop_request.check()
-            summary = mlflow_store.log_summary(
+            summary, _ = mlflow_store.log_summary(
                 store,
                 summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name),
                 report_dir=Path(args.report_dir) if args.report_dir else None,

@@ -1,7 +1,8 @@
 """Stage sweep_log: one sweep mirrored into MLflow, a parent run and a child run per training.
 
-Idempotent: runs are found by their content key, so logging the same sweep again adds
-nothing. MLFLOW_TRACKING_URI names the store (default: mlflow.db at the checkout root).
+Idempotent: runs are found by their content keys (a child's is the pipeline's
+``training_key`` of the same training), so logging the same sweep again adds nothing.
+MLFLOW_TRACKING_URI names the store (default: mlflow.db at the checkout root).
 """
 
 from __future__ import annotations
@@ -10,44 +11,53 @@ import argparse
 import sys
 from pathlib import Path
 
+from alphabet_lstm import tracking
+from alphabet_lstm.artifacts import file_md5
 from alphabet_lstm.errors import UsageError, run_entry_point
+from alphabet_lstm.formats import read_table
 from alphabet_lstm.params import load_params
-from alphabet_lstm.sweeps.params import load_sweep
-from alphabet_lstm.sweeps.results import read_csv, summarize_points
-from alphabet_lstm.sweeps.tracking import log_sweep
-from alphabet_lstm.tracking import check_tracking_server, git_commit, tracking_uri
+from alphabet_lstm.report.sweep import best_point, summarize_points
+from alphabet_lstm.sweep import ENGINE, Sweep
+from alphabet_lstm.tracking.records import sweep_records
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--sweep", required=True)
-    parser.add_argument("--results", required=True, help="results CSV from the sweep stage")
-    parser.add_argument("--timing", required=True, help="timing CSV from the sweep stage")
-    parser.add_argument("--artifact", action="append", default=[], help="file to attach to the parent run")
+    parser.add_argument("--results", required=True, help="results CSV from the sweep_run stage")
+    parser.add_argument("--timing", default=None, help="seconds and workers from the sweep_run stage, if kept")
+    parser.add_argument("--report-dir", required=True, help="the sweep's report, attached to the parent run")
     args = parser.parse_args(argv)
 
-    sweep = load_sweep(load_params(args.params), args.sweep, args.params)
-    uri = tracking_uri()
-    check_tracking_server(uri)  # an unreachable server fails now, not after MLflow's retries
-    results = read_csv(args.results)
+    sweep = Sweep.from_params(load_params(args.params), args.sweep)
+    uri = tracking.tracking_uri()
+    tracking.check_tracking_server(uri)  # an unreachable server fails now, not after MLflow's retries
+    results = read_table(args.results)
     try:
         summaries = summarize_points(sweep, results)
     except ValueError as error:
         raise UsageError(f"{args.results}: {error}") from None
-    logged = log_sweep(
+    timing_path = Path(args.timing) if args.timing else None
+    timing = {(row["point"], row["seed"]): row for row in read_table(timing_path)} if timing_path and timing_path.is_file() else {}
+    parent, children = sweep_records(
         sweep,
-        results=results,
-        results_text=Path(args.results).read_text(encoding="utf-8"),
-        timing=read_csv(args.timing),
-        summaries=summaries,
-        artifacts=[Path(path) for path in args.artifact],
-        uri=uri,
-        git_commit=git_commit(),
+        results,
+        summaries,
+        best_point(summaries),
+        engine=ENGINE,
+        results_md5=file_md5(args.results),
+        timing=timing,
+        git_commit=tracking.git_commit(),
     )
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    with mlflow_store.store_lock(uri), mlflow_store.refusals_as_errors(uri):
+        store = mlflow_store.open_store(uri, tracking.SWEEPS_EXPERIMENT_NAME, description=tracking.SWEEPS_EXPERIMENT_DESCRIPTION)
+        logged, created = mlflow_store.log_summary(store, parent, report_dir=Path(args.report_dir), children=children)
     print(
-        f"[{sweep.name}] MLflow parent run {logged.parent_run_id}: {logged.children_created} training "
-        f"runs added, {logged.children_found} already there ({uri})",
+        f"[{sweep.name}] MLflow parent run {logged.run_id} ({'new' if logged.created else 'already logged'}): "
+        f"{created} training runs added, {len(children) - created} already there ({uri})",
         file=sys.stderr,
     )
 

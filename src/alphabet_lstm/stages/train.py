@@ -14,21 +14,12 @@ the fast engine's kernels release the GIL, so seeds train side by side on every 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from alphabet_lstm.artifacts import (
-    file_sha256,
-    load_encoded,
-    model_fingerprint,
-    save_model,
-    seed_file,
-    write_text,
-)
+from alphabet_lstm.artifacts import file_md5, load_encoded, training_key, model_fingerprint, save_model, seed_file, write_text
 from alphabet_lstm.data.encoding import EncodedDataset
 from alphabet_lstm.dependencies import code_digest
 from alphabet_lstm.errors import run_entry_point
@@ -37,18 +28,6 @@ from alphabet_lstm.interrupts import StopRequest, deferred_signals
 from alphabet_lstm.params import FramingParams, load_params
 from alphabet_lstm.progress import ProgressReporter
 from alphabet_lstm.model.training import model_spec, train
-
-
-def training_fingerprint(framing: FramingParams, *, seed: int, engine: str, data_sha256: str, code_sha256: str) -> str:
-    """sha256 naming one training: what it learns from, how, and the code that runs it."""
-    identity = {
-        "framing": framing.model_dump(mode="json"),
-        "seed": seed,
-        "engine": engine,
-        "data": data_sha256,
-        "code": code_sha256,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def remove_other_seeds(directory: Path, pattern: str, wanted: set[Path]) -> None:
@@ -106,11 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     models_dir.mkdir(parents=True, exist_ok=True)
     history_dir.mkdir(parents=True, exist_ok=True)
 
-    data_sha256, code_sha256 = file_sha256(args.encoded), code_digest(__spec__.name if __spec__ else __name__)
+    # The training's key with the code that runs it: changed code retrains, unchanged is kept.
+    data_md5, code_sha256 = file_md5(args.encoded), code_digest(__spec__.name if __spec__ else __name__)
     fingerprints = {
-        seed: training_fingerprint(
-            framing, seed=seed, engine=engine, data_sha256=data_sha256, code_sha256=code_sha256
-        )
+        seed: training_key(framing, seed=seed, engine=engine, data_md5=data_md5, code_sha256=code_sha256)
         for seed in params.seeds
     }
     remove_other_seeds(models_dir, "seed*.npz", {seed_file(models_dir, seed, ".npz") for seed in params.seeds})

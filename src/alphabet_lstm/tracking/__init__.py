@@ -24,6 +24,11 @@ from pathlib import Path
 from alphabet_lstm.errors import UsageError
 
 EXPERIMENT_NAME = "alphabet-lstm"
+SWEEPS_EXPERIMENT_NAME = "alphabet-lstm-sweeps"
+SWEEPS_EXPERIMENT_DESCRIPTION = (
+    "alphabet-lstm sweeps: one parent run per sweep (its question, each grid point's mean "
+    "accuracy over seeds, the best point) with one child run per training (a grid point at a seed)."
+)
 DEFAULT_STORE_NAME = "mlflow.db"
 DEFAULT_ARTIFACTS_NAME = "mlartifacts"
 SERVER_CHECK_TIMEOUT_SECONDS = 5.0

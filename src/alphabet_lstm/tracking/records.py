@@ -9,21 +9,27 @@ experiment): every framing's results side by side, linked to the training runs.
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from alphabet_lstm.artifacts import load_model, read_json
+from alphabet_lstm.artifacts import content_key, file_md5, load_model, read_json, training_key, weights_md5
 from alphabet_lstm.formats import TrainingHistory, read_evaluation, read_history, read_predictions
 from alphabet_lstm.params import FramingParams
 
+if TYPE_CHECKING:  # the pipeline's log stage runs none of the sweep code
+    from alphabet_lstm.report.sweep import PointSummary
+    from alphabet_lstm.sweep import Sweep
+
 TRAINING_KIND = "training"
 SUMMARY_KIND = "summary"
+SWEEP_KIND = "sweep"
 # Where the records' code lives, as MLflow's "Source" column shows it (repo-relative).
 TRAIN_SOURCE = "src/alphabet_lstm/stages/train.py"
 SUMMARY_SOURCE = "src/alphabet_lstm/stages/log.py"
+SWEEP_SOURCE = "src/alphabet_lstm/stages/sweep_log.py"
 # MLflow groups charts by the part of a metric key before "/": evaluation results get a
 # section of their own, apart from the per-epoch training curves `loss` and `accuracy`.
 EVALUATION_PREFIX = "evaluation/"
@@ -54,14 +60,15 @@ class TrainingRecord:
     params: dict[str, str]
     tags: dict[str, str]
     description: str
-    step_metrics: dict[str, list[float]]
     metrics: dict[str, float]
-    predictions: list[dict]
-    dataset_rows: list[dict]
     data_md5: str
-    data_source: str
-    model_md5: str
-    model_path: Path
+    # A sweep's training keeps no curves, prediction table, data file or model.
+    step_metrics: dict[str, list[float]] = field(default_factory=dict)
+    predictions: list[dict] = field(default_factory=list)
+    dataset_rows: list[dict] = field(default_factory=list)
+    data_source: str = ""
+    model_md5: str = ""
+    model_path: Path | None = None
     spec: dict = field(default_factory=dict)
 
 
@@ -75,28 +82,6 @@ class SummaryRecord:
     tags: dict[str, str]
     description: str
     metrics: dict[str, float]
-
-
-def file_md5(path: str | Path) -> str:
-    """The md5 DVC records for a file (DVC 3 hashes the bytes as they are)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "md5").hexdigest()
-
-
-def training_key(framing_params: Mapping, *, seed: int, engine: str, data_md5: str, model_md5: str) -> str:
-    """sha256 naming a training by its content: what it learned from, how, and the result.
-
-    The same training logged again (a forced rerun, a teammate's identical training, an
-    experiment that did not retrain this framing) has the same key.
-    """
-    identity = {
-        "framing": dict(framing_params),
-        "seed": seed,
-        "engine": engine,
-        "data_md5": data_md5,
-        "model_md5": model_md5,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
@@ -154,15 +139,13 @@ def read_training(
     model_path = root / files.model
     data_md5 = file_md5(root / files.encoded)
     model_md5 = file_md5(model_path)
-    _, spec = load_model(model_path)
+    weights, spec = load_model(model_path)
     if spec.framing != files.framing or spec.seed != files.seed:
         raise ValueError(
             f"{files.model} holds framing {spec.framing} seed {spec.seed}, not "
             f"{files.framing} seed {files.seed}"
         )
-    key = training_key(
-        framing.model_dump(mode="json"), seed=files.seed, engine=engine, data_md5=data_md5, model_md5=model_md5
-    )
+    key = training_key(framing, seed=files.seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
     params = flat_params(files.framing, framing, seed=files.seed, engine=engine)
     evaluation = read_evaluation(root / files.evaluation)
     tags = {
@@ -203,8 +186,7 @@ def read_training(
 
 def summary_key(training_keys: Sequence[str], dvc_exp_name: str) -> str:
     """sha256 naming one repro's summary: its trainings and the DVC experiment it belongs to."""
-    identity = {"trainings": sorted(training_keys), "dvc_exp_name": dvc_exp_name}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return content_key({"trainings": sorted(training_keys), "dvc_exp_name": dvc_exp_name})
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -286,3 +268,68 @@ def logged_manifest(records: Sequence[TrainingRecord], registered: Mapping[str, 
         "trainings_key": summary_key([record.key for record in records], ""),
         "registered_models": dict(sorted(registered.items())),
     }
+
+
+def sweep_records(
+    sweep: Sweep,
+    results: Sequence[Mapping[str, str]],
+    summaries: Sequence[PointSummary],
+    best: PointSummary,
+    *,
+    engine: str,
+    results_md5: str,
+    timing: Mapping[tuple[str, str], Mapping[str, str]],
+    git_commit: str,
+) -> tuple[SummaryRecord, list[TrainingRecord]]:
+    """A sweep as MLflow runs: a parent (its question, each grid point's mean accuracy over
+    seeds, the best point) and one child per training, keyed as the pipeline keys the same
+    training. ``timing`` (seconds and worker by point and seed) is optional: it varies run
+    to run, so it is no part of any key."""
+    name, framing = sweep.name, sweep.params.framing
+    points = {point.label: point for point in sweep.points}
+    common = {"sweep": name, "framing": framing, "engine": engine, "git_commit": git_commit}
+    source = {"mlflow.source.name": SWEEP_SOURCE, "mlflow.source.type": "LOCAL", "mlflow.source.git.commit": git_commit}
+    children = []
+    for row in results:
+        point, seed = points[row["point"]], int(row["seed"])
+        key = training_key(
+            point.framing, seed=seed, engine=engine, data_md5=row["data_md5"], weights_md5=row["weights_md5"]
+        )
+        times = timing.get((row["point"], row["seed"]), {})
+        metrics = {f"{EVALUATION_PREFIX}{metric}": float(row[metric]) for metric in ("accuracy", "loss")}
+        if times.get("seconds"):
+            metrics["train_seconds"] = float(times["seconds"])
+        params = {**flat_params(framing, point.framing, seed=seed, engine=engine), "sweep": name}
+        tags = {
+            **common, **source, "run_kind": TRAINING_KIND, "training_key": key, "seed": row["seed"],
+            "point": row["point"], "data_md5": row["data_md5"], "worker": times.get("worker", "unknown"),
+        }
+        children.append(TrainingRecord(
+            framing=framing, seed=seed, key=key, run_name=f"{row['point']} seed {seed}", params=params, tags=tags,
+            description=f"Sweep {name}, {row['point']}, seed {seed}: accuracy {float(row['accuracy']):.4f}.",
+            metrics=metrics, data_md5=row["data_md5"],
+        ))
+    key = content_key({"sweep": name, "definition": sweep.params.model_dump(mode="json"),
+                       "base": sweep.base.model_dump(mode="json"), "engine": engine, "results_md5": results_md5})
+    metrics = {"best_accuracy_mean": best.mean, "trainings": float(len(results))}
+    for summary in summaries:
+        # MLflow allows no '=' in a metric key.
+        metrics[f"accuracy_mean/{summary.point.label.replace('=', ':')}"] = summary.mean
+    params = {
+        "framing": framing,
+        "grid": json.dumps(sweep.params.grid),
+        "seeds": json.dumps(list(sweep.seeds)),
+        "question": sweep.params.question,
+        "engine": engine,
+        "best_point": best.point.label,
+    }
+    parent = SummaryRecord(
+        key=key,
+        run_name=f"sweep {name}",
+        params=params,
+        tags={**common, **source, "run_kind": SWEEP_KIND, "summary_key": key, "results_md5": results_md5},
+        description=f"{sweep.params.question} Best: {best.point.label}, mean accuracy {best.mean:.4f} "
+        f"over {best.seeds} seeds.",
+        metrics=metrics,
+    )
+    return parent, children

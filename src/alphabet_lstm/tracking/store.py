@@ -14,7 +14,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import mlflow
 import numpy
@@ -82,6 +82,15 @@ def store_lock(uri: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS):
         yield
+
+
+@contextmanager
+def refusals_as_errors(uri: str) -> Iterator[None]:
+    """MLflow's refusals (a permission, a store it cannot open) as one line, not a traceback."""
+    try:
+        yield
+    except MlflowException as error:
+        raise TrackingFailed(f"MLflow {uri} refused a request: {error.message}") from None
 
 
 def open_store(uri: str, experiment_name: str | None = None, *, description: str = EXPERIMENT_DESCRIPTION) -> Store:
@@ -199,7 +208,8 @@ def _model_id(store: Store, run_id: str) -> str:
 
 def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | None = None) -> Logged:
     """The training's run: found by its key, or written whole (params, curves, evaluation,
-    prediction table, dataset input, pyfunc model). ``parent_run_id`` nests a new run."""
+    and what the record holds of the prediction table, dataset input and pyfunc model).
+    ``parent_run_id`` nests a new run under that (active) run: a sweep's trainings."""
     existing = find_finished_run(store, "training_key", record.key)
     if existing is not None:
         return Logged(existing.info.run_id, created=False)
@@ -208,19 +218,22 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
     ) as run:
         run_id = run.info.run_id
         _log_values(store.client, run_id, record.params, _metrics(record.metrics, record.step_metrics, _timestamp()))
-        with warnings.catch_warnings():
-            # A relative path matches two local source kinds, both the same class.
-            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-            dataset = mlflow.data.from_pandas(
-                pandas.DataFrame(record.dataset_rows, columns=["input", "target"]),
-                source=record.data_source,
-                name=record.framing,
-                digest=record.data_md5,
-                targets="target",
-            )
-        mlflow.log_input(dataset, context="training")
-        mlflow.log_table(pandas.DataFrame(record.predictions), artifact_file="predictions.json")
-        log_model(record)
+        if record.dataset_rows:
+            with warnings.catch_warnings():
+                # A relative path matches two local source kinds, both the same class.
+                warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+                dataset = mlflow.data.from_pandas(
+                    pandas.DataFrame(record.dataset_rows, columns=["input", "target"]),
+                    source=record.data_source,
+                    name=record.framing,
+                    digest=record.data_md5,
+                    targets="target",
+                )
+            mlflow.log_input(dataset, context="training")
+        if record.predictions:
+            mlflow.log_table(pandas.DataFrame(record.predictions), artifact_file="predictions.json")
+        if record.model_path is not None:
+            log_model(record)
     return Logged(run_id, created=True)
 
 
@@ -251,16 +264,26 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     return str(version.version)
 
 
-def log_summary(store: Store, summary: SummaryRecord, *, report_dir: Path | None = None) -> Logged:
-    """The repro's summary run: found by its key, or written (params, metrics, links, and the
-    report with its figures, the LSTM state figures among them, under ``report/``)."""
+def log_summary(
+    store: Store,
+    summary: SummaryRecord,
+    *,
+    report_dir: Path | None = None,
+    children: Sequence[TrainingRecord] = (),
+) -> tuple[Logged, int]:
+    """A summary run (a repro's, or a sweep's with its trainings as ``children``): found by
+    its key, or written (params, metrics, the ``report_dir`` under ``report/``), the
+    children nested inside it. The run is FINISHED only once every child is in, so a
+    logging that fails half way is written anew next time. Returns it and how many
+    children were created (a child already logged is found by its key, not repeated)."""
     existing = find_finished_run(store, "summary_key", summary.key)
     if existing is not None:
-        return Logged(existing.info.run_id, created=False)
+        return Logged(existing.info.run_id, created=False), 0
     with start_run(
         store, run_name=summary.run_name, tags=summary.tags, description=summary.description, parent_run_id=None
     ) as run:
+        created = sum(log_training(store, child, parent_run_id=run.info.run_id).created for child in children)
         _log_values(store.client, run.info.run_id, summary.params, _metrics(summary.metrics, {}, _timestamp()))
         if report_dir is not None:
             mlflow.log_artifacts(str(report_dir), artifact_path="report")
-    return Logged(run.info.run_id, created=True)
+    return Logged(run.info.run_id, created=True), created

@@ -1,8 +1,9 @@
-"""Stage sweep: every training of one sweep on Dask, as two tables.
+"""Stage sweep_run: every training of one sweep on Dask, as its results table.
 
 The cluster is the one DASK_SCHEDULER_ADDRESS names, else a LocalCluster on every core
-(``--workers`` to use fewer). The results table is deterministic (the same on any cluster);
-the timing table holds each training's seconds and the worker that ran it.
+(``--workers`` to use fewer). The results table is the same on any cluster. Each training's
+seconds and worker vary run to run: they are printed, and written to ``--timing`` (no DVC
+output, ignored by git) for the sweep_log stage to add to MLflow.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import sys
 
 from alphabet_lstm.artifacts import write_text
 from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.formats import sweep_results_csv, sweep_timing_csv
 from alphabet_lstm.params import load_params
-from alphabet_lstm.sweeps.execution import run_sweep
-from alphabet_lstm.sweeps.params import load_sweep
-from alphabet_lstm.sweeps.results import results_csv, timing_csv
+from alphabet_lstm.sweep import Sweep, run_sweep
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=None, help="LocalCluster size (default: every core)")
     args = parser.parse_args(argv)
 
-    sweep = load_sweep(load_params(args.params), args.sweep, args.params)
+    sweep = Sweep.from_params(load_params(args.params), args.sweep)
     outcomes = run_sweep(sweep, workers=args.workers)
-    write_text(args.results, results_csv(sweep, outcomes))
-    write_text(args.timing, timing_csv(sweep, outcomes))
+    write_text(args.results, sweep_results_csv(sweep, outcomes))
+    write_text(args.timing, sweep_timing_csv(sweep, outcomes))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,225 @@
+"""Sweeps on Dask: every training of a sweep (a grid point at a seed) as a task on a cluster.
+
+A sweep is params (``sweeps:`` in params.yaml, typed and checked by :mod:`params`), its
+trainings go through the one training path (``model.training``), its table through
+:mod:`formats`, its figure and page through :mod:`report.sweep`, its MLflow runs through
+:mod:`tracking`. This module only expands a sweep into trainings and runs them.
+
+A task reads no file and writes none: it builds its data from the framing, so it is pure,
+and Dask may run it again on another worker when the first one dies. Where the tasks run:
+the cluster Dask's own configuration names (``DASK_SCHEDULER_ADDRESS``), else a
+LocalCluster of one single-threaded worker process per core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from alphabet_lstm.params import FramingParams, Params, SweepParams, grid_label, parse_params
+
+ENGINE = "fast"  # a sweep is hundreds of trainings: the faithful Keras loop is too slow for it
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One combination of grid values and the framing it makes of the base framing."""
+
+    index: int
+    values: tuple[tuple[str, Any], ...]  # (grid key, value), in the grid's key order
+    framing: FramingParams
+
+    @property
+    def label(self) -> str:
+        return grid_label(self.values)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep expanded into its grid points."""
+
+    name: str
+    params: SweepParams
+    base: FramingParams
+    points: tuple[GridPoint, ...]
+
+    @classmethod
+    def from_params(cls, params: Params, name: str) -> Sweep:
+        """The named sweep of already validated params (ParamsError if there is none)."""
+        sweep = params.sweep(name)
+        base = params.framing(sweep.framing)
+        points = tuple(
+            GridPoint(index, values, parse_params({"seeds": [0], "framings": {"point": raw}}).framings["point"])
+            for index, (values, raw) in enumerate(sweep.points(base))
+        )
+        return cls(name, sweep, base, points)
+
+    @property
+    def grid_keys(self) -> tuple[str, ...]:
+        return tuple(self.params.grid)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(self.params.seeds)
+
+    def tasks(self) -> list[TrainingTask]:
+        """Every training, grid point by grid point, seeds in the order given."""
+        return [TrainingTask(self.params.framing, point, seed) for point in self.points for seed in self.seeds]
+
+    def base_point(self) -> GridPoint | None:
+        """The grid point that leaves the base framing as it is, if the grid holds it."""
+        return next((point for point in self.points if point.framing == self.base), None)
+
+
+@dataclass(frozen=True)
+class TrainingTask:
+    """One training of a sweep: a grid point of the base framing ``framing`` at one seed."""
+
+    framing: str
+    point: GridPoint
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Dask's key: the same framing and seed are the same training, in any sweep."""
+        from alphabet_lstm.artifacts import training_key
+
+        return "alphabet-lstm-training-" + training_key(self.point.framing, seed=self.seed, engine=ENGINE)[:24]
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What one task returns. ``seconds`` and ``worker`` differ run to run; the rest does not."""
+
+    key: str
+    point: int
+    seed: int
+    accuracy: float
+    loss: float
+    correct: int
+    patterns: int
+    data_md5: str
+    weights_md5: str
+    seconds: float
+    worker: str
+
+
+def _worker_address() -> str:
+    from distributed import get_worker
+
+    try:
+        return get_worker().address
+    except ValueError:  # not inside a Dask worker (a direct call)
+        return "local"
+
+
+def run_training(task: TrainingTask) -> TrainingOutcome:
+    """Train one grid point at one seed and score it on its training patterns (pure).
+
+    The digests are those the pipeline records for the same training (the encoded file's
+    bytes, the weights), so both give it the same ``training_key``.
+    """
+    from alphabet_lstm.artifacts import encoded_bytes, weights_md5
+    from alphabet_lstm.evaluation import training_metrics
+    from alphabet_lstm.data.encoding import encode_framing
+    from alphabet_lstm.model.training import model_spec, train
+
+    framing = task.point.framing
+    dataset = encode_framing(framing)
+    result = train(dataset, framing, seed=task.seed, engine=ENGINE)
+    spec = model_spec(task.framing, framing, dataset, seed=task.seed, engine=ENGINE)
+    metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
+    return TrainingOutcome(
+        key=task.key,
+        point=task.point.index,
+        seed=task.seed,
+        accuracy=metrics["accuracy"],
+        loss=metrics["loss"],
+        correct=metrics["correct"],
+        patterns=metrics["patterns"],
+        data_md5=hashlib.md5(encoded_bytes(dataset, task.framing, framing.dataset.kind)).hexdigest(),
+        weights_md5=weights_md5(result.weights),
+        seconds=round(result.seconds, 3),
+        worker=_worker_address(),
+    )
+
+
+def scheduler_address() -> str | None:
+    """The scheduler Dask's configuration names (DASK_SCHEDULER_ADDRESS), if any."""
+    import dask
+
+    return dask.config.get("scheduler-address", None)
+
+
+@contextmanager
+def dask_client(workers: int | None = None) -> Iterator[Any]:
+    """A client on the configured cluster, else on a LocalCluster started for this block.
+
+    The LocalCluster has ``workers`` processes (default: one per core) of one thread each:
+    the trainings are compute-bound, and processes keep one worker's death from taking the
+    others with it. No dashboard: its fixed port would clash between two sweeps at once.
+    """
+    from distributed import Client, LocalCluster
+
+    address = scheduler_address()
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    count = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1") as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def run_tasks(
+    client: Any, tasks: list[TrainingTask], on_done: Callable[[TrainingOutcome, int, int], None] | None = None
+) -> list[TrainingOutcome]:
+    """Every task on the client's cluster; outcomes in the tasks' order, not finishing order.
+
+    Keys are the trainings' content keys, so the same training asked for twice (by two
+    sweeps sharing a grid point) runs once. A task whose worker dies is rescheduled by the
+    scheduler (up to ``distributed.scheduler.allowed-failures`` times).
+    """
+    from distributed import as_completed
+
+    unique = {task.key: task for task in tasks}
+    futures = client.map(run_training, list(unique.values()), key=list(unique), pure=True)
+    by_key: dict[str, TrainingOutcome] = {}
+    for done, future in enumerate(as_completed(futures), start=1):
+        outcome = future.result()
+        by_key[outcome.key] = outcome
+        if on_done is not None:
+            on_done(outcome, done, len(futures))
+    # A training shared by two grid points of one sweep is reported under each point.
+    return [replace(by_key[task.key], point=task.point.index) for task in tasks]
+
+
+def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutcome]:
+    """Every training of a sweep on Dask, one line per finished training on stderr (with
+    its seconds and worker: they vary run to run, so they are printed, not written)."""
+    labels = {point.index: point.label for point in sweep.points}
+    started = time.perf_counter()
+
+    def report(outcome: TrainingOutcome, done: int, total: int) -> None:
+        print(
+            f"[{sweep.name} {done}/{total}] {labels[outcome.point]} seed {outcome.seed}: "
+            f"accuracy {outcome.accuracy:.4f} in {outcome.seconds:.2f}s on {outcome.worker}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with dask_client(workers) as client:
+        where = scheduler_address() or f"a local cluster of {len(client.scheduler_info()['workers'])} workers"
+        print(f"[{sweep.name}] {len(sweep.tasks())} trainings on {where}", file=sys.stderr, flush=True)
+        outcomes = run_tasks(client, sweep.tasks(), report)
+    print(f"[{sweep.name}] done in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
+    return outcomes
