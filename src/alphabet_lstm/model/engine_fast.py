@@ -53,7 +53,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from alphabet_lstm.model import lstm
+from alphabet_lstm.model import floatmath as fm
 from alphabet_lstm.model.lstm import LSTMWeights
 
 LEARNING_RATE = 0.001
@@ -73,39 +73,10 @@ CHUNK_SECONDS = 0.25
 # about 3x slower).
 _JIT_OPTIONS = dict(cache=True, nogil=True, error_model="numpy")
 
-# The deterministic functions' constants, shared with model.lstm's numpy versions.
-_EXP_LOWEST = lstm._EXP_LOWEST
-_EXP_HIGHEST = lstm._EXP_HIGHEST
-_LOG2E = lstm._LOG2E
-_ROUNDER = lstm._ROUNDER
-_ROUNDER_BITS = lstm._ROUNDER_BITS
-_LN2_HIGH = lstm._LN2_HIGH
-_LN2_LOW = lstm._LN2_LOW
-_EXP_P0 = lstm._EXP_P0
-_EXP_P1 = lstm._EXP_P1
-_EXP_P2 = lstm._EXP_P2
-_EXP_P3 = lstm._EXP_P3
-_EXP_P4 = lstm._EXP_P4
-_EXP_P5 = lstm._EXP_P5
-_FLOAT32_BIAS = lstm._FLOAT32_BIAS
-_FLOAT32_MANTISSA_BITS = lstm._FLOAT32_MANTISSA_BITS
-_TANH_CLAMP = lstm._TANH_CLAMP
-_TANH_TINY = lstm._TANH_TINY
-_TANH_ALPHA_1 = lstm._TANH_ALPHA_1
-_TANH_ALPHA_3 = lstm._TANH_ALPHA_3
-_TANH_ALPHA_5 = lstm._TANH_ALPHA_5
-_TANH_ALPHA_7 = lstm._TANH_ALPHA_7
-_TANH_ALPHA_9 = lstm._TANH_ALPHA_9
-_TANH_ALPHA_11 = lstm._TANH_ALPHA_11
-_TANH_ALPHA_13 = lstm._TANH_ALPHA_13
-_TANH_BETA_0 = lstm._TANH_BETA_0
-_TANH_BETA_2 = lstm._TANH_BETA_2
-_TANH_BETA_4 = lstm._TANH_BETA_4
-_TANH_BETA_6 = lstm._TANH_BETA_6
-_SQRT_HALF = lstm._SQRT_HALF
-_LOG_LN2_HIGH = lstm._LOG_LN2_HIGH
-_LOG_LN2_LOW = lstm._LOG_LN2_LOW
-_LOG_SERIES = np.array(lstm._LOG_SERIES, dtype=np.float64)
+# The deterministic functions' arithmetic, written once in model.floatmath for numpy too.
+_exp_reduced = numba.njit(**_JIT_OPTIONS)(fm.exp_reduced)
+_tanh_ratio = numba.njit(**_JIT_OPTIONS)(fm.tanh_ratio)
+_log_of_mantissa = numba.njit(**_JIT_OPTIONS)(fm.log_of_mantissa)
 
 
 @intrinsic
@@ -134,74 +105,43 @@ def _bits_of_float32(typingctx, value):
 
 @numba.njit(**_JIT_OPTIONS)
 def _exp(value):
-    """``lstm.exp`` for one float32, the same operations in the same order."""
-    x = _EXP_LOWEST if value < _EXP_LOWEST else value
-    x = _EXP_HIGHEST if x > _EXP_HIGHEST else x
-    shifted = x * _LOG2E + _ROUNDER
-    whole = shifted - _ROUNDER
-    reduced = (x - whole * _LN2_HIGH) - whole * _LN2_LOW
-    squared = reduced * reduced
-    poly = reduced * _EXP_P0 + _EXP_P1
-    poly = poly * reduced + _EXP_P2
-    poly = poly * reduced + _EXP_P3
-    poly = poly * reduced + _EXP_P4
-    poly = poly * reduced + _EXP_P5
-    poly = (poly * squared + reduced) + np.float32(1.0)
+    """``lstm.exp`` for one float32: clamped by comparisons, 2**n built by bitcasts."""
+    x = fm.EXP_LOWEST if value < fm.EXP_LOWEST else value
+    x = fm.EXP_HIGHEST if x > fm.EXP_HIGHEST else x
+    shifted, poly = _exp_reduced(x)
     # numba widens int32 arithmetic to int64; the values fit, so the casts are exact.
-    power = np.int32(_bits_of_float32(shifted) - _ROUNDER_BITS)
+    power = np.int32(_bits_of_float32(shifted) - fm.ROUNDER_BITS)
     half = np.int32(power >> 1)
-    first = _float32_from_bits(np.int32((half + _FLOAT32_BIAS) << _FLOAT32_MANTISSA_BITS))
-    second = _float32_from_bits(
-        np.int32((power - half + _FLOAT32_BIAS) << _FLOAT32_MANTISSA_BITS)
-    )
+    first = _float32_from_bits(np.int32((half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS))
+    second = _float32_from_bits(np.int32((power - half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS))
     return (poly * first) * second
 
 
 @numba.njit(**_JIT_OPTIONS)
 def _sigmoid(value):
-    return np.float32(1.0) / (np.float32(1.0) + _exp(-value))
+    return fm.ONE / (fm.ONE + _exp(-value))
 
 
 @numba.njit(**_JIT_OPTIONS)
 def _tanh(value):
-    """``lstm.tanh`` for one float32: Eigen's rational approximation, without FMA."""
-    x = -_TANH_CLAMP if value < -_TANH_CLAMP else value
-    x = _TANH_CLAMP if x > _TANH_CLAMP else x
-    x2 = x * x
-    numerator = x2 * _TANH_ALPHA_13 + _TANH_ALPHA_11
-    numerator = x2 * numerator + _TANH_ALPHA_9
-    numerator = x2 * numerator + _TANH_ALPHA_7
-    numerator = x2 * numerator + _TANH_ALPHA_5
-    numerator = x2 * numerator + _TANH_ALPHA_3
-    numerator = x2 * numerator + _TANH_ALPHA_1
-    numerator = x * numerator
-    denominator = x2 * _TANH_BETA_6 + _TANH_BETA_4
-    denominator = x2 * denominator + _TANH_BETA_2
-    denominator = x2 * denominator + _TANH_BETA_0
-    ratio = numerator / denominator
-    return value if abs(value) < _TANH_TINY else ratio
+    """``lstm.tanh`` for one float32."""
+    x = -fm.TANH_CLAMP if value < -fm.TANH_CLAMP else value
+    x = fm.TANH_CLAMP if x > fm.TANH_CLAMP else x
+    return value if abs(value) < fm.TANH_TINY else _tanh_ratio(x)
 
 
 @numba.njit(**_JIT_OPTIONS)
 def _log(value):
-    """``lstm.log`` for one float64, the same operations in the same order."""
+    """``lstm.log`` for one float64."""
     if not value > 0.0:
         return -np.inf if value == 0.0 else np.nan
     if value == np.inf:
         return np.inf
     mantissa, exponent = math.frexp(value)
-    if mantissa < _SQRT_HALF:
+    if mantissa < fm.SQRT_HALF:
         mantissa = mantissa * 2.0
         exponent -= 1
-    scaled_exponent = np.float64(exponent)
-    s = (mantissa - 1.0) / (mantissa + 1.0)
-    s2 = s * s
-    series = _LOG_SERIES[0]
-    for index in range(1, _LOG_SERIES.size):
-        series = series * s2 + _LOG_SERIES[index]
-    twice = s + s
-    log_mantissa = twice + twice * (s2 * series)
-    return scaled_exponent * _LOG_LN2_HIGH + (log_mantissa + scaled_exponent * _LOG_LN2_LOW)
+    return _log_of_mantissa(mantissa, np.float64(exponent))
 
 
 @numba.njit(**_JIT_OPTIONS)
@@ -308,45 +248,6 @@ def _dense_logits(hidden, dense_kernel, dense_bias, logits):
         value = hidden[u]
         for c in range(dense_bias.shape[0]):
             logits[c] += value * dense_kernel[u, c]
-
-
-@numba.njit(**_JIT_OPTIONS)
-def forward_probabilities(inputs, hidden, cell, kernel, recurrent_kernel, bias, dense_kernel, dense_bias):
-    """The compiled forward pass: ``lstm.forward`` with the training kernel's code.
-
-    ``inputs`` (n, time steps, features); ``hidden`` and ``cell`` (n, units), the start
-    state, are overwritten with the final state. Returns probabilities (n, 26), which equal
-    ``lstm.forward``'s bit for bit (the tests check it).
-    """
-    samples, timesteps, _ = inputs.shape
-    units = recurrent_kernel.shape[0]
-    classes = dense_bias.shape[0]
-    gate_row = np.zeros(4 * units, dtype=np.float32)
-    cell_tanh = np.zeros(units, dtype=np.float32)
-    next_hidden = np.zeros(units, dtype=np.float32)
-    next_cell = np.zeros(units, dtype=np.float32)
-    logits = np.zeros(classes, dtype=np.float32)
-    probabilities = np.zeros((samples, classes), dtype=np.float32)
-    for sample in range(samples):
-        for t in range(timesteps):
-            _lstm_step(inputs[sample, t], hidden[sample], cell[sample], kernel, recurrent_kernel,
-                       bias, gate_row, next_cell, cell_tanh, next_hidden)
-            hidden[sample] = next_hidden
-            cell[sample] = next_cell
-        _dense_logits(hidden[sample], dense_kernel, dense_bias, logits)
-        largest = logits[0]
-        for c in range(1, classes):
-            if logits[c] > largest:
-                largest = logits[c]
-        row = probabilities[sample]
-        for c in range(classes):
-            row[c] = _exp(logits[c] - largest)
-        total = np.float32(0.0)
-        for c in range(classes):
-            total += row[c]
-        for c in range(classes):
-            row[c] /= total
-    return probabilities
 
 
 @numba.njit(**_JIT_OPTIONS)

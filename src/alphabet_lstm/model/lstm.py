@@ -10,9 +10,9 @@ exact bit and power-of-two operations), each sum accumulated in a fixed order. T
 no BLAS (``@``, np.dot: kernels and summation order differ per CPU), no libm or numpy
 transcendental (glibc picks its exp and log per CPU; np.exp and np.tanh are SIMD loops
 dispatched per CPU) and no np.sum over values that are saved (pairwise, in blocks of the
-build's choosing). ``exp``, ``log``, ``sigmoid`` and ``tanh`` below are the deterministic
-versions; ``engine_fast`` computes the same functions with the same operations in the same
-order, so this forward pass and the compiled kernel give the same floats.
+build's choosing). ``exp``, ``log``, ``sigmoid`` and ``tanh`` below apply the arithmetic of
+``model.floatmath`` to arrays; ``engine_fast`` compiles the same arithmetic, so this
+forward pass and the compiled kernel give the same floats.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from alphabet_lstm.alphabet import VOCABULARY_SIZE
+from alphabet_lstm.model import floatmath as fm
 
 
 @dataclass(frozen=True)
@@ -93,78 +94,19 @@ class LSTMWeights:
         return cls(*[np.ascontiguousarray(array, dtype=np.float32) for array in arrays])
 
 
-# --- Deterministic arithmetic -------------------------------------------------------------
-# float32 exp: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2 (Cody-Waite: ln2 in
-# two parts, the first short enough that n * _LN2_HIGH is exact), exp(r) by Cephes' expf
-# polynomial, then times 2^n built from its bits. 2^n is applied as two powers of two
-# (each a normal float32), so results down to the smallest subnormal round once. Inputs
-# are clamped to [-104, 89]: exp(-104) rounds to 0 and exp(89) overflows to inf, as the
-# exact values do. At most 1 ulp from the exact value (tests/test_determinism.py).
-_EXP_LOWEST = np.float32(-104.0)
-_EXP_HIGHEST = np.float32(89.0)
-_LOG2E = np.float32(1.44269504088896341)
-# 1.5 * 2^23: adding it rounds a float32 of magnitude < 2^22 to an integer (to nearest,
-# ties to even), held in the low bits of the sum's significand.
-_ROUNDER = np.float32(12582912.0)
-_ROUNDER_BITS = np.int32(0x4B400000)
-_LN2_HIGH = np.float32(0.693359375)
-_LN2_LOW = np.float32(-2.12194440e-4)
-_EXP_P0 = np.float32(1.9875691500e-4)
-_EXP_P1 = np.float32(1.3981999507e-3)
-_EXP_P2 = np.float32(8.3334519073e-3)
-_EXP_P3 = np.float32(4.1665795894e-2)
-_EXP_P4 = np.float32(1.6666665459e-1)
-_EXP_P5 = np.float32(5.0000001201e-1)
-_ONE = np.float32(1.0)
-_FLOAT32_BIAS = np.int32(127)
-_FLOAT32_MANTISSA_BITS = np.int32(23)
-
-# tanh in float32 by Eigen's generic_fast_tanh_float, the approximation TensorFlow's CPU
-# tanh kernels use: a 13/6-degree rational function on [-c, c], +-1 beyond, x itself near
-# 0; within 6.4 ulp of the exact value (at most 3.9e-7 absolute). Pure arithmetic, evaluated
-# here without fused multiply-adds.
-_TANH_CLAMP = np.float32(7.90531110763549805)
-_TANH_TINY = np.float32(0.0004)
-_TANH_ALPHA_1 = np.float32(4.89352455891786e-03)
-_TANH_ALPHA_3 = np.float32(6.37261928875436e-04)
-_TANH_ALPHA_5 = np.float32(1.48572235717979e-05)
-_TANH_ALPHA_7 = np.float32(5.12229709037114e-08)
-_TANH_ALPHA_9 = np.float32(-8.60467152213735e-11)
-_TANH_ALPHA_11 = np.float32(2.00018790482477e-13)
-_TANH_ALPHA_13 = np.float32(-2.76076847742355e-16)
-_TANH_BETA_0 = np.float32(4.89352518554385e-03)
-_TANH_BETA_2 = np.float32(2.26843463243900e-03)
-_TANH_BETA_4 = np.float32(1.18534705686654e-04)
-_TANH_BETA_6 = np.float32(1.19825839466702e-06)
-
-# float64 log: x = m 2^e with m in [sqrt(1/2), sqrt(2)) (frexp, exact), log(m) = 2 atanh(s)
-# with s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^23 (the next term is below
-# 1e-19 of the sum); e ln2 with ln2 in two parts so e * _LOG_LN2_HIGH is exact.
-_SQRT_HALF = 0.70710678118654752440
-_LOG_LN2_HIGH = 6.93147180369123816490e-01
-_LOG_LN2_LOW = 1.90821492927058770002e-10
-_LOG_SERIES = tuple(1.0 / (2 * k + 1) for k in range(11, 0, -1))  # 1/23, 1/21, ..., 1/3
-
-
+# --- Deterministic arithmetic (model.floatmath) ---------------------------------------------
 def exp(values) -> np.ndarray:
-    """e**x in float32, the same bits on every CPU (the kernel's ``_exp`` step for step)."""
+    """e**x in float32, the same bits on every CPU. At most 1 ulp from the exact value."""
     x = np.asarray(values, dtype=np.float32)
-    x = np.where(x < _EXP_LOWEST, _EXP_LOWEST, x)
-    x = np.where(x > _EXP_HIGHEST, _EXP_HIGHEST, x)
-    shifted = x * _LOG2E + _ROUNDER
-    whole = shifted - _ROUNDER
-    reduced = (x - whole * _LN2_HIGH) - whole * _LN2_LOW
-    squared = reduced * reduced
-    poly = reduced * _EXP_P0 + _EXP_P1
-    poly = poly * reduced + _EXP_P2
-    poly = poly * reduced + _EXP_P3
-    poly = poly * reduced + _EXP_P4
-    poly = poly * reduced + _EXP_P5
-    poly = (poly * squared + reduced) + _ONE
-    power = shifted.view(np.int32) - _ROUNDER_BITS
+    x = np.where(x < fm.EXP_LOWEST, fm.EXP_LOWEST, x)
+    x = np.where(x > fm.EXP_HIGHEST, fm.EXP_HIGHEST, x)
+    shifted, poly = fm.exp_reduced(x)
+    # 2**n as two powers of two (each a normal float32), so results down to the smallest
+    # subnormal round once.
+    power = shifted.view(np.int32) - fm.ROUNDER_BITS
     half = power >> 1
-    first = ((half + _FLOAT32_BIAS) << _FLOAT32_MANTISSA_BITS).view(np.float32)
-    second = ((power - half + _FLOAT32_BIAS) << _FLOAT32_MANTISSA_BITS).view(np.float32)
+    first = ((half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS).view(np.float32)
+    second = ((power - half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS).view(np.float32)
     with np.errstate(over="ignore"):
         return (poly * first) * second
 
@@ -172,48 +114,29 @@ def exp(values) -> np.ndarray:
 def sigmoid(values) -> np.ndarray:
     """1 / (1 + e**-x) in float32; exp overflows to inf for x < -88.7 and 1 / inf is 0."""
     x = np.asarray(values, dtype=np.float32)
-    return _ONE / (_ONE + exp(-x))
+    return fm.ONE / (fm.ONE + exp(-x))
 
 
 def tanh(values) -> np.ndarray:
-    """tanh in float32 by Eigen's rational approximation (the kernel's ``_tanh``)."""
+    """tanh in float32 by Eigen's rational approximation (TensorFlow's CPU tanh): +-1
+    beyond the clamp, x itself near 0; within 6.4 ulp of the exact value."""
     value = np.asarray(values, dtype=np.float32)
-    x = np.where(value < -_TANH_CLAMP, -_TANH_CLAMP, value)
-    x = np.where(x > _TANH_CLAMP, _TANH_CLAMP, x)
-    x2 = x * x
-    numerator = x2 * _TANH_ALPHA_13 + _TANH_ALPHA_11
-    numerator = x2 * numerator + _TANH_ALPHA_9
-    numerator = x2 * numerator + _TANH_ALPHA_7
-    numerator = x2 * numerator + _TANH_ALPHA_5
-    numerator = x2 * numerator + _TANH_ALPHA_3
-    numerator = x2 * numerator + _TANH_ALPHA_1
-    numerator = x * numerator
-    denominator = x2 * _TANH_BETA_6 + _TANH_BETA_4
-    denominator = x2 * denominator + _TANH_BETA_2
-    denominator = x2 * denominator + _TANH_BETA_0
-    ratio = numerator / denominator
-    return np.where(np.abs(value) < _TANH_TINY, value, ratio)
+    x = np.where(value < -fm.TANH_CLAMP, -fm.TANH_CLAMP, value)
+    x = np.where(x > fm.TANH_CLAMP, fm.TANH_CLAMP, x)
+    return np.where(np.abs(value) < fm.TANH_TINY, value, fm.tanh_ratio(x))
 
 
 def log(values) -> np.ndarray:
-    """Natural log in float64, the same bits on every CPU (the kernel's ``_log``).
+    """Natural log in float64, the same bits on every CPU.
 
     log(0) is -inf, log(inf) is inf, negative numbers and NaN give NaN.
     """
     x = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mantissa, exponent = np.frexp(x)
-        below = mantissa < _SQRT_HALF
+        below = mantissa < fm.SQRT_HALF
         mantissa = np.where(below, mantissa * 2.0, mantissa)
-        exponent = (exponent - below).astype(np.float64)
-        s = (mantissa - 1.0) / (mantissa + 1.0)
-        s2 = s * s
-        series = np.full_like(s, _LOG_SERIES[0])
-        for coefficient in _LOG_SERIES[1:]:
-            series = series * s2 + coefficient
-        twice = s + s
-        log_mantissa = twice + twice * (s2 * series)
-        result = exponent * _LOG_LN2_HIGH + (log_mantissa + exponent * _LOG_LN2_LOW)
+        result = fm.log_of_mantissa(mantissa, (exponent - below).astype(np.float64))
         result = np.where(x == np.inf, np.inf, result)
         return np.where(x > 0.0, result, np.where(x == 0.0, -np.inf, np.nan))
 

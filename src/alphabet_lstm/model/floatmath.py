@@ -1,0 +1,110 @@
+"""Deterministic float math: exp, log, sigmoid and tanh from IEEE operations only.
+
+Same numbers on every machine: everything here is built from operations that round the
+same way on every CPU (+, -, *, /, comparisons, exact bit and power-of-two operations). No
+libm or numpy transcendental (glibc picks its exp and log per CPU; np.exp and np.tanh are
+SIMD loops dispatched per CPU). Each function's arithmetic is written once, in a core that
+works on numpy arrays and on numba scalars alike: ``model.lstm`` calls the cores on arrays
+(clamping with np.where, bits through ``view``), ``model.engine_fast`` compiles the same
+cores with numba (clamping with comparisons, bits through LLVM bitcasts), so the numpy
+forward pass and the compiled training kernel give the same floats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# float32 exp: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2 (Cody-Waite: ln2 in
+# two parts, the first short enough that n * LN2_HIGH is exact), exp(r) by Cephes' expf
+# polynomial, then times 2^n built from its bits. 2^n is applied as two powers of two
+# (each a normal float32), so results down to the smallest subnormal round once. Inputs
+# are clamped to [-104, 89]: exp(-104) rounds to 0 and exp(89) overflows to inf, as the
+# exact values do. At most 1 ulp from the exact value (tests/test_determinism.py).
+EXP_LOWEST = np.float32(-104.0)
+EXP_HIGHEST = np.float32(89.0)
+LOG2E = np.float32(1.44269504088896341)
+# 1.5 * 2^23: adding it rounds a float32 of magnitude < 2^22 to an integer (to nearest,
+# ties to even), held in the low bits of the sum's significand.
+ROUNDER = np.float32(12582912.0)
+ROUNDER_BITS = np.int32(0x4B400000)
+LN2_HIGH = np.float32(0.693359375)
+LN2_LOW = np.float32(-2.12194440e-4)
+EXP_P0 = np.float32(1.9875691500e-4)
+EXP_P1 = np.float32(1.3981999507e-3)
+EXP_P2 = np.float32(8.3334519073e-3)
+EXP_P3 = np.float32(4.1665795894e-2)
+EXP_P4 = np.float32(1.6666665459e-1)
+EXP_P5 = np.float32(5.0000001201e-1)
+ONE = np.float32(1.0)
+FLOAT32_BIAS = np.int32(127)
+FLOAT32_MANTISSA_BITS = np.int32(23)
+
+# tanh in float32 by Eigen's generic_fast_tanh_float, the approximation TensorFlow's CPU
+# tanh kernels use: a 13/6-degree rational function on [-c, c], +-1 beyond, x itself near
+# 0; within 6.4 ulp of the exact value (at most 3.9e-7 absolute). Pure arithmetic, evaluated
+# here without fused multiply-adds.
+TANH_CLAMP = np.float32(7.90531110763549805)
+TANH_TINY = np.float32(0.0004)
+TANH_ALPHA_1 = np.float32(4.89352455891786e-03)
+TANH_ALPHA_3 = np.float32(6.37261928875436e-04)
+TANH_ALPHA_5 = np.float32(1.48572235717979e-05)
+TANH_ALPHA_7 = np.float32(5.12229709037114e-08)
+TANH_ALPHA_9 = np.float32(-8.60467152213735e-11)
+TANH_ALPHA_11 = np.float32(2.00018790482477e-13)
+TANH_ALPHA_13 = np.float32(-2.76076847742355e-16)
+TANH_BETA_0 = np.float32(4.89352518554385e-03)
+TANH_BETA_2 = np.float32(2.26843463243900e-03)
+TANH_BETA_4 = np.float32(1.18534705686654e-04)
+TANH_BETA_6 = np.float32(1.19825839466702e-06)
+
+# float64 log: x = m 2^e with m in [sqrt(1/2), sqrt(2)) (frexp, exact), log(m) = 2 atanh(s)
+# with s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^23 (the next term is below
+# 1e-19 of the sum); e ln2 with ln2 in two parts so e * LOG_LN2_HIGH is exact.
+SQRT_HALF = 0.70710678118654752440
+LOG_LN2_HIGH = 6.93147180369123816490e-01
+LOG_LN2_LOW = 1.90821492927058770002e-10
+LOG_SERIES = tuple(1.0 / (2 * k + 1) for k in range(11, 0, -1))  # 1/23, 1/21, ..., 1/3
+LOG_SERIES_ARRAY = np.array(LOG_SERIES, dtype=np.float64)
+ONE = np.float32(1.0)
+
+
+def exp_reduced(x):
+    """For x clamped to [EXP_LOWEST, EXP_HIGHEST]: (shifted, poly) with e**x = poly * 2**n,
+    n held in the low bits of ``shifted``. Cody-Waite reduction and Cephes' polynomial."""
+    shifted = x * LOG2E + ROUNDER
+    whole = shifted - ROUNDER
+    reduced = (x - whole * LN2_HIGH) - whole * LN2_LOW
+    squared = reduced * reduced
+    poly = reduced * EXP_P0 + EXP_P1
+    poly = poly * reduced + EXP_P2
+    poly = poly * reduced + EXP_P3
+    poly = poly * reduced + EXP_P4
+    poly = poly * reduced + EXP_P5
+    return shifted, (poly * squared + reduced) + ONE
+
+
+def tanh_ratio(x):
+    """Eigen's rational approximation for x clamped to [-TANH_CLAMP, TANH_CLAMP]."""
+    x2 = x * x
+    numerator = x2 * TANH_ALPHA_13 + TANH_ALPHA_11
+    numerator = x2 * numerator + TANH_ALPHA_9
+    numerator = x2 * numerator + TANH_ALPHA_7
+    numerator = x2 * numerator + TANH_ALPHA_5
+    numerator = x2 * numerator + TANH_ALPHA_3
+    numerator = x2 * numerator + TANH_ALPHA_1
+    numerator = x * numerator
+    denominator = x2 * TANH_BETA_6 + TANH_BETA_4
+    denominator = x2 * denominator + TANH_BETA_2
+    denominator = x2 * denominator + TANH_BETA_0
+    return numerator / denominator
+
+
+def log_of_mantissa(mantissa, exponent):
+    """log(mantissa * 2**exponent) for mantissa in [sqrt(1/2), sqrt(2)), exponent a float64."""
+    s = (mantissa - 1.0) / (mantissa + 1.0)
+    s2 = s * s
+    series = LOG_SERIES_ARRAY[0]
+    for index in range(1, LOG_SERIES_ARRAY.size):
+        series = series * s2 + LOG_SERIES_ARRAY[index]
+    twice = s + s
+    return exponent * LOG_LN2_HIGH + ((twice + twice * (s2 * series)) + exponent * LOG_LN2_LOW)
