@@ -19,7 +19,6 @@ from alphabet_lstm.data.datasets import all_queries
 from alphabet_lstm.data.encoding import encode_framing, encode_patterns
 from alphabet_lstm.evaluation import (
     START_STEPS,
-    accepts_length,
     cross_entropy,
     encode_runs,
     evaluate,
@@ -237,11 +236,11 @@ def test_query_accuracy_counts_every_run_of_one_to_five():
                                                ("variable_length", True), ("prefix_padded", True)])
 def test_single_letter_table(name, accepts_one):
     _, _, spec, weights = setup(name)
-    assert accepts_length(spec, 1) is accepts_one
+    assert spec.accepts_length(1) is accepts_one
     table = single_letter_probabilities(weights, spec)
     if not accepts_one:
         assert table is None
-        assert accepts_length(spec, 3)
+        assert spec.accepts_length(3)
         return
     assert table.shape == (26, 26)
     np.testing.assert_allclose(table.sum(axis=1), 1.0, atol=1e-5)
@@ -250,18 +249,34 @@ def test_single_letter_table(name, accepts_one):
 
 def test_padded_models_accept_runs_up_to_their_length_only():
     _, _, spec, _ = setup("variable_length")
-    assert [accepts_length(spec, n) for n in range(7)] == [False, True, True, True, True, True, False]
+    assert [spec.accepts_length(n) for n in range(7)] == [False, True, True, True, True, True, False]
+    with pytest.raises(ValueError, match=r"framing variable_length takes 1 to 5 letters; got 6 \('abcdef'\)"):
+        spec.query_codes("abcdef")
+    assert spec.query_codes("kLm") == [10, 11, 12]
+
+
+def test_a_stateful_model_takes_any_number_of_letters_from_one():
+    _, _, spec, _ = setup("stateful")
+    assert [spec.accepts_length(n) for n in (0, 1, 2, 26, 40)] == [False, True, True, True, True]
+    with pytest.raises(ValueError, match="the query is empty; framing stateful takes 1 or more letters"):
+        spec.query_codes("")
 
 
 def test_random_queries_are_training_patterns_drawn_reproducibly():
     patterns, dataset, spec, weights = setup("variable_length")
     rows = random_queries(weights, spec, patterns, dataset.inputs, seed=SEED)
-    assert rows == random_queries(weights, spec, patterns, dataset.inputs, seed=SEED)
     assert len(rows) == 20
     known = {(record["input"], record["target"]) for record in patterns.as_records()}
     for row in rows:
         assert (row["input"], row["expected"]) in known
+        # The answer is the forward pass's most probable letter for that input, alone.
+        probabilities = forward(weights, encode_runs(spec, [[ALPHABET.index(c) for c in row["input"]]]))[0][0]
+        assert row["predicted"] == ALPHABET[int(np.argmax(probabilities))]
         assert row["correct"] == (row["predicted"] == row["expected"])
+    # Another seed draws other queries.
+    assert [row["input"] for row in random_queries(weights, spec, patterns, dataset.inputs, seed=SEED + 1)] != [
+        row["input"] for row in rows
+    ]
 
 
 # --- everything the evaluate stage records ----------------------------------------------
@@ -270,19 +285,40 @@ def test_random_queries_are_training_patterns_drawn_reproducibly():
 def test_evaluate_records_what_each_framing_needs(name):
     patterns, dataset, spec, weights = setup(name)
     metrics, table, details, letters = evaluate(weights, spec, patterns, dataset.inputs, dataset.target_codes)
-    assert {key: metrics[key] for key in ("accuracy", "loss", "correct", "patterns")} == training_metrics(
-        weights, spec, dataset.inputs, dataset.target_codes
-    )
-    assert table == prediction_table(weights, spec, patterns, dataset.inputs)
+    # Expectations computed here from the forward pass alone, not from evaluation's helpers.
+    probabilities = predict(weights, spec, dataset.inputs)
+    predicted = probabilities.argmax(axis=1)
+    correct = int((predicted == dataset.target_codes).sum())
+    assert (metrics["correct"], metrics["patterns"]) == (correct, len(dataset.inputs))
+    assert metrics["accuracy"] == round(correct / len(dataset.inputs), 6)
+    chosen = probabilities[np.arange(len(predicted)), dataset.target_codes]
+    assert metrics["loss"] == pytest.approx(float(-np.mean(np.log(np.clip(chosen, 1e-7, 1.0)))), abs=1e-6)
+    assert [(row["input"], row["expected"], row["predicted"], row["correct"]) for row in table] == [
+        (record["input"], record["target"], ALPHABET[int(code)], ALPHABET[int(code)] == record["target"])
+        for record, code in zip(patterns.as_records(), predicted)
+    ]
     assert (details["framing"], details["seed"]) == (name, SEED)
     assert letters is not None and letters.shape == (26, 26)
     if spec.stateful:
-        chain = details["chain_from_A"]
-        assert len(chain) == 26 and chain[0] == "A"
+        # Recited by hand: feed each answer back one step at a time, state carried.
+        state, letter, chain = None, 0, "A"
+        for _ in range(25):
+            step, state = forward(weights, encode_runs(spec, [[letter]]), state)
+            letter = int(step[0].argmax())
+            chain += ALPHABET[letter]
+        assert details["chain_from_A"] == chain
         assert details["chain_intact"] == (chain == ALPHABET) == metrics["chain_intact"]
-        assert details["cold_start_from_K"] == codes_to_letters(recite(weights, spec, [10], START_STEPS))
-        assert metrics["cold_start_accuracy"] == mean_start_accuracy(details["cold_starts"])
-        assert metrics["warm_start_accuracy"] == mean_start_accuracy(details["warm_starts"])
+        # Cold starts by hand: each letter from a reset, five answers fed back, scored
+        # against the letters that follow it (Z has none and is not scored).
+        scores = []
+        for start in range(25):
+            state, letter, hits, steps = None, start, 0, min(START_STEPS, 25 - start)
+            for step in range(steps):
+                output, state = forward(weights, encode_runs(spec, [[letter]]), state)
+                letter = int(output[0].argmax())
+                hits += letter == start + 1 + step
+            scores.append(hits / steps)
+        assert metrics["cold_start_accuracy"] == pytest.approx(float(np.mean(scores)), abs=1e-6)
         assert "random_queries" not in details
     else:
         assert len(details["random_queries"]) == 20

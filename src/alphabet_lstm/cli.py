@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET, CHAR_TO_INT, codes_to_letters
+from alphabet_lstm.alphabet import ALPHABET, codes_to_letters
 from alphabet_lstm.artifacts import ModelFormatError, load_model, seed_file
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import query_probabilities, recite, top_letters
@@ -107,16 +107,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_letters(text: str) -> list[int]:
-    """Codes of a query; letters are upper-cased first. UsageError names a stray character."""
-    codes = []
-    for position, char in enumerate(text, start=1):
-        if char.upper() not in CHAR_TO_INT:
-            raise UsageError(f"{text!r}: character {char!r} at position {position} is not a letter A-Z")
-        codes.append(CHAR_TO_INT[char.upper()])
-    return codes
-
-
 def parse_steps(steps: str | None, recite_requested: bool) -> int:
     """The --steps value as a number from 1 to MAX_STEPS; only meaningful with --recite."""
     if steps is None:
@@ -130,15 +120,6 @@ def parse_steps(steps: str | None, recite_requested: bool) -> int:
     if value is None or not 1 <= value <= MAX_STEPS:
         raise UsageError(f"--steps must be a whole number from 1 to {MAX_STEPS}; got {steps!r}")
     return value
-
-
-def check_length(spec: ModelSpec, codes: Sequence[int], text: str) -> None:
-    """UsageError unless the model takes a query of this many letters."""
-    takes = spec.accepted_lengths()
-    if not codes:
-        raise UsageError(f"the query is empty; framing {spec.framing} takes {takes}")
-    if not spec.accepts_length(len(codes)):
-        raise UsageError(f"framing {spec.framing} takes {takes}; got {len(codes)} ({text!r})")
 
 
 def model_path(models_dir: str, framing: str, seed: int) -> Path:
@@ -248,7 +229,6 @@ def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> 
 
 def predict(args: argparse.Namespace) -> list[str]:
     """The lines `alphabet-lstm predict` prints."""
-    codes = parse_letters(args.letters)
     steps = parse_steps(args.steps, args.recite)
     if args.show_state and args.recite:
         raise UsageError(
@@ -258,7 +238,10 @@ def predict(args: argparse.Namespace) -> list[str]:
     seed = args.seed if args.seed is not None else default_seed(args.params)
     path = Path(args.model) if args.model else model_path(args.models_dir, args.framing, seed)
     weights, spec = load_trained(path, args.framing, seed, args.models_dir)
-    check_length(spec, codes, args.letters)
+    try:
+        codes = spec.query_codes(args.letters)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if args.recite:
         return recitation_lines(weights, spec, codes, steps)
     lines = prediction_lines(weights, spec, codes)

@@ -27,11 +27,6 @@ def encode_runs(spec: ModelSpec, runs: Sequence[Sequence[int]]) -> np.ndarray:
     return shape_inputs(pad_left(runs, spec.input_length), spec.layout)
 
 
-def accepts_length(spec: ModelSpec, length: int) -> bool:
-    """Whether a run of ``length`` letters is a valid input (padded models take 1..L)."""
-    return spec.shortest_query <= length <= spec.input_length
-
-
 def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
     """Mean categorical cross-entropy, clipped as Keras clips it."""
     chosen = probabilities[np.arange(len(target_codes)), target_codes]
@@ -174,7 +169,7 @@ def single_letter_probabilities(weights: LSTMWeights, spec: ModelSpec) -> np.nda
     None where the framing does not accept a single letter (a fixed 3-letter window).
     Stateful models answer from a reset state.
     """
-    if not accepts_length(spec, 1):
+    if not spec.accepts_length(1):
         return None
     inputs = encode_runs(spec, [[code] for code in range(VOCABULARY_SIZE)])
     probabilities, _ = forward(weights, inputs)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from alphabet_lstm.alphabet import VOCABULARY_SIZE
+from alphabet_lstm.alphabet import CHAR_TO_INT, VOCABULARY_SIZE
 from alphabet_lstm.model import floatmath as fm
 
 
@@ -64,6 +64,23 @@ class ModelSpec:
         if self.shortest_query == self.input_length:
             return f"exactly {self.input_length} letter{'s' if self.input_length > 1 else ''}"
         return f"{self.shortest_query} to {self.input_length} letters"
+
+    def query_codes(self, letters: str) -> list[int]:
+        """A query's letter codes, lower case read as upper case: the one check of a query
+        (the CLI, the MLflow model and the state views all call it). ValueError names the
+        first character that is no letter, or the length this model does not take, and
+        what it takes."""
+        codes = []
+        for position, char in enumerate(letters, start=1):
+            if char.upper() not in CHAR_TO_INT:
+                raise ValueError(f"{letters!r}: character {char!r} at position {position} is not a letter A-Z")
+            codes.append(CHAR_TO_INT[char.upper()])
+        takes = self.accepted_lengths()
+        if not codes:
+            raise ValueError(f"the query is empty; framing {self.framing} takes {takes}")
+        if not self.accepts_length(len(codes)):
+            raise ValueError(f"framing {self.framing} takes {takes}; got {len(codes)} ({letters!r})")
+        return codes
 
     def to_dict(self) -> dict:
         return asdict(self)

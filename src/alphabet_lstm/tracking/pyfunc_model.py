@@ -20,7 +20,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from alphabet_lstm.alphabet import ALPHABET, letters_to_codes
+from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.evaluation import query_probabilities, top_letters
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
@@ -51,14 +51,10 @@ def query_codes(spec: ModelSpec, text: object, row: int) -> list[int]:
     """One query's letter codes; ValueError naming the row, the problem and what is allowed."""
     if not isinstance(text, str):
         raise ValueError(f"row {row}: column {INPUT_COLUMN!r} must hold a string of letters A-Z, got {text!r}")
-    takes = spec.accepted_lengths()
     try:
-        codes = letters_to_codes(text.upper())
+        return spec.query_codes(text)
     except ValueError as error:
-        raise ValueError(f"row {row}: {error}; framing {spec.framing} takes {takes}") from None
-    if not spec.accepts_length(len(codes)):
-        raise ValueError(f"row {row}: framing {spec.framing} takes {takes}; got {len(codes)} ({text!r})")
-    return codes
+        raise ValueError(f"row {row}: {error}") from None
 
 
 def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) -> pd.DataFrame:
