@@ -13,7 +13,7 @@ UV_VERSION := 0.13.9
 # Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast study sweep readme benchmark setup mlflow-ui clean-venv
+.PHONY: run test test-fast lint study sweep readme benchmark setup mlflow-ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,13 +30,21 @@ run: $(STAMP)
 # The whole suite, as CI runs it, on every core (pytest-xdist): tests/conftest.py groups the
 # tests so that each reproduced clone is built once, and orders the groups heaviest first
 # (--no-loadscope-reorder keeps that order).
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -n auto --dist loadgroup --no-loadscope-reorder
 
-# The inner loop: unit tests only (no pipeline runs, servers or TensorFlow), under a minute.
-# One process: the workers' start-up would cost what they save here.
-test-fast: $(STAMP)
+# The inner loop: the lint and type checks, then the unit tests only (no pipeline runs,
+# servers or TensorFlow). One process: the workers' start-up would cost what they save here.
+test-fast: lint
 	$(BIN)/python -m pytest -m "not e2e and not slow"
+
+# Style, types and dead code (configured in pyproject.toml); `ruff format .` and
+# `ruff check --fix .` repair most of what the first two report.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/vulture
 
 # The 10-seed study (seeds 7..16) as a DVC experiment; the report gains confidence intervals.
 study: $(STAMP)

@@ -59,7 +59,10 @@ from alphabet_lstm.data.encoding import encode_framing, EncodedDataset, encode_p
 from alphabet_lstm.evaluation import recite, training_metrics
 from alphabet_lstm.model.training import model_spec, train
 from alphabet_lstm.params import FramingParams, Params, load_params
-from alphabet_lstm.testing import PROJECT_ROOT, archive_revision, make_clone
+
+# The tests' clone helpers (tests/clones.py): the benchmark builds its clones the same way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from clones import PROJECT_ROOT, archive_revision, make_clone  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 PARTS = ("study", "repro", "engines", "seeds", "sweeps", "suite")

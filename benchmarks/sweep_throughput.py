@@ -35,9 +35,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 from alphabet_lstm.params import load_params  # noqa: E402
-from alphabet_lstm.sweeps.execution import run_tasks  # noqa: E402
-from alphabet_lstm.sweeps.params import load_sweep  # noqa: E402
-from alphabet_lstm.sweeps.results import results_csv  # noqa: E402
+from alphabet_lstm.formats import sweep_results_csv  # noqa: E402
+from alphabet_lstm.sweep import Sweep, run_tasks  # noqa: E402
 
 
 def warm_up() -> None:
@@ -121,7 +120,7 @@ def measure(name: str, client, sweep, started: float) -> dict:
         "cores_used": round(cpu / seconds, 2),
         "trainings_per_cpu_minute": round(60 * len(tasks) / cpu, 1),
         "peak_rss_mib": {address: round(value) for address, value in sorted(memory.items())},
-        "table": results_csv(sweep, outcomes),
+        "table": sweep_results_csv(sweep, outcomes),
     }
     print(
         f"{name:<32} {result['workers']} workers: {result['trainings_per_minute']:7.1f} trainings/min "
@@ -137,7 +136,7 @@ def measure_clusters(params_path: str | Path, sweep_name: str) -> dict:
     """The sweep on each cluster in turn: figures per cluster, and whether the tables match."""
     from distributed import Client, LocalCluster
 
-    sweep = load_sweep(load_params(params_path), sweep_name)
+    sweep = Sweep.from_params(load_params(params_path), sweep_name)
     print(f"sweep {sweep.name}: {len(sweep.tasks())} trainings; {os.cpu_count()} cores; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     clusters = []

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-# The clone helpers live in the package so the benchmark uses the same ones; tests import
-# them from here as before.
-from alphabet_lstm.testing import (  # noqa: F401
+# The clone helpers, shared with the benchmark; tests import them from here.
+from clones import (  # noqa: F401
     PROJECT_ROOT as REPO_ROOT,
     SMALL_EPOCHS,
     copy_checkout,
@@ -72,6 +71,15 @@ def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def clone(tmp_path: Path) -> Path:
     """A temporary clone on the small-epoch profile, with its own MLflow store."""
     return make_clone(tmp_path / "repo")
+
+
+@pytest.fixture(scope="module")
+def keras_engine():
+    """The faithful Keras engine, Keras imported once per module (a hard dependency: a
+    broken TensorFlow install fails these tests rather than skipping them)."""
+    from alphabet_lstm.model import engine_keras
+
+    return engine_keras
 
 
 @pytest.fixture(scope="session")

@@ -409,7 +409,6 @@ def test_lstm_step_returns_the_gate_activations():
 @pytest.mark.slow
 def test_keras_engine_trains_the_same_weights_twice():
     """Seeded, op determinism on: two trainings in one process give identical weights."""
-    pytest.importorskip("keras")
     from alphabet_lstm.model.training import train
 
     framing = FramingParams.model_validate(

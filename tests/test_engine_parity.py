@@ -36,15 +36,6 @@ LONG_RUN_ATOL = 5e-5
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def keras_engine():
-    """The faithful engine, with keras imported once for every test in this module."""
-    pytest.importorskip("keras")
-    from alphabet_lstm.model import engine_keras
-
-    return engine_keras
-
-
 def sliding(seq_length: int, layout: str) -> EncodedDataset:
     patterns = sliding_patterns(seq_length)
     return encode_patterns(patterns.inputs, patterns.targets, layout=layout, input_length=seq_length)

@@ -41,15 +41,6 @@ TOLERANCE = 1e-5
 SEED = 7
 
 
-@pytest.fixture(scope="module")
-def keras_engine():
-    """The Keras engine module with Keras imported (slow: once per module)."""
-    pytest.importorskip("keras")
-    from alphabet_lstm.model import engine_keras
-
-    return engine_keras
-
-
 def hidden_states(weights: LSTMWeights, spec, inputs: np.ndarray) -> np.ndarray:
     """The LSTM's last hidden state per pattern, fed as the framing feeds it."""
     if not spec.stateful:

@@ -21,15 +21,6 @@ from alphabet_lstm.model.lstm import (
 TOLERANCE = 1e-5
 
 
-@pytest.fixture(scope="module")
-def keras_engine():
-    """The Keras engine module with Keras imported (slow: once per module)."""
-    pytest.importorskip("keras")
-    from alphabet_lstm.model import engine_keras
-
-    return engine_keras
-
-
 def random_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
     """Weights large enough that every gate and the bias matter (unlike a fresh model)."""
     rng = np.random.default_rng(seed)

@@ -84,7 +84,7 @@ def test_labels_name_padding_letters_and_a_window_of_features():
     weights = random_model(VARIABLE_LENGTH)
     padded = trace(weights, VARIABLE_LENGTH, "abc")
     assert padded.labels == (PAD_LABEL, PAD_LABEL, "A", "B", "C")
-    assert padded.letter_index == (-1, -1, 0, 1, 2) and padded.letter_steps() == [2, 3, 4]
+    assert padded.letter_index == (-1, -1, 0, 1, 2)
     # The encoding is the project's: padding is 0 and so is A; B is 1/26.
     assert padded.inputs[:, 0].tolist() == [0.0, 0.0, 0.0, np.float32(1 / 26), np.float32(2 / 26)]
     window = trace(random_model(WINDOW_FEATURES), WINDOW_FEATURES, "KLM")

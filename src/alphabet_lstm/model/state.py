@@ -63,18 +63,6 @@ class StateTrace:
     def units(self) -> int:
         return self.hidden.shape[1]
 
-    def letter_steps(self) -> list[int]:
-        """For each fed letter, the index of the last time step that saw it.
-
-        A stateful model's prediction after a letter is read at that step; for a stateless
-        model the last letter's step is the model's answer.
-        """
-        last: dict[int, int] = {}
-        for step, index in enumerate(self.letter_index):
-            if index >= 0:
-                last[index] = step
-        return [last[index] for index in sorted(last)]
-
 
 def _as_codes(letters: str | Sequence[int]) -> list[int]:
     if isinstance(letters, str):
@@ -228,7 +216,6 @@ class Projection:
 
     mean: np.ndarray  # (units,)
     components: np.ndarray  # (count, units), unit rows
-    variances: np.ndarray  # (count,)
     explained: np.ndarray  # (count,), fraction of the fitted states' total variance
 
     def project(self, states: np.ndarray) -> np.ndarray:
@@ -276,4 +263,4 @@ def principal_components(states: np.ndarray, count: int = 2) -> Projection:
         components = vectors[:, :count].T.copy()
     total = ordered_sum(values)
     explained = values[:count] / total if total > 0.0 else np.zeros(count)
-    return Projection(mean=mean, components=components, variances=values[:count], explained=explained)
+    return Projection(mean=mean, components=components, explained=explained)

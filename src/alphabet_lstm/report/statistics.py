@@ -49,7 +49,6 @@ class PairedComparison:
 
     n: int
     mean_difference: float
-    std_difference: float
     ci_low: float
     ci_high: float
     t_statistic: float | None
@@ -131,7 +130,6 @@ def compare_paired(
     return PairedComparison(
         n=int(differences.size),
         mean_difference=mean,
-        std_difference=std,
         ci_low=low,
         ci_high=high,
         t_statistic=t_statistic,

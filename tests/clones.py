@@ -1,8 +1,8 @@
 """Fresh clones of this project for the tests and the benchmark (one copy of the helpers).
 
-The tests (tests/conftest.py) and benchmarks/benchmark.py both run the real pipeline in a
-temporary git repository holding the checkout's files, so both import these helpers from
-the package rather than one importing the other's files. No stage imports this module.
+The tests (through conftest.py) and benchmarks/benchmark.py both run the real pipeline in a
+temporary git repository holding the checkout's files; the benchmark puts this folder on its
+import path for them. Nothing of the package imports this module.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-# The checkout this package is installed from (the project installs it editable, `pip -e`).
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The checkout these tests belong to.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The small-epoch profile of the tests: the real pipeline, a few epochs per framing.
 SMALL_EPOCHS = 3
 
