@@ -354,8 +354,8 @@ class StateViews:
 
 def first_seed_models(study: Study) -> list[tuple[LSTMWeights, ModelSpec]]:
     """Each framing's model at the first seed, in params order (none where no model was read)."""
-    models = [(study.run(framing).weights, study.run(framing).spec) for framing in study.framings]
-    return [(weights, spec) for weights, spec in models if weights is not None]
+    runs = [study.run(framing) for framing in study.framings]
+    return [(run.weights, run.spec) for run in runs if run.weights is not None and run.spec is not None]
 
 
 def state_views(study: Study) -> StateViews:
