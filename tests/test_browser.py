@@ -7,7 +7,8 @@ must show the logged prediction table. The report (reports/report.html) must ren
 comparison table and its embedded figures. Screenshots go to test-artifacts/.
 
 Chromium is Debian's package (.ci/run installs it), driven by Playwright without any
-browser download (the ``browser`` fixture of conftest.py). Without /usr/bin/chromium the tests skip, except in CI, where they run.
+browser download (conftest.py's ``browser`` fixture, shared with test_explorer.py). Without
+/usr/bin/chromium the tests skip, except in CI, where they run.
 """
 
 from __future__ import annotations

@@ -116,6 +116,32 @@ def test_the_page_is_one_light_self_contained_file_with_a_short_script(untrained
     assert page.count("</script>") == 2
 
 
+def test_the_scripts_float32_constants_are_the_numpy_passs():
+    """The page's exp and tanh repeat model/lstm.py's with the same float32 constants; a change
+    there must be made here too (the browser tests would then see the numbers drift)."""
+    from alphabet_lstm.model import lstm
+
+    script = (TEMPLATES / TEMPLATE_NAME).read_text()
+
+    def scalar(name: str) -> np.float32:
+        return np.float32(float(re.search(rf"\b{name}: f\(([^)]+)\)", script).group(1)))
+
+    def listed(name: str) -> list[np.float32]:
+        return [np.float32(float(value)) for value in re.search(rf"\b{name}: \[([^\]]+)\]", script).group(1).split(",")]
+
+    assert [scalar(name) for name in ("lowest", "highest", "log2e", "rounder", "ln2High", "ln2Low", "clamp", "tiny")] == [
+        lstm._EXP_LOWEST, lstm._EXP_HIGHEST, lstm._LOG2E, lstm._ROUNDER, lstm._LN2_HIGH, lstm._LN2_LOW,
+        lstm._TANH_CLAMP, lstm._TANH_TINY,
+    ]
+    assert listed("poly") == [lstm._EXP_P0, lstm._EXP_P1, lstm._EXP_P2, lstm._EXP_P3, lstm._EXP_P4, lstm._EXP_P5]
+    assert listed("alpha") == [
+        lstm._TANH_ALPHA_13, lstm._TANH_ALPHA_11, lstm._TANH_ALPHA_9, lstm._TANH_ALPHA_7,
+        lstm._TANH_ALPHA_5, lstm._TANH_ALPHA_3, lstm._TANH_ALPHA_1,
+    ]
+    assert listed("beta") == [lstm._TANH_BETA_6, lstm._TANH_BETA_4, lstm._TANH_BETA_2, lstm._TANH_BETA_0]
+    assert int(re.search(r"- (0x[0-9A-F]+), half", script).group(1), 16) == lstm._ROUNDER_BITS
+
+
 def test_the_page_needs_a_model():
     with pytest.raises(ValueError, match="at least one trained model"):
         explorer_data([])
