@@ -25,6 +25,15 @@ from clones import (  # noqa: F401
 VENV_BIN = Path(sys.executable).parent
 CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")
 
+# The browser tests' Chromium: Debian's package (.ci/run installs it), driven by Playwright
+# without any browser download; headless, and quiet on the network.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = REPO_ROOT / "test-artifacts"
+
 
 def pipeline_env(extra: dict | None = None) -> dict:
     """The environment a user has after activating the venv; no tracking URI override."""
@@ -65,6 +74,22 @@ def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         except SystemExit as exit_request:  # argparse's --help
             code = exit_request.code or 0
     return subprocess.CompletedProcess([CONSOLE_SCRIPT, *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for a module's browser tests. Without /usr/bin/chromium they skip,
+    except in CI, where they fail."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package (.ci/run)")
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); the browser tests run in CI")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ must show the logged prediction table. The report (reports/report.html) must ren
 comparison table and its embedded figures. Screenshots go to test-artifacts/.
 
 Chromium is Debian's package (.ci/run installs it), driven by Playwright without any
-browser download. Without /usr/bin/chromium the tests skip, except in CI, where they run.
+browser download (conftest.py's ``browser`` fixture, shared with test_explorer.py). Without
+/usr/bin/chromium the tests skip, except in CI, where they run.
 """
 
 from __future__ import annotations
@@ -28,16 +29,10 @@ from typing import Iterator
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, VENV_BIN, pipeline_env
+from conftest import CHROMIUM, REPO_ROOT, SCREENSHOTS, VENV_BIN, pipeline_env
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = REPO_ROOT / "test-artifacts"
 FRAMINGS = list(yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["framings"])
 SEED = 7
 EXPERIMENT_NAME = "alphabet-lstm"
@@ -116,18 +111,6 @@ def mlflow_ui(reproduced_clone: Path, tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package (.ci/run)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

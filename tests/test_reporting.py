@@ -413,6 +413,19 @@ def test_a_new_section_renders_in_both_formats_with_code_and_escaping():
     assert "<h2>The LSTM state</h2>\n<p><code>h</code> &lt;and&gt; <code>c</code> | per letter</p>\n</body>" in page
 
 
+def test_a_link_in_a_paragraph_stays_markdown_and_becomes_an_anchor_in_html():
+    built = [section("See", Paragraph("Open [the explorer](explorer.html) beside `report.md`."))]
+    assert render_markdown("T", built).endswith("Open [the explorer](explorer.html) beside `report.md`.\n")
+    assert '<p>Open <a href="explorer.html">the explorer</a> beside <code>report.md</code>.</p>' in render_html("T", built)
+
+
+def test_the_report_writes_the_state_explorer_and_links_it(one_seed):
+    explorer = one_seed / "reports" / "explorer.html"
+    assert explorer.stat().st_size > 0
+    assert "(explorer.html)" in markdown(one_seed)
+    assert '<a href="explorer.html">' in (one_seed / "reports/report.html").read_text(encoding="utf-8")
+
+
 def test_plot_tables_hold_every_framing_with_the_last_epoch(one_seed):
     curves = list(csv.DictReader((one_seed / "metrics/plots/curves.csv").open()))
     assert sorted({row["framing"] for row in curves}) == sorted(SCORES)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import yaml
 
 from alphabet_lstm.dependencies import stage_code_deps, synced_dvc_yaml
+from alphabet_lstm.report.render import TEMPLATES
 from conftest import REPO_ROOT
 
 
@@ -31,3 +32,13 @@ def test_a_lazy_import_counts():
     """The Keras engine is imported inside a function; train still depends on it."""
     assert "${core}/model/engine_keras.py" in stage_code_deps("alphabet_lstm.stages.train")
     assert "${core}/model/engine_keras.py" not in stage_code_deps("alphabet_lstm.stages.evaluate")
+
+
+def test_the_report_stage_depends_on_its_templates():
+    """Templates are not imports: the report stage lists their folder, so editing one (the
+    state explorer's, say) reruns the report."""
+    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
+    folder = next(entry["report_templates"] for entry in dvc["vars"] if "report_templates" in entry)
+    assert (REPO_ROOT / folder).resolve() == TEMPLATES.resolve()
+    assert sorted(path.name for path in TEMPLATES.glob("*.j2")) == ["explorer.html.j2", "report.html.j2", "report.md.j2"]
+    assert "${report_templates}" in dvc["stages"]["report"]["deps"]

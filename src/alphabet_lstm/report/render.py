@@ -85,6 +85,8 @@ def section(title: str | None, *blocks: Block) -> Section:
 
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
+# A Markdown link, [text](target), in a paragraph: Markdown keeps it, HTML makes it an <a>.
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s\"]+)\)")
 
 
 def _markdown_cell(text: str) -> str:
@@ -92,9 +94,11 @@ def _markdown_cell(text: str) -> str:
 
 
 def _inline_html(text: str) -> Markup:
-    """Text for an element's content, escaped, with `code` spans as <code>. Quotes stay as
-    they are: they need escaping in attributes only (which autoescape does)."""
-    return Markup(_CODE_SPAN.sub(r"<code>\1</code>", html.escape(text, quote=False)))
+    """Text for an element's content, escaped, with `code` spans as <code> and [links](target)
+    as <a>. Quotes stay as they are: they need escaping in attributes only (which autoescape
+    does); a link's target has none."""
+    escaped = _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text, quote=False))
+    return Markup(_LINK.sub(r'<a href="\2">\1</a>', escaped))
 
 
 def _data_uri(png: bytes) -> str:

@@ -13,7 +13,9 @@ from typing import Callable, Mapping, Sequence
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import to_json
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.report import figures
+from alphabet_lstm.report.explorer import EXPLORER_NAME, explorer_page
 from alphabet_lstm.report.state_views import (
     COLD_LETTER,
     PADDED_QUERY,
@@ -38,6 +40,7 @@ from alphabet_lstm.report.study import (
 )
 
 TITLE = "Learning the alphabet with an LSTM: the tutorial's framings, reproduced"
+EXPLORER_TITLE = "The state explorer: what each LSTM carries, step by step"
 MISSING = "—"
 
 
@@ -349,10 +352,15 @@ class StateViews:
         return {view.framing: view.numbers() for view in views}
 
 
+def first_seed_models(study: Study) -> list[tuple[LSTMWeights, ModelSpec]]:
+    """Each framing's model at the first seed, in params order (none where no model was read)."""
+    runs = [study.run(framing) for framing in study.framings]
+    return [(run.weights, run.spec) for run in runs if run.weights is not None and run.spec is not None]
+
+
 def state_views(study: Study) -> StateViews:
     """Every state view the study's models allow, in params order, at the first seed."""
-    models = [(study.run(framing).weights, study.run(framing).spec) for framing in study.framings]
-    models = [(weights, spec) for weights, spec in models if weights is not None]
+    models = first_seed_models(study)
     return StateViews(
         stateful=tuple(stateful_view(weights, spec) for weights, spec in models if spec.stateful),
         windows=tuple(window_view(weights, spec) for weights, spec in models if is_window(spec)),
@@ -483,7 +491,12 @@ def lstm_state(study: Study) -> list[Section]:
         "--show-state` prints it for any query; docs/understanding-state.md). The numbers are "
         f"in `{STATE_NUMBERS_NAME}`."
     )
-    return [section("What the LSTM carries: the state", intro, *blocks)]
+    explore = Paragraph(
+        f"To type your own letters into any framing and watch h, c and the gates step by step, open "
+        f"[the state explorer]({EXPLORER_NAME}): one self-contained page beside this report that "
+        "runs the same forward pass in the browser."
+    )
+    return [section("What the LSTM carries: the state", intro, explore, *blocks)]
 
 
 # The report, top to bottom. A new section goes here.
@@ -506,7 +519,11 @@ def report_sections(study: Study, builders: Sequence[Callable[[Study], list[Sect
 
 def report_files(study: Study) -> dict[str, bytes]:
     """Every file of the reports directory, by path relative to it: the documents, their
-    figures, and ``state.json`` (the numbers the state figures' sentences quote)."""
+    figures, ``state.json`` (the numbers the state figures' sentences quote) and, when the
+    study has models, ``explorer.html`` (the state explorer)."""
     files = document_files(TITLE, report_sections(study))
     files[STATE_NUMBERS_NAME] = to_json(state_views(study).numbers()).encode("utf-8")
+    models = first_seed_models(study)
+    if models:
+        files[EXPLORER_NAME] = explorer_page(models, title=EXPLORER_TITLE).encode("utf-8")
     return files

@@ -1,0 +1,114 @@
+"""The state explorer (issue 21): one self-contained page that runs every framing's LSTM.
+
+``reports/explorer.html`` holds each framing's first-seed weights (float32, base64), the
+spec that says how the framing is fed (input length, layout, statefulness, the query
+lengths it takes) and, for a stateful framing, the report's plane of its A..Z path (the
+principal components of :func:`alphabet_lstm.report.state_views.stateful_view`). The page's
+script (``templates/explorer.html.j2``) repeats the numpy forward pass of
+``model/lstm.py`` in float32 arithmetic, so its numbers are those of ``alphabet-lstm
+predict --show-state``. No network, no build step: the file works opened from disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Sequence
+
+import jinja2
+import numpy as np
+from markupsafe import Markup
+
+from alphabet_lstm.alphabet import ALPHABET
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
+from alphabet_lstm.model.state import PAD_LABEL
+from alphabet_lstm.report.render import TEMPLATES
+from alphabet_lstm.report.state_views import COLD_LETTER, stateful_view
+
+EXPLORER_NAME = "explorer.html"
+TEMPLATE_NAME = "explorer.html.j2"
+
+
+def encode_floats(array: np.ndarray) -> str:
+    """A float32 array, row-major, little-endian, as base64 (4 bytes a value, exact)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
+
+
+def query_lengths(spec: ModelSpec) -> tuple[int, int | None]:
+    """The fewest and most letters the framing takes (None: no limit, a stateful model).
+
+    The same rule as :meth:`ModelSpec.accepts_length`, as two numbers the page compares with.
+    """
+    if spec.stateful:
+        return 1, None
+    return spec.shortest_query, spec.input_length
+
+
+def plane(weights: LSTMWeights, spec: ModelSpec) -> dict:
+    """The report's plane of a stateful framing: the A..Z path's principal components
+    (float64, full precision, so the page projects as ``Projection.project`` does), the
+    path's points and the cold start's point."""
+    view = stateful_view(weights, spec)
+    return {
+        "mean": view.projection.mean.tolist(),
+        "components": view.projection.components.tolist(),
+        "explained": view.projection.explained.tolist(),
+        "path": view.points.tolist(),
+        "cold": view.cold_point.tolist(),
+        "cold_letter": COLD_LETTER,
+    }
+
+
+def framing_data(weights: LSTMWeights, spec: ModelSpec) -> dict:
+    """What the page needs to run and describe one framing."""
+    shortest, longest = query_lengths(spec)
+    return {
+        "framing": spec.framing,
+        "seed": spec.seed,
+        "units": int(weights.recurrent_kernel.shape[0]),
+        "features": spec.features,
+        "input_length": spec.input_length,
+        "layout": spec.layout,
+        "stateful": spec.stateful,
+        "shortest": shortest,
+        "longest": longest,
+        "takes": spec.accepted_lengths(),
+        "weights": {name: encode_floats(array) for name, array in zip(LSTMWeights.NAMES, weights.as_list())},
+        "plane": plane(weights, spec) if spec.stateful else None,
+    }
+
+
+def initial_framing(specs: Sequence[ModelSpec]) -> str:
+    """The framing the page opens on: the first stateful one (the issue's cold K), else the first."""
+    return next((spec.framing for spec in specs if spec.stateful), specs[0].framing)
+
+
+def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
+    """Everything the page embeds, for models in params order."""
+    if not models:
+        raise ValueError("the explorer needs at least one trained model")
+    return {
+        "alphabet": ALPHABET,
+        "pad_label": PAD_LABEL,
+        "initial": {"framing": initial_framing([spec for _, spec in models]), "letters": COLD_LETTER},
+        "framings": [framing_data(weights, spec) for weights, spec in models],
+    }
+
+
+def script_json(value) -> str:
+    """JSON safe inside a <script> element: no ``</`` can close it early."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
+
+
+def explorer_page(models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str) -> str:
+    """The page's HTML; the same models give the same bytes."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    data = explorer_data(models)
+    return environment.get_template(TEMPLATE_NAME).render(
+        title=title, seed=models[0][1].seed, data_json=Markup(script_json(data))
+    )
