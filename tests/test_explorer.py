@@ -116,30 +116,21 @@ def test_the_page_is_one_light_self_contained_file_with_a_short_script(untrained
     assert page.count("</script>") == 2
 
 
-def test_the_scripts_float32_constants_are_the_numpy_passs():
-    """The page's exp and tanh repeat model/lstm.py's with the same float32 constants; a change
-    there must be made here too (the browser tests would then see the numbers drift)."""
-    from alphabet_lstm.model import lstm
+def test_the_pages_float32_constants_are_floatmaths_exactly():
+    """The page's exp and tanh take model/floatmath.py's constants from the embedded data:
+    each is a float32 written as a double, so Math.fround gives back the same float32."""
+    from alphabet_lstm.model import floatmath as fm
+    from alphabet_lstm.report.explorer import float_math
 
+    constants = float_math()
+    assert [np.float32(value) for value in constants["exp"]["poly"]] == [
+        fm.EXP_P0, fm.EXP_P1, fm.EXP_P2, fm.EXP_P3, fm.EXP_P4, fm.EXP_P5
+    ]
+    assert np.float32(constants["tanh"]["clamp"]) == fm.TANH_CLAMP and constants["tanh"]["clamp"] == float(fm.TANH_CLAMP)
+    assert all(float(np.float32(value)) == value for group in constants.values() for item in group.values()
+               for value in (item if isinstance(item, list) else [item]))
     script = (TEMPLATES / TEMPLATE_NAME).read_text()
-
-    def scalar(name: str) -> np.float32:
-        return np.float32(float(re.search(rf"\b{name}: f\(([^)]+)\)", script).group(1)))
-
-    def listed(name: str) -> list[np.float32]:
-        return [np.float32(float(value)) for value in re.search(rf"\b{name}: \[([^\]]+)\]", script).group(1).split(",")]
-
-    assert [scalar(name) for name in ("lowest", "highest", "log2e", "rounder", "ln2High", "ln2Low", "clamp", "tiny")] == [
-        lstm._EXP_LOWEST, lstm._EXP_HIGHEST, lstm._LOG2E, lstm._ROUNDER, lstm._LN2_HIGH, lstm._LN2_LOW,
-        lstm._TANH_CLAMP, lstm._TANH_TINY,
-    ]
-    assert listed("poly") == [lstm._EXP_P0, lstm._EXP_P1, lstm._EXP_P2, lstm._EXP_P3, lstm._EXP_P4, lstm._EXP_P5]
-    assert listed("alpha") == [
-        lstm._TANH_ALPHA_13, lstm._TANH_ALPHA_11, lstm._TANH_ALPHA_9, lstm._TANH_ALPHA_7,
-        lstm._TANH_ALPHA_5, lstm._TANH_ALPHA_3, lstm._TANH_ALPHA_1,
-    ]
-    assert listed("beta") == [lstm._TANH_BETA_6, lstm._TANH_BETA_4, lstm._TANH_BETA_2, lstm._TANH_BETA_0]
-    assert int(re.search(r"- (0x[0-9A-F]+), half", script).group(1), 16) == lstm._ROUNDER_BITS
+    assert "1.9875691500e-4" not in script and "DATA.float_math.exp" in script
 
 
 def test_the_page_needs_a_model():

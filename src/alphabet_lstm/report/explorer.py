@@ -22,6 +22,7 @@ from markupsafe import Markup
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import PAD_LABEL
+from alphabet_lstm.model import floatmath as fm
 from alphabet_lstm.report.render import TEMPLATES
 from alphabet_lstm.report.state_views import COLD_LETTER, stateful_view
 
@@ -83,6 +84,26 @@ def initial_framing(specs: Sequence[ModelSpec]) -> str:
     return next((spec.framing for spec in specs if spec.stateful), specs[0].framing)
 
 
+def float_math() -> dict:
+    """model.floatmath's float32 constants, exactly (each a float32 written as a double), so
+    the page's exp and tanh are the numpy pass's without a second copy of the numbers."""
+    exp_poly = (fm.EXP_P0, fm.EXP_P1, fm.EXP_P2, fm.EXP_P3, fm.EXP_P4, fm.EXP_P5)
+    alpha = (fm.TANH_ALPHA_13, fm.TANH_ALPHA_11, fm.TANH_ALPHA_9, fm.TANH_ALPHA_7, fm.TANH_ALPHA_5,
+             fm.TANH_ALPHA_3, fm.TANH_ALPHA_1)
+    beta = (fm.TANH_BETA_6, fm.TANH_BETA_4, fm.TANH_BETA_2, fm.TANH_BETA_0)
+    return {
+        "exp": {
+            "lowest": float(fm.EXP_LOWEST), "highest": float(fm.EXP_HIGHEST), "log2e": float(fm.LOG2E),
+            "rounder": float(fm.ROUNDER), "ln2High": float(fm.LN2_HIGH), "ln2Low": float(fm.LN2_LOW),
+            "poly": [float(value) for value in exp_poly],
+        },
+        "tanh": {
+            "clamp": float(fm.TANH_CLAMP), "tiny": float(fm.TANH_TINY),
+            "alpha": [float(value) for value in alpha], "beta": [float(value) for value in beta],
+        },
+    }
+
+
 def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
     """Everything the page embeds, for models in params order."""
     if not models:
@@ -90,6 +111,7 @@ def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
     return {
         "alphabet": ALPHABET,
         "pad_label": PAD_LABEL,
+        "float_math": float_math(),
         "initial": {"framing": initial_framing([spec for _, spec in models]), "letters": COLD_LETTER},
         "framings": [framing_data(weights, spec) for weights, spec in models],
     }
