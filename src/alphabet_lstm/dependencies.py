@@ -31,6 +31,14 @@ def module_path(module: str) -> Path | None:
     return None
 
 
+def _source(module: str) -> Path:
+    """The source file of a project module; ValueError for a module outside the project."""
+    path = module_path(module)
+    if path is None:
+        raise ValueError(f"{module} is not a module of {PACKAGE}")
+    return path
+
+
 def _imported_modules(path: Path) -> set[str]:
     """Project modules named by the import statements of one file."""
     names: set[str] = set()
@@ -69,13 +77,13 @@ def module_closure(module: str) -> tuple[str, ...]:
         if name in seen:
             continue
         seen.add(name)
-        pending.extend(_imported_modules(module_path(name)) - seen)
+        pending.extend(_imported_modules(_source(name)) - seen)
     return tuple(sorted(seen))
 
 
 def closure_files(module: str) -> list[Path]:
     """The source files of :func:`module_closure`, sorted by module name."""
-    return [module_path(name) for name in module_closure(module)]
+    return [_source(name) for name in module_closure(module)]
 
 
 def code_digest(module: str) -> str:
@@ -93,7 +101,7 @@ _STAGE_COMMAND = re.compile(r"python -m (alphabet_lstm\.stages\.\w+)")
 def stage_code_deps(module: str) -> list[str]:
     """dvc.yaml's code deps for a stage module: the module first, then the rest sorted."""
     paths = [path.relative_to(PACKAGE_ROOT).as_posix() for path in closure_files(module)]
-    own = module_path(module).relative_to(PACKAGE_ROOT).as_posix()
+    own = _source(module).relative_to(PACKAGE_ROOT).as_posix()
     return [CORE_PREFIX + own] + sorted(CORE_PREFIX + path for path in paths if path != own)
 
 

@@ -69,7 +69,7 @@ class TrainingHistory:
     accuracies: tuple[float, ...]
 
 
-def history_csv(losses: Sequence[float], accuracies: Sequence[float]) -> str:
+def history_csv(losses: Sequence[float] | np.ndarray, accuracies: Sequence[float] | np.ndarray) -> str:
     """``epoch,loss,accuracy``, one row per epoch; DVC plots read it as it is."""
     rows = (
         [epoch, f"{loss:.{_DECIMALS}f}", f"{accuracy:.{_DECIMALS}f}"]

@@ -13,6 +13,7 @@ import difflib
 import itertools
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -182,11 +183,11 @@ def _did_you_mean(word: Any, choices) -> str:
     return f" (did you mean {_name(near)!r}?)" if near is not None else ""
 
 
-def _keys_text(model: type[BaseModel]) -> str:
+def _keys_text(model: Any) -> str:
     return f"a mapping with keys {', '.join(model.model_fields)}"
 
 
-def _allowed(info: FieldInfo, plural: bool = False) -> str:
+def _allowed(info: Any, plural: bool = False) -> str:
     """What a field (or a list item, a mapping's value) accepts, in words, from its schema."""
     annotation = info.annotation
     if info.description:
@@ -228,7 +229,10 @@ def _locate(location: tuple) -> tuple[list[str], type[BaseModel], FieldInfo | No
     pydantic's location also names the union member it tried (a dataset kind, or
     'constrained-int' for batch_size); those are not keys of the file and are skipped.
     """
-    path, model, info = [], Params, None
+    path: list[str] = []
+    model: Any = Params
+    info: FieldInfo | None = None
+    annotation: Any
     for part in location:
         annotation = info.annotation if info else None
         origin = get_origin(annotation)
@@ -251,7 +255,7 @@ def _locate(location: tuple) -> tuple[list[str], type[BaseModel], FieldInfo | No
     return path, model, info
 
 
-def _describe(error: dict) -> str:
+def _describe(error: Any) -> str:
     """One line for one pydantic error: key path, value given, what is allowed."""
     path, model, info = _locate(tuple(error["loc"]))
     kind, given, text = error["type"], error.get("input"), ".".join(path) or "(top level)"
@@ -275,7 +279,7 @@ def _describe(error: dict) -> str:
     return f"{text}: got {_show(given)}{_did_you_mean(given, _words(info))}; allowed: {_allowed(info)}"
 
 
-def _misspelt_locations(errors: list[dict]) -> set[tuple]:
+def _misspelt_locations(errors: Sequence[Any]) -> set[tuple]:
     """Missing required keys that an unknown key beside them is a near miss of.
 
     A typo (``epoch:``) is one mistake; the unknown-key line already says "did you mean
@@ -366,11 +370,11 @@ def _grid_problems(prefix: str, sweep: SweepParams, base: FramingParams) -> list
         return problems
     # One mistake (batch_size 7 does not divide 25) usually fails many points: shown once.
     failing: dict[str, list[str]] = {}
-    for values, raw in sweep.points(base):
+    for point_values, raw in sweep.points(base):
         try:
             parse_params({"seeds": [0], "framings": {sweep.framing: raw}})
         except ParamsError as error:
-            label = grid_label(values)
+            label = grid_label(point_values)
             for line in error.problems:
                 where, _, what = line.partition(": ")
                 inner = where.removeprefix(f"framings.{sweep.framing}")

@@ -42,7 +42,7 @@ def pad_left(runs: Sequence[Sequence[int]], length: int) -> np.ndarray:
     return padded
 
 
-def shape_inputs(padded_codes: np.ndarray, layout: Layout) -> np.ndarray:
+def shape_inputs(padded_codes: np.ndarray, layout: str) -> np.ndarray:
     """Scale padded codes and lay a window out as time steps (n, L, 1) or features (n, 1, L)."""
     scaled = scale_codes(padded_codes)
     samples, length = scaled.shape

@@ -28,7 +28,7 @@ backward pass needs, the hidden-state gradients ``dense_kernel @ grad_logits`` a
 units inside, over transposed copies of the two kernels refreshed after each Adam update.
 Loops over one gate's units run over a view that starts at index 0 (``candidate[u]``, not
 ``gate_row[2 * units + u]``): numba's handling of negative indices otherwise keeps LLVM
-from vectorizing them. The activations, written out below, vectorize with the loops. Also: no zero-divisor checks (see ``_JIT_OPTIONS``), work whose result is exactly zero is
+from vectorizing them. The activations, written out below, vectorize with the loops. Also: no zero-divisor checks (see ``_jit``), work whose result is exactly zero is
 skipped (see ``train_epochs``), and every framing calls the kernel with one type
 signature, so it compiles once (cached on disk by numba, per CPU target).
 
@@ -71,12 +71,12 @@ CHUNK_SECONDS = 0.25
 # (1 + exp(-x), a softmax sum >= 1, sqrt(v) + epsilon), so results are unchanged; without
 # the check LLVM vectorizes the loops (the check alone kept the Adam update scalar and
 # about 3x slower).
-_JIT_OPTIONS = dict(cache=True, nogil=True, error_model="numpy")
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 # The deterministic functions' arithmetic, written once in model.floatmath for numpy too.
-_exp_reduced = numba.njit(**_JIT_OPTIONS)(fm.exp_reduced)
-_tanh_ratio = numba.njit(**_JIT_OPTIONS)(fm.tanh_ratio)
-_log_of_mantissa = numba.njit(**_JIT_OPTIONS)(fm.log_of_mantissa)
+_exp_reduced = _jit(fm.exp_reduced)
+_tanh_ratio = _jit(fm.tanh_ratio)
+_log_of_mantissa = _jit(fm.log_of_mantissa)
 
 
 @intrinsic
@@ -103,7 +103,7 @@ def _bits_of_float32(typingctx, value):
     return types.int32(types.float32), codegen
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _exp(value):
     """``lstm.exp`` for one float32: clamped by comparisons, 2**n built by bitcasts."""
     x = fm.EXP_LOWEST if value < fm.EXP_LOWEST else value
@@ -117,12 +117,12 @@ def _exp(value):
     return (poly * first) * second
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _sigmoid(value):
     return fm.ONE / (fm.ONE + _exp(-value))
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _tanh(value):
     """``lstm.tanh`` for one float32."""
     x = -fm.TANH_CLAMP if value < -fm.TANH_CLAMP else value
@@ -130,7 +130,7 @@ def _tanh(value):
     return value if abs(value) < fm.TANH_TINY else _tanh_ratio(x)
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _log(value):
     """``lstm.log`` for one float64."""
     if not value > 0.0:
@@ -144,7 +144,7 @@ def _log(value):
     return _log_of_mantissa(mantissa, np.float64(exponent))
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _power(base, exponent):
     """base ** exponent for an integer exponent >= 0 by repeated squaring (no libm pow)."""
     result = 1.0
@@ -158,7 +158,7 @@ def _power(base, exponent):
     return result
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _adam_update(variable, gradient, first_moment, second_moment, alpha):
     """Keras' Adam step on one weight array, then the gradient is zeroed for the next batch."""
     flat_variable = variable.reshape(-1)
@@ -178,7 +178,7 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
         flat_gradient[index] = np.float32(0.0)
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _all_zero(values):
     flat = values.reshape(-1)
     for index in range(flat.size):
@@ -187,7 +187,7 @@ def _all_zero(values):
     return True
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _transpose_into(target, source):
     """target[j, i] = source[i, j]: the kernels' copies the backward pass reads by column."""
     for i in range(source.shape[0]):
@@ -195,7 +195,7 @@ def _transpose_into(target, source):
             target[j, i] = source[i, j]
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row, next_cell, cell_tanh, next_hidden):
     """One time step of one sample, as ``lstm.lstm_step`` computes it for a batch.
 
@@ -240,7 +240,7 @@ def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row
         next_hidden[u] = output_gate[u] * squashed
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def _dense_logits(hidden, dense_kernel, dense_bias, logits):
     for c in range(dense_bias.shape[0]):
         logits[c] = dense_bias[c]
@@ -250,7 +250,7 @@ def _dense_logits(hidden, dense_kernel, dense_bias, logits):
             logits[c] += value * dense_kernel[u, c]
 
 
-@numba.njit(**_JIT_OPTIONS)
+@_jit
 def train_epochs(
     inputs,
     target_codes,

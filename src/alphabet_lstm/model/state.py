@@ -114,7 +114,9 @@ def trace(
             f"framing {spec.framing} takes at most {spec.input_length} letters; got {len(codes)}"
         )
     queries = [[code] for code in codes] if spec.stateful else [codes]
-    step_inputs, labels, letter_index = [], [], []
+    step_inputs: list[np.ndarray] = []
+    labels: list[str] = []
+    letter_index: list[int] = []
     for query_number, query in enumerate(queries):
         inputs, query_labels, positions = _query_steps(spec, query)
         step_inputs.extend(inputs)
@@ -245,13 +247,13 @@ def principal_components(states: np.ndarray, count: int = 2) -> Projection:
         gram = ordered_sum(centred[:, None, :] * centred[None, :, :], axis=2) / (samples - 1)
         values, vectors = _symmetric_eigen(gram)
         values = np.where(values < 0.0, 0.0, values)  # rounding can leave -1e-17 for a zero
-        components = []
+        directions = []
         for index in range(count):
             # v = X^T u / |X^T u|: the unit direction in state space of the k-th component.
             direction = ordered_sum(centred * vectors[:, index, None], axis=0)
             length = np.sqrt(ordered_sum(direction * direction))
-            components.append(direction / length if length > 0.0 else direction)
-        components = np.array(components)
+            directions.append(direction / length if length > 0.0 else direction)
+        components = np.array(directions)
         for row in components:
             largest = int(np.argmax(np.abs(row)))
             if row[largest] < 0.0:

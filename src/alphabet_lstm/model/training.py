@@ -60,6 +60,8 @@ def train(
         raise ValueError(f"engine {engine!r} is not one of: {', '.join(ENGINES)}")
     batch_size = framing.resolved_batch_size
     started = time.perf_counter()
+    initial: LSTMWeights | None = None
+    orders: np.ndarray | None = None
     if engine == "fast" or shared_start:
         from alphabet_lstm.model import engine_fast
 
@@ -67,9 +69,8 @@ def train(
         orders = engine_fast.epoch_orders(
             samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed
         )
-    else:
-        initial = orders = None
     if engine == "fast":
+        assert initial is not None and orders is not None
         state = engine_fast.EngineState.start(initial)
         losses, accuracies = engine_fast.run_epochs(
             state,

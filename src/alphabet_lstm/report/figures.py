@@ -21,7 +21,7 @@ from alphabet_lstm.report.study import Study
 
 FIGURE_DPI = 100
 # matplotlib's own defaults, plus the settings that could otherwise vary by machine.
-STYLE = ["default", {"savefig.dpi": FIGURE_DPI, "font.family": "DejaVu Sans"}]
+STYLE: list[str | dict[str, object]] = ["default", {"savefig.dpi": FIGURE_DPI, "font.family": "DejaVu Sans"}]
 
 
 def new_figure(width: float, height: float):
@@ -98,7 +98,7 @@ def accuracy_by_seed_png(study: Study, summaries: Mapping[str, Summary]) -> byte
                 s=18, color="tab:blue", alpha=0.6, label=label_once("each seed"),
             )
             statistics = summaries[framing]
-            if statistics.ci_low is not None:
+            if statistics.ci_low is not None and statistics.ci_high is not None:
                 error = [[100 * (statistics.mean - statistics.ci_low)], [100 * (statistics.ci_high - statistics.mean)]]
                 axes.errorbar(
                     [position + 0.35], [100 * statistics.mean], yerr=error, fmt="o", color="black",

@@ -60,6 +60,7 @@ def spaced(letters: str) -> str:
 
 def mean_and_half_width(statistics: Summary) -> str:
     """'93.33% ± 14.34': the mean and the half width of its 95% interval, in points."""
+    assert statistics.ci_high is not None, "an interval needs two or more seeds"
     return f"{percent(statistics.mean)} ± {100 * (statistics.ci_high - statistics.mean):.2f}"
 
 
@@ -348,7 +349,7 @@ class StateViews:
 
     def numbers(self) -> dict:
         """Per framing, the numbers its figure's sentence quotes (``state.json``)."""
-        views = (*self.stateful, *self.windows, *self.padding)
+        views: tuple[StatefulView | WindowView | PaddingView, ...] = (*self.stateful, *self.windows, *self.padding)
         return {view.framing: view.numbers() for view in views}
 
 
@@ -397,7 +398,7 @@ def _counted(values: Sequence[int]) -> str:
 
 def window_sentence(views: Sequence[WindowView]) -> str:
     """How many windows h names right after each step, per window framing (steps first)."""
-    parts = []
+    parts: list[str] = []
     for view in sorted(views, key=lambda item: -item.steps):
         right = view.correct_after_step()
         names = "names the right next letter" if not parts else "names it"

@@ -39,7 +39,7 @@ def _letter(probabilities: np.ndarray) -> str:
     return ALPHABET[int(np.argmax(probabilities))]
 
 
-def _rounded(value: float) -> float:
+def _rounded(value: float | np.floating) -> float:
     return round(float(value), DIGITS)
 
 

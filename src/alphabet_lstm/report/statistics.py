@@ -121,7 +121,9 @@ def compare_paired(
     differences = first_array - second_array
     mean = float(differences.mean())
     std = sample_std(differences)
-    low, high = t_interval(mean, std, differences.size, confidence)
+    interval = t_interval(mean, std, differences.size, confidence)
+    assert interval is not None  # two or more differences always have an interval
+    low, high = interval
     t_statistic: float | None = None
     p_value: float | None = None
     if std > _ZERO_SPREAD * max(1.0, abs(mean)):

@@ -22,7 +22,8 @@ KINDS: dict[str, type[DatasetKind]] = {
 }
 
 
-DatasetParams = Annotated[Union[tuple(KINDS.values())], Field(discriminator="kind")]
+# Written out (not built from KINDS) so that type checkers see the union.
+DatasetParams = Annotated[Union[SlidingDataset, VariableLengthDataset, PrefixPaddedDataset], Field(discriminator="kind")]
 
 __all__ = [
     "KINDS", "MAX_SEQUENCE_LENGTH", "DatasetKind", "DatasetParams", "PrefixPaddedDataset",
