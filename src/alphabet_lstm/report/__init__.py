@@ -2,7 +2,11 @@
 
 - study.py: the stage outputs read back into a Study, and summary.json (DVC's metrics)
 - statistics.py: means, intervals and the paired test over seeds
+- state_views.py: what each framing's LSTM carries (the A..Z path, windows, padding)
 - figures.py: the matplotlib figures, as reproducible PNG bytes
 - sections.py: what the report says, one function per section (add sections here)
 - render.py + templates/: the sections as Markdown and as one self-contained HTML page
+- explorer.py + templates/explorer.html.j2: the state explorer, the LSTMs run in the browser
+- sweep.py: a sweep's summary per grid point, its answer, figure and page
+- readme.py: the README's results and sweep answers, from the committed outputs
 """
