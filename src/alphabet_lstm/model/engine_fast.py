@@ -15,7 +15,7 @@ round differently depending on the target's vector width and instruction set), a
 calls no libm function that glibc picks per CPU (expf, exp, log, pow have FMA variants):
 exp, log and tanh are written out below from +, -, *, /, comparisons and exact bit
 operations, step for step as ``model.lstm`` computes them in numpy, and Adam's beta powers
-are a fixed sequence of float64 squarings (``_power``) instead of ``**``, which numba
+are a fixed sequence of float64 squarings (``floatmath.power``) instead of ``**``, which numba
 lowers to libm's pow. ``tests/test_determinism.py`` trains every framing's shape
 under the generic x86-64 target and the host CPU and compares the weight bytes.
 
@@ -77,6 +77,7 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 _exp_reduced = _jit(fm.exp_reduced)
 _tanh_ratio = _jit(fm.tanh_ratio)
 _log_of_mantissa = _jit(fm.log_of_mantissa)
+_power = _jit(fm.power)
 
 
 @intrinsic
@@ -142,20 +143,6 @@ def _log(value):
         mantissa = mantissa * 2.0
         exponent -= 1
     return _log_of_mantissa(mantissa, np.float64(exponent))
-
-
-@_jit
-def _power(base, exponent):
-    """base ** exponent for an integer exponent >= 0 by repeated squaring (no libm pow)."""
-    result = 1.0
-    factor = base
-    remaining = exponent
-    while remaining > 0:
-        if remaining & 1:
-            result *= factor
-        factor *= factor
-        remaining >>= 1
-    return result
 
 
 @_jit
