@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode --constraint requirements.lock -e '.[test]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode --constraint requirements.lock -e '.[test,s3]'
 	touch $(STAMP)
 
 setup: $(STAMP)

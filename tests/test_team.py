@@ -8,90 +8,42 @@ tests short; everything else is the project as a teammate has it.
 
 from __future__ import annotations
 
-import base64
-import glob
 import json
 import os
 import re
-import shutil
-import socket
 import sqlite3
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
-import yaml
 
-from conftest import REPO_ROOT, VENV_BIN, copy_checkout, make_clone, pipeline_env, run, stages_run
+from conftest import REPO_ROOT, VENV_BIN, copy_checkout, pipeline_env, run, stages_run
+from team_helpers import (
+    EXPERIMENT_NAME,
+    FRAMINGS,
+    SEED,
+    SERVER_SCRIPT,
+    add_user,
+    embedded_runs,
+    free_ports,
+    output_files,
+    rest,
+    rest_json,
+    running_team_server,
+    team_clone,
+    training_keys,
+)
 
-SERVER_SCRIPT = REPO_ROOT / "scripts" / "mlflow-server.sh"
-EXPERIMENT_NAME = "alphabet-lstm"
-# A stateless and a stateful framing: the two code paths, at a third of the full profile's cost.
-FRAMINGS = ("one_char", "stateful")
-SEED = 7
 QUEUE_TIMEOUT_SECONDS = 600
 QUEUE_POLL_SECONDS = 10
 # How often /proc is read for the queue's workers (cheap, unlike `dvc queue status`).
 WORKER_POLL_SECONDS = 1
 WORKER_START_SECONDS = 60
 WORKER_EXIT_SECONDS = 60
-
-
-def team_clone(destination: Path) -> Path:
-    """A committed clone on the small-epoch profile, cut to FRAMINGS."""
-    root = make_clone(destination)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["framings"] = {name: params["framings"][name] for name in FRAMINGS}
-    tutorial = params.get("report", {}).get("tutorial_accuracy")
-    if tutorial:
-        params["report"]["tutorial_accuracy"] = {name: tutorial[name] for name in FRAMINGS if name in tutorial}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    # Outputs copied from the main working tree belong to the full profile, not to this one;
-    # the .gitignore files DVC keeps beside them stay, as in any checkout.
-    for leftover in ("data", "models", "metrics", "reports"):
-        for path in sorted((root / leftover).rglob("*"), reverse=True):
-            if path.is_dir():
-                path.rmdir() if not any(path.iterdir()) else None
-            elif path.name != ".gitignore":
-                path.unlink()
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-q", "-m", "Two framings"], root)
-    return root
-
-
-def output_files(root: Path) -> dict[str, bytes]:
-    """Every file the pipeline wrote or pulled, by path relative to the checkout."""
-    return {
-        str(path.relative_to(root)): path.read_bytes()
-        for folder in ("data", "models", "metrics", "reports")
-        for path in sorted((root / folder).rglob("*"))
-        if path.is_file()
-    }
-
-
-def embedded_runs(root: Path) -> list[dict]:
-    """Every run in a checkout's embedded store, as plain dicts (status, tags, params, metrics)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
-    return [
-        {
-            "run_id": tracked.info.run_id,
-            "status": tracked.info.status,
-            "tags": tracked.data.tags,
-            "params": tracked.data.params,
-            "metrics": tracked.data.metrics,
-        }
-        for tracked in client.search_runs([experiment.experiment_id], max_results=1000)
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -141,98 +93,10 @@ def test_teammate_pulls_what_was_pushed_and_retrains_nothing(pusher: Path, tmp_p
 # --- 2. The team MLflow server: PostgreSQL behind `mlflow server` -------------------------
 
 
-def postgres_binaries() -> str | None:
-    """Where initdb and pg_ctl are (Debian keeps them out of PATH), or None."""
-    newest_first = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"),
-        key=lambda path: [int(number) for number in re.findall(r"\d+", path)],
-        reverse=True,
-    )
-    for candidate in newest_first:
-        if os.access(os.path.join(candidate, "initdb"), os.X_OK):
-            return candidate
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    return os.path.dirname(os.path.realpath(pg_ctl)) if initdb and pg_ctl else None
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-class TeamServer(NamedTuple):
-    uri: str
-    directory: Path
-    pg_port: int
-
-
 @pytest.fixture
 def team_server():
-    """A throwaway PostgreSQL cluster and `mlflow server`, started by scripts/mlflow-server.sh."""
-    if postgres_binaries() is None:
-        message = "PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    # Under /tmp rather than pytest's private tmp_path: as root, PostgreSQL runs as the
-    # postgres user, who must be able to reach its data directory.
-    base = Path(tempfile.mkdtemp(prefix="alphabet-lstm-mlflow-server-", dir="/tmp" if os.geteuid() == 0 else None))
-    base.chmod(0o755)
-    server_dir = base / "server"
-    port, pg_port = free_ports(2)
-    common = ["--dir", str(server_dir)]
-    try:
-        started = run(
-            ["bash", str(SERVER_SCRIPT), "start", *common, "--port", str(port), "--pg-port", str(pg_port), "--workers", "1"],
-            REPO_ROOT,
-            timeout=600,
-        )
-        uri = started.stdout.strip().splitlines()[-1].removeprefix("export MLFLOW_TRACKING_URI=")
-        assert uri == f"http://127.0.0.1:{port}"
-        yield TeamServer(uri, server_dir, pg_port)
-    finally:
-        run(["bash", str(SERVER_SCRIPT), "stop", *common], REPO_ROOT, check=False, timeout=300)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def rest(uri: str, path: str, body: dict | None = None, credentials: tuple[str, str] | None = None) -> bytes:
-    """One call to the server's REST API: GET, or POST with a JSON body; basic auth if given."""
-    headers = {"Content-Type": "application/json"}
-    if credentials:
-        headers["Authorization"] = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
-    request = urllib.request.Request(
-        uri + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers=headers,
-        method="GET" if body is None else "POST",
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return response.read()
-
-
-def rest_json(uri: str, path: str, body: dict | None = None, credentials: tuple[str, str] | None = None) -> dict:
-    return json.loads(rest(uri, path, body, credentials))
-
-
-def exported_lines(text: str) -> dict[str, str]:
-    """``export NAME=value`` lines of a script's output, as a dict."""
-    return dict(re.findall(r"^export (\w+)=(\S+)$", text, flags=re.MULTILINE))
-
-
-def training_keys(runs) -> dict[str, str]:
-    return {
-        tags["framing"]: tags["training_key"]
-        for tags in (run["tags"] for run in runs)
-        if tags.get("run_kind") == "training"
-    }
+    with running_team_server() as server:
+        yield server
 
 
 @pytest.mark.e2e
@@ -246,8 +110,7 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     # The admin password was made on first start and is kept like PostgreSQL's: mode 600.
     for secret in ("admin-credentials", "pgpass", "basic_auth.ini", "flask-secret"):
         assert (team_server.directory / secret).stat().st_mode & 0o777 == 0o600, secret
-    added = run(["bash", str(SERVER_SCRIPT), "add-user", "alice", "--dir", str(team_server.directory)], REPO_ROOT)
-    alice = exported_lines(added.stdout)
+    alice = add_user(team_server, "alice")
     assert alice["MLFLOW_TRACKING_URI"] == uri and alice["MLFLOW_TRACKING_USERNAME"] == "alice"
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     assert "experiments" in rest_json(uri, search, credentials=credentials)
