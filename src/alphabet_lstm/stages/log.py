@@ -34,6 +34,8 @@ from alphabet_lstm.params import load_params
 from alphabet_lstm.tracking.records import TrainingFiles, logged_manifest, read_training, summary_record
 
 TEMPLATE_FIELDS = ("model", "history", "evaluation", "predictions", "patterns", "encoded")
+# The DVC experiment name of a repro outside any experiment (DVC sets DVC_EXP_NAME inside one).
+WORKSPACE = "workspace"
 
 
 def training_files(templates: dict[str, str], framing: str, seed: int) -> TrainingFiles:
@@ -52,13 +54,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
+    # Gone until this run has logged everything: a log stage that fails (a server down, a
+    # wrong password, a kill) leaves its output missing, so the next `dvc repro` reruns it
+    # rather than calling the stage up to date.
+    Path(args.out).unlink(missing_ok=True)
     uri = tracking.tracking_uri()
     # Before MLflow's import (seconds): a server that is down or refuses us fails at once.
     tracking.check_tracking_server(uri)
     templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}
     root = Path.cwd()
     commit = tracking.git_commit(root)
-    exp_name = os.environ.get("DVC_EXP_NAME") or "workspace"
+    exp_name = os.environ.get("DVC_EXP_NAME") or WORKSPACE
     records = [
         read_training(
             training_files(templates, framing_name, seed),
@@ -84,6 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     run_ids: dict[str, str] = {}
     registered: dict[str, str] = {}
     created = 0
+    # The committed study (a repro outside any DVC experiment) names the models everyone
+    # loads; an experiment registers its versions beside them and moves nothing.
+    sets_champion = exp_name == WORKSPACE
+    champions: list[str] = []
     # Ctrl-C and SIGTERM are raised between runs, never in the middle of MLflow's requests;
     # a run interrupted anyway (a second signal) is ended FAILED by mlflow.start_run.
     with mlflow_store.store_lock(uri), deferred_signals() as stop_request:
@@ -95,8 +105,10 @@ def main(argv: list[str] | None = None) -> None:
                 run_ids[record.key] = logged.run_id
                 created += logged.created
                 if record.seed == first_seed:
-                    mlflow_store.ensure_registered(store, record, logged.run_id)
+                    version = mlflow_store.ensure_registered(store, record, logged.run_id)
                     registered[mlflow_store.registered_model_name(record.framing)] = record.model_md5
+                    if sets_champion and mlflow_store.record_study_version(store, record.framing, version):
+                        champions.append(f"{mlflow_store.registered_model_name(record.framing)} v{version}")
             stop_request.check()
             summary = mlflow_store.log_summary(
                 store,
@@ -112,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         f"summary run {summary.run_id} ({'new' if summary.created else 'already logged'}) for {exp_name}",
         file=sys.stderr,
     )
+    if champions:
+        print(f"MLflow {uri}: @{mlflow_store.CHAMPION_ALIAS} now names {', '.join(champions)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
