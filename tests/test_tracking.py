@@ -513,7 +513,7 @@ def test_a_stateful_model_over_windows_refuses_a_query_saying_why():
 def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Path, logged: dict, tmp_path: Path):
     client = logged["client"]
     champion = client.get_model_version_by_alias("alphabet-lstm-stateful", "champion")
-    assert champion.version == "1" and champion.tags["dvc_exp_name"] == "workspace"
+    assert str(champion.version) == "1" and champion.tags["dvc_exp_name"] == "workspace"
     assert champion.tags["param.batch_size"] == "1" and champion.tags["accuracy"]
     assert champion.description.startswith("Framing stateful, seed 7: LSTM(50)")
 
@@ -533,10 +533,10 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
     result = run_log_stage(experiment, logged["uri"], env={"DVC_EXP_NAME": "b5"})
     assert result.returncode == 0, result.stderr
     assert "champion" not in result.stderr
-    versions = {item.version: item for item in client.search_model_versions("name = 'alphabet-lstm-stateful'")}
+    versions = {str(item.version): item for item in client.search_model_versions("name = 'alphabet-lstm-stateful'")}
     assert sorted(versions) == ["1", "2"]
     assert versions["2"].tags["dvc_exp_name"] == "b5" and versions["2"].tags["param.batch_size"] == "5"
-    assert client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "1"
 
     # Moved on purpose, by the experiment's name; the study logging again leaves it there.
     env = {"MLFLOW_TRACKING_URI": logged["uri"]}
@@ -544,7 +544,7 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
     assert promoted.returncode == 0, promoted.stderr
     assert promoted.stdout.strip() == f"alphabet-lstm-stateful@champion: version 1 -> version 2 ({logged['uri']})"
     assert run_log_stage(workspace, logged["uri"]).returncode == 0
-    assert client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version == "2"
+    assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "2"
     back = promote_command(["--framing", "stateful", "--version", "1"], workspace, env)
     assert back.stdout.strip().endswith("version 2 -> version 1 (" + logged["uri"] + ")")
 
@@ -565,3 +565,19 @@ def promote_command(args: list[str], cwd: Path, env: dict) -> subprocess.Complet
         [str(VENV_BIN / "alphabet-lstm"), "promote", *args], cwd=cwd, env={**os.environ, **env},
         capture_output=True, text=True, timeout=300,
     )
+
+
+def test_the_model_reads_a_saved_model_with_numpy_alone_as_the_project_does(tmp_path: Path):
+    import numpy as np
+
+    from alphabet_lstm.artifacts import load_model, save_model
+    from alphabet_lstm.model.lstm import ModelSpec, initial_weights
+    from alphabet_lstm.tracking.pyfunc_model import read_model
+
+    spec = ModelSpec(framing="b5", units=8, layout="timesteps", input_length=1, stateful=True,
+                     batch_size=5, engine="fast", seed=3, shortest_query=1, scores_all_queries=False)
+    save_model(tmp_path / "model.npz", initial_weights(features=1, units=8, seed=3), spec)
+    weights, read_spec = read_model(str(tmp_path / "model.npz"))
+    expected_weights, expected_spec = load_model(tmp_path / "model.npz")
+    assert read_spec == expected_spec == spec
+    assert all(np.array_equal(a, b) for a, b in zip(weights.as_list(), expected_weights.as_list()))

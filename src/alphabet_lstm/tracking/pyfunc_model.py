@@ -4,9 +4,8 @@ Self-contained: this module imports only mlflow, numpy, pandas and the project's
 path (querying.py, model/lstm.py, data/encoding.py, alphabet.py), and the logged model
 carries those files (MLflow's ``code_paths``, listed by tracking/shipped.py), so an
 environment holding only the pinned mlflow loads and serves it. The weights travel as the
-model's ``weights`` artifact, the same .npz file DVC tracks; the spec (framing, layout,
-input length, statefulness, batch size) travels in the model's ``model_config``, shown in
-its MLmodel file.
+model's ``weights`` artifact, the same .npz file DVC tracks, which carries its own spec
+(framing, layout, input length, statefulness, batch size).
 
 Input: a DataFrame with a string column ``letters``, one query per row (``"KLM"``;
 lower case is read as upper case). A stateless model gets the letters as one left-padded
@@ -18,6 +17,8 @@ and third most probable letters.
 """
 
 from __future__ import annotations
+
+import json
 
 import mlflow.pyfunc
 import numpy as np
@@ -31,7 +32,6 @@ from alphabet_lstm.querying import query_probabilities, top_letters
 
 INPUT_COLUMN = "letters"
 WEIGHTS_ARTIFACT = "weights"
-SPEC_CONFIG_KEY = "spec"
 RANKED_COLUMNS = (("next_letter", "probability"), ("second_letter", "second_probability"),
                   ("third_letter", "third_probability"))
 # Queries in an input example start here, the tutorial's own example ("KLM" -> N).
@@ -106,18 +106,21 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
     return pd.DataFrame(rows, columns=columns)
 
 
-def read_weights(path: str) -> LSTMWeights:
-    """The five weight arrays of a saved model (.npz; its metadata member is not needed here)."""
+def read_model(path: str) -> tuple[LSTMWeights, ModelSpec]:
+    """The weights and spec of a model saved by the train stage (artifacts.save_model's
+    .npz: one .npy member per weight array and metadata.json holding the spec), read with
+    numpy alone."""
     with np.load(path, allow_pickle=False) as archive:
-        return LSTMWeights.from_list([archive[name] for name in LSTMWeights.NAMES])
+        weights = LSTMWeights.from_list([archive[name] for name in LSTMWeights.NAMES])
+        metadata = json.loads(archive["metadata.json"])
+    return weights, ModelSpec.from_dict(metadata["spec"])
 
 
 class AlphabetModel(mlflow.pyfunc.PythonModel):
-    """The pyfunc wrapper: the .npz weights artifact and the spec from model_config, numpy only."""
+    """The pyfunc wrapper: loads the .npz weights artifact, predicts with numpy."""
 
     def load_context(self, context) -> None:
-        self.spec = ModelSpec.from_dict(context.model_config[SPEC_CONFIG_KEY])
-        self.weights = read_weights(context.artifacts[WEIGHTS_ARTIFACT])
+        self.weights, self.spec = read_model(context.artifacts[WEIGHTS_ARTIFACT])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return predict_frame(self.weights, self.spec, pd.DataFrame(model_input))

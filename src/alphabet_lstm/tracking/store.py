@@ -292,7 +292,7 @@ def log_model(record: TrainingRecord) -> str:
     """The training's pyfunc model under ``model`` in the active run; returns its model id.
 
     Self-contained: the project files that predict travel with it (``code_paths``,
-    tracking/shipped.py), the spec in its ``model_config``, the weights as an artifact.
+    tracking/shipped.py), the weights file (with its spec) as an artifact.
     """
     from alphabet_lstm.model.lstm import ModelSpec
 
@@ -303,7 +303,6 @@ def log_model(record: TrainingRecord) -> str:
             # A code file rather than a pickled object: what loads the model is readable source.
             python_model=str(shipped.ENTRY_FILE),
             code_paths=[str(shipped.copy_code(Path(code_root)))],
-            model_config={pyfunc_model.SPEC_CONFIG_KEY: record.spec},
             artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
             signature=pyfunc_model.signature(),
             input_example=pyfunc_model.input_example(spec),
