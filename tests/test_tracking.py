@@ -552,7 +552,8 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
     for args, message in (
         (["--framing", "stateful", "--version", "9"], "error: alphabet-lstm-stateful has no version 9; its versions: 1, 2"),
         (["--framing", "stateful", "--exp", "nope"], "error: no version of alphabet-lstm-stateful was registered by DVC "
-                                                     "experiment 'nope'; experiments with versions: b5, workspace"),
+                                                     "experiment 'nope'; experiments with versions: b5, workspace (an experiment that "
+                                                     "did not retrain stateful registers no version)"),
         (["--framing", "statefull", "--version", "1"], "error: no registered model alphabet-lstm-statefull in "
                                                        f"{logged['uri']}; framings registered there: one_char, stateful, variable_length"),
     ):

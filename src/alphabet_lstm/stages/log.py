@@ -5,7 +5,9 @@ training). Every training (framing x seed of params.yaml) is read from the files
 recorded and logged idempotently: a run with the same content key (framing params, seed,
 engine, data md5, model md5) is reused, so a forced rerun or a teammate's identical
 training adds no run. The first seed's model of each framing is registered as
-``alphabet-lstm-<framing>`` (a new version only when its bytes change). The summary run
+``alphabet-lstm-<framing>`` (a new version only when its bytes change); a repro outside any
+DVC experiment (the committed study) points the alias ``champion`` at its new versions, an
+experiment never does (`alphabet-lstm promote` moves it on purpose). The summary run
 holds every framing's results and the ids of its training runs, tagged with the DVC
 experiment, so two experiments compare side by side in MLflow even for framings one of
 them did not retrain.
@@ -13,9 +15,10 @@ them did not retrain.
 The output (--out) names what was logged by content only (no run ids, URIs or absolute
 paths). It is git-ignored and kept out of DVC's run cache (persist), so every checkout
 logs to its own store; ``dvc repro -f -s log`` logs the current outputs to another store
-(MLFLOW_TRACKING_URI). A tracking server that does not answer, or refuses the credentials,
-fails the stage before anything is logged; the trainings stay in DVC's cache and the next
-``dvc repro`` logs them.
+(MLFLOW_TRACKING_URI: DVC does not see environment variables). It is deleted first and
+written last, so a stage that fails (a tracking server that does not answer or refuses the
+credentials fails before anything is logged) or is killed is run again by the next
+``dvc repro``; runs a killed stage left RUNNING are then ended KILLED (tracking/store.py).
 """
 
 from __future__ import annotations
