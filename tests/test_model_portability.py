@@ -178,7 +178,8 @@ def test_a_model_loads_by_path_run_and_registry_in_the_clean_environment(study: 
 
     client = MlflowClient(store_uri(study))
     version = client.get_model_version_by_alias("alphabet-lstm-stateful", "champion")
-    model = client.get_logged_model(version.model_id)
+    # The version's source is the logged model (models:/<model id>), whose files are on disk.
+    model = client.get_logged_model(version.source.removeprefix("models:/"))
     local_path = model.artifact_location.removeprefix("file://")
     assert Path(local_path, "MLmodel").is_file()
     requirements = Path(local_path, "requirements.txt").read_text().split()

@@ -176,26 +176,31 @@ def _runs_with(store: Store, tag: str, value: str) -> list:
     )
 
 
-def end_stale_runs(store: Store, tag: str, value: str) -> list[str]:
-    """End KILLED every RUNNING run with ``tag`` = ``value`` that nobody writes any more
-    (writer_gone); wait for one that a live process still writes to end. Returns the ids
-    ended."""
-    ended: list[str] = []
+def settle_runs(store: Store, tag: str, value: str):
+    """The FINISHED run whose ``tag`` is ``value``, or None, once no run with it hangs: a
+    RUNNING run that nobody writes any more (writer_gone) is ended KILLED; one that a live
+    process still writes is waited for (it may finish, and be reused)."""
     deadline = time.monotonic() + STALE_AFTER_SECONDS
     while True:
         now = _timestamp()
-        live = []
+        finished, live = None, False
         for run in _runs_with(store, tag, value):
-            if run.info.status != "RUNNING":
-                continue
-            if writer_gone(run, now):
-                store.client.set_terminated(run.info.run_id, "KILLED")
-                ended.append(run.info.run_id)
-            else:
-                live.append(run.info.run_id)
-        if not live or time.monotonic() > deadline:
-            return ended
+            if run.info.status == "FINISHED":
+                finished = finished or run
+            elif run.info.status == "RUNNING":
+                if writer_gone(run, now):
+                    store.client.set_terminated(run.info.run_id, "KILLED")
+                else:
+                    live = True
+        if finished is not None or not live or time.monotonic() > deadline:
+            return finished
         time.sleep(WAIT_POLL_SECONDS)
+
+
+def shared_store(store: Store) -> bool:
+    """Whether loggers may write to the store at the same time: a server. The embedded
+    SQLite store is held by one log stage at a time (store_lock)."""
+    return _sqlite_path(store.uri) is None
 
 
 def _earlier_claim(store: Store, tag: str, value: str, own) -> str | None:
@@ -218,20 +223,19 @@ def write_once(store: Store, tag: str, value: str, write, **run_args) -> Logged:
     ``write(run_id)`` fills, started with ``run_args`` (start_run's).
 
     No run is left hanging and none is doubled: a RUNNING run whose writer is gone is
-    ended KILLED first (end_stale_runs); a run another live logger is writing is waited
+    ended KILLED first (settle_runs); a run another live logger is writing is waited
     for and reused; of two loggers that start a run for the same key at the same time, the
     later one ends its run and deletes it, and reuses the earlier one's.
     """
     for _ in range(CLAIM_ATTEMPTS):
-        end_stale_runs(store, tag, value)
-        existing = find_finished_run(store, tag, value)
+        existing = settle_runs(store, tag, value)
         if existing is not None:
             return Logged(existing.info.run_id, created=False)
         run_id = None
         try:
             with start_run(store, **run_args) as run:
                 run_id = run.info.run_id
-                if _earlier_claim(store, tag, value, store.client.get_run(run_id)) is not None:
+                if shared_store(store) and _earlier_claim(store, tag, value, store.client.get_run(run_id)) is not None:
                     raise _GaveWay
                 write(run_id)
         except _GaveWay:
@@ -397,6 +401,8 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
         tags=version_tags(record),
         description=record.description,
     )
+    if not shared_store(store):
+        return str(version.version)
     # Two loggers racing on one server may both have found no version: the later gives way.
     same = sorted(int(item.version) for item in client.search_model_versions(f"name = '{name}'")
                   if item.tags.get("model_md5") == record.model_md5)
@@ -424,11 +430,13 @@ def record_study_version(store: Store, framing: str, version: str) -> bool:
     study retrained) or when there is no champion yet; a study that did not change leaves a
     champion promoted on purpose where it is. Returns whether champion moved."""
     name = registered_model_name(framing)
-    previous = store.client.get_registered_model(name).tags.get(STUDY_VERSION_TAG)
-    moved = previous != version or champion_version(store, framing) is None
+    model = store.client.get_registered_model(name)
+    previous = model.tags.get(STUDY_VERSION_TAG)
+    moved = previous != version or CHAMPION_ALIAS not in (model.aliases or {})
     if moved:
         set_champion(store, framing, version)
-    store.client.set_registered_model_tag(name, STUDY_VERSION_TAG, version)
+    if previous != version:
+        store.client.set_registered_model_tag(name, STUDY_VERSION_TAG, version)
     return moved
 
 
