@@ -12,7 +12,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -131,7 +130,7 @@ def test_a_log_stage_killed_mid_log_leaves_no_run_hanging_and_no_duplicate(repro
     finished = [tracked.data.tags.get("training_key") or tracked.data.tags["summary_key"]
                 for tracked in runs if tracked.info.status == "FINISHED"]
     assert len(finished) == len(set(finished)) == len(FRAMINGS) + 1
-    assert run(["dvc", "status"], reproduced).stdout.strip() == "Data and pipelines are up to date."
+    assert run(["dvc", "status", "log"], reproduced).stdout.strip() == "Data and pipelines are up to date."
 
 
 def alice_on(server) -> dict:

@@ -582,3 +582,26 @@ def test_the_model_reads_a_saved_model_with_numpy_alone_as_the_project_does(tmp_
     expected_weights, expected_spec = load_model(tmp_path / "model.npz")
     assert read_spec == expected_spec == spec
     assert all(np.array_equal(a, b) for a, b in zip(weights.as_list(), expected_weights.as_list()))
+
+
+@pytest.mark.slow
+def test_a_run_left_running_by_a_dead_writer_is_ended_killed_and_written_again(workspace: Path, tmp_path: Path):
+    """What a log stage killed with SIGKILL leaves (tests/test_log_robustness.py kills one for
+    real): a RUNNING run tagged with a process of this host that no longer exists."""
+    import socket
+
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    record = next(record for record in read_records(workspace) if record.framing == "one_char")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    hanging = store.client.create_run(
+        store.experiment_id, run_name=record.run_name,
+        tags={**record.tags, mlflow_store.WRITER_TAG: f"{socket.gethostname()}:{dead.pid}"},
+    ).info.run_id
+    logged = mlflow_store.log_training(store, record)
+    assert logged.created and logged.run_id != hanging
+    assert store.client.get_run(hanging).info.status == "KILLED"
+    assert store.client.get_run(logged.run_id).info.status == "FINISHED"
+    assert mlflow_store.log_training(store, record) == mlflow_store.Logged(logged.run_id, created=False)
