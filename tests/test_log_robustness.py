@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -192,5 +193,10 @@ def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(team_
     keys = [tracked["tags"].get("training_key") or tracked["tags"]["summary_key"] for tracked in live]
     assert len(keys) == len(set(keys)) == len(FRAMINGS) + 1
     assert {tracked["status"] for tracked in live} == {"FINISHED"}
+    # One registry version per framing, whichever racer created it.
+    for name in FRAMINGS:
+        versions = rest_json(alice["MLFLOW_TRACKING_URI"], "/api/2.0/mlflow/model-versions/search?filter="
+                             + urllib.parse.quote(f"name='alphabet-lstm-{name}'"), credentials=credentials)
+        assert len(versions["model_versions"]) == 1, name
     # Both racers name the same trainings in their outputs.
     assert (tmp_path / "logged-0.json").read_text() == (tmp_path / "logged-1.json").read_text()
