@@ -343,7 +343,7 @@ def test_pyfunc_model_loads_and_predicts_without_tensorflow(logged: dict):
 @pytest.mark.slow
 def test_registered_stateful_model_recites_the_alphabet_from_a(logged: dict):
     prefixes = [ALPHABET[:length] for length in range(1, 26)]
-    answer = load_and_predict(logged["uri"], "models:/alphabet-lstm-stateful/latest", prefixes)
+    answer = load_and_predict(logged["uri"], "models:/alphabet-lstm-stateful@champion", prefixes)
     assert "".join(row["next_letter"] for row in answer["rows"]) == ALPHABET[1:]
 
 
@@ -441,3 +441,173 @@ def test_main_checkout_root_from_queue_executor_copy(tmp_path: Path):
     assert tracking.main_checkout_root(copy) == root
     assert tracking.main_checkout_root(copy / "src") == root
     assert tracking.default_tracking_uri(copy) == f"sqlite:///{root / 'mlflow.db'}"
+
+
+# --- what a logged model carries ------------------------------------------------------------
+
+
+def test_a_model_ships_the_project_files_its_code_file_imports_and_nothing_else():
+    from alphabet_lstm.tracking import shipped
+
+    files = [path.as_posix() for path in shipped.code_files()]
+    assert files == [
+        "alphabet_lstm/alphabet.py", "alphabet_lstm/data/encoding.py", "alphabet_lstm/model/lstm.py",
+        "alphabet_lstm/querying.py", "alphabet_lstm/tracking/pyfunc_model.py",
+    ]
+    # Beyond the standard library they import exactly what the model's requirements pin.
+    assert shipped.third_party_imports() == {"mlflow", "numpy", "pandas"}
+
+
+def test_model_requirements_pin_what_the_shipped_code_imports():
+    from alphabet_lstm.tracking import shipped
+    from alphabet_lstm.tracking.store import model_requirements
+
+    pins = dict(line.split("==") for line in (REPO_ROOT / "requirements.lock").read_text().splitlines() if "==" in line)
+    requirements = model_requirements()
+    assert {line.split("==")[0] for line in requirements} == shipped.third_party_imports()
+    assert requirements == [f"{name}=={pins[name]}" for name in ("mlflow", "numpy", "pandas")]
+
+
+def test_shipped_files_follow_imports_through_packages(tmp_path: Path):
+    """`from package import module` counts as importing the module, and __init__ files stay home."""
+    from alphabet_lstm.tracking import shipped
+
+    entry = tmp_path / "entry.py"
+    entry.write_text("from alphabet_lstm.model import lstm\nimport numpy\n")
+    assert [path.as_posix() for path in shipped.code_files(entry)] == ["alphabet_lstm/alphabet.py", "alphabet_lstm/model/lstm.py"]
+    copied = shipped.copy_code(tmp_path / "code", entry)
+    assert sorted(path.relative_to(copied).as_posix() for path in copied.rglob("*") if path.is_file()) == [
+        "alphabet.py", "model/lstm.py"
+    ]
+
+
+def test_a_stateful_model_answers_each_query_as_its_batch_was_evaluated():
+    """A..i fed to B streams side by side gives, bit for bit, what evaluation's
+    predict_in_streams gave pattern i, at batch size 1 and 5."""
+    import numpy as np
+
+    from alphabet_lstm.model.lstm import ModelSpec, initial_weights, predict_in_streams
+    from alphabet_lstm.querying import encode_runs, query_probabilities
+
+    weights = initial_weights(features=1, units=8, seed=3)
+    for batch_size in (1, 5):
+        spec = ModelSpec(framing="s", units=8, layout="timesteps", input_length=1, stateful=True,
+                         batch_size=batch_size, engine="fast", seed=3, shortest_query=1, scores_all_queries=False)
+        evaluated = predict_in_streams(weights, encode_runs(spec, [[code] for code in range(25)]), batch_size)
+        for index in range(25):
+            assert np.array_equal(query_probabilities(weights, spec, list(range(index + 1))), evaluated[index])
+
+
+def test_a_stateful_model_over_windows_refuses_a_query_saying_why():
+    from alphabet_lstm.model.lstm import ModelSpec
+    from alphabet_lstm.tracking.pyfunc_model import query_codes, query_rule
+
+    spec = ModelSpec(framing="windows", units=8, layout="timesteps", input_length=3, stateful=True,
+                     batch_size=1, engine="fast", seed=7, shortest_query=3, scores_all_queries=False)
+    with pytest.raises(ValueError, match=r"framing windows is stateful over 3-letter windows; this model answers "
+                                         r"stateful framings fed one letter at a time only"):
+        query_codes(spec, "ABC", 0)
+    batched = ModelSpec(framing="b5", units=8, layout="timesteps", input_length=1, stateful=True,
+                        batch_size=5, engine="fast", seed=7, shortest_query=1, scores_all_queries=False)
+    assert "letter i in stream i mod 5" in query_rule(batched)
+
+
+# --- the registry: champion and experiments -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Path, logged: dict, tmp_path: Path):
+    client = logged["client"]
+    champion = client.get_model_version_by_alias("alphabet-lstm-stateful", "champion")
+    assert str(champion.version) == "1" and champion.tags["dvc_exp_name"] == "workspace"
+    assert champion.tags["param.batch_size"] == "1" and champion.tags["accuracy"]
+    assert champion.description.startswith("Framing stateful, seed 7: LSTM(50)")
+
+    # An experiment that retrained stateful at batch size 5 logs into the same store.
+    experiment = tmp_path / "b5"
+    experiment.mkdir()
+    write_params(experiment, stateful={"batch_size": 5, "epochs": SMALL_EPOCHS})
+    previous = Path.cwd()
+    os.chdir(experiment)
+    try:
+        produce_outputs(experiment, framings=("stateful",))
+    finally:
+        os.chdir(previous)
+    params = yaml.safe_load((experiment / "params.yaml").read_text())
+    params["framings"] = {"stateful": params["framings"]["stateful"]}
+    (experiment / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run_log_stage(experiment, logged["uri"], env={"DVC_EXP_NAME": "b5"})
+    assert result.returncode == 0, result.stderr
+    assert "champion" not in result.stderr
+    versions = {str(item.version): item for item in client.search_model_versions("name = 'alphabet-lstm-stateful'")}
+    assert sorted(versions) == ["1", "2"]
+    assert versions["2"].tags["dvc_exp_name"] == "b5" and versions["2"].tags["param.batch_size"] == "5"
+    assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "1"
+
+    # Moved on purpose, by the experiment's name; the study logging again leaves it there.
+    env = {"MLFLOW_TRACKING_URI": logged["uri"]}
+    promoted = promote_command(["--framing", "stateful", "--exp", "b5"], workspace, env)
+    assert promoted.returncode == 0, promoted.stderr
+    assert promoted.stdout.strip() == f"alphabet-lstm-stateful@champion: version 1 -> version 2 ({logged['uri']})"
+    assert run_log_stage(workspace, logged["uri"]).returncode == 0
+    assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "2"
+    back = promote_command(["--framing", "stateful", "--version", "1"], workspace, env)
+    assert back.stdout.strip().endswith("version 2 -> version 1 (" + logged["uri"] + ")")
+
+    # Wrong input: one line naming what exists.
+    for args, message in (
+        (["--framing", "stateful", "--version", "9"], "error: alphabet-lstm-stateful has no version 9; its versions: 1, 2"),
+        (["--framing", "stateful", "--exp", "nope"], "error: no version of alphabet-lstm-stateful was registered by DVC "
+                                                     "experiment 'nope'; experiments with versions: b5, workspace (an experiment that "
+                                                     "did not retrain stateful registers no version)"),
+        (["--framing", "statefull", "--version", "1"], "error: no registered model alphabet-lstm-statefull in "
+                                                       f"{logged['uri']}; framings registered there: one_char, stateful, variable_length"),
+    ):
+        refused = promote_command(args, workspace, env)
+        assert refused.returncode == 2 and refused.stderr.strip() == message, refused.stderr
+
+
+def promote_command(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(VENV_BIN / "alphabet-lstm"), "promote", *args], cwd=cwd, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_the_model_reads_a_saved_model_with_numpy_alone_as_the_project_does(tmp_path: Path):
+    import numpy as np
+
+    from alphabet_lstm.artifacts import load_model, save_model
+    from alphabet_lstm.model.lstm import ModelSpec, initial_weights
+    from alphabet_lstm.tracking.pyfunc_model import read_model
+
+    spec = ModelSpec(framing="b5", units=8, layout="timesteps", input_length=1, stateful=True,
+                     batch_size=5, engine="fast", seed=3, shortest_query=1, scores_all_queries=False)
+    save_model(tmp_path / "model.npz", initial_weights(features=1, units=8, seed=3), spec)
+    weights, read_spec = read_model(str(tmp_path / "model.npz"))
+    expected_weights, expected_spec = load_model(tmp_path / "model.npz")
+    assert read_spec == expected_spec == spec
+    assert all(np.array_equal(a, b) for a, b in zip(weights.as_list(), expected_weights.as_list()))
+
+
+@pytest.mark.slow
+def test_a_run_left_running_by_a_dead_writer_is_ended_killed_and_written_again(workspace: Path, tmp_path: Path):
+    """What a log stage killed with SIGKILL leaves (tests/test_log_robustness.py kills one for
+    real): a RUNNING run tagged with a process of this host that no longer exists."""
+    import socket
+
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    record = next(record for record in read_records(workspace) if record.framing == "one_char")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    hanging = store.client.create_run(
+        store.experiment_id, run_name=record.run_name,
+        tags={**record.tags, mlflow_store.WRITER_TAG: f"{socket.gethostname()}:{dead.pid}"},
+    ).info.run_id
+    logged = mlflow_store.log_training(store, record)
+    assert logged.created and logged.run_id != hanging
+    assert store.client.get_run(hanging).info.status == "KILLED"
+    assert store.client.get_run(logged.run_id).info.status == "FINISHED"
+    assert mlflow_store.log_training(store, record) == mlflow_store.Logged(logged.run_id, created=False)

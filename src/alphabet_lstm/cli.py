@@ -4,11 +4,12 @@
     alphabet-lstm predict --framing stateful --recite A --steps 25
     alphabet-lstm predict --framing stateful --show-state ABCK
     alphabet-lstm export --framing stateful --out stateful.keras
+    alphabet-lstm promote --framing stateful --exp b5
 
 It reads only the saved model (which carries its own spec: framing, layout, input length,
 statefulness) and, when --seed is not given, the first of params.yaml's ``seeds``. It runs
 the numpy forward pass, so it starts without TensorFlow or MLflow; only `export` imports
-TensorFlow (to write a Keras model).
+TensorFlow (to write a Keras model), and only `promote` MLflow (to move a registry alias).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import numpy as np
 from alphabet_lstm.alphabet import ALPHABET, codes_to_letters
 from alphabet_lstm.artifacts import ModelFormatError, load_model, seed_file
 from alphabet_lstm.errors import UsageError, run_entry_point
-from alphabet_lstm.evaluation import query_probabilities, recite, top_letters
+from alphabet_lstm.evaluation import recite
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, ordered_sum
 from alphabet_lstm.model.state import StateTrace, norm, trace
 from alphabet_lstm.params import load_params
+from alphabet_lstm.querying import query_probabilities, top_letters
 
 TOP_COUNT = 3
 DEFAULT_STEPS = 5
@@ -104,6 +106,21 @@ def _build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=None,
         help="a stateful model's fixed batch size (default: the one it was trained with)",
     )
+
+    promote = commands.add_parser(
+        "promote",
+        help="point a framing's registered model alias @champion at another version",
+        description=(
+            "Move models:/alphabet-lstm-<framing>@champion, the model docs and services load, to "
+            "a registered version: one given by number, or the one a DVC experiment registered. "
+            "The committed study sets @champion when it logs a new version; experiments never "
+            "move it. Uses the MLflow store of the log stage (MLFLOW_TRACKING_URI, else mlflow.db)."
+        ),
+    )
+    promote.add_argument("--framing", required=True, help="the framing, e.g. stateful")
+    target = promote.add_mutually_exclusive_group(required=True)
+    target.add_argument("--version", default=None, help="the registered version number")
+    target.add_argument("--exp", default=None, help="the DVC experiment whose version to promote")
     return parser
 
 
@@ -271,12 +288,32 @@ def export(args: argparse.Namespace) -> str:
     )
 
 
+def promote(args: argparse.Namespace) -> str:
+    """Move @champion; returns the line `alphabet-lstm promote` prints."""
+    from alphabet_lstm import tracking
+
+    uri = tracking.tracking_uri()
+    tracking.check_tracking_server(uri)
+    # MLflow loads here only: predict and export start without it.
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    store = mlflow_store.open_store(uri)
+    version = mlflow_store.promotion_target(store, args.framing, version=args.version, exp=args.exp)
+    previous = mlflow_store.champion_version(store, args.framing)
+    mlflow_store.set_champion(store, args.framing, version)
+    name = mlflow_store.registered_model_name(args.framing)
+    was = f"version {previous}" if previous else "no version"
+    return f"{name}@{mlflow_store.CHAMPION_ALIAS}: {was} -> version {version} ({uri})"
+
+
 def run(argv: list[str] | None = None) -> None:
     args = _build_parser().parse_args(argv)
     if args.command == "predict":
         print("\n".join(predict(args)))
     elif args.command == "export":
         print(export(args))
+    elif args.command == "promote":
+        print(promote(args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,19 +12,16 @@ import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE, codes_to_letters
 from alphabet_lstm.data.datasets import Patterns, all_queries
-from alphabet_lstm.data.encoding import pad_left, shape_inputs
 from alphabet_lstm.model import lstm
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, predict
+
+# The query helpers live where the MLflow model can ship them without this module's imports.
+from alphabet_lstm.querying import encode_runs, next_letter_probabilities
 
 # Keras clips probabilities into [1e-7, 1 - 1e-7] before taking the log.
 _CLIP = 1e-7
 RANDOM_QUERY_COUNT = 20
 START_STEPS = 5
-
-
-def encode_runs(spec: ModelSpec, runs: Sequence[Sequence[int]]) -> np.ndarray:
-    """Code runs shaped for this model: left-padded to its input length, in its layout."""
-    return shape_inputs(pad_left(runs, spec.input_length), spec.layout)
 
 
 def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
@@ -70,29 +67,10 @@ def training_metrics(
     }
 
 
-def next_letter_probabilities(
-    weights: LSTMWeights, spec: ModelSpec, letters: Sequence[int], state=None
-) -> tuple[np.ndarray, tuple]:
-    """Probabilities of the letter after ``letters`` (stateless: one padded query)."""
-    probabilities, state = forward(weights, encode_runs(spec, [letters]), state)
-    return probabilities[0], state
 
 
-def top_letters(probabilities: np.ndarray, count: int = 3) -> list[tuple[str, float]]:
-    """The ``count`` most probable letters, highest first; ties in alphabet order."""
-    order = np.argsort(-probabilities, kind="stable")[:count]
-    return [(ALPHABET[int(code)], float(probabilities[code])) for code in order]
 
 
-def query_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> np.ndarray:
-    """Probabilities of the next letter; a stateful model takes the letters one at a time
-    from a reset state, a stateless one takes them as one left-padded input."""
-    if not spec.stateful:
-        return next_letter_probabilities(weights, spec, codes)[0]
-    state = None
-    for code in codes:
-        probabilities, state = next_letter_probabilities(weights, spec, [code], state)
-    return probabilities
 
 
 def recite(weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int, *, warm_up: Sequence[int] = ()) -> list[int]:

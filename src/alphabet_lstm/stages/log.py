@@ -5,7 +5,9 @@ training). Every training (framing x seed of params.yaml) is read from the files
 recorded and logged idempotently: a run with the same content key (framing params, seed,
 engine, data md5, model md5) is reused, so a forced rerun or a teammate's identical
 training adds no run. The first seed's model of each framing is registered as
-``alphabet-lstm-<framing>`` (a new version only when its bytes change). The summary run
+``alphabet-lstm-<framing>`` (a new version only when its bytes change); a repro outside any
+DVC experiment (the committed study) points the alias ``champion`` at its new versions, an
+experiment never does (`alphabet-lstm promote` moves it on purpose). The summary run
 holds every framing's results and the ids of its training runs, tagged with the DVC
 experiment, so two experiments compare side by side in MLflow even for framings one of
 them did not retrain.
@@ -13,9 +15,10 @@ them did not retrain.
 The output (--out) names what was logged by content only (no run ids, URIs or absolute
 paths). It is git-ignored and kept out of DVC's run cache (persist), so every checkout
 logs to its own store; ``dvc repro -f -s log`` logs the current outputs to another store
-(MLFLOW_TRACKING_URI). A tracking server that does not answer, or refuses the credentials,
-fails the stage before anything is logged; the trainings stay in DVC's cache and the next
-``dvc repro`` logs them.
+(MLFLOW_TRACKING_URI: DVC does not see environment variables). It is deleted first and
+written last, so a stage that fails (a tracking server that does not answer or refuses the
+credentials fails before anything is logged) or is killed is run again by the next
+``dvc repro``; runs a killed stage left RUNNING are then ended KILLED (tracking/store.py).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from alphabet_lstm.params import load_params
 from alphabet_lstm.tracking.records import TrainingFiles, logged_manifest, read_training, summary_record
 
 TEMPLATE_FIELDS = ("model", "history", "evaluation", "predictions", "patterns", "encoded")
+# The DVC experiment name of a repro outside any experiment (DVC sets DVC_EXP_NAME inside one).
+WORKSPACE = "workspace"
 
 
 def training_files(templates: dict[str, str], framing: str, seed: int) -> TrainingFiles:
@@ -52,13 +57,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
+    # Gone until this run has logged everything: a log stage that fails (a server down, a
+    # wrong password, a kill) leaves its output missing, so the next `dvc repro` reruns it
+    # rather than calling the stage up to date.
+    Path(args.out).unlink(missing_ok=True)
     uri = tracking.tracking_uri()
     # Before MLflow's import (seconds): a server that is down or refuses us fails at once.
     tracking.check_tracking_server(uri)
     templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}
     root = Path.cwd()
     commit = tracking.git_commit(root)
-    exp_name = os.environ.get("DVC_EXP_NAME") or "workspace"
+    exp_name = os.environ.get("DVC_EXP_NAME") or WORKSPACE
     records = [
         read_training(
             training_files(templates, framing_name, seed),
@@ -84,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     run_ids: dict[str, str] = {}
     registered: dict[str, str] = {}
     created = 0
+    # The committed study (a repro outside any DVC experiment) names the models everyone
+    # loads; an experiment registers its versions beside them and moves nothing.
+    sets_champion = exp_name == WORKSPACE
+    champions: list[str] = []
     # Ctrl-C and SIGTERM are raised between runs, never in the middle of MLflow's requests;
     # a run interrupted anyway (a second signal) is ended FAILED by mlflow.start_run.
     with mlflow_store.store_lock(uri), deferred_signals() as stop_request:
@@ -95,8 +108,10 @@ def main(argv: list[str] | None = None) -> None:
                 run_ids[record.key] = logged.run_id
                 created += logged.created
                 if record.seed == first_seed:
-                    mlflow_store.ensure_registered(store, record, logged.run_id)
+                    version = mlflow_store.ensure_registered(store, record, logged.run_id)
                     registered[mlflow_store.registered_model_name(record.framing)] = record.model_md5
+                    if sets_champion and mlflow_store.record_study_version(store, record.framing, version):
+                        champions.append(f"{mlflow_store.registered_model_name(record.framing)} v{version}")
             stop_request.check()
             summary, _ = mlflow_store.log_summary(
                 store,
@@ -112,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         f"summary run {summary.run_id} ({'new' if summary.created else 'already logged'}) for {exp_name}",
         file=sys.stderr,
     )
+    if champions:
+        print(f"MLflow {uri}: @{mlflow_store.CHAMPION_ALIAS} now names {', '.join(champions)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The pyfunc model's code file (MLflow's "models from code"): MLflow stores this file with
 each logged model and runs it when the model is loaded, so no pickled object is involved.
-It only names the model class; everything else is in :mod:`pyfunc_model`.
+It only names the model class; everything else is in :mod:`pyfunc_model`, which travels
+with the model (tracking/shipped.py follows the imports from here).
 """
 
 import mlflow

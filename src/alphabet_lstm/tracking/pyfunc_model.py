@@ -1,18 +1,24 @@
 """A trained model as an MLflow pyfunc model: letters in, the next letter out.
 
-Loading and predicting need numpy, pandas and this package's numpy forward pass
-(model/lstm.py), never TensorFlow: the weights travel as the model's ``weights`` artifact,
-the same .npz file DVC tracks, and it carries its own spec (framing, layout, input length,
-statefulness).
+Self-contained: this module imports only mlflow, numpy, pandas and the project's query
+path (querying.py, model/lstm.py, data/encoding.py, alphabet.py), and the logged model
+carries those files (MLflow's ``code_paths``, listed by tracking/shipped.py), so an
+environment holding only the pinned mlflow loads and serves it. The weights travel as the
+model's ``weights`` artifact, the same .npz file DVC tracks, which carries its own spec
+(framing, layout, input length, statefulness, batch size).
 
 Input: a DataFrame with a string column ``letters``, one query per row (``"KLM"``;
 lower case is read as upper case). A stateless model gets the letters as one left-padded
-input and takes the lengths it was trained on; a stateful model is fed them one at a time
-from a reset state. Output: one row per query with ``next_letter`` and its ``probability``,
-then the second and third most probable letters.
+input and takes the lengths it was trained on. A stateful model is fed them as it was
+trained and evaluated, from a reset state: at batch size B, B streams side by side, letter
+i in stream i mod B, so the query A..K is answered as evaluation answered the pattern K.
+Output: one row per query with ``next_letter`` and its ``probability``, then the second
+and third most probable letters.
 """
 
 from __future__ import annotations
+
+import json
 
 import mlflow.pyfunc
 import numpy as np
@@ -21,9 +27,8 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.artifacts import load_model
-from alphabet_lstm.evaluation import query_probabilities, top_letters
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
+from alphabet_lstm.querying import query_probabilities, top_letters
 
 INPUT_COLUMN = "letters"
 WEIGHTS_ARTIFACT = "weights"
@@ -42,13 +47,35 @@ def signature() -> ModelSignature:
 
 
 def input_example(spec: ModelSpec) -> pd.DataFrame:
-    """A query the model accepts: three letters from K if it takes them, else its window."""
+    """A query the model accepts: three letters from K if it takes them, else its window;
+    a stateful model with several streams gets A..K, the letters it was trained on."""
+    if spec.stateful and spec.batch_size > 1:
+        return pd.DataFrame({INPUT_COLUMN: [ALPHABET[: EXAMPLE_START + 1]]})
     length = 3 if spec.accepts_length(3) else spec.input_length
     return pd.DataFrame({INPUT_COLUMN: [ALPHABET[EXAMPLE_START : EXAMPLE_START + length]]})
 
 
+def query_rule(spec: ModelSpec) -> str:
+    """What a query to this model means, in words (model descriptions, error messages)."""
+    if not spec.stateful:
+        return f"framing {spec.framing} takes {spec.accepted_lengths()}, left-padded into one input"
+    if spec.batch_size == 1:
+        return f"framing {spec.framing} is stateful: a query's letters are fed one at a time from a reset state"
+    return (
+        f"framing {spec.framing} is stateful at batch size {spec.batch_size}: a query's letters are fed as in "
+        f"training, from a reset state, {spec.batch_size} streams side by side (letter i in stream i mod "
+        f"{spec.batch_size}), and the answer is for the last letter; A..K is answered as evaluation answered K"
+    )
+
+
 def query_codes(spec: ModelSpec, text: object, row: int) -> list[int]:
     """One query's letter codes; ValueError naming the row, the problem and what is allowed."""
+    if spec.stateful and spec.input_length != 1:
+        # Trained on windows in order: a letter string does not say where one window ends.
+        raise ValueError(
+            f"framing {spec.framing} is stateful over {spec.input_length}-letter windows; this model answers "
+            "stateful framings fed one letter at a time only (use `alphabet-lstm predict` in the project)"
+        )
     if not isinstance(text, str):
         raise ValueError(f"row {row}: column {INPUT_COLUMN!r} must hold a string of letters A-Z, got {text!r}")
     try:
@@ -75,11 +102,21 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
     return pd.DataFrame(rows, columns=columns)
 
 
+def read_model(path: str) -> tuple[LSTMWeights, ModelSpec]:
+    """The weights and spec of a model saved by the train stage (artifacts.save_model's
+    .npz: one .npy member per weight array and metadata.json holding the spec), read with
+    numpy alone."""
+    with np.load(path, allow_pickle=False) as archive:
+        weights = LSTMWeights.from_list([archive[name] for name in LSTMWeights.NAMES])
+        metadata = json.loads(archive["metadata.json"])
+    return weights, ModelSpec.from_dict(metadata["spec"])
+
+
 class AlphabetModel(mlflow.pyfunc.PythonModel):
     """The pyfunc wrapper: loads the .npz weights artifact, predicts with numpy."""
 
     def load_context(self, context) -> None:
-        self.weights, self.spec = load_model(context.artifacts[WEIGHTS_ARTIFACT])
+        self.weights, self.spec = read_model(context.artifacts[WEIGHTS_ARTIFACT])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return predict_frame(self.weights, self.spec, pd.DataFrame(model_input))

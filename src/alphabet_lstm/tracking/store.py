@@ -4,12 +4,20 @@ A run is looked up by its content key (a tag) before anything is written: a FINI
 with the key is reused, so logging the same training twice adds nothing. A new run is
 written inside ``mlflow.start_run``, which ends it FAILED if anything raises on the way
 (a run never stays RUNNING because of us); failed runs are not reused, the next attempt
-writes a fresh one.
+writes a fresh one. A process killed outright (SIGKILL) cannot end its run: the next log
+ends it KILLED (write_once), and of two loggers racing for one key the later gives way.
+
+Registered models carry the alias ``champion``: the committed study's version, moved by
+the study when it logs a new one or on purpose (`alphabet-lstm promote`), never by a DVC
+experiment.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import tempfile
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +32,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.tracking import DEFAULT_ARTIFACTS_NAME, EXPERIMENT_NAME, TrackingFailed, tracking_user
-from alphabet_lstm.tracking import pyfunc_model
-from alphabet_lstm.tracking.records import SummaryRecord, TrainingRecord
+from alphabet_lstm.tracking import pyfunc_model, shipped
+from alphabet_lstm.tracking.records import EVALUATION_PREFIX, SummaryRecord, TrainingRecord
 
 # The tag MLflow 3's UI reads to open an experiment in its model-training view rather than
 # the GenAI one (mlflow/server/js: ExperimentKind.CUSTOM_MODEL_DEVELOPMENT).
@@ -37,10 +45,23 @@ EXPERIMENT_DESCRIPTION = (
 )
 MODEL_NAME = "model"
 REGISTERED_MODEL_PREFIX = "alphabet-lstm-"
+# The alias the committed study sets and docs load (models:/alphabet-lstm-<framing>@champion).
+CHAMPION_ALIAS = "champion"
+# The registered model's tag naming the version the committed study last logged.
+STUDY_VERSION_TAG = "study_version"
 # MLflow's limits per log_batch request.
 PARAMS_PER_REQUEST = 100
 METRICS_PER_REQUEST = 1000
 LOCK_TIMEOUT_SECONDS = 600
+# The tag naming the process that writes a run (host:pid): a later log sees whether a
+# RUNNING run's writer is still alive.
+WRITER_TAG = "writer"
+# A RUNNING run written from another machine is taken for dead after this long (logging
+# one training takes about a second; the whole log stage well under a minute).
+STALE_AFTER_SECONDS = 600
+WAIT_POLL_SECONDS = 1.0
+CLAIM_ATTEMPTS = 3
+MAX_RUNS_PER_KEY = 100
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,106 @@ def find_finished_run(store: Store, tag: str, value: str):
     return found[0] if found else None
 
 
+def writer_id() -> str:
+    """This process, as the tag on the runs it writes: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def writer_gone(run, now_ms: int) -> bool:
+    """Whether nobody is writing a RUNNING run any more: its writer was a process of this
+    host that has exited (a log stage killed with SIGKILL), or it has run longer than
+    STALE_AFTER_SECONDS (a writer on another machine, whose process we cannot see)."""
+    host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return int(pid) == os.getpid() or not _process_exists(int(pid))
+    return now_ms - run.info.start_time > STALE_AFTER_SECONDS * 1000
+
+
+def _runs_with(store: Store, tag: str, value: str) -> list:
+    return store.client.search_runs(
+        [store.experiment_id], filter_string=f"tags.{tag} = '{value}'", max_results=MAX_RUNS_PER_KEY
+    )
+
+
+def settle_runs(store: Store, tag: str, value: str):
+    """The FINISHED run whose ``tag`` is ``value``, or None, once no run with it hangs: a
+    RUNNING run that nobody writes any more (writer_gone) is ended KILLED; one that a live
+    process still writes is waited for (it may finish, and be reused)."""
+    deadline = time.monotonic() + STALE_AFTER_SECONDS
+    while True:
+        now = _timestamp()
+        finished, live = None, False
+        for run in _runs_with(store, tag, value):
+            if run.info.status == "FINISHED":
+                finished = finished or run
+            elif run.info.status == "RUNNING":
+                if writer_gone(run, now):
+                    store.client.set_terminated(run.info.run_id, "KILLED")
+                else:
+                    live = True
+        if finished is not None or not live or time.monotonic() > deadline:
+            return finished
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def shared_store(store: Store) -> bool:
+    """Whether loggers may write to the store at the same time: a server. The embedded
+    SQLite store is held by one log stage at a time (store_lock)."""
+    return _sqlite_path(store.uri) is None
+
+
+def _earlier_claim(store: Store, tag: str, value: str, own) -> str | None:
+    """Another run with the key, RUNNING or FINISHED, started before ``own`` (ties by run
+    id): two loggers that both found no run both started one; the later one gives way."""
+    mine = (own.info.start_time, own.info.run_id)
+    for run in _runs_with(store, tag, value):
+        if run.info.run_id != own.info.run_id and run.info.status in ("RUNNING", "FINISHED"):
+            if (run.info.start_time, run.info.run_id) < mine:
+                return run.info.run_id
+    return None
+
+
+class _GaveWay(Exception):
+    """Raised inside a new run whose key an earlier run already claimed."""
+
+
+def write_once(store: Store, tag: str, value: str, write, **run_args) -> Logged:
+    """The one run whose ``tag`` is ``value``: a FINISHED one reused, else a new run that
+    ``write(run_id)`` fills, started with ``run_args`` (start_run's).
+
+    No run is left hanging and none is doubled: a RUNNING run whose writer is gone is
+    ended KILLED first (settle_runs); a run another live logger is writing is waited
+    for and reused; of two loggers that start a run for the same key at the same time, the
+    later one ends its run and deletes it, and reuses the earlier one's.
+    """
+    for _ in range(CLAIM_ATTEMPTS):
+        existing = settle_runs(store, tag, value)
+        if existing is not None:
+            return Logged(existing.info.run_id, created=False)
+        run_id = None
+        try:
+            with start_run(store, **run_args) as run:
+                run_id = run.info.run_id
+                if shared_store(store) and _earlier_claim(store, tag, value, store.client.get_run(run_id)) is not None:
+                    raise _GaveWay
+                write(run_id)
+        except _GaveWay:
+            store.client.delete_run(run_id)
+            continue
+        return Logged(run_id, created=True)
+    raise TrackingFailed(f"MLflow {store.uri}: no run with {tag} {value} settled after {CLAIM_ATTEMPTS} attempts")
+
+
 def _log_values(client: MlflowClient, run_id: str, params: Mapping[str, str], metrics: list[Metric]) -> None:
     """Params and metrics in as few requests as MLflow's per-request limits allow."""
     param_list = [Param(key, str(value)) for key, value in params.items()]
@@ -159,7 +280,7 @@ def start_run(store: Store, *, run_name: str, tags: Mapping[str, str], descripti
     A run under ``parent_run_id`` may be started while that parent is the active run (a
     sweep writes its children inside its own run); MLflow calls that nested.
     """
-    tags = {"mlflow.user": tracking_user(), **tags}
+    tags = {"mlflow.user": tracking_user(), WRITER_TAG: writer_id(), **tags}
     return mlflow.start_run(
         experiment_id=store.experiment_id,
         run_name=run_name,
@@ -171,28 +292,37 @@ def start_run(store: Store, *, run_name: str, tags: Mapping[str, str], descripti
 
 
 def _timestamp() -> int:
-    import time
-
     return int(time.time() * 1000)
 
 
+def model_requirements() -> list[str]:
+    """What loading and predicting take, pinned to this environment's versions: the
+    shipped code imports only these (tests/test_tracking.py checks it against the imports)."""
+    return [f"mlflow=={mlflow.__version__}", f"numpy=={numpy.__version__}", f"pandas=={pandas.__version__}"]
+
+
 def log_model(record: TrainingRecord) -> str:
-    """The training's pyfunc model under ``model`` in the active run; returns its model id."""
+    """The training's pyfunc model under ``model`` in the active run; returns its model id.
+
+    Self-contained: the project files that predict travel with it (``code_paths``,
+    tracking/shipped.py), the weights file (with its spec) as an artifact.
+    """
     from alphabet_lstm.model.lstm import ModelSpec
 
     spec = ModelSpec.from_dict(record.spec)
-    info = mlflow.pyfunc.log_model(
-        name=MODEL_NAME,
-        # A code file rather than a pickled object: what loads the model is readable source.
-        python_model=str(Path(pyfunc_model.__file__).with_name("pyfunc_entry.py")),
-        artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
-        signature=pyfunc_model.signature(),
-        input_example=pyfunc_model.input_example(spec),
-        # Stated rather than inferred (inferring loads the model in a subprocess). The
-        # model also needs this package (alphabet-lstm) importable where it is served.
-        pip_requirements=[f"numpy=={numpy.__version__}", f"pandas=={pandas.__version__}", f"mlflow=={mlflow.__version__}"],
-        tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
-    )
+    with tempfile.TemporaryDirectory(prefix="alphabet-lstm-code-") as code_root:
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            # A code file rather than a pickled object: what loads the model is readable source.
+            python_model=str(shipped.ENTRY_FILE),
+            code_paths=[str(shipped.copy_code(Path(code_root)))],
+            artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
+            signature=pyfunc_model.signature(),
+            input_example=pyfunc_model.input_example(spec),
+            # Stated rather than inferred (inferring loads the model in a subprocess).
+            pip_requirements=model_requirements(),
+            tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
+        )
     return info.model_id
 
 
@@ -210,13 +340,8 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
     """The training's run: found by its key, or written whole (params, curves, evaluation,
     and what the record holds of the prediction table, dataset input and pyfunc model).
     ``parent_run_id`` nests a new run under that (active) run: a sweep's trainings."""
-    existing = find_finished_run(store, "training_key", record.key)
-    if existing is not None:
-        return Logged(existing.info.run_id, created=False)
-    with start_run(
-        store, run_name=record.run_name, tags=record.tags, description=record.description, parent_run_id=parent_run_id
-    ) as run:
-        run_id = run.info.run_id
+
+    def write(run_id: str) -> None:
         _log_values(store.client, run_id, record.params, _metrics(record.metrics, record.step_metrics, _timestamp()))
         if record.dataset_rows:
             with warnings.catch_warnings():
@@ -234,17 +359,45 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
             mlflow.log_table(pandas.DataFrame(record.predictions), artifact_file="predictions.json")
         if record.model_path is not None:
             log_model(record)
-    return Logged(run_id, created=True)
+
+    return write_once(
+        store, "training_key", record.key, write,
+        run_name=record.run_name, tags=record.tags, description=record.description, parent_run_id=parent_run_id,
+    )
+
+
+def version_tags(record: TrainingRecord) -> dict[str, str]:
+    """What the registry's UI shows of a version: the training's identity, the DVC
+    experiment that logged it, its accuracy and its params (``param.<name>``)."""
+    tags = {
+        "model_md5": record.model_md5,
+        "training_key": record.key,
+        "framing": record.framing,
+        "seed": str(record.seed),
+        "dvc_exp_name": record.tags.get("dvc_exp_name", ""),
+        "git_commit": record.tags.get("git_commit", ""),
+    }
+    accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
+    if accuracy is not None:
+        tags["accuracy"] = f"{accuracy:.6f}"
+    tags.update({f"param.{name}": value for name, value in record.params.items() if name not in ("framing", "seed")})
+    return tags
 
 
 def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     """The registry version holding this model's bytes: an existing one (same model md5),
-    else a new version of ``alphabet-lstm-<framing>`` linked to ``run_id``. Returns it."""
+    else a new version of ``alphabet-lstm-<framing>`` linked to ``run_id``, described
+    (framing, params, accuracy) and tagged (version_tags). Returns it. Never moves an alias."""
     name = registered_model_name(record.framing)
     client = store.client
     try:
         client.create_registered_model(
-            name, description=f"The {record.framing} framing of alphabet-lstm (pyfunc: letters in, next letter out)."
+            name,
+            description=(
+                f"The {record.framing} framing of alphabet-lstm (pyfunc: letters in, next letter out). "
+                f"Load {name}@{CHAMPION_ALIAS}: the version of the committed study; DVC experiments "
+                "register versions beside it and never move it (`alphabet-lstm promote` does)."
+            ),
         )
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
@@ -258,10 +411,80 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
         source=f"models:/{model_id}",
         run_id=run_id,
         model_id=model_id,
-        tags={"model_md5": record.model_md5, "training_key": record.key, "seed": str(record.seed)},
+        tags=version_tags(record),
         description=record.description,
     )
+    if not shared_store(store):
+        return str(version.version)
+    # Two loggers racing on one server may both have found no version: the later gives way.
+    same = sorted(int(item.version) for item in client.search_model_versions(f"name = '{name}'")
+                  if item.tags.get("model_md5") == record.model_md5)
+    if same and same[0] < int(version.version):
+        client.delete_model_version(name, version.version)
+        return str(same[0])
     return str(version.version)
+
+
+def champion_version(store: Store, framing: str) -> str | None:
+    """The version the alias ``champion`` names for a framing, or None."""
+    try:
+        return str(store.client.get_model_version_by_alias(registered_model_name(framing), CHAMPION_ALIAS).version)
+    except MlflowException:
+        return None
+
+
+def set_champion(store: Store, framing: str, version: str) -> None:
+    """Point ``alphabet-lstm-<framing>@champion`` at ``version``."""
+    store.client.set_registered_model_alias(registered_model_name(framing), CHAMPION_ALIAS, version)
+
+
+def record_study_version(store: Store, framing: str, version: str) -> bool:
+    """The committed study's version of a framing: champion moves to it when it is new (the
+    study retrained) or when there is no champion yet; a study that did not change leaves a
+    champion promoted on purpose where it is. Returns whether champion moved."""
+    name = registered_model_name(framing)
+    model = store.client.get_registered_model(name)
+    previous = model.tags.get(STUDY_VERSION_TAG)
+    moved = previous != version or CHAMPION_ALIAS not in (model.aliases or {})
+    if moved:
+        set_champion(store, framing, version)
+    if previous != version:
+        store.client.set_registered_model_tag(name, STUDY_VERSION_TAG, version)
+    return moved
+
+
+def promotion_target(store: Store, framing: str, *, version: str | None = None, exp: str | None = None) -> str:
+    """The version `alphabet-lstm promote` moves champion to: ``version`` as given, or the
+    one DVC experiment ``exp`` registered. UsageError naming what exists otherwise."""
+    from alphabet_lstm.errors import UsageError
+
+    name = registered_model_name(framing)
+    try:
+        versions = store.client.search_model_versions(f"name = '{name}'")
+    except MlflowException as error:
+        raise TrackingFailed(f"MLflow store {store.uri}: {error.message}") from None
+    if not versions:
+        registered = sorted(
+            model.name[len(REGISTERED_MODEL_PREFIX) :]
+            for model in store.client.search_registered_models(f"name LIKE '{REGISTERED_MODEL_PREFIX}%'")
+        )
+        raise UsageError(
+            f"no registered model {name} in {store.uri}; framings registered there: "
+            f"{', '.join(registered) or 'none (run `dvc repro` first)'}"
+        )
+    numbers = sorted(int(item.version) for item in versions)
+    if version is not None:
+        if not version.isdigit() or int(version) not in numbers:
+            raise UsageError(f"{name} has no version {version}; its versions: {', '.join(map(str, numbers))}")
+        return str(int(version))
+    matching = sorted((int(item.version) for item in versions if item.tags.get("dvc_exp_name") == exp), reverse=True)
+    if not matching:
+        experiments = sorted({item.tags.get("dvc_exp_name", "") for item in versions} - {""})
+        raise UsageError(
+            f"no version of {name} was registered by DVC experiment {exp!r}; experiments with versions: "
+            f"{', '.join(experiments) or 'none'} (an experiment that did not retrain {framing} registers no version)"
+        )
+    return str(matching[0])
 
 
 def log_summary(
@@ -276,14 +499,17 @@ def log_summary(
     children nested inside it. The run is FINISHED only once every child is in, so a
     logging that fails half way is written anew next time. Returns it and how many
     children were created (a child already logged is found by its key, not repeated)."""
-    existing = find_finished_run(store, "summary_key", summary.key)
-    if existing is not None:
-        return Logged(existing.info.run_id, created=False), 0
-    with start_run(
-        store, run_name=summary.run_name, tags=summary.tags, description=summary.description, parent_run_id=None
-    ) as run:
-        created = sum(log_training(store, child, parent_run_id=run.info.run_id).created for child in children)
-        _log_values(store.client, run.info.run_id, summary.params, _metrics(summary.metrics, {}, _timestamp()))
+    created = 0
+
+    def write(run_id: str) -> None:
+        nonlocal created
+        created = sum(log_training(store, child, parent_run_id=run_id).created for child in children)
+        _log_values(store.client, run_id, summary.params, _metrics(summary.metrics, {}, _timestamp()))
         if report_dir is not None:
             mlflow.log_artifacts(str(report_dir), artifact_path="report")
-    return Logged(run.info.run_id, created=True), created
+
+    logged = write_once(
+        store, "summary_key", summary.key, write,
+        run_name=summary.run_name, tags=summary.tags, description=summary.description, parent_run_id=None,
+    )
+    return logged, created

@@ -1,0 +1,202 @@
+"""The log stage when things go wrong, with the real tools: a `kill -9` in the middle of
+logging, a wrong password on the team server then the right one, two log stages racing
+for the same trainings on one server.
+
+The clones are test_team's: two framings (one stateless, one stateful) on the small-epoch
+profile, committed; the team server is PostgreSQL behind `mlflow server` with basic auth.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, VENV_BIN, pipeline_env, run, stages_run
+from test_team import (  # noqa: F401  (team_server is a fixture)
+    EXPERIMENT_NAME,
+    FRAMINGS,
+    SEED,
+    SERVER_SCRIPT,
+    exported_lines,
+    rest_json,
+    team_clone,
+    team_server,
+)
+
+pytestmark = pytest.mark.e2e
+
+LOG_STAGE = "alphabet_lstm.stages.log"
+TEMPLATES = [
+    "--model", "models/{framing}/seed{seed}.npz",
+    "--history", "metrics/history/{framing}/seed{seed}.csv",
+    "--evaluation", "metrics/evaluation/{framing}/seed{seed}.json",
+    "--predictions", "metrics/predictions/{framing}/seed{seed}.csv",
+    "--patterns", "data/patterns/{framing}.json",
+    "--encoded", "data/encoded/{framing}.npz",
+    "--report-dir", "reports",
+]
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory) -> Path:
+    """A committed two-framing clone after `dvc repro` (logged to its own store)."""
+    root = team_clone(tmp_path_factory.mktemp("robust") / "repo")
+    run(["dvc", "repro"], root)
+    return root
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc (children of children included)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def running_runs(database: Path) -> list[str]:
+    """RUNNING runs in an embedded store, read straight from SQLite (no MLflow import)."""
+    if not database.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return [row[0] for row in connection.execute("SELECT run_uuid FROM runs WHERE status = 'RUNNING'")]
+    except sqlite3.OperationalError:  # the tables are not there yet, or the store is busy
+        return []
+
+
+def runs_by_status(uri: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def test_a_log_stage_killed_mid_log_leaves_no_run_hanging_and_no_duplicate(reproduced: Path):
+    database = reproduced / "mlflow.db"
+    # A store that has nothing yet: the forced log writes every run again, and is killed
+    # with SIGKILL while the first of them is RUNNING.
+    database.unlink()
+    (reproduced / "mlflow.db.lock").unlink(missing_ok=True)
+    dvc = subprocess.Popen(
+        ["dvc", "repro", "-f", "-s", "log"], cwd=reproduced, env=pipeline_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and dvc.poll() is None:
+        if running_runs(database):
+            for pid in descendants(dvc.pid):
+                if LOG_STAGE in command_line(pid):
+                    os.kill(pid, signal.SIGKILL)
+                    killed = pid
+                    break
+        time.sleep(0.05)
+    output = dvc.communicate(timeout=120)[0]
+    assert killed is not None, f"the log stage was not caught RUNNING:\n{output[-3000:]}"
+    assert dvc.returncode != 0
+    [hanging] = running_runs(database)
+
+    # The next plain `dvc repro` reruns the log stage (its output is gone) and settles it.
+    again = run(["dvc", "repro"], reproduced)
+    assert stages_run(again.stdout) == ["log"]
+    runs = runs_by_status(f"sqlite:///{database}")
+    assert [tracked.info.status for tracked in runs if tracked.info.status == "RUNNING"] == []
+    statuses = {tracked.info.run_id: tracked.info.status for tracked in runs}
+    assert statuses[hanging] == "KILLED"
+    finished = [tracked.data.tags.get("training_key") or tracked.data.tags["summary_key"]
+                for tracked in runs if tracked.info.status == "FINISHED"]
+    assert len(finished) == len(set(finished)) == len(FRAMINGS) + 1
+    assert run(["dvc", "status", "log"], reproduced).stdout.strip() == "Data and pipelines are up to date."
+
+
+def alice_on(server) -> dict:
+    added = run(["bash", str(SERVER_SCRIPT), "add-user", "alice", "--dir", str(server.directory)], REPO_ROOT)
+    return exported_lines(added.stdout)
+
+
+def server_runs(uri: str, credentials: tuple[str, str]) -> list[dict]:
+    experiment = rest_json(uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME,
+                           credentials=credentials)["experiment"]
+    found = rest_json(uri, "/api/2.0/mlflow/runs/search",
+                      {"experiment_ids": [experiment["experiment_id"]], "max_results": 1000}, credentials=credentials)
+    return [
+        {"status": tracked["info"]["status"], "name": tracked["info"]["run_name"],
+         "tags": {item["key"]: item["value"] for item in tracked["data"]["tags"]}}
+        for tracked in found.get("runs", [])
+    ]
+
+
+def test_a_log_stage_failed_on_a_wrong_password_is_rerun_by_the_next_repro(team_server, reproduced: Path, tmp_path: Path):
+    alice = alice_on(team_server)
+    credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
+    root = tmp_path / "repo"
+    run(["cp", "-a", str(reproduced), str(root)], tmp_path)
+    (root / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)
+    # Logged to the embedded store already: DVC calls the pipeline up to date. Logging the same
+    # outputs to the server is asked for once (DVC cannot see MLFLOW_TRACKING_URI), with a
+    # wrong password: it fails, and leaves the stage to run again.
+    wrong = pipeline_env({**alice, "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
+    failed = run(["dvc", "repro", "-f", "-s", "log"], root, env=wrong, check=False)
+    assert failed.returncode != 0 and "refused the user name and password" in failed.stderr
+    assert "log" in run(["dvc", "status"], root, env=pipeline_env(alice)).stdout
+
+    logged = run(["dvc", "repro"], root, env=pipeline_env(alice))
+    assert stages_run(logged.stdout) == ["log"]
+    runs = server_runs(alice["MLFLOW_TRACKING_URI"], credentials)
+    assert sorted(tracked["name"] for tracked in runs) == sorted(
+        [f"{name}-seed{SEED}" for name in FRAMINGS] + ["summary@workspace"]
+    )
+    assert {tracked["status"] for tracked in runs} == {"FINISHED"}
+
+
+def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(team_server, reproduced: Path, tmp_path: Path):
+    alice = alice_on(team_server)
+    credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
+    env = pipeline_env(alice)
+    racers = [
+        subprocess.Popen(
+            [str(VENV_BIN / "python"), "-m", LOG_STAGE, *TEMPLATES, "--out", str(tmp_path / f"logged-{index}.json")],
+            cwd=reproduced, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for index in range(2)
+    ]
+    for racer in racers:
+        _, stderr = racer.communicate(timeout=600)
+        assert racer.returncode == 0, stderr[-3000:]
+    runs = server_runs(alice["MLFLOW_TRACKING_URI"], credentials)
+    live = [tracked for tracked in runs if tracked["status"] in ("RUNNING", "FINISHED")]
+    keys = [tracked["tags"].get("training_key") or tracked["tags"]["summary_key"] for tracked in live]
+    assert len(keys) == len(set(keys)) == len(FRAMINGS) + 1
+    assert {tracked["status"] for tracked in live} == {"FINISHED"}
+    # One registry version per framing, whichever racer created it.
+    for name in FRAMINGS:
+        versions = rest_json(alice["MLFLOW_TRACKING_URI"], "/api/2.0/mlflow/model-versions/search?filter="
+                             + urllib.parse.quote(f"name='alphabet-lstm-{name}'"), credentials=credentials)
+        assert len(versions["model_versions"]) == 1, name
+    # Both racers name the same trainings in their outputs.
+    assert (tmp_path / "logged-0.json").read_text() == (tmp_path / "logged-1.json").read_text()

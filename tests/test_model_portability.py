@@ -1,0 +1,239 @@
+"""The MLflow models the pipeline logs, used as a consumer uses them: from an environment that
+holds only the pinned mlflow (and its dependencies), never this project.
+
+One clone runs `dvc repro` on the small-epoch profile with one framing more than
+params.yaml, stateful at batch size 5 (five streams side by side), and logs into its own
+store. The clean environment is made with uv from requirements.lock's pins and cached
+between runs, outside the repository (MODEL_ENV_CACHE, else ~/.cache/alphabet-lstm).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, VENV_BIN, make_clone, run
+
+pytestmark = pytest.mark.e2e
+
+SEED = 7
+# The study's stateful framing at batch size 5: the use a one-letter-at-a-time query misread.
+BATCH_FIVE = "stateful_b5"
+PINNED = ("mlflow", "numpy", "pandas")
+
+PREDICT_ALL = """
+import json, sys
+import mlflow.pyfunc, pandas
+answers = []
+for model_uri, queries in json.loads(sys.stdin.read()):
+    model = mlflow.pyfunc.load_model(model_uri)
+    table = model.predict(pandas.DataFrame({"letters": queries}))
+    answers.append(table["next_letter"].tolist())
+import alphabet_lstm
+print(json.dumps({"answers": answers, "package": list(alphabet_lstm.__path__),
+                  "heavy": sorted(m for m in ("tensorflow", "keras", "dvc") if m in sys.modules)}))
+"""
+
+
+def lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in (REPO_ROOT / "requirements.lock").read_text().splitlines():
+        name, _, version = line.partition("==")
+        if version:
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def model_env_dir() -> Path:
+    """Where the clean environment is kept: keyed by Python and the lock's pins of what a
+    model needs, so a new pin makes a new environment."""
+    pins = lock_pins()
+    key = f"py{sys.version_info.major}.{sys.version_info.minor}-" + "-".join(f"{name}{pins[name]}" for name in PINNED)
+    base = Path(os.environ.get("MODEL_ENV_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alphabet-lstm")
+    return base / "model-env" / key
+
+
+@pytest.fixture(scope="module")
+def clean_python() -> Path:
+    """The python of a venv holding mlflow==<the lock's pin> and what uv resolves for it
+    under the lock's constraints; built once (a few seconds from uv's cache), then reused."""
+    from filelock import FileLock
+
+    env = model_env_dir()
+    env.parent.mkdir(parents=True, exist_ok=True)
+    python = env / "bin" / "python"
+    with FileLock(str(env) + ".lock", timeout=900):
+        if not (env / ".complete").is_file():
+            shutil.rmtree(env, ignore_errors=True)
+            uv = str(VENV_BIN / "uv")
+            run([uv, "venv", "--quiet", "--python", sys._base_executable, str(env)], REPO_ROOT)
+            run([uv, "pip", "install", "--quiet", "--python", str(python), "--constraint",
+                 str(REPO_ROOT / "requirements.lock"), f"mlflow=={lock_pins()['mlflow']}"], REPO_ROOT, timeout=900)
+            (env / ".complete").write_text("built by tests/test_model_portability.py\n")
+    return python
+
+
+def clean_env(extra: dict | None = None) -> dict:
+    """A consumer's environment: the clean venv first on PATH, nothing of the project's."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    env["PATH"] = os.pathsep.join(
+        part for part in env.get("PATH", "").split(os.pathsep) if Path(part).resolve() != VENV_BIN.resolve()
+    )
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A clone with stateful_b5 beside the study's framings, after `dvc repro`."""
+    root = make_clone(tmp_path_factory.mktemp("portable") / "repo")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["framings"][BATCH_FIVE] = {**params["framings"]["stateful"], "batch_size": 5}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "commit", "-q", "-am", "stateful at batch size 5"], root)
+    run(["dvc", "repro"], root)
+    return root
+
+
+def store_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def predict_in(python: Path, cwd: Path, uri: str, requests: list[tuple[str, list[str]]]) -> dict:
+    """Load each model and predict its queries in a fresh interpreter of ``python``."""
+    result = subprocess.run(
+        [str(python), "-c", PREDICT_ALL], input=json.dumps(requests), cwd=cwd,
+        env=clean_env({"MLFLOW_TRACKING_URI": uri}), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def framing_queries(root: Path, framing: str, spec: dict) -> tuple[list[str], list[str]]:
+    """The training inputs as queries, and the letters evaluation predicted for them.
+
+    A stateless model's query is a pattern's input. A stateful model was fed the patterns
+    as one sequence (in streams side by side at batch size > 1): pattern i's query is the
+    inputs of patterns 0..i, which the model feeds as training did.
+    """
+    patterns = json.loads((root / "data" / "patterns" / f"{framing}.json").read_text())["patterns"]
+    inputs = [pattern["input"] for pattern in patterns]
+    if spec["stateful"]:
+        queries = ["".join(inputs[: index + 1]) for index in range(len(inputs))]
+    else:
+        queries = inputs
+    with (root / "metrics" / "predictions" / framing / f"seed{SEED}.csv").open() as handle:
+        predicted = [row["predicted"] for row in csv.DictReader(handle)]
+    return queries, predicted
+
+
+def test_the_clean_environment_holds_mlflow_and_not_this_project(clean_python: Path, tmp_path: Path):
+    result = subprocess.run(
+        [str(clean_python), "-c", "import importlib.util as u, mlflow, numpy, pandas; "
+         "print(mlflow.__version__, numpy.__version__, pandas.__version__, "
+         "[m for m in ('alphabet_lstm', 'tensorflow', 'keras', 'dvc') if u.find_spec(m)])"],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    pins = lock_pins()
+    assert result.stdout.split() == [pins["mlflow"], pins["numpy"], pins["pandas"], "[]"]
+
+
+def test_every_framing_answers_as_evaluated_from_the_clean_environment(study: Path, clean_python: Path, tmp_path: Path):
+    """Item 3 of the issue: over its training inputs, each framing's logged model predicts
+    exactly the letters evaluation predicted, so its accuracy is metrics/evaluation's."""
+    framings = yaml.safe_load((study / "params.yaml").read_text())["framings"]
+    requests, expected = [], {}
+    for framing, spec in framings.items():
+        queries, predicted = framing_queries(study, framing, spec)
+        requests.append((f"models:/alphabet-lstm-{framing}@champion", queries))
+        expected[framing] = predicted
+    answers = predict_in(clean_python, tmp_path, store_uri(study), requests)
+    assert answers["heavy"] == []
+    # The project came with the model, not from an installation.
+    assert all("/code/alphabet_lstm" in path for path in answers["package"]), answers["package"]
+    for (framing, predicted), answered in zip(expected.items(), answers["answers"]):
+        assert answered == predicted, framing
+        evaluation = json.loads((study / "metrics" / "evaluation" / framing / f"seed{SEED}.json").read_text())
+        correct = sum(letter == pattern["target"] for letter, pattern in zip(
+            answered, json.loads((study / "data" / "patterns" / f"{framing}.json").read_text())["patterns"]))
+        assert round(correct / len(answered), 6) == evaluation["accuracy"], framing
+
+
+def test_a_model_loads_by_path_run_and_registry_in_the_clean_environment(study: Path, clean_python: Path, tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store_uri(study))
+    version = client.get_model_version_by_alias("alphabet-lstm-stateful", "champion")
+    # The version's source is the logged model (models:/<model id>), whose files are on disk.
+    model = client.get_logged_model(version.source.removeprefix("models:/"))
+    local_path = model.artifact_location.removeprefix("file://")
+    assert Path(local_path, "MLmodel").is_file()
+    requirements = Path(local_path, "requirements.txt").read_text().split()
+    pins = lock_pins()
+    assert requirements == [f"{name}=={pins[name]}" for name in PINNED]
+    assert sorted(str(path.relative_to(local_path)) for path in Path(local_path, "code").rglob("*.py")) == [
+        "code/alphabet_lstm/alphabet.py", "code/alphabet_lstm/data/encoding.py", "code/alphabet_lstm/model/lstm.py",
+        "code/alphabet_lstm/querying.py", "code/alphabet_lstm/tracking/pyfunc_model.py",
+    ]
+    prefixes = ["A", "ABC", "ABCDEFGHIJK"]
+    uris = [local_path, f"runs:/{version.run_id}/model", "models:/alphabet-lstm-stateful@champion"]
+    answers = predict_in(clean_python, tmp_path, store_uri(study), [(uri, prefixes) for uri in uris])
+    assert answers["answers"][0] == answers["answers"][1] == answers["answers"][2]
+    assert all(letter.isalpha() and len(letter) == 1 for letter in answers["answers"][0])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_clean_environment_serves_the_champion_over_http(study: Path, clean_python: Path, tmp_path: Path):
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log_file:
+        server = subprocess.Popen(
+            [str(clean_python), "-m", "mlflow", "models", "serve", "-m", f"models:/alphabet-lstm-{BATCH_FIVE}@champion",
+             "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            cwd=tmp_path, env=clean_env({"MLFLOW_TRACKING_URI": store_uri(study), "PATH": f"{clean_python.parent}{os.pathsep}{clean_env()['PATH']}"}),
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow models serve did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(1)
+        queries, predicted = framing_queries(study, BATCH_FIVE, {"stateful": True})
+        body = json.dumps({"dataframe_split": {"columns": ["letters"], "data": [[query] for query in queries]}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        assert [row["next_letter"] for row in answer["predictions"]] == predicted
+        bad = json.dumps({"dataframe_split": {"columns": ["letters"], "data": [["A1"]]}}).encode()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=bad,
+                                                          headers={"Content-Type": "application/json"}), timeout=60)
+        assert refused.value.code == 400 and "character '1' at position 2" in refused.value.read().decode()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
