@@ -451,8 +451,9 @@ def test_a_model_ships_the_project_files_its_code_file_imports_and_nothing_else(
 
     files = [path.as_posix() for path in shipped.code_files()]
     assert files == [
-        "alphabet_lstm/alphabet.py", "alphabet_lstm/data/encoding.py", "alphabet_lstm/model/lstm.py",
-        "alphabet_lstm/querying.py", "alphabet_lstm/tracking/pyfunc_model.py",
+        "alphabet_lstm/alphabet.py", "alphabet_lstm/data/datasets.py", "alphabet_lstm/data/encoding.py",
+        "alphabet_lstm/model/floatmath.py", "alphabet_lstm/model/lstm.py", "alphabet_lstm/querying.py",
+        "alphabet_lstm/tracking/pyfunc_model.py",
     ]
     # Beyond the standard library they import exactly what the model's requirements pin.
     assert shipped.third_party_imports() == {"mlflow", "numpy", "pandas"}

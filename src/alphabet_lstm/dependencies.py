@@ -39,11 +39,10 @@ def _source(module: str) -> Path:
     return path
 
 
-def _imported_modules(path: Path) -> set[str]:
-    """Project modules named by the import statements of one file."""
-    names: set[str] = set()
+def _runtime_imports(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """The absolute import statements of one file that run: imports for type checkers
+    only (under ``if TYPE_CHECKING:``) never do."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    # Imports for type checkers only (``if TYPE_CHECKING:``) never run.
     type_only = {
         id(inner)
         for node in ast.walk(tree)
@@ -51,12 +50,30 @@ def _imported_modules(path: Path) -> set[str]:
         for statement in node.body
         for inner in ast.walk(statement)
     }
-    for node in ast.walk(tree):
-        if id(node) in type_only:
-            continue
+    return [
+        node
+        for node in ast.walk(tree)
+        if id(node) not in type_only
+        and (isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.module and node.level == 0))
+    ]
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module one file imports when it runs, top-level names included."""
+    return {
+        node.module if isinstance(node, ast.ImportFrom) and node.module else alias.name
+        for node in _runtime_imports(path)
+        for alias in node.names
+    }
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Project modules named by the import statements of one file."""
+    names: set[str] = set()
+    for node in _runtime_imports(path):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif node.module:
             # `from alphabet_lstm.model import engine_fast` names a module; the package
             # itself counts only when a name is taken from it.
             submodules = {f"{node.module}.{alias.name}" for alias in node.names}

@@ -10,73 +10,36 @@ installed its regular package still wins over the shipped copy.
 
 from __future__ import annotations
 
-import ast
 import shutil
 import sys
 from pathlib import Path
 
-PACKAGE = "alphabet_lstm"
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+from alphabet_lstm.dependencies import PACKAGE, PACKAGE_ROOT, imports_of, module_closure, module_path
+
 # The models-from-code file MLflow stores as the model and runs when loading it.
+ENTRY_MODULE = "alphabet_lstm.tracking.pyfunc_entry"
 ENTRY_FILE = PACKAGE_ROOT / "tracking" / "pyfunc_entry.py"
 
 
-def module_file(module: str) -> Path | None:
-    """The source file of an ``alphabet_lstm`` module, or None if ``module`` is not one."""
-    parts = module.split(".")
-    if parts[0] != PACKAGE:
-        return None
-    base = PACKAGE_ROOT.joinpath(*parts[1:])
-    if base.with_suffix(".py").is_file():
-        return base.with_suffix(".py")
-    if (base / "__init__.py").is_file():
-        return base / "__init__.py"
-    return None
+def code_files() -> list[Path]:
+    """The package files the entry file runs, relative to the package's parent directory
+    (``alphabet_lstm/querying.py``, ...), sorted; neither the entry file nor ``__init__``."""
+    paths = (module_path(name) for name in module_closure(ENTRY_MODULE) if name != ENTRY_MODULE)
+    return sorted(path.relative_to(PACKAGE_ROOT.parent) for path in paths if path and path.name != "__init__.py")
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports at its top level or anywhere inside (absolute imports)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            # `from package import module` imports a module, not a name.
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
-
-
-def code_files(entry: Path = ENTRY_FILE) -> list[Path]:
-    """The package files the entry file needs, relative to the package's parent directory
-    (``alphabet_lstm/querying.py``, ...), sorted; the entry file itself is not among them."""
-    seen: set[Path] = set()
-    pending = [entry]
-    while pending:
-        for module in imported_modules(pending.pop()):
-            path = module_file(module)
-            if path is not None and path.name != "__init__.py" and path not in seen:
-                seen.add(path)
-                pending.append(path)
-    return sorted(path.relative_to(PACKAGE_ROOT.parent) for path in seen)
-
-
-def third_party_imports(entry: Path = ENTRY_FILE) -> set[str]:
+def third_party_imports() -> set[str]:
     """The top-level names of what the shipped files import from outside the package and
     the standard library: what the model's environment must hold."""
-    names: set[str] = set()
-    for relative in [entry.relative_to(PACKAGE_ROOT.parent), *code_files(entry)]:
-        for module in imported_modules(PACKAGE_ROOT.parent / relative):
-            top = module.split(".")[0]
-            if top != PACKAGE and top not in sys.stdlib_module_names:
-                names.add(top)
-    return names
+    names = {name for relative in code_files() for name in imports_of(PACKAGE_ROOT.parent / relative)}
+    names |= imports_of(ENTRY_FILE)
+    return {top for top in (name.split(".")[0] for name in names) if top != PACKAGE and top not in sys.stdlib_module_names}
 
 
-def copy_code(destination: Path, entry: Path = ENTRY_FILE) -> Path:
+def copy_code(destination: Path) -> Path:
     """The shipped files copied under ``destination/alphabet_lstm``; returns that directory
     (MLflow copies it into the model's ``code/`` and puts ``code/`` on sys.path)."""
-    for relative in code_files(entry):
+    for relative in code_files():
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(PACKAGE_ROOT.parent / relative, target)
