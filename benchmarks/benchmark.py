@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import re
@@ -55,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alphabet_lstm.data.encoding import encode_framing, EncodedDataset, encode_patterns
+from alphabet_lstm.data.encoding import encode_framing
 from alphabet_lstm.evaluation import recite, training_metrics
 from alphabet_lstm.model.training import model_spec, train
 from alphabet_lstm.params import FramingParams, Params, load_params
@@ -103,6 +102,7 @@ def target(name: str, value: str | None, passed: bool | None, detail: str = "") 
 
 # ------------------------------------------------------------------------ judging (pure)
 
+
 def judge_study(result: dict) -> list[dict]:
     """The 10-seed study against the faithful one_char training; adding a seed."""
     study, faithful = result.get("study_seconds"), result.get("faithful_one_char_seconds")
@@ -111,16 +111,28 @@ def judge_study(result: dict) -> list[dict]:
         targets = [target(name, None, None, "needs a successful exp run and the faithful training")]
     else:
         ratio = study / faithful
-        targets = [target(name, f"{ratio:.2f}x", ratio <= TARGET_STUDY_RATIO,
-                          f"{duration(study)} study vs {duration(faithful)} faithful one_char")]
+        targets = [
+            target(
+                name,
+                f"{ratio:.2f}x",
+                ratio <= TARGET_STUDY_RATIO,
+                f"{duration(study)} study vs {duration(faithful)} faithful one_char",
+            )
+        ]
     added, framings = result.get("added_trained"), result.get("framings")
     name = f"adding seed {ADDED_SEED} trains only that seed"
     if added is None or framings is None:
         targets.append(target(name, None, None))
     else:
         only_added = sorted(added) == sorted([f"{framing}:{ADDED_SEED}" for framing in framings])
-        targets.append(target(name, f"{len(added)} trainings", only_added,
-                              f"{len(framings)} framings; {duration(result.get('added_seconds'))}"))
+        targets.append(
+            target(
+                name,
+                f"{len(added)} trainings",
+                only_added,
+                f"{len(framings)} framings; {duration(result.get('added_seconds'))}",
+            )
+        )
     return targets
 
 
@@ -132,16 +144,28 @@ def judge_repro(result: dict) -> list[dict]:
     if cold is None or base is None:
         targets = [target(name, None, None, "needs both cold repros to succeed")]
     else:
-        targets = [target(name, f"{cold / base:.2f}x", cold <= base,
-                          f"{duration(cold)} now vs {duration(base)} baseline")]
+        targets = [
+            target(name, f"{cold / base:.2f}x", cold <= base, f"{duration(cold)} now vs {duration(base)} baseline")
+        ]
     noop = current.get("noop_seconds")
-    targets.append(target(f"no-op dvc repro < {TARGET_NOOP_SECONDS:.0f} s", None if noop is None else f"{noop:.2f}s",
-                          None if noop is None else noop < TARGET_NOOP_SECONDS))
+    targets.append(
+        target(
+            f"no-op dvc repro < {TARGET_NOOP_SECONDS:.0f} s",
+            None if noop is None else f"{noop:.2f}s",
+            None if noop is None else noop < TARGET_NOOP_SECONDS,
+        )
+    )
     stages = current.get("stages", [])
     if stages:
         peak = max(stages, key=lambda stage: stage["peak_mib"])
-        targets.append(target("peak memory of any stage < 1 GiB", f"{peak['peak_mib']:.0f} MiB",
-                              peak["peak_mib"] < TARGET_PEAK_MIB, peak["stage"]))
+        targets.append(
+            target(
+                "peak memory of any stage < 1 GiB",
+                f"{peak['peak_mib']:.0f} MiB",
+                peak["peak_mib"] < TARGET_PEAK_MIB,
+                peak["stage"],
+            )
+        )
     else:
         targets.append(target("peak memory of any stage < 1 GiB", None, None))
     return targets
@@ -156,11 +180,23 @@ def judge_sweeps(result: dict) -> list[dict]:
         targets = [target(name, None, None)]
     else:
         ratio = two["trainings_per_minute"] / one["trainings_per_minute"]
-        targets = [target(name, f"{ratio:.2f}x", ratio >= TARGET_SWEEP_SCALING,
-                          f"{two['trainings_per_minute']} vs {one['trainings_per_minute']} trainings/min")]
+        targets = [
+            target(
+                name,
+                f"{ratio:.2f}x",
+                ratio >= TARGET_SWEEP_SCALING,
+                f"{two['trainings_per_minute']} vs {one['trainings_per_minute']} trainings/min",
+            )
+        ]
     identical = result.get("tables_identical")
-    targets.append(target("the same results table on every cluster", None if identical is None else str(identical).lower(),
-                          identical, f"{len(by_name)} clusters"))
+    targets.append(
+        target(
+            "the same results table on every cluster",
+            None if identical is None else str(identical).lower(),
+            identical,
+            f"{len(by_name)} clusters",
+        )
+    )
     return targets
 
 
@@ -171,11 +207,22 @@ def judge_suite(result: dict) -> list[dict]:
     if setup is None or suite is None:
         targets = [target(name, None, None, "needs make setup and make test to succeed")]
     else:
-        targets = [target(name, duration(setup + suite), setup + suite < TARGET_SUITE_SECONDS,
-                          f"{duration(setup)} set-up + {duration(suite)} suite, {result.get('tests_passed')} passed")]
-    targets.append(target(f"make test-fast < {TARGET_UNIT_TIER_SECONDS} s", duration(unit),
-                          None if unit is None else unit < TARGET_UNIT_TIER_SECONDS,
-                          "" if unit is None else f"{result.get('unit_tests_passed')} passed"))
+        targets = [
+            target(
+                name,
+                duration(setup + suite),
+                setup + suite < TARGET_SUITE_SECONDS,
+                f"{duration(setup)} set-up + {duration(suite)} suite, {result.get('tests_passed')} passed",
+            )
+        ]
+    targets.append(
+        target(
+            f"make test-fast < {TARGET_UNIT_TIER_SECONDS} s",
+            duration(unit),
+            None if unit is None else unit < TARGET_UNIT_TIER_SECONDS,
+            "" if unit is None else f"{result.get('unit_tests_passed')} passed",
+        )
+    )
     return targets
 
 
@@ -233,7 +280,8 @@ def summarize_seeds(entry: dict, runs: list[str]) -> None:
     if len(common) >= 2:
         comparison = compare_paired([fast[s]["correct"] for s in common], [same[s]["correct"] for s in common])
         entry["same_start_difference"] = {
-            "seeds": len(common), "mean_patterns": comparison.mean_difference,
+            "seeds": len(common),
+            "mean_patterns": comparison.mean_difference,
             "ci_patterns": [comparison.ci_low, comparison.ci_high],
             "largest_gap_patterns": max(abs(fast[s]["correct"] - same[s]["correct"]) for s in common),
             "identical_seeds": sum(fast[s]["correct"] == same[s]["correct"] for s in common),
@@ -264,21 +312,29 @@ def judge_seeds(result: dict) -> list[dict]:
             targets.append(target(label, None, None))
         else:
             p_text = "-" if own["p_value"] is None else f"{own['p_value']:.2f}"
-            targets.append(target(
-                label, f"{own['mean_patterns']:+.2f} patterns", own["mean_patterns"] >= -1.0 - 1e-9,
-                f"{len(entry['seeds'])} seeds at {entry['epochs']} epochs; Welch 95% CI "
-                f"[{own['ci_patterns'][0]:+.2f}, {own['ci_patterns'][1]:+.2f}], p = {p_text}"))
+            targets.append(
+                target(
+                    label,
+                    f"{own['mean_patterns']:+.2f} patterns",
+                    own["mean_patterns"] >= -1.0 - 1e-9,
+                    f"{len(entry['seeds'])} seeds at {entry['epochs']} epochs; Welch 95% CI "
+                    f"[{own['ci_patterns'][0]:+.2f}, {own['ci_patterns'][1]:+.2f}], p = {p_text}",
+                )
+            )
         same = entry.get("same_start_difference")
         if same is not None and same["seeds"] >= len(entry["seeds"]):
             # Same arithmetic from the same start: equal until float32 rounding differences
             # are amplified by training, so a check of the math, not a target.
-            targets.append({
-                "target": f"{name}: same start (the fast engine's weights and batch order), fast - faithful",
-                "value": f"{same['mean_patterns']:+.2f} patterns", "status": "INFO",
-                "detail": f"identical at {same['identical_seeds']} of {same['seeds']} seeds; largest gap "
-                          f"{same['largest_gap_patterns']} patterns; paired 95% CI "
-                          f"[{same['ci_patterns'][0]:+.2f}, {same['ci_patterns'][1]:+.2f}]",
-            })
+            targets.append(
+                {
+                    "target": f"{name}: same start (the fast engine's weights and batch order), fast - faithful",
+                    "value": f"{same['mean_patterns']:+.2f} patterns",
+                    "status": "INFO",
+                    "detail": f"identical at {same['identical_seeds']} of {same['seeds']} seeds; largest gap "
+                    f"{same['largest_gap_patterns']} patterns; paired 95% CI "
+                    f"[{same['ci_patterns'][0]:+.2f}, {same['ci_patterns'][1]:+.2f}]",
+                }
+            )
     return targets
 
 
@@ -289,13 +345,21 @@ def trained_seeds(output: str) -> list[str]:
 
 # ------------------------------------------------------------------ training in-process
 
+
 def scaled(framing: FramingParams, scale: float) -> FramingParams:
     return framing.model_copy(update={"epochs": max(1, round(framing.epochs * scale))})
 
 
 # The smallest training there is: one epoch of two units, only to compile the fast kernel.
-WARM_UP_FRAMING = {"dataset": {"kind": "sliding", "seq_length": 1}, "layout": "timesteps", "stateful": False,
-                   "batch_size": 1, "epochs": 1, "units": 2, "shuffle": False}
+WARM_UP_FRAMING = {
+    "dataset": {"kind": "sliding", "seq_length": 1},
+    "layout": "timesteps",
+    "stateful": False,
+    "batch_size": 1,
+    "epochs": 1,
+    "units": 2,
+    "shuffle": False,
+}
 
 
 def warm_up_engines(engines: set[str]) -> None:
@@ -318,8 +382,10 @@ def run_training(name: str, framing: FramingParams, *, seed: int, engine: str, s
     dataset = encode_framing(framing)
     result = train(dataset, framing, seed=seed, engine=engine, shared_start=shared_start)
     spec = model_spec(name, framing, dataset, seed=seed, engine=engine)
-    outcome = {"seconds": round(result.seconds, 3),
-               **training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)}
+    outcome = {
+        "seconds": round(result.seconds, 3),
+        **training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes),
+    }
     if framing.stateful:
         outcome["chain_intact"] = recite(result.weights, spec, [0], 25) == list(range(1, 26))
     return outcome
@@ -339,7 +405,7 @@ def _seed_task(name: str, framing_json: str, seed: int, run: str) -> tuple:
 
 # ------------------------------------------------------------------------ the pipeline
 
-SHIM = '''#!{python} -I
+SHIM = """#!{python} -I
 # The real python, with its wall time and peak memory appended to a log: the largest sum of
 # the RSS of its whole process tree, sampled every 50 ms.
 import json, subprocess, sys, time
@@ -361,11 +427,12 @@ with open({log!r}, "a") as handle:
     handle.write(json.dumps({{"argv": sys.argv[1:], "peak_bytes": peak,
                              "seconds": round(time.perf_counter() - started, 3)}}) + "\\n")
 sys.exit(child.returncode)
-'''
+"""
 
 
-def pipeline_env(scratch: Path, *, memory_log: Path | None = None, pythonpath: Path | None = None,
-                 venv: bool = True) -> dict:
+def pipeline_env(
+    scratch: Path, *, memory_log: Path | None = None, pythonpath: Path | None = None, venv: bool = True
+) -> dict:
     """A user's environment after activating the venv (or, ``venv=False``, a clean machine's,
     with no venv on PATH), with an empty numba cache of its own."""
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV" or venv}
@@ -397,8 +464,10 @@ def timed(command: list[str], cwd: Path, env: dict, log_path: Path) -> tuple[flo
     seconds = time.perf_counter() - started
     output = log_path.read_text()
     if completed.returncode != 0:
-        log(f"  failed (exit {completed.returncode}) after {duration(seconds)}; last lines:\n    "
-            + "\n    ".join(output.splitlines()[-15:]))
+        log(
+            f"  failed (exit {completed.returncode}) after {duration(seconds)}; last lines:\n    "
+            + "\n    ".join(output.splitlines()[-15:])
+        )
         return None, output
     log(f"  {duration(seconds)}")
     return round(seconds, 2), output
@@ -416,24 +485,29 @@ def stage_memory(memory_log: Path) -> list[dict]:
     if not memory_log.exists():
         return []
     records = [json.loads(line) for line in memory_log.read_text().splitlines()]
-    return [{"stage": stage_label(r["argv"]), "seconds": r["seconds"], "peak_mib": round(r["peak_bytes"] / 2**20, 1)}
-            for r in records]
+    return [
+        {"stage": stage_label(r["argv"]), "seconds": r["seconds"], "peak_mib": round(r["peak_bytes"] / 2**20, 1)}
+        for r in records
+    ]
 
 
 # ------------------------------------------------------------------------------- parts
+
 
 def part_study(args, params: Params, scratch: Path, out_dir: Path) -> dict:
     clone = make_clone(scratch / "study", epochs=None)
     env = pipeline_env(scratch / "study-env")
     seeds = ",".join(map(str, STUDY_SEEDS))
     result: dict = {"framings": list(params.framings), "seeds": STUDY_SEEDS}
-    result["study_seconds"], output = timed(["dvc", "exp", "run", "-S", f"seeds=[{seeds}]"], clone, env,
-                                            out_dir / "study-exp-run.log")
+    result["study_seconds"], output = timed(
+        ["dvc", "exp", "run", "-S", f"seeds=[{seeds}]"], clone, env, out_dir / "study-exp-run.log"
+    )
     result["failed"] = result["study_seconds"] is None
     result["study_trainings"] = len(trained_seeds(output))
     if result["study_seconds"] is not None:
-        result["added_seconds"], output = timed(["dvc", "exp", "run", "-S", f"seeds=[{seeds},{ADDED_SEED}]"], clone,
-                                                env, out_dir / "study-add-seed.log")
+        result["added_seconds"], output = timed(
+            ["dvc", "exp", "run", "-S", f"seeds=[{seeds},{ADDED_SEED}]"], clone, env, out_dir / "study-add-seed.log"
+        )
         result["failed"] = result["added_seconds"] is None
         result["added_trained"] = None if result["failed"] else trained_seeds(output)
     log("faithful engine (keras): one_char at the tutorial's settings, seed 7 ...")
@@ -453,8 +527,9 @@ def part_repro(args, params: Params, scratch: Path, out_dir: Path) -> dict:
     for side in ("baseline", "current"):  # one after the other, never side by side on the cores
         clone = clones[side]
         memory_log = scratch / f"{side}-memory.jsonl"
-        env = pipeline_env(scratch / f"{side}-env", memory_log=memory_log,
-                           pythonpath=clone / "src" if side == "baseline" else None)
+        env = pipeline_env(
+            scratch / f"{side}-env", memory_log=memory_log, pythonpath=clone / "src" if side == "baseline" else None
+        )
         entry = result[side] = {}
         entry["cold_seconds"], _ = timed(["dvc", "repro"], clone, env, out_dir / f"repro-{side}-cold.log")
         entry["stages"] = stage_memory(memory_log)
@@ -462,7 +537,11 @@ def part_repro(args, params: Params, scratch: Path, out_dir: Path) -> dict:
     if current["cold_seconds"] is not None:
         env = pipeline_env(scratch / "current-env")
         current["noop_seconds"], _ = timed(["dvc", "repro"], clones["current"], env, out_dir / "repro-current-noop.log")
-    result["failed"] = None in (result["baseline"]["cold_seconds"], current["cold_seconds"], current.get("noop_seconds"))
+    result["failed"] = None in (
+        result["baseline"]["cold_seconds"],
+        current["cold_seconds"],
+        current.get("noop_seconds"),
+    )
     return result
 
 
@@ -530,6 +609,7 @@ def part_seeds(args, params: Params, scratch: Path, out_dir: Path) -> dict:
 
 # ------------------------------------------------------------------------------ tables
 
+
 def study_table(result: dict) -> tuple[list[str], list[list[str]]]:
     return ["measure", "value"], [
         [f"`dvc exp run -S seeds=[{STUDY_SEEDS[0]}..{STUDY_SEEDS[-1]}]`, cold", duration(result.get("study_seconds"))],
@@ -546,9 +626,17 @@ def repro_table(result: dict) -> tuple[list[str], list[list[str]]]:
         entry = result.get(side, {})
         stages = entry.get("stages", [])
         peak = max(stages, key=lambda stage: stage["peak_mib"]) if stages else None
-        rows.append([side, duration(entry.get("cold_seconds")), str(len(stages)),
-                     f"{peak['peak_mib']:.0f} MiB ({peak['stage']})" if peak else "-"])
-    rows[0].append(f"{result['current']['noop_seconds']:.2f}s" if result.get("current", {}).get("noop_seconds") else "-")
+        rows.append(
+            [
+                side,
+                duration(entry.get("cold_seconds")),
+                str(len(stages)),
+                f"{peak['peak_mib']:.0f} MiB ({peak['stage']})" if peak else "-",
+            ]
+        )
+    rows[0].append(
+        f"{result['current']['noop_seconds']:.2f}s" if result.get("current", {}).get("noop_seconds") else "-"
+    )
     rows[1].append("-")
     return ["tree", "cold dvc repro", "stages", "peak stage memory", "no-op dvc repro"], rows
 
@@ -557,39 +645,68 @@ def engines_table(result: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for name, entry in result.get("framings", {}).items():
         fast, faithful = entry.get("fast"), entry.get("faithful")
-        rows.append([name, str(entry["epochs"]), duration(faithful["seconds"]) if faithful else "-",
-                     f"{fast['seconds']:.2f}s" if fast else "-",
-                     f"{faithful['seconds'] / fast['seconds']:.0f}x" if fast and faithful else "-",
-                     f"{faithful['accuracy']:.2%}" if faithful else "-", f"{fast['accuracy']:.2%}" if fast else "-"])
+        rows.append(
+            [
+                name,
+                str(entry["epochs"]),
+                duration(faithful["seconds"]) if faithful else "-",
+                f"{fast['seconds']:.2f}s" if fast else "-",
+                f"{faithful['seconds'] / fast['seconds']:.0f}x" if fast and faithful else "-",
+                f"{faithful['accuracy']:.2%}" if faithful else "-",
+                f"{fast['accuracy']:.2%}" if fast else "-",
+            ]
+        )
     return ["framing", "epochs", "faithful", "fast", "speed-up", "faithful acc", "fast acc"], rows
 
 
 def seeds_table(result: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for name, entry in result.get("framings", {}).items():
-        def summary(run: str) -> str:
+
+        def summary(run: str, entry: dict = entry) -> str:
             if entry.get(f"{run}_mean") is None:
                 return "-"
             return f"{entry[f'{run}_mean']:.2%} +- {entry[f'{run}_std']:.2%} (n={entry[f'{run}_count']})"
 
-        def difference(key: str) -> str:
+        def difference(key: str, entry: dict = entry) -> str:
             found = entry.get(key)
             if found is None:
                 return "-"
             return f"{found['mean_patterns']:+.2f} [{found['ci_patterns'][0]:+.2f}, {found['ci_patterns'][1]:+.2f}]"
 
-        rows.append([name, str(entry["epochs"]), summary("fast"), summary("faithful_own_start"),
-                     difference("own_start_difference"), summary("faithful_same_start"),
-                     difference("same_start_difference")])
-    return ["framing", "epochs", "fast", "faithful, own start", "fast - own (patterns, 95% CI)",
-            "faithful, same start", "fast - same (patterns, 95% CI)"], rows
+        rows.append(
+            [
+                name,
+                str(entry["epochs"]),
+                summary("fast"),
+                summary("faithful_own_start"),
+                difference("own_start_difference"),
+                summary("faithful_same_start"),
+                difference("same_start_difference"),
+            ]
+        )
+    return [
+        "framing",
+        "epochs",
+        "fast",
+        "faithful, own start",
+        "fast - own (patterns, 95% CI)",
+        "faithful, same start",
+        "fast - same (patterns, 95% CI)",
+    ], rows
 
 
 def sweeps_table(result: dict) -> tuple[list[str], list[list[str]]]:
     rows = [
-        [cluster["cluster"], str(cluster["workers"]), str(cluster["trainings"]), f"{cluster['sweep_seconds']:.1f}s",
-         f"{cluster['trainings_per_minute']:.1f}", f"{cluster['cores_used']:.2f}",
-         ", ".join(f"{mib} MiB" for mib in cluster["peak_rss_mib"].values())]
+        [
+            cluster["cluster"],
+            str(cluster["workers"]),
+            str(cluster["trainings"]),
+            f"{cluster['sweep_seconds']:.1f}s",
+            f"{cluster['trainings_per_minute']:.1f}",
+            f"{cluster['cores_used']:.2f}",
+            ", ".join(f"{mib} MiB" for mib in cluster["peak_rss_mib"].values()),
+        ]
         for cluster in result.get("clusters", [])
     ]
     return ["cluster", "workers", "trainings", "sweep", "trainings/min", "cores used", "peak memory per worker"], rows
@@ -627,32 +744,38 @@ def target_rows(targets: list[dict]) -> list[list[str]]:
 # What each part measures, for benchmarks/README.md (the targets' meaning is in their names).
 PART_TEXT = {
     "study": "The 10-seed study as a user runs it: a fresh clone at the tutorial's settings, an empty "
-             "numba cache, `dvc exp run -S 'seeds=[7,...,16]'`; then seed 17 added, which must train "
-             "that seed only. Its yardstick is the faithful engine (Keras `model.fit`) training "
-             "one_char once at the tutorial's settings, measured in the same run.",
+    "numba cache, `dvc exp run -S 'seeds=[7,...,16]'`; then seed 17 added, which must train "
+    "that seed only. Its yardstick is the faithful engine (Keras `model.fit`) training "
+    "one_char once at the tutorial's settings, measured in the same run.",
     "repro": "A cold `dvc repro` at the tutorial's settings (one seed), in a fresh clone of this tree "
-             "and, one after the other in the same run, in a clone of the baseline revision "
-             "(`--baseline`: the last revision before the per-framing stages), whose own code runs; "
-             "then a no-op `dvc repro`. Stage memory is the peak summed RSS of a stage's process tree.",
+    "and, one after the other in the same run, in a clone of the baseline revision "
+    "(`--baseline`: the last revision before the per-framing stages), whose own code runs; "
+    "then a no-op `dvc repro`. Stage memory is the peak summed RSS of a stage's process tree.",
     "engines": "Each framing at the tutorial's settings, seed 7, trained in one process by the fast "
-               "engine and by the faithful one (Keras `model.fit`): wall time of the training alone "
-               "(compilation and imports excluded) and final training accuracy.",
+    "engine and by the faithful one (Keras `model.fit`): wall time of the training alone "
+    "(compilation and imports excluded) and final training accuracy.",
     "seeds": "Each framing at several seeds, both engines at the same (shortened) epochs. Own start: "
-             "`model.fit` with Keras' initial weights and shuffle, the faithful engine the target "
-             "compares with. Same start: `model.fit` from the fast engine's weights and batch order, "
-             "so the two differ only in their arithmetic (for information).",
+    "`model.fit` with Keras' initial weights and shuffle, the faithful engine the target "
+    "compares with. Same start: `model.fit` from the fast engine's weights and batch order, "
+    "so the two differ only in their arithmetic (for information).",
     "sweeps": "A sweep of params.yaml (`--sweep`; by default the shipped `one_char_budget`), every grid point "
-              "x seed, as tasks on Dask: a LocalCluster "
-              "of 1 and of 2 single-threaded worker processes, then a `dask scheduler` with two `dask worker` "
-              "processes on 127.0.0.1. Workers are warmed first (numba loads its kernels once per process), "
-              "so the rate is a warm cluster's; peak memory is each worker's peak RSS.",
+    "x seed, as tasks on Dask: a LocalCluster "
+    "of 1 and of 2 single-threaded worker processes, then a `dask scheduler` with two `dask worker` "
+    "processes on 127.0.0.1. Workers are warmed first (numba loads its kernels once per process), "
+    "so the rate is a warm cluster's; peak memory is each worker's peak RSS.",
     "suite": "The test suite as CI runs it (`.ci/run` installs system packages, then runs `make test`): "
-             "a fresh clone of this tree with no venv, no package cache (`UV_NO_CACHE`) and an empty numba "
-             "cache; `make setup` and `make test` one after the other, which is what a fresh `make test` "
-             "does, then `make test-fast`.",
+    "a fresh clone of this tree with no venv, no package cache (`UV_NO_CACHE`) and an empty numba "
+    "cache; `make setup` and `make test` one after the other, which is what a fresh `make test` "
+    "does, then `make test-fast`.",
 }
-TABLES = {"study": study_table, "repro": repro_table, "engines": engines_table, "seeds": seeds_table,
-          "sweeps": sweeps_table, "suite": suite_table}
+TABLES = {
+    "study": study_table,
+    "repro": repro_table,
+    "engines": engines_table,
+    "seeds": seeds_table,
+    "sweeps": sweeps_table,
+    "suite": suite_table,
+}
 
 
 def machine() -> str:
@@ -667,25 +790,38 @@ def machine() -> str:
 def readme(results: dict[str, dict]) -> str:
     """benchmarks/README.md from each part's last results."""
     lines = [
-        "# Benchmark", "",
-        "Written by `benchmarks/benchmark.py` from each part's last results; do not edit.", "",
+        "# Benchmark",
+        "",
+        "Written by `benchmarks/benchmark.py` from each part's last results; do not edit.",
+        "",
         "```bash",
         "make benchmark                                              # every part (about 2 hours here)",
         ".venv/bin/python benchmarks/benchmark.py --parts study,repro  # the pipeline's targets, 10-20 minutes",
         ".venv/bin/python benchmarks/benchmark.py --help               # parts and options",
-        "```", "",
+        "```",
+        "",
         "Each part prints a table and its targets: PASS or FAIL, SKIP where a figure is missing, "
         "INFO for figures given for information. Each part's results are in `benchmarks/results/<part>.json` "
         "(this page is generated from them; the dvc logs beside them are git-ignored). Timings depend on "
-        "the machine and on what else it runs.", "",
+        "the machine and on what else it runs.",
+        "",
     ]
     for part in PARTS:
         if part not in results:
             continue
         headers, rows = TABLES[part](results[part])
-        lines += [f"## {part}", "", PART_TEXT[part], "", f"Machine: {results[part]['machine']}.", "",
-                  markdown_table(headers, rows), "",
-                  markdown_table(TARGET_HEADERS, target_rows(results[part]["targets"])), ""]
+        lines += [
+            f"## {part}",
+            "",
+            PART_TEXT[part],
+            "",
+            f"Machine: {results[part]['machine']}.",
+            "",
+            markdown_table(headers, rows),
+            "",
+            markdown_table(TARGET_HEADERS, target_rows(results[part]["targets"])),
+            "",
+        ]
     missing = [part for part in PARTS if part not in results]
     if missing:
         lines += [f"Not run yet: {', '.join(missing)} (`--parts {','.join(missing)}`).", ""]
@@ -694,26 +830,42 @@ def readme(results: dict[str, dict]) -> str:
 
 def saved_results(out_dir: Path) -> dict[str, dict]:
     """Every part's last results, as the runs wrote them to ``out_dir``."""
-    return {part: json.loads((out_dir / f"{part}.json").read_text()) for part in PARTS if (out_dir / f"{part}.json").is_file()}
+    return {
+        part: json.loads((out_dir / f"{part}.json").read_text())
+        for part in PARTS
+        if (out_dir / f"{part}.json").is_file()
+    }
 
 
 # -------------------------------------------------------------------------------- main
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of: {', '.join(PARTS)}")
     parser.add_argument("--baseline", default=BASELINE_REVISION, help="repro: the git revision compared with")
     parser.add_argument("--framings", help="engines, seeds: comma-separated framings (default: all in params.yaml)")
-    parser.add_argument("--epochs-scale", type=float, default=1.0,
-                        help="engines: epochs x this (for a quick check; accuracy is then not judged)")
+    parser.add_argument(
+        "--epochs-scale",
+        type=float,
+        default=1.0,
+        help="engines: epochs x this (for a quick check; accuracy is then not judged)",
+    )
     parser.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="seeds: the seeds")
-    parser.add_argument("--seeds-epochs-scale", type=float, default=0.1,
-                        help="seeds: epochs x this for both engines (the faithful one needs hours at full epochs)")
+    parser.add_argument(
+        "--seeds-epochs-scale",
+        type=float,
+        default=0.1,
+        help="seeds: epochs x this for both engines (the faithful one needs hours at full epochs)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="seeds: trainings in this many processes")
     parser.add_argument("--sweep", default="one_char_budget", help="sweeps: the sweep of params.yaml to run")
     parser.add_argument("--out-dir", type=Path, default=PROJECT_ROOT / "benchmarks" / "results")
-    parser.add_argument("--readme", default=str(PROJECT_ROOT / "benchmarks" / "README.md"),
-                        help="the Markdown written from the results ('' for none)")
+    parser.add_argument(
+        "--readme",
+        default=str(PROJECT_ROOT / "benchmarks" / "README.md"),
+        help="the Markdown written from the results ('' for none)",
+    )
     parser.add_argument("--keep-clones", action="store_true", help="keep the temporary clones")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
@@ -724,15 +876,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-RUNNERS = {"study": part_study, "repro": part_repro, "engines": part_engines, "seeds": part_seeds,
-           "sweeps": part_sweeps, "suite": part_suite}
+RUNNERS = {
+    "study": part_study,
+    "repro": part_repro,
+    "engines": part_engines,
+    "seeds": part_seeds,
+    "sweeps": part_sweeps,
+    "suite": part_suite,
+}
 
 
 def judge(part: str, result: dict, params: Params) -> list[dict]:
     if part == "engines":
         return judge_engines(result, params.report.tutorial_accuracy)
-    judges = {"study": judge_study, "repro": judge_repro, "seeds": judge_seeds, "sweeps": judge_sweeps,
-              "suite": judge_suite}
+    judges = {
+        "study": judge_study,
+        "repro": judge_repro,
+        "seeds": judge_seeds,
+        "sweeps": judge_sweeps,
+        "suite": judge_suite,
+    }
     return judges[part](result)
 
 
@@ -760,8 +923,11 @@ def main(argv: list[str] | None = None) -> int:
         failed_run |= result.get("failed", False)
         (args.out_dir / f"{part}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         headers, rows = TABLES[part](result)
-        print(f"\n{part}\n\n{text_table(headers, rows)}\n\n{text_table(TARGET_HEADERS, target_rows(result['targets']))}\n",
-              flush=True)
+        print(
+            f"\n{part}\n\n{text_table(headers, rows)}\n\n"
+            f"{text_table(TARGET_HEADERS, target_rows(result['targets']))}\n",
+            flush=True,
+        )
     if args.readme:
         Path(args.readme).write_text(readme(saved_results(args.out_dir)))
         log(f"wrote {args.readme}")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alphabet_lstm.data.encoding import encode_framing, EncodedDataset, encode_patterns
+from alphabet_lstm.data.encoding import EncodedDataset, encode_framing
 from alphabet_lstm.model import engine_fast
 from alphabet_lstm.model.lstm import initial_weights
 from alphabet_lstm.params import FramingParams, load_params
@@ -43,7 +43,10 @@ def load_old_engine(revision: str, directory: Path):
     """The engine module as it is at ``revision``, imported from a temporary file."""
     source = subprocess.run(
         ["git", "show", f"{revision}:src/alphabet_lstm/model/engine_fast.py"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     if "fastmath=True" not in source:
         raise SystemExit(f"error: engine_fast.py at {revision} is not the fastmath build")
@@ -56,17 +59,21 @@ def load_old_engine(revision: str, directory: Path):
     return module
 
 
-def time_training(engine, dataset: EncodedDataset, framing: FramingParams, seed: int, epochs: int) -> tuple[float, np.ndarray]:
+def time_training(
+    engine, dataset: EncodedDataset, framing: FramingParams, seed: int, epochs: int
+) -> tuple[float, np.ndarray]:
     """Seconds one training takes with ``engine``, and its last-epoch losses."""
     weights = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
-    orders = engine_fast.epoch_orders(
-        samples=len(dataset.inputs), epochs=epochs, shuffle=framing.shuffle, seed=seed
-    )
+    orders = engine_fast.epoch_orders(samples=len(dataset.inputs), epochs=epochs, shuffle=framing.shuffle, seed=seed)
     state = engine.EngineState.start(weights)
     started = time.perf_counter()
     losses, _ = engine.run_epochs(
-        state, dataset.inputs, dataset.target_codes, orders,
-        batch_size=framing.resolved_batch_size, stateful=framing.stateful,
+        state,
+        dataset.inputs,
+        dataset.target_codes,
+        orders,
+        batch_size=framing.resolved_batch_size,
+        stateful=framing.stateful,
     )
     return time.perf_counter() - started, losses
 
@@ -91,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             framing = params.framing(names[0])
             time_training(engine, datasets[names[0]], framing, args.seed, 1)
 
-        print(f"{'framing':<18}{'epochs':>7}{'deterministic s':>17}{'fastmath s':>12}{'ratio':>8}  target <= {TARGET_RATIO}")
+        print(
+            f"{'framing':<18}{'epochs':>7}{'deterministic s':>17}{'fastmath s':>12}{'ratio':>8}"
+            f"  target <= {TARGET_RATIO}"
+        )
         failures = []
         for name in names:
             framing = params.framing(name)

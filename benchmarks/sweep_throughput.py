@@ -34,8 +34,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
-from alphabet_lstm.params import load_params  # noqa: E402
 from alphabet_lstm.formats import sweep_results_csv  # noqa: E402
+from alphabet_lstm.params import load_params  # noqa: E402
 from alphabet_lstm.sweep import Sweep, run_tasks  # noqa: E402
 
 
@@ -75,13 +75,20 @@ def localhost_cluster(workers: int = 2):
     processes = []
 
     def start(*args: str) -> None:
-        processes.append(subprocess.Popen(
-            [str(VENV_BIN / "dask"), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, env=env,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [str(VENV_BIN / "dask"), *args],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
+        )
 
     try:
-        start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file))
+        start(
+            "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)
+        )
         deadline = time.monotonic() + 120
         while not scheduler_file.exists():
             if time.monotonic() > deadline:
@@ -89,8 +96,19 @@ def localhost_cluster(workers: int = 2):
             time.sleep(0.2)
         address = json.loads(scheduler_file.read_text())["address"]
         for index in range(workers):
-            start("worker", address, "--name", f"bench-{index}", "--nworkers", "1", "--nthreads", "1",
-                  "--no-dashboard", "--host", "127.0.0.1")
+            start(
+                "worker",
+                address,
+                "--name",
+                f"bench-{index}",
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+            )
         yield address
     finally:
         for process in reversed(processes):  # workers first: no heartbeat to a dead scheduler
@@ -137,13 +155,20 @@ def measure_clusters(params_path: str | Path, sweep_name: str) -> dict:
     from distributed import Client, LocalCluster
 
     sweep = Sweep.from_params(load_params(params_path), sweep_name)
-    print(f"sweep {sweep.name}: {len(sweep.tasks())} trainings; {os.cpu_count()} cores; "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"sweep {sweep.name}: {len(sweep.tasks())} trainings; {os.cpu_count()} cores; "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     clusters = []
     for workers in (1, 2):
         started = time.perf_counter()
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, host="127.0.0.1") as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             clusters.append(measure(f"LocalCluster({workers})", client, sweep, started))
     started = time.perf_counter()
     with localhost_cluster(2) as address, Client(address, timeout=60) as client:
@@ -160,8 +185,10 @@ def main() -> None:
     args = parser.parse_args()
 
     result = measure_clusters(args.params, args.sweep)
-    print(f"deterministic results tables identical across the three clusters: "
-          f"{'yes' if result['tables_identical'] else 'NO'}")
+    print(
+        f"deterministic results tables identical across the three clusters: "
+        f"{'yes' if result['tables_identical'] else 'NO'}"
+    )
     one, two = (cluster["trainings_per_minute"] for cluster in result["clusters"][:2])
     print(f"speed-up of 2 local workers over 1: {two / one:.2f}x (load average now {os.getloadavg()[0]:.1f})")
 

@@ -22,7 +22,10 @@ def tracked_files(root: Path) -> list[str]:
     """Files git tracks plus untracked ones it does not ignore, as in the working tree."""
     result = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=root, capture_output=True, text=True, check=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return [name for name in result.stdout.split("\0") if name and (root / name).is_file()]
 

@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 import pytest
 import yaml
-
 from conftest import REPO_ROOT, make_clone, run
 
 SERVER_SCRIPT = REPO_ROOT / "scripts" / "mlflow-server.sh"
@@ -144,8 +143,19 @@ def running_team_server(*options: str, env: dict | None = None) -> Iterator[Team
     common = ["--dir", str(server_dir)]
     try:
         started = run(
-            ["bash", str(SERVER_SCRIPT), "start", *common, "--port", str(port), "--pg-port", str(pg_port),
-             "--workers", "1", *options],
+            [
+                "bash",
+                str(SERVER_SCRIPT),
+                "start",
+                *common,
+                "--port",
+                str(port),
+                "--pg-port",
+                str(pg_port),
+                "--workers",
+                "1",
+                *options,
+            ],
             REPO_ROOT,
             env=env,
             timeout=600,

@@ -23,12 +23,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
-
 from conftest import CHROMIUM, REPO_ROOT, SCREENSHOTS, VENV_BIN, pipeline_env
 
 pytestmark = pytest.mark.e2e
@@ -70,22 +69,36 @@ def mlflow_ui(reproduced_clone: Path, tmp_path_factory) -> Iterator[str]:
     """`mlflow ui` on the clone's own store, on a free loopback port; yields its base URL."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("mlflow-ui") / "server.log"
-    env = pipeline_env({
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        # Background job workers are for GenAI features; they only slow the start.
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    })
+    env = pipeline_env(
+        {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            # Background job workers are for GenAI features; they only slow the start.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+    )
     command = [
-        str(VENV_BIN / "mlflow"), "ui",
-        "--backend-store-uri", f"sqlite:///{reproduced_clone / 'mlflow.db'}",
-        "--default-artifact-root", (reproduced_clone / "mlartifacts").as_uri(),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        str(VENV_BIN / "mlflow"),
+        "ui",
+        "--backend-store-uri",
+        f"sqlite:///{reproduced_clone / 'mlflow.db'}",
+        "--default-artifact-root",
+        (reproduced_clone / "mlartifacts").as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     with log_path.open("w") as log:
         # A session of its own, so teardown stops the server's worker processes too.
         server = subprocess.Popen(
-            command, cwd=reproduced_clone, env=env, stdout=log, stderr=subprocess.STDOUT,
+            command,
+            cwd=reproduced_clone,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     base_url = f"http://127.0.0.1:{port}"
@@ -177,7 +190,9 @@ def test_experiment_page_lists_one_run_per_framing_with_its_accuracy(mlflow_ui: 
 @pytest.mark.parametrize("framing", ["one_char", "variable_length"])
 def test_run_page_shows_the_logged_prediction_table(mlflow_ui: str, reproduced_clone: Path, page, framing: str):
     run = run_info(reproduced_clone, framing)
-    page.goto(f"{mlflow_ui}/#/experiments/{experiment_id(mlflow_ui)}/runs/{run['run_id']}?workflowType=machine_learning")
+    page.goto(
+        f"{mlflow_ui}/#/experiments/{experiment_id(mlflow_ui)}/runs/{run['run_id']}?workflowType=machine_learning"
+    )
     page.get_by_role("tab", name="Artifacts").click()
     page.get_by_test_id("artifact-tree-node").filter(has_text="predictions.json").click()
     table = page.get_by_role("table")
@@ -187,9 +202,7 @@ def test_run_page_shows_the_logged_prediction_table(mlflow_ui: str, reproduced_c
     assert headers == ["input", "expected", "predicted", "probability", "correct"]
     rows = table.get_by_role("row").filter(has=page.get_by_role("cell"))
     shown = [[cell.strip() for cell in row.get_by_role("cell").all_inner_texts()] for row in rows.all()]
-    expected = list(csv.DictReader(
-        (reproduced_clone / "metrics" / "predictions" / framing / f"seed{SEED}.csv").open()
-    ))
+    expected = list(csv.DictReader((reproduced_clone / "metrics" / "predictions" / framing / f"seed{SEED}.csv").open()))
     # The viewer pages the table; its first page must be the table's first rows, in order.
     assert 10 <= len(shown) <= len(expected)
     for cells, record in zip(shown, expected):
@@ -200,8 +213,12 @@ def test_run_page_shows_the_logged_prediction_table(mlflow_ui: str, reproduced_c
 
 def test_html_report_renders_its_table_and_figures(reproduced_clone: Path, page):
     outside_requests = []
-    page.on("request", lambda request: outside_requests.append(request.url)
-            if not request.url.startswith(("file:", "data:")) else None)
+    page.on(
+        "request",
+        lambda request: (
+            outside_requests.append(request.url) if not request.url.startswith(("file:", "data:")) else None
+        ),
+    )
     page.goto((reproduced_clone / "reports" / "report.html").as_uri())
     page.wait_for_load_state("load")
 

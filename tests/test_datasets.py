@@ -38,7 +38,7 @@ def test_windows_are_every_three_letters_and_the_next():
     assert len(text) == 23
     assert text[:3] == ["ABC->D", "BCD->E", "CDE->F"]
     assert text[-1] == "WXY->Z"
-    assert text == [f"{ALPHABET[i:i + 3]}->{ALPHABET[i + 3]}" for i in range(23)]
+    assert text == [f"{ALPHABET[i : i + 3]}->{ALPHABET[i + 3]}" for i in range(23)]
 
 
 def test_sliding_codes_are_the_letter_positions():
@@ -52,12 +52,11 @@ def test_sliding_sizes(seq_length):
     patterns = sliding_patterns(seq_length)
     assert len(patterns.inputs) == len(patterns.targets) == 26 - seq_length
     assert all(len(run) == seq_length for run in patterns.inputs)
-    assert as_text(patterns)[-1] == f"{ALPHABET[25 - seq_length:25]}->Z"
+    assert as_text(patterns)[-1] == f"{ALPHABET[25 - seq_length : 25]}->Z"
 
 
 # The tutorial's printed variable-length data for numpy.random.seed(7).
-TUTORIAL_VARIABLE_START = ["PQRST->U", "W->X", "O->P", "OPQ->R", "IJKLM->N", "QRSTU->V", "ABCD->E",
-                           "X->Y", "GHIJ->K"]
+TUTORIAL_VARIABLE_START = ["PQRST->U", "W->X", "O->P", "OPQ->R", "IJKLM->N", "QRSTU->V", "ABCD->E", "X->Y", "GHIJ->K"]
 
 
 def test_variable_length_seed_7_is_the_tutorials_data_set():
@@ -93,7 +92,7 @@ def test_prefix_padded_is_every_prefix_and_the_next():
     assert len(text) == 25
     assert text[:3] == ["A->B", "AB->C", "ABC->D"]
     assert text[-1] == f"{ALPHABET[:25]}->Z"
-    assert text == [f"{ALPHABET[:i + 1]}->{ALPHABET[i + 1]}" for i in range(25)]
+    assert text == [f"{ALPHABET[: i + 1]}->{ALPHABET[i + 1]}" for i in range(25)]
 
 
 def test_all_queries_are_every_run_of_one_to_five_letters():
@@ -102,7 +101,7 @@ def test_all_queries_are_every_run_of_one_to_five_letters():
     assert len(text) == 25 + 24 + 23 + 22 + 21 == 115
     assert len(set(text)) == 115
     expected = [
-        f"{ALPHABET[start:start + length]}->{ALPHABET[start + length]}"
+        f"{ALPHABET[start : start + length]}->{ALPHABET[start + length]}"
         for length in range(1, 6)
         for start in range(26 - length)
     ]

@@ -29,9 +29,9 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, with_small_epochs
 
+from alphabet_lstm.data.encoding import EncodedDataset, encode_framing, encode_patterns
 from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
 from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
-from alphabet_lstm.data.encoding import encode_framing, EncodedDataset, encode_patterns
 from alphabet_lstm.model import lstm
 from alphabet_lstm.model.lstm import LSTMWeights, forward, initial_weights
 from alphabet_lstm.params import FramingParams, parse_params
@@ -42,16 +42,34 @@ SEED = 7
 SHAPES: dict[str, dict] = {
     "sliding_1": {"dataset": {"kind": "sliding", "seq_length": 1}, "epochs": 4, "units": 32},
     "sliding_3": {"dataset": {"kind": "sliding", "seq_length": 3}, "epochs": 4, "units": 32},
-    "features_3": {"dataset": {"kind": "sliding", "seq_length": 3}, "layout": "features",
-                   "epochs": 4, "units": 32},
-    "batch_all": {"dataset": {"kind": "sliding", "seq_length": 1}, "batch_size": "all",
-                  "shuffle": False, "epochs": 40, "units": 16},
-    "stateful_1": {"dataset": {"kind": "sliding", "seq_length": 1}, "stateful": True,
-                   "shuffle": False, "epochs": 4, "units": 50},
-    "stateful_5": {"dataset": {"kind": "sliding", "seq_length": 1}, "stateful": True,
-                   "batch_size": 5, "shuffle": False, "epochs": 6, "units": 50},
-    "variable_length": {"dataset": {"kind": "variable_length", "num_inputs": 200, "max_len": 5},
-                        "epochs": 2, "units": 32},
+    "features_3": {"dataset": {"kind": "sliding", "seq_length": 3}, "layout": "features", "epochs": 4, "units": 32},
+    "batch_all": {
+        "dataset": {"kind": "sliding", "seq_length": 1},
+        "batch_size": "all",
+        "shuffle": False,
+        "epochs": 40,
+        "units": 16,
+    },
+    "stateful_1": {
+        "dataset": {"kind": "sliding", "seq_length": 1},
+        "stateful": True,
+        "shuffle": False,
+        "epochs": 4,
+        "units": 50,
+    },
+    "stateful_5": {
+        "dataset": {"kind": "sliding", "seq_length": 1},
+        "stateful": True,
+        "batch_size": 5,
+        "shuffle": False,
+        "epochs": 6,
+        "units": 50,
+    },
+    "variable_length": {
+        "dataset": {"kind": "variable_length", "num_inputs": 200, "max_len": 5},
+        "epochs": 2,
+        "units": 32,
+    },
     "prefix_padded": {"dataset": {"kind": "prefix_padded"}, "epochs": 3, "units": 32},
 }
 
@@ -66,8 +84,11 @@ GOLDEN_TRAINED = {
     "variable_length": "4a8093eef7a6bf44ac0c2182474f2fde250c6f6999b8f8fe00c0aed47eab5021",
     "prefix_padded": "d2e0d0b4bf864b745e8ef5e23c73c5aa6d87e0f7d107cd0433be3570f56e239f",
 }
-GOLDEN_INITIAL = "b79cc368100ab0ce778630db5f4f6928291f5b70dd4142ce7518063a6e09ff31"  # initial_weights(features=1, units=32, seed=7)
-GOLDEN_FORWARD = "6386706b647df83c5d1db8955dbcc2b0f7718089d01bfeb9f6f7d4291686f984"  # forward_case(): probabilities and final state of the numpy forward pass
+GOLDEN_INITIAL = (
+    "b79cc368100ab0ce778630db5f4f6928291f5b70dd4142ce7518063a6e09ff31"  # initial_weights(features=1, units=32, seed=7)
+)
+# forward_case(): probabilities and final state of the numpy forward pass
+GOLDEN_FORWARD = "6386706b647df83c5d1db8955dbcc2b0f7718089d01bfeb9f6f7d4291686f984"
 
 
 def encoded(framing: FramingParams) -> EncodedDataset:
@@ -128,9 +149,7 @@ def run_worker(tmp_path: Path, cpu_name: str | None) -> dict:
     env["NUMBA_CACHE_DIR"] = str(cache)
     tests = Path(__file__).resolve().parent
     code = f"import sys; sys.path.insert(0, {str(tests)!r}); import test_determinism; test_determinism.worker()"
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900
-    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -193,13 +212,12 @@ def forward_case() -> bytes:
     rng = np.random.default_rng(5)
     parts = []
     for patterns, length in ((variable_length_patterns(200, 5, 7), 5), (prefix_patterns(), 25)):
-        inputs = encode_patterns(patterns.inputs, patterns.targets, layout="timesteps",
-                                 input_length=length).inputs
+        inputs = encode_patterns(patterns.inputs, patterns.targets, layout="timesteps", input_length=length).inputs
         units = 9
         shapes = [(1, 4 * units), (units, 4 * units), (4 * units,), (units, 26), (26,)]
         # Drawn as integers: weights from rng.normal would rest on numpy's libm-based tail.
         weights = LSTMWeights.from_list(
-            [rng.integers(-2**20, 2**20, size=shape) / np.float32(2**20) for shape in shapes]
+            [rng.integers(-(2**20), 2**20, size=shape) / np.float32(2**20) for shape in shapes]
         )
         probabilities, (hidden, cell) = forward(weights, inputs)
         parts += [probabilities.tobytes(), hidden.tobytes(), cell.tobytes()]
@@ -218,10 +236,14 @@ def float32_ulps(ours: np.ndarray, exact: np.ndarray) -> np.ndarray:
 
 
 # Every float32 from -104 to 89 at a step of about 1e-5, and [-1, 1] ten times denser.
-DENSE_GRID = np.unique(np.concatenate([
-    np.linspace(-104.0, 89.0, 20_000_001).astype(np.float32),
-    np.linspace(-1.0, 1.0, 2_000_001).astype(np.float32),
-]))
+DENSE_GRID = np.unique(
+    np.concatenate(
+        [
+            np.linspace(-104.0, 89.0, 20_000_001).astype(np.float32),
+            np.linspace(-1.0, 1.0, 2_000_001).astype(np.float32),
+        ]
+    )
+)
 
 
 def test_exp_is_within_one_ulp_where_the_result_is_a_normal_float32():
@@ -236,8 +258,9 @@ def test_exp_at_its_ends():
     low = np.linspace(-103.9, -87.4, 100_001).astype(np.float32)
     smallest = float(np.finfo(np.float32).smallest_subnormal)
     assert np.abs(lstm.exp(low).astype(np.float64) - np.exp(low.astype(np.float64))).max() <= smallest
-    values = np.array([-np.inf, -1e30, -104.0, -103.0, 0.0, -0.0, 88.72, 88.73, 89.0, 1e30, np.inf, np.nan],
-                      dtype=np.float32)
+    values = np.array(
+        [-np.inf, -1e30, -104.0, -103.0, 0.0, -0.0, 88.72, 88.73, 89.0, 1e30, np.inf, np.nan], dtype=np.float32
+    )
     result = lstm.exp(values)
     assert result[0] == result[1] == result[2] == 0.0
     assert 0.0 < result[3] < 1e-44
@@ -262,8 +285,9 @@ def test_sigmoid_and_tanh_stay_close_to_the_exact_values():
 
 
 def test_log_is_within_two_float64_ulps_and_handles_its_ends():
-    values = np.concatenate([np.exp(np.linspace(-740.0, 709.0, 2_000_001)),
-                             np.linspace(1.0, 26.0, 1_000_001), [5e-324, 1e-310, 1.7e308]])
+    values = np.concatenate(
+        [np.exp(np.linspace(-740.0, 709.0, 2_000_001)), np.linspace(1.0, 26.0, 1_000_001), [5e-324, 1e-310, 1.7e308]]
+    )
     exact = np.log(values)  # glibc's log is within one ulp: a fine reference here
     errors = np.abs(lstm.log(values) - exact) / np.spacing(np.abs(exact))
     assert np.nanmax(errors[exact != 0.0]) <= 2.0
@@ -317,14 +341,19 @@ def test_kernel_functions_equal_the_numpy_ones_bit_for_bit(engine_fast):
 
     specials = np.array([-np.inf, -1e30, 1e30, np.inf, np.nan, 0.0, -0.0], dtype=np.float32)
     grid = np.concatenate([DENSE_GRID[::7], specials])
-    for scalar, vectorised in ((engine_fast._exp, lstm.exp), (engine_fast._sigmoid, lstm.sigmoid),
-                               (engine_fast._tanh, lstm.tanh)):
+    for scalar, vectorised in (
+        (engine_fast._exp, lstm.exp),
+        (engine_fast._sigmoid, lstm.sigmoid),
+        (engine_fast._tanh, lstm.tanh),
+    ):
         np.testing.assert_array_equal(each(scalar, grid).view(np.int32), vectorised(grid).view(np.int32))
     wide = np.concatenate([np.exp(np.linspace(-740.0, 709.0, 1_000_001)), [0.0, -1.0, np.inf, np.nan, 5e-324]])
     np.testing.assert_array_equal(each(engine_fast._log, wide).view(np.int64), lstm.log(wide).view(np.int64))
 
 
-def kernel_forward(step, dense_logits, exp, inputs, hidden, cell, kernel, recurrent_kernel, bias, dense_kernel, dense_bias):
+def kernel_forward(
+    step, dense_logits, exp, inputs, hidden, cell, kernel, recurrent_kernel, bias, dense_kernel, dense_bias
+):
     """The training kernel's forward pass (its step, dense layer and exp) over a data set.
 
     ``inputs`` (n, time steps, features); ``hidden`` and ``cell`` (n, units), the start
@@ -342,8 +371,18 @@ def kernel_forward(step, dense_logits, exp, inputs, hidden, cell, kernel, recurr
     probabilities = np.zeros((samples, classes), dtype=np.float32)
     for sample in range(samples):
         for t in range(timesteps):
-            step(inputs[sample, t], hidden[sample], cell[sample], kernel, recurrent_kernel,
-                       bias, gate_row, next_cell, cell_tanh, next_hidden)
+            step(
+                inputs[sample, t],
+                hidden[sample],
+                cell[sample],
+                kernel,
+                recurrent_kernel,
+                bias,
+                gate_row,
+                next_cell,
+                cell_tanh,
+                next_hidden,
+            )
             hidden[sample] = next_hidden
             cell[sample] = next_cell
         dense_logits(hidden[sample], dense_kernel, dense_bias, logits)
@@ -360,8 +399,6 @@ def kernel_forward(step, dense_logits, exp, inputs, hidden, cell, kernel, recurr
         for c in range(classes):
             row[c] /= total
     return probabilities
-
-
 
 
 @pytest.mark.parametrize(
@@ -385,8 +422,13 @@ def test_compiled_forward_pass_equals_the_numpy_one_bit_for_bit(engine_fast, pat
     import numba
 
     compiled = numba.njit(kernel_forward)(
-        engine_fast._lstm_step, engine_fast._dense_logits, engine_fast._exp,
-        inputs, compiled_hidden, compiled_cell, *weights.as_list(),
+        engine_fast._lstm_step,
+        engine_fast._dense_logits,
+        engine_fast._exp,
+        inputs,
+        compiled_hidden,
+        compiled_cell,
+        *weights.as_list(),
     )
     np.testing.assert_array_equal(compiled.view(np.int32), probabilities.view(np.int32))
     np.testing.assert_array_equal(compiled_hidden.view(np.int32), hidden.view(np.int32))
@@ -412,8 +454,14 @@ def test_keras_engine_trains_the_same_weights_twice():
     from alphabet_lstm.model.training import train
 
     framing = FramingParams.model_validate(
-        {"dataset": {"kind": "sliding", "seq_length": 3}, "layout": "timesteps", "epochs": 3,
-         "units": 16, "batch_size": 4, "shuffle": True}
+        {
+            "dataset": {"kind": "sliding", "seq_length": 3},
+            "layout": "timesteps",
+            "epochs": 3,
+            "units": 16,
+            "batch_size": 4,
+            "shuffle": True,
+        }
     )
     dataset = encoded(framing)
     first = train(dataset, framing, seed=SEED, engine="keras")

@@ -22,10 +22,10 @@ import math
 import numpy as np
 import pytest
 
-from alphabet_lstm.model import engine_fast
+from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
 from alphabet_lstm.data.kinds.sliding import sliding_patterns
 from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
-from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
+from alphabet_lstm.model import engine_fast
 from alphabet_lstm.model.lstm import LSTMWeights, initial_weights
 
 ONE_UPDATE_ATOL = 1e-6
@@ -74,7 +74,9 @@ def train_fast(weights: LSTMWeights, dataset: EncodedDataset, *, epochs: int, ba
     return state.weights, losses, accuracies, state.step
 
 
-def train_reference(keras_engine, weights: LSTMWeights, dataset: EncodedDataset, *, epochs: int, batch_size: int, stateful: bool):
+def train_reference(
+    keras_engine, weights: LSTMWeights, dataset: EncodedDataset, *, epochs: int, batch_size: int, stateful: bool
+):
     """Weights, per-epoch losses and accuracies from the faithful engine, unshuffled."""
     return keras_engine.train_keras(
         dataset.inputs,
@@ -100,16 +102,17 @@ def compare(keras_engine, dataset, *, units, epochs, batch_size, stateful, atol,
     fast = train_fast(weights, dataset, epochs=epochs, batch_size=batch_size, stateful=stateful)
     assert largest_difference(weights, start) == 0.0, "the fast engine changed its initial weights"
     assert fast[3] == epochs * math.ceil(len(dataset.inputs) / batch_size)
-    reference = train_reference(
-        keras_engine, weights, dataset, epochs=epochs, batch_size=batch_size, stateful=stateful
-    )
+    reference = train_reference(keras_engine, weights, dataset, epochs=epochs, batch_size=batch_size, stateful=stateful)
     # Training moved the weights far beyond the tolerance: not two untrained models.
     assert largest_difference(reference[0], start) > 100 * atol
     for name in LSTMWeights.NAMES:
         ours, theirs = getattr(fast[0], name), getattr(reference[0], name)
         assert ours.shape == theirs.shape, name
         np.testing.assert_allclose(
-            ours, theirs, rtol=0, atol=atol,
+            ours,
+            theirs,
+            rtol=0,
+            atol=atol,
             err_msg=f"{name}: largest difference {float(np.max(np.abs(ours - theirs))):.3g}",
         )
     return fast, reference
@@ -148,7 +151,15 @@ def test_padded_sample_is_padded():
     ],
 )
 def test_many_updates_match_keras(keras_engine, dataset, units, batch_size, epochs):
-    compare(keras_engine, dataset(), units=units, epochs=epochs, batch_size=batch_size, stateful=False, atol=MANY_UPDATES_ATOL)
+    compare(
+        keras_engine,
+        dataset(),
+        units=units,
+        epochs=epochs,
+        batch_size=batch_size,
+        stateful=False,
+        atol=MANY_UPDATES_ATOL,
+    )
 
 
 def test_long_run_stays_close_to_keras(keras_engine):
@@ -165,8 +176,13 @@ def test_long_run_stays_close_to_keras(keras_engine):
 )
 def test_stateful_matches_keras(keras_engine, batch_size, epochs):
     fast, reference = compare(
-        keras_engine, sliding(1, "timesteps"), units=50, epochs=epochs, batch_size=batch_size,
-        stateful=True, atol=MANY_UPDATES_ATOL,
+        keras_engine,
+        sliding(1, "timesteps"),
+        units=50,
+        epochs=epochs,
+        batch_size=batch_size,
+        stateful=True,
+        atol=MANY_UPDATES_ATOL,
     )
     np.testing.assert_allclose(fast[1], reference[1], rtol=1e-5, atol=1e-6)
 
@@ -225,13 +241,19 @@ def test_shared_start_gives_keras_the_fast_engines_start_and_shuffle(keras_engin
     """``train(..., shared_start=True)``: Keras starts from the fast engine's weights and
     sees each epoch's shuffled batches in its order, so the two agree (the benchmark's
     paired comparison rests on this); Keras' own start and shuffle land elsewhere."""
-    from alphabet_lstm.params import FramingParams
     from alphabet_lstm.model.training import train
+    from alphabet_lstm.params import FramingParams
 
     dataset = sliding(3, "timesteps")
     framing = FramingParams.model_validate(
-        {"dataset": {"kind": "sliding", "seq_length": 3}, "layout": "timesteps", "epochs": 4,
-         "units": 32, "batch_size": 1, "shuffle": True}
+        {
+            "dataset": {"kind": "sliding", "seq_length": 3},
+            "layout": "timesteps",
+            "epochs": 4,
+            "units": 32,
+            "batch_size": 1,
+            "shuffle": True,
+        }
     )
     fast = train(dataset, framing, seed=11, engine="fast")
     shared = train(dataset, framing, seed=11, engine="keras", shared_start=True)

@@ -16,7 +16,7 @@ import pytest
 
 from alphabet_lstm.alphabet import ALPHABET, codes_to_letters
 from alphabet_lstm.data.datasets import all_queries
-from alphabet_lstm.data.encoding import encode_framing, encode_patterns
+from alphabet_lstm.data.encoding import encode_framing
 from alphabet_lstm.evaluation import (
     START_STEPS,
     cross_entropy,
@@ -33,8 +33,8 @@ from alphabet_lstm.evaluation import (
     training_metrics,
 )
 from alphabet_lstm.model.lstm import LSTMWeights, forward, initial_weights, predict, predict_in_streams
-from alphabet_lstm.params import load_params
 from alphabet_lstm.model.training import model_spec
+from alphabet_lstm.params import load_params
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 TOLERANCE = 1e-5
@@ -67,17 +67,23 @@ def setup(name: str):
     design = np.c_[hidden, np.ones(len(hidden))]
     goal = 6 * dataset.targets - 3
     readout = np.linalg.solve(design.T @ design + 1e-4 * np.eye(design.shape[1]), design.T @ goal)
-    weights = LSTMWeights.from_list(
-        [weights.kernel, weights.recurrent_kernel, weights.bias, readout[:-1], readout[-1]]
-    )
+    weights = LSTMWeights.from_list([weights.kernel, weights.recurrent_kernel, weights.bias, readout[:-1], readout[-1]])
     return patterns, dataset, spec, weights
 
 
-FRAMINGS = ["one_char", "window_features", "window_timesteps", "batch_all", "stateful",
-            "variable_length", "prefix_padded"]
+FRAMINGS = [
+    "one_char",
+    "window_features",
+    "window_timesteps",
+    "batch_all",
+    "stateful",
+    "variable_length",
+    "prefix_padded",
+]
 
 
 # --- against Keras ------------------------------------------------------------------------
+
 
 # One framing per way of feeding the model: a single step, a window as features, a stateful
 # stream, padded runs. (Each model.evaluate compiles a graph: about a second apiece.)
@@ -85,14 +91,16 @@ FRAMINGS = ["one_char", "window_features", "window_timesteps", "batch_all", "sta
 def test_training_metrics_match_keras_evaluate(keras_engine, name):
     _, dataset, spec, weights = setup(name)
     model = keras_engine.build_keras_model(
-        timesteps=spec.timesteps, features=spec.features, units=spec.units,
-        stateful=spec.stateful, batch_size=spec.batch_size,
+        timesteps=spec.timesteps,
+        features=spec.features,
+        units=spec.units,
+        stateful=spec.stateful,
+        batch_size=spec.batch_size,
     )
     model.set_weights(weights.as_list())
     # Stateless models answer the same in any batch size; a stateful one needs its own.
     batch_size = spec.batch_size if spec.stateful else len(dataset.inputs)
-    results = model.evaluate(dataset.inputs, dataset.targets, batch_size=batch_size, verbose=0,
-                             return_dict=True)
+    results = model.evaluate(dataset.inputs, dataset.targets, batch_size=batch_size, verbose=0, return_dict=True)
     metrics = training_metrics(weights, spec, dataset.inputs, dataset.target_codes)
     assert abs(metrics["loss"] - results["loss"]) < TOLERANCE
     assert abs(metrics["accuracy"] - results["accuracy"]) < TOLERANCE
@@ -109,6 +117,7 @@ def test_cross_entropy_clips_as_keras_does():
 
 
 # --- the prediction table and metrics ---------------------------------------------------
+
 
 @pytest.mark.parametrize("name", FRAMINGS)
 def test_prediction_table_rows_follow_the_patterns(name):
@@ -139,6 +148,7 @@ def test_a_stateful_table_is_read_in_one_stream():
 
 # --- reciting ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["one_char", "batch_all", "prefix_padded", "variable_length"])
 def test_stateless_recite_feeds_back_its_predictions(name):
     _, _, spec, weights = setup(name)
@@ -146,7 +156,7 @@ def test_stateless_recite_feeds_back_its_predictions(name):
     assert len(chain) == 8 and all(0 <= code < 26 for code in chain)
     context = [0]
     for code in chain:
-        window = context[-spec.input_length:]
+        window = context[-spec.input_length :]
         expected = int(forward(weights, encode_runs(spec, [window]))[0][0].argmax())
         assert code == expected
         context.append(code)
@@ -209,6 +219,7 @@ def test_start_tables_score_five_steps_from_every_letter(warm):
 
 # --- ad-hoc queries and single letters --------------------------------------------------
 
+
 def test_query_accuracy_counts_every_run_of_one_to_five():
     _, _, spec, weights = setup("variable_length")
     result = query_accuracy(weights, spec, 5)
@@ -223,8 +234,10 @@ def test_query_accuracy_counts_every_run_of_one_to_five():
     assert 0 < result["accuracy"] < 1
 
 
-@pytest.mark.parametrize("name, accepts_one", [("one_char", True), ("window_timesteps", False),
-                                               ("variable_length", True), ("prefix_padded", True)])
+@pytest.mark.parametrize(
+    "name, accepts_one",
+    [("one_char", True), ("window_timesteps", False), ("variable_length", True), ("prefix_padded", True)],
+)
 def test_single_letter_table(name, accepts_one):
     _, _, spec, weights = setup(name)
     assert spec.accepts_length(1) is accepts_one
@@ -271,6 +284,7 @@ def test_random_queries_are_training_patterns_drawn_reproducibly():
 
 
 # --- everything the evaluate stage records ----------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["one_char", "stateful", "variable_length"])
 def test_evaluate_records_what_each_framing_needs(name):

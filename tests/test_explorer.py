@@ -17,17 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, SCREENSHOTS, alphabet_lstm
 
 from alphabet_lstm.alphabet import ALPHABET, letters_to_codes
 from alphabet_lstm.artifacts import load_model
-from alphabet_lstm.evaluation import query_probabilities
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, initial_weights, ordered_sum
 from alphabet_lstm.model.state import StateTrace, norm, trace
 from alphabet_lstm.params import load_params
+from alphabet_lstm.querying import query_probabilities
 from alphabet_lstm.report.explorer import EXPLORER_NAME, TEMPLATE_NAME, explorer_data, explorer_page, query_lengths
 from alphabet_lstm.report.render import TEMPLATES
 from alphabet_lstm.report.state_views import stateful_view
-from conftest import REPO_ROOT, SCREENSHOTS, alphabet_lstm
 
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 FRAMINGS = list(PARAMS.framings)
@@ -47,9 +47,16 @@ def params_specs(seed: int = 7) -> list[ModelSpec]:
     """The spec each framing of params.yaml trains into (the train stage's model_spec)."""
     return [
         ModelSpec(
-            framing=name, units=framing.units, layout=framing.layout, input_length=framing.dataset.input_length,
-            stateful=framing.stateful, batch_size=1, engine="fast", seed=seed,
-            shortest_query=framing.dataset.shortest_query, scores_all_queries=framing.dataset.scores_all_queries,
+            framing=name,
+            units=framing.units,
+            layout=framing.layout,
+            input_length=framing.dataset.input_length,
+            stateful=framing.stateful,
+            batch_size=1,
+            engine="fast",
+            seed=seed,
+            shortest_query=framing.dataset.shortest_query,
+            scores_all_queries=framing.dataset.scores_all_queries,
         )
         for name, framing in PARAMS.framings.items()
     ]
@@ -57,7 +64,9 @@ def params_specs(seed: int = 7) -> list[ModelSpec]:
 
 @pytest.fixture(scope="module")
 def untrained() -> list[tuple[LSTMWeights, ModelSpec]]:
-    return [(initial_weights(features=spec.features, units=spec.units, seed=spec.seed), spec) for spec in params_specs()]
+    return [
+        (initial_weights(features=spec.features, units=spec.units, seed=spec.seed), spec) for spec in params_specs()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +97,11 @@ def test_the_page_embeds_every_framings_exact_weights_and_spec(untrained, untrai
             decoded = np.frombuffer(base64.b64decode(entry["weights"][name]), dtype="<f4")
             assert np.array_equal(decoded, array.ravel()), (spec.framing, name)
         assert entry["takes"] == spec.accepted_lengths()
-        assert (entry["layout"], entry["input_length"], entry["stateful"]) == (spec.layout, spec.input_length, spec.stateful)
+        assert (entry["layout"], entry["input_length"], entry["stateful"]) == (
+            spec.layout,
+            spec.input_length,
+            spec.stateful,
+        )
         assert (entry["plane"] is not None) == spec.stateful
 
 
@@ -124,11 +137,22 @@ def test_the_pages_float32_constants_are_floatmaths_exactly():
 
     constants = float_math()
     assert [np.float32(value) for value in constants["exp"]["poly"]] == [
-        fm.EXP_P0, fm.EXP_P1, fm.EXP_P2, fm.EXP_P3, fm.EXP_P4, fm.EXP_P5
+        fm.EXP_P0,
+        fm.EXP_P1,
+        fm.EXP_P2,
+        fm.EXP_P3,
+        fm.EXP_P4,
+        fm.EXP_P5,
     ]
-    assert np.float32(constants["tanh"]["clamp"]) == fm.TANH_CLAMP and constants["tanh"]["clamp"] == float(fm.TANH_CLAMP)
-    assert all(float(np.float32(value)) == value for group in constants.values() for item in group.values()
-               for value in (item if isinstance(item, list) else [item]))
+    assert np.float32(constants["tanh"]["clamp"]) == fm.TANH_CLAMP and constants["tanh"]["clamp"] == float(
+        fm.TANH_CLAMP
+    )
+    assert all(
+        float(np.float32(value)) == value
+        for group in constants.values()
+        for item in group.values()
+        for value in (item if isinstance(item, list) else [item])
+    )
     script = (TEMPLATES / TEMPLATE_NAME).read_text()
     assert "1.9875691500e-4" not in script and "DATA.float_math.exp" in script
 
@@ -157,7 +181,10 @@ def explorer(reproduced_clone: Path, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     outside, errors = [], []
-    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(("file:", "data:")) else None)
+    page.on(
+        "request",
+        lambda request: outside.append(request.url) if not request.url.startswith(("file:", "data:")) else None,
+    )
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto((reproduced_clone / "reports" / EXPLORER_NAME).as_uri())
     page.wait_for_function("window.explorerState !== undefined")
@@ -211,7 +238,9 @@ def test_the_page_computes_what_the_numpy_pass_and_the_cli_compute(framing, expl
             if plane is None:
                 assert step["plane"] is None
             else:
-                np.testing.assert_allclose(step["plane"], plane.project(state.hidden[index : index + 1])[0], rtol=0, atol=TOLERANCE)
+                np.testing.assert_allclose(
+                    step["plane"], plane.project(state.hidden[index : index + 1])[0], rtol=0, atol=TOLERANCE
+                )
         # What a user reads: the prediction as `predict` prints it, and the per-step |h| and |c|
         # of `--show-state`.
         printed = alphabet_lstm("predict", "--framing", framing, "--show-state", query, cwd=reproduced_clone).stdout
@@ -224,7 +253,9 @@ def test_the_page_computes_what_the_numpy_pass_and_the_cli_compute(framing, expl
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("framing", FRAMINGS)
-def test_input_the_framing_does_not_take_shows_the_clis_message_and_no_prediction(framing, explorer, models, reproduced_clone):
+def test_input_the_framing_does_not_take_shows_the_clis_message_and_no_prediction(
+    framing, explorer, models, reproduced_clone
+):
     spec = models[framing][1]
     bad = ["K1", "k-", "A'B"]
     bad += [query for query in ("AB", "ABCDEF", "A" * 26) if not spec.accepts_length(len(query))]

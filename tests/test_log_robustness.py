@@ -17,7 +17,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT, VENV_BIN, pipeline_env, run, stages_run
 from test_team import (  # noqa: F401  (team_server is a fixture)
     EXPERIMENT_NAME,
@@ -34,13 +33,20 @@ pytestmark = pytest.mark.e2e
 
 LOG_STAGE = "alphabet_lstm.stages.log"
 TEMPLATES = [
-    "--model", "models/{framing}/seed{seed}.npz",
-    "--history", "metrics/history/{framing}/seed{seed}.csv",
-    "--evaluation", "metrics/evaluation/{framing}/seed{seed}.json",
-    "--predictions", "metrics/predictions/{framing}/seed{seed}.csv",
-    "--patterns", "data/patterns/{framing}.json",
-    "--encoded", "data/encoded/{framing}.npz",
-    "--report-dir", "reports",
+    "--model",
+    "models/{framing}/seed{seed}.npz",
+    "--history",
+    "metrics/history/{framing}/seed{seed}.csv",
+    "--evaluation",
+    "metrics/evaluation/{framing}/seed{seed}.json",
+    "--predictions",
+    "metrics/predictions/{framing}/seed{seed}.csv",
+    "--patterns",
+    "data/patterns/{framing}.json",
+    "--encoded",
+    "data/encoded/{framing}.npz",
+    "--report-dir",
+    "reports",
 ]
 
 
@@ -103,8 +109,13 @@ def test_a_log_stage_killed_mid_log_leaves_no_run_hanging_and_no_duplicate(repro
     database.unlink()
     (reproduced / "mlflow.db.lock").unlink(missing_ok=True)
     dvc = subprocess.Popen(
-        ["dvc", "repro", "-f", "-s", "log"], cwd=reproduced, env=pipeline_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        ["dvc", "repro", "-f", "-s", "log"],
+        cwd=reproduced,
+        env=pipeline_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     killed = None
     deadline = time.monotonic() + 300
@@ -128,8 +139,11 @@ def test_a_log_stage_killed_mid_log_leaves_no_run_hanging_and_no_duplicate(repro
     assert [tracked.info.status for tracked in runs if tracked.info.status == "RUNNING"] == []
     statuses = {tracked.info.run_id: tracked.info.status for tracked in runs}
     assert statuses[hanging] == "KILLED"
-    finished = [tracked.data.tags.get("training_key") or tracked.data.tags["summary_key"]
-                for tracked in runs if tracked.info.status == "FINISHED"]
+    finished = [
+        tracked.data.tags.get("training_key") or tracked.data.tags["summary_key"]
+        for tracked in runs
+        if tracked.info.status == "FINISHED"
+    ]
     assert len(finished) == len(set(finished)) == len(FRAMINGS) + 1
     assert run(["dvc", "status", "log"], reproduced).stdout.strip() == "Data and pipelines are up to date."
 
@@ -140,18 +154,30 @@ def alice_on(server) -> dict:
 
 
 def server_runs(uri: str, credentials: tuple[str, str]) -> list[dict]:
-    experiment = rest_json(uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME,
-                           credentials=credentials)["experiment"]
-    found = rest_json(uri, "/api/2.0/mlflow/runs/search",
-                      {"experiment_ids": [experiment["experiment_id"]], "max_results": 1000}, credentials=credentials)
+    experiment = rest_json(
+        uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME, credentials=credentials
+    )["experiment"]
+    found = rest_json(
+        uri,
+        "/api/2.0/mlflow/runs/search",
+        {"experiment_ids": [experiment["experiment_id"]], "max_results": 1000},
+        credentials=credentials,
+    )
     return [
-        {"status": tracked["info"]["status"], "name": tracked["info"]["run_name"],
-         "tags": {item["key"]: item["value"] for item in tracked["data"]["tags"]}}
+        {
+            "status": tracked["info"]["status"],
+            "name": tracked["info"]["run_name"],
+            "tags": {item["key"]: item["value"] for item in tracked["data"]["tags"]},
+        }
         for tracked in found.get("runs", [])
     ]
 
 
-def test_a_log_stage_failed_on_a_wrong_password_is_rerun_by_the_next_repro(team_server, reproduced: Path, tmp_path: Path):
+def test_a_log_stage_failed_on_a_wrong_password_is_rerun_by_the_next_repro(
+    team_server,
+    reproduced: Path,
+    tmp_path: Path,
+):
     alice = alice_on(team_server)
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     root = tmp_path / "repo"
@@ -174,14 +200,22 @@ def test_a_log_stage_failed_on_a_wrong_password_is_rerun_by_the_next_repro(team_
     assert {tracked["status"] for tracked in runs} == {"FINISHED"}
 
 
-def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(team_server, reproduced: Path, tmp_path: Path):
+def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
+    team_server,
+    reproduced: Path,
+    tmp_path: Path,
+):
     alice = alice_on(team_server)
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     env = pipeline_env(alice)
     racers = [
         subprocess.Popen(
             [str(VENV_BIN / "python"), "-m", LOG_STAGE, *TEMPLATES, "--out", str(tmp_path / f"logged-{index}.json")],
-            cwd=reproduced, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=reproduced,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for index in range(2)
     ]
@@ -195,8 +229,11 @@ def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(team_
     assert {tracked["status"] for tracked in live} == {"FINISHED"}
     # One registry version per framing, whichever racer created it.
     for name in FRAMINGS:
-        versions = rest_json(alice["MLFLOW_TRACKING_URI"], "/api/2.0/mlflow/model-versions/search?filter="
-                             + urllib.parse.quote(f"name='alphabet-lstm-{name}'"), credentials=credentials)
+        versions = rest_json(
+            alice["MLFLOW_TRACKING_URI"],
+            "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote(f"name='alphabet-lstm-{name}'"),
+            credentials=credentials,
+        )
         assert len(versions["model_versions"]) == 1, name
     # Both racers name the same trainings in their outputs.
     assert (tmp_path / "logged-0.json").read_text() == (tmp_path / "logged-1.json").read_text()

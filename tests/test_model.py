@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from alphabet_lstm.data.encoding import encode_patterns
 from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
 from alphabet_lstm.data.kinds.sliding import sliding_patterns
 from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
-from alphabet_lstm.data.encoding import encode_patterns
 from alphabet_lstm.model.lstm import (
     LSTMWeights,
     ModelSpec,
@@ -73,14 +73,9 @@ def test_forward_matches_keras(keras_engine, name, inputs_of):
 def test_streaming_prediction_matches_a_stateful_keras_model(keras_engine, batch_size):
     inputs = encoded(sliding_patterns(1), "timesteps", 1)
     weights = random_weights(features=1, units=9, seed=batch_size)
-    model = keras_model_with(
-        keras_engine, weights, timesteps=1, features=1, stateful=True, batch_size=batch_size
-    )
+    model = keras_model_with(keras_engine, weights, timesteps=1, features=1, stateful=True, batch_size=batch_size)
     expected = np.concatenate(
-        [
-            keras_answer(model, inputs[start : start + batch_size])
-            for start in range(0, len(inputs), batch_size)
-        ]
+        [keras_answer(model, inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
     )
     ours = predict_in_streams(weights, inputs, batch_size)
     np.testing.assert_allclose(ours, expected, rtol=0, atol=TOLERANCE)
@@ -95,8 +90,18 @@ def test_streaming_prediction_matches_a_stateful_keras_model(keras_engine, batch
 def test_predict_follows_the_spec(keras_engine):
     inputs = encoded(sliding_patterns(1), "timesteps", 1)
     weights = random_weights(features=1, units=6, seed=3)
-    spec = ModelSpec(framing="stateful", units=6, layout="timesteps", input_length=1, stateful=True,
-                     batch_size=1, engine="fast", seed=7, shortest_query=1, scores_all_queries=False)
+    spec = ModelSpec(
+        framing="stateful",
+        units=6,
+        layout="timesteps",
+        input_length=1,
+        stateful=True,
+        batch_size=1,
+        engine="fast",
+        seed=7,
+        shortest_query=1,
+        scores_all_queries=False,
+    )
     np.testing.assert_array_equal(predict(weights, spec, inputs), predict_in_streams(weights, inputs, 1))
     stateless = ModelSpec(**{**spec.to_dict(), "stateful": False})
     np.testing.assert_array_equal(predict(weights, stateless, inputs), forward(weights, inputs)[0])
@@ -139,15 +144,24 @@ def test_initial_weights_are_reproducible_from_the_seed():
     first = initial_weights(features=1, units=4, seed=7)
     second = initial_weights(features=1, units=4, seed=7)
     other = initial_weights(features=1, units=4, seed=8)
-    for a, b, c in zip(first.as_list(), second.as_list(), other.as_list()):
+    for a, b in zip(first.as_list(), second.as_list()):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first.kernel, other.kernel)
 
 
 def test_spec_round_trips_and_knows_its_input_shape():
-    spec = ModelSpec(framing="window_features", units=32, layout="features", input_length=3,
-                     stateful=False, batch_size=1, engine="fast", seed=7, shortest_query=3,
-                     scores_all_queries=False)
+    spec = ModelSpec(
+        framing="window_features",
+        units=32,
+        layout="features",
+        input_length=3,
+        stateful=False,
+        batch_size=1,
+        engine="fast",
+        seed=7,
+        shortest_query=3,
+        scores_all_queries=False,
+    )
     assert (spec.timesteps, spec.features) == (1, 3)
     assert ModelSpec.from_dict({**spec.to_dict(), "unknown": 1}) == spec
     timesteps = ModelSpec(**{**spec.to_dict(), "layout": "timesteps"})

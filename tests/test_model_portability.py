@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO_ROOT, VENV_BIN, make_clone, run
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +60,10 @@ def model_env_dir() -> Path:
     model needs, so a new pin makes a new environment."""
     pins = lock_pins()
     key = f"py{sys.version_info.major}.{sys.version_info.minor}-" + "-".join(f"{name}{pins[name]}" for name in PINNED)
-    base = Path(os.environ.get("MODEL_ENV_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alphabet-lstm")
+    base = Path(
+        os.environ.get("MODEL_ENV_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alphabet-lstm"
+    )
     return base / "model-env" / key
 
 
@@ -79,8 +81,21 @@ def clean_python() -> Path:
             shutil.rmtree(env, ignore_errors=True)
             uv = str(VENV_BIN / "uv")
             run([uv, "venv", "--quiet", "--python", sys._base_executable, str(env)], REPO_ROOT)
-            run([uv, "pip", "install", "--quiet", "--python", str(python), "--constraint",
-                 str(REPO_ROOT / "requirements.lock"), f"mlflow=={lock_pins()['mlflow']}"], REPO_ROOT, timeout=900)
+            run(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--python",
+                    str(python),
+                    "--constraint",
+                    str(REPO_ROOT / "requirements.lock"),
+                    f"mlflow=={lock_pins()['mlflow']}",
+                ],
+                REPO_ROOT,
+                timeout=900,
+            )
             (env / ".complete").write_text("built by tests/test_model_portability.py\n")
     return python
 
@@ -115,8 +130,13 @@ def store_uri(root: Path) -> str:
 def predict_in(python: Path, cwd: Path, uri: str, requests: list[tuple[str, list[str]]]) -> dict:
     """Load each model and predict its queries in a fresh interpreter of ``python``."""
     result = subprocess.run(
-        [str(python), "-c", PREDICT_ALL], input=json.dumps(requests), cwd=cwd,
-        env=clean_env({"MLFLOW_TRACKING_URI": uri}), capture_output=True, text=True, timeout=600,
+        [str(python), "-c", PREDICT_ALL],
+        input=json.dumps(requests),
+        cwd=cwd,
+        env=clean_env({"MLFLOW_TRACKING_URI": uri}),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -131,10 +151,7 @@ def framing_queries(root: Path, framing: str, spec: dict) -> tuple[list[str], li
     """
     patterns = json.loads((root / "data" / "patterns" / f"{framing}.json").read_text())["patterns"]
     inputs = [pattern["input"] for pattern in patterns]
-    if spec["stateful"]:
-        queries = ["".join(inputs[: index + 1]) for index in range(len(inputs))]
-    else:
-        queries = inputs
+    queries = ["".join(inputs[: index + 1]) for index in range(len(inputs))] if spec["stateful"] else inputs
     with (root / "metrics" / "predictions" / framing / f"seed{SEED}.csv").open() as handle:
         predicted = [row["predicted"] for row in csv.DictReader(handle)]
     return queries, predicted
@@ -142,10 +159,18 @@ def framing_queries(root: Path, framing: str, spec: dict) -> tuple[list[str], li
 
 def test_the_clean_environment_holds_mlflow_and_not_this_project(clean_python: Path, tmp_path: Path):
     result = subprocess.run(
-        [str(clean_python), "-c", "import importlib.util as u, mlflow, numpy, pandas; "
-         "print(mlflow.__version__, numpy.__version__, pandas.__version__, "
-         "[m for m in ('alphabet_lstm', 'tensorflow', 'keras', 'dvc') if u.find_spec(m)])"],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300,
+        [
+            str(clean_python),
+            "-c",
+            "import importlib.util as u, mlflow, numpy, pandas; "
+            "print(mlflow.__version__, numpy.__version__, pandas.__version__, "
+            "[m for m in ('alphabet_lstm', 'tensorflow', 'keras', 'dvc') if u.find_spec(m)])",
+        ],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     pins = lock_pins()
@@ -168,12 +193,18 @@ def test_every_framing_answers_as_evaluated_from_the_clean_environment(study: Pa
     for (framing, predicted), answered in zip(expected.items(), answers["answers"]):
         assert answered == predicted, framing
         evaluation = json.loads((study / "metrics" / "evaluation" / framing / f"seed{SEED}.json").read_text())
-        correct = sum(letter == pattern["target"] for letter, pattern in zip(
-            answered, json.loads((study / "data" / "patterns" / f"{framing}.json").read_text())["patterns"]))
+        correct = sum(
+            letter == pattern["target"]
+            for letter, pattern in zip(
+                answered, json.loads((study / "data" / "patterns" / f"{framing}.json").read_text())["patterns"]
+            )
+        )
         assert round(correct / len(answered), 6) == evaluation["accuracy"], framing
 
 
-def test_a_model_loads_by_path_run_and_registry_in_the_clean_environment(study: Path, clean_python: Path, tmp_path: Path):
+def test_a_model_loads_by_path_run_and_registry_in_the_clean_environment(
+    study: Path, clean_python: Path, tmp_path: Path
+):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(store_uri(study))
@@ -186,8 +217,12 @@ def test_a_model_loads_by_path_run_and_registry_in_the_clean_environment(study: 
     pins = lock_pins()
     assert requirements == [f"{name}=={pins[name]}" for name in PINNED]
     assert sorted(str(path.relative_to(local_path)) for path in Path(local_path, "code").rglob("*.py")) == [
-        "code/alphabet_lstm/alphabet.py", "code/alphabet_lstm/data/datasets.py", "code/alphabet_lstm/data/encoding.py",
-        "code/alphabet_lstm/model/floatmath.py", "code/alphabet_lstm/model/lstm.py", "code/alphabet_lstm/querying.py",
+        "code/alphabet_lstm/alphabet.py",
+        "code/alphabet_lstm/data/datasets.py",
+        "code/alphabet_lstm/data/encoding.py",
+        "code/alphabet_lstm/model/floatmath.py",
+        "code/alphabet_lstm/model/lstm.py",
+        "code/alphabet_lstm/querying.py",
         "code/alphabet_lstm/tracking/pyfunc_model.py",
     ]
     prefixes = ["A", "ABC", "ABCDEFGHIJK"]
@@ -208,10 +243,33 @@ def test_the_clean_environment_serves_the_champion_over_http(study: Path, clean_
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log_file:
         server = subprocess.Popen(
-            [str(clean_python), "-m", "mlflow", "models", "serve", "-m", f"models:/alphabet-lstm-{BATCH_FIVE}@champion",
-             "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            cwd=tmp_path, env=clean_env({"MLFLOW_TRACKING_URI": store_uri(study), "PATH": f"{clean_python.parent}{os.pathsep}{clean_env()['PATH']}"}),
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(clean_python),
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                f"models:/alphabet-lstm-{BATCH_FIVE}@champion",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            cwd=tmp_path,
+            env=clean_env(
+                {
+                    "MLFLOW_TRACKING_URI": store_uri(study),
+                    "PATH": f"{clean_python.parent}{os.pathsep}{clean_env()['PATH']}",
+                }
+            ),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 180
@@ -224,16 +282,23 @@ def test_the_clean_environment_serves_the_champion_over_http(study: Path, clean_
                     pytest.fail(f"mlflow models serve did not start:\n{log_path.read_text()[-3000:]}")
                 time.sleep(1)
         queries, predicted = framing_queries(study, BATCH_FIVE, {"stateful": True})
-        body = json.dumps({"dataframe_split": {"columns": ["letters"], "data": [[query] for query in queries]}}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {"dataframe_split": {"columns": ["letters"], "data": [[query] for query in queries]}}
+        ).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())
         assert [row["next_letter"] for row in answer["predictions"]] == predicted
         bad = json.dumps({"dataframe_split": {"columns": ["letters"], "data": [["A1"]]}}).encode()
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=bad,
-                                                          headers={"Content-Type": "application/json"}), timeout=60)
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations", data=bad, headers={"Content-Type": "application/json"}
+                ),
+                timeout=60,
+            )
         assert refused.value.code == 400 and "character '1' at position 2" in refused.value.read().decode()
     finally:
         os.killpg(server.pid, 15)

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT
 
 NOTEBOOK = Path("notebooks/understanding-state.ipynb")

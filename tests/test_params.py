@@ -20,6 +20,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from alphabet_lstm.data.kinds import PrefixPaddedDataset, SlidingDataset, VariableLengthDataset
 from alphabet_lstm.params import FramingParams, Params, ParamsError, load_params, parse_params
@@ -54,7 +55,12 @@ TUTORIAL_FRAMINGS = {
     "stateful": (SlidingDataset(kind="sliding", seq_length=1), "timesteps", 50, 1, 300, False, True),
     "variable_length": (
         VariableLengthDataset(kind="variable_length", num_inputs=1000, max_len=5, seed=7),
-        "timesteps", 32, 1, 500, True, False,
+        "timesteps",
+        32,
+        1,
+        500,
+        True,
+        False,
     ),
     "prefix_padded": (PrefixPaddedDataset(kind="prefix_padded"), "timesteps", 32, 1, 500, True, False),
 }
@@ -104,7 +110,7 @@ def test_real_params_imply_the_tutorials_input_shapes():
 
 def test_params_are_frozen():
     params = load_params(PARAMS_PATH)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         params.framing("one_char").units = 64  # type: ignore[misc]
 
 
@@ -119,12 +125,14 @@ def test_unknown_framing_name_suggests_the_near_one():
 
 # --- bad params files -------------------------------------------------------------------
 
+
 def set_at(path: tuple, value):
     def mutate(raw: dict) -> None:
         node = raw
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -134,6 +142,7 @@ def delete_at(path: tuple):
         for key in path[:-1]:
             node = node[key]
         del node[path[-1]]
+
     return mutate
 
 
@@ -146,6 +155,7 @@ def rename_at(path: tuple, new_key):
         items = list(node.items())
         node.clear()
         node.update({(new_key if key == path[-1] else key): value for key, value in items})
+
     return mutate
 
 
@@ -156,23 +166,47 @@ STATEFUL = ("framings", "stateful")
 # (id, mutation, key path the message must name, a fragment it must also hold)
 BAD_PARAMS = [
     # Unknown keys, with a did-you-mean for near misses.
-    ("unknown-framing-key", rename_at(ONE_CHAR + ("epochs",), "epoch"),
-     "framings.one_char.epoch", "unknown key (did you mean 'epochs'?)"),
-    ("unknown-dataset-key", rename_at(ONE_CHAR + ("dataset", "seq_length"), "seq_len"),
-     "framings.one_char.dataset.seq_len", "did you mean 'seq_length'?"),
+    (
+        "unknown-framing-key",
+        rename_at(ONE_CHAR + ("epochs",), "epoch"),
+        "framings.one_char.epoch",
+        "unknown key (did you mean 'epochs'?)",
+    ),
+    (
+        "unknown-dataset-key",
+        rename_at(ONE_CHAR + ("dataset", "seq_length"), "seq_len"),
+        "framings.one_char.dataset.seq_len",
+        "did you mean 'seq_length'?",
+    ),
     ("unknown-top-level-key", rename_at(("seeds",), "seed"), "seed", "did you mean 'seeds'?"),
     ("unknown-train-key", rename_at(("train", "engine"), "engin"), "train.engin", "did you mean 'engine'?"),
-    ("key-of-another-kind", set_at(("framings", "prefix_padded", "dataset", "seq_length"), 3),
-     "framings.prefix_padded.dataset.seq_length", "unknown key"),
-    ("unknown-accuracy-framing", rename_at(("report", "tutorial_accuracy", "one_char"), "one_chars"),
-     "report.tutorial_accuracy.one_chars", "did you mean 'one_char'?"),
+    (
+        "key-of-another-kind",
+        set_at(("framings", "prefix_padded", "dataset", "seq_length"), 3),
+        "framings.prefix_padded.dataset.seq_length",
+        "unknown key",
+    ),
+    (
+        "unknown-accuracy-framing",
+        rename_at(("report", "tutorial_accuracy", "one_char"), "one_chars"),
+        "report.tutorial_accuracy.one_chars",
+        "did you mean 'one_char'?",
+    ),
     # Missing keys.
     ("missing-epochs", delete_at(ONE_CHAR + ("epochs",)), "framings.one_char.epochs", "required key is missing"),
-    ("missing-kind", delete_at(ONE_CHAR + ("dataset", "kind")), "framings.one_char.dataset.kind",
-     "required key is missing"),
+    (
+        "missing-kind",
+        delete_at(ONE_CHAR + ("dataset", "kind")),
+        "framings.one_char.dataset.kind",
+        "required key is missing",
+    ),
     # Wrong types, including a bool where a number belongs.
-    ("seq-length-text", set_at(ONE_CHAR + ("dataset", "seq_length"), "3"),
-     "framings.one_char.dataset.seq_length", 'got "3"'),
+    (
+        "seq-length-text",
+        set_at(ONE_CHAR + ("dataset", "seq_length"), "3"),
+        "framings.one_char.dataset.seq_length",
+        'got "3"',
+    ),
     ("epochs-bool", set_at(ONE_CHAR + ("epochs",), True), "framings.one_char.epochs", "got true"),
     ("units-float", set_at(ONE_CHAR + ("units",), 32.5), "framings.one_char.units", "a whole number"),
     ("shuffle-text", set_at(ONE_CHAR + ("shuffle",), "yes"), "framings.one_char.shuffle", "true or false"),
@@ -180,57 +214,114 @@ BAD_PARAMS = [
     ("dataset-null", set_at(ONE_CHAR + ("dataset",), None), "framings.one_char.dataset", "got null"),
     ("batch-size-bool", set_at(ONE_CHAR + ("batch_size",), True), "framings.one_char.batch_size", "got true"),
     ("seed-bool", set_at(("seeds",), [True]), "seeds[0]", "a whole number"),
-    ("accuracy-text", set_at(("report", "tutorial_accuracy", "one_char"), "high"),
-     "report.tutorial_accuracy.one_char", "a number from 0 to 1"),
+    (
+        "accuracy-text",
+        set_at(("report", "tutorial_accuracy", "one_char"), "high"),
+        "report.tutorial_accuracy.one_char",
+        "a number from 0 to 1",
+    ),
     # Out of range.
-    ("seq-length-0", set_at(ONE_CHAR + ("dataset", "seq_length"), 0),
-     "framings.one_char.dataset.seq_length", "from 1 to 25"),
-    ("seq-length-26", set_at(ONE_CHAR + ("dataset", "seq_length"), 26),
-     "framings.one_char.dataset.seq_length", "got 26"),
-    ("max-len-0", set_at(VARIABLE + ("dataset", "max_len"), 0), "framings.variable_length.dataset.max_len",
-     "from 1 to 25"),
-    ("max-len-26", set_at(VARIABLE + ("dataset", "max_len"), 26), "framings.variable_length.dataset.max_len",
-     "got 26"),
-    ("num-inputs-0", set_at(VARIABLE + ("dataset", "num_inputs"), 0),
-     "framings.variable_length.dataset.num_inputs", "got 0"),
+    (
+        "seq-length-0",
+        set_at(ONE_CHAR + ("dataset", "seq_length"), 0),
+        "framings.one_char.dataset.seq_length",
+        "from 1 to 25",
+    ),
+    (
+        "seq-length-26",
+        set_at(ONE_CHAR + ("dataset", "seq_length"), 26),
+        "framings.one_char.dataset.seq_length",
+        "got 26",
+    ),
+    (
+        "max-len-0",
+        set_at(VARIABLE + ("dataset", "max_len"), 0),
+        "framings.variable_length.dataset.max_len",
+        "from 1 to 25",
+    ),
+    ("max-len-26", set_at(VARIABLE + ("dataset", "max_len"), 26), "framings.variable_length.dataset.max_len", "got 26"),
+    (
+        "num-inputs-0",
+        set_at(VARIABLE + ("dataset", "num_inputs"), 0),
+        "framings.variable_length.dataset.num_inputs",
+        "got 0",
+    ),
     ("epochs-0", set_at(ONE_CHAR + ("epochs",), 0), "framings.one_char.epochs", "got 0"),
     ("units-negative", set_at(ONE_CHAR + ("units",), -32), "framings.one_char.units", "got -32"),
     ("batch-size-0", set_at(ONE_CHAR + ("batch_size",), 0), "framings.one_char.batch_size", "or 'all'"),
-    ("accuracy-above-1", set_at(("report", "tutorial_accuracy", "one_char"), 84.0),
-     "report.tutorial_accuracy.one_char", "got 84.0"),
+    (
+        "accuracy-above-1",
+        set_at(("report", "tutorial_accuracy", "one_char"), 84.0),
+        "report.tutorial_accuracy.one_char",
+        "got 84.0",
+    ),
     ("seed-negative", set_at(("seeds",), [7, -1]), "seeds[1]", "got -1"),
     ("seeds-empty", set_at(("seeds",), []), "seeds", "one or more"),
     ("seeds-repeated", set_at(("seeds",), [7, 8, 7]), "seeds", "7 appears more than once"),
     # Rules spanning several keys.
-    ("batch-larger-than-data", set_at(ONE_CHAR + ("batch_size",), 26), "framings.one_char.batch_size",
-     "from 1 to 25 (the data set's size)"),
-    ("batch-larger-than-variable-data", set_at(VARIABLE + ("batch_size",), 1001),
-     "framings.variable_length.batch_size", "from 1 to 1000"),
-    ("stateful-batch-not-dividing", set_at(STATEFUL + ("batch_size",), 2), "framings.stateful.batch_size",
-     "(1, 5, 25)"),
-    ("stateful-with-shuffle", set_at(STATEFUL + ("shuffle",), True), "framings.stateful.shuffle",
-     "allowed: false"),
-    ("framing-name", set_at(("framings", "One-Char"), real_params()["framings"]["one_char"]),
-     "framings.One-Char", "lower-case"),
+    (
+        "batch-larger-than-data",
+        set_at(ONE_CHAR + ("batch_size",), 26),
+        "framings.one_char.batch_size",
+        "from 1 to 25 (the data set's size)",
+    ),
+    (
+        "batch-larger-than-variable-data",
+        set_at(VARIABLE + ("batch_size",), 1001),
+        "framings.variable_length.batch_size",
+        "from 1 to 1000",
+    ),
+    (
+        "stateful-batch-not-dividing",
+        set_at(STATEFUL + ("batch_size",), 2),
+        "framings.stateful.batch_size",
+        "(1, 5, 25)",
+    ),
+    ("stateful-with-shuffle", set_at(STATEFUL + ("shuffle",), True), "framings.stateful.shuffle", "allowed: false"),
+    (
+        "framing-name",
+        set_at(("framings", "One-Char"), real_params()["framings"]["one_char"]),
+        "framings.One-Char",
+        "lower-case",
+    ),
     # Unknown choices.
-    ("unknown-layout", set_at(ONE_CHAR + ("layout",), "feature"), "framings.one_char.layout",
-     "did you mean 'features'?"),
-    ("unknown-dataset-kind", set_at(ONE_CHAR + ("dataset", "kind"), "slidng"),
-     "framings.one_char.dataset.kind", "did you mean 'sliding'?"),
-    ("dataset-kind-number", set_at(ONE_CHAR + ("dataset", "kind"), 3), "framings.one_char.dataset.kind",
-     "got 3;"),
-    ("batch-size-word", set_at(ONE_CHAR + ("batch_size",), "ALL"), "framings.one_char.batch_size",
-     "did you mean 'all'?"),
+    (
+        "unknown-layout",
+        set_at(ONE_CHAR + ("layout",), "feature"),
+        "framings.one_char.layout",
+        "did you mean 'features'?",
+    ),
+    (
+        "unknown-dataset-kind",
+        set_at(ONE_CHAR + ("dataset", "kind"), "slidng"),
+        "framings.one_char.dataset.kind",
+        "did you mean 'sliding'?",
+    ),
+    ("dataset-kind-number", set_at(ONE_CHAR + ("dataset", "kind"), 3), "framings.one_char.dataset.kind", "got 3;"),
+    (
+        "batch-size-word",
+        set_at(ONE_CHAR + ("batch_size",), "ALL"),
+        "framings.one_char.batch_size",
+        "did you mean 'all'?",
+    ),
     ("unknown-engine", set_at(("train", "engine"), "tensorflow"), "train.engine", "'fast' or 'keras'"),
 ]
 BAD_IDS = [case[0] for case in BAD_PARAMS]
 # The cases also run through the real stage: one or more of each kind of mistake. (Each run
 # starts a Python process, about half a second; all of them would double this file's time.)
 STAGE_CASES = [
-    case for case in BAD_PARAMS
-    if case[0] in {
-        "unknown-framing-key", "missing-kind", "epochs-bool", "max-len-0", "batch-size-0",
-        "batch-larger-than-data", "stateful-batch-not-dividing", "unknown-dataset-kind",
+    case
+    for case in BAD_PARAMS
+    if case[0]
+    in {
+        "unknown-framing-key",
+        "missing-kind",
+        "epochs-bool",
+        "max-len-0",
+        "batch-size-0",
+        "batch-larger-than-data",
+        "stateful-batch-not-dividing",
+        "unknown-dataset-kind",
         "unknown-engine",
     }
 ]
@@ -327,7 +418,7 @@ def test_a_key_written_twice_is_refused(tmp_path):
     first = text.index("    epochs: 500\n")
     line = text[:first].count("\n") + 1
     path = tmp_path / "params.yaml"
-    path.write_text(text[:first] + "    epochs: 500\n    epochs: 5\n" + text[first + len("    epochs: 500\n"):])
+    path.write_text(text[:first] + "    epochs: 500\n    epochs: 5\n" + text[first + len("    epochs: 500\n") :])
     with pytest.raises(ParamsError) as caught:
         load_params(path)
     assert caught.value.problems == [
@@ -370,9 +461,19 @@ def run_generate(directory: Path, raw) -> tuple[subprocess.CompletedProcess, Pat
     out.parent.mkdir()
     out.write_bytes(SENTINEL)
     result = subprocess.run(
-        [sys.executable, "-m", "alphabet_lstm.stages.generate", "--params", str(params_path),
-         "--out-dir", str(out.parent)],
-        capture_output=True, text=True, timeout=120, cwd=directory,
+        [
+            sys.executable,
+            "-m",
+            "alphabet_lstm.stages.generate",
+            "--params",
+            str(params_path),
+            "--out-dir",
+            str(out.parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=directory,
     )
     return result, out
 
@@ -389,9 +490,7 @@ def stage_runs(tmp_path_factory) -> dict:
         return {case_id: future.result() for case_id, future in futures.items()}
 
 
-@pytest.mark.parametrize(
-    "case_id, mutation, key_path, fragment", STAGE_CASES, ids=[case[0] for case in STAGE_CASES]
-)
+@pytest.mark.parametrize("case_id, mutation, key_path, fragment", STAGE_CASES, ids=[case[0] for case in STAGE_CASES])
 def test_generate_stage_refuses_bad_params(stage_runs, case_id, mutation, key_path, fragment):
     result, out = stage_runs[case_id]
     assert result.returncode == 2, result.stderr
@@ -410,10 +509,24 @@ def test_train_stage_refuses_an_unknown_framing(tmp_path):
     out = tmp_path / "out.json"
     out.write_bytes(SENTINEL)
     result = subprocess.run(
-        [sys.executable, "-m", "alphabet_lstm.stages.train", "--params", str(params_path),
-         "--framing", "onechar", "--encoded", str(out), "--models", str(tmp_path / "models"),
-         "--history", str(tmp_path / "history")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "alphabet_lstm.stages.train",
+            "--params",
+            str(params_path),
+            "--framing",
+            "onechar",
+            "--encoded",
+            str(out),
+            "--models",
+            str(tmp_path / "models"),
+            "--history",
+            str(tmp_path / "history"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
@@ -423,9 +536,31 @@ def test_train_stage_refuses_an_unknown_framing(tmp_path):
 
 # --- any params at all: valid, or a ParamsError -----------------------------------------
 
-KEYWORDS = ["all", "sliding", "variable_length", "prefix_padded", "timesteps", "features", "fast",
-            "keras", "kind", "seq_length", "max_len", "num_inputs", "seed", "epochs", "units",
-            "batch_size", "shuffle", "stateful", "layout", "dataset", "one_char", "a\nb", ""]
+KEYWORDS = [
+    "all",
+    "sliding",
+    "variable_length",
+    "prefix_padded",
+    "timesteps",
+    "features",
+    "fast",
+    "keras",
+    "kind",
+    "seq_length",
+    "max_len",
+    "num_inputs",
+    "seed",
+    "epochs",
+    "units",
+    "batch_size",
+    "shuffle",
+    "stateful",
+    "layout",
+    "dataset",
+    "one_char",
+    "a\nb",
+    "",
+]
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -439,8 +574,9 @@ values = st.recursive(
     scalars,
     lambda children: st.one_of(
         st.lists(children, max_size=3),
-        st.dictionaries(st.one_of(st.sampled_from(KEYWORDS), st.text(max_size=4), st.integers(0, 9)),
-                        children, max_size=3),
+        st.dictionaries(
+            st.one_of(st.sampled_from(KEYWORDS), st.text(max_size=4), st.integers(0, 9)), children, max_size=3
+        ),
     ),
     max_leaves=6,
 )

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import SMALL_EPOCHS, copy_checkout, make_clone, pipeline_env, run, stages_run
 
 pytestmark = pytest.mark.e2e
@@ -108,7 +107,13 @@ def test_changing_one_batch_size_reruns_only_that_framing(changed_clone):
     # generate and encode cover every framing in one cheap process each; the unchanged
     # framings get the same bytes, so only stateful retrains.
     assert sorted(stages_run(output)) == [
-        "encode", "evaluate@stateful", "generate", "log", "report", "train@stateful", "validate"
+        "encode",
+        "evaluate@stateful",
+        "generate",
+        "log",
+        "report",
+        "train@stateful",
+        "validate",
     ]
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["framings"]["stateful"]["batch_size"] == 5
@@ -141,7 +146,15 @@ def output_snapshot(root: Path) -> dict[str, bytes]:
 
 # The README's command for comparing experiments: DVC prints a hash column per changed
 # dependency; dropping them leaves the results and params that changed.
-EXP_SHOW_COMPARE = ["dvc", "exp", "show", "--only-changed", "--drop", r"Created|^(data|metrics|models|reports)\b", "--no-pager"]
+EXP_SHOW_COMPARE = [
+    "dvc",
+    "exp",
+    "show",
+    "--only-changed",
+    "--drop",
+    r"Created|^(data|metrics|models|reports)\b",
+    "--no-pager",
+]
 
 
 def test_baseline_and_one_experiment_fit_in_120_columns(changed_clone):
@@ -212,7 +225,9 @@ def test_shared_outputs_hold_no_machine_specific_path(reproduced_clone: Path):
 def test_two_dvc_experiments_compare_side_by_side_in_mlflow(changed_clone):
     root, _ = changed_clone
     runs = mlflow_runs(root)
-    summaries = {tracked.data.tags["dvc_exp_name"]: tracked for tracked in runs if tracked.data.tags["run_kind"] == "summary"}
+    summaries = {
+        tracked.data.tags["dvc_exp_name"]: tracked for tracked in runs if tracked.data.tags["run_kind"] == "summary"
+    }
     assert len(summaries) == 2 and "workspace" in summaries
     [experiment] = set(summaries) - {"workspace"}
     assert experiment in run(["dvc", "exp", "list", "--name-only"], root).stdout.split()
@@ -244,7 +259,9 @@ def rename_units(values):
 # 4 does not divide its 25 patterns). Every kind of mistake and its message: test_params.py.
 BAD_PARAMS = [
     pytest.param(rename_units, id="misspelt-key"),
-    pytest.param(lambda values: values["framings"]["stateful"].update(batch_size=4), id="stateful-batch-not-dividing-the-data"),
+    pytest.param(
+        lambda values: values["framings"]["stateful"].update(batch_size=4), id="stateful-batch-not-dividing-the-data"
+    ),
 ]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from alphabet_lstm.report.readme import main as readme_main
 from conftest import REPO_ROOT
+
+from alphabet_lstm.report.readme import main as readme_main
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import make_clone, pipeline_env, run
 
 pytestmark = pytest.mark.e2e
@@ -63,8 +62,13 @@ def test_interrupted_training_keeps_outputs(trained_clone: Path, signal_number):
     previous_lock = locked(root, STAGE)
     set_epochs(root, "variable_length", 2000)
     process = subprocess.Popen(
-        ["dvc", "repro", STAGE], cwd=root, env=pipeline_env(), start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ["dvc", "repro", STAGE],
+        cwd=root,
+        env=pipeline_env(),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -98,10 +102,29 @@ def test_failed_stage_says_how_to_restore_its_outputs(tmp_path: Path):
     (tmp_path / "models" / "one_char" / "seed7.npz").write_text("not a model")
     (tmp_path / "encoded.npz").write_text("not an archive")
     result = subprocess.run(
-        [sys.executable, "-m", "alphabet_lstm.stages.evaluate", "--models", "models/one_char",
-         "--encoded", "encoded.npz", "--patterns", "patterns.json", "--metrics", "m", "--predictions", "p",
-         "--details", "d", "--probabilities", "q"],
-        cwd=tmp_path, env=pipeline_env({"DVC_STAGE": "evaluate@one_char"}), capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "alphabet_lstm.stages.evaluate",
+            "--models",
+            "models/one_char",
+            "--encoded",
+            "encoded.npz",
+            "--patterns",
+            "patterns.json",
+            "--metrics",
+            "m",
+            "--predictions",
+            "p",
+            "--details",
+            "d",
+            "--probabilities",
+            "q",
+        ],
+        cwd=tmp_path,
+        env=pipeline_env({"DVC_STAGE": "evaluate@one_char"}),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1
     assert result.stderr.rstrip().splitlines()[-1] == (

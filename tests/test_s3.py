@@ -21,7 +21,6 @@ from typing import NamedTuple
 
 import boto3
 import pytest
-
 from conftest import VENV_BIN, pipeline_env, run, stages_run
 from team_helpers import (
     EXPERIMENT_NAME,
@@ -69,8 +68,11 @@ class S3Endpoint(NamedTuple):
 
 def s3_client(url: str, keys: dict[str, str]):
     return boto3.client(
-        "s3", endpoint_url=url, region_name=REGION,
-        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"], aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+        "s3",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
     )
 
 
@@ -98,19 +100,24 @@ def create_accounts(url: str) -> dict[str, dict[str, str]]:
     setup = {"AWS_ACCESS_KEY_ID": "setup", "AWS_SECRET_ACCESS_KEY": "setup"}
     s3_client(url, setup).create_bucket(Bucket=BUCKET)
     iam = boto3.client(
-        "iam", endpoint_url=url, region_name=REGION,
-        aws_access_key_id=setup["AWS_ACCESS_KEY_ID"], aws_secret_access_key=setup["AWS_SECRET_ACCESS_KEY"],
+        "iam",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=setup["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=setup["AWS_SECRET_ACCESS_KEY"],
     )
     keys = {}
     for user in ACCOUNTS:
         actions = ["s3:List*", "s3:GetObject"] if user == "auditor" else ["s3:*"]
         policy = {
             "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Action": actions,
-                "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
-            }],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": actions,
+                    "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+                }
+            ],
         }
         iam.create_user(UserName=user)
         iam.put_user_policy(UserName=user, PolicyName="team-bucket", PolicyDocument=json.dumps(policy))
@@ -139,7 +146,10 @@ def s3(tmp_path_factory) -> S3Endpoint:
     with log.open("w") as output:
         process = subprocess.Popen(
             [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=teammate_env(log.parent),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=teammate_env(log.parent),
         )
     try:
         wait_for_port(port, process, log)
@@ -161,10 +171,7 @@ def teammate_env(home: Path, extra: dict | None = None) -> dict:
 
     DVC's usage analytics are off: a test sends nothing off this machine.
     """
-    env = {
-        name: value for name, value in pipeline_env().items()
-        if not name.startswith(("AWS_", "MLFLOW_", "XDG_"))
-    }
+    env = {name: value for name, value in pipeline_env().items() if not name.startswith(("AWS_", "MLFLOW_", "XDG_"))}
     env.update(HOME=str(home), DVC_NO_ANALYTICS="1")
     env.update(extra or {})
     return env
@@ -181,7 +188,8 @@ def workspace_files(root: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(root)): path.read_bytes()
         for path in sorted(root.rglob("*"))
-        if path.is_file() and path.relative_to(root).parts[0] != ".git"
+        if path.is_file()
+        and path.relative_to(root).parts[0] != ".git"
         and path.relative_to(root).parts[:2] not in ((".dvc", "cache"), (".dvc", "tmp"))
     }
 
@@ -227,7 +235,10 @@ def test_push_without_or_with_wrong_credentials_fails_and_keeps_the_workspace(al
     wrong_secret = {**s3.keys["alice"], "AWS_SECRET_ACCESS_KEY": "not-the-secret-key"}
     wrong = run(["dvc", "push"], alice.root, teammate_env(alice.home, wrong_secret), check=False)
     assert wrong.returncode != 0
-    assert "ERROR: unexpected error - Forbidden: An error occurred (403) when calling the HeadObject operation: Forbidden" in wrong.stderr
+    assert (
+        "ERROR: unexpected error - Forbidden: An error occurred (403) when calling the HeadObject operation: Forbidden"
+        in wrong.stderr
+    )
 
     assert workspace_files(alice.root) == before
     assert run(["git", "status", "--porcelain"], alice.root).stdout == ""
@@ -273,10 +284,15 @@ def test_pull_without_or_with_an_unknown_key_fails_naming_the_remote(pushed: Tea
     assert missing.returncode != 0
     assert f"{where} - Unable to locate credentials" in missing.stderr
 
-    keep_keys_in_config_local(carol, {"AWS_ACCESS_KEY_ID": "AKIAUNKNOWNTEAMMATE0", "AWS_SECRET_ACCESS_KEY": "not-a-key"})
+    keep_keys_in_config_local(
+        carol, {"AWS_ACCESS_KEY_ID": "AKIAUNKNOWNTEAMMATE0", "AWS_SECRET_ACCESS_KEY": "not-a-key"}
+    )
     unknown = run(["dvc", "pull"], carol.root, carol.env, check=False)
     assert unknown.returncode != 0
-    assert f"{where} - Forbidden: An error occurred (403) when calling the HeadObject operation: Forbidden" in unknown.stderr
+    assert (
+        f"{where} - Forbidden: An error occurred (403) when calling the HeadObject operation: Forbidden"
+        in unknown.stderr
+    )
 
     # Nothing was written or lost but the keys' own file.
     after = workspace_files(carol.root)
@@ -346,14 +362,23 @@ def test_team_server_keeps_every_artifact_in_the_bucket(pushed: Teammate, s3: S3
         assert not (server.directory / "artifacts").exists()
 
         credentials = ("alice", alice_login["MLFLOW_TRACKING_PASSWORD"])
-        experiment = rest_json(server.uri, f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT_NAME}",
-                               credentials=credentials)["experiment"]
-        runs = rest_json(server.uri, "/api/2.0/mlflow/runs/search",
-                         {"experiment_ids": [experiment["experiment_id"]], "max_results": 100},
-                         credentials=credentials)["runs"]
+        experiment = rest_json(
+            server.uri,
+            f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT_NAME}",
+            credentials=credentials,
+        )["experiment"]
+        runs = rest_json(
+            server.uri,
+            "/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [experiment["experiment_id"]], "max_results": 100},
+            credentials=credentials,
+        )["runs"]
         experiment_id = experiment["experiment_id"]
         in_bucket = s3.objects(f"{MLFLOW_PREFIX}/")
-        print(f"\nbucket's {MLFLOW_PREFIX}/ after A's log stage: {len(in_bucket)} objects, {sum(in_bucket.values())} bytes")
+        print(
+            f"\nbucket's {MLFLOW_PREFIX}/ after A's log stage: {len(in_bucket)} objects, "
+            f"{sum(in_bucket.values())} bytes"
+        )
         # Every artifact of every run, as the server lists it, is an object in the bucket...
         expected = {
             f"{MLFLOW_PREFIX}/{experiment_id}/{tracked['info']['run_id']}/artifacts/{path}"
@@ -363,8 +388,12 @@ def test_team_server_keeps_every_artifact_in_the_bucket(pushed: Teammate, s3: S3
         assert expected <= set(in_bucket)
         # ...and so is every logged model, holding the very weights A trained.
         run_names = {tracked["info"]["run_id"]: tracked["info"]["run_name"] for tracked in runs}
-        models = rest_json(server.uri, "/api/2.0/mlflow/logged-models/search", {"experiment_ids": [experiment_id]},
-                           credentials=credentials)["models"]
+        models = rest_json(
+            server.uri,
+            "/api/2.0/mlflow/logged-models/search",
+            {"experiment_ids": [experiment_id]},
+            credentials=credentials,
+        )["models"]
         framings = []
         for model in models:
             prefix = f"{MLFLOW_PREFIX}/{experiment_id}/models/{model['info']['model_id']}/artifacts/"

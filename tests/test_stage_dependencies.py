@@ -8,10 +8,10 @@ The modules come from the stage module's imports, followed through the package
 from __future__ import annotations
 
 import yaml
+from conftest import REPO_ROOT
 
 from alphabet_lstm.dependencies import stage_code_deps, synced_dvc_yaml
 from alphabet_lstm.report.render import TEMPLATES
-from conftest import REPO_ROOT
 
 
 def test_dvc_yaml_code_deps_are_the_stages_imports():
@@ -40,5 +40,9 @@ def test_the_report_stage_depends_on_its_templates():
     dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
     folder = next(entry["report_templates"] for entry in dvc["vars"] if "report_templates" in entry)
     assert (REPO_ROOT / folder).resolve() == TEMPLATES.resolve()
-    assert sorted(path.name for path in TEMPLATES.glob("*.j2")) == ["explorer.html.j2", "report.html.j2", "report.md.j2"]
+    assert sorted(path.name for path in TEMPLATES.glob("*.j2")) == [
+        "explorer.html.j2",
+        "report.html.j2",
+        "report.md.j2",
+    ]
     assert "${report_templates}" in dvc["stages"]["report"]["deps"]

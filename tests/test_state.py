@@ -10,6 +10,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import VENV_BIN, pipeline_env
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.evaluation import encode_runs, next_letter_probabilities
@@ -17,15 +18,22 @@ from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, initial_we
 from alphabet_lstm.model.state import PAD_LABEL, StateTrace, distance, principal_components, trace
 from alphabet_lstm.report import sections
 from alphabet_lstm.report.state_views import input_aliases, padding_view, stateful_view, window_view
-from conftest import VENV_BIN, pipeline_env
 
 SEED = 7
 
 
 def spec_for(framing: str, **overrides) -> ModelSpec:
     values = dict(
-        framing=framing, units=6, layout="timesteps", input_length=1, stateful=False,
-        batch_size=1, engine="fast", seed=SEED, shortest_query=1, scores_all_queries=False,
+        framing=framing,
+        units=6,
+        layout="timesteps",
+        input_length=1,
+        stateful=False,
+        batch_size=1,
+        engine="fast",
+        seed=SEED,
+        shortest_query=1,
+        scores_all_queries=False,
     )
     values.update(overrides)
     return ModelSpec(**values)
@@ -49,9 +57,15 @@ def one_unit(spec: ModelSpec, *, input_weight: float, constant: float, forget_bi
     kernel[-1, 2] = input_weight
     dense = np.zeros((1, VOCABULARY_SIZE))
     dense[0, 1] = 10.0  # reads B when h > 0, A when h is 0
-    return LSTMWeights.from_list([
-        kernel, np.zeros((1, 4)), np.array([20.0, forget_bias, constant, 20.0]), dense, np.zeros(VOCABULARY_SIZE),
-    ])
+    return LSTMWeights.from_list(
+        [
+            kernel,
+            np.zeros((1, 4)),
+            np.array([20.0, forget_bias, constant, 20.0]),
+            dense,
+            np.zeros(VOCABULARY_SIZE),
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- trace
@@ -70,7 +84,9 @@ def test_stateful_trace_is_evaluations_forward_pass_letter_by_letter():
         assert np.array_equal(traced.probabilities[step], probabilities)
 
 
-@pytest.mark.parametrize("spec", [WINDOW_TIMESTEPS, WINDOW_FEATURES, VARIABLE_LENGTH, PREFIX_PADDED], ids=lambda s: s.framing)
+@pytest.mark.parametrize(
+    "spec", [WINDOW_TIMESTEPS, WINDOW_FEATURES, VARIABLE_LENGTH, PREFIX_PADDED], ids=lambda s: s.framing
+)
 def test_stateless_trace_ends_in_the_state_and_answer_of_the_forward_pass(spec: ModelSpec):
     weights = random_model(spec)
     traced = trace(weights, spec, "KLM")
@@ -207,10 +223,15 @@ def test_window_views_count_right_answers_per_step():
     assert features.hidden.shape == (23, 1, WINDOW_FEATURES.units)
     sentence = sections.window_sentence([view, features])
     assert sentence.startswith("Read from h after step 1, 2 and 3, `window_timesteps` names the right next letter for ")
-    assert f"`window_features`, which takes the 3 letters in one step, names it for {features.correct_after_step()[0]} of the 23 windows." in sentence
+    assert (
+        f"`window_features`, which takes the 3 letters in one step, names it for "
+        f"{features.correct_after_step()[0]} of the 23 windows." in sentence
+    )
 
 
-@pytest.mark.parametrize("spec, queries, aliased", [(VARIABLE_LENGTH, 115, 4), (PREFIX_PADDED, 325, 24)], ids=["5", "25"])
+@pytest.mark.parametrize(
+    "spec, queries, aliased", [(VARIABLE_LENGTH, 115, 4), (PREFIX_PADDED, 325, 24)], ids=["5", "25"]
+)
 def test_padding_and_a_are_one_input_and_no_query_is_ambiguous(spec, queries, aliased):
     # Every run that starts with A reads as the run without it; both want the same letter.
     assert input_aliases(spec) == (queries, aliased, 0)

@@ -21,8 +21,8 @@ EXACT = dict(rel=1e-12, abs=1e-12)
 
 
 def test_the_hand_quantiles_are_the_textbook_ones():
-    assert T_975_DF2 == pytest.approx(4.302652729749464, rel=1e-12)
-    assert T_975_DF1 == pytest.approx(12.706204736174707, rel=1e-12)
+    assert pytest.approx(4.302652729749464, rel=1e-12) == T_975_DF2
+    assert pytest.approx(12.706204736174707, rel=1e-12) == T_975_DF1
 
 
 def test_summary_of_three_accuracies_has_the_t_interval():
@@ -49,8 +49,13 @@ def test_summary_of_two_values_uses_one_degree_of_freedom():
 def test_summary_of_one_value_has_no_spread_and_no_interval():
     summary = summarize([0.84])
     assert summary.to_dict() == {
-        "n": 1, "mean": 0.84, "std": 0.0, "ci_low": None, "ci_high": None,
-        "minimum": 0.84, "maximum": 0.84,
+        "n": 1,
+        "mean": 0.84,
+        "std": 0.0,
+        "ci_low": None,
+        "ci_high": None,
+        "minimum": 0.84,
+        "maximum": 0.84,
     }
 
 
@@ -118,5 +123,7 @@ def test_five_seeds_summarized_as_computed_by_hand():
     half_width = 2.7764451052 * sd / 5**0.5
     assert summary.mean == pytest.approx(0.84, abs=1e-12)
     assert summary.std == pytest.approx(sd, abs=1e-12)
-    assert (summary.ci_low, summary.ci_high) == (pytest.approx(0.84 - half_width, abs=1e-9),
-                                                 pytest.approx(0.84 + half_width, abs=1e-9))
+    assert (summary.ci_low, summary.ci_high) == (
+        pytest.approx(0.84 - half_width, abs=1e-9),
+        pytest.approx(0.84 + half_width, abs=1e-9),
+    )

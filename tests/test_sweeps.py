@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
 from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.formats import read_table as read_csv
@@ -26,7 +27,6 @@ from alphabet_lstm.formats import sweep_timing_csv as timing_csv
 from alphabet_lstm.params import ParamsError, load_params, parse_params
 from alphabet_lstm.report.sweep import answer, best_point, summarize_points
 from alphabet_lstm.sweep import ENGINE, Sweep, TrainingOutcome, run_tasks, run_training
-from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
 
 REAL_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 # Small enough for a test, long enough (about 0.1-0.5 s a training) to kill a worker mid-sweep.
@@ -62,11 +62,19 @@ def test_shipped_sweep_expands_grid_point_by_grid_point_seeds_inside():
     sweep = load_sweep(load_params(REPO_ROOT / "params.yaml"), "one_char_budget")
     assert sweep.grid_keys == ("epochs", "units")
     assert [point.label for point in sweep.points[:4]] == [
-        "epochs=500 units=32", "epochs=500 units=64", "epochs=500 units=128", "epochs=1000 units=32",
+        "epochs=500 units=32",
+        "epochs=500 units=64",
+        "epochs=500 units=128",
+        "epochs=1000 units=32",
     ]
     assert len(sweep.points) == 9 and len(sweep.tasks()) == 9 * len(sweep.seeds)
     assert [(task.point.index, task.seed) for task in sweep.tasks()[:6]] == [
-        (0, 7), (0, 8), (0, 9), (0, 10), (0, 11), (1, 7)
+        (0, 7),
+        (0, 8),
+        (0, 9),
+        (0, 10),
+        (0, 11),
+        (1, 7),
     ]
     base = load_params(REPO_ROOT / "params.yaml").framing("one_char")
     assert sweep.base_point().index == 0 and sweep.points[0].framing == base
@@ -76,8 +84,9 @@ def test_shipped_sweep_expands_grid_point_by_grid_point_seeds_inside():
 
 
 def test_dataset_keys_are_grid_keys_with_a_dot():
-    raw = params_with({"windows": {**TINY_SWEEP, "framing": "window_timesteps",
-                                   "grid": {"dataset.seq_length": [1, 2, 3]}}})
+    raw = params_with(
+        {"windows": {**TINY_SWEEP, "framing": "window_timesteps", "grid": {"dataset.seq_length": [1, 2, 3]}}}
+    )
     sweep = load_sweep(parse_params(raw), "windows")
     assert [point.framing.dataset.seq_length for point in sweep.points] == [1, 2, 3]
     assert [point.label for point in sweep.points] == [f"dataset.seq_length={n}" for n in (1, 2, 3)]
@@ -107,7 +116,7 @@ BAD_SWEEPS = {
     "repeated-values": ({"grid": {"units": [8, 8]}}, "sweeps.s.grid.units: got [8, 8]; allowed: distinct values"),
     "wrong-type-value": (
         {"grid": {"units": [8, "16"]}},
-        "sweeps.s.grid[units=16].units: got \"16\"; allowed: a whole number from 1 to 4096",
+        'sweeps.s.grid[units=16].units: got "16"; allowed: a whole number from 1 to 4096',
     ),
     "out-of-range-value": (
         {"grid": {"dataset.seq_length": [1, 30]}},
@@ -151,7 +160,7 @@ def test_missing_key_and_bad_names():
         "sweeps.s.question: required key is missing; allowed: the question the sweep answers, as text"
     ]
     assert problems_of(params_with({"Bad-Name": TINY_SWEEP}))[0].startswith(
-        "sweeps.Bad-Name: sweep name \"Bad-Name\" is not allowed"
+        'sweeps.Bad-Name: sweep name "Bad-Name" is not allowed'
     )
     assert problems_of(params_with([1]))[0] == "sweeps: got [1]; allowed: a mapping of sweep names to sweeps"
 
@@ -194,7 +203,9 @@ def test_bad_sweep_fails_validate_and_sweep_stages_with_one_error_line_writing_n
     for stage, arguments in commands.items():
         result = subprocess.run(
             [sys.executable, "-m", f"alphabet_lstm.stages.{stage}", "--params", str(params), *arguments],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 2, (stage, result.stderr)
         assert result.stderr == (
@@ -210,8 +221,17 @@ def test_bad_sweep_fails_validate_and_sweep_stages_with_one_error_line_writing_n
 
 def _outcome(point: int, seed: int, accuracy: float, worker: str = "w") -> TrainingOutcome:
     return TrainingOutcome(
-        key=f"k{point}-{seed}", point=point, seed=seed, accuracy=accuracy, loss=1.0, correct=0,
-        patterns=25, data_md5="d", weights_md5=f"m{point}{seed}", seconds=0.5, worker=worker,
+        key=f"k{point}-{seed}",
+        point=point,
+        seed=seed,
+        accuracy=accuracy,
+        loss=1.0,
+        correct=0,
+        patterns=25,
+        data_md5="d",
+        weights_md5=f"m{point}{seed}",
+        seconds=0.5,
+        worker=worker,
     )
 
 
@@ -229,10 +249,13 @@ def test_tables_sort_by_grid_point_then_seed_order_never_by_finishing_order():
 
 def _summaries(accuracies: dict[int, list[float]]):
     sweep = load_sweep(parse_params(params_with({"s": {**TINY_SWEEP, "grid": {"epochs": [500, 1000, 2000]}}})), "s")
-    outcomes = [_outcome(point, seed, value) for point, values in accuracies.items()
-                for seed, value in zip(sweep.seeds, values)]
-    csv_path_rows = [dict(zip(results_csv(sweep, outcomes).splitlines()[0].split(","), line.split(",")))
-                     for line in results_csv(sweep, outcomes).splitlines()[1:]]
+    outcomes = [
+        _outcome(point, seed, value) for point, values in accuracies.items() for seed, value in zip(sweep.seeds, values)
+    ]
+    csv_path_rows = [
+        dict(zip(results_csv(sweep, outcomes).splitlines()[0].split(","), line.split(",")))
+        for line in results_csv(sweep, outcomes).splitlines()[1:]
+    ]
     return sweep, summarize_points(sweep, csv_path_rows)
 
 
@@ -249,12 +272,16 @@ def test_answer_reads_the_numbers():
         "reaches 100% on every seed, so one_char's ceiling within this grid is 97.3%."
     )
     sweep, summaries = _summaries({0: [0.9, 0.9, 0.9], 1: [0.8, 0.8, 0.8], 2: [0.9, 0.9, 0.9]})
-    assert answer(sweep, summaries).endswith("so epochs do not limit one_char here: its ceiling within this grid is 90.0%.")
+    assert answer(sweep, summaries).endswith(
+        "so epochs do not limit one_char here: its ceiling within this grid is 90.0%."
+    )
 
 
 def test_summary_refuses_a_table_from_other_params():
     sweep, _ = _summaries({0: [1.0] * 3, 1: [1.0] * 3, 2: [1.0] * 3})
-    with pytest.raises(ValueError, match=r"has no training of epochs=500 at seed\(s\) 2, 3: it was written for other params"):
+    with pytest.raises(
+        ValueError, match=r"has no training of epochs=500 at seed\(s\) 2, 3: it was written for other params"
+    ):
         summarize_points(sweep, [{"point": "epochs=500", "seed": "1", "accuracy": "1", "loss": "1"}])
 
 
@@ -281,24 +308,42 @@ def dask_cluster(tmp_path):
     logs = []
 
     def start(*args: str) -> None:
-        log = open(tmp_path / f"dask-{len(processes)}.log", "w")
+        log = open(tmp_path / f"dask-{len(processes)}.log", "w")  # noqa: SIM115 (closed after the processes end)
         logs.append(log)
-        processes.append(subprocess.Popen(
-            [str(VENV_BIN / "dask"), *args], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=pipeline_env({"DASK_SCHEDULER_ADDRESS": ""}),
-        ))
+        processes.append(
+            subprocess.Popen(
+                [str(VENV_BIN / "dask"), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=pipeline_env({"DASK_SCHEDULER_ADDRESS": ""}),
+            )
+        )
 
     try:
-        start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-              "--scheduler-file", str(scheduler_file))
+        start(
+            "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)
+        )
         deadline = time.monotonic() + 60
         while not scheduler_file.exists():
             assert time.monotonic() < deadline, (tmp_path / "dask-0.log").read_text()
             time.sleep(0.2)
         address = json.loads(scheduler_file.read_text())["address"]
         for name in ("worker-a", "worker-b"):
-            start("worker", address, "--name", name, "--nworkers", "1", "--nthreads", "1",
-                  "--no-nanny", "--no-dashboard", "--host", "127.0.0.1")
+            start(
+                "worker",
+                address,
+                "--name",
+                name,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+            )
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=120)
             pids = client.run(os.getpid)  # {worker address: its process id}
@@ -323,9 +368,25 @@ def _run_stage(tmp_path: Path, name: str, extra_env: dict, *args: str) -> tuple[
     if not params.exists():
         _write_tiny_params(params)
     results, timing = tmp_path / f"{name}-results.csv", tmp_path / f"{name}-timing.csv"
-    run([sys.executable, "-m", "alphabet_lstm.stages.sweep_run", "--params", str(params), "--sweep", "tiny",
-         "--results", str(results), "--timing", str(timing), *args],
-        cwd=tmp_path, env=pipeline_env(extra_env), timeout=600)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "alphabet_lstm.stages.sweep_run",
+            "--params",
+            str(params),
+            "--sweep",
+            "tiny",
+            "--results",
+            str(results),
+            "--timing",
+            str(timing),
+            *args,
+        ],
+        cwd=tmp_path,
+        env=pipeline_env(extra_env),
+        timeout=600,
+    )
     return results, timing
 
 
@@ -346,7 +407,9 @@ def test_worker_killed_mid_sweep_loses_no_training(dask_cluster, tmp_path):
     from distributed import Client
 
     address, pids = dask_cluster
-    sweep = load_sweep(parse_params(params_with({"tiny": {**TINY_SWEEP, "grid": {"epochs": [1500, 3000], "units": [8, 16]}}})), "tiny")
+    sweep = load_sweep(
+        parse_params(params_with({"tiny": {**TINY_SWEEP, "grid": {"epochs": [1500, 3000], "units": [8, 16]}}})), "tiny"
+    )
     tasks = sweep.tasks()
     # Reference: the same trainings called one by one in this process, no Dask at all.
     reference = results_csv(sweep, [run_training(task) for task in tasks])
@@ -354,6 +417,7 @@ def test_worker_killed_mid_sweep_loses_no_training(dask_cluster, tmp_path):
     killed = {}
 
     with Client(address, timeout=60) as client:
+
         def kill_once(outcome, done, total):
             # After the first result, kill a worker while the scheduler has given it work.
             if killed or done < 1:
@@ -402,19 +466,26 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     assert " ".join(sweep_command) in run(["make", "-n", "sweep", "SWEEP=tiny"], root, env).stdout
     first = run(sweep_command, root, env)
     assert stages_run(first.stdout) == [
-        "validate", "sweeps/dvc.yaml:sweep_run@tiny", "sweeps/dvc.yaml:sweep_report@tiny",
+        "validate",
+        "sweeps/dvc.yaml:sweep_run@tiny",
+        "sweeps/dvc.yaml:sweep_report@tiny",
         "sweeps/dvc.yaml:sweep_log@tiny",
     ]
     assert "[tiny 4/4] epochs=" in first.stderr, "each training's seconds and worker are printed"
     out = root / "sweeps" / "tiny"
     rows = read_csv(out / "results.csv")
     assert [(row["point"], row["seed"]) for row in rows] == [
-        ("epochs=20", "1"), ("epochs=20", "2"), ("epochs=40", "1"), ("epochs=40", "2")
+        ("epochs=20", "1"),
+        ("epochs=20", "2"),
+        ("epochs=40", "1"),
+        ("epochs=40", "2"),
     ]
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root, env).stdout)
     summary = next(v for k, v in metrics.items() if "data" in v)["data"]["sweeps/tiny/summary.json"]["data"]
-    best = max(("epochs=20", "epochs=40"), key=lambda point: (
-        sum(float(row["accuracy"]) for row in rows if row["point"] == point), point == "epochs=20"))
+    best = max(
+        ("epochs=20", "epochs=40"),
+        key=lambda point: (sum(float(row["accuracy"]) for row in rows if row["point"] == point), point == "epochs=20"),
+    )
     assert summary["best"]["point"] == best and summary["trainings"] == 4
     report = (out / "report" / "report.md").read_text()
     assert "### Answer\n\nMean accuracy over 2 seeds" in report and "](figures/accuracy.png)" in report
@@ -424,7 +495,13 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     assert "epochs=40" in plots.stdout
     # Tracked outputs: every deterministic one; the timing table is in neither git nor DVC.
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], root, env).stdout
-    for name in ("results.csv", "summary.json", "report/report.md", "report/report.html", "report/figures/accuracy.png"):
+    for name in (
+        "results.csv",
+        "summary.json",
+        "report/report.md",
+        "report/report.html",
+        "report/figures/accuracy.png",
+    ):
         assert f"sweeps/tiny/{name}" in status
     assert "timing.csv" not in status and (out / "timing.csv").is_file()
 
@@ -435,7 +512,10 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     assert all(r.info.status == "FINISHED" for r in runs)
     assert all(float(r.data.metrics["train_seconds"]) > 0 and r.data.tags["worker"] != "unknown" for r in children)
-    artifacts = {item.path for item in MlflowClient(f"sqlite:///{root / 'mlflow.db'}").list_artifacts(parents[0].info.run_id, "report")}
+    artifacts = {
+        item.path
+        for item in MlflowClient(f"sqlite:///{root / 'mlflow.db'}").list_artifacts(parents[0].info.run_id, "report")
+    }
     assert {"report/report.md", "report/report.html", "report/figures"} <= artifacts
 
     run(["git", "add", "-A"], root, env)
@@ -444,8 +524,18 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     assert "Stage 'sweeps/dvc.yaml:sweep_run@tiny' didn't change, skipping" in second.stdout
     assert len(_mlflow_runs(root / "mlflow.db")) == 5
     # Forced again (what `dvc repro -f` does for another store): the same bytes, no new run.
-    third = run(["dvc", "repro", "-f", "sweeps/dvc.yaml:sweep_run@tiny", "sweeps/dvc.yaml:sweep_report@tiny",
-                 "sweeps/dvc.yaml:sweep_log@tiny"], root, env)
+    third = run(
+        [
+            "dvc",
+            "repro",
+            "-f",
+            "sweeps/dvc.yaml:sweep_run@tiny",
+            "sweeps/dvc.yaml:sweep_report@tiny",
+            "sweeps/dvc.yaml:sweep_log@tiny",
+        ],
+        root,
+        env,
+    )
     assert "0 training runs added, 4 already there" in third.stderr or "already logged" in third.stderr
     assert run(["git", "status", "--porcelain"], root, env).stdout == "", "an unchanged sweep rewrites nothing"
     assert "Data and pipelines are up to date" in run(["dvc", "status", "sweeps/dvc.yaml"], root, env).stdout
@@ -458,16 +548,18 @@ def _log(sweep: Sweep, rows: list[dict], store: Path, report_dir: Path):
     from alphabet_lstm.tracking.records import sweep_records
 
     summaries = summarize_points(sweep, rows)
-    parent, children = sweep_records(sweep, rows, summaries, best_point(summaries), engine=ENGINE,
-                                     results_md5="r", timing={}, git_commit="c")
+    parent, children = sweep_records(
+        sweep, rows, summaries, best_point(summaries), engine=ENGINE, results_md5="r", timing={}, git_commit="c"
+    )
     store = mlflow_store.open_store(f"sqlite:///{store}", SWEEPS_EXPERIMENT_NAME)
     return mlflow_store.log_summary(store, parent, report_dir=report_dir, children=children)
 
 
 @pytest.mark.slow
 def test_logging_a_sweep_twice_adds_nothing_and_a_failed_logging_ends_failed(tmp_path):
-    sweep = load_sweep(parse_params(params_with({"s": {**TINY_SWEEP, "grid": {"epochs": [500, 1000]},
-                                                      "seeds": [1, 2]}})), "s")
+    sweep = load_sweep(
+        parse_params(params_with({"s": {**TINY_SWEEP, "grid": {"epochs": [500, 1000]}, "seeds": [1, 2]}})), "s"
+    )
     outcomes = [_outcome(point, seed, 0.5 + point / 10) for point in range(2) for seed in (1, 2)]
     (tmp_path / "results.csv").write_text(results_csv(sweep, outcomes))
     rows = read_csv(tmp_path / "results.csv")
@@ -514,28 +606,63 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
     outcome = run_training(task)
     rows = read_csv_text(results_csv(sweep, [outcome]))
     summaries = [s for s in summarize_points_partial(sweep, rows)]
-    _, [child] = sweep_records(sweep, rows, summaries, summaries[0], engine=ENGINE, results_md5="r",
-                               timing={}, git_commit="c")
+    _, [child] = sweep_records(
+        sweep, rows, summaries, summaries[0], engine=ENGINE, results_md5="r", timing={}, git_commit="c"
+    )
 
     # The pipeline's stages, as dvc.yaml runs them, for one_char at seed 7.
     (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
     with contextlib.chdir(tmp_path):
         generate.main(["--out-dir", "data/patterns"])
         encode.main(["--patterns", "data/patterns", "--out-dir", "data/encoded"])
-        train.main(["--framing", "one_char", "--encoded", "data/encoded/one_char.npz",
-                    "--models", "models/one_char", "--history", "metrics/history/one_char"])
-        evaluate.main(["--models", "models/one_char", "--encoded", "data/encoded/one_char.npz",
-                       "--patterns", "data/patterns/one_char.json", "--metrics", "metrics/evaluation/one_char",
-                       "--predictions", "metrics/predictions/one_char", "--details", "metrics/details/one_char",
-                       "--probabilities", "metrics/probabilities/one_char"])
+        train.main(
+            [
+                "--framing",
+                "one_char",
+                "--encoded",
+                "data/encoded/one_char.npz",
+                "--models",
+                "models/one_char",
+                "--history",
+                "metrics/history/one_char",
+            ]
+        )
+        evaluate.main(
+            [
+                "--models",
+                "models/one_char",
+                "--encoded",
+                "data/encoded/one_char.npz",
+                "--patterns",
+                "data/patterns/one_char.json",
+                "--metrics",
+                "metrics/evaluation/one_char",
+                "--predictions",
+                "metrics/predictions/one_char",
+                "--details",
+                "metrics/details/one_char",
+                "--probabilities",
+                "metrics/probabilities/one_char",
+            ]
+        )
     files = TrainingFiles(
-        framing="one_char", seed=7, model=Path("models/one_char/seed7.npz"),
-        history=Path("metrics/history/one_char/seed7.csv"), evaluation=Path("metrics/evaluation/one_char/seed7.json"),
-        predictions=Path("metrics/predictions/one_char/seed7.csv"), patterns=Path("data/patterns/one_char.json"),
+        framing="one_char",
+        seed=7,
+        model=Path("models/one_char/seed7.npz"),
+        history=Path("metrics/history/one_char/seed7.csv"),
+        evaluation=Path("metrics/evaluation/one_char/seed7.json"),
+        predictions=Path("metrics/predictions/one_char/seed7.csv"),
+        patterns=Path("data/patterns/one_char.json"),
         encoded=Path("data/encoded/one_char.npz"),
     )
-    pipeline = read_training(files, params.framing("one_char"), engine=params.train.engine, root=tmp_path,
-                             git_commit="c", dvc_exp_name="workspace")
+    pipeline = read_training(
+        files,
+        params.framing("one_char"),
+        engine=params.train.engine,
+        root=tmp_path,
+        git_commit="c",
+        dvc_exp_name="workspace",
+    )
     assert pipeline.key == child.key and pipeline.data_md5 == child.data_md5
     assert float(child.metrics["evaluation/accuracy"]) == pipeline.metrics["evaluation/accuracy"]
 
@@ -549,8 +676,12 @@ def read_csv_text(text: str) -> list[dict]:
 
 def summarize_points_partial(sweep: Sweep, rows: list[dict]):
     """The summary of the one grid point the rows hold (summarize_points wants them all)."""
-    one_point = Sweep(sweep.name, sweep.params.model_copy(update={"seeds": [7]}), sweep.base,
-                      tuple(point for point in sweep.points if point.label == rows[0]["point"]))
+    one_point = Sweep(
+        sweep.name,
+        sweep.params.model_copy(update={"seeds": [7]}),
+        sweep.base,
+        tuple(point for point in sweep.points if point.label == rows[0]["point"]),
+    )
     return summarize_points(one_point, rows)
 
 

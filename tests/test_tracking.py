@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO_ROOT, SMALL_EPOCHS, VENV_BIN
 
 from alphabet_lstm import tracking
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.params import load_params
 from alphabet_lstm.stages import encode, evaluate, generate, log, train
 from alphabet_lstm.tracking import records
-from conftest import REPO_ROOT, SMALL_EPOCHS, VENV_BIN
 
 FRAMINGS = ("one_char", "stateful", "variable_length")
 SEED = 7
@@ -51,12 +51,38 @@ def produce_outputs(root: Path, framings=FRAMINGS) -> None:
     encode.main([*params, "--patterns", "data/patterns", "--out-dir", "data/encoded"])
     for name in framings:
         for main, argv in (
-            (train.main, ["--framing", name, "--encoded", f"data/encoded/{name}.npz", "--models", f"models/{name}",
-                          "--history", f"metrics/history/{name}"]),
-            (evaluate.main, ["--models", f"models/{name}", "--encoded", f"data/encoded/{name}.npz",
-                             "--patterns", f"data/patterns/{name}.json", "--metrics", f"metrics/evaluation/{name}",
-                             "--predictions", f"metrics/predictions/{name}", "--details", f"metrics/details/{name}",
-                             "--probabilities", f"metrics/probabilities/{name}"]),
+            (
+                train.main,
+                [
+                    "--framing",
+                    name,
+                    "--encoded",
+                    f"data/encoded/{name}.npz",
+                    "--models",
+                    f"models/{name}",
+                    "--history",
+                    f"metrics/history/{name}",
+                ],
+            ),
+            (
+                evaluate.main,
+                [
+                    "--models",
+                    f"models/{name}",
+                    "--encoded",
+                    f"data/encoded/{name}.npz",
+                    "--patterns",
+                    f"data/patterns/{name}.json",
+                    "--metrics",
+                    f"metrics/evaluation/{name}",
+                    "--predictions",
+                    f"metrics/predictions/{name}",
+                    "--details",
+                    f"metrics/details/{name}",
+                    "--probabilities",
+                    f"metrics/probabilities/{name}",
+                ],
+            ),
         ):
             main([*params, *argv] if main is train.main else argv)
 
@@ -90,8 +116,12 @@ def read_records(root: Path, exp_name: str = "workspace") -> list[records.Traini
     params = load_params(root / "params.yaml")
     return [
         records.read_training(
-            log.training_files(TEMPLATES, name, seed), framing, engine=params.train.engine, root=root,
-            git_commit="0" * 40, dvc_exp_name=exp_name,
+            log.training_files(TEMPLATES, name, seed),
+            framing,
+            engine=params.train.engine,
+            root=root,
+            git_commit="0" * 40,
+            dvc_exp_name=exp_name,
         )
         for name, framing in params.framings.items()
         for seed in params.seeds
@@ -105,7 +135,11 @@ def run_log_stage(root: Path, uri: str, env: dict | None = None) -> subprocess.C
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "alphabet_lstm.stages.log", *LOG_ARGS, "--out", "mlflow-logged.json"],
-        cwd=root, env=environment, capture_output=True, text=True, timeout=900,
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -138,17 +172,26 @@ def test_training_key_depends_on_content_only():
     base = dict(framing=framing, seed=7, engine="fast", data_md5="a" * 32, weights_md5="b" * 32)
     key = training_key(**base)
     # The key of the same content written in another order of keys is the same.
-    reordered = FramingParams.model_validate({"epochs": 3, "units": 32, "dataset": {"seq_length": 1, "kind": "sliding"}})
+    reordered = FramingParams.model_validate(
+        {"epochs": 3, "units": 32, "dataset": {"seq_length": 1, "kind": "sliding"}}
+    )
     assert key == training_key(**{**base, "framing": reordered})
-    for change in ({"seed": 8}, {"engine": "keras"}, {"data_md5": "c" * 32}, {"weights_md5": "d" * 32},
-                   {"framing": framing.model_copy(update={"units": 33})}):
+    for change in (
+        {"seed": 8},
+        {"engine": "keras"},
+        {"data_md5": "c" * 32},
+        {"weights_md5": "d" * 32},
+        {"framing": framing.model_copy(update={"units": 33})},
+    ):
         assert training_key(**{**base, **change}) != key
 
 
 def test_evaluation_json_becomes_numeric_metrics():
     values = {"accuracy": 0.5, "chain_intact": True, "patterns": 25, "note": "text", "nested": {"a": 1}}
     assert records.numeric_metrics(values, prefix="evaluation/") == {
-        "evaluation/accuracy": 0.5, "evaluation/chain_intact": 1.0, "evaluation/patterns": 25.0,
+        "evaluation/accuracy": 0.5,
+        "evaluation/chain_intact": 1.0,
+        "evaluation/patterns": 25.0,
         "evaluation/nested.a": 1.0,
     }
 
@@ -184,17 +227,27 @@ def test_each_training_is_one_finished_run_with_everything_recorded(workspace: P
         run = training_run(logged, record.framing)
         assert run.info.run_name == f"{record.framing}-seed{SEED}"
         assert run.data.params == record.params
-        for key in ("training_key", "data_md5", "model_md5", "dvc_stage", "dvc_exp_name", "framing", "seed",
-                    "git_commit", "mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit",
-                    "mlflow.user", "mlflow.note.content"):
+        for key in (
+            "training_key",
+            "data_md5",
+            "model_md5",
+            "dvc_stage",
+            "dvc_exp_name",
+            "framing",
+            "seed",
+            "git_commit",
+            "mlflow.source.name",
+            "mlflow.source.type",
+            "mlflow.source.git.commit",
+            "mlflow.user",
+            "mlflow.note.content",
+        ):
             assert run.data.tags.get(key), key
         assert run.data.tags["training_key"] == record.key
         assert run.data.tags["dvc_exp_name"] == "workspace"
         assert run.data.tags["mlflow.source.name"] == "src/alphabet_lstm/stages/train.py"
         history = client.get_metric_history(run.info.run_id, "loss")
-        assert [(point.step, point.value) for point in history] == list(
-            enumerate(record.step_metrics["loss"], start=1)
-        )
+        assert [(point.step, point.value) for point in history] == list(enumerate(record.step_metrics["loss"], start=1))
         for key, value in record.metrics.items():
             assert run.data.metrics[key] == value, key
         datasets = run.inputs.dataset_inputs
@@ -203,7 +256,9 @@ def test_each_training_is_one_finished_run_with_everything_recorded(workspace: P
         assert (dataset.name, dataset.digest) == (record.framing, record.data_md5)
         assert json.loads(dataset.source) == {"uri": f"data/encoded/{record.framing}.npz"}
         assert {tag.key: tag.value for tag in datasets[0].tags}["mlflow.data.context"] == "training"
-        table = json.loads(Path(client.download_artifacts(run.info.run_id, "predictions.json", str(workspace / "dl"))).read_text())
+        table = json.loads(
+            Path(client.download_artifacts(run.info.run_id, "predictions.json", str(workspace / "dl"))).read_text()
+        )
         assert table["columns"][:5] == ["input", "expected", "predicted", "probability", "correct"]
         assert len(table["data"]) == len(record.predictions)
 
@@ -228,7 +283,9 @@ def test_stage_output_names_trainings_by_content_only(workspace: Path, logged: d
     text = (workspace / "mlflow-logged.json").read_text()
     manifest = json.loads(text)
     assert [entry["framing"] for entry in manifest["trainings"]] == sorted(FRAMINGS)
-    assert {entry["training_key"] for entry in manifest["trainings"]} == {record.key for record in read_records(workspace)}
+    assert {entry["training_key"] for entry in manifest["trainings"]} == {
+        record.key for record in read_records(workspace)
+    }
     assert str(workspace) not in text and "sqlite" not in text and "file:" not in text
     for run in logged["runs"]:
         assert run.info.run_id not in text
@@ -240,7 +297,10 @@ def test_summary_links_every_training_and_a_second_experiment_gets_its_own(works
     assert summary.info.run_name == "summary@workspace"
     for framing in FRAMINGS:
         assert summary.data.tags[f"training.{framing}.seed{SEED}"] == training_run(logged, framing).info.run_id
-        assert summary.data.metrics[f"{framing}/accuracy"] == training_run(logged, framing).data.metrics["evaluation/accuracy"]
+        assert (
+            summary.data.metrics[f"{framing}/accuracy"]
+            == training_run(logged, framing).data.metrics["evaluation/accuracy"]
+        )
     assert summary.data.params["stateful.batch_size"] == "1"
 
     # The same outputs logged for a DVC experiment: its own summary, the same training runs.
@@ -267,7 +327,7 @@ def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, 
     shutil.copy(record.model_path, vanished)
     broken = records.TrainingRecord(**{**record.__dict__, "model_path": vanished})
     vanished.unlink()  # the model goes away after the record was read: log_model fails
-    with pytest.raises(Exception):
+    with pytest.raises(OSError):
         mlflow_store.log_training(store, broken)
     [failed] = store.client.search_runs([store.experiment_id])
     assert failed.info.status == "FAILED"
@@ -301,7 +361,10 @@ def test_registry_adds_a_version_only_when_the_model_bytes_change(workspace: Pat
     assert changed.model_md5 != record.model_md5
     changed_run = mlflow_store.log_training(store, changed).run_id
     assert mlflow_store.ensure_registered(store, changed, changed_run) == "2"
-    versions = {str(version.version): version for version in store.client.search_model_versions("name = 'alphabet-lstm-one_char'")}
+    versions = {
+        str(version.version): version
+        for version in store.client.search_model_versions("name = 'alphabet-lstm-one_char'")
+    }
     assert versions["1"].run_id == run_id and versions["2"].run_id == changed_run
 
 
@@ -322,7 +385,10 @@ def load_and_predict(uri: str, model_uri: str, queries: list[str]) -> dict:
     """Load and predict in a fresh interpreter, to see every module the load imports."""
     result = subprocess.run(
         [sys.executable, "-c", LOAD_AND_PREDICT, model_uri, json.dumps(queries)],
-        env={**os.environ, "MLFLOW_TRACKING_URI": uri}, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -334,8 +400,14 @@ def test_pyfunc_model_loads_and_predicts_without_tensorflow(logged: dict):
     answer = load_and_predict(logged["uri"], f"runs:/{run_id}/model", ["KLM", "b"])
     assert answer["heavy"] == []
     first = answer["rows"][0]
-    assert list(first) == ["next_letter", "probability", "second_letter", "second_probability",
-                           "third_letter", "third_probability"]
+    assert list(first) == [
+        "next_letter",
+        "probability",
+        "second_letter",
+        "second_probability",
+        "third_letter",
+        "third_probability",
+    ]
     assert first["next_letter"] in ALPHABET and 0 < first["probability"] <= 1
     assert first["probability"] >= first["second_probability"] >= first["third_probability"]
 
@@ -349,10 +421,9 @@ def test_registered_stateful_model_recites_the_alphabet_from_a(logged: dict):
 
 @pytest.mark.slow
 def test_pyfunc_model_rejects_what_its_framing_does_not_take(logged: dict):
+    import mlflow
     import mlflow.pyfunc
     import pandas
-
-    import mlflow
 
     mlflow.set_tracking_uri(logged["uri"])
     one_char = mlflow.pyfunc.load_model(f"runs:/{training_run(logged, 'one_char').info.run_id}/model")
@@ -390,10 +461,29 @@ def test_mlflow_models_serve_answers_an_http_request(logged: dict, tmp_path: Pat
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log_file:
         server = subprocess.Popen(
-            [str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"runs:/{run_id}/model", "--env-manager", "local",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env={**os.environ, "MLFLOW_TRACKING_URI": logged["uri"], "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(VENV_BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                f"runs:/{run_id}/model",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            env={
+                **os.environ,
+                "MLFLOW_TRACKING_URI": logged["uri"],
+                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+            },
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 180
@@ -451,8 +541,12 @@ def test_a_model_ships_the_project_files_its_code_file_imports_and_nothing_else(
 
     files = [path.as_posix() for path in shipped.code_files()]
     assert files == [
-        "alphabet_lstm/alphabet.py", "alphabet_lstm/data/datasets.py", "alphabet_lstm/data/encoding.py",
-        "alphabet_lstm/model/floatmath.py", "alphabet_lstm/model/lstm.py", "alphabet_lstm/querying.py",
+        "alphabet_lstm/alphabet.py",
+        "alphabet_lstm/data/datasets.py",
+        "alphabet_lstm/data/encoding.py",
+        "alphabet_lstm/model/floatmath.py",
+        "alphabet_lstm/model/lstm.py",
+        "alphabet_lstm/querying.py",
         "alphabet_lstm/tracking/pyfunc_model.py",
     ]
     # Beyond the standard library they import exactly what the model's requirements pin.
@@ -475,10 +569,14 @@ def test_shipped_files_follow_imports_through_packages(tmp_path: Path):
 
     entry = tmp_path / "entry.py"
     entry.write_text("from alphabet_lstm.model import lstm\nimport numpy\n")
-    assert [path.as_posix() for path in shipped.code_files(entry)] == ["alphabet_lstm/alphabet.py", "alphabet_lstm/model/lstm.py"]
+    assert [path.as_posix() for path in shipped.code_files(entry)] == [
+        "alphabet_lstm/alphabet.py",
+        "alphabet_lstm/model/lstm.py",
+    ]
     copied = shipped.copy_code(tmp_path / "code", entry)
     assert sorted(path.relative_to(copied).as_posix() for path in copied.rglob("*") if path.is_file()) == [
-        "alphabet.py", "model/lstm.py"
+        "alphabet.py",
+        "model/lstm.py",
     ]
 
 
@@ -492,8 +590,18 @@ def test_a_stateful_model_answers_each_query_as_its_batch_was_evaluated():
 
     weights = initial_weights(features=1, units=8, seed=3)
     for batch_size in (1, 5):
-        spec = ModelSpec(framing="s", units=8, layout="timesteps", input_length=1, stateful=True,
-                         batch_size=batch_size, engine="fast", seed=3, shortest_query=1, scores_all_queries=False)
+        spec = ModelSpec(
+            framing="s",
+            units=8,
+            layout="timesteps",
+            input_length=1,
+            stateful=True,
+            batch_size=batch_size,
+            engine="fast",
+            seed=3,
+            shortest_query=1,
+            scores_all_queries=False,
+        )
         evaluated = predict_in_streams(weights, encode_runs(spec, [[code] for code in range(25)]), batch_size)
         for index in range(25):
             assert np.array_equal(query_probabilities(weights, spec, list(range(index + 1))), evaluated[index])
@@ -503,13 +611,36 @@ def test_a_stateful_model_over_windows_refuses_a_query_saying_why():
     from alphabet_lstm.model.lstm import ModelSpec
     from alphabet_lstm.tracking.pyfunc_model import query_codes, query_rule
 
-    spec = ModelSpec(framing="windows", units=8, layout="timesteps", input_length=3, stateful=True,
-                     batch_size=1, engine="fast", seed=7, shortest_query=3, scores_all_queries=False)
-    with pytest.raises(ValueError, match=r"framing windows is stateful over 3-letter windows; this model answers "
-                                         r"stateful framings fed one letter at a time only"):
+    spec = ModelSpec(
+        framing="windows",
+        units=8,
+        layout="timesteps",
+        input_length=3,
+        stateful=True,
+        batch_size=1,
+        engine="fast",
+        seed=7,
+        shortest_query=3,
+        scores_all_queries=False,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"framing windows is stateful over 3-letter windows; this model answers "
+        r"stateful framings fed one letter at a time only",
+    ):
         query_codes(spec, "ABC", 0)
-    batched = ModelSpec(framing="b5", units=8, layout="timesteps", input_length=1, stateful=True,
-                        batch_size=5, engine="fast", seed=7, shortest_query=1, scores_all_queries=False)
+    batched = ModelSpec(
+        framing="b5",
+        units=8,
+        layout="timesteps",
+        input_length=1,
+        stateful=True,
+        batch_size=5,
+        engine="fast",
+        seed=7,
+        shortest_query=1,
+        scores_all_queries=False,
+    )
     assert "letter i in stream i mod 5" in query_rule(batched)
 
 
@@ -557,12 +688,21 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
 
     # Wrong input: one line naming what exists.
     for args, message in (
-        (["--framing", "stateful", "--version", "9"], "error: alphabet-lstm-stateful has no version 9; its versions: 1, 2"),
-        (["--framing", "stateful", "--exp", "nope"], "error: no version of alphabet-lstm-stateful was registered by DVC "
-                                                     "experiment 'nope'; experiments with versions: b5, workspace (an experiment that "
-                                                     "did not retrain stateful registers no version)"),
-        (["--framing", "statefull", "--version", "1"], "error: no registered model alphabet-lstm-statefull in "
-                                                       f"{logged['uri']}; framings registered there: one_char, stateful, variable_length"),
+        (
+            ["--framing", "stateful", "--version", "9"],
+            "error: alphabet-lstm-stateful has no version 9; its versions: 1, 2",
+        ),
+        (
+            ["--framing", "stateful", "--exp", "nope"],
+            "error: no version of alphabet-lstm-stateful was registered by DVC "
+            "experiment 'nope'; experiments with versions: b5, workspace (an experiment that "
+            "did not retrain stateful registers no version)",
+        ),
+        (
+            ["--framing", "statefull", "--version", "1"],
+            "error: no registered model alphabet-lstm-statefull in "
+            f"{logged['uri']}; framings registered there: one_char, stateful, variable_length",
+        ),
     ):
         refused = promote_command(args, workspace, env)
         assert refused.returncode == 2 and refused.stderr.strip() == message, refused.stderr
@@ -570,8 +710,12 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
 
 def promote_command(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(VENV_BIN / "alphabet-lstm"), "promote", *args], cwd=cwd, env={**os.environ, **env},
-        capture_output=True, text=True, timeout=300,
+        [str(VENV_BIN / "alphabet-lstm"), "promote", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -582,8 +726,18 @@ def test_the_model_reads_a_saved_model_with_numpy_alone_as_the_project_does(tmp_
     from alphabet_lstm.model.lstm import ModelSpec, initial_weights
     from alphabet_lstm.tracking.pyfunc_model import read_model
 
-    spec = ModelSpec(framing="b5", units=8, layout="timesteps", input_length=1, stateful=True,
-                     batch_size=5, engine="fast", seed=3, shortest_query=1, scores_all_queries=False)
+    spec = ModelSpec(
+        framing="b5",
+        units=8,
+        layout="timesteps",
+        input_length=1,
+        stateful=True,
+        batch_size=5,
+        engine="fast",
+        seed=3,
+        shortest_query=1,
+        scores_all_queries=False,
+    )
     save_model(tmp_path / "model.npz", initial_weights(features=1, units=8, seed=3), spec)
     weights, read_spec = read_model(str(tmp_path / "model.npz"))
     expected_weights, expected_spec = load_model(tmp_path / "model.npz")
@@ -604,7 +758,8 @@ def test_a_run_left_running_by_a_dead_writer_is_ended_killed_and_written_again(w
     dead = subprocess.Popen(["true"])
     dead.wait()
     hanging = store.client.create_run(
-        store.experiment_id, run_name=record.run_name,
+        store.experiment_id,
+        run_name=record.run_name,
         tags={**record.tags, mlflow_store.WRITER_TAG: f"{socket.gethostname()}:{dead.pid}"},
     ).info.run_id
     logged = mlflow_store.log_training(store, record)

@@ -17,8 +17,19 @@ def run_train_stage(root: Path, seeds: list[int]) -> None:
     common = ["--params", str(params)]
     generate.main([*common, "--out-dir", str(root / "patterns")])
     encode.main([*common, "--patterns", str(root / "patterns"), "--out-dir", str(root / "encoded")])
-    train.main([*common, "--framing", "one_char", "--encoded", str(root / "encoded" / "one_char.npz"),
-                "--models", str(root / "models"), "--history", str(root / "history")])
+    train.main(
+        [
+            *common,
+            "--framing",
+            "one_char",
+            "--encoded",
+            str(root / "encoded" / "one_char.npz"),
+            "--models",
+            str(root / "models"),
+            "--history",
+            str(root / "history"),
+        ]
+    )
 
 
 def outputs(root: Path) -> dict[str, bytes]:

@@ -21,8 +21,7 @@ def letters_to_codes(letters: str) -> list[int]:
     for position, char in enumerate(letters):
         if char not in CHAR_TO_INT:
             raise ValueError(
-                f"character {char!r} at position {position + 1} of {letters!r} is not one of "
-                f"the letters {ALPHABET}"
+                f"character {char!r} at position {position + 1} of {letters!r} is not one of the letters {ALPHABET}"
             )
         codes.append(CHAR_TO_INT[char])
     return codes

@@ -15,9 +15,9 @@ import secrets
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np

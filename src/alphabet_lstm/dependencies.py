@@ -12,7 +12,7 @@ import ast
 import hashlib
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "alphabet_lstm"
@@ -84,7 +84,7 @@ def _imported_modules(path: Path) -> set[str]:
     return {name for name in names if module_path(name) is not None}
 
 
-@lru_cache(maxsize=None)
+@cache
 def module_closure(module: str) -> tuple[str, ...]:
     """``module`` and every project module it imports, directly or not, sorted."""
     seen: set[str] = set()
@@ -166,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(synced, encoding="utf-8")
         print(f"{path}: code deps rewritten from the stages' imports", file=sys.stderr)
         return 0
-    print(f"{path}: code deps differ from the stages' imports; run `python -m alphabet_lstm.dependencies --write`", file=sys.stderr)
+    print(
+        f"{path}: code deps differ from the stages' imports; run `python -m alphabet_lstm.dependencies --write`",
+        file=sys.stderr,
+    )
     return 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from alphabet_lstm.interrupts import Terminated
 from alphabet_lstm.params import ParamsError

@@ -6,7 +6,7 @@ layout and, for stateful models, state carried across the patterns in order).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -33,9 +33,7 @@ def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
     return float(lstm.ordered_sum(losses) / len(losses))
 
 
-def prediction_table(
-    weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray
-) -> list[dict]:
+def prediction_table(weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray) -> list[dict]:
     """One row per pattern: input letters, expected, predicted, its probability, correct."""
     probabilities = predict(weights, spec, inputs)
     predicted = probabilities.argmax(axis=1)
@@ -53,9 +51,7 @@ def prediction_table(
     return rows
 
 
-def training_metrics(
-    weights: LSTMWeights, spec: ModelSpec, inputs: np.ndarray, target_codes: np.ndarray
-) -> dict:
+def training_metrics(weights: LSTMWeights, spec: ModelSpec, inputs: np.ndarray, target_codes: np.ndarray) -> dict:
     """Accuracy and loss on the training patterns, as ``model.evaluate`` reports them."""
     probabilities = predict(weights, spec, inputs)
     correct = int((probabilities.argmax(axis=1) == target_codes).sum())
@@ -67,13 +63,9 @@ def training_metrics(
     }
 
 
-
-
-
-
-
-
-def recite(weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int, *, warm_up: Sequence[int] = ()) -> list[int]:
+def recite(
+    weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int, *, warm_up: Sequence[int] = ()
+) -> list[int]:
     """Feed the model its own predictions ``steps`` times, starting from ``start``.
 
     A stateful model is fed one letter at a time with its state carried (after a reset,
@@ -93,7 +85,7 @@ def recite(weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: i
         return predicted
     context = list(warm_up) + list(start)
     for _ in range(steps):
-        window = context[-spec.input_length:]
+        window = context[-spec.input_length :]
         probabilities, _ = next_letter_probabilities(weights, spec, window)
         context.append(int(probabilities.argmax()))
         predicted.append(context[-1])

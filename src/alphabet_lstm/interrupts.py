@@ -10,9 +10,8 @@ raises at once.
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
-
 
 
 class Terminated(BaseException):

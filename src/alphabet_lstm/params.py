@@ -51,7 +51,7 @@ class FramingParams(StrictModel):
     layout: Literal["timesteps", "features"] = "timesteps"
     stateful: StrictBool = False
     batch_size: Annotated[
-        Union[Annotated[StrictInt, Field(ge=1)], Literal["all"]],
+        Annotated[StrictInt, Field(ge=1)] | Literal["all"],
         Field(description="a whole number from 1 to the data set's size, or 'all'"),
     ] = 1
     epochs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
@@ -86,7 +86,10 @@ class SweepParams(StrictModel):
     question: Annotated[StrictStr, Field(min_length=1, description="the question the sweep answers, as text")]
     framing: Annotated[StrictStr, Field(description="the name of a framing in framings")]
     grid: Annotated[
-        dict[StrictStr, Annotated[list[Any], Field(min_length=1, description="a list of one or more values for that key")]],
+        dict[
+            StrictStr,
+            Annotated[list[Any], Field(min_length=1, description="a list of one or more values for that key")],
+        ],
         Field(
             min_length=1,
             description="a mapping of framing keys (units, epochs, dataset.seq_length, ...) to lists of values",
@@ -137,7 +140,9 @@ class Params(StrictModel):
         """The named sweep; ParamsError listing the defined ones if it is not there."""
         if name not in self.sweeps:
             defined = ", ".join(map(_name, self.sweeps)) or "none"
-            raise ParamsError([f"sweeps.{_name(name)}: no such sweep{_did_you_mean(name, self.sweeps)}; defined: {defined}"])
+            raise ParamsError(
+                [f"sweeps.{_name(name)}: no such sweep{_did_you_mean(name, self.sweeps)}; defined: {defined}"]
+            )
         return self.sweeps[name]
 
 

@@ -69,7 +69,7 @@ class ProgressReporter:
     def close(self) -> None:
         self.bar.close()
 
-    def __enter__(self) -> "ProgressReporter":
+    def __enter__(self) -> ProgressReporter:
         return self
 
     def __exit__(self, *exc_info) -> None:

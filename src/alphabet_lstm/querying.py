@@ -7,7 +7,7 @@ installed (tracking/shipped.py lists what travels).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -126,8 +126,8 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
     bytes, the weights), so both give it the same ``training_key``.
     """
     from alphabet_lstm.artifacts import encoded_bytes, weights_md5
-    from alphabet_lstm.evaluation import training_metrics
     from alphabet_lstm.data.encoding import encode_framing
+    from alphabet_lstm.evaluation import training_metrics
     from alphabet_lstm.model.training import model_spec, train
 
     framing = task.point.framing
@@ -174,7 +174,9 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
         return
     count = workers or os.cpu_count() or 1
     with (
-        LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1") as cluster,
+        LocalCluster(
+            n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        ) as cluster,
         Client(cluster) as client,
     ):
         yield client

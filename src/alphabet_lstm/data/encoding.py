@@ -38,7 +38,7 @@ def pad_left(runs: Sequence[Sequence[int]], length: int) -> np.ndarray:
     for row, run in enumerate(runs):
         kept = list(run)[-length:]
         if kept:
-            padded[row, length - len(kept):] = kept
+            padded[row, length - len(kept) :] = kept
     return padded
 
 

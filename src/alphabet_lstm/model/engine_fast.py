@@ -28,9 +28,10 @@ backward pass needs, the hidden-state gradients ``dense_kernel @ grad_logits`` a
 units inside, over transposed copies of the two kernels refreshed after each Adam update.
 Loops over one gate's units run over a view that starts at index 0 (``candidate[u]``, not
 ``gate_row[2 * units + u]``): numba's handling of negative indices otherwise keeps LLVM
-from vectorizing them. The activations, written out below, vectorize with the loops. Also: no zero-divisor checks (see ``_jit``), work whose result is exactly zero is
-skipped (see ``train_epochs``), and every framing calls the kernel with one type
-signature, so it compiles once (cached on disk by numba, per CPU target).
+from vectorizing them. The activations, written out below, vectorize with the loops.
+Also: no zero-divisor checks (see ``_jit``), work whose result is exactly zero is skipped
+(see ``train_epochs``), and every framing calls the kernel with one type signature, so it
+compiles once (cached on disk by numba, per CPU target).
 
 Semantics kept from Keras' ``fit``: batches of ``batch_size`` in a fresh random order each
 epoch when shuffling (the last batch may be smaller), the loss averaged over a batch,
@@ -44,8 +45,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numba
 import numpy as np
@@ -168,7 +169,7 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
 @_jit
 def _all_zero(values):
     flat = values.reshape(-1)
-    for index in range(flat.size):
+    for index in range(flat.size):  # noqa: SIM110 (numba compiles no all() over a generator)
         if flat[index] != 0.0:
             return False
     return True
@@ -275,12 +276,7 @@ def train_epochs(
     zero = np.float32(0.0)
 
     # Adam's update of a weight whose gradient and moments are all zero is exactly zero.
-    recurrent_frozen = (
-        timesteps == 1
-        and not stateful
-        and _all_zero(first_moments[1])
-        and _all_zero(second_moments[1])
-    )
+    recurrent_frozen = timesteps == 1 and not stateful and _all_zero(first_moments[1]) and _all_zero(second_moments[1])
 
     grad_kernel = np.zeros_like(kernel)
     grad_recurrent = np.zeros_like(recurrent_kernel)
@@ -330,8 +326,18 @@ def train_epochs(
                     cells[0, :] = 0.0
                 # Forward through the time steps, keeping what backpropagation needs.
                 for t in range(timesteps):
-                    _lstm_step(inputs[sample, t], hiddens[t], cells[t], kernel, recurrent_kernel,
-                               bias, gates[t], cells[t + 1], cell_tanh[t], hiddens[t + 1])
+                    _lstm_step(
+                        inputs[sample, t],
+                        hiddens[t],
+                        cells[t],
+                        kernel,
+                        recurrent_kernel,
+                        bias,
+                        gates[t],
+                        cells[t + 1],
+                        cell_tanh[t],
+                        hiddens[t + 1],
+                    )
                 if stateful:
                     stream_hidden[row] = hiddens[timesteps]
                     stream_cell[row] = cells[timesteps]
@@ -385,17 +391,11 @@ def train_epochs(
                         output_gate = output_gates[u]
                         tanh_value = tanh_values[u]
                         hidden_gradient = grad_hidden[u]
-                        cell_gradient = grad_cell[u] + hidden_gradient * output_gate * (
-                            one - tanh_value * tanh_value
-                        )
+                        cell_gradient = grad_cell[u] + hidden_gradient * output_gate * (one - tanh_value * tanh_value)
                         grad_input_gates[u] = cell_gradient * candidate * input_gate * (one - input_gate)
-                        grad_forget_gates[u] = (
-                            cell_gradient * previous_cells[u] * forget_gate * (one - forget_gate)
-                        )
+                        grad_forget_gates[u] = cell_gradient * previous_cells[u] * forget_gate * (one - forget_gate)
                         grad_candidates[u] = cell_gradient * input_gate * (one - candidate * candidate)
-                        grad_output_gates[u] = (
-                            hidden_gradient * tanh_value * output_gate * (one - output_gate)
-                        )
+                        grad_output_gates[u] = hidden_gradient * tanh_value * output_gate * (one - output_gate)
                         grad_cell[u] = cell_gradient * forget_gate
                     for k in range(gates_size):
                         grad_bias[k] += grad_gates[k]
@@ -422,14 +422,10 @@ def train_epochs(
             # One Adam update per batch, exactly as keras.optimizers.Adam computes it; each
             # update also zeroes its gradient for the next batch.
             step += 1
-            alpha = np.float32(
-                LEARNING_RATE * math.sqrt(1.0 - _power(BETA_2, step)) / (1.0 - _power(BETA_1, step))
-            )
+            alpha = np.float32(LEARNING_RATE * math.sqrt(1.0 - _power(BETA_2, step)) / (1.0 - _power(BETA_1, step)))
             _adam_update(kernel, grad_kernel, first_moments[0], second_moments[0], alpha)
             if not recurrent_frozen:
-                _adam_update(
-                    recurrent_kernel, grad_recurrent, first_moments[1], second_moments[1], alpha
-                )
+                _adam_update(recurrent_kernel, grad_recurrent, first_moments[1], second_moments[1], alpha)
                 if timesteps > 1:
                     _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
             _adam_update(bias, grad_bias, first_moments[2], second_moments[2], alpha)
@@ -451,7 +447,7 @@ class EngineState:
     step: int = 0
 
     @classmethod
-    def start(cls, weights: LSTMWeights) -> "EngineState":
+    def start(cls, weights: LSTMWeights) -> EngineState:
         arrays = weights.as_list()
         return cls(
             weights=LSTMWeights.from_list([array.copy() for array in arrays]),

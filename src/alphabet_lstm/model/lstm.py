@@ -14,6 +14,7 @@ build's choosing). ``exp``, ``log``, ``sigmoid`` and ``tanh`` below apply the ar
 ``model.floatmath`` to arrays; ``engine_fast`` compiles the same arithmetic, so this
 forward pass and the compiled kernel give the same floats.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -86,7 +87,7 @@ class ModelSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ModelSpec":
+    def from_dict(cls, values: dict) -> ModelSpec:
         names = {field.name for field in fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in names})
 
@@ -107,7 +108,7 @@ class LSTMWeights:
         return [getattr(self, name) for name in self.NAMES]
 
     @classmethod
-    def from_list(cls, arrays) -> "LSTMWeights":
+    def from_list(cls, arrays) -> LSTMWeights:
         return cls(*[np.ascontiguousarray(array, dtype=np.float32) for array in arrays])
 
 
@@ -316,18 +317,14 @@ def forward(
     return dense_softmax(weights, hidden), (hidden, cell)
 
 
-def predict_in_streams(
-    weights: LSTMWeights, inputs: np.ndarray, batch_size: int
-) -> np.ndarray:
+def predict_in_streams(weights: LSTMWeights, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     """Stateful prediction as Keras does it: row j of each batch continues row j's state.
 
     The state starts at zero and is carried across consecutive batches of ``batch_size``
     samples, so with batch size 1 the whole data set is one stream, in order.
     """
     if len(inputs) % batch_size != 0:
-        raise ValueError(
-            f"{len(inputs)} samples cannot be split into stateful batches of {batch_size}"
-        )
+        raise ValueError(f"{len(inputs)} samples cannot be split into stateful batches of {batch_size}")
     state = None
     outputs = []
     for start in range(0, len(inputs), batch_size):

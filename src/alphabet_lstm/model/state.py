@@ -15,8 +15,8 @@ Numpy only: no TensorFlow, numba or MLflow.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -77,7 +77,8 @@ def _as_codes(letters: str | Sequence[int]) -> list[int]:
 def _query_steps(spec: ModelSpec, run: Sequence[int]) -> tuple[np.ndarray, list[str], list[int]]:
     """One query encoded as the model saw it in training: inputs (steps, features), labels.
 
-    The returned positions say which element of ``run`` each step holds (-1 for padding). The padded codes come from ``pad_left`` and the
+    The returned positions say which element of ``run`` each step holds (-1 for padding).
+    The padded codes come from ``pad_left`` and the
     scaled layout from ``shape_inputs``, the encode stage's own functions.
     """
     padded = pad_left([list(run)], spec.input_length)[0]
@@ -110,9 +111,7 @@ def trace(
     if not codes:
         raise ValueError("trace needs at least one letter")
     if not spec.stateful and len(codes) > spec.input_length:
-        raise ValueError(
-            f"framing {spec.framing} takes at most {spec.input_length} letters; got {len(codes)}"
-        )
+        raise ValueError(f"framing {spec.framing} takes at most {spec.input_length} letters; got {len(codes)}")
     queries = [[code] for code in codes] if spec.stateful else [codes]
     step_inputs: list[np.ndarray] = []
     labels: list[str] = []
@@ -223,9 +222,7 @@ class Projection:
     def project(self, states: np.ndarray) -> np.ndarray:
         """Coordinates (n, count) of states (n, units), sums in unit order."""
         centred = np.asarray(states, dtype=np.float64).reshape(-1, self.mean.shape[0]) - self.mean
-        return np.stack(
-            [ordered_sum(centred * component, axis=1) for component in self.components], axis=1
-        )
+        return np.stack([ordered_sum(centred * component, axis=1) for component in self.components], axis=1)
 
 
 def principal_components(states: np.ndarray, count: int = 2) -> Projection:

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import jinja2
 import numpy as np
 from markupsafe import Markup
 
 from alphabet_lstm.alphabet import ALPHABET
+from alphabet_lstm.model import floatmath as fm
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import PAD_LABEL
-from alphabet_lstm.model import floatmath as fm
 from alphabet_lstm.report.render import TEMPLATES
 from alphabet_lstm.report.state_views import COLD_LETTER, stateful_view
 
@@ -88,18 +88,31 @@ def float_math() -> dict:
     """model.floatmath's float32 constants, exactly (each a float32 written as a double), so
     the page's exp and tanh are the numpy pass's without a second copy of the numbers."""
     exp_poly = (fm.EXP_P0, fm.EXP_P1, fm.EXP_P2, fm.EXP_P3, fm.EXP_P4, fm.EXP_P5)
-    alpha = (fm.TANH_ALPHA_13, fm.TANH_ALPHA_11, fm.TANH_ALPHA_9, fm.TANH_ALPHA_7, fm.TANH_ALPHA_5,
-             fm.TANH_ALPHA_3, fm.TANH_ALPHA_1)
+    alpha = (
+        fm.TANH_ALPHA_13,
+        fm.TANH_ALPHA_11,
+        fm.TANH_ALPHA_9,
+        fm.TANH_ALPHA_7,
+        fm.TANH_ALPHA_5,
+        fm.TANH_ALPHA_3,
+        fm.TANH_ALPHA_1,
+    )
     beta = (fm.TANH_BETA_6, fm.TANH_BETA_4, fm.TANH_BETA_2, fm.TANH_BETA_0)
     return {
         "exp": {
-            "lowest": float(fm.EXP_LOWEST), "highest": float(fm.EXP_HIGHEST), "log2e": float(fm.LOG2E),
-            "rounder": float(fm.ROUNDER), "ln2High": float(fm.LN2_HIGH), "ln2Low": float(fm.LN2_LOW),
+            "lowest": float(fm.EXP_LOWEST),
+            "highest": float(fm.EXP_HIGHEST),
+            "log2e": float(fm.LOG2E),
+            "rounder": float(fm.ROUNDER),
+            "ln2High": float(fm.LN2_HIGH),
+            "ln2Low": float(fm.LN2_LOW),
             "poly": [float(value) for value in exp_poly],
         },
         "tanh": {
-            "clamp": float(fm.TANH_CLAMP), "tiny": float(fm.TANH_TINY),
-            "alpha": [float(value) for value in alpha], "beta": [float(value) for value in beta],
+            "clamp": float(fm.TANH_CLAMP),
+            "tiny": float(fm.TANH_TINY),
+            "alpha": [float(value) for value in alpha],
+            "beta": [float(value) for value in beta],
         },
     }
 

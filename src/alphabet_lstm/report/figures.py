@@ -9,14 +9,14 @@ same data gives the same bytes on every machine with the same matplotlib and fon
 from __future__ import annotations
 
 import io
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.formats import TrainingHistory
-from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.state_views import PaddingView, StatefulView, WindowView
+from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import Study
 
 FIGURE_DPI = 100
@@ -94,21 +94,35 @@ def accuracy_by_seed_png(study: Study, summaries: Mapping[str, Summary]) -> byte
 
         for position, framing in enumerate(study.framings):
             axes.scatter(
-                position + offsets, [100 * value for value in study.accuracies(framing)],
-                s=18, color="tab:blue", alpha=0.6, label=label_once("each seed"),
+                position + offsets,
+                [100 * value for value in study.accuracies(framing)],
+                s=18,
+                color="tab:blue",
+                alpha=0.6,
+                label=label_once("each seed"),
             )
             statistics = summaries[framing]
             if statistics.ci_low is not None and statistics.ci_high is not None:
                 error = [[100 * (statistics.mean - statistics.ci_low)], [100 * (statistics.ci_high - statistics.mean)]]
                 axes.errorbar(
-                    [position + 0.35], [100 * statistics.mean], yerr=error, fmt="o", color="black",
-                    capsize=4, label=label_once("mean ± 95% CI"),
+                    [position + 0.35],
+                    [100 * statistics.mean],
+                    yerr=error,
+                    fmt="o",
+                    color="black",
+                    capsize=4,
+                    label=label_once("mean ± 95% CI"),
                 )
             if framing in study.tutorial_accuracy:
                 # Left of the seeds, as the mean is right of them, so neither hides a seed.
                 axes.scatter(
-                    [position - 0.35], [100 * study.tutorial_accuracy[framing]], marker="x", s=60,
-                    color="tab:red", label=label_once("tutorial"), zorder=3,
+                    [position - 0.35],
+                    [100 * study.tutorial_accuracy[framing]],
+                    marker="x",
+                    s=60,
+                    color="tab:red",
+                    label=label_once("tutorial"),
+                    zorder=3,
                 )
         axes.set_xticks(range(len(study.framings)), study.framings, rotation=25, ha="right")
         axes.set(ylabel="training accuracy (%)", ylim=(-3, 110), xlim=(-0.6, len(study.framings) - 0.4))
@@ -134,7 +148,9 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
         largest = max(float(probabilities.max()), 1e-6)
         image = axes.imshow(probabilities, cmap="viridis", vmin=0.0, vmax=largest, origin="upper")
         codes = np.arange(VOCABULARY_SIZE)
-        axes.scatter(codes[:-1] + 1, codes[:-1], marker="s", s=40, facecolors="none", edgecolors="white", linewidths=0.8)
+        axes.scatter(
+            codes[:-1] + 1, codes[:-1], marker="s", s=40, facecolors="none", edgecolors="white", linewidths=0.8
+        )
         axes.scatter(probabilities.argmax(axis=1), codes, marker="o", s=8, color="tab:red")
         letters = list(ALPHABET)
         axes.set_xticks(range(VOCABULARY_SIZE), letters, fontsize=7)
@@ -166,10 +182,14 @@ def stateful_state_png(view: StatefulView) -> bytes:
         heat_axes, plane_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0]})
         states = np.vstack([view.trajectory.hidden, view.cold.hidden[-1:]]).T
         limit = _state_limit(states)
-        image = heat_axes.imshow(states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+        image = heat_axes.imshow(
+            states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest"
+        )
         heat_axes.axvline(VOCABULARY_SIZE - 0.5, color="black", linewidth=1.5)
         heat_axes.set_xticks(range(VOCABULARY_SIZE + 1), [*ALPHABET, "K\ncold"], fontsize=7)
-        heat_axes.set(xlabel="letter just fed (A..Z from a reset; last column: K right after a reset)", ylabel="hidden unit")
+        heat_axes.set(
+            xlabel="letter just fed (A..Z from a reset; last column: K right after a reset)", ylabel="hidden unit"
+        )
         heat_axes.set_title("h after each letter")
         figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
 
@@ -180,15 +200,33 @@ def stateful_state_png(view: StatefulView) -> bytes:
         for index, letter in enumerate(ALPHABET):
             plane_axes.annotate(letter, points[index], xytext=(3, 3), textcoords="offset points", fontsize=7)
         distances = view.distances_from_cold()
-        plane_axes.scatter(*points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3)
-        plane_axes.scatter(*points[warm], s=110, marker="s", facecolors="none", edgecolors="tab:orange", linewidths=1.5, label=f"warm {ALPHABET[warm]} (after A..{ALPHABET[warm]})", zorder=3)
-        plane_axes.scatter(*cold, s=140, marker="*", color="tab:red", label=f"cold {ALPHABET[warm]} (right after a reset)", zorder=4)
+        plane_axes.scatter(
+            *points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3
+        )
+        plane_axes.scatter(
+            *points[warm],
+            s=110,
+            marker="s",
+            facecolors="none",
+            edgecolors="tab:orange",
+            linewidths=1.5,
+            label=f"warm {ALPHABET[warm]} (after A..{ALPHABET[warm]})",
+            zorder=3,
+        )
+        plane_axes.scatter(
+            *cold, s=140, marker="*", color="tab:red", label=f"cold {ALPHABET[warm]} (right after a reset)", zorder=4
+        )
         # The dashed lines join the cold K to the two states it is compared with; their
         # lengths in full h are in the legend (the projection shortens distances).
         for target, color, index in ((points[0], "tab:green", 0), (points[warm], "tab:orange", warm)):
             plane_axes.plot(
-                [cold[0], target[0]], [cold[1], target[1]], linestyle="--", color=color, linewidth=1.0,
-                label=f"cold {ALPHABET[warm]} to {'after A' if index == 0 else 'warm ' + ALPHABET[warm]}: {distances[index]:.2f}",
+                [cold[0], target[0]],
+                [cold[1], target[1]],
+                linestyle="--",
+                color=color,
+                linewidth=1.0,
+                label=f"cold {ALPHABET[warm]} to {'after A' if index == 0 else 'warm ' + ALPHABET[warm]}: "
+                f"{distances[index]:.2f}",
             )
         explained = view.projection.explained
         plane_axes.set(
@@ -215,7 +253,14 @@ def window_state_png(views: list[WindowView]) -> bytes:
         limit = _state_limit(*(view.hidden for view in views))
         image = None
         for axes, (view, step) in zip(axes_list, panels):
-            image = axes.imshow(view.hidden[:, step, :].T, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+            image = axes.imshow(
+                view.hidden[:, step, :].T,
+                cmap=STATE_COLORMAP,
+                vmin=-limit,
+                vmax=limit,
+                aspect="auto",
+                interpolation="nearest",
+            )
             right = view.correct_after_step()[step]
             where = f"after step {step + 1} of {view.steps}" if view.steps > 1 else "after its single step"
             axes.set_title(f"{view.framing}\n{where}: {right}/{len(view.windows)} right", fontsize=9)
@@ -240,14 +285,27 @@ def padding_state_png(views: list[PaddingView]) -> bytes:
         for (heat_axes, move_axes), view in zip(grid, views):
             labels = list(view.query.labels)
             steps = range(len(labels))
-            image = heat_axes.imshow(view.query.hidden.T, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+            image = heat_axes.imshow(
+                view.query.hidden.T,
+                cmap=STATE_COLORMAP,
+                vmin=-limit,
+                vmax=limit,
+                aspect="auto",
+                interpolation="nearest",
+            )
             heat_axes.add_patch(_column_box(view.a_step, view.query.units))
             heat_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
             heat_axes.set(xlabel="time step (what it was fed)", ylabel="hidden unit")
-            heat_axes.set_title(f"{view.framing}: h over the steps of {''.join(ALPHABET[c] for c in view.query.letters)}, left-padded", fontsize=9)
+            heat_axes.set_title(
+                f"{view.framing}: h over the steps of {''.join(ALPHABET[c] for c in view.query.letters)}, left-padded",
+                fontsize=9,
+            )
             figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
             moves = view.step_moves()
-            colors = ["tab:red" if step == view.a_step else ("0.6" if label == "pad" else "tab:blue") for step, label in enumerate(labels)]
+            colors = [
+                "tab:red" if step == view.a_step else ("0.6" if label == "pad" else "tab:blue")
+                for step, label in enumerate(labels)
+            ]
             move_axes.bar(steps, moves, color=colors)
             move_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
             move_axes.set(xlabel="time step", ylabel="|h(t) - h(t-1)|")

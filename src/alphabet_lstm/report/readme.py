@@ -67,12 +67,14 @@ def sweep_answers(root: Path) -> str:
     for report in sorted((root / "sweeps").glob("*/report/report.md")):
         text = report.read_text(encoding="utf-8").splitlines()
 
-        def under(heading: str) -> str:
+        def under(heading: str, text: list[str] = text) -> str:
             """The paragraph below a heading of the sweep's page."""
             return text[text.index(f"### {heading}") + 2]
 
         relative = report.relative_to(root).as_posix()
-        lines.append(f"- [{report.parent.parent.name}]({relative}): *{under(QUESTION_HEADING)}* {under(ANSWER_HEADING)}")
+        lines.append(
+            f"- [{report.parent.parent.name}]({relative}): *{under(QUESTION_HEADING)}* {under(ANSWER_HEADING)}"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Union
 
 import jinja2
 from markupsafe import Markup
@@ -62,7 +62,7 @@ class Image:
         return f"{FIGURES_DIRECTORY}/{self.file_name}"
 
 
-Block = Union[Heading, Paragraph, Table, Image]
+Block = Heading | Paragraph | Table | Image
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,15 @@ section (a figure of the LSTM state, say), write a function here and put it in
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import to_json
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.report import figures
 from alphabet_lstm.report.explorer import EXPLORER_NAME, explorer_page
+from alphabet_lstm.report.render import Block, Heading, Image, Paragraph, Section, document_files, section, table
 from alphabet_lstm.report.state_views import (
     COLD_LETTER,
     PADDED_QUERY,
@@ -28,7 +29,6 @@ from alphabet_lstm.report.state_views import (
     takes_padding,
     window_view,
 )
-from alphabet_lstm.report.render import Block, Heading, Image, Paragraph, Section, document_files, section, table
 from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import (
     PAIRED_FRAMINGS,
@@ -72,8 +72,8 @@ def introduction(study: Study) -> list[Section]:
         section(
             None,
             Paragraph(
-                "Each framing of the Machine Learning Mastery tutorial \"Understanding Stateful "
-                "LSTM Recurrent Neural Networks in Python with Keras\" trained with its "
+                'Each framing of the Machine Learning Mastery tutorial "Understanding Stateful '
+                'LSTM Recurrent Neural Networks in Python with Keras" trained with its '
                 "hyperparameters, evaluated as the tutorial evaluates it, and compared with the "
                 "accuracy it reports. Built by the `report` stage of `dvc.yaml`."
             ),
@@ -154,7 +154,9 @@ def paired(study: Study) -> list[Section]:
     for seed in study.seeds:
         first_accuracy = study.run(first, seed).metrics["accuracy"]
         second_accuracy = study.run(second, seed).metrics["accuracy"]
-        rows.append([str(seed), percent(first_accuracy), percent(second_accuracy), points(first_accuracy - second_accuracy)])
+        rows.append(
+            [str(seed), percent(first_accuracy), percent(second_accuracy), points(first_accuracy - second_accuracy)]
+        )
     differences = table(["Seed", first, second, "Difference"], rows, "paired")
     result = paired_comparison(study)
     if result is None:
@@ -210,7 +212,14 @@ def stateful(study: Study) -> list[Section]:
                     "from a reset state; warm starts first feed A up to the letter before."
                 ),
                 table(
-                    ["Seed", "Chain from A", "Intact", "Cold start from K", "Cold-start accuracy", "Warm-start accuracy"],
+                    [
+                        "Seed",
+                        "Chain from A",
+                        "Intact",
+                        "Cold start from K",
+                        "Cold-start accuracy",
+                        "Warm-start accuracy",
+                    ],
                     rows,
                     "stateful",
                 ),
@@ -322,8 +331,7 @@ def probabilities(study: Study) -> list[Section]:
         blocks.append(
             Image(
                 f"probabilities-{framing}.png",
-                alt=f"Heatmap of next-letter probabilities for each single input letter, "
-                f"{framing}, seed {seed}",
+                alt=f"Heatmap of next-letter probabilities for each single input letter, {framing}, seed {seed}",
                 caption=f"{framing}: next-letter probabilities for each single letter.",
                 png=figures.probability_heatmap_png(framing, seed, table_26),
             )
@@ -374,8 +382,8 @@ def stateful_sentence(numbers: Mapping) -> str:
     nearest = numbers["nearest_to_cold_K"]
     if nearest == "A" and numbers["cold_K_answer"] == numbers["after_A_answer"]:
         verdict = (
-            f"so the cold K sits next to the after-A state and answers as A does: the state, "
-            f"not the letter, decides the answer"
+            "so the cold K sits next to the after-A state and answers as A does: the state, "
+            "not the letter, decides the answer"
         )
     elif numbers["cold_K_to_after_A"] < numbers["cold_K_to_warm_K"]:
         verdict = "so the cold K is nearer the after-A state than the warm K, though not next to it"

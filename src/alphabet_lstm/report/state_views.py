@@ -22,8 +22,8 @@ import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.data.datasets import all_queries
-from alphabet_lstm.data.kinds.sliding import sliding_patterns
 from alphabet_lstm.data.encoding import pad_left, shape_inputs
+from alphabet_lstm.data.kinds.sliding import sliding_patterns
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import Projection, StateTrace, distance, principal_components, trace
 
@@ -136,8 +136,7 @@ class WindowView:
 
     def numbers(self) -> dict:
         moves = [
-            _rounded(np.mean([distance(h[step], h[step - 1]) for h in self.hidden]))
-            for step in range(1, self.steps)
+            _rounded(np.mean([distance(h[step], h[step - 1]) for h in self.hidden])) for step in range(1, self.steps)
         ]
         return {
             "seed": self.seed,
@@ -254,4 +253,3 @@ def takes_padding(spec: ModelSpec) -> bool:
 def is_window(spec: ModelSpec) -> bool:
     """A stateless model that takes exactly a 3-letter window."""
     return not spec.stateful and spec.shortest_query == spec.input_length == WINDOW_LENGTH
-

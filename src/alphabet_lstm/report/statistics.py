@@ -8,8 +8,8 @@ so the same accuracies always give the same numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -58,9 +58,7 @@ class PairedComparison:
         return asdict(self)
 
 
-def t_interval(
-    mean: float, std: float, n: int, confidence: float = CONFIDENCE
-) -> tuple[float, float] | None:
+def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
     """The Student t interval ``mean ± t(n-1) * std / sqrt(n)``; None when n < 2."""
     if n < 2:
         return None

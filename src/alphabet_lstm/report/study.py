@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -107,7 +107,13 @@ def _read(path: Path, read: Callable):
     """``read(path)``; a malformed file is a UsageError naming it."""
     try:
         return read(path)
-    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:  # JSONDecodeError is a ValueError
+    except (
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        zipfile.BadZipFile,
+    ) as error:  # JSONDecodeError is a ValueError
         raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
 
 

@@ -129,7 +129,10 @@ def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: f
             if tutorial_accuracy is not None and base_point is not None
             else f"{name}'s {_percent(base.mean)}"
         )
-        return f"{start}, where all {seeds} seeds reach 100%: {reference} is a limit of {base.point.label}, not of the framing."
+        return (
+            f"{start}, where all {seeds} seeds reach 100%: {reference} is a limit of {base.point.label}, "
+            "not of the framing."
+        )
     changed = grid_label(tuple(item for item, old in zip(best.point.values, base.point.values) if item != old))
     return (
         f"{start}, where {best.perfect} of {seeds} seeds reach 100%: setting {changed} helps, "
@@ -158,7 +161,11 @@ def figure_png(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accurac
             positions = [index + offset for index in range(len(x_values))]
             label = grid_label(tuple(zip((key for key, _ in others), combination)))
             bars = axes.errorbar(
-                positions, [p.mean for p in points], yerr=[p.std for p in points], marker="o", capsize=3,
+                positions,
+                [p.mean for p in points],
+                yerr=[p.std for p in points],
+                marker="o",
+                capsize=3,
                 label=label or "mean over seeds",
             )
             for position, point in zip(positions, points):
@@ -177,7 +184,9 @@ def figure_png(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accurac
     return drawn_with_fixed_style(draw)
 
 
-def sweep_report_files(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: float | None) -> dict[str, bytes]:
+def sweep_report_files(
+    sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: float | None
+) -> dict[str, bytes]:
     """The sweep's page (report.md, report.html) and figure, by path in its report directory."""
     best = best_point(summaries)
     grid = ", ".join(
@@ -185,9 +194,15 @@ def sweep_report_files(sweep: Sweep, summaries: Sequence[PointSummary], tutorial
     )
     rows = [
         (
-            point.point.label + (" (base)" if point.point.framing == sweep.base else "") + (" (best)" if point is best else ""),
-            f"{point.mean:.4f}", f"{point.std:.4f}", f"{min(point.accuracies):.4f}", f"{max(point.accuracies):.4f}",
-            f"{point.perfect}/{point.seeds}", f"{point.loss_mean:.4f}",
+            point.point.label
+            + (" (base)" if point.point.framing == sweep.base else "")
+            + (" (best)" if point is best else ""),
+            f"{point.mean:.4f}",
+            f"{point.std:.4f}",
+            f"{min(point.accuracies):.4f}",
+            f"{max(point.accuracies):.4f}",
+            f"{point.perfect}/{point.seeds}",
+            f"{point.loss_mean:.4f}",
         )
         for point in summaries
     ]
@@ -198,17 +213,19 @@ def sweep_report_files(sweep: Sweep, summaries: Sequence[PointSummary], tutorial
             Paragraph(sweep.params.question),
             Heading(3, ANSWER_HEADING),
             Paragraph(answer(sweep, summaries, tutorial_accuracy)),
-            Image(FIGURE_NAME, f"accuracy against {sweep.grid_keys[0]}", f"Accuracy per grid point of {sweep.name}.",
-                  figure_png(sweep, summaries, tutorial_accuracy)),
+            Image(
+                FIGURE_NAME,
+                f"accuracy against {sweep.grid_keys[0]}",
+                f"Accuracy per grid point of {sweep.name}.",
+                figure_png(sweep, summaries, tutorial_accuracy),
+            ),
             Paragraph(
                 f"Base framing `{sweep.params.framing}`; grid {grid}; seeds {', '.join(map(str, sweep.seeds))}; "
                 f"{len(summaries) * len(sweep.seeds)} trainings ({ENGINE} engine). Accuracy and loss on the "
                 "framing's training patterns, as `model.evaluate` reports them. Per training: `results.csv` "
                 f"(the same on any cluster). Rerun: `make sweep SWEEP={sweep.name}`."
             ),
-            table(
-                ("grid point", "mean accuracy", "sd", "min", "max", "seeds at 100%", "mean loss"), rows, "sweep"
-            ),
+            table(("grid point", "mean accuracy", "sd", "min", "max", "seeds at 100%", "mean loss"), rows, "sweep"),
         )
     ]
     return document_files(f"Sweep `{sweep.name}`", sections)

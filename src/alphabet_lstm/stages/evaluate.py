@@ -42,9 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     patterns = patterns_from_records(read_json(args.patterns)["patterns"])
     for model_path in model_paths:
         weights, spec = load_model(model_path)
-        metrics, table, details, probabilities = evaluate(
-            weights, spec, patterns, dataset.inputs, dataset.target_codes
-        )
+        metrics, table, details, probabilities = evaluate(weights, spec, patterns, dataset.inputs, dataset.target_codes)
         name = model_path.stem
         write_text(Path(args.predictions) / f"{name}.csv", predictions_csv(table))
         write_json(Path(args.details) / f"{name}.json", details)

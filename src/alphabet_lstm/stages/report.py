@@ -55,9 +55,7 @@ def check_inputs_exist(paths: dict[tuple[str, int], dict[str, Path]]) -> None:
     """UsageError listing every missing input, so one `dvc repro` fixes them all."""
     missing = [str(path) for files in paths.values() for path in files.values() if not path.is_file()]
     if missing:
-        raise UsageError(
-            "\n".join(f"{path}: missing; run `dvc repro` to produce it" for path in missing)
-        )
+        raise UsageError("\n".join(f"{path}: missing; run `dvc repro` to produce it" for path in missing))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         raise UsageError(f"{args.results}: {error}") from None
     timing_path = Path(args.timing) if args.timing else None
-    timing = {(row["point"], row["seed"]): row for row in read_table(timing_path)} if timing_path and timing_path.is_file() else {}
+    timing = (
+        {(row["point"], row["seed"]): row for row in read_table(timing_path)}
+        if timing_path and timing_path.is_file()
+        else {}
+    )
     parent, children = sweep_records(
         sweep,
         results,
@@ -53,7 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     from alphabet_lstm.tracking import store as mlflow_store
 
     with mlflow_store.store_lock(uri), mlflow_store.refusals_as_errors(uri):
-        store = mlflow_store.open_store(uri, tracking.SWEEPS_EXPERIMENT_NAME, description=tracking.SWEEPS_EXPERIMENT_DESCRIPTION)
+        store = mlflow_store.open_store(
+            uri, tracking.SWEEPS_EXPERIMENT_NAME, description=tracking.SWEEPS_EXPERIMENT_DESCRIPTION
+        )
         logged, created = mlflow_store.log_summary(store, parent, report_dir=Path(args.report_dir), children=children)
     print(
         f"[{sweep.name}] MLflow parent run {logged.run_id} ({'new' if logged.created else 'already logged'}): "

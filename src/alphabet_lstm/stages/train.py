@@ -19,15 +19,23 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from alphabet_lstm.artifacts import file_md5, load_encoded, training_key, model_fingerprint, save_model, seed_file, write_text
+from alphabet_lstm.artifacts import (
+    file_md5,
+    load_encoded,
+    model_fingerprint,
+    save_model,
+    seed_file,
+    training_key,
+    write_text,
+)
 from alphabet_lstm.data.encoding import EncodedDataset
 from alphabet_lstm.dependencies import code_digest
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.formats import history_csv
 from alphabet_lstm.interrupts import StopRequest, deferred_signals
+from alphabet_lstm.model.training import model_spec, train
 from alphabet_lstm.params import FramingParams, load_params
 from alphabet_lstm.progress import ProgressReporter
-from alphabet_lstm.model.training import model_spec, train
 
 
 def remove_other_seeds(directory: Path, pattern: str, wanted: set[Path]) -> None:
@@ -62,8 +70,7 @@ def train_seed(
     write_text(history_path, history_csv(result.losses, result.accuracies))
     save_model(model_path, result.weights, spec, fingerprint=fingerprint)
     print(
-        f"[{name} seed {seed}] trained in {result.seconds:.1f}s, last-epoch accuracy "
-        f"{result.accuracies[-1]:.4f}",
+        f"[{name} seed {seed}] trained in {result.seconds:.1f}s, last-epoch accuracy {result.accuracies[-1]:.4f}",
         file=sys.stderr,
     )
 

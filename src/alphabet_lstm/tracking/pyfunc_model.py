@@ -32,8 +32,11 @@ from alphabet_lstm.querying import query_probabilities, top_letters
 
 INPUT_COLUMN = "letters"
 WEIGHTS_ARTIFACT = "weights"
-RANKED_COLUMNS = (("next_letter", "probability"), ("second_letter", "second_probability"),
-                  ("third_letter", "third_probability"))
+RANKED_COLUMNS = (
+    ("next_letter", "probability"),
+    ("second_letter", "second_probability"),
+    ("third_letter", "third_probability"),
+)
 # Queries in an input example start here, the tutorial's own example ("KLM" -> N).
 EXAMPLE_START = ALPHABET.index("K")
 
@@ -88,7 +91,7 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
     """The next letter and its probability (then the runners-up) for every query row."""
     if INPUT_COLUMN not in queries.columns:
         raise ValueError(
-            f"the input needs a string column {INPUT_COLUMN!r} (e.g. \"KLM\"); got columns {list(queries.columns)}"
+            f'the input needs a string column {INPUT_COLUMN!r} (e.g. "KLM"); got columns {list(queries.columns)}'
         )
     rows = []
     for row, text in enumerate(queries[INPUT_COLUMN].tolist()):

@@ -118,7 +118,9 @@ def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
 def describe_training(framing: str, seed: int, params: Mapping[str, str], evaluation: Mapping) -> str:
     """The run's one-line description, as MLflow shows it on the run page."""
     accuracy = evaluation.get("accuracy")
-    result = f"; accuracy {accuracy:.4f} on its {evaluation.get('patterns', '?')} patterns" if accuracy is not None else ""
+    result = (
+        f"; accuracy {accuracy:.4f} on its {evaluation.get('patterns', '?')} patterns" if accuracy is not None else ""
+    )
     return (
         f"Framing {framing}, seed {seed}: LSTM({params.get('units')}) on {params.get('dataset.kind')} "
         f"patterns, {params.get('epochs')} epochs, batch size {params.get('resolved_batch_size')}, "
@@ -142,8 +144,7 @@ def read_training(
     weights, spec = load_model(model_path)
     if spec.framing != files.framing or spec.seed != files.seed:
         raise ValueError(
-            f"{files.model} holds framing {spec.framing} seed {spec.seed}, not "
-            f"{files.framing} seed {files.seed}"
+            f"{files.model} holds framing {spec.framing} seed {spec.seed}, not {files.framing} seed {files.seed}"
         )
     key = training_key(framing, seed=files.seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
     params = flat_params(files.framing, framing, seed=files.seed, engine=engine)
@@ -211,7 +212,7 @@ def summary_record(
         names = sorted({name for record in framing_records for name in record.metrics})
         for name in names:
             values = [record.metrics[name] for record in framing_records if name in record.metrics]
-            metrics[f"{framing}/{name[len(EVALUATION_PREFIX):]}"] = _mean(values)
+            metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = _mean(values)
         for name, value in framing_records[0].params.items():
             if name not in ("framing", "seed"):
                 params[f"{framing}.{name}"] = value
@@ -301,16 +302,37 @@ def sweep_records(
             metrics["train_seconds"] = float(times["seconds"])
         params = {**flat_params(framing, point.framing, seed=seed, engine=engine), "sweep": name}
         tags = {
-            **common, **source, "run_kind": TRAINING_KIND, "training_key": key, "seed": row["seed"],
-            "point": row["point"], "data_md5": row["data_md5"], "worker": times.get("worker", "unknown"),
+            **common,
+            **source,
+            "run_kind": TRAINING_KIND,
+            "training_key": key,
+            "seed": row["seed"],
+            "point": row["point"],
+            "data_md5": row["data_md5"],
+            "worker": times.get("worker", "unknown"),
         }
-        children.append(TrainingRecord(
-            framing=framing, seed=seed, key=key, run_name=f"{row['point']} seed {seed}", params=params, tags=tags,
-            description=f"Sweep {name}, {row['point']}, seed {seed}: accuracy {float(row['accuracy']):.4f}.",
-            metrics=metrics, data_md5=row["data_md5"],
-        ))
-    key = content_key({"sweep": name, "definition": sweep.params.model_dump(mode="json"),
-                       "base": sweep.base.model_dump(mode="json"), "engine": engine, "results_md5": results_md5})
+        children.append(
+            TrainingRecord(
+                framing=framing,
+                seed=seed,
+                key=key,
+                run_name=f"{row['point']} seed {seed}",
+                params=params,
+                tags=tags,
+                description=f"Sweep {name}, {row['point']}, seed {seed}: accuracy {float(row['accuracy']):.4f}.",
+                metrics=metrics,
+                data_md5=row["data_md5"],
+            )
+        )
+    key = content_key(
+        {
+            "sweep": name,
+            "definition": sweep.params.model_dump(mode="json"),
+            "base": sweep.base.model_dump(mode="json"),
+            "engine": engine,
+            "results_md5": results_md5,
+        }
+    )
     metrics = {"best_accuracy_mean": best.mean, "trainings": float(len(results))}
     for summary in summaries:
         # MLflow allows no '=' in a metric key.

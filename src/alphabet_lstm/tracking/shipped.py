@@ -33,7 +33,9 @@ def third_party_imports() -> set[str]:
     the standard library: what the model's environment must hold."""
     names = {name for relative in code_files() for name in imports_of(PACKAGE_ROOT.parent / relative)}
     names |= imports_of(ENTRY_FILE)
-    return {top for top in (name.split(".")[0] for name in names) if top != PACKAGE and top not in sys.stdlib_module_names}
+    return {
+        top for top in (name.split(".")[0] for name in names) if top != PACKAGE and top not in sys.stdlib_module_names
+    }
 
 
 def copy_code(destination: Path) -> Path:

@@ -19,10 +19,10 @@ import socket
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator, Mapping, Sequence
 
 import mlflow
 import numpy
@@ -31,8 +31,14 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from alphabet_lstm.tracking import DEFAULT_ARTIFACTS_NAME, EXPERIMENT_NAME, TrackingFailed, tracking_user
-from alphabet_lstm.tracking import pyfunc_model, shipped
+from alphabet_lstm.tracking import (
+    DEFAULT_ARTIFACTS_NAME,
+    EXPERIMENT_NAME,
+    TrackingFailed,
+    pyfunc_model,
+    shipped,
+    tracking_user,
+)
 from alphabet_lstm.tracking.records import EVALUATION_PREFIX, SummaryRecord, TrainingRecord
 
 # The tag MLflow 3's UI reads to open an experiment in its model-training view rather than
@@ -86,7 +92,7 @@ def registered_model_name(framing: str) -> str:
 
 
 def _sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 @contextmanager
@@ -217,9 +223,12 @@ def _earlier_claim(store: Store, tag: str, value: str, own) -> str | None:
     id): two loggers that both found no run both started one; the later one gives way."""
     mine = (own.info.start_time, own.info.run_id)
     for run in _runs_with(store, tag, value):
-        if run.info.run_id != own.info.run_id and run.info.status in ("RUNNING", "FINISHED"):
-            if (run.info.start_time, run.info.run_id) < mine:
-                return run.info.run_id
+        if (
+            run.info.run_id != own.info.run_id
+            and run.info.status in ("RUNNING", "FINISHED")
+            and (run.info.start_time, run.info.run_id) < mine
+        ):
+            return run.info.run_id
     return None
 
 
@@ -263,7 +272,9 @@ def _log_values(client: MlflowClient, run_id: str, params: Mapping[str, str], me
         client.log_batch(run_id, metrics=metrics[start : start + METRICS_PER_REQUEST])
 
 
-def _metrics(record_metrics: Mapping[str, float], step_metrics: Mapping[str, list[float]], timestamp: int) -> list[Metric]:
+def _metrics(
+    record_metrics: Mapping[str, float], step_metrics: Mapping[str, list[float]], timestamp: int
+) -> list[Metric]:
     """Per-epoch series at steps 1..n, single values at step 0."""
     metrics = [
         Metric(key, float(value), timestamp, step)
@@ -361,8 +372,14 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
             log_model(record)
 
     return write_once(
-        store, "training_key", record.key, write,
-        run_name=record.run_name, tags=record.tags, description=record.description, parent_run_id=parent_run_id,
+        store,
+        "training_key",
+        record.key,
+        write,
+        run_name=record.run_name,
+        tags=record.tags,
+        description=record.description,
+        parent_run_id=parent_run_id,
     )
 
 
@@ -417,8 +434,11 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     if not shared_store(store):
         return str(version.version)
     # Two loggers racing on one server may both have found no version: the later gives way.
-    same = sorted(int(item.version) for item in client.search_model_versions(f"name = '{name}'")
-                  if item.tags.get("model_md5") == record.model_md5)
+    same = sorted(
+        int(item.version)
+        for item in client.search_model_versions(f"name = '{name}'")
+        if item.tags.get("model_md5") == record.model_md5
+    )
     if same and same[0] < int(version.version):
         client.delete_model_version(name, version.version)
         return str(same[0])
@@ -509,7 +529,13 @@ def log_summary(
             mlflow.log_artifacts(str(report_dir), artifact_path="report")
 
     logged = write_once(
-        store, "summary_key", summary.key, write,
-        run_name=summary.run_name, tags=summary.tags, description=summary.description, parent_run_id=None,
+        store,
+        "summary_key",
+        summary.key,
+        write,
+        run_name=summary.run_name,
+        tags=summary.tags,
+        description=summary.description,
+        parent_run_id=None,
     )
     return logged, created

@@ -6,7 +6,7 @@ query lengths), and its class listed once in ``KINDS`` below.
 
 from __future__ import annotations
 
-from typing import Annotated, Union, get_args
+from typing import Annotated, get_args
 
 from pydantic import Field
 
@@ -23,9 +23,16 @@ KINDS: dict[str, type[DatasetKind]] = {
 
 
 # Written out (not built from KINDS) so that type checkers see the union.
-DatasetParams = Annotated[Union[SlidingDataset, VariableLengthDataset, PrefixPaddedDataset], Field(discriminator="kind")]
+DatasetParams = Annotated[SlidingDataset | VariableLengthDataset | PrefixPaddedDataset, Field(discriminator="kind")]
 
 __all__ = [
-    "KINDS", "MAX_SEQUENCE_LENGTH", "DatasetKind", "DatasetParams", "PrefixPaddedDataset",
-    "Seed", "SlidingDataset", "StrictModel", "VariableLengthDataset",
+    "KINDS",
+    "MAX_SEQUENCE_LENGTH",
+    "DatasetKind",
+    "DatasetParams",
+    "PrefixPaddedDataset",
+    "Seed",
+    "SlidingDataset",
+    "StrictModel",
+    "VariableLengthDataset",
 ]
