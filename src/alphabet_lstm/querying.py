@@ -44,13 +44,13 @@ def stream_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[
     predict_in_streams), row by row the same arithmetic.
     """
     streams = spec.batch_size
-    state = None
+    state: tuple[np.ndarray, np.ndarray] | None = None
     probabilities = np.zeros((0, 0))
     for start in range(0, len(codes), streams):
         batch = [[code] for code in codes[start : start + streams]]
         if state is not None and len(batch) < streams:
             # A last, partial batch: only the streams it feeds.
-            state = tuple(part[: len(batch)] for part in state)
+            state = (state[0][: len(batch)], state[1][: len(batch)])
         probabilities, state = forward(weights, encode_runs(spec, batch), state)
     return probabilities[-1]
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema, TensorSpec
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
@@ -43,7 +43,7 @@ EXAMPLE_START = ALPHABET.index("K")
 
 def signature() -> ModelSignature:
     """What the model takes and returns, as MLflow checks and serves it."""
-    outputs = []
+    outputs: list[ColSpec | TensorSpec] = []
     for letter, probability in RANKED_COLUMNS:
         outputs += [ColSpec("string", letter), ColSpec("double", probability)]
     return ModelSignature(inputs=Schema([ColSpec("string", INPUT_COLUMN)]), outputs=Schema(outputs))
@@ -115,7 +115,7 @@ def read_model(path: str) -> tuple[LSTMWeights, ModelSpec]:
     return weights, ModelSpec.from_dict(metadata["spec"])
 
 
-class AlphabetModel(mlflow.pyfunc.PythonModel):
+class AlphabetModel(PythonModel):
     """The pyfunc wrapper: loads the .npz weights artifact, predicts with numpy."""
 
     def load_context(self, context) -> None:

@@ -27,10 +27,12 @@ from pathlib import Path
 import mlflow
 import numpy
 import pandas
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from alphabet_lstm.model.lstm import ModelSpec
 from alphabet_lstm.tracking import (
     DEFAULT_ARTIFACTS_NAME,
     EXPERIMENT_NAME,
@@ -140,7 +142,9 @@ def open_store(uri: str, experiment_name: str | None = None, *, description: str
                 experiment_id = client.create_experiment(name, artifact_location=location, tags=tags)
             except MlflowException:
                 # Someone else created it between the lookup and the create.
-                experiment_id = client.get_experiment_by_name(name).experiment_id
+                created = client.get_experiment_by_name(name)
+                assert created is not None, "the experiment someone else created is there"
+                experiment_id = created.experiment_id
         else:
             experiment_id = experiment.experiment_id
             if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
@@ -148,16 +152,6 @@ def open_store(uri: str, experiment_name: str | None = None, *, description: str
     except MlflowException as error:
         raise TrackingFailed(f"MLflow store {uri}: {error.message}") from None
     return Store(uri, client, experiment_id)
-
-
-def find_finished_run(store: Store, tag: str, value: str):
-    """The FINISHED run of the experiment whose ``tag`` is ``value``, or None."""
-    found = store.client.search_runs(
-        [store.experiment_id],
-        filter_string=f"tags.{tag} = '{value}' and attributes.status = 'FINISHED'",
-        max_results=1,
-    )
-    return found[0] if found else None
 
 
 def writer_id() -> str:
@@ -257,6 +251,7 @@ def write_once(store: Store, tag: str, value: str, write, **run_args) -> Logged:
                     raise _GaveWay
                 write(run_id)
         except _GaveWay:
+            assert run_id is not None  # set before the claim is checked
             store.client.delete_run(run_id)
             continue
         return Logged(run_id, created=True)
@@ -318,8 +313,6 @@ def log_model(record: TrainingRecord) -> str:
     Self-contained: the project files that predict travel with it (``code_paths``,
     tracking/shipped.py), the weights file (with its spec) as an artifact.
     """
-    from alphabet_lstm.model.lstm import ModelSpec
-
     spec = ModelSpec.from_dict(record.spec)
     with tempfile.TemporaryDirectory(prefix="alphabet-lstm-code-") as code_root:
         info = mlflow.pyfunc.log_model(
@@ -358,7 +351,7 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
             with warnings.catch_warnings():
                 # A relative path matches two local source kinds, both the same class.
                 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-                dataset = mlflow.data.from_pandas(
+                dataset = from_pandas(
                     pandas.DataFrame(record.dataset_rows, columns=["input", "target"]),
                     source=record.data_source,
                     name=record.framing,
@@ -429,7 +422,8 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
         run_id=run_id,
         model_id=model_id,
         tags=version_tags(record),
-        description=record.description,
+        # How a query is fed matters to whoever serves it (a stateful model's streams).
+        description=f"{record.description} Queries: {pyfunc_model.query_rule(ModelSpec.from_dict(record.spec))}.",
     )
     if not shared_store(store):
         return str(version.version)
