@@ -125,7 +125,8 @@ def constant_model(spec: ModelSpec) -> LSTMWeights:
 def workspace(tmp_path: Path) -> Path:
     """A project folder with hand-made models in models/ and the real params.yaml (seeds 7, 8)."""
     params = (REPO_ROOT / "params.yaml").read_text()
-    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^seeds: .*$", "seeds: [7, 8]", params))
+    # params.yaml lists its seeds in the block form DVC writes (`seeds:` then `- 7` lines).
+    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^seeds:\n(?:- .*\n)+", "seeds: [7, 8]\n", params))
     models = tmp_path / "models"
     for framing, build, overrides in (
         ("constant", constant_model, VARIABLE_LENGTH),
@@ -263,7 +264,9 @@ UNTRAINED = (
         pytest.param(["--framing", "window_timesteps", "AB"], "error: framing window_timesteps takes exactly 3 letters; got 2 ('AB')", id="too-short-window"),
         pytest.param(["--framing", "one_char", "--recite", "AB"], "error: framing one_char takes exactly 1 letter; got 2 ('AB')", id="recite-too-long"),
         pytest.param(["--framing", "batch_all", "A"], UNTRAINED, id="untrained-framing"),
-        pytest.param(["--framing", "one_char", "--seed", "9", "A"], "error: framing one_char (seed 9) has not been trained: models/one_char/seed9.npz does not exist. Run `make run` (or `dvc repro`) first.", id="untrained-seed"),
+        pytest.param(["--framing", "one_char", "--seed", "8", "A"], "error: framing one_char (seed 8) has not been trained: models/one_char/seed8.npz does not exist. Run `make run` (or `dvc repro`) first.", id="untrained-listed-seed"),
+        # `make run` would not train seed 9: the hint says how to add it to the seeds.
+        pytest.param(["--framing", "one_char", "--seed", "9", "A"], "error: framing one_char (seed 9) has not been trained: models/one_char/seed9.npz does not exist. Seed 9 is not in params.yaml's seeds [7, 8]: add it, e.g. `dvc exp run -S 'seeds=[7,8,9]'` (or edit params.yaml, then `make run`).", id="untrained-unlisted-seed"),
         pytest.param(["--framing", "one_char", "--recite", "--steps", "0", "A"], "error: --steps must be a whole number from 1 to 1000; got '0'", id="steps-zero"),
         pytest.param(["--framing", "one_char", "--recite", "--steps", "1001", "A"], "error: --steps must be a whole number from 1 to 1000; got '1001'", id="steps-too-many"),
         pytest.param(["--framing", "one_char", "--recite", "--steps", "two", "A"], "error: --steps must be a whole number from 1 to 1000; got 'two'", id="steps-not-a-number"),

@@ -156,7 +156,23 @@ def default_seed(params_path: str) -> int:
     return load_params(params_path).seeds[0]
 
 
-def load_trained(path: Path, framing: str, seed: int, models_dir: str) -> tuple[LSTMWeights, ModelSpec]:
+def how_to_train(seed: int, params_path: str) -> str:
+    """What trains a seed's models: `make run`, unless params.yaml's seeds leave it out."""
+    if Path(params_path).is_file():
+        seeds = load_params(params_path).seeds
+        if seed not in seeds:
+            # `make run` trains only the listed seeds: the hint must add this one.
+            listed = ",".join(str(value) for value in [*seeds, seed])
+            return (
+                f"Seed {seed} is not in {params_path}'s seeds {list(seeds)}: add it, e.g. "
+                f"`dvc exp run -S 'seeds=[{listed}]'` (or edit {params_path}, then `make run`)."
+            )
+    return "Run `make run` (or `dvc repro`) first."
+
+
+def load_trained(
+    path: Path, framing: str, seed: int, models_dir: str, params_path: str = "params.yaml"
+) -> tuple[LSTMWeights, ModelSpec]:
     """The model at ``path``; UsageError naming the missing file and how to train it."""
     if not path.is_file():
         trained = sorted(
@@ -165,7 +181,7 @@ def load_trained(path: Path, framing: str, seed: int, models_dir: str) -> tuple[
         found = f" Framings trained at seed {seed} in {models_dir}: {', '.join(trained)}." if trained else ""
         raise UsageError(
             f"framing {framing} (seed {seed}) has not been trained: {path} does not exist. "
-            f"Run `make run` (or `dvc repro`) first.{found}"
+            f"{how_to_train(seed, params_path)}{found}"
         )
     try:
         return load_model(path)
@@ -257,7 +273,7 @@ def predict(args: argparse.Namespace) -> list[str]:
         )
     seed = args.seed if args.seed is not None else default_seed(args.params)
     path = Path(args.model) if args.model else model_path(args.models_dir, args.framing, seed)
-    weights, spec = load_trained(path, args.framing, seed, args.models_dir)
+    weights, spec = load_trained(path, args.framing, seed, args.models_dir, args.params)
     check_length(spec, codes, args.letters)
     if args.recite:
         return recitation_lines(weights, spec, codes, steps)
@@ -274,7 +290,9 @@ def export(args: argparse.Namespace) -> str:
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be 1 or more; got {args.batch_size}")
     seed = args.seed if args.seed is not None else default_seed(args.params)
-    weights, spec = load_trained(model_path(args.models_dir, args.framing, seed), args.framing, seed, args.models_dir)
+    weights, spec = load_trained(
+        model_path(args.models_dir, args.framing, seed), args.framing, seed, args.models_dir, args.params
+    )
     if args.batch_size is not None and not spec.stateful:
         raise UsageError(f"--batch-size applies to stateful models only; framing {spec.framing} is stateless")
     # TensorFlow loads here only: predict and everything else start without it.
