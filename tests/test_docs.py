@@ -216,9 +216,13 @@ class DocumentRunner:
 
 @pytest.fixture(scope="module")
 def tutorial_clone(tmp_path_factory) -> Path:
-    """A fresh clone at the tutorial's settings after `dvc repro`: what `make run` leaves."""
+    """A fresh clone at the tutorial's settings after `dvc repro`: what `make run` leaves in
+    a clone of the repository, where dvc.lock is committed (the docs' experiments compare
+    against HEAD)."""
     root = make_clone(tmp_path_factory.mktemp("docs") / "tutorial", epochs=None)
     run(["dvc", "repro"], root)
+    run(["git", "add", "dvc.lock"], root)
+    run(["git", "commit", "-q", "-m", "make run"], root)
     return root
 
 
@@ -265,3 +269,16 @@ def test_every_block_that_shows_output_is_run():
                 except ValueError as error:
                     problems.append(f"{block.name}: {error}")
     assert not problems, "\n".join(problems)
+
+
+def test_make_mlflow_ui_takes_a_port_that_is_not_the_team_servers():
+    """`make mlflow-ui` and scripts/mlflow-server.sh each default to their own port, so the
+    embedded store's UI and a team server run side by side; PORT= picks another."""
+    server_default = re.search(r'PORT="\$\{MLFLOW_SERVER_PORT:-(\d+)\}"', (REPO_ROOT / "scripts" / "mlflow-server.sh").read_text())[1]
+
+    def ui_command(*arguments: str) -> str:
+        planned = run(["make", "--dry-run", "--always-make", "mlflow-ui", *arguments], REPO_ROOT).stdout
+        return next(line for line in planned.splitlines() if " ui " in line)
+
+    assert "--host 127.0.0.1 --port 5050" in ui_command() and server_default != "5050"
+    assert ui_command("PORT=5055").endswith("--port 5055")

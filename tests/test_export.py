@@ -112,3 +112,29 @@ def test_batch_size_is_for_stateful_models_only(workspace: Path):
     )
     assert result.returncode == 2
     assert "--batch-size applies to stateful models only" in result.stderr
+
+
+@pytest.mark.slow
+def test_export_and_loading_its_file_print_nothing_but_the_result(workspace: Path, tmp_path: Path):
+    # The console script in its own process: TensorFlow's C++ lines go to the real stderr.
+    # The test process may carry the log level from an in-process export: the child must not.
+    env = pipeline_env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    out = tmp_path / "stateful.keras"
+    exported = subprocess.run(
+        [str(VENV_BIN / "alphabet-lstm"), "export", "--framing", "stateful", "--seed", str(SEED), "--out", str(out)],
+        cwd=workspace, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert (exported.returncode, exported.stderr) == (0, "")
+    assert exported.stdout.splitlines() == [
+        f"wrote {out}: framing stateful seed {SEED}, input shape (5, 1, 1) "
+        "(stateful: reset the LSTM layer's state before each new sequence)"
+    ]
+    # Loading it: any Python warning fails (the file holds no optimizer to skip); the user's
+    # own TensorFlow start-up lines are silenced the documented way.
+    loaded = subprocess.run(
+        [str(VENV_BIN / "python"), "-W", "error", "-c",
+         "import sys, keras; print(keras.models.load_model(sys.argv[1]).inputs[0].shape)", str(out)],
+        env=pipeline_env({"TF_CPP_MIN_LOG_LEVEL": "2"}), capture_output=True, text=True, timeout=600,
+    )
+    assert (loaded.returncode, loaded.stdout, loaded.stderr) == (0, "(5, 1, 1)\n", "")

@@ -251,6 +251,7 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     assert alice["MLFLOW_TRACKING_URI"] == uri and alice["MLFLOW_TRACKING_USERNAME"] == "alice"
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     assert "experiments" in rest_json(uri, search, credentials=credentials)
+    check_failing_commands_print_no_secret(team_server, alice["MLFLOW_TRACKING_PASSWORD"])
 
     # The pusher's trained checkout with a store of its own, pointed at the server.
     root = copy_checkout(pusher, tmp_path / "repo")
@@ -312,6 +313,64 @@ def test_server_script_refuses_unknown_options():
     result = run(["bash", str(SERVER_SCRIPT), "start", "--prot", "5000"], REPO_ROOT, check=False)
     assert result.returncode != 0
     assert "unknown option --prot" in result.stderr
+
+
+# What a server's error may carry and a script's message must not: SQL, a password hash
+# (werkzeug's scrypt or pbkdf2), a Python traceback.
+LEAKS = re.compile(r"\[SQL:|INSERT INTO|password_hash|scrypt:|pbkdf2:|Traceback", re.IGNORECASE)
+
+
+def server_secrets(directory: Path) -> list[str]:
+    """The passwords and keys a server directory holds: admin's, PostgreSQL's, Flask's."""
+    admin = re.search(r"^MLFLOW_TRACKING_PASSWORD=(.+)$", (directory / "admin-credentials").read_text(), re.MULTILINE)[1]
+    secrets = [admin, (directory / "flask-secret").read_text().strip()]
+    if (directory / "pgpass").exists():
+        secrets.append((directory / "pgpass").read_text().strip().rsplit(":", 1)[-1])
+    return [secret for secret in secrets if secret]
+
+
+def assert_fails_in_one_clean_line(arguments: list[str], secrets: list[str], expected: str) -> None:
+    """The script fails with one line on stderr saying ``expected``, and nothing secret."""
+    result = run(["bash", str(SERVER_SCRIPT), *arguments], REPO_ROOT, check=False, timeout=300)
+    shown = result.stdout + result.stderr
+    assert result.returncode != 0, shown
+    assert result.stdout == "" and result.stderr.count("\n") == 1, shown
+    assert expected in result.stderr, shown
+    assert not LEAKS.search(shown), shown
+    for secret in secrets:
+        assert secret not in shown, f"{arguments} printed a secret"
+
+
+def check_failing_commands_print_no_secret(server: TeamServer, alice_password: str) -> None:
+    """Every way the server script's commands fail against a running server (the ones without
+    a server: test_failing_server_commands_without_a_server_print_no_secret)."""
+    secrets = [*server_secrets(server.directory), alice_password]
+    common = ["--dir", str(server.directory)]
+    # MLflow's own answer here quotes the INSERT and the new password's hash.
+    assert_fails_in_one_clean_line(["add-user", "alice", *common], secrets, "user 'alice' already exists; nothing changed")
+    assert_fails_in_one_clean_line(["add-user", "admin", *common], secrets, "user 'admin' already exists")
+    port = server.uri.rsplit(":", 1)[1]
+    assert_fails_in_one_clean_line(
+        ["start", "--dir", str(server.directory.parent / "other"), "--port", port], secrets, f"port {port} on 127.0.0.1 is already in use"
+    )
+    # A wrong admin password (the file edited by hand): refused, the password not repeated.
+    credentials = server.directory / "admin-credentials"
+    original = credentials.read_text()
+    try:
+        credentials.write_text(re.sub(r"(?m)^MLFLOW_TRACKING_PASSWORD=.*$", "MLFLOW_TRACKING_PASSWORD=wrong-admin-password", original))
+        assert_fails_in_one_clean_line(["add-user", "bob", *common], [*secrets, "wrong-admin-password"], "HTTP 401 the admin login was refused")
+    finally:
+        credentials.write_text(original)
+
+
+def test_failing_server_commands_without_a_server_print_no_secret(tmp_path: Path):
+    directory = tmp_path / "server"
+    assert_fails_in_one_clean_line(["add-user"], [], "add-user needs the teammate's user name")
+    assert_fails_in_one_clean_line(["add-user", "alice", "--dir"], [], "--dir needs a value")
+    assert_fails_in_one_clean_line(["status", "--bogus", "1"], [], "unknown option --bogus")
+    assert_fails_in_one_clean_line(["add-user", "alice", "--dir", str(directory)], [], "the server is not running")
+    stopped = run(["bash", str(SERVER_SCRIPT), "status", "--dir", str(directory)], REPO_ROOT, check=False)
+    assert (stopped.returncode, stopped.stdout, stopped.stderr) == (3, "mlflow server: stopped\n", "")
 
 
 # --- 3. Parallel experiments: the DVC queue with two workers, one MLflow store ------------

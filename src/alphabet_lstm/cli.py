@@ -14,6 +14,7 @@ TensorFlow (to write a Keras model).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -295,7 +296,10 @@ def export(args: argparse.Namespace) -> str:
     )
     if args.batch_size is not None and not spec.stateful:
         raise UsageError(f"--batch-size applies to stateful models only; framing {spec.framing} is stateless")
-    # TensorFlow loads here only: predict and everything else start without it.
+    # TensorFlow loads here only: predict and everything else start without it. Its C++
+    # start-up lines (absl, oneDNN, cpu_feature_guard) say nothing about the export; the
+    # level is read when TensorFlow loads, so it is set before the import.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from alphabet_lstm.model.engine_keras import save_keras_model, trained_keras_model
 
     model = trained_keras_model(weights, spec, batch_size=args.batch_size)

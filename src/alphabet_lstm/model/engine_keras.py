@@ -24,8 +24,11 @@ from alphabet_lstm.alphabet import VOCABULARY_SIZE
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
 
-def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bool, batch_size: int):
-    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy."""
+def build_keras_model(
+    *, timesteps: int, features: int, units: int, stateful: bool, batch_size: int, compiled: bool = True
+):
+    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy unless
+    ``compiled`` is False (a model only for prediction)."""
     import keras
     from keras import layers
 
@@ -37,7 +40,8 @@ def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bo
     hidden = layers.LSTM(units, stateful=stateful)(inputs)
     outputs = layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
     model = keras.Model(inputs, outputs)
-    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    if compiled:
+        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return model
 
 
@@ -48,6 +52,8 @@ def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: in
     features), letter codes divided by 26, left-padded with 0. A stateful model has its batch
     size fixed (``batch_size``, default the one it was trained with): row j of each batch
     continues row j's state of the previous batch until :func:`reset_lstm_states`.
+    It is not compiled: saved, it holds no optimizer, whose unbuilt variables would make
+    ``keras.models.load_model`` warn that it skipped them.
     """
     model = build_keras_model(
         timesteps=spec.timesteps,
@@ -55,6 +61,7 @@ def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: in
         units=spec.units,
         stateful=spec.stateful,
         batch_size=batch_size or spec.batch_size,
+        compiled=False,
     )
     model.set_weights(weights.as_list())
     return model
