@@ -87,7 +87,7 @@ def reproduced_clone(tmp_path_factory) -> Path:
 # by default xdist starts the groups with the most tests first, which left the team group's
 # four long tests to run alone at the end. `make test` passes --no-loadscope-reorder so that
 # xdist keeps the order set here.
-HEAVIEST_GROUPS = ("reproduced_clone", "test_team", "test_sweeps")
+HEAVIEST_GROUPS = ("reproduced_clone", "test_team", "test_docs", "test_sweeps")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

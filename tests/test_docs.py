@@ -1,6 +1,6 @@
 """The docs, executed: every block of README.md and docs/*.md that shows what it prints.
 
-The convention (also in docs/README.md, for whoever writes a guide):
+The convention (also in docs/writing-docs.md, for whoever writes a guide):
 
 - A ```console block is a shell session: each command starts with `$ ` (a trailing `\\`
   continues it on the next line) and the lines after it, up to the next `$ `, are what it
