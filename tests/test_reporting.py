@@ -414,10 +414,10 @@ def test_a_new_section_renders_in_both_formats_with_code_and_escaping():
 
 
 def test_plot_tables_hold_every_framing_with_the_last_epoch(one_seed):
-    curves = list(csv.DictReader((one_seed / "metrics/plots/curves.csv").open()))
+    curves = list(csv.DictReader((one_seed / "metrics/plots/curves.csv").read_text().splitlines()))
     assert sorted({row["framing"] for row in curves}) == sorted(SCORES)
     assert [row["progress"] for row in curves if row["framing"] == "stateful"] == ["33.33", "66.67", "100.00"]
-    seeds = list(csv.DictReader((one_seed / "metrics/plots/seeds.csv").open()))
+    seeds = list(csv.DictReader((one_seed / "metrics/plots/seeds.csv").read_text().splitlines()))
     assert [(row["framing"], row["seed"]) for row in seeds] == [(framing, "7") for framing in SCORES]
 
 
