@@ -32,7 +32,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,7 +185,7 @@ class DocumentRunner:
             printed = printed_lines(result.stdout)
             if not output_pattern(shown).fullmatch(printed):
                 difference = "\n".join(difflib.unified_diff(
-                    [f"{line}" for line in shown], printed.splitlines(), "shown", "printed", lineterm=""
+                    shown, printed.splitlines(), "shown", "printed", lineterm=""
                 ))
                 pytest.fail(f"{block.name}: `{command}` printed what the docs do not show:\n{difference}", pytrace=False)
 
