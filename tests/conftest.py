@@ -82,7 +82,7 @@ def reproduced_clone(tmp_path_factory) -> Path:
     return root
 
 
-# The groups that run the pipeline most, heaviest first (about 6, 5 and 2 minutes of one
+# The groups that run the pipeline most, heaviest first (about 6, 5, 3.5 and 2 minutes of one
 # core). They start first, on different workers, and the lighter groups fill in around them:
 # by default xdist starts the groups with the most tests first, which left the team group's
 # four long tests to run alone at the end. `make test` passes --no-loadscope-reorder so that
