@@ -60,9 +60,10 @@ class Block:
         return f"{self.document}:{self.line}"
 
 
-def fenced_blocks(document: str) -> list[Block]:
-    """Every fenced block of a Markdown file, with the skip mark on the line before it."""
-    lines = (REPO_ROOT / document).read_text().splitlines()
+def fenced_blocks(document: str, markdown: str | None = None) -> list[Block]:
+    """Every fenced block of a Markdown file (or of ``markdown``, named ``document``), with
+    the skip mark on the line before it."""
+    lines = (markdown if markdown is not None else (REPO_ROOT / document).read_text()).splitlines()
     blocks, index = [], 0
     while index < len(lines):
         opening = FENCE.match(lines[index])
@@ -149,6 +150,20 @@ def test_the_output_pattern_reads_the_convention():
     assert session("$ a \\\n  b\nout\n$ c") == [("a \n  b", ["out"]), ("c", [])]
     with pytest.raises(ValueError, match="starting with `\\$ `"):
         session("make sweep   # every sweep")
+
+
+def test_blocks_are_found_with_their_language_and_skip_mark():
+    markdown = (
+        "Text\n<!-- doc-test: skip (needs an AWS account) -->\n```console\n$ aws s3 ls\nbucket\n```\n"
+        "- item:\n\n  ```\n  $ alphabet-lstm predict --framing stateful A\n  A -> B\n  ```\n"
+        "```bash\nmake run\n```\n```\n>>> 1 + 1\n2\n```\n"
+    )
+    assert fenced_blocks("guide.md", markdown) == [
+        Block("guide.md", 3, "console", "$ aws s3 ls\nbucket", "needs an AWS account"),
+        Block("guide.md", 9, "console", "$ alphabet-lstm predict --framing stateful A\nA -> B", None),
+        Block("guide.md", 13, "bash", "make run", None),
+        Block("guide.md", 16, "pycon", ">>> 1 + 1\n2", None),
+    ]
 
 
 # A Python session that outlives its blocks: doctest runs each block it is sent, in one
