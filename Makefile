@@ -66,8 +66,11 @@ BENCHMARK_ARGS ?=
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/benchmark.py $(BENCHMARK_ARGS)
 
+# The UI of the embedded store, on loopback: `make mlflow-ui PORT=5055` picks another port.
+# Not 5000, the team server's default (scripts/mlflow-server.sh), so both can run at once.
+PORT ?= 5050
 mlflow-ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -369,8 +369,18 @@ request = urllib.request.Request(
 try:
     urllib.request.urlopen(request, timeout=30).close()
 except urllib.error.HTTPError as error:
-    body = error.read().decode(errors="replace")[:300]
-    sys.exit(f"mlflow-server: could not create user {user!r}: HTTP {error.code} {body}")
+    # The server's message can quote its SQL with the new password's hash: only its error
+    # code is printed, never the message.
+    try:
+        code = json.loads(error.read()).get("error_code", "")
+    except ValueError:
+        code = ""
+    if code == "RESOURCE_ALREADY_EXISTS":
+        sys.exit(f"mlflow-server: user {user!r} already exists; nothing changed (pick another name)")
+    reason = {401: "the admin login was refused", 403: "admin may not create users"}.get(error.code, code)
+    sys.exit(f"mlflow-server: could not create user {user!r}: HTTP {error.code} {reason}".rstrip())
+except urllib.error.URLError as error:
+    sys.exit(f"mlflow-server: could not create user {user!r}: the server did not answer ({error.reason})")
 PY
     say "created user $NEW_USER; hand these lines over (the password is shown only now):"
     echo "export MLFLOW_TRACKING_URI=$(tracking_uri)"

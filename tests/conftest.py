@@ -15,11 +15,9 @@ import pytest
 # The clone helpers, shared with the benchmark; tests import them from here.
 from clones import (  # noqa: F401
     PROJECT_ROOT as REPO_ROOT,
-    SMALL_EPOCHS,
-    copy_checkout,
+)
+from clones import (
     make_clone,
-    tracked_files,
-    with_small_epochs,
 )
 
 VENV_BIN = Path(sys.executable).parent
@@ -29,8 +27,14 @@ CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")
 # without any browser download; headless, and quiet on the network.
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = REPO_ROOT / "test-artifacts"
 
@@ -45,7 +49,9 @@ def pipeline_env(extra: dict | None = None) -> dict:
     return env
 
 
-def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = True, timeout: float = 1200) -> subprocess.CompletedProcess:
+def run(
+    command: list[str], cwd: Path, env: dict | None = None, check: bool = True, timeout: float = 1200
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
         command, cwd=cwd, env=env or pipeline_env(), capture_output=True, text=True, timeout=timeout
     )
@@ -115,12 +121,12 @@ def reproduced_clone(tmp_path_factory) -> Path:
     return root
 
 
-# The groups that run the pipeline most, heaviest first (about 6, 5, 3 and 2 minutes of one
+# The groups that run the pipeline most, heaviest first (about 6, 5, 3.5, 3 and 2 minutes of one
 # core). They start first, on different workers, and the lighter groups fill in around them:
 # by default xdist starts the groups with the most tests first, which left the team group's
 # four long tests to run alone at the end. `make test` passes --no-loadscope-reorder so that
 # xdist keeps the order set here.
-HEAVIEST_GROUPS = ("reproduced_clone", "test_team", "test_s3", "test_sweeps")
+HEAVIEST_GROUPS = ("reproduced_clone", "test_team", "test_docs", "test_s3", "test_sweeps")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

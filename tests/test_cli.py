@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import CONSOLE_SCRIPT, REPO_ROOT, VENV_BIN, alphabet_lstm, pipeline_env
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.artifacts import save_model
 from alphabet_lstm.evaluation import encode_runs
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward
-from conftest import CONSOLE_SCRIPT, REPO_ROOT, VENV_BIN, alphabet_lstm, pipeline_env
 
 SEED = 7
 # Logits are a scaled negative squared distance to each letter's hidden value: the
@@ -35,6 +35,7 @@ FAR_AWAY = 10.0
 
 def test_the_installed_console_script(workspace: Path):
     """The installed console script: the same answer and the same one-line error with exit 2."""
+
     def script(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [CONSOLE_SCRIPT, *args], cwd=workspace, env=pipeline_env(), capture_output=True, text=True, timeout=120
@@ -43,15 +44,25 @@ def test_the_installed_console_script(workspace: Path):
     for args in (("predict", "--framing", "one_char", "K"), ("predict", "--framing", "one_char", "K1")):
         installed, in_process = script(*args), alphabet_lstm(*args, cwd=workspace)
         assert (installed.returncode, installed.stdout, installed.stderr) == (
-            in_process.returncode, in_process.stdout, in_process.stderr
+            in_process.returncode,
+            in_process.stdout,
+            in_process.stderr,
         )
     assert installed.returncode == 2 and installed.stderr.startswith("error: ")
 
 
 def spec_for(framing: str, **overrides) -> ModelSpec:
     values = dict(
-        framing=framing, units=1, layout="timesteps", input_length=1, stateful=False,
-        batch_size=1, engine="fast", seed=SEED, shortest_query=1, scores_all_queries=False,
+        framing=framing,
+        units=1,
+        layout="timesteps",
+        input_length=1,
+        stateful=False,
+        batch_size=1,
+        engine="fast",
+        seed=SEED,
+        shortest_query=1,
+        scores_all_queries=False,
     )
     values.update(overrides)
     return ModelSpec(**values)
@@ -70,13 +81,15 @@ def one_unit_lstm(spec: ModelSpec, *, input_weight: float, constant: float, forg
     """
     kernel = np.zeros((spec.features, 4), dtype=np.float32)
     kernel[-1, 2] = input_weight
-    return LSTMWeights.from_list([
-        kernel,
-        np.zeros((1, 4)),
-        np.array([20.0, forget_bias, constant, 20.0]),
-        np.zeros((1, VOCABULARY_SIZE)),
-        np.zeros(VOCABULARY_SIZE),
-    ])
+    return LSTMWeights.from_list(
+        [
+            kernel,
+            np.zeros((1, 4)),
+            np.array([20.0, forget_bias, constant, 20.0]),
+            np.zeros((1, VOCABULARY_SIZE)),
+            np.zeros(VOCABULARY_SIZE),
+        ]
+    )
 
 
 def with_nearest_letter_head(lstm: LSTMWeights, centres: dict[int, float]) -> LSTMWeights:
@@ -84,11 +97,15 @@ def with_nearest_letter_head(lstm: LSTMWeights, centres: dict[int, float]) -> LS
     targets = np.full(VOCABULARY_SIZE, FAR_AWAY)
     for letter, centre in centres.items():
         targets[letter] = centre
-    return LSTMWeights.from_list([
-        lstm.kernel, lstm.recurrent_kernel, lstm.bias,
-        (DISTANCE_SCALE * 2 * targets).reshape(1, VOCABULARY_SIZE),
-        -DISTANCE_SCALE * targets**2,
-    ])
+    return LSTMWeights.from_list(
+        [
+            lstm.kernel,
+            lstm.recurrent_kernel,
+            lstm.bias,
+            (DISTANCE_SCALE * 2 * targets).reshape(1, VOCABULARY_SIZE),
+            -DISTANCE_SCALE * targets**2,
+        ]
+    )
 
 
 def hidden_after(lstm: LSTMWeights, spec: ModelSpec, runs: list[list[int]]) -> list[float]:
@@ -115,17 +132,23 @@ def constant_model(spec: ModelSpec) -> LSTMWeights:
     probabilities = np.full(VOCABULARY_SIZE, 0.125 / 23)
     for letter, probability in (("N", 0.5), ("O", 0.25), ("M", 0.125)):
         probabilities[ALPHABET.index(letter)] = probability
-    return LSTMWeights.from_list([
-        np.zeros((spec.features, 4)), np.zeros((1, 4)), np.zeros(4),
-        np.zeros((1, VOCABULARY_SIZE)), np.log(probabilities),
-    ])
+    return LSTMWeights.from_list(
+        [
+            np.zeros((spec.features, 4)),
+            np.zeros((1, 4)),
+            np.zeros(4),
+            np.zeros((1, VOCABULARY_SIZE)),
+            np.log(probabilities),
+        ]
+    )
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A project folder with hand-made models in models/ and the real params.yaml (seeds 7, 8)."""
     params = (REPO_ROOT / "params.yaml").read_text()
-    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^seeds: .*$", "seeds: [7, 8]", params))
+    # params.yaml lists its seeds in the block form DVC writes (`seeds:` then `- 7` lines).
+    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^seeds:\n(?:- .*\n)+", "seeds: [7, 8]\n", params))
     models = tmp_path / "models"
     for framing, build, overrides in (
         ("constant", constant_model, VARIABLE_LENGTH),
@@ -164,7 +187,13 @@ def test_stateless_recitation_shows_the_window_fed_at_each_step(workspace: Path)
     result = alphabet_lstm("predict", "--framing", "variable_length", "--recite", "K", "--steps", "7", cwd=workspace)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "K -> L", "KL -> M", "KLM -> N", "KLMN -> O", "KLMNO -> P", "LMNOP -> Q", "MNOPQ -> R",
+        "K -> L",
+        "KL -> M",
+        "KLM -> N",
+        "KLMN -> O",
+        "KLMNO -> P",
+        "LMNOP -> Q",
+        "MNOPQ -> R",
         "recited: KLMNOPQR",
     ]
 
@@ -173,7 +202,14 @@ def test_fixed_window_recitation(workspace: Path):
     result = alphabet_lstm("predict", "--framing", "window_timesteps", "--recite", "WXY", cwd=workspace)
     assert result.returncode == 0, result.stderr
     # Five steps by default; past Z the model keeps answering Z.
-    assert result.stdout.splitlines() == ["WXY -> Z", "XYZ -> Z", "YZZ -> Z", "ZZZ -> Z", "ZZZ -> Z", "recited: WXYZZZZZ"]
+    assert result.stdout.splitlines() == [
+        "WXY -> Z",
+        "XYZ -> Z",
+        "YZZ -> Z",
+        "ZZZ -> Z",
+        "ZZZ -> Z",
+        "recited: WXYZZZZZ",
+    ]
 
 
 def test_stateful_query_feeds_the_letters_one_by_one_from_a_reset(workspace: Path):
@@ -238,7 +274,12 @@ def test_seed_defaults_to_the_first_in_params_and_can_be_chosen(workspace: Path)
 def test_models_dir_and_template(workspace: Path):
     (workspace / "models" / "constant" / "seed7.npz").rename(workspace / "elsewhere.npz")
     result = alphabet_lstm(
-        "predict", "--framing", "constant", "--model", "elsewhere.npz", "A",
+        "predict",
+        "--framing",
+        "constant",
+        "--model",
+        "elsewhere.npz",
+        "A",
         cwd=workspace,
     )
     assert result.stdout.startswith("A -> N\n"), result.stderr
@@ -254,22 +295,84 @@ UNTRAINED = (
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        pytest.param(["--framing", "one_char", "K1"], "error: 'K1': character '1' at position 2 is not a letter A-Z", id="digit"),
-        pytest.param(["--framing", "one_char", "é"], "error: 'é': character 'é' at position 1 is not a letter A-Z", id="accented"),
-        pytest.param(["--framing", "variable_length", "aßc"], "error: 'aßc': character 'ß' at position 2 is not a letter A-Z", id="sharp-s-upper-cases-to-two"),
-        pytest.param(["--framing", "variable_length", ""], "error: the query is empty; framing variable_length takes 1 to 5 letters", id="empty"),
-        pytest.param(["--framing", "stateful", ""], "error: the query is empty; framing stateful takes 1 or more letters", id="empty-stateful"),
-        pytest.param(["--framing", "variable_length", "ABCDEF"], "error: framing variable_length takes 1 to 5 letters; got 6 ('ABCDEF')", id="too-long"),
-        pytest.param(["--framing", "window_timesteps", "AB"], "error: framing window_timesteps takes exactly 3 letters; got 2 ('AB')", id="too-short-window"),
-        pytest.param(["--framing", "one_char", "--recite", "AB"], "error: framing one_char takes exactly 1 letter; got 2 ('AB')", id="recite-too-long"),
+        pytest.param(
+            ["--framing", "one_char", "K1"], "error: 'K1': character '1' at position 2 is not a letter A-Z", id="digit"
+        ),
+        pytest.param(
+            ["--framing", "one_char", "é"], "error: 'é': character 'é' at position 1 is not a letter A-Z", id="accented"
+        ),
+        pytest.param(
+            ["--framing", "variable_length", "aßc"],
+            "error: 'aßc': character 'ß' at position 2 is not a letter A-Z",
+            id="sharp-s-upper-cases-to-two",
+        ),
+        pytest.param(
+            ["--framing", "variable_length", ""],
+            "error: the query is empty; framing variable_length takes 1 to 5 letters",
+            id="empty",
+        ),
+        pytest.param(
+            ["--framing", "stateful", ""],
+            "error: the query is empty; framing stateful takes 1 or more letters",
+            id="empty-stateful",
+        ),
+        pytest.param(
+            ["--framing", "variable_length", "ABCDEF"],
+            "error: framing variable_length takes 1 to 5 letters; got 6 ('ABCDEF')",
+            id="too-long",
+        ),
+        pytest.param(
+            ["--framing", "window_timesteps", "AB"],
+            "error: framing window_timesteps takes exactly 3 letters; got 2 ('AB')",
+            id="too-short-window",
+        ),
+        pytest.param(
+            ["--framing", "one_char", "--recite", "AB"],
+            "error: framing one_char takes exactly 1 letter; got 2 ('AB')",
+            id="recite-too-long",
+        ),
         pytest.param(["--framing", "batch_all", "A"], UNTRAINED, id="untrained-framing"),
-        pytest.param(["--framing", "one_char", "--seed", "9", "A"], "error: framing one_char (seed 9) has not been trained: models/one_char/seed9.npz does not exist. Run `make run` (or `dvc repro`) first.", id="untrained-seed"),
-        pytest.param(["--framing", "one_char", "--recite", "--steps", "0", "A"], "error: --steps must be a whole number from 1 to 1000; got '0'", id="steps-zero"),
-        pytest.param(["--framing", "one_char", "--recite", "--steps", "1001", "A"], "error: --steps must be a whole number from 1 to 1000; got '1001'", id="steps-too-many"),
-        pytest.param(["--framing", "one_char", "--recite", "--steps", "two", "A"], "error: --steps must be a whole number from 1 to 1000; got 'two'", id="steps-not-a-number"),
-        pytest.param(["--framing", "one_char", "--steps", "3", "A"], "error: --steps only applies with --recite", id="steps-without-recite"),
-        pytest.param(["--framing", "one_char", "--seed", "x", "A"], "error: argument --seed: invalid int value: 'x' (see `alphabet-lstm predict --help`)", id="seed-not-a-number"),
-        pytest.param(["A"], "error: the following arguments are required: --framing (see `alphabet-lstm predict --help`)", id="no-framing"),
+        pytest.param(
+            ["--framing", "one_char", "--seed", "8", "A"],
+            "error: framing one_char (seed 8) has not been trained: models/one_char/seed8.npz does not exist. Run `make run` (or `dvc repro`) first.",
+            id="untrained-listed-seed",
+        ),
+        # `make run` would not train seed 9: the hint says how to add it to the seeds.
+        pytest.param(
+            ["--framing", "one_char", "--seed", "9", "A"],
+            "error: framing one_char (seed 9) has not been trained: models/one_char/seed9.npz does not exist. Seed 9 is not in params.yaml's seeds [7, 8]: add it, e.g. `dvc exp run -S 'seeds=[7,8,9]'` (or edit params.yaml, then `make run`).",
+            id="untrained-unlisted-seed",
+        ),
+        pytest.param(
+            ["--framing", "one_char", "--recite", "--steps", "0", "A"],
+            "error: --steps must be a whole number from 1 to 1000; got '0'",
+            id="steps-zero",
+        ),
+        pytest.param(
+            ["--framing", "one_char", "--recite", "--steps", "1001", "A"],
+            "error: --steps must be a whole number from 1 to 1000; got '1001'",
+            id="steps-too-many",
+        ),
+        pytest.param(
+            ["--framing", "one_char", "--recite", "--steps", "two", "A"],
+            "error: --steps must be a whole number from 1 to 1000; got 'two'",
+            id="steps-not-a-number",
+        ),
+        pytest.param(
+            ["--framing", "one_char", "--steps", "3", "A"],
+            "error: --steps only applies with --recite",
+            id="steps-without-recite",
+        ),
+        pytest.param(
+            ["--framing", "one_char", "--seed", "x", "A"],
+            "error: argument --seed: invalid int value: 'x' (see `alphabet-lstm predict --help`)",
+            id="seed-not-a-number",
+        ),
+        pytest.param(
+            ["A"],
+            "error: the following arguments are required: --framing (see `alphabet-lstm predict --help`)",
+            id="no-framing",
+        ),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(workspace: Path, arguments: list[str], message: str):
@@ -280,13 +383,17 @@ def test_user_errors_are_one_line_and_exit_2(workspace: Path, arguments: list[st
 def test_missing_params_and_broken_model_files(tmp_path: Path):
     no_params = alphabet_lstm("predict", "--framing", "one_char", "A", cwd=tmp_path)
     assert (no_params.returncode, no_params.stderr) == (
-        2, "error: params.yaml not found, and it gives the default --seed: run from the project root, or pass --seed\n"
+        2,
+        "error: params.yaml not found, and it gives the default --seed: run from the project root, or pass --seed\n",
     )
     (tmp_path / "models" / "one_char").mkdir(parents=True)
     (tmp_path / "models" / "one_char" / "seed7.npz").write_text("not a zip archive")
     broken = alphabet_lstm("predict", "--framing", "one_char", "--seed", "7", "A", cwd=tmp_path)
     assert (broken.returncode, broken.stdout) == (2, "")
-    assert broken.stderr == "error: models/one_char/seed7.npz is not a model saved by alphabet-lstm (File is not a zip file)\n"
+    assert (
+        broken.stderr
+        == "error: models/one_char/seed7.npz is not a model saved by alphabet-lstm (File is not a zip file)\n"
+    )
 
 
 def test_a_model_saved_in_the_previous_format_asks_to_train_again(tmp_path: Path):
@@ -315,7 +422,8 @@ def test_a_model_saved_in_the_previous_format_asks_to_train_again(tmp_path: Path
 def test_no_command_is_a_usage_error(tmp_path: Path):
     result = alphabet_lstm(cwd=tmp_path)
     assert (result.returncode, result.stderr) == (
-        2, "error: the following arguments are required: COMMAND (see `alphabet-lstm --help`)\n"
+        2,
+        "error: the following arguments are required: COMMAND (see `alphabet-lstm --help`)\n",
     )
 
 
@@ -368,9 +476,10 @@ def test_every_trained_framing_answers_a_training_query(reproduced_clone: Path, 
 @pytest.mark.e2e
 @pytest.mark.parametrize("framing", ["one_char", "variable_length", "stateful"])
 def test_single_letter_answers_match_the_evaluated_probability_table(reproduced_clone: Path, framing: str):
-    rows = {row["input"]: row for row in csv.DictReader(
-        (reproduced_clone / "metrics" / "probabilities" / framing / "seed7.csv").open()
-    )}
+    rows = {
+        row["input"]: row
+        for row in csv.DictReader((reproduced_clone / "metrics" / "probabilities" / framing / "seed7.csv").open())
+    }
     for letter in "AKY":
         result = alphabet_lstm("predict", "--framing", framing, letter.lower(), cwd=reproduced_clone)
         _, _, ranked = parse_prediction(result.stdout)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import VENV_BIN, alphabet_lstm, pipeline_env
 
 from alphabet_lstm.artifacts import save_model
 from alphabet_lstm.model.lstm import ModelSpec, initial_weights
-from conftest import VENV_BIN, alphabet_lstm, pipeline_env
 
 SEED = 7
 SPECS = {
@@ -80,7 +80,10 @@ def test_exported_keras_models_predict_as_the_numpy_forward_pass(workspace: Path
     assert "reset" in alphabet_lstm("export", "--help", cwd=workspace).stdout
     result = subprocess.run(
         [str(VENV_BIN / "python"), "-c", CHECK, json.dumps(checks)],
-        env=pipeline_env(), capture_output=True, text=True, timeout=600,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     differences = json.loads(result.stdout.strip().splitlines()[-1])
@@ -107,8 +110,55 @@ def test_export_of_an_untrained_framing_names_what_is_missing(workspace: Path):
 
 def test_batch_size_is_for_stateful_models_only(workspace: Path):
     result = alphabet_lstm(
-        "export", "--framing", "window_features", "--seed", str(SEED), "--out", "w.keras", "--batch-size", "4",
+        "export",
+        "--framing",
+        "window_features",
+        "--seed",
+        str(SEED),
+        "--out",
+        "w.keras",
+        "--batch-size",
+        "4",
         cwd=workspace,
     )
     assert result.returncode == 2
     assert "--batch-size applies to stateful models only" in result.stderr
+
+
+@pytest.mark.slow
+def test_export_and_loading_its_file_print_nothing_but_the_result(workspace: Path, tmp_path: Path):
+    # The console script in its own process: TensorFlow's C++ lines go to the real stderr.
+    # The test process may carry the log level from an in-process export: the child must not.
+    env = pipeline_env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    out = tmp_path / "stateful.keras"
+    exported = subprocess.run(
+        [str(VENV_BIN / "alphabet-lstm"), "export", "--framing", "stateful", "--seed", str(SEED), "--out", str(out)],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert (exported.returncode, exported.stderr) == (0, "")
+    assert exported.stdout.splitlines() == [
+        f"wrote {out}: framing stateful seed {SEED}, input shape (5, 1, 1) "
+        "(stateful: reset the LSTM layer's state before each new sequence)"
+    ]
+    # Loading it: any Python warning fails (the file holds no optimizer to skip); the user's
+    # own TensorFlow start-up lines are silenced the documented way.
+    loaded = subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            "-W",
+            "error",
+            "-c",
+            "import sys, keras; print(keras.models.load_model(sys.argv[1]).inputs[0].shape)",
+            str(out),
+        ],
+        env=pipeline_env({"TF_CPP_MIN_LOG_LEVEL": "2"}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert (loaded.returncode, loaded.stdout, loaded.stderr) == (0, "(5, 1, 1)\n", "")

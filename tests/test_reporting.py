@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.errors import UsageError
 from alphabet_lstm.artifacts import publish_directory, save_model
+from alphabet_lstm.errors import UsageError
 from alphabet_lstm.model.lstm import ModelSpec, initial_weights
 from alphabet_lstm.report import sections
 from alphabet_lstm.report.render import Paragraph, render_html, render_markdown, section
@@ -58,9 +58,13 @@ TEMPLATES = {
 # How each fake framing is fed (as params say): the state figures run these models.
 FAKE_SPECS = {
     "one_char": dict(layout="timesteps", input_length=1, stateful=False, shortest_query=1, scores_all_queries=False),
-    "window_features": dict(layout="features", input_length=3, stateful=False, shortest_query=3, scores_all_queries=False),
+    "window_features": dict(
+        layout="features", input_length=3, stateful=False, shortest_query=3, scores_all_queries=False
+    ),
     "stateful": dict(layout="timesteps", input_length=1, stateful=True, shortest_query=1, scores_all_queries=False),
-    "variable_length": dict(layout="timesteps", input_length=5, stateful=False, shortest_query=1, scores_all_queries=True),
+    "variable_length": dict(
+        layout="timesteps", input_length=5, stateful=False, shortest_query=1, scores_all_queries=True
+    ),
 }
 
 # Accuracy as (correct, patterns) per framing and seed. window_features minus one_char is
@@ -100,8 +104,11 @@ def fake_details(framing: str, seed: int) -> dict:
     if framing == "stateful":
         intact = seed != BROKEN_CHAIN_SEED
         details.update(
-            chain_from_A=ALPHABET if intact else "ABCDEFGHIJKLMMMMMMMMMMMMMM", chain_intact=intact, cold_start_from_K="BCDEF",
-            cold_starts=start_rows(True), warm_starts=start_rows(False),
+            chain_from_A=ALPHABET if intact else "ABCDEFGHIJKLMMMMMMMMMMMMMM",
+            chain_intact=intact,
+            cold_start_from_K="BCDEF",
+            cold_starts=start_rows(True),
+            warm_starts=start_rows(False),
         )
     else:
         details["random_queries"] = [{"input": "A", "expected": "B", "predicted": "B", "correct": True}]
@@ -137,7 +144,10 @@ def write_fake_inputs(root: Path, seeds: list[int]) -> None:
     (root / "params.yaml").write_text(PARAMS_YAML.format(seeds=seeds))
     for framing in SCORES:
         for seed in seeds:
-            paths = {kind: root / report_stage.expand_template(template, framing=framing, seed=seed) for kind, template in TEMPLATES.items()}
+            paths = {
+                kind: root / report_stage.expand_template(template, framing=framing, seed=seed)
+                for kind, template in TEMPLATES.items()
+            }
             for path in paths.values():
                 path.parent.mkdir(parents=True, exist_ok=True)
             paths["evaluation"].write_text(json.dumps(fake_metrics(framing, seed)))
@@ -149,7 +159,16 @@ def write_fake_inputs(root: Path, seeds: list[int]) -> None:
 
 
 def stage_argv(root: Path, out_dir: str = "reports") -> list[str]:
-    argv = ["--params", str(root / "params.yaml"), "--out-dir", str(root / out_dir), "--summary", str(root / "metrics/summary.json"), "--plots", str(root / "metrics/plots")]
+    argv = [
+        "--params",
+        str(root / "params.yaml"),
+        "--out-dir",
+        str(root / out_dir),
+        "--summary",
+        str(root / "metrics/summary.json"),
+        "--plots",
+        str(root / "metrics/plots"),
+    ]
     for kind, template in TEMPLATES.items():
         argv += [f"--{kind.replace('_', '-')}", str(root / template)]
     return argv
@@ -266,8 +285,14 @@ def test_the_report_has_no_timestamp_and_is_byte_reproducible(one_seed, tmp_path
     write_fake_inputs(tmp_path, [7])
     report_stage.main(stage_argv(tmp_path))
     for name in [
-        "report.md", "report.html", "state.json", "figures/training-stateful.png", "figures/accuracy-by-seed.png",
-        "figures/state-stateful.png", "figures/state-windows.png", "figures/state-padding.png",
+        "report.md",
+        "report.html",
+        "state.json",
+        "figures/training-stateful.png",
+        "figures/accuracy-by-seed.png",
+        "figures/state-stateful.png",
+        "figures/state-windows.png",
+        "figures/state-padding.png",
     ]:
         assert (tmp_path / "reports" / name).read_bytes() == (one_seed / "reports" / name).read_bytes()
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", markdown(one_seed))
@@ -286,7 +311,10 @@ def test_the_state_section_has_a_sentence_read_from_each_figures_numbers(one_see
         f"after A and {stateful['cold_K_to_warm_K']:.3f} from the warm K" in text
     )
     right = numbers["window_features"]["correct_after_step"][0]
-    assert f"`window_features`, which takes the 3 letters in one step, names the right next letter for {right} of the 23 windows." in text
+    assert (
+        f"`window_features`, which takes the 3 letters in one step, names the right next letter for {right} of the 23 windows."
+        in text
+    )
     padding = numbers["variable_length"]
     assert padding["pad_vs_A_distance"] == 0.0 and (padding["queries"], padding["aliased_queries"]) == (115, 4)
     assert "`variable_length`: after the A of `ABC`, h is 0.0000 from h after the same step of `BC`" in text
@@ -416,7 +444,9 @@ def test_a_new_section_renders_in_both_formats_with_code_and_escaping():
 def test_a_link_in_a_paragraph_stays_markdown_and_becomes_an_anchor_in_html():
     built = [section("See", Paragraph("Open [the explorer](explorer.html) beside `report.md`."))]
     assert render_markdown("T", built).endswith("Open [the explorer](explorer.html) beside `report.md`.\n")
-    assert '<p>Open <a href="explorer.html">the explorer</a> beside <code>report.md</code>.</p>' in render_html("T", built)
+    assert '<p>Open <a href="explorer.html">the explorer</a> beside <code>report.md</code>.</p>' in render_html(
+        "T", built
+    )
 
 
 def test_the_report_writes_the_state_explorer_and_links_it(one_seed):
@@ -427,10 +457,10 @@ def test_the_report_writes_the_state_explorer_and_links_it(one_seed):
 
 
 def test_plot_tables_hold_every_framing_with_the_last_epoch(one_seed):
-    curves = list(csv.DictReader((one_seed / "metrics/plots/curves.csv").open()))
+    curves = list(csv.DictReader((one_seed / "metrics/plots/curves.csv").read_text().splitlines()))
     assert sorted({row["framing"] for row in curves}) == sorted(SCORES)
     assert [row["progress"] for row in curves if row["framing"] == "stateful"] == ["33.33", "66.67", "100.00"]
-    seeds = list(csv.DictReader((one_seed / "metrics/plots/seeds.csv").open()))
+    seeds = list(csv.DictReader((one_seed / "metrics/plots/seeds.csv").read_text().splitlines()))
     assert [(row["framing"], row["seed"]) for row in seeds] == [(framing, "7") for framing in SCORES]
 
 
@@ -440,7 +470,9 @@ def test_long_curves_are_thinned_to_at_most_200_points_ending_at_the_last_epoch(
 
     history = TrainingHistory(epochs=tuple(range(1, 5001)), losses=(1.0,) * 5000, accuracies=(0.5,) * 5000)
     study = Study(
-        framings=("batch_all",), seeds=(7,), tutorial_accuracy={},
+        framings=("batch_all",),
+        seeds=(7,),
+        tutorial_accuracy={},
         runs={("batch_all", 7): RunRecord("batch_all", 7, {"accuracy": 0.5}, {}, history, None)},
     )
     rows = curve_rows(study)

@@ -20,7 +20,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT, VENV_BIN, copy_checkout, pipeline_env, run, stages_run
 from team_helpers import (
     EXPERIMENT_NAME,
@@ -114,6 +113,7 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     assert alice["MLFLOW_TRACKING_URI"] == uri and alice["MLFLOW_TRACKING_USERNAME"] == "alice"
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     assert "experiments" in rest_json(uri, search, credentials=credentials)
+    check_failing_commands_print_no_secret(team_server, alice["MLFLOW_TRACKING_PASSWORD"])
 
     # The pusher's trained checkout with a store of its own, pointed at the server.
     root = copy_checkout(pusher, tmp_path / "repo")
@@ -130,7 +130,10 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     wrong = pipeline_env({**alice, "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
     failed = run(["dvc", "repro"], root, env=wrong, check=False)
     assert failed.returncode != 0
-    assert f"error: MLflow tracking server {uri} refused the user name and password of MLFLOW_TRACKING_USERNAME=alice" in failed.stderr
+    assert (
+        f"error: MLflow tracking server {uri} refused the user name and password of MLFLOW_TRACKING_USERNAME=alice"
+        in failed.stderr
+    )
     assert stages_run(failed.stdout) == ["log"]
     for name in FRAMINGS:
         assert (root / "models" / name / f"seed{SEED}.npz").is_file()
@@ -140,18 +143,21 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     logged = run(["dvc", "repro"], root, env=pipeline_env(alice))
     assert stages_run(logged.stdout) == ["log"]
     assert not (root / "mlflow.db").exists()
-    experiment = rest_json(uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME,
-                           credentials=credentials)["experiment"]
+    experiment = rest_json(
+        uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME, credentials=credentials
+    )["experiment"]
     assert experiment["artifact_location"].startswith("mlflow-artifacts:")
-    runs = rest_json(uri, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]], "max_results": 100},
-                     credentials=credentials)["runs"]
+    runs = rest_json(
+        uri,
+        "/api/2.0/mlflow/runs/search",
+        {"experiment_ids": [experiment["experiment_id"]], "max_results": 100},
+        credentials=credentials,
+    )["runs"]
     assert sorted(tracked["info"]["run_name"] for tracked in runs) == sorted(
         [f"{name}-seed{SEED}" for name in FRAMINGS] + ["summary@workspace"]
     )
     assert all(tracked["info"]["status"] == "FINISHED" for tracked in runs)
-    plain = [
-        {"tags": {item["key"]: item["value"] for item in tracked["data"]["tags"]}} for tracked in runs
-    ]
+    plain = [{"tags": {item["key"]: item["value"] for item in tracked["data"]["tags"]}} for tracked in runs]
     assert {tags["tags"]["mlflow.user"] for tags in plain} == {"alice"}
     # The same trainings as the pusher's (deterministic): the same content keys in both stores.
     assert training_keys(plain) == training_keys(embedded_runs(pusher))
@@ -159,15 +165,22 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     # The model went through the server's artifact store and loads from it with alice's login.
     stateful = next(tracked for tracked in runs if tracked["info"]["run_name"] == f"stateful-seed{SEED}")
     loaded = run(
-        [str(VENV_BIN / "python"), "-c",
-         "import sys, mlflow.pyfunc, pandas; m = mlflow.pyfunc.load_model(sys.argv[1]); "
-         "print(m.predict(pandas.DataFrame({'letters': ['A']}))['next_letter'][0])",
-         f"runs:/{stateful['info']['run_id']}/model"],
-        tmp_path, env=pipeline_env(alice),
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "import sys, mlflow.pyfunc, pandas; m = mlflow.pyfunc.load_model(sys.argv[1]); "
+            "print(m.predict(pandas.DataFrame({'letters': ['A']}))['next_letter'][0])",
+            f"runs:/{stateful['info']['run_id']}/model",
+        ],
+        tmp_path,
+        env=pipeline_env(alice),
     )
     assert loaded.stdout.strip() in list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    versions = rest_json(uri, "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote("name='alphabet-lstm-stateful'"),
-                         credentials=credentials)["model_versions"]
+    versions = rest_json(
+        uri,
+        "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote("name='alphabet-lstm-stateful'"),
+        credentials=credentials,
+    )["model_versions"]
     assert [version["run_id"] for version in versions] == [stateful["info"]["run_id"]]
 
 
@@ -175,6 +188,74 @@ def test_server_script_refuses_unknown_options():
     result = run(["bash", str(SERVER_SCRIPT), "start", "--prot", "5000"], REPO_ROOT, check=False)
     assert result.returncode != 0
     assert "unknown option --prot" in result.stderr
+
+
+# What a server's error may carry and a script's message must not: SQL, a password hash
+# (werkzeug's scrypt or pbkdf2), a Python traceback.
+LEAKS = re.compile(r"\[SQL:|INSERT INTO|password_hash|scrypt:|pbkdf2:|Traceback", re.IGNORECASE)
+
+
+def server_secrets(directory: Path) -> list[str]:
+    """The passwords and keys a server directory holds: admin's, PostgreSQL's, Flask's."""
+    admin = re.search(r"^MLFLOW_TRACKING_PASSWORD=(.+)$", (directory / "admin-credentials").read_text(), re.MULTILINE)[
+        1
+    ]
+    secrets = [admin, (directory / "flask-secret").read_text().strip()]
+    if (directory / "pgpass").exists():
+        secrets.append((directory / "pgpass").read_text().strip().rsplit(":", 1)[-1])
+    return [secret for secret in secrets if secret]
+
+
+def assert_fails_in_one_clean_line(arguments: list[str], secrets: list[str], expected: str) -> None:
+    """The script fails with one line on stderr saying ``expected``, and nothing secret."""
+    result = run(["bash", str(SERVER_SCRIPT), *arguments], REPO_ROOT, check=False, timeout=300)
+    shown = result.stdout + result.stderr
+    assert result.returncode != 0, shown
+    assert result.stdout == "" and result.stderr.count("\n") == 1, shown
+    assert expected in result.stderr, shown
+    assert not LEAKS.search(shown), shown
+    for secret in secrets:
+        assert secret not in shown, f"{arguments} printed a secret"
+
+
+def check_failing_commands_print_no_secret(server: TeamServer, alice_password: str) -> None:
+    """Every way the server script's commands fail against a running server (the ones without
+    a server: test_failing_server_commands_without_a_server_print_no_secret)."""
+    secrets = [*server_secrets(server.directory), alice_password]
+    common = ["--dir", str(server.directory)]
+    # MLflow's own answer here quotes the INSERT and the new password's hash.
+    assert_fails_in_one_clean_line(
+        ["add-user", "alice", *common], secrets, "user 'alice' already exists; nothing changed"
+    )
+    assert_fails_in_one_clean_line(["add-user", "admin", *common], secrets, "user 'admin' already exists")
+    port = server.uri.rsplit(":", 1)[1]
+    assert_fails_in_one_clean_line(
+        ["start", "--dir", str(server.directory.parent / "other"), "--port", port],
+        secrets,
+        f"port {port} on 127.0.0.1 is already in use",
+    )
+    # A wrong admin password (the file edited by hand): refused, the password not repeated.
+    credentials = server.directory / "admin-credentials"
+    original = credentials.read_text()
+    try:
+        credentials.write_text(
+            re.sub(r"(?m)^MLFLOW_TRACKING_PASSWORD=.*$", "MLFLOW_TRACKING_PASSWORD=wrong-admin-password", original)
+        )
+        assert_fails_in_one_clean_line(
+            ["add-user", "bob", *common], [*secrets, "wrong-admin-password"], "HTTP 401 the admin login was refused"
+        )
+    finally:
+        credentials.write_text(original)
+
+
+def test_failing_server_commands_without_a_server_print_no_secret(tmp_path: Path):
+    directory = tmp_path / "server"
+    assert_fails_in_one_clean_line(["add-user"], [], "add-user needs the teammate's user name")
+    assert_fails_in_one_clean_line(["add-user", "alice", "--dir"], [], "--dir needs a value")
+    assert_fails_in_one_clean_line(["status", "--bogus", "1"], [], "unknown option --bogus")
+    assert_fails_in_one_clean_line(["add-user", "alice", "--dir", str(directory)], [], "the server is not running")
+    stopped = run(["bash", str(SERVER_SCRIPT), "status", "--dir", str(directory)], REPO_ROOT, check=False)
+    assert (stopped.returncode, stopped.stdout, stopped.stderr) == (3, "mlflow server: stopped\n", "")
 
 
 # --- 3. Parallel experiments: the DVC queue with two workers, one MLflow store ------------
@@ -201,7 +282,11 @@ def start_queue_workers(root: Path, jobs: int) -> None:
     with log.open("w") as output:
         result = subprocess.run(
             ["dvc", "queue", "start", "--jobs", str(jobs)],
-            cwd=root, env=pipeline_env(), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            cwd=root,
+            env=pipeline_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             timeout=120,
         )
     assert result.returncode == 0, log.read_text()
@@ -261,8 +346,7 @@ def pipeline_processes() -> list[str]:
 def queue_workers(root: Path) -> list[str]:
     """Pids of the `dvc exp queue-worker` processes serving ``root``'s queue."""
     return [
-        pid for pid, command, cwd in processes()
-        if "exp queue-worker" in command and Path(cwd).is_relative_to(root)
+        pid for pid, command, cwd in processes() if "exp queue-worker" in command and Path(cwd).is_relative_to(root)
     ]
 
 
@@ -286,6 +370,7 @@ def wait_for_queue(root: Path, names) -> str:
     On a stall, fail with what the queue and its workers were doing, after stopping the
     workers so that nothing outlives the test.
     """
+
     def fail(reason: str, status: str) -> None:
         diagnostics = queue_diagnostics(root, names)
         run(["dvc", "queue", "stop", "--kill"], root, check=False, timeout=120)
@@ -346,7 +431,9 @@ def test_queued_experiments_with_two_workers(pusher: Path):
     runs = embedded_runs(pusher)
     assert all(tracked["status"] == "FINISHED" for tracked in runs)
     trainings = {tracked["run_id"]: tracked for tracked in runs if tracked["tags"]["run_kind"] == "training"}
-    summaries = {tracked["tags"]["dvc_exp_name"]: tracked for tracked in runs if tracked["tags"]["run_kind"] == "summary"}
+    summaries = {
+        tracked["tags"]["dvc_exp_name"]: tracked for tracked in runs if tracked["tags"]["run_kind"] == "summary"
+    }
     # One summary per experiment (and the baseline's); one training run per distinct training:
     # the baseline's, then exactly the re-run trainings of each experiment, none duplicated
     # although every experiment's log stage logged all of its trainings.
@@ -368,7 +455,9 @@ def test_queued_experiments_with_two_workers(pusher: Path):
                 changed = expected[(framing, seed)]
                 assert {key: tracked["params"][key] for key in changed} == changed
                 if len({linked_seed for _, linked_seed in links}) == 1:  # else the mean over seeds
-                    assert summaries[name]["metrics"][f"{framing}/accuracy"] == tracked["metrics"]["evaluation/accuracy"]
+                    assert (
+                        summaries[name]["metrics"][f"{framing}/accuracy"] == tracked["metrics"]["evaluation/accuracy"]
+                    )
             else:
                 # One it did not retrain: the baseline's run, side by side in its summary.
                 assert run_id == baseline_links[f"training.{framing}.seed{seed}"], name

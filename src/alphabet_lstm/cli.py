@@ -15,10 +15,11 @@ TensorFlow (to write a Keras model), and only `promote` MLflow (to move a regist
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -48,11 +49,14 @@ def _add_model_arguments(command: argparse.ArgumentParser, example_framing: str)
     """The options that pick a trained model, the same for every command."""
     command.add_argument("--framing", required=True, help=f"a trained framing, e.g. {example_framing}")
     command.add_argument(
-        "--seed", type=int, default=None,
+        "--seed",
+        type=int,
+        default=None,
         help="training seed of the model (default: the first of the seeds in --params)",
     )
     command.add_argument(
-        "--models-dir", default="models",
+        "--models-dir",
+        default="models",
         help="folder of trained models, one sub-folder per framing (default: models)",
     )
     command.add_argument("--params", default="params.yaml", help="where the default seed is read")
@@ -75,15 +79,18 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("letters", metavar="LETTERS", help="the query, e.g. KLM")
     _add_model_arguments(predict, "variable_length")
     predict.add_argument(
-        "--recite", action="store_true",
+        "--recite",
+        action="store_true",
         help="feed the model its own predictions, starting from LETTERS",
     )
     predict.add_argument(
-        "--steps", default=None,
+        "--steps",
+        default=None,
         help=f"letters to recite with --recite (default {DEFAULT_STEPS}, at most {MAX_STEPS})",
     )
     predict.add_argument(
-        "--show-state", action="store_true",
+        "--show-state",
+        action="store_true",
         help="after the prediction, one line per time step: the letter fed, the letter h reads "
         "as, |h| and |c|, the 3 most active units and the mean of each gate",
     )
@@ -103,7 +110,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(export, "stateful")
     export.add_argument("--out", required=True, help="the .keras file to write")
     export.add_argument(
-        "--batch-size", type=int, default=None,
+        "--batch-size",
+        type=int,
+        default=None,
         help="a stateful model's fixed batch size (default: the one it was trained with)",
     )
 
@@ -148,13 +157,28 @@ def default_seed(params_path: str) -> int:
     """The first training seed in params.yaml: the model `make run` trains first."""
     if not Path(params_path).is_file():
         raise UsageError(
-            f"{params_path} not found, and it gives the default --seed: run from the project "
-            "root, or pass --seed"
+            f"{params_path} not found, and it gives the default --seed: run from the project root, or pass --seed"
         )
     return load_params(params_path).seeds[0]
 
 
-def load_trained(path: Path, framing: str, seed: int, models_dir: str) -> tuple[LSTMWeights, ModelSpec]:
+def how_to_train(seed: int, params_path: str) -> str:
+    """What trains a seed's models: `make run`, unless params.yaml's seeds leave it out."""
+    if Path(params_path).is_file():
+        seeds = load_params(params_path).seeds
+        if seed not in seeds:
+            # `make run` trains only the listed seeds: the hint must add this one.
+            listed = ",".join(str(value) for value in [*seeds, seed])
+            return (
+                f"Seed {seed} is not in {params_path}'s seeds {list(seeds)}: add it, e.g. "
+                f"`dvc exp run -S 'seeds=[{listed}]'` (or edit {params_path}, then `make run`)."
+            )
+    return "Run `make run` (or `dvc repro`) first."
+
+
+def load_trained(
+    path: Path, framing: str, seed: int, models_dir: str, params_path: str = "params.yaml"
+) -> tuple[LSTMWeights, ModelSpec]:
     """The model at ``path``; UsageError naming the missing file and how to train it."""
     if not path.is_file():
         trained = sorted(
@@ -163,7 +187,7 @@ def load_trained(path: Path, framing: str, seed: int, models_dir: str) -> tuple[
         found = f" Framings trained at seed {seed} in {models_dir}: {', '.join(trained)}." if trained else ""
         raise UsageError(
             f"framing {framing} (seed {seed}) has not been trained: {path} does not exist. "
-            f"Run `make run` (or `dvc repro`) first.{found}"
+            f"{how_to_train(seed, params_path)}{found}"
         )
     try:
         return load_model(path)
@@ -195,7 +219,7 @@ def recitation_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]
         if spec.stateful:
             fed = context if step == 0 else [context[-1]]
         else:
-            fed = context[-spec.input_length:]
+            fed = context[-spec.input_length :]
         lines.append(f"{codes_to_letters(fed)} -> {ALPHABET[code]}")
         context.append(code)
     lines.append(f"recited: {codes_to_letters(list(codes) + predicted)}")
@@ -254,7 +278,7 @@ def predict(args: argparse.Namespace) -> list[str]:
         )
     seed = args.seed if args.seed is not None else default_seed(args.params)
     path = Path(args.model) if args.model else model_path(args.models_dir, args.framing, seed)
-    weights, spec = load_trained(path, args.framing, seed, args.models_dir)
+    weights, spec = load_trained(path, args.framing, seed, args.models_dir, args.params)
     try:
         codes = spec.query_codes(args.letters)
     except ValueError as error:
@@ -274,10 +298,15 @@ def export(args: argparse.Namespace) -> str:
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be 1 or more; got {args.batch_size}")
     seed = args.seed if args.seed is not None else default_seed(args.params)
-    weights, spec = load_trained(model_path(args.models_dir, args.framing, seed), args.framing, seed, args.models_dir)
+    weights, spec = load_trained(
+        model_path(args.models_dir, args.framing, seed), args.framing, seed, args.models_dir, args.params
+    )
     if args.batch_size is not None and not spec.stateful:
         raise UsageError(f"--batch-size applies to stateful models only; framing {spec.framing} is stateless")
-    # TensorFlow loads here only: predict and everything else start without it.
+    # TensorFlow loads here only: predict and everything else start without it. Its C++
+    # start-up lines (absl, oneDNN, cpu_feature_guard) say nothing about the export; the
+    # level is read when TensorFlow loads, so it is set before the import.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from alphabet_lstm.model.engine_keras import save_keras_model, trained_keras_model
 
     model = trained_keras_model(weights, spec, batch_size=args.batch_size)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -24,8 +24,11 @@ from alphabet_lstm.alphabet import VOCABULARY_SIZE
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
 
-def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bool, batch_size: int):
-    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy."""
+def build_keras_model(
+    *, timesteps: int, features: int, units: int, stateful: bool, batch_size: int, compiled: bool = True
+):
+    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy unless
+    ``compiled`` is False (a model only for prediction)."""
     import keras
     from keras import layers
 
@@ -37,7 +40,8 @@ def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bo
     hidden = layers.LSTM(units, stateful=stateful)(inputs)
     outputs = layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
     model = keras.Model(inputs, outputs)
-    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    if compiled:
+        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return model
 
 
@@ -48,6 +52,8 @@ def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: in
     features), letter codes divided by 26, left-padded with 0. A stateful model has its batch
     size fixed (``batch_size``, default the one it was trained with): row j of each batch
     continues row j's state of the previous batch until :func:`reset_lstm_states`.
+    It is not compiled: saved, it holds no optimizer, whose unbuilt variables would make
+    ``keras.models.load_model`` warn that it skipped them.
     """
     model = build_keras_model(
         timesteps=spec.timesteps,
@@ -55,6 +61,7 @@ def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: in
         units=spec.units,
         stateful=spec.stateful,
         batch_size=batch_size or spec.batch_size,
+        compiled=False,
     )
     model.set_weights(weights.as_list())
     return model
@@ -122,18 +129,27 @@ def train_keras(
 
     if orders is not None:
         for order in orders:
-            model.fit(inputs[order], targets[order], epochs=1, batch_size=batch_size, shuffle=False,
-                      verbose=0, callbacks=[Progress()])
+            model.fit(
+                inputs[order],
+                targets[order],
+                epochs=1,
+                batch_size=batch_size,
+                shuffle=False,
+                verbose=0,
+                callbacks=[Progress()],
+            )
             if stateful:
                 reset_lstm_states(model)
     elif stateful:
         # The tutorial's loop: one epoch per fit call, states reset by hand after each.
         for _ in range(epochs):
-            model.fit(inputs, targets, epochs=1, batch_size=batch_size, shuffle=False,
-                      verbose=0, callbacks=[Progress()])
+            model.fit(
+                inputs, targets, epochs=1, batch_size=batch_size, shuffle=False, verbose=0, callbacks=[Progress()]
+            )
             reset_lstm_states(model)
     else:
-        model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                  verbose=0, callbacks=[Progress()])
+        model.fit(
+            inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=shuffle, verbose=0, callbacks=[Progress()]
+        )
     weights = LSTMWeights.from_list(model.get_weights())
     return weights, np.asarray(losses), np.asarray(accuracies)
