@@ -334,13 +334,16 @@ UNTRAINED = (
         pytest.param(["--framing", "batch_all", "A"], UNTRAINED, id="untrained-framing"),
         pytest.param(
             ["--framing", "one_char", "--seed", "8", "A"],
-            "error: framing one_char (seed 8) has not been trained: models/one_char/seed8.npz does not exist. Run `make run` (or `dvc repro`) first.",
+            "error: framing one_char (seed 8) has not been trained: models/one_char/seed8.npz does not exist. "
+            "Run `make run` (or `dvc repro`) first.",
             id="untrained-listed-seed",
         ),
         # `make run` would not train seed 9: the hint says how to add it to the seeds.
         pytest.param(
             ["--framing", "one_char", "--seed", "9", "A"],
-            "error: framing one_char (seed 9) has not been trained: models/one_char/seed9.npz does not exist. Seed 9 is not in params.yaml's seeds [7, 8]: add it, e.g. `dvc exp run -S 'seeds=[7,8,9]'` (or edit params.yaml, then `make run`).",
+            "error: framing one_char (seed 9) has not been trained: models/one_char/seed9.npz does not exist. "
+            "Seed 9 is not in params.yaml's seeds [7, 8]: add it, e.g. `dvc exp run -S 'seeds=[7,8,9]'` "
+            "(or edit params.yaml, then `make run`).",
             id="untrained-unlisted-seed",
         ),
         pytest.param(
@@ -432,7 +435,8 @@ def test_predict_starts_without_tensorflow_or_mlflow(workspace: Path):
     check = (
         "import sys; from alphabet_lstm.cli import main; "
         "code = main(['predict', '--framing', 'constant', 'KLM']); "
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'mlflow', 'pandas', 'numba'}); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} "
+        "& {'tensorflow', 'keras', 'mlflow', 'pandas', 'numba'}); "
         "print(code, heavy)"
     )
     result = subprocess.run(

@@ -312,8 +312,8 @@ def test_the_state_section_has_a_sentence_read_from_each_figures_numbers(one_see
     )
     right = numbers["window_features"]["correct_after_step"][0]
     assert (
-        f"`window_features`, which takes the 3 letters in one step, names the right next letter for {right} of the 23 windows."
-        in text
+        f"`window_features`, which takes the 3 letters in one step, names the right next letter for {right} "
+        "of the 23 windows." in text
     )
     padding = numbers["variable_length"]
     assert padding["pad_vs_A_distance"] == 0.0 and (padding["queries"], padding["aliased_queries"]) == (115, 4)

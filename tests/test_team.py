@@ -26,6 +26,7 @@ from team_helpers import (
     FRAMINGS,
     SEED,
     SERVER_SCRIPT,
+    TeamServer,
     add_user,
     embedded_runs,
     free_ports,
@@ -389,7 +390,7 @@ def wait_for_queue(root: Path, names) -> str:
     if not gone:
         # dvc-task's idle check (every ~10 s) let a worker stay: `dvc queue stop`, what a
         # user would run, asks it to leave. Not our pipeline's doing, but worth seeing.
-        warnings.warn(f"a queue worker stayed after the queue emptied; stopping it:\n{status}")
+        warnings.warn(f"a queue worker stayed after the queue emptied; stopping it:\n{status}", stacklevel=2)
         run(["dvc", "queue", "stop"], root, timeout=120)
         gone, status = wait_for_workers_to_leave(root)
         if not gone:

@@ -216,10 +216,8 @@ def recitation_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]
     lines = []
     context = list(codes)
     for step, code in enumerate(predicted):
-        if spec.stateful:
-            fed = context if step == 0 else [context[-1]]
-        else:
-            fed = context[-spec.input_length :]
+        # A stateful model carries the letters before; a window takes the last input_length.
+        fed = (context if step == 0 else [context[-1]]) if spec.stateful else context[-spec.input_length :]
         lines.append(f"{codes_to_letters(fed)} -> {ALPHABET[code]}")
         context.append(code)
     lines.append(f"recited: {codes_to_letters(list(codes) + predicted)}")

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import numpy
 import pandas
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric, Param
@@ -302,9 +301,11 @@ def _timestamp() -> int:
 
 
 def model_requirements() -> list[str]:
-    """What loading and predicting take, pinned to this environment's versions: the
-    shipped code imports only these (tests/test_tracking.py checks it against the imports)."""
-    return [f"mlflow=={mlflow.__version__}", f"numpy=={numpy.__version__}", f"pandas=={pandas.__version__}"]
+    """What loading and predicting take: the distributions the shipped code imports, pinned
+    to this environment's versions (import names are the distribution names here)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in sorted(shipped.third_party_imports())]
 
 
 def log_model(record: TrainingRecord) -> str:
