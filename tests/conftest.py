@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-# The clone helpers, shared with the benchmark; tests import them from here.
-from clones import (  # noqa: F401
-    PROJECT_ROOT as REPO_ROOT,
-)
-from clones import (
-    make_clone,
-)
+# The clone helpers, shared with the benchmark; tests import them from here (`X as X`
+# marks a re-export).
+from clones import PROJECT_ROOT as REPO_ROOT
+from clones import SMALL_EPOCHS as SMALL_EPOCHS
+from clones import copy_checkout as copy_checkout
+from clones import make_clone
+from clones import tracked_files as tracked_files
+from clones import with_small_epochs as with_small_epochs
 
 VENV_BIN = Path(sys.executable).parent
 CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")
