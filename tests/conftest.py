@@ -105,6 +105,15 @@ def clone(tmp_path: Path) -> Path:
     return make_clone(tmp_path / "repo")
 
 
+@pytest.fixture
+def team_server():
+    """A team tracking server (scripts/mlflow-server.sh: PostgreSQL, logins) for one test."""
+    from team_helpers import running_team_server
+
+    with running_team_server() as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
 def keras_engine():
     """The faithful Keras engine, Keras imported once per module (a hard dependency: a

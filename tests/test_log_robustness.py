@@ -18,16 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT, VENV_BIN, pipeline_env, run, stages_run
-from test_team import (  # noqa: F401  (team_server is a fixture)
-    EXPERIMENT_NAME,
-    FRAMINGS,
-    SEED,
-    SERVER_SCRIPT,
-    exported_lines,
-    rest_json,
-    team_clone,
-    team_server,
-)
+from team_helpers import EXPERIMENT_NAME, FRAMINGS, SEED, SERVER_SCRIPT, exported_lines, rest_json, team_clone
 
 pytestmark = pytest.mark.e2e
 

@@ -33,7 +33,6 @@ from team_helpers import (
     output_files,
     rest,
     rest_json,
-    running_team_server,
     team_clone,
     training_keys,
 )
@@ -91,12 +90,6 @@ def test_teammate_pulls_what_was_pushed_and_retrains_nothing(pusher: Path, tmp_p
 
 
 # --- 2. The team MLflow server: PostgreSQL behind `mlflow server` -------------------------
-
-
-@pytest.fixture
-def team_server():
-    with running_team_server() as server:
-        yield server
 
 
 @pytest.mark.e2e
