@@ -43,7 +43,7 @@ REMOTE_URL = f"s3://{BUCKET}/{DVC_PREFIX}"
 MLFLOW_PREFIX = "mlflow"
 ARTIFACTS_DESTINATION = f"s3://{BUCKET}/{MLFLOW_PREFIX}"
 # What B loads from the registry: the version the log stage registered from A's model.
-MODEL_URI = "models:/alphabet-lstm-stateful/1"
+MODEL_URI = "models:/alphabet-lstm-stateful@champion"
 # The IAM users: two teammates, the tracking server, and these tests' own read-only look.
 ACCOUNTS = ("alice", "bob", "mlflow-server", "auditor")
 REGION = "us-east-1"
