@@ -8,6 +8,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,20 @@ def run(
             f"stderr:\n{result.stderr[-4000:]}"
         )
     return result
+
+
+def wait_until_served(url: str, server: subprocess.Popen, log_path: Path, seconds: float = 180) -> None:
+    """Return once ``url`` answers; fail with the server's log if it exits or never answers
+    (`mlflow models serve` takes seconds to start on a busy machine)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server at {url} did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(1)
 
 
 def stages_run(output: str) -> list[str]:

@@ -16,14 +16,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, VENV_BIN, make_clone, run
+from conftest import REPO_ROOT, VENV_BIN, make_clone, run, wait_until_served
 
 pytestmark = pytest.mark.e2e
 
@@ -272,15 +271,7 @@ def test_the_clean_environment_serves_the_champion_over_http(study: Path, clean_
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow models serve did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(1)
+        wait_until_served(f"http://127.0.0.1:{port}/ping", server, log_path)
         queries, predicted = framing_queries(study, BATCH_FIVE, {"stateful": True})
         body = json.dumps(
             {"dataframe_split": {"columns": ["letters"], "data": [[query] for query in queries]}}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, SMALL_EPOCHS, VENV_BIN
+from conftest import REPO_ROOT, SMALL_EPOCHS, VENV_BIN, wait_until_served
 from mlflow.exceptions import MlflowException
 
 from alphabet_lstm import tracking
@@ -487,15 +487,7 @@ def test_mlflow_models_serve_answers_an_http_request(logged: dict, tmp_path: Pat
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow models serve did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(1)
+        wait_until_served(f"http://127.0.0.1:{port}/ping", server, log_path)
         status, answer = post_json(
             f"http://127.0.0.1:{port}/invocations",
             {"dataframe_split": {"columns": ["letters"], "data": [["A"], ["ABC"]]}},
