@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from alphabet_lstm.params import FramingParams, Params, SweepParams, grid_label, parse_params
+from alphabet_lstm.params import FramingParams, Params, SweepParams, grid_label
 
 ENGINE = "fast"  # a sweep is hundreds of trainings: the faithful Keras loop is too slow for it
 
@@ -55,7 +55,9 @@ class Sweep:
         sweep = params.sweep(name)
         base = params.framing(sweep.framing)
         points = tuple(
-            GridPoint(index, values, parse_params({"seeds": [0], "framings": {"point": raw}}).framings["point"])
+            # parse_params checked every point with its cross-key checks: the typed framing is all
+            # that is left to build here.
+            GridPoint(index, values, FramingParams.model_validate(raw))
             for index, (values, raw) in enumerate(sweep.points(base))
         )
         return cls(name, sweep, base, points)
