@@ -85,6 +85,25 @@ def running_runs(database: Path) -> list[str]:
         return []
 
 
+def kill_while_a_run_is_running(dvc_pid: int, database: Path) -> list[int]:
+    """SIGKILL the log stage at a moment a run is RUNNING; an empty list if none is.
+
+    The stage's processes (a shell may stand between DVC and Python) are frozen with SIGSTOP
+    before the store is read again: between one look at the store and a plain kill, the run
+    could finish, and the kill would land between runs.
+    """
+    stage = [pid for pid in descendants(dvc_pid) if LOG_STAGE in command_line(pid)]
+    for pid in stage:
+        os.kill(pid, signal.SIGSTOP)
+    if running_runs(database):
+        for pid in stage:
+            os.kill(pid, signal.SIGKILL)
+        return stage
+    for pid in stage:
+        os.kill(pid, signal.SIGCONT)
+    return []
+
+
 def runs_by_status(uri: str) -> list:
     from mlflow.tracking import MlflowClient
 
@@ -108,18 +127,14 @@ def test_a_log_stage_killed_mid_log_leaves_no_run_hanging_and_no_duplicate(repro
         text=True,
         start_new_session=True,
     )
-    killed = None
+    killed: list[int] = []
     deadline = time.monotonic() + 300
-    while killed is None and time.monotonic() < deadline and dvc.poll() is None:
+    while not killed and time.monotonic() < deadline and dvc.poll() is None:
         if running_runs(database):
-            for pid in descendants(dvc.pid):
-                if LOG_STAGE in command_line(pid):
-                    os.kill(pid, signal.SIGKILL)
-                    killed = pid
-                    break
+            killed = kill_while_a_run_is_running(dvc.pid, database)
         time.sleep(0.05)
     output = dvc.communicate(timeout=120)[0]
-    assert killed is not None, f"the log stage was not caught RUNNING:\n{output[-3000:]}"
+    assert killed, f"the log stage was not caught RUNNING:\n{output[-3000:]}"
     assert dvc.returncode != 0
     [hanging] = running_runs(database)
 
