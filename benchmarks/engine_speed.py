@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from alphabet_lstm.data.encoding import EncodedDataset, encode_framing
-from alphabet_lstm.model import engine_fast
+from alphabet_lstm.model import training
 from alphabet_lstm.model.lstm import initial_weights
 from alphabet_lstm.params import FramingParams, load_params
 
@@ -64,7 +64,7 @@ def time_training(
 ) -> tuple[float, np.ndarray]:
     """Seconds one training takes with ``engine``, and its last-epoch losses."""
     weights = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
-    orders = engine_fast.epoch_orders(samples=len(dataset.inputs), epochs=epochs, shuffle=framing.shuffle, seed=seed)
+    orders = training.epoch_orders(samples=len(dataset.inputs), epochs=epochs, shuffle=framing.shuffle, seed=seed)
     state = engine.EngineState.start(weights)
     started = time.perf_counter()
     losses, _ = engine.run_epochs(
@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     names = args.framings or list(params.framings)
     with tempfile.TemporaryDirectory() as directory:
         old = load_old_engine(args.revision, Path(directory))
-        engines = {"deterministic": engine_fast, "fastmath": old}
+        # The current engine's driver (EngineState, run_epochs) is model.training's; the old
+        # build carried its own beside its kernel.
+        engines = {"deterministic": training, "fastmath": old}
         datasets = {name: encode_framing(params.framing(name)) for name in names}
         # Compile (or load) both kernels before timing anything.
         for engine in engines.values():

@@ -25,7 +25,7 @@ import pytest
 from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
 from alphabet_lstm.data.kinds.sliding import sliding_patterns
 from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
-from alphabet_lstm.model import engine_fast
+from alphabet_lstm.model import engine_fast, training
 from alphabet_lstm.model.lstm import LSTMWeights, initial_weights
 
 ONE_UPDATE_ATOL = 1e-6
@@ -66,9 +66,9 @@ def padded_sample() -> EncodedDataset:
 
 def train_fast(weights: LSTMWeights, dataset: EncodedDataset, *, epochs: int, batch_size: int, stateful: bool):
     """Weights, per-epoch losses and accuracies, and updates made by the fast engine."""
-    state = engine_fast.EngineState.start(weights)
-    orders = engine_fast.epoch_orders(samples=len(dataset.inputs), epochs=epochs, shuffle=False, seed=0)
-    losses, accuracies = engine_fast.run_epochs(
+    state = training.EngineState.start(weights)
+    orders = training.epoch_orders(samples=len(dataset.inputs), epochs=epochs, shuffle=False, seed=0)
+    losses, accuracies = training.run_epochs(
         state, dataset.inputs, dataset.target_codes, orders, batch_size=batch_size, stateful=stateful
     )
     return state.weights, losses, accuracies, state.step

@@ -16,7 +16,7 @@ from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.evaluation import encode_runs, next_letter_probabilities
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, initial_weights, tanh
 from alphabet_lstm.model.state import PAD_LABEL, StateTrace, distance, principal_components, trace
-from alphabet_lstm.report import sections
+from alphabet_lstm.report import state_section
 from alphabet_lstm.report.state_views import input_aliases, padding_view, stateful_view, window_view
 
 SEED = 7
@@ -186,7 +186,7 @@ def test_a_model_that_ignores_letters_puts_the_cold_k_on_the_state_after_a():
     numbers = stateful_view(one_unit(spec, input_weight=0.0, constant=0.5, forget_bias=20.0), spec).numbers()
     assert numbers["cold_K_to_after_A"] == 0.0 and numbers["nearest_to_cold_K"] == "A"
     assert numbers["cold_K_to_warm_K"] > 0.0
-    sentence = sections.stateful_sentence(numbers)
+    sentence = state_section.stateful_sentence(numbers)
     assert sentence.startswith("Right after a reset, K leaves h at a distance of 0.000 from the state after A")
     assert "so the cold K sits next to the after-A state and answers as A does" in sentence
 
@@ -197,7 +197,7 @@ def test_a_model_without_memory_puts_the_cold_k_on_the_warm_k():
     numbers = stateful_view(one_unit(spec, input_weight=2.0, constant=-1.0, forget_bias=-20.0), spec).numbers()
     assert numbers["cold_K_to_warm_K"] == 0.0 and numbers["nearest_to_cold_K"] == "K"
     assert numbers["cold_K_answer"] == numbers["warm_K_answer"]
-    assert "so the cold K is not next to the after-A state" in sections.stateful_sentence(numbers)
+    assert "so the cold K is not next to the after-A state" in state_section.stateful_sentence(numbers)
 
 
 def test_the_stateful_view_is_the_trajectory_on_its_two_leading_principal_axes():
@@ -221,7 +221,7 @@ def test_window_views_count_right_answers_per_step():
     assert numbers["steps"] == 3 and len(numbers["correct_after_step"]) == 3 and len(numbers["mean_move_per_step"]) == 2
     features = window_view(random_model(WINDOW_FEATURES), WINDOW_FEATURES)
     assert features.hidden.shape == (23, 1, WINDOW_FEATURES.units)
-    sentence = sections.window_sentence([view, features])
+    sentence = state_section.window_sentence([view, features])
     assert sentence.startswith("Read from h after step 1, 2 and 3, `window_timesteps` names the right next letter for ")
     assert (
         f"`window_features`, which takes the 3 letters in one step, names it for "
@@ -238,6 +238,6 @@ def test_padding_and_a_are_one_input_and_no_query_is_ambiguous(spec, queries, al
     numbers = padding_view(random_model(spec), spec).numbers()
     assert numbers["pad_vs_A_distance"] == 0.0
     assert numbers["answer_ABC"] == numbers["answer_BC"]
-    sentence = sections.padding_sentence(padding_view(random_model(spec), spec))
+    sentence = state_section.padding_sentence(padding_view(random_model(spec), spec))
     assert f"`{spec.framing}`: after the A of `ABC`, h is 0.0000 from h after the same step of `BC`" in sentence
     assert f"{aliased} of the {queries} queries" in sentence and "the shared 0 alone explains no failure" in sentence

@@ -340,13 +340,14 @@ def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, 
 
 @pytest.mark.slow
 def test_registry_adds_a_version_only_when_the_model_bytes_change(workspace: Path, tmp_path: Path):
+    from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 
     store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
     record = next(record for record in read_records(workspace) if record.framing == "one_char")
     run_id = mlflow_store.log_training(store, record).run_id
-    assert mlflow_store.ensure_registered(store, record, run_id) == "1"
-    assert mlflow_store.ensure_registered(store, record, run_id) == "1"
+    assert registry.ensure_registered(store, record, run_id) == "1"
+    assert registry.ensure_registered(store, record, run_id) == "1"
 
     # Retrained with one more epoch: other bytes, another run, version 2 linked to it.
     retrained = tmp_path / "retrained"
@@ -361,7 +362,7 @@ def test_registry_adds_a_version_only_when_the_model_bytes_change(workspace: Pat
     [changed] = read_records(retrained)
     assert changed.model_md5 != record.model_md5
     changed_run = mlflow_store.log_training(store, changed).run_id
-    assert mlflow_store.ensure_registered(store, changed, changed_run) == "2"
+    assert registry.ensure_registered(store, changed, changed_run) == "2"
     versions = {
         str(version.version): version
         for version in store.client.search_model_versions("name = 'alphabet-lstm-one_char'")

@@ -322,15 +322,16 @@ def promote(args: argparse.Namespace) -> str:
     uri = tracking.tracking_uri()
     tracking.check_tracking_server(uri)
     # MLflow loads here only: predict and export start without it.
+    from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 
     store = mlflow_store.open_store(uri)
-    version = mlflow_store.promotion_target(store, args.framing, version=args.version, exp=args.exp)
-    previous = mlflow_store.champion_version(store, args.framing)
-    mlflow_store.set_champion(store, args.framing, version)
-    name = mlflow_store.registered_model_name(args.framing)
+    version = registry.promotion_target(store, args.framing, version=args.version, exp=args.exp)
+    previous = registry.champion_version(store, args.framing)
+    registry.set_champion(store, args.framing, version)
+    name = registry.registered_model_name(args.framing)
     was = f"version {previous}" if previous else "no version"
-    return f"{name}@{mlflow_store.CHAMPION_ALIAS}: {was} -> version {version} ({uri})"
+    return f"{name}@{registry.CHAMPION_ALIAS}: {was} -> version {version} ({uri})"
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -44,9 +44,6 @@ epoch's end.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -55,17 +52,11 @@ from numba import types
 from numba.extending import intrinsic
 
 from alphabet_lstm.model import floatmath as fm
-from alphabet_lstm.model.lstm import LSTMWeights
 
 LEARNING_RATE = 0.001
 BETA_1 = 0.9
 BETA_2 = 0.999
 EPSILON = 1e-7
-
-# Compiled kernels return to Python between chunks of epochs this long, so progress is
-# printed and Ctrl-C / SIGTERM are handled within a fraction of a second.
-CHUNK_SECONDS = 0.25
-
 
 # No fastmath: see the module docstring. error_model="numpy": a float division follows
 # IEEE instead of checking for a zero divisor first. No divisor here can be zero
@@ -435,81 +426,3 @@ def train_epochs(
         epoch_losses[epoch] = loss_sum / samples
         epoch_accuracies[epoch] = correct / samples
     return step
-
-
-@dataclass
-class EngineState:
-    """Weights, Adam moments and step count: all a training needs to continue."""
-
-    weights: LSTMWeights
-    first_moments: tuple[np.ndarray, ...]
-    second_moments: tuple[np.ndarray, ...]
-    step: int = 0
-
-    @classmethod
-    def start(cls, weights: LSTMWeights) -> EngineState:
-        arrays = weights.as_list()
-        return cls(
-            weights=LSTMWeights.from_list([array.copy() for array in arrays]),
-            first_moments=tuple(np.zeros_like(array) for array in arrays),
-            second_moments=tuple(np.zeros_like(array) for array in arrays),
-        )
-
-
-def epoch_orders(*, samples: int, epochs: int, shuffle: bool, seed: int) -> np.ndarray:
-    """Each epoch's sample order: a fresh permutation per epoch, or the data's own order."""
-    if not shuffle:
-        return np.tile(np.arange(samples, dtype=np.int64), (epochs, 1))
-    rng = np.random.default_rng([seed, 1])
-    return np.stack([rng.permutation(samples) for _ in range(epochs)])
-
-
-def run_epochs(
-    state: EngineState,
-    inputs: np.ndarray,
-    target_codes: np.ndarray,
-    orders: np.ndarray,
-    *,
-    batch_size: int,
-    stateful: bool,
-    on_progress: Callable[[int, float, float], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run every epoch in ``orders`` on ``state`` in compiled chunks; return loss and accuracy.
-
-    ``on_progress(epochs_done, loss, accuracy)`` is called after each chunk.
-    """
-    epochs = len(orders)
-    losses = np.zeros(epochs, dtype=np.float64)
-    accuracies = np.zeros(epochs, dtype=np.float64)
-    inputs = np.ascontiguousarray(inputs, dtype=np.float32)
-    target_codes = np.ascontiguousarray(target_codes, dtype=np.int64)
-    weights = state.weights
-    done, chunk = 0, 1
-    while done < epochs:
-        start, stop = done, min(epochs, done + chunk)
-        started = time.perf_counter()
-        state.step = train_epochs(
-            inputs,
-            target_codes,
-            np.ascontiguousarray(orders[start:stop]),
-            batch_size,
-            stateful,
-            weights.kernel,
-            weights.recurrent_kernel,
-            weights.bias,
-            weights.dense_kernel,
-            weights.dense_bias,
-            state.first_moments,
-            state.second_moments,
-            state.step,
-            losses[start:stop],
-            accuracies[start:stop],
-        )
-        elapsed = time.perf_counter() - started
-        done = stop
-        if on_progress is not None:
-            on_progress(done, float(losses[done - 1]), float(accuracies[done - 1]))
-        # Size the next chunk to about CHUNK_SECONDS of work.
-        per_epoch = max(elapsed / (stop - start), 1e-7)
-        chunk = max(1, min(int(CHUNK_SECONDS / per_epoch), epochs))
-    return losses, accuracies

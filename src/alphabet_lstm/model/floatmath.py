@@ -65,7 +65,6 @@ LOG_LN2_HIGH = 6.93147180369123816490e-01
 LOG_LN2_LOW = 1.90821492927058770002e-10
 LOG_SERIES = tuple(1.0 / (2 * k + 1) for k in range(11, 0, -1))  # 1/23, 1/21, ..., 1/3
 LOG_SERIES_ARRAY = np.array(LOG_SERIES, dtype=np.float64)
-ONE = np.float32(1.0)
 
 
 def exp_reduced(x):

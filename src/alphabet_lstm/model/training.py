@@ -13,6 +13,9 @@ from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, initial_weights
 from alphabet_lstm.params import FramingParams
 
 ENGINES = ("fast", "keras")
+# The fast engine's compiled kernel returns to Python between chunks of epochs this long,
+# so progress is printed and Ctrl-C / SIGTERM are handled within a fraction of a second.
+CHUNK_SECONDS = 0.25
 
 
 @dataclass
@@ -23,6 +26,87 @@ class TrainingResult:
     losses: np.ndarray
     accuracies: np.ndarray
     seconds: float
+
+
+@dataclass
+class EngineState:
+    """Weights, Adam moments and step count: all a training needs to continue."""
+
+    weights: LSTMWeights
+    first_moments: tuple[np.ndarray, ...]
+    second_moments: tuple[np.ndarray, ...]
+    step: int = 0
+
+    @classmethod
+    def start(cls, weights: LSTMWeights) -> EngineState:
+        arrays = weights.as_list()
+        return cls(
+            weights=LSTMWeights.from_list([array.copy() for array in arrays]),
+            first_moments=tuple(np.zeros_like(array) for array in arrays),
+            second_moments=tuple(np.zeros_like(array) for array in arrays),
+        )
+
+
+def epoch_orders(*, samples: int, epochs: int, shuffle: bool, seed: int) -> np.ndarray:
+    """Each epoch's sample order: a fresh permutation per epoch, or the data's own order."""
+    if not shuffle:
+        return np.tile(np.arange(samples, dtype=np.int64), (epochs, 1))
+    rng = np.random.default_rng([seed, 1])
+    return np.stack([rng.permutation(samples) for _ in range(epochs)])
+
+
+def run_epochs(
+    state: EngineState,
+    inputs: np.ndarray,
+    target_codes: np.ndarray,
+    orders: np.ndarray,
+    *,
+    batch_size: int,
+    stateful: bool,
+    on_progress: Callable[[int, float, float], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run every epoch in ``orders`` on ``state`` in compiled chunks; return loss and accuracy.
+
+    ``on_progress(epochs_done, loss, accuracy)`` is called after each chunk.
+    """
+    # Imported here: numba's import costs a Keras-engine training for nothing.
+    from alphabet_lstm.model import engine_fast
+
+    epochs = len(orders)
+    losses = np.zeros(epochs, dtype=np.float64)
+    accuracies = np.zeros(epochs, dtype=np.float64)
+    inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+    target_codes = np.ascontiguousarray(target_codes, dtype=np.int64)
+    weights = state.weights
+    done, chunk = 0, 1
+    while done < epochs:
+        start, stop = done, min(epochs, done + chunk)
+        started = time.perf_counter()
+        state.step = engine_fast.train_epochs(
+            inputs,
+            target_codes,
+            np.ascontiguousarray(orders[start:stop]),
+            batch_size,
+            stateful,
+            weights.kernel,
+            weights.recurrent_kernel,
+            weights.bias,
+            weights.dense_kernel,
+            weights.dense_bias,
+            state.first_moments,
+            state.second_moments,
+            state.step,
+            losses[start:stop],
+            accuracies[start:stop],
+        )
+        elapsed = time.perf_counter() - started
+        done = stop
+        if on_progress is not None:
+            on_progress(done, float(losses[done - 1]), float(accuracies[done - 1]))
+        # Size the next chunk to about CHUNK_SECONDS of work.
+        per_epoch = max(elapsed / (stop - start), 1e-7)
+        chunk = max(1, min(int(CHUNK_SECONDS / per_epoch), epochs))
+    return losses, accuracies
 
 
 def model_spec(name: str, framing: FramingParams, dataset: EncodedDataset, *, seed: int, engine: str) -> ModelSpec:
@@ -63,16 +147,12 @@ def train(
     initial: LSTMWeights | None = None
     orders: np.ndarray | None = None
     if engine == "fast" or shared_start:
-        from alphabet_lstm.model import engine_fast
-
         initial = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
-        orders = engine_fast.epoch_orders(
-            samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed
-        )
+        orders = epoch_orders(samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed)
     if engine == "fast":
         assert initial is not None and orders is not None
-        state = engine_fast.EngineState.start(initial)
-        losses, accuracies = engine_fast.run_epochs(
+        state = EngineState.start(initial)
+        losses, accuracies = run_epochs(
             state,
             dataset.inputs,
             dataset.target_codes,

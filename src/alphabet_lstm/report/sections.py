@@ -9,26 +9,13 @@ section (a figure of the LSTM state, say), write a function here and put it in
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import to_json
-from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.report import figures
 from alphabet_lstm.report.explorer import EXPLORER_NAME, explorer_page
 from alphabet_lstm.report.render import Block, Heading, Image, Paragraph, Section, document_files, section, table
-from alphabet_lstm.report.state_views import (
-    COLD_LETTER,
-    PADDED_QUERY,
-    PaddingView,
-    StatefulView,
-    WindowView,
-    is_window,
-    padding_view,
-    stateful_view,
-    takes_padding,
-    window_view,
-)
+from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, first_seed_models, lstm_state, state_views
 from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import (
     PAIRED_FRAMINGS,
@@ -340,172 +327,6 @@ def probabilities(study: Study) -> list[Section]:
         names = ", ".join(f"`{framing}`" for framing in without)
         blocks.append(Paragraph(f"No table for {names}: a fixed window takes no single letter."))
     return [section("Next-letter probabilities for each single letter", *blocks)]
-
-
-# --------------------------------------------------------------------------- the LSTM state
-
-STATE_NUMBERS_NAME = "state.json"
-
-
-@dataclass(frozen=True)
-class StateViews:
-    """The state views of a study at its first seed (empty where no model was read)."""
-
-    stateful: tuple[StatefulView, ...]
-    windows: tuple[WindowView, ...]
-    padding: tuple[PaddingView, ...]
-
-    def numbers(self) -> dict:
-        """Per framing, the numbers its figure's sentence quotes (``state.json``)."""
-        views: tuple[StatefulView | WindowView | PaddingView, ...] = (*self.stateful, *self.windows, *self.padding)
-        return {view.framing: view.numbers() for view in views}
-
-
-def first_seed_models(study: Study) -> list[tuple[LSTMWeights, ModelSpec]]:
-    """Each framing's model at the first seed, in params order (none where no model was read)."""
-    runs = [study.run(framing) for framing in study.framings]
-    return [(run.weights, run.spec) for run in runs if run.weights is not None and run.spec is not None]
-
-
-def state_views(study: Study) -> StateViews:
-    """Every state view the study's models allow, in params order, at the first seed."""
-    models = first_seed_models(study)
-    return StateViews(
-        stateful=tuple(stateful_view(weights, spec) for weights, spec in models if spec.stateful),
-        windows=tuple(window_view(weights, spec) for weights, spec in models if is_window(spec)),
-        padding=tuple(padding_view(weights, spec) for weights, spec in models if takes_padding(spec)),
-    )
-
-
-def stateful_sentence(numbers: Mapping) -> str:
-    """Where the cold K lands, from the distances in full h (not in the projection)."""
-    nearest = numbers["nearest_to_cold_K"]
-    if nearest == "A" and numbers["cold_K_answer"] == numbers["after_A_answer"]:
-        verdict = (
-            "so the cold K sits next to the after-A state and answers as A does: the state, "
-            "not the letter, decides the answer"
-        )
-    elif numbers["cold_K_to_after_A"] < numbers["cold_K_to_warm_K"]:
-        verdict = "so the cold K is nearer the after-A state than the warm K, though not next to it"
-    else:
-        verdict = "so the cold K is not next to the after-A state: that does not explain its answer"
-    return (
-        f"Right after a reset, {COLD_LETTER} leaves h at a distance of {numbers['cold_K_to_after_A']:.3f} "
-        f"from the state after A and {numbers['cold_K_to_warm_K']:.3f} from the warm {COLD_LETTER} "
-        f"(after A..{COLD_LETTER}); the nearest state on the A..Z path is the one after {nearest} "
-        f"({numbers['nearest_distance']:.3f}, where consecutive letters are {numbers['mean_step']:.3f} "
-        f"apart on average), and the cold {COLD_LETTER} answers {numbers['cold_K_answer']} where the "
-        f"warm {COLD_LETTER} answers {numbers['warm_K_answer']}, {verdict}."
-    )
-
-
-def _counted(values: Sequence[int]) -> str:
-    texts = [str(value) for value in values]
-    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
-
-
-def window_sentence(views: Sequence[WindowView]) -> str:
-    """How many windows h names right after each step, per window framing (steps first)."""
-    parts: list[str] = []
-    for view in sorted(views, key=lambda item: -item.steps):
-        right = view.correct_after_step()
-        names = "names the right next letter" if not parts else "names it"
-        if view.steps > 1:
-            steps = _counted(list(range(1, view.steps + 1)))
-            parts.append(
-                f"read from h after step {steps}, `{view.framing}` {names} for "
-                f"{_counted(right)} of the {len(view.windows)} windows"
-            )
-        else:
-            parts.append(
-                f"`{view.framing}`, which takes the {len(view.windows[0])} letters in one step, "
-                f"{names} for {right[0]} of the {len(view.windows)} windows"
-            )
-    text = "; ".join(parts)
-    return text[0].upper() + text[1:] + "."
-
-
-def padding_sentence(view: PaddingView) -> str:
-    numbers = view.numbers()
-    gap = numbers["pad_vs_A_distance"]
-    sees = "the same state" if gap == 0.0 else "a different state"
-    if numbers["ambiguous_queries"]:
-        verdict = f"so {numbers['ambiguous_queries']} queries cannot all be answered right whatever the training"
-    elif gap == 0.0:
-        verdict = "so the model cannot see an A, yet no query needs it to: the shared 0 alone explains no failure"
-    else:
-        verdict = "so the model can tell an A from padding"
-    pad_move = "" if numbers["pad_step_move"] is None else f", the pad before it by {numbers['pad_step_move']:.3f}"
-    answers = (
-        f"the model answers {numbers['answer_ABC']} to both"
-        if numbers["answer_ABC"] == numbers["answer_BC"]
-        else f"the model answers {numbers['answer_ABC']} and {numbers['answer_BC']}"
-    )
-    return (
-        f"`{view.framing}`: after the A of `{PADDED_QUERY}`, h is {gap:.4f} from h after the same step "
-        f"of `{PADDED_QUERY[1:]}`, which is a pad there ({sees}; the A moves h by "
-        f"{numbers['A_step_move']:.3f}{pad_move}; {answers}, where {ALPHABET[view.query.letters[-1] + 1]} "
-        f"is next); {numbers['aliased_queries']} of the {numbers['queries']} queries of "
-        f"1-{view.query.spec.input_length} letters share their input with a shorter query and "
-        f"{numbers['ambiguous_queries']} of these want another next letter, {verdict}."
-    )
-
-
-def lstm_state(study: Study) -> list[Section]:
-    """The state itself (issue 14): each figure with one sentence read from its numbers."""
-    views = state_views(study)
-    blocks: list[Block] = []
-    for view in views.stateful:
-        blocks += [
-            Heading(3, f"Stateful model `{view.framing}`: A..Z from a reset, and a cold {COLD_LETTER}"),
-            Paragraph(stateful_sentence(view.numbers())),
-            Image(
-                f"state-{view.framing}.png",
-                alt=f"Heatmap of the hidden state over A..Z from a reset and its 2-D PCA projection, "
-                f"{view.framing}, seed {view.seed}, with the cold and warm {COLD_LETTER} marked",
-                caption=f"{view.framing}: h after each letter from a reset (left) and in the plane of "
-                f"its first two principal components (right); the dashed lines' numbers are distances in full h.",
-                png=figures.stateful_state_png(view),
-            ),
-        ]
-    if views.windows:
-        blocks += [
-            Heading(3, "A window as time steps or as features"),
-            Paragraph(window_sentence(views.windows)),
-            Image(
-                "state-windows.png",
-                alt="Heatmaps of the hidden state after each time step for every 3-letter window",
-                caption="h after each step for every training window; the title counts the windows "
-                "whose next letter h names at that step.",
-                png=figures.window_state_png(list(views.windows)),
-            ),
-        ]
-    if views.padding:
-        blocks += [Heading(3, "Zero-padding and the letter A")]
-        blocks += [Paragraph(padding_sentence(view)) for view in views.padding]
-        blocks.append(
-            Image(
-                "state-padding.png",
-                alt=f"Heatmaps of the hidden state over the padded steps of {PADDED_QUERY}, with the A step boxed",
-                caption=f"h over the steps of `{PADDED_QUERY}` left-padded with zeros (the A boxed), and how "
-                "far each step moves h.",
-                png=figures.padding_state_png(list(views.padding)),
-            )
-        )
-    if not blocks:
-        return []
-    intro = Paragraph(
-        f"Seed {study.first_seed}. The hidden state h that each model carries from step to step, "
-        "computed by the numpy forward pass from the saved weights (`alphabet-lstm predict "
-        "--show-state` prints it for any query; docs/understanding-state.md). The numbers are "
-        f"in `{STATE_NUMBERS_NAME}`."
-    )
-    explore = Paragraph(
-        f"To type your own letters into any framing and watch h, c and the gates step by step, open "
-        f"[the state explorer]({EXPLORER_NAME}): one self-contained page beside this report that "
-        "runs the same forward pass in the browser."
-    )
-    return [section("What the LSTM carries: the state", intro, explore, *blocks)]
 
 
 # The report, top to bottom. A new section goes here.

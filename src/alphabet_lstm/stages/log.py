@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow.exceptions import MlflowException
 
+    from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -108,10 +109,10 @@ def main(argv: list[str] | None = None) -> None:
                 run_ids[record.key] = logged.run_id
                 created += logged.created
                 if record.seed == first_seed:
-                    version = mlflow_store.ensure_registered(store, record, logged.run_id)
-                    registered[mlflow_store.registered_model_name(record.framing)] = record.model_md5
-                    if sets_champion and mlflow_store.record_study_version(store, record.framing, version):
-                        champions.append(f"{mlflow_store.registered_model_name(record.framing)} v{version}")
+                    version = registry.ensure_registered(store, record, logged.run_id)
+                    registered[registry.registered_model_name(record.framing)] = record.model_md5
+                    if sets_champion and registry.record_study_version(store, record.framing, version):
+                        champions.append(f"{registry.registered_model_name(record.framing)} v{version}")
             stop_request.check()
             summary, _ = mlflow_store.log_summary(
                 store,
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
     )
     if champions:
-        print(f"MLflow {uri}: @{mlflow_store.CHAMPION_ALIAS} now names {', '.join(champions)}", file=sys.stderr)
+        print(f"MLflow {uri}: @{registry.CHAMPION_ALIAS} now names {', '.join(champions)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 This module is light (no MLflow import): it names the store and checks the server.
 ``records`` reads the stage outputs into what a run holds, ``store`` writes them with
-MLflow's own APIs, ``pyfunc_model`` is the MLflow model of a training.
+MLflow's own APIs, ``registry`` registers the models and moves ``champion``,
+``pyfunc_model`` is the MLflow model of a training.
 
 The default store is the SQLite file ``mlflow.db`` at the root of the main checkout,
 addressed by its absolute path, so runs from ``dvc exp run`` temporary and queued copies

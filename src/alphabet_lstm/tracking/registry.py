@@ -1,0 +1,159 @@
+"""The model registry: one registered model per framing, ``alphabet-lstm-<framing>``.
+
+A version is the bytes of one trained model (found again by its md5, never registered
+twice). The alias ``champion`` names the committed study's version: the study moves it when
+it logs a new one, `alphabet-lstm promote` moves it on purpose, a DVC experiment never does.
+"""
+
+from __future__ import annotations
+
+from mlflow.exceptions import MlflowException
+
+from alphabet_lstm.errors import UsageError
+from alphabet_lstm.model.lstm import ModelSpec
+from alphabet_lstm.tracking import TrackingFailed, pyfunc_model
+from alphabet_lstm.tracking.records import EVALUATION_PREFIX, TrainingRecord
+from alphabet_lstm.tracking.store import MODEL_NAME, Store, shared_store
+
+REGISTERED_MODEL_PREFIX = "alphabet-lstm-"
+# The alias the committed study sets and docs load (models:/alphabet-lstm-<framing>@champion).
+CHAMPION_ALIAS = "champion"
+# The tag naming the version the committed study last logged.
+STUDY_VERSION_TAG = "study_version"
+
+
+def registered_model_name(framing: str) -> str:
+    return f"{REGISTERED_MODEL_PREFIX}{framing}"
+
+
+def _model_id(store: Store, run_id: str) -> str:
+    """The id of the model logged by ``run_id`` under ``model``."""
+    run = store.client.get_run(run_id)
+    for output in run.outputs.model_outputs if run.outputs else []:
+        model = store.client.get_logged_model(output.model_id)
+        if model.name == MODEL_NAME:
+            return model.model_id
+    raise TrackingFailed(f"run {run_id} has no logged model named {MODEL_NAME!r}")
+
+
+def version_tags(record: TrainingRecord) -> dict[str, str]:
+    """What the registry's UI shows of a version: the training's identity, the DVC
+    experiment that logged it, its accuracy and its params (``param.<name>``)."""
+    tags = {
+        "model_md5": record.model_md5,
+        "training_key": record.key,
+        "framing": record.framing,
+        "seed": str(record.seed),
+        "dvc_exp_name": record.tags.get("dvc_exp_name", ""),
+        "git_commit": record.tags.get("git_commit", ""),
+    }
+    accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
+    if accuracy is not None:
+        tags["accuracy"] = f"{accuracy:.6f}"
+    tags.update({f"param.{name}": value for name, value in record.params.items() if name not in ("framing", "seed")})
+    return tags
+
+
+def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
+    """The registry version holding this model's bytes: an existing one (same model md5),
+    else a new version of ``alphabet-lstm-<framing>`` linked to ``run_id``, described
+    (framing, params, accuracy) and tagged (version_tags). Returns it. Never moves an alias."""
+    name = registered_model_name(record.framing)
+    client = store.client
+    try:
+        client.create_registered_model(
+            name,
+            description=(
+                f"The {record.framing} framing of alphabet-lstm (pyfunc: letters in, next letter out). "
+                f"Load {name}@{CHAMPION_ALIAS}: the version of the committed study; DVC experiments "
+                "register versions beside it and never move it (`alphabet-lstm promote` does)."
+            ),
+        )
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    for version in client.search_model_versions(f"name = '{name}'"):
+        if version.tags.get("model_md5") == record.model_md5:
+            return str(version.version)
+    model_id = _model_id(store, run_id)
+    version = client.create_model_version(
+        name,
+        source=f"models:/{model_id}",
+        run_id=run_id,
+        model_id=model_id,
+        tags=version_tags(record),
+        # How a query is fed matters to whoever serves it (a stateful model's streams).
+        description=f"{record.description} Queries: {pyfunc_model.query_rule(ModelSpec.from_dict(record.spec))}.",
+    )
+    if not shared_store(store):
+        return str(version.version)
+    # Two loggers racing on one server may both have found no version: the later gives way.
+    same = sorted(
+        int(item.version)
+        for item in client.search_model_versions(f"name = '{name}'")
+        if item.tags.get("model_md5") == record.model_md5
+    )
+    if same and same[0] < int(version.version):
+        client.delete_model_version(name, version.version)
+        return str(same[0])
+    return str(version.version)
+
+
+def champion_version(store: Store, framing: str) -> str | None:
+    """The version the alias ``champion`` names for a framing, or None."""
+    try:
+        return str(store.client.get_model_version_by_alias(registered_model_name(framing), CHAMPION_ALIAS).version)
+    except MlflowException:
+        return None
+
+
+def set_champion(store: Store, framing: str, version: str) -> None:
+    """Point ``alphabet-lstm-<framing>@champion`` at ``version``."""
+    store.client.set_registered_model_alias(registered_model_name(framing), CHAMPION_ALIAS, version)
+
+
+def record_study_version(store: Store, framing: str, version: str) -> bool:
+    """The committed study's version of a framing: champion moves to it when it is new (the
+    study retrained) or when there is no champion yet; a study that did not change leaves a
+    champion promoted on purpose where it is. Returns whether champion moved."""
+    name = registered_model_name(framing)
+    model = store.client.get_registered_model(name)
+    previous = model.tags.get(STUDY_VERSION_TAG)
+    moved = previous != version or CHAMPION_ALIAS not in (model.aliases or {})
+    if moved:
+        set_champion(store, framing, version)
+    if previous != version:
+        store.client.set_registered_model_tag(name, STUDY_VERSION_TAG, version)
+    return moved
+
+
+def promotion_target(store: Store, framing: str, *, version: str | None = None, exp: str | None = None) -> str:
+    """The version `alphabet-lstm promote` moves champion to: ``version`` as given, or the
+    one DVC experiment ``exp`` registered. UsageError naming what exists otherwise."""
+    name = registered_model_name(framing)
+    try:
+        versions = store.client.search_model_versions(f"name = '{name}'")
+    except MlflowException as error:
+        raise TrackingFailed(f"MLflow store {store.uri}: {error.message}") from None
+    if not versions:
+        registered = sorted(
+            model.name[len(REGISTERED_MODEL_PREFIX) :]
+            for model in store.client.search_registered_models(f"name LIKE '{REGISTERED_MODEL_PREFIX}%'")
+        )
+        raise UsageError(
+            f"no registered model {name} in {store.uri}; framings registered there: "
+            f"{', '.join(registered) or 'none (run `dvc repro` first)'}"
+        )
+    numbers = sorted(int(item.version) for item in versions)
+    if version is not None:
+        if not version.isdigit() or int(version) not in numbers:
+            raise UsageError(f"{name} has no version {version}; its versions: {', '.join(map(str, numbers))}")
+        return str(int(version))
+    matching = sorted((int(item.version) for item in versions if item.tags.get("dvc_exp_name") == exp), reverse=True)
+    if not matching:
+        experiments = sorted({item.tags.get("dvc_exp_name", "") for item in versions} - {""})
+        raise UsageError(
+            f"no version of {name} was registered by DVC experiment {exp!r}; experiments with versions: "
+            f"{', '.join(experiments) or 'none'} (an experiment that did not retrain {framing} registers no version)"
+        )
+    return str(matching[0])
