@@ -35,24 +35,13 @@ class ParamsError(ValueError):
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 
-def _choices(values) -> str:
-    quoted = [f"'{value}'" for value in values]
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-
-
 class FramingParams(StrictModel):
     """One framing of the study: its dataset and how its LSTM is shaped and trained."""
 
-    dataset: Annotated[
-        DatasetParams,
-        Field(description=f"a mapping whose 'kind' is {_choices(KINDS)}, with that kind's keys"),
-    ]
+    dataset: DatasetParams
     layout: Literal["timesteps", "features"] = "timesteps"
     stateful: StrictBool = False
-    batch_size: Annotated[
-        Annotated[StrictInt, Field(ge=1)] | Literal["all"],
-        Field(description="a whole number from 1 to the data set's size, or 'all'"),
-    ] = 1
+    batch_size: Annotated[StrictInt, Field(ge=1)] | Literal["all"] = 1
     epochs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
     units: Annotated[StrictInt, Field(ge=1, le=4096)]
     shuffle: StrictBool = True
@@ -82,18 +71,9 @@ class SweepParams(StrictModel):
     the first grid key is the figure's x axis.
     """
 
-    question: Annotated[StrictStr, Field(min_length=1, description="the question the sweep answers, as text")]
-    framing: Annotated[StrictStr, Field(description="the name of a framing in framings")]
-    grid: Annotated[
-        dict[
-            StrictStr,
-            Annotated[list[Any], Field(min_length=1, description="a list of one or more values for that key")],
-        ],
-        Field(
-            min_length=1,
-            description="a mapping of framing keys (units, epochs, dataset.seq_length, ...) to lists of values",
-        ),
-    ]
+    question: Annotated[StrictStr, Field(min_length=1)]
+    framing: StrictStr
+    grid: Annotated[dict[StrictStr, Annotated[list[Any], Field(min_length=1)]], Field(min_length=1)]
     seeds: Annotated[list[Seed], Field(min_length=1)]
 
     def points(self, base: FramingParams) -> list[tuple[tuple[tuple[str, Any], ...], dict]]:
