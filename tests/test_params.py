@@ -184,7 +184,7 @@ BAD_PARAMS = [
         "key-of-another-kind",
         set_at(("framings", "prefix_padded", "dataset", "seq_length"), 3),
         "framings.prefix_padded.dataset.seq_length",
-        "unknown key",
+        "unknown key; allowed keys: kind",
     ),
     (
         "unknown-accuracy-framing",
@@ -193,53 +193,85 @@ BAD_PARAMS = [
         "did you mean 'one_char'?",
     ),
     # Missing keys.
-    ("missing-epochs", delete_at(ONE_CHAR + ("epochs",)), "framings.one_char.epochs", "required key is missing"),
+    ("missing-epochs", delete_at(ONE_CHAR + ("epochs",)), "framings.one_char.epochs", "Field required"),
     (
         "missing-kind",
         delete_at(ONE_CHAR + ("dataset", "kind")),
-        "framings.one_char.dataset.kind",
-        "required key is missing",
+        "framings.one_char.dataset",
+        "the key kind is missing; allowed kinds: 'sliding', 'variable_length', 'prefix_padded'",
     ),
-    # Wrong types, including a bool where a number belongs.
+    # Wrong types, including a bool where a number belongs. Text that would read as another
+    # type is quoted, as YAML writes it.
     (
         "seq-length-text",
         set_at(ONE_CHAR + ("dataset", "seq_length"), "3"),
         "framings.one_char.dataset.seq_length",
-        'got "3"',
+        "got '3'; Input should be a valid integer",
     ),
-    ("epochs-bool", set_at(ONE_CHAR + ("epochs",), True), "framings.one_char.epochs", "got true"),
-    ("units-float", set_at(ONE_CHAR + ("units",), 32.5), "framings.one_char.units", "a whole number"),
-    ("shuffle-text", set_at(ONE_CHAR + ("shuffle",), "yes"), "framings.one_char.shuffle", "true or false"),
-    ("stateful-number", set_at(ONE_CHAR + ("stateful",), 1), "framings.one_char.stateful", "true or false"),
-    ("dataset-null", set_at(ONE_CHAR + ("dataset",), None), "framings.one_char.dataset", "got null"),
-    ("batch-size-bool", set_at(ONE_CHAR + ("batch_size",), True), "framings.one_char.batch_size", "got true"),
-    ("seed-bool", set_at(("seeds",), [True]), "seeds[0]", "a whole number"),
+    (
+        "epochs-bool",
+        set_at(ONE_CHAR + ("epochs",), True),
+        "framings.one_char.epochs",
+        "got true; Input should be a valid integer",
+    ),
+    ("units-float", set_at(ONE_CHAR + ("units",), 32.5), "framings.one_char.units", "got 32.5; Input should be"),
+    (
+        "shuffle-text",
+        set_at(ONE_CHAR + ("shuffle",), "yes"),
+        "framings.one_char.shuffle",
+        "got 'yes'; Input should be a valid boolean",
+    ),
+    (
+        "stateful-number",
+        set_at(ONE_CHAR + ("stateful",), 1),
+        "framings.one_char.stateful",
+        "got 1; Input should be a valid boolean",
+    ),
+    (
+        "dataset-null",
+        set_at(ONE_CHAR + ("dataset",), None),
+        "framings.one_char.dataset",
+        "got null; Input should be a valid dictionary",
+    ),
+    # batch_size is a union (a whole number or 'all'): pydantic fails each member, one line.
+    (
+        "batch-size-bool",
+        set_at(ONE_CHAR + ("batch_size",), True),
+        "framings.one_char.batch_size",
+        "got true; Input should be a valid integer or 'all'",
+    ),
+    ("seed-bool", set_at(("seeds",), [True]), "seeds[0]", "got true; Input should be a valid integer"),
     (
         "accuracy-text",
         set_at(("report", "tutorial_accuracy", "one_char"), "high"),
         "report.tutorial_accuracy.one_char",
-        "a number from 0 to 1",
+        "got high; Input should be a valid number",
     ),
     # Out of range.
     (
         "seq-length-0",
         set_at(ONE_CHAR + ("dataset", "seq_length"), 0),
         "framings.one_char.dataset.seq_length",
-        "from 1 to 25",
+        "got 0; Input should be greater than or equal to 1",
     ),
     (
         "seq-length-26",
         set_at(ONE_CHAR + ("dataset", "seq_length"), 26),
         "framings.one_char.dataset.seq_length",
-        "got 26",
+        "got 26; Input should be less than or equal to 25",
     ),
     (
         "max-len-0",
         set_at(VARIABLE + ("dataset", "max_len"), 0),
         "framings.variable_length.dataset.max_len",
-        "from 1 to 25",
+        "got 0; Input should be greater than or equal to 1",
     ),
-    ("max-len-26", set_at(VARIABLE + ("dataset", "max_len"), 26), "framings.variable_length.dataset.max_len", "got 26"),
+    (
+        "max-len-26",
+        set_at(VARIABLE + ("dataset", "max_len"), 26),
+        "framings.variable_length.dataset.max_len",
+        "got 26; Input should be less than or equal to 25",
+    ),
     (
         "num-inputs-0",
         set_at(VARIABLE + ("dataset", "num_inputs"), 0),
@@ -248,7 +280,12 @@ BAD_PARAMS = [
     ),
     ("epochs-0", set_at(ONE_CHAR + ("epochs",), 0), "framings.one_char.epochs", "got 0"),
     ("units-negative", set_at(ONE_CHAR + ("units",), -32), "framings.one_char.units", "got -32"),
-    ("batch-size-0", set_at(ONE_CHAR + ("batch_size",), 0), "framings.one_char.batch_size", "or 'all'"),
+    (
+        "batch-size-0",
+        set_at(ONE_CHAR + ("batch_size",), 0),
+        "framings.one_char.batch_size",
+        "got 0; Input should be greater than or equal to 1 or 'all'",
+    ),
     (
         "accuracy-above-1",
         set_at(("report", "tutorial_accuracy", "one_char"), 84.0),
@@ -256,7 +293,7 @@ BAD_PARAMS = [
         "got 84.0",
     ),
     ("seed-negative", set_at(("seeds",), [7, -1]), "seeds[1]", "got -1"),
-    ("seeds-empty", set_at(("seeds",), []), "seeds", "one or more"),
+    ("seeds-empty", set_at(("seeds",), []), "seeds", "got []; List should have at least 1 item"),
     ("seeds-repeated", set_at(("seeds",), [7, 8, 7]), "seeds", "7 appears more than once"),
     # Rules spanning several keys.
     (
@@ -294,17 +331,28 @@ BAD_PARAMS = [
     (
         "unknown-dataset-kind",
         set_at(ONE_CHAR + ("dataset", "kind"), "slidng"),
-        "framings.one_char.dataset.kind",
-        "did you mean 'sliding'?",
+        "framings.one_char.dataset",
+        "got {kind: slidng, seq_length: 1}; Input tag 'slidng' found using 'kind' does not match any of the "
+        "expected tags: 'sliding', 'variable_length', 'prefix_padded' (did you mean 'sliding'?)",
     ),
-    ("dataset-kind-number", set_at(ONE_CHAR + ("dataset", "kind"), 3), "framings.one_char.dataset.kind", "got 3;"),
+    (
+        "dataset-kind-number",
+        set_at(ONE_CHAR + ("dataset", "kind"), 3),
+        "framings.one_char.dataset",
+        "got {kind: 3, seq_length: 1}; Input tag '3' found",
+    ),
     (
         "batch-size-word",
         set_at(ONE_CHAR + ("batch_size",), "ALL"),
         "framings.one_char.batch_size",
-        "did you mean 'all'?",
+        "got ALL; Input should be a valid integer or 'all' (did you mean 'all'?)",
     ),
-    ("unknown-engine", set_at(("train", "engine"), "tensorflow"), "train.engine", "'fast' or 'keras'"),
+    (
+        "unknown-engine",
+        set_at(("train", "engine"), "tensorflow"),
+        "train.engine",
+        "got tensorflow; Input should be 'fast' or 'keras'",
+    ),
 ]
 BAD_IDS = [case[0] for case in BAD_PARAMS]
 # The cases also run through the real stage: one or more of each kind of mistake. (Each run
@@ -396,8 +444,8 @@ def test_every_problem_is_reported_at_once():
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("", "(top level): got an empty file"),
-        ("- 1\n- 2\n", "(top level): got [1, 2]"),
+        ("", "(top level): the file is empty"),
+        ("- 1\n- 2\n", "(top level): got [1, 2]; Input should be a valid dictionary"),
         ("seeds: [7\n", "not valid YAML"),
     ],
     ids=["empty", "a-list", "broken-yaml"],
@@ -435,7 +483,7 @@ def test_only_true_and_false_are_booleans(tmp_path):
     path.write_text(text.replace("    shuffle: true\n", "    shuffle: yes\n", 1))
     with pytest.raises(ParamsError) as caught:
         load_params(path)
-    assert caught.value.problems == ['framings.one_char.shuffle: got "yes"; allowed: true or false']
+    assert caught.value.problems == ["framings.one_char.shuffle: got 'yes'; Input should be a valid boolean"]
 
 
 def test_unreadable_files_are_params_errors(tmp_path):

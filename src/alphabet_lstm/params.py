@@ -1,30 +1,29 @@
 """The params schema: params.yaml parsed once, at the edge, into typed frozen objects.
 
 Every stage calls :func:`load_params` first. Unknown keys (with a did-you-mean for near
-misses), keys written twice, wrong types (a bool is not a number) and values out of range
-raise :class:`ParamsError`, whose message is one line per problem naming the key path as
-written in params.yaml, the value given (as YAML writes it) and what is allowed. The lines
-are built from pydantic's errors and the schema's own field metadata (bounds, choices).
+misses), keys written twice, wrong types (a bool is not a number), values out of range and
+rules spanning several keys raise :class:`ParamsError`: one line per problem naming the key
+path as written in params.yaml, the value given (as YAML writes it) and what is allowed,
+in pydantic's own words ("Input should be greater than or equal to 1").
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
-import json
+import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, cast, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, ValidationError
-from pydantic.fields import FieldInfo
 
 from alphabet_lstm.data.kinds import KINDS, DatasetParams, Seed, StrictModel
 
 # Framing and sweep names: also file names and DVC stage keys. Matched whole (fullmatch).
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+Named = TypeVar("Named")
 
 
 class ParamsError(ValueError):
@@ -36,24 +35,13 @@ class ParamsError(ValueError):
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 
-def _choices(values) -> str:
-    quoted = [f"'{value}'" for value in values]
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-
-
 class FramingParams(StrictModel):
     """One framing of the study: its dataset and how its LSTM is shaped and trained."""
 
-    dataset: Annotated[
-        DatasetParams,
-        Field(description=f"a mapping whose 'kind' is {_choices(KINDS)}, with that kind's keys"),
-    ]
+    dataset: DatasetParams
     layout: Literal["timesteps", "features"] = "timesteps"
     stateful: StrictBool = False
-    batch_size: Annotated[
-        Annotated[StrictInt, Field(ge=1)] | Literal["all"],
-        Field(description="a whole number from 1 to the data set's size, or 'all'"),
-    ] = 1
+    batch_size: Annotated[StrictInt, Field(ge=1)] | Literal["all"] = 1
     epochs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
     units: Annotated[StrictInt, Field(ge=1, le=4096)]
     shuffle: StrictBool = True
@@ -83,18 +71,9 @@ class SweepParams(StrictModel):
     the first grid key is the figure's x axis.
     """
 
-    question: Annotated[StrictStr, Field(min_length=1, description="the question the sweep answers, as text")]
-    framing: Annotated[StrictStr, Field(description="the name of a framing in framings")]
-    grid: Annotated[
-        dict[
-            StrictStr,
-            Annotated[list[Any], Field(min_length=1, description="a list of one or more values for that key")],
-        ],
-        Field(
-            min_length=1,
-            description="a mapping of framing keys (units, epochs, dataset.seq_length, ...) to lists of values",
-        ),
-    ]
+    question: Annotated[StrictStr, Field(min_length=1)]
+    framing: StrictStr
+    grid: Annotated[dict[StrictStr, Annotated[list[Any], Field(min_length=1)]], Field(min_length=1)]
     seeds: Annotated[list[Seed], Field(min_length=1)]
 
     def points(self, base: FramingParams) -> list[tuple[tuple[tuple[str, Any], ...], dict]]:
@@ -127,197 +106,119 @@ class Params(StrictModel):
 
     def framing(self, name: str) -> FramingParams:
         """The named framing; ParamsError listing the defined ones if it is not there."""
-        if name not in self.framings:
-            raise ParamsError(
-                [
-                    f"framings.{_name(name)}: no such framing{_did_you_mean(name, self.framings)}; "
-                    f"defined: {', '.join(map(_name, self.framings))}"
-                ]
-            )
-        return self.framings[name]
+        return _named("framing", self.framings, name)
 
     def sweep(self, name: str) -> SweepParams:
         """The named sweep; ParamsError listing the defined ones if it is not there."""
-        if name not in self.sweeps:
-            defined = ", ".join(map(_name, self.sweeps)) or "none"
-            raise ParamsError(
-                [f"sweeps.{_name(name)}: no such sweep{_did_you_mean(name, self.sweeps)}; defined: {defined}"]
-            )
-        return self.sweeps[name]
+        return _named("sweep", self.sweeps, name)
 
 
-def _show(value: Any, depth: int = 0, width: int = 60) -> str:
-    """A value the way YAML writes it (true, null, "text", {key: 1}), short and on one line."""
-    if value is None or isinstance(value, bool):
-        text = {None: "null", True: "true", False: "false"}[value]
-    elif isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-    elif isinstance(value, (dict, list)) and depth >= 2:
-        # Deep (or, through YAML anchors, self-referencing) values are cut short.
-        text = "{...}" if isinstance(value, dict) else "[...]"
-    elif isinstance(value, dict):
-        items = [
-            f"{key if isinstance(key, str) else _show(key, depth + 1)}: {_show(item, depth + 1)}"
-            for key, item in list(value.items())[:8]
-        ]
-        text = "{" + ", ".join(items) + "}"
-    elif isinstance(value, list):
-        text = "[" + ", ".join(_show(item, depth + 1) for item in value[:8]) + "]"
-    else:
-        text = repr(value)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _show(value: Any) -> str:
+    """A value as YAML writes it, short and on one line: true, null, '3' (text, quoted where
+    it would read as another type), {kind: sliding, seq_length: 1}."""
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=math.inf)
+    text = " ".join(text.removesuffix("...\n").split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _name(key: Any) -> str:
     """A key as one part of a key path: plain names as they are, anything else quoted."""
-    return key if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key) else _show(key)
+    return key if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key) else repr(key)
 
 
 def _near_miss(word: Any, choices) -> str | None:
     """The choice a word is a near miss of (case-insensitive), if any."""
-    if not isinstance(word, str):
-        return None
     by_lower = {str(choice).lower(): str(choice) for choice in choices}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1) if isinstance(word, str) else []
     return by_lower[close[0]] if close else None
 
 
 def _did_you_mean(word: Any, choices) -> str:
     near = _near_miss(word, choices)
-    return f" (did you mean {_name(near)!r}?)" if near is not None else ""
+    return f" (did you mean {near!r}?)" if near is not None else ""
 
 
-def _keys_text(model: Any) -> str:
-    return f"a mapping with keys {', '.join(model.model_fields)}"
+def _no_such(what: str, defined: dict, name: str) -> str:
+    """A name that is not among the defined framings (or sweeps): a did-you-mean and the list."""
+    return f"no such {what}{_did_you_mean(name, defined)}; defined: {', '.join(map(_name, defined)) or 'none'}"
 
 
-def _allowed(info: Any, plural: bool = False) -> str:
-    """What a field (or a list item, a mapping's value) accepts, in words, from its schema."""
-    annotation = info.annotation
-    if info.description:
-        return info.description
-    if get_origin(annotation) is list:
-        return f"a list of one or more distinct {_allowed(_item(annotation, 0), plural=True)}"
-    if get_origin(annotation) is dict:
-        return f"a mapping of framing names to {_allowed(_item(annotation, 1), plural=True)}"
-    if get_origin(annotation) is Literal:
-        return _choices(get_args(annotation))
-    if annotation is bool:
-        return "true or false"
-    if annotation not in (int, float):
-        return _keys_text(annotation)
-    noun = "whole number" if annotation is int else "number"
-    text = f"{noun}s" if plural else f"a {noun}"
-    # pydantic keeps Field(ge=..., le=...) as annotated_types.Ge / Le items in the metadata.
-    bounds = {name: getattr(item, name) for item in info.metadata for name in ("ge", "le") if hasattr(item, name)}
-    if "le" in bounds:
-        return f"{text} from {bounds['ge']} to {bounds['le']}"
-    return f"{text} of at least {bounds['ge']}" if "ge" in bounds else text
+def _named(what: str, defined: dict[str, Named], name: str) -> Named:
+    """The named framing or sweep; ParamsError listing the defined ones if it is not there."""
+    if name not in defined:
+        raise ParamsError([f"{what}s.{_name(name)}: {_no_such(what, defined, name)}"])
+    return defined[name]
 
 
-def _item(annotation, index: int) -> FieldInfo:
-    return FieldInfo.from_annotation(get_args(annotation)[index])
+def _locate(location: tuple) -> tuple[str, Any]:
+    """pydantic's location as the key path written in params.yaml, and the schema type it ends at.
 
-
-def _words(info: FieldInfo | None) -> list:
-    """The words a field accepts (its literals, also inside a union), for did-you-mean."""
-    annotation = info.annotation if info else None
-    members = get_args(annotation) if get_origin(annotation) is Union else (annotation,)
-    return [word for member in members if get_origin(member) is Literal for word in get_args(member)]
-
-
-def _locate(location: tuple) -> tuple[list[str], type[BaseModel], FieldInfo | None]:
-    """Where a pydantic error points: the key path as written in params.yaml, the model
-    holding the last key, and that key's schema (None for a key the model does not have).
-
-    pydantic's location also names the union member it tried (a dataset kind, or
-    'constrained-int' for batch_size); those are not keys of the file and are skipped.
+    pydantic also names the union member it tried (a dataset's kind; 'constrained-int' or
+    "literal['all']" for batch_size): not keys of the file, so left out of the path.
     """
-    path: list[str] = []
-    model: Any = Params
-    info: FieldInfo | None = None
-    annotation: Any
+    path, node = "", cast(Any, Params)
     for part in location:
-        annotation = info.annotation if info else None
-        origin = get_origin(annotation)
-        if part == "[key]":
+        if part == "[key]":  # the mapping key just named is what is wrong, not its value
             break
-        if origin is list:
-            path[-1] += f"[{part}]"
-            info = _item(annotation, 0)
-        elif origin is dict:
-            path.append(_name(part))
-            info = _item(annotation, 1)
-        elif info is None or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            model = annotation or model
-            path.append(_name(part))
-            info = model.model_fields.get(part) if isinstance(part, str) else None
-            if info is None:
-                break
-        elif part in KINDS and KINDS[part] in get_args(annotation):
-            info = FieldInfo.from_annotation(KINDS[part])
-    return path, model, info
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(part)
+            path, node = f"{path}.{_name(part)}", field and field.annotation
+        elif get_origin(node) in (dict, list):
+            path += f"[{part}]" if get_origin(node) is list else f".{_name(part)}"
+            node = get_args(node)[-1]
+        else:
+            node = KINDS.get(part)  # a union's member: only a dataset's kind leads on to keys
+    return path.removeprefix(".") or "(top level)", node
 
 
-def _describe(error: Any) -> str:
-    """One line for one pydantic error: key path, value given, what is allowed."""
-    path, model, info = _locate(tuple(error["loc"]))
-    kind, given, text = error["type"], error.get("input"), ".".join(path) or "(top level)"
-    if kind == "extra_forbidden":
-        keys = list(model.model_fields)
-        unknown = f"{text}: unknown key{_did_you_mean(error['loc'][-1], keys)}"
-        tag = next((tag for tag, kind_model in KINDS.items() if kind_model is model), None)
-        if tag is not None:
-            return f"{unknown}; a dataset of kind '{tag}' takes the keys {', '.join(keys)}"
-        return f"{unknown}; allowed keys: {', '.join(keys)}"
-    if kind == "invalid_key" or error["loc"][-1:] == ("[key]",):
-        parent = ".".join(path if error["loc"][-1:] == ("[key]",) else path[:-1])
-        return f"{parent or '(top level)'}: got the key {_show(given)}; keys must be text"
-    if kind == "missing":
-        return f"{text}: required key is missing; allowed: {_allowed(info)}"
-    if kind == "union_tag_not_found":
-        return f"{text}.kind: required key is missing; allowed: {_choices(KINDS)}"
-    if kind == "union_tag_invalid":
-        tag = given.get("kind")
-        return f"{text}.kind: got {_show(tag)}{_did_you_mean(tag, KINDS)}; allowed: {_choices(KINDS)}"
-    return f"{text}: got {_show(given)}{_did_you_mean(given, _words(info))}; allowed: {_allowed(info)}"
+def _problems(errors: list[Any]) -> list[str]:
+    """pydantic's errors as one line per key path: the value given and pydantic's message.
 
-
-def _misspelt_locations(errors: Sequence[Any]) -> set[tuple]:
-    """Missing required keys that an unknown key beside them is a near miss of.
-
-    A typo (``epoch:``) is one mistake; the unknown-key line already says "did you mean
-    'epochs'?", so the missing ``epochs`` is not reported again.
+    A union fails member by member for one mistake (batch_size: a whole number or 'all'),
+    so their messages share one line. A typo (``epoch:``) is one mistake too: its line says
+    "did you mean 'epochs'?", so the missing ``epochs`` is not reported again.
     """
-    missing = {tuple(error["loc"]) for error in errors if error["type"] == "missing"}
-    explained = set()
+    unknown = [tuple(error["loc"]) for error in errors if error["type"] == "extra_forbidden"]
+    keys = {location: list(_locate(location[:-1])[1].model_fields) for location in unknown}
+    misspelt = {location[:-1] + (_near_miss(location[-1], keys[location]),) for location in unknown}
+    lines: dict[tuple[str, str], list[str]] = {}
     for error in errors:
-        location = tuple(error["loc"])
-        if error["type"] == "extra_forbidden":
-            near = _near_miss(location[-1], _locate(location)[1].model_fields)
-            if near is not None and location[:-1] + (near,) in missing:
-                explained.add(location[:-1] + (near,))
-    return explained
+        location, context = tuple(error["loc"]), error.get("ctx", {})
+        if location in keys:
+            hint = _did_you_mean(location[-1], keys[location])
+            given, message = "", f"unknown key{hint}; allowed keys: {', '.join(keys[location])}"
+        elif error["type"] == "union_tag_not_found":  # pydantic's message names no kind
+            given, message = "", f"the key kind is missing; allowed kinds: {', '.join(map(repr, KINDS))}"
+        elif error["type"] == "missing":
+            if location in misspelt:
+                continue
+            given, message = "", error["msg"]
+        else:
+            # A literal's choices (or a dataset's kinds) are in pydantic's context: a near miss gets a did-you-mean.
+            choices = re.findall(r"'([^']*)'", context.get("expected", context.get("expected_tags", "")))
+            hint = _did_you_mean(context.get("tag", error["input"]), choices)
+            # pydantic's message may quote the value given (a dataset's kind): kept on one line.
+            given, message = f"got {_show(error['input'])}; ", " ".join(error["msg"].split()) + hint
+        lines.setdefault((_locate(location)[0], given), []).append(message)
+    return [
+        f"{path}: {given}" + " or ".join([first, *(more.removeprefix("Input should be ") for more in others)])
+        for (path, given), (first, *others) in lines.items()
+    ]
 
 
 def _name_problem(prefix: str, what: str, name: str) -> list[str]:
     if NAME_PATTERN.fullmatch(name):
         return []
     return [
-        f"{prefix}: {what} name {_show(name)} is not allowed; use lower-case letters, digits and '_', "
-        "starting with a letter"
+        f"{prefix}: {what} name {name!r} is not allowed; use lower-case letters, digits and '_', starting with a letter"
     ]
 
 
 def _repeated_seeds_problem(path: str, seeds: list[int]) -> list[str]:
-    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    repeated = ", ".join(str(seed) for seed in sorted(set(seeds)) if seeds.count(seed) > 1)
     if not repeated:
         return []
-    return [
-        f"{path}: got {_show(seeds)}; allowed: distinct seeds, but "
-        f"{', '.join(map(str, repeated))} appears more than once"
-    ]
+    return [f"{path}: got {_show(seeds)}; allowed: distinct seeds, but {repeated} appears more than once"]
 
 
 def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
@@ -344,33 +245,15 @@ def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
     return problems
 
 
-def _plain(value: Any, nested: bool = False) -> bool:
-    """A value a framing key can take: a YAML scalar, or (for dataset) a mapping of scalars."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    return isinstance(value, dict) and not nested and all(_plain(item, nested=True) for item in value.values())
-
-
 def _grid_problems(prefix: str, sweep: SweepParams, base: FramingParams) -> list[str]:
-    """Grid keys and values, then every grid point as a framing of its own."""
-    framing_keys = list(FramingParams.model_fields)
-    dataset_keys = sorted({key for model in KINDS.values() for key in model.model_fields})
-    allowed_keys = framing_keys + [f"dataset.{key}" for key in dataset_keys]
-    problems = []
-    for key, values in sweep.grid.items():
-        if key not in allowed_keys:
-            near = _near_miss(key, allowed_keys)
-            problems.append(
-                f"{prefix}.grid.{key}: not a framing key{f' (did you mean {near!r}?)' if near else ''}; allowed: "
-                f"{', '.join(framing_keys)} or dataset.<key> ({', '.join(dataset_keys)})"
-            )
-        elif not all(_plain(value) for value in values):
-            problems.append(
-                f"{prefix}.grid.{key}: got {_show(values)}; allowed: a list of numbers, text, "
-                "true or false (or, for dataset, mappings of a dataset's keys to those)"
-            )
-        elif len({json.dumps(value, sort_keys=True) for value in values}) != len(values):
-            problems.append(f"{prefix}.grid.{key}: got {_show(values)}; allowed: distinct values")
+    """Distinct grid values, then every grid point as a framing of its own: an unknown grid key
+    or a value no framing takes is a problem of the points that have it."""
+    problems = [
+        f"{prefix}.grid.{key}: got {_show(values)}; allowed: distinct values"
+        for key, values in sweep.grid.items()
+        # YAML sorts a mapping's keys: the same dataset written in another order is the same value.
+        if len({yaml.safe_dump(value) for value in values}) != len(values)
+    ]
     if problems:
         return problems
     # One mistake (batch_size 7 does not divide 25) usually fails many points: shown once.
@@ -392,7 +275,7 @@ def _grid_problems(prefix: str, sweep: SweepParams, base: FramingParams) -> list
 
 def show_value(value: Any) -> str:
     """A grid value as params.yaml writes it (true, 32, timesteps, {kind: sliding, ...})."""
-    return _show(value).strip('"') if isinstance(value, str) else _show(value)
+    return _show(value).strip("'\"") if isinstance(value, str) else _show(value)
 
 
 def grid_label(values: tuple[tuple[str, Any], ...]) -> str:
@@ -409,19 +292,13 @@ def _cross_checks(params: Params) -> list[str]:
     problems += _repeated_seeds_problem("seeds", params.seeds)
     for name in params.report.tutorial_accuracy:
         if name not in params.framings:
-            problems.append(
-                f"report.tutorial_accuracy.{_name(name)}: no framing of that name"
-                f"{_did_you_mean(name, params.framings)}; allowed: the framings "
-                f"{', '.join(map(_name, params.framings))}"
-            )
+            problems.append(f"report.tutorial_accuracy.{_name(name)}: {_no_such('framing', params.framings, name)}")
     for name, sweep in params.sweeps.items():
         prefix = f"sweeps.{_name(name)}"
         problems += _name_problem(prefix, "sweep", name) + _repeated_seeds_problem(f"{prefix}.seeds", sweep.seeds)
         if sweep.framing not in params.framings:
-            problems.append(
-                f"{prefix}.framing: got {_show(sweep.framing)}{_did_you_mean(sweep.framing, params.framings)}; "
-                f"allowed: a framing of framings ({', '.join(map(_name, params.framings))})"
-            )
+            unknown = _no_such("framing", params.framings, sweep.framing)
+            problems.append(f"{prefix}.framing: got {_show(sweep.framing)}; {unknown}")
         elif not any(problem.startswith(f"framings.{sweep.framing}.") for problem in problems):
             # A bad base framing is reported once, under framings.
             problems += _grid_problems(prefix, sweep, params.framings[sweep.framing])
@@ -430,17 +307,12 @@ def _cross_checks(params: Params) -> list[str]:
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     """Validate a parsed params mapping; ParamsError lists every problem, one per line."""
-    if not isinstance(raw, dict):
-        given = "an empty file" if raw is None else _show(raw)
-        raise ParamsError([f"(top level): got {given}; allowed: {_keys_text(Params)}"], source)
+    if raw is None:
+        raise ParamsError(["(top level): the file is empty"], source)
     try:
         params = Params.model_validate(raw)
     except ValidationError as error:
-        errors = error.errors()
-        misspelt = _misspelt_locations(errors)
-        problems = [_describe(e) for e in errors if tuple(e["loc"]) not in misspelt]
-        # Union members fail one by one for one mistake; dict.fromkeys keeps one line.
-        raise ParamsError(list(dict.fromkeys(problems)), source) from None
+        raise ParamsError(_problems(error.errors()), source) from None
     problems = _cross_checks(params)
     if problems:
         raise ParamsError(problems, source)
