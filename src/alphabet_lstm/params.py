@@ -76,6 +76,23 @@ class ReportParams(StrictModel):
     tutorial_accuracy: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
 
 
+class TrackingParams(StrictModel):
+    """The MLflow store the log stages write to: a param, so that DVC reruns them when it
+    changes (DVC cannot see MLFLOW_TRACKING_URI). Credentials stay in MLflow's variables."""
+
+    uri: Annotated[
+        StrictStr,
+        Field(
+            pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://\S",
+            description=(
+                "a tracking URI with its scheme: sqlite:///mlflow.db (the embedded store at the "
+                "checkout root), http(s)://host:port (a tracking server), or another scheme MLflow "
+                "takes (file://, postgresql://)"
+            ),
+        ),
+    ] = "sqlite:///mlflow.db"
+
+
 class SweepParams(StrictModel):
     """A grid over one framing's keys; every grid point trains once per seed (docs/sweeps.md).
 
@@ -119,6 +136,7 @@ class Params(StrictModel):
     seeds: Annotated[list[Seed], Field(min_length=1)]
     train: TrainParams = TrainParams()
     report: ReportParams = ReportParams()
+    tracking: TrackingParams = TrackingParams()
     framings: Annotated[
         dict[str, FramingParams],
         Field(min_length=1, description="a mapping of one or more framing names to framings"),
