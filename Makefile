@@ -25,7 +25,7 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	dvc repro
-	@echo "Report: reports/report.md (and reports/report.html); MLflow store: $(CURDIR)/mlflow.db"
+	@echo "Report: reports/report.md (and reports/report.html); MLflow store: tracking.uri in params.yaml (default $(CURDIR)/mlflow.db)"
 
 # The whole suite, as CI runs it, on every core (pytest-xdist): tests/conftest.py groups the
 # tests so that each reproduced clone is built once, and orders the groups heaviest first

@@ -343,7 +343,7 @@ start() {
     fi
     say "ready (login required); admin credentials: $ADMIN_CREDENTIALS_FILE"
     say "add a teammate with: $0 add-user NAME --dir $SERVER_DIR"
-    say "point the pipeline at it with:"
+    say "point the pipeline at it with tracking.uri in params.yaml (docs/team.md); MLflow clients with:"
     echo "export MLFLOW_TRACKING_URI=$(tracking_uri)"
 }
 

@@ -43,7 +43,8 @@ SCREENSHOTS = REPO_ROOT / "test-artifacts"
 
 
 def pipeline_env(extra: dict | None = None) -> dict:
-    """The environment a user has after activating the venv; no tracking URI override."""
+    """The environment a user has after activating the venv, without MLFLOW_TRACKING_URI:
+    the store is params.yaml's tracking.uri, and a variable naming another would be refused."""
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.pop("MLFLOW_TRACKING_URI", None)

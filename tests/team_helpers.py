@@ -53,6 +53,20 @@ def team_clone(destination: Path) -> Path:
     return root
 
 
+def use_store(root: Path, uri: str) -> None:
+    """Point a clone's log stages at the MLflow store ``uri`` as a team does: tracking.uri in
+    params.yaml, committed like the team's DVC remote (the login stays in each shell)."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tracking"] = {"uri": uri}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "commit", "-q", "-m", f"MLflow store {uri}", "params.yaml"], root)
+
+
+def login(exported: dict[str, str]) -> dict[str, str]:
+    """A teammate's login alone, of the lines `add-user` hands over: the store is the param."""
+    return {name: exported[name] for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+
+
 def output_files(root: Path) -> dict[str, bytes]:
     """Every file the pipeline wrote or pulled, by path relative to the checkout."""
     return {

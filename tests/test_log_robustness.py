@@ -1,6 +1,6 @@
 """The log stage when things go wrong, with the real tools: a `kill -9` in the middle of
-logging, a wrong password on the team server then the right one, two log stages racing
-for the same trainings on one server.
+logging, the store moved to the team server (a wrong password, then the right one) and back,
+two log stages racing for the same trainings on one server.
 
 The clones are test_team's: two framings (one stateless, one stateful) on the small-epoch
 profile, committed; the team server is PostgreSQL behind `mlflow server` with basic auth.
@@ -8,6 +8,7 @@ profile, committed; the team server is PostgreSQL behind `mlflow server` with ba
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -17,8 +18,20 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO_ROOT, VENV_BIN, pipeline_env, run, stages_run
-from team_helpers import EXPERIMENT_NAME, FRAMINGS, SEED, SERVER_SCRIPT, exported_lines, rest_json, team_clone
+from team_helpers import (
+    EXPERIMENT_NAME,
+    FRAMINGS,
+    SEED,
+    SERVER_SCRIPT,
+    embedded_runs,
+    exported_lines,
+    login,
+    rest_json,
+    team_clone,
+    use_store,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -179,7 +192,7 @@ def server_runs(uri: str, credentials: tuple[str, str]) -> list[dict]:
     ]
 
 
-def test_a_log_stage_failed_on_a_wrong_password_is_rerun_by_the_next_repro(
+def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_after_a_wrong_password(
     team_server,
     reproduced: Path,
     tmp_path: Path,
@@ -189,21 +202,41 @@ def test_a_log_stage_failed_on_a_wrong_password_is_rerun_by_the_next_repro(
     root = tmp_path / "repo"
     run(["cp", "-a", str(reproduced), str(root)], tmp_path)
     (root / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)
-    # Logged to the embedded store already: DVC calls the pipeline up to date. Logging the same
-    # outputs to the server is asked for once (DVC cannot see MLFLOW_TRACKING_URI), with a
-    # wrong password: it fails, and leaves the stage to run again.
-    wrong = pipeline_env({**alice, "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
-    failed = run(["dvc", "repro", "-f", "-s", "log"], root, env=wrong, check=False)
-    assert failed.returncode != 0 and "refused the user name and password" in failed.stderr
-    assert "log" in run(["dvc", "status"], root, env=pipeline_env(alice)).stdout
+    local_runs = sorted(tracked["run_id"] for tracked in embedded_runs(root))
 
-    logged = run(["dvc", "repro"], root, env=pipeline_env(alice))
+    # Logged to the embedded store already. The team names its server in params.yaml: DVC
+    # sees the param change, and only the log stage's (validate checks the whole file).
+    use_store(root, team_server.uri)
+    changed = json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout)
+    assert set(changed) == {"validate", "log"}
+    assert {"changed deps": {"params.yaml": {"tracking.uri": "modified"}}} in changed["log"]
+
+    # A wrong password fails the stage before anything is logged, and leaves it to run again.
+    wrong = pipeline_env({**login(alice), "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
+    failed = run(["dvc", "repro"], root, env=wrong, check=False)
+    assert failed.returncode != 0
+    assert (
+        f"error: MLflow tracking server {team_server.uri} refused the user name and password of "
+        "MLFLOW_TRACKING_USERNAME=alice (HTTP 401)" in failed.stderr
+    )
+    assert "log" in json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout)
+
+    # The right one: the next plain `dvc repro` logs every training and the summary there.
+    logged = run(["dvc", "repro"], root, env=pipeline_env(login(alice)))
     assert stages_run(logged.stdout) == ["log"]
-    runs = server_runs(alice["MLFLOW_TRACKING_URI"], credentials)
+    runs = server_runs(team_server.uri, credentials)
     assert sorted(tracked["name"] for tracked in runs) == sorted(
         [f"{name}-seed{SEED}" for name in FRAMINGS] + ["summary@workspace"]
     )
     assert {tracked["status"] for tracked in runs} == {"FINISHED"}
+
+    # Back to the embedded store: log runs again and finds every run there, adding none.
+    use_store(root, "sqlite:///mlflow.db")
+    back = run(["dvc", "repro"], root)
+    assert stages_run(back.stdout) == ["validate", "log"]
+    assert "(0 new runs" in back.stderr and "summary run" in back.stderr and "(already logged)" in back.stderr
+    assert sorted(tracked["run_id"] for tracked in embedded_runs(root)) == local_runs
+    assert run(["dvc", "status", "dvc.yaml"], root).stdout.strip() == "Data and pipelines are up to date."
 
 
 def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
@@ -213,10 +246,23 @@ def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
 ):
     alice = alice_on(team_server)
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
-    env = pipeline_env(alice)
+    env = pipeline_env(login(alice))
+    # The clone's params with the server as the store, beside it (the shared clone stays as it is).
+    params = yaml.safe_load((reproduced / "params.yaml").read_text())
+    params["tracking"] = {"uri": team_server.uri}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     racers = [
         subprocess.Popen(
-            [str(VENV_BIN / "python"), "-m", LOG_STAGE, *TEMPLATES, "--out", str(tmp_path / f"logged-{index}.json")],
+            [
+                str(VENV_BIN / "python"),
+                "-m",
+                LOG_STAGE,
+                "--params",
+                str(tmp_path / "params.yaml"),
+                *TEMPLATES,
+                "--out",
+                str(tmp_path / f"logged-{index}.json"),
+            ],
             cwd=reproduced,
             env=env,
             stdout=subprocess.PIPE,

@@ -96,6 +96,8 @@ def test_real_params_hold_the_tutorials_hyperparameters_exactly():
     assert params.report.tutorial_accuracy == TUTORIAL_ACCURACY
     assert 7 in params.seeds
     assert params.train.engine in ("fast", "keras")
+    # The committed study logs to the embedded store; a team commits its server here instead.
+    assert params.tracking.uri == "sqlite:///mlflow.db"
 
 
 def test_real_params_imply_the_tutorials_input_shapes():
@@ -353,6 +355,11 @@ BAD_PARAMS = [
         "train.engine",
         "got tensorflow; Input should be 'fast' or 'keras'",
     ),
+    # The MLflow store: a URI with its scheme, as MLflow takes it.
+    ("tracking-uri-path", set_at(("tracking", "uri"), "mlflow.db"), "tracking.uri", "a tracking URI with its scheme"),
+    ("tracking-uri-empty", set_at(("tracking", "uri"), ""), "tracking.uri", "http(s)://host:port"),
+    ("tracking-uri-number", set_at(("tracking", "uri"), 5000), "tracking.uri", "got 5000"),
+    ("unknown-tracking-key", rename_at(("tracking", "uri"), "url"), "tracking.url", "did you mean 'uri'?"),
 ]
 BAD_IDS = [case[0] for case in BAD_PARAMS]
 # The cases also run through the real stage: one or more of each kind of mistake. (Each run

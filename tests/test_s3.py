@@ -28,10 +28,12 @@ from team_helpers import (
     SEED,
     add_user,
     free_ports,
+    login,
     output_files,
     rest_json,
     running_team_server,
     team_clone,
+    use_store,
 )
 
 pytestmark = pytest.mark.e2e
@@ -355,10 +357,12 @@ def test_team_server_keeps_every_artifact_in_the_bucket(pushed: Teammate, s3: S3
         "--artifacts-destination", ARTIFACTS_DESTINATION, env=teammate_env(tmp_path, server_env)
     ) as server:
         alice_login, bob_login = add_user(server, "alice"), add_user(server, "bob")
-        alice_env = teammate_env(pushed.home, alice_login)
-        logged = run(["dvc", "repro", "-f", "-s", "log"], pushed.root, alice_env)
-        assert stages_run(logged.stdout) == ["log"]
-        assert run(["git", "status", "--porcelain"], pushed.root).stdout == ""
+        # The team names its server in params.yaml (committed); alice's shell holds her login.
+        use_store(pushed.root, server.uri)
+        logged = run(["dvc", "repro"], pushed.root, teammate_env(pushed.home, login(alice_login)))
+        assert stages_run(logged.stdout) == ["validate", "log"]
+        # Nothing in the checkout changed but the lock, which now records the store.
+        assert run(["git", "status", "--porcelain", "--", ".", ":!dvc.lock"], pushed.root).stdout == ""
         assert not (server.directory / "artifacts").exists()
 
         credentials = ("alice", alice_login["MLFLOW_TRACKING_PASSWORD"])

@@ -524,7 +524,7 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     second = run(sweep_command, root, env)
     assert "Stage 'sweeps/dvc.yaml:sweep_run@tiny' didn't change, skipping" in second.stdout
     assert len(_mlflow_runs(root / "mlflow.db")) == 5
-    # Forced again (what `dvc repro -f` does for another store): the same bytes, no new run.
+    # Forced again: the same bytes, and the store already holds every run.
     third = run(
         [
             "dvc",

@@ -30,11 +30,13 @@ from team_helpers import (
     add_user,
     embedded_runs,
     free_ports,
+    login,
     output_files,
     rest,
     rest_json,
     team_clone,
     training_keys,
+    use_store,
 )
 
 QUEUE_TIMEOUT_SECONDS = 600
@@ -109,31 +111,37 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     assert "experiments" in rest_json(uri, search, credentials=credentials)
     check_failing_commands_print_no_secret(team_server, alice["MLFLOW_TRACKING_PASSWORD"])
 
-    # The pusher's trained checkout with a store of its own, pointed at the server.
+    # The pusher's trained checkout with a store of its own; params.yaml's tracking.uri names
+    # the store, the shell holds alice's login only.
     root = copy_checkout(pusher, tmp_path / "repo")
 
-    # A server that does not answer: the log stage fails at once, naming it; the trainings stay.
+    # A server that does not answer: the log stage fails at once, naming it; the trainings stay
+    # (validate checks the changed params.yaml first, in a second, and changes nothing).
     [dead_port] = free_ports(1)
     down = f"http://127.0.0.1:{dead_port}"
-    failed = run(["dvc", "repro"], root, env=pipeline_env({**alice, "MLFLOW_TRACKING_URI": down}), check=False)
+    use_store(root, down)
+    failed = run(["dvc", "repro"], root, env=pipeline_env(login(alice)), check=False)
     assert failed.returncode != 0
     assert f"error: MLflow tracking server {down} did not answer" in failed.stderr
-    assert stages_run(failed.stdout) == ["log"]
+    assert stages_run(failed.stdout) == ["validate", "log"]
 
     # A wrong password: the same, and nothing is retrained on the way.
-    wrong = pipeline_env({**alice, "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
+    use_store(root, uri)
+    wrong = pipeline_env({**login(alice), "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
     failed = run(["dvc", "repro"], root, env=wrong, check=False)
     assert failed.returncode != 0
     assert (
         f"error: MLflow tracking server {uri} refused the user name and password of MLFLOW_TRACKING_USERNAME=alice"
         in failed.stderr
     )
-    assert stages_run(failed.stdout) == ["log"]
+    assert stages_run(failed.stdout) == ["validate", "log"]
     for name in FRAMINGS:
         assert (root / "models" / name / f"seed{SEED}.npz").is_file()
     assert not (root / "mlflow.db").exists()
 
-    # The right one: only the log stage runs (nothing is retrained), and its runs are on the server.
+    # The right one: only the log stage runs (nothing is retrained), and its runs are on the
+    # server. Alice's shell has all the lines add-user printed: MLFLOW_TRACKING_URI names the
+    # same store as tracking.uri, so it is no conflict.
     logged = run(["dvc", "repro"], root, env=pipeline_env(alice))
     assert stages_run(logged.stdout) == ["log"]
     assert not (root / "mlflow.db").exists()

@@ -129,11 +129,18 @@ def read_records(root: Path, exp_name: str = "workspace") -> list[records.Traini
     ]
 
 
-def run_log_stage(root: Path, uri: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The log stage as DVC runs it: its own process, in the checkout."""
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+def stage_env(env: dict | None = None) -> dict:
+    """This environment with the venv first on PATH, without a store or experiment of its own."""
+    environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    environment.pop("MLFLOW_TRACKING_URI", None)
     environment.pop("DVC_EXP_NAME", None)
-    environment.update(env or {})
+    return {**environment, **(env or {})}
+
+
+def run_log_stage(root: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The log stage as DVC runs it: its own process, in the checkout, logging to the store
+    its params.yaml names (tracking.uri)."""
+    environment = stage_env(env)
     return subprocess.run(
         [sys.executable, "-m", "alphabet_lstm.stages.log", *LOG_ARGS, "--out", "mlflow-logged.json"],
         cwd=root,
@@ -146,10 +153,12 @@ def run_log_stage(root: Path, uri: str, env: dict | None = None) -> subprocess.C
 
 @pytest.fixture(scope="module")
 def logged(workspace: Path) -> dict:
-    """The workspace logged once by the log stage into its own store."""
+    """The workspace logged once by the log stage into its own store: tracking.uri's
+    default, mlflow.db at the root of the checkout (here a folder that is no DVC checkout)."""
     uri = f"sqlite:///{workspace / 'mlflow.db'}"
-    result = run_log_stage(workspace, uri)
+    result = run_log_stage(workspace)
     assert result.returncode == 0, result.stderr
+    assert f"MLflow {uri}: " in result.stderr
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
@@ -266,7 +275,7 @@ def test_each_training_is_one_finished_run_with_everything_recorded(workspace: P
 
 @pytest.mark.slow
 def test_logging_again_adds_no_run_and_no_version(workspace: Path, logged: dict):
-    again = run_log_stage(workspace, logged["uri"])
+    again = run_log_stage(workspace)
     assert again.returncode == 0, again.stderr
     assert "0 new runs" in again.stderr and "already logged" in again.stderr
     client = logged["client"]
@@ -305,7 +314,7 @@ def test_summary_links_every_training_and_a_second_experiment_gets_its_own(works
     assert summary.data.params["stateful.batch_size"] == "1"
 
     # The same outputs logged for a DVC experiment: its own summary, the same training runs.
-    other = run_log_stage(workspace, logged["uri"], env={"DVC_EXP_NAME": "other-exp"})
+    other = run_log_stage(workspace, env={"DVC_EXP_NAME": "other-exp"})
     assert other.returncode == 0, other.stderr
     client = logged["client"]
     summaries = client.search_runs(
@@ -524,7 +533,60 @@ def test_main_checkout_root_from_queue_executor_copy(tmp_path: Path):
     (root / "dvc.yaml").write_text("stages: {}\n")
     assert tracking.main_checkout_root(copy) == root
     assert tracking.main_checkout_root(copy / "src") == root
-    assert tracking.default_tracking_uri(copy) == f"sqlite:///{root / 'mlflow.db'}"
+    # tracking.uri's relative SQLite path: the one store of the main checkout, seen from a copy.
+    assert tracking.tracking_uri("sqlite:///mlflow.db", copy, environ={}) == f"sqlite:///{root / 'mlflow.db'}"
+    absolute = f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}"
+    assert tracking.tracking_uri(absolute, copy, environ={}) == absolute
+
+
+def test_an_environment_naming_the_same_store_is_accepted(tmp_path: Path):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / ".dvc").mkdir()
+    embedded = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for configured, environment in (
+        ("sqlite:///mlflow.db", embedded),
+        ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+        (embedded, "sqlite:///mlflow.db"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000/"),
+        ("http://127.0.0.1:5000", ""),  # set but empty: unset
+    ):
+        uri = tracking.tracking_uri(configured, tmp_path, environ={"MLFLOW_TRACKING_URI": environment})
+        assert uri == (embedded if configured.startswith("sqlite") else "http://127.0.0.1:5000")
+
+
+def test_an_environment_naming_another_store_is_refused_saying_why_and_what_to_do(tmp_path: Path):
+    server = "http://mlflow.example.org:5000"
+    with pytest.raises(tracking.StoreMismatch) as refused:
+        tracking.tracking_uri("sqlite:///mlflow.db", tmp_path, environ={"MLFLOW_TRACKING_URI": server})
+    message = str(refused.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith(
+        f"MLFLOW_TRACKING_URI={server} names another MLflow store than params.yaml's tracking.uri"
+    )
+    assert f"(sqlite:///mlflow.db, that is sqlite:///{tmp_path / 'mlflow.db'})" in message
+    assert "DVC reruns the log stages when a param changes, never when an environment variable does" in message
+    assert f"`dvc exp run -S tracking.uri={server}`" in message and "unset MLFLOW_TRACKING_URI" in message
+    with pytest.raises(tracking.StoreMismatch, match="names another MLflow store"):
+        tracking.tracking_uri(server, tmp_path, environ={"MLFLOW_TRACKING_URI": "http://mlflow.example.org:5001"})
+
+
+def test_the_log_stage_refuses_an_environment_naming_another_store_and_runs_again_next_time(tmp_path: Path):
+    shutil.copy(REPO_ROOT / "params.yaml", tmp_path / "params.yaml")
+    out = tmp_path / "mlflow-logged.json"
+    out.write_text("{}")
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "alphabet_lstm.stages.log", *LOG_ARGS, "--out", str(out)],
+        cwd=tmp_path,
+        env=stage_env({"MLFLOW_TRACKING_URI": elsewhere}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: MLFLOW_TRACKING_URI={elsewhere} names another MLflow store")
+    # Nothing logged anywhere, and the output gone: the next `dvc repro` runs the stage again.
+    assert not out.exists() and not (tmp_path / "elsewhere.db").exists() and not (tmp_path / "mlflow.db").exists()
 
 
 # --- what a logged model carries ------------------------------------------------------------
@@ -662,8 +724,9 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
     params = yaml.safe_load((experiment / "params.yaml").read_text())
     params["framings"] = {"stateful": params["framings"]["stateful"]}
     params.pop("sweeps")  # its base framing is not in this experiment's params
+    params["tracking"] = {"uri": logged["uri"]}  # the study's store
     (experiment / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    result = run_log_stage(experiment, logged["uri"], env={"DVC_EXP_NAME": "b5"})
+    result = run_log_stage(experiment, env={"DVC_EXP_NAME": "b5"})
     assert result.returncode == 0, result.stderr
     assert "champion" not in result.stderr
     versions = {str(item.version): item for item in client.search_model_versions("name = 'alphabet-lstm-stateful'")}
@@ -671,14 +734,14 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
     assert versions["2"].tags["dvc_exp_name"] == "b5" and versions["2"].tags["param.batch_size"] == "5"
     assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "1"
 
-    # Moved on purpose, by the experiment's name; the study logging again leaves it there.
-    env = {"MLFLOW_TRACKING_URI": logged["uri"]}
-    promoted = promote_command(["--framing", "stateful", "--exp", "b5"], workspace, env)
+    # Moved on purpose, by the experiment's name, in the store the workspace's tracking.uri
+    # names; the study logging again leaves it there.
+    promoted = promote_command(["--framing", "stateful", "--exp", "b5"], workspace)
     assert promoted.returncode == 0, promoted.stderr
     assert promoted.stdout.strip() == f"alphabet-lstm-stateful@champion: version 1 -> version 2 ({logged['uri']})"
-    assert run_log_stage(workspace, logged["uri"]).returncode == 0
+    assert run_log_stage(workspace).returncode == 0
     assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "2"
-    back = promote_command(["--framing", "stateful", "--version", "1"], workspace, env)
+    back = promote_command(["--framing", "stateful", "--version", "1"], workspace)
     assert back.stdout.strip().endswith("version 2 -> version 1 (" + logged["uri"] + ")")
 
     # Wrong input: one line naming what exists.
@@ -699,15 +762,23 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
             f"{logged['uri']}; framings registered there: one_char, stateful, variable_length",
         ),
     ):
-        refused = promote_command(args, workspace, env)
+        refused = promote_command(args, workspace)
         assert refused.returncode == 2 and refused.stderr.strip() == message, refused.stderr
+    # An environment naming another store than tracking.uri: refused before MLflow is asked.
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    refused = promote_command(
+        ["--framing", "stateful", "--version", "1"], workspace, {"MLFLOW_TRACKING_URI": elsewhere}
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith(f"error: MLFLOW_TRACKING_URI={elsewhere} names another MLflow store")
+    assert not (tmp_path / "elsewhere.db").exists()
 
 
-def promote_command(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+def promote_command(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(VENV_BIN / "alphabet-lstm"), "promote", *args],
         cwd=cwd,
-        env={**os.environ, **env},
+        env=stage_env(env),
         capture_output=True,
         text=True,
         timeout=300,

@@ -123,10 +123,11 @@ def _build_parser() -> argparse.ArgumentParser:
             "Move models:/alphabet-lstm-<framing>@champion, the model docs and services load, to "
             "a registered version: one given by number, or the one a DVC experiment registered. "
             "The committed study sets @champion when it logs a new version; experiments never "
-            "move it. Uses the MLflow store of the log stage (MLFLOW_TRACKING_URI, else mlflow.db)."
+            "move it. Uses the MLflow store of the log stage: tracking.uri in --params."
         ),
     )
     promote.add_argument("--framing", required=True, help="the framing, e.g. stateful")
+    promote.add_argument("--params", default="params.yaml", help="where the store is read (tracking.uri)")
     target = promote.add_mutually_exclusive_group(required=True)
     target.add_argument("--version", default=None, help="the registered version number")
     target.add_argument("--exp", default=None, help="the DVC experiment whose version to promote")
@@ -319,7 +320,7 @@ def promote(args: argparse.Namespace) -> str:
     """Move @champion; returns the line `alphabet-lstm promote` prints."""
     from alphabet_lstm import tracking
 
-    uri = tracking.tracking_uri()
+    uri = tracking.tracking_uri(load_params(args.params).tracking.uri)
     tracking.check_tracking_server(uri)
     # MLflow loads here only: predict and export start without it.
     from alphabet_lstm.tracking import registry

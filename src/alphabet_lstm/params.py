@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from alphabet_lstm.data.kinds import KINDS, DatasetParams, Seed, StrictModel
 
@@ -64,6 +64,24 @@ class ReportParams(StrictModel):
     tutorial_accuracy: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
 
 
+class TrackingParams(StrictModel):
+    """The MLflow store the log stages write to: a param, so that DVC reruns them when it
+    changes (DVC cannot see MLFLOW_TRACKING_URI). Credentials stay in MLflow's variables."""
+
+    uri: StrictStr = "sqlite:///mlflow.db"
+
+    @field_validator("uri")
+    @classmethod
+    def _has_a_scheme(cls, uri: str) -> str:
+        if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://\S", uri):
+            raise ValueError(
+                "allowed: a tracking URI with its scheme: sqlite:///mlflow.db (the embedded store at the "
+                "checkout root), http(s)://host:port (a tracking server), or another scheme MLflow takes "
+                "(file://, postgresql://)"
+            )
+        return uri
+
+
 class SweepParams(StrictModel):
     """A grid over one framing's keys; every grid point trains once per seed (docs/sweeps.md).
 
@@ -98,11 +116,9 @@ class Params(StrictModel):
     seeds: Annotated[list[Seed], Field(min_length=1)]
     train: TrainParams = TrainParams()
     report: ReportParams = ReportParams()
-    framings: Annotated[
-        dict[str, FramingParams],
-        Field(min_length=1, description="a mapping of one or more framing names to framings"),
-    ]
-    sweeps: Annotated[dict[str, SweepParams], Field(description="a mapping of sweep names to sweeps")] = {}
+    tracking: TrackingParams = TrackingParams()
+    framings: Annotated[dict[str, FramingParams], Field(min_length=1)]
+    sweeps: dict[str, SweepParams] = {}
 
     def framing(self, name: str) -> FramingParams:
         """The named framing; ParamsError listing the defined ones if it is not there."""
@@ -198,7 +214,10 @@ def _problems(errors: list[Any]) -> list[str]:
             choices = re.findall(r"'([^']*)'", context.get("expected", context.get("expected_tags", "")))
             hint = _did_you_mean(context.get("tag", error["input"]), choices)
             # pydantic's message may quote the value given (a dataset's kind): kept on one line.
-            given, message = f"got {_show(error['input'])}; ", " ".join(error["msg"].split()) + hint
+            given, message = (
+                f"got {_show(error['input'])}; ",
+                " ".join(error["msg"].removeprefix("Value error, ").split()) + hint,
+            )
         lines.setdefault((_locate(location)[0], given), []).append(message)
     return [
         f"{path}: {given}" + " or ".join([first, *(more.removeprefix("Input should be ") for more in others)])
@@ -207,11 +226,8 @@ def _problems(errors: list[Any]) -> list[str]:
 
 
 def _name_problem(prefix: str, what: str, name: str) -> list[str]:
-    if NAME_PATTERN.fullmatch(name):
-        return []
-    return [
-        f"{prefix}: {what} name {name!r} is not allowed; use lower-case letters, digits and '_', starting with a letter"
-    ]
+    rule = "use lower-case letters, digits and '_', starting with a letter"
+    return [] if NAME_PATTERN.fullmatch(name) else [f"{prefix}: {what} name {name!r} is not allowed; {rule}"]
 
 
 def _repeated_seeds_problem(path: str, seeds: list[int]) -> list[str]:

@@ -12,10 +12,10 @@ holds every framing's results and the ids of its training runs, tagged with the 
 experiment, so two experiments compare side by side in MLflow even for framings one of
 them did not retrain.
 
-The output (--out) names what was logged by content only (no run ids, URIs or absolute
-paths). It is git-ignored and kept out of DVC's run cache (persist), so every checkout
-logs to its own store; ``dvc repro -f -s log`` logs the current outputs to another store
-(MLFLOW_TRACKING_URI: DVC does not see environment variables). It is deleted first and
+The store is the param ``tracking.uri`` (tracking/__init__.py): changing it reruns this
+stage, which logs the current outputs there. The output (--out) names what was logged by
+content only (no run ids, URIs or absolute paths). It is git-ignored and kept out of DVC's
+run cache (persist), so every checkout logs to its own store. It is deleted first and
 written last, so a stage that fails (a tracking server that does not answer or refuses the
 credentials fails before anything is logged) or is killed is run again by the next
 ``dvc repro``; runs a killed stage left RUNNING are then ended KILLED (tracking/store.py).
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     # wrong password, a kill) leaves its output missing, so the next `dvc repro` reruns it
     # rather than calling the stage up to date.
     Path(args.out).unlink(missing_ok=True)
-    uri = tracking.tracking_uri()
+    uri = tracking.tracking_uri(params.tracking.uri)
     # Before MLflow's import (seconds): a server that is down or refuses us fails at once.
     tracking.check_tracking_server(uri)
     templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}

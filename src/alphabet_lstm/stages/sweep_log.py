@@ -2,7 +2,7 @@
 
 Idempotent: runs are found by their content keys (a child's is the pipeline's
 ``training_key`` of the same training), so logging the same sweep again adds nothing.
-MLFLOW_TRACKING_URI names the store (default: mlflow.db at the checkout root).
+params.yaml's ``tracking.uri`` names the store (default: mlflow.db at the checkout root).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report-dir", required=True, help="the sweep's report, attached to the parent run")
     args = parser.parse_args(argv)
 
-    sweep = Sweep.from_params(load_params(args.params), args.sweep)
-    uri = tracking.tracking_uri()
+    params = load_params(args.params)
+    sweep = Sweep.from_params(params, args.sweep)
+    uri = tracking.tracking_uri(params.tracking.uri)
     tracking.check_tracking_server(uri)  # an unreachable server fails now, not after MLflow's retries
     results = read_table(args.results)
     try:

@@ -5,11 +5,12 @@ This module is light (no MLflow import): it names the store and checks the serve
 MLflow's own APIs, ``registry`` registers the models and moves ``champion``,
 ``pyfunc_model`` is the MLflow model of a training.
 
-The default store is the SQLite file ``mlflow.db`` at the root of the main checkout,
-addressed by its absolute path, so runs from ``dvc exp run`` temporary and queued copies
-(which live under ``<root>/.dvc/tmp/exps/``) land in the same store. ``MLFLOW_TRACKING_URI``
-overrides it, for a team server; ``MLFLOW_TRACKING_USERNAME`` and
-``MLFLOW_TRACKING_PASSWORD`` are its credentials (MLflow's own variables).
+The store is params.yaml's ``tracking.uri``, a param like any other so that DVC reruns the
+log stages when it changes (a DVC remote is committed config too). Its default,
+``sqlite:///mlflow.db``, is the SQLite file at the root of the main checkout: a relative
+path is resolved there, so runs from ``dvc exp run`` temporary and queued copies (which live
+under ``<root>/.dvc/tmp/exps/``) land in the same store. The credentials are not params:
+``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (MLflow's own variables).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from alphabet_lstm.errors import UsageError
+from alphabet_lstm.params import TrackingParams
 
 EXPERIMENT_NAME = "alphabet-lstm"
 SWEEPS_EXPERIMENT_NAME = "alphabet-lstm-sweeps"
@@ -30,7 +33,6 @@ SWEEPS_EXPERIMENT_DESCRIPTION = (
     "alphabet-lstm sweeps: one parent run per sweep (its question, each grid point's mean "
     "accuracy over seeds, the best point) with one child run per training (a grid point at a seed)."
 )
-DEFAULT_STORE_NAME = "mlflow.db"
 DEFAULT_ARTIFACTS_NAME = "mlartifacts"
 SERVER_CHECK_TIMEOUT_SECONDS = 5.0
 _EXPERIMENT_COPY_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
@@ -39,11 +41,15 @@ _CREDENTIALS_CHECK_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 
 
 class TrackingUnavailable(UsageError):
-    """The tracking server named by MLFLOW_TRACKING_URI does not answer, or refuses us."""
+    """The tracking server tracking.uri names does not answer, or refuses us."""
 
 
 class TrackingFailed(UsageError):
     """MLflow refused a request while logging."""
+
+
+class StoreMismatch(UsageError):
+    """MLFLOW_TRACKING_URI names another store than tracking.uri."""
 
 
 def main_checkout_root(start: Path | None = None) -> Path:
@@ -58,12 +64,37 @@ def main_checkout_root(start: Path | None = None) -> Path:
     return start
 
 
-def default_tracking_uri(root: Path | None = None) -> str:
-    return f"sqlite:///{main_checkout_root(root) / DEFAULT_STORE_NAME}"
+def _resolved(uri: str, start: Path | None) -> str:
+    """A store's URI as MLflow is given it: a relative SQLite path made absolute at the main
+    checkout, a server's address without a trailing slash (the same server either way)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{main_checkout_root(start) / uri.removeprefix('sqlite:///')}"
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/")
+    return uri
 
 
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+def tracking_uri(configured: str, start: Path | None = None, environ: Mapping[str, str] = os.environ) -> str:
+    """The MLflow store to use: ``configured`` (params.yaml's tracking.uri) resolved, seen
+    from ``start`` (the working directory by default).
+
+    StoreMismatch if MLFLOW_TRACKING_URI (in ``environ``) names another store: DVC cannot
+    see the variable, so a store named there would get the runs of whichever repros happened
+    to run a log stage and miss the trainings DVC calls up to date. Naming the same store, it
+    is harmless (plain MLflow clients read it).
+    """
+    uri = _resolved(configured, start)
+    environment = environ.get("MLFLOW_TRACKING_URI")
+    if environment and _resolved(environment, start) != uri:
+        shown = configured if configured == uri else f"{configured}, that is {uri}"
+        raise StoreMismatch(
+            f"MLFLOW_TRACKING_URI={environment} names another MLflow store than params.yaml's "
+            f"tracking.uri ({shown}). DVC reruns the log stages when a param changes, never when an "
+            "environment variable does, so the store is the param: set tracking.uri in params.yaml "
+            f"(or `dvc exp run -S tracking.uri={environment}` for one experiment) and unset "
+            "MLFLOW_TRACKING_URI."
+        )
+    return uri
 
 
 def tracking_user() -> str:
@@ -92,8 +123,8 @@ def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECOND
     status, reason = _http_status(base + "/health", timeout)
     if status != 200:
         raise TrackingUnavailable(
-            f"MLflow tracking server {uri} did not answer ({reason}). Start the server, or "
-            f"unset MLFLOW_TRACKING_URI to use the embedded store {default_tracking_uri()}."
+            f"MLflow tracking server {uri} did not answer ({reason}). Start the server, or set "
+            f"tracking.uri in params.yaml to another store ({TrackingParams().uri}: the embedded one)."
         )
     username = os.environ.get("MLFLOW_TRACKING_USERNAME")
     password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
