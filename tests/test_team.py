@@ -266,9 +266,9 @@ def test_failing_server_commands_without_a_server_print_no_secret(tmp_path: Path
 # stages re-run (unchanged ones are skipped, and no two experiments share a train signature,
 # so DVC's run-cache cannot stand in for any of them).
 # Three experiments for two workers: one waits in the queue while two run at once.
+# One experiment per worker: both run at once, in two temporary copies, writing one store.
 QUEUED = {
     "units-8": (["framings.one_char.units=8"], {("one_char", 7): {"units": "8"}}),
-    "units-12": (["framings.stateful.units=12"], {("stateful", 7): {"units": "12"}}),
     "seeds-7-8": (["seeds=[7,8]"], {("one_char", 8): {}, ("stateful", 8): {}}),
 }
 
