@@ -284,6 +284,26 @@ def test_bad_params_leave_every_output_byte_identical(changed_clone, edit):
     assert output_snapshot(root) == before
 
 
+def test_a_named_experiment_that_changes_nothing_gets_its_summary_run_when_asked(changed_clone):
+    """DVC runs no stage for an experiment that changes nothing, so no summary run is written
+    for it; docs/mlflow.md's `dvc exp run -n NAME -f -s log` writes one, tagged with NAME."""
+    root, _ = changed_clone
+
+    def summaries() -> set[str]:
+        return {
+            tracked.data.tags["dvc_exp_name"]
+            for tracked in mlflow_runs(root)
+            if tracked.data.tags["run_kind"] == "summary"
+        }
+
+    before = summaries()
+    assert stages_run(run(["dvc", "exp", "run", "-n", "unchanged"], root).stdout) == []
+    assert summaries() == before
+    forced = run(["dvc", "exp", "run", "-n", "unchanged-logged", "-f", "-s", "log"], root)
+    assert stages_run(forced.stdout) == ["log"]
+    assert summaries() == before | {"unchanged-logged"}
+
+
 def test_adding_a_seed_trains_only_that_seed(changed_clone):
     # Last in the module: it leaves seed 8 trained. Two framings, a stateless and a stateful
     # one, stand for all (every framing runs the same train stage). (Removing a seed removes
