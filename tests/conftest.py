@@ -24,6 +24,28 @@ from clones import tracked_files as tracked_files
 from clones import with_small_epochs as with_small_epochs
 
 VENV_BIN = Path(sys.executable).parent
+
+
+def spec_for(framing: str, **overrides):
+    """The ModelSpec of a hand-built test model: one letter in, one unit, stateless, batch
+    size 1, seed 7, with ``overrides`` on top."""
+    from alphabet_lstm.model.lstm import ModelSpec
+
+    values = dict(
+        framing=framing,
+        units=1,
+        layout="timesteps",
+        input_length=1,
+        stateful=False,
+        batch_size=1,
+        engine="fast",
+        seed=7,
+        shortest_query=1,
+        scores_all_queries=False,
+    )
+    return ModelSpec(**{**values, **overrides})
+
+
 CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")
 
 # The browser tests' Chromium: Debian's package (.ci/run installs it), driven by Playwright

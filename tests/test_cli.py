@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import CONSOLE_SCRIPT, REPO_ROOT, VENV_BIN, alphabet_lstm, pipeline_env
+from conftest import CONSOLE_SCRIPT, REPO_ROOT, VENV_BIN, alphabet_lstm, pipeline_env, spec_for
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.artifacts import save_model
@@ -49,23 +49,6 @@ def test_the_installed_console_script(workspace: Path):
             in_process.stderr,
         )
     assert installed.returncode == 2 and installed.stderr.startswith("error: ")
-
-
-def spec_for(framing: str, **overrides) -> ModelSpec:
-    values = dict(
-        framing=framing,
-        units=1,
-        layout="timesteps",
-        input_length=1,
-        stateful=False,
-        batch_size=1,
-        engine="fast",
-        seed=SEED,
-        shortest_query=1,
-        scores_all_queries=False,
-    )
-    values.update(overrides)
-    return ModelSpec(**values)
 
 
 VARIABLE_LENGTH = dict(input_length=5, shortest_query=1, scores_all_queries=True)

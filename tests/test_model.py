@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import spec_for
 
 from alphabet_lstm.data.encoding import encode_patterns
 from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
@@ -90,18 +91,7 @@ def test_streaming_prediction_matches_a_stateful_keras_model(keras_engine, batch
 def test_predict_follows_the_spec(keras_engine):
     inputs = encoded(sliding_patterns(1), "timesteps", 1)
     weights = random_weights(features=1, units=6, seed=3)
-    spec = ModelSpec(
-        framing="stateful",
-        units=6,
-        layout="timesteps",
-        input_length=1,
-        stateful=True,
-        batch_size=1,
-        engine="fast",
-        seed=7,
-        shortest_query=1,
-        scores_all_queries=False,
-    )
+    spec = spec_for("stateful", units=6, stateful=True)
     np.testing.assert_array_equal(predict(weights, spec, inputs), predict_in_streams(weights, inputs, 1))
     stateless = ModelSpec(**{**spec.to_dict(), "stateful": False})
     np.testing.assert_array_equal(predict(weights, stateless, inputs), forward(weights, inputs)[0])
@@ -150,18 +140,7 @@ def test_initial_weights_are_reproducible_from_the_seed():
 
 
 def test_spec_round_trips_and_knows_its_input_shape():
-    spec = ModelSpec(
-        framing="window_features",
-        units=32,
-        layout="features",
-        input_length=3,
-        stateful=False,
-        batch_size=1,
-        engine="fast",
-        seed=7,
-        shortest_query=3,
-        scores_all_queries=False,
-    )
+    spec = spec_for("window_features", units=32, layout="features", input_length=3, shortest_query=3)
     assert (spec.timesteps, spec.features) == (1, 3)
     assert ModelSpec.from_dict({**spec.to_dict(), "unknown": 1}) == spec
     timesteps = ModelSpec(**{**spec.to_dict(), "layout": "timesteps"})

@@ -11,6 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 from conftest import VENV_BIN, pipeline_env
+from conftest import spec_for as shared_spec_for
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.evaluation import encode_runs, next_letter_probabilities
@@ -23,20 +24,8 @@ SEED = 7
 
 
 def spec_for(framing: str, **overrides) -> ModelSpec:
-    values = dict(
-        framing=framing,
-        units=6,
-        layout="timesteps",
-        input_length=1,
-        stateful=False,
-        batch_size=1,
-        engine="fast",
-        seed=SEED,
-        shortest_query=1,
-        scores_all_queries=False,
-    )
-    values.update(overrides)
-    return ModelSpec(**values)
+    """conftest's spec, with six units unless told: enough for a state worth projecting."""
+    return shared_spec_for(framing, **{"units": 6, **overrides})
 
 
 STATEFUL = spec_for("stateful", stateful=True)

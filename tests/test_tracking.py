@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, SMALL_EPOCHS, VENV_BIN, wait_until_served
+from conftest import REPO_ROOT, SMALL_EPOCHS, VENV_BIN, spec_for, wait_until_served
 from mlflow.exceptions import MlflowException
 
 from alphabet_lstm import tracking
@@ -641,62 +641,28 @@ def test_a_stateful_model_answers_each_query_as_its_batch_was_evaluated():
     predict_in_streams gave pattern i, at batch size 1 and 5."""
     import numpy as np
 
-    from alphabet_lstm.model.lstm import ModelSpec, initial_weights, predict_in_streams
+    from alphabet_lstm.model.lstm import initial_weights, predict_in_streams
     from alphabet_lstm.querying import encode_runs, query_probabilities
 
     weights = initial_weights(features=1, units=8, seed=3)
     for batch_size in (1, 5):
-        spec = ModelSpec(
-            framing="s",
-            units=8,
-            layout="timesteps",
-            input_length=1,
-            stateful=True,
-            batch_size=batch_size,
-            engine="fast",
-            seed=3,
-            shortest_query=1,
-            scores_all_queries=False,
-        )
+        spec = spec_for("s", units=8, stateful=True, batch_size=batch_size, seed=3)
         evaluated = predict_in_streams(weights, encode_runs(spec, [[code] for code in range(25)]), batch_size)
         for index in range(25):
             assert np.array_equal(query_probabilities(weights, spec, list(range(index + 1))), evaluated[index])
 
 
 def test_a_stateful_model_over_windows_refuses_a_query_saying_why():
-    from alphabet_lstm.model.lstm import ModelSpec
     from alphabet_lstm.tracking.pyfunc_model import query_codes, query_rule
 
-    spec = ModelSpec(
-        framing="windows",
-        units=8,
-        layout="timesteps",
-        input_length=3,
-        stateful=True,
-        batch_size=1,
-        engine="fast",
-        seed=7,
-        shortest_query=3,
-        scores_all_queries=False,
-    )
+    spec = spec_for("windows", units=8, input_length=3, stateful=True, shortest_query=3)
     with pytest.raises(
         ValueError,
         match=r"framing windows is stateful over 3-letter windows; this model answers "
         r"stateful framings fed one letter at a time only",
     ):
         query_codes(spec, "ABC", 0)
-    batched = ModelSpec(
-        framing="b5",
-        units=8,
-        layout="timesteps",
-        input_length=1,
-        stateful=True,
-        batch_size=5,
-        engine="fast",
-        seed=7,
-        shortest_query=1,
-        scores_all_queries=False,
-    )
+    batched = spec_for("b5", units=8, stateful=True, batch_size=5)
     assert "letter i in stream i mod 5" in query_rule(batched)
 
 
@@ -789,21 +755,10 @@ def test_the_model_reads_a_saved_model_with_numpy_alone_as_the_project_does(tmp_
     import numpy as np
 
     from alphabet_lstm.artifacts import load_model, save_model
-    from alphabet_lstm.model.lstm import ModelSpec, initial_weights
+    from alphabet_lstm.model.lstm import initial_weights
     from alphabet_lstm.tracking.pyfunc_model import read_model
 
-    spec = ModelSpec(
-        framing="b5",
-        units=8,
-        layout="timesteps",
-        input_length=1,
-        stateful=True,
-        batch_size=5,
-        engine="fast",
-        seed=3,
-        shortest_query=1,
-        scores_all_queries=False,
-    )
+    spec = spec_for("b5", units=8, stateful=True, batch_size=5, seed=3)
     save_model(tmp_path / "model.npz", initial_weights(features=1, units=8, seed=3), spec)
     weights, read_spec = read_model(str(tmp_path / "model.npz"))
     expected_weights, expected_spec = load_model(tmp_path / "model.npz")
