@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,13 +49,16 @@ WORKER_EXIT_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
-def pusher(tmp_path_factory) -> Path:
+def pusher(tmp_path_factory) -> Iterator[Path]:
     """A teammate's clone after `dvc repro` and the commit docs/team.md asks for."""
     root = team_clone(tmp_path_factory.mktemp("team") / "pusher")
     run(["dvc", "repro"], root)
     run(["git", "add", "dvc.lock", "metrics"], root)
     run(["git", "commit", "-q", "-m", "Reproduce"], root)
-    return root
+    yield root
+    # dvc-task's idle worker has been seen to outlive a queue that `dvc queue status` reported
+    # empty with no worker: `dvc queue stop` (what a user would run) ends it with the module.
+    run(["dvc", "queue", "stop"], root, check=False, timeout=120)
 
 
 # --- 1. A DVC remote shared by the team ---------------------------------------------------
