@@ -8,10 +8,7 @@ import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.data.datasets import Patterns, all_queries, patterns_from_records
-from alphabet_lstm.data.kinds import KINDS
-from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
-from alphabet_lstm.data.kinds.sliding import sliding_patterns
-from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
+from alphabet_lstm.data.kinds import KINDS, prefix_patterns, sliding_patterns, variable_length_patterns
 from alphabet_lstm.params import load_params
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"

@@ -30,8 +30,7 @@ import pytest
 from conftest import REPO_ROOT, with_small_epochs
 
 from alphabet_lstm.data.encoding import EncodedDataset, encode_framing, encode_patterns
-from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
-from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
+from alphabet_lstm.data.kinds import prefix_patterns, variable_length_patterns
 from alphabet_lstm.model import lstm
 from alphabet_lstm.model.lstm import LSTMWeights, forward, initial_weights
 from alphabet_lstm.params import FramingParams, parse_params

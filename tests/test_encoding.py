@@ -11,8 +11,7 @@ import pytest
 from alphabet_lstm.alphabet import letters_to_codes, one_hot, scale_codes
 from alphabet_lstm.artifacts import encoded_bytes, load_encoded
 from alphabet_lstm.data.encoding import encode_framing, encode_patterns, pad_left, shape_inputs
-from alphabet_lstm.data.kinds.sliding import sliding_patterns
-from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
+from alphabet_lstm.data.kinds import sliding_patterns, variable_length_patterns
 from alphabet_lstm.params import load_params
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"

@@ -23,8 +23,7 @@ import numpy as np
 import pytest
 
 from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
-from alphabet_lstm.data.kinds.sliding import sliding_patterns
-from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
+from alphabet_lstm.data.kinds import sliding_patterns, variable_length_patterns
 from alphabet_lstm.model import engine_fast, training
 from alphabet_lstm.model.lstm import LSTMWeights, initial_weights
 

@@ -7,9 +7,7 @@ import pytest
 from conftest import spec_for
 
 from alphabet_lstm.data.encoding import encode_patterns
-from alphabet_lstm.data.kinds.prefix_padded import prefix_patterns
-from alphabet_lstm.data.kinds.sliding import sliding_patterns
-from alphabet_lstm.data.kinds.variable_length import variable_length_patterns
+from alphabet_lstm.data.kinds import prefix_patterns, sliding_patterns, variable_length_patterns
 from alphabet_lstm.model.lstm import (
     LSTMWeights,
     ModelSpec,

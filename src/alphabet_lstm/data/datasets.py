@@ -1,7 +1,7 @@
 """Patterns and what every dataset kind shares: pure functions, numpy only.
 
 A pattern is an input run of letter codes and the code of the letter that follows it.
-Each kind's own generator lives in its module under ``alphabet_lstm.data.kinds``.
+Each kind's own generator lives with its params in ``alphabet_lstm.data.kinds``.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import numpy as np
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.data.datasets import all_queries
 from alphabet_lstm.data.encoding import pad_left, shape_inputs
-from alphabet_lstm.data.kinds.sliding import sliding_patterns
+from alphabet_lstm.data.kinds import sliding_patterns
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import Projection, StateTrace, distance, principal_components, trace
 

@@ -1,0 +1,181 @@
+"""The dataset kinds: what every kind provides, each kind's params and patterns, and the
+strict params base the whole schema shares; the params union and dispatch are built from them.
+
+Adding a kind: its :class:`DatasetKind` subclass here (params, patterns, query lengths),
+and its class listed once in ``KINDS`` below.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, get_args
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from alphabet_lstm.alphabet import VOCABULARY_SIZE
+from alphabet_lstm.data.datasets import Patterns
+
+# The longest input any dataset can hold: a window of 25 letters still has a next letter.
+MAX_SEQUENCE_LENGTH = VOCABULARY_SIZE - 1
+SequenceLength = Annotated[StrictInt, Field(ge=1, le=MAX_SEQUENCE_LENGTH)]
+# numpy's RandomState takes seeds that fit in 32 bits.
+Seed = Annotated[StrictInt, Field(ge=0, le=2**32 - 1)]
+
+
+class StrictModel(BaseModel):
+    """Params as written: no unknown keys, no coercion (a bool is not a number), frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class DatasetKind(StrictModel):
+    """A dataset kind's params and what the study asks of a kind.
+
+    A kind is a subclass with ``kind: Literal["its_name"]`` and its own keys, listed in
+    ``KINDS``. A trained model's spec copies ``input_length``, ``shortest_query`` and
+    ``scores_all_queries``, so evaluation and prediction need no params.
+    """
+
+    # Whether evaluation also scores every run of shortest_query..input_length letters
+    # (not only the training patterns): worth it where the model takes runs of many lengths.
+    scores_all_queries: ClassVar[bool] = False
+
+    @property
+    def size(self) -> int:
+        """How many patterns the data set holds."""
+        raise NotImplementedError
+
+    @property
+    def input_length(self) -> int:
+        """The letters of one input, after left zero-padding."""
+        raise NotImplementedError
+
+    @property
+    def shortest_query(self) -> int:
+        """The fewest letters a query may have; a kind without padding takes exactly input_length."""
+        return self.input_length
+
+    def patterns(self) -> Patterns:
+        """The data set's input runs and the letter after each."""
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- sliding (framings 1-5)
+
+
+class SlidingDataset(DatasetKind):
+    """Every window of ``seq_length`` consecutive letters, predicting the next letter."""
+
+    kind: Literal["sliding"]
+    seq_length: SequenceLength
+
+    @property
+    def size(self) -> int:
+        return VOCABULARY_SIZE - self.seq_length
+
+    @property
+    def input_length(self) -> int:
+        return self.seq_length
+
+    def patterns(self) -> Patterns:
+        return sliding_patterns(self.seq_length)
+
+
+def sliding_patterns(seq_length: int) -> Patterns:
+    """Every window of seq_length letters and the letter after it (A->B, ..., or ABC->D, ...)."""
+    starts = range(VOCABULARY_SIZE - seq_length)
+    inputs = tuple(tuple(range(start, start + seq_length)) for start in starts)
+    targets = tuple(start + seq_length for start in starts)
+    return Patterns(inputs, targets)
+
+
+# --------------------------------------------------------------------------- variable_length (framing 6)
+
+
+class VariableLengthDataset(DatasetKind):
+    """``num_inputs`` random contiguous runs of 1..max_len letters, left zero-padded
+    (tutorial framing 6)."""
+
+    kind: Literal["variable_length"]
+    num_inputs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    max_len: SequenceLength
+    seed: Seed = 7
+
+    scores_all_queries = True
+
+    @property
+    def size(self) -> int:
+        return self.num_inputs
+
+    @property
+    def input_length(self) -> int:
+        return self.max_len
+
+    @property
+    def shortest_query(self) -> int:
+        return 1
+
+    def patterns(self) -> Patterns:
+        return variable_length_patterns(self.num_inputs, self.max_len, self.seed)
+
+
+def variable_length_patterns(num_inputs: int, max_len: int, seed: int) -> Patterns:
+    """The tutorial's random contiguous runs of 1..max_len letters.
+
+    Draws exactly as the tutorial does after ``numpy.random.seed(seed)``: a start uniform
+    in 0..23, an end uniform in start..min(start + max_len, 25) - 1, so seed 7 gives the
+    tutorial's own data set (PQRST->U, W->X, O->P, ...).
+    """
+    random_state = np.random.RandomState(seed)
+    inputs, targets = [], []
+    for _ in range(num_inputs):
+        start = random_state.randint(VOCABULARY_SIZE - 2)
+        end = random_state.randint(start, min(start + max_len, VOCABULARY_SIZE - 1))
+        inputs.append(tuple(range(start, end + 1)))
+        targets.append(end + 1)
+    return Patterns(tuple(inputs), tuple(targets))
+
+
+# --------------------------------------------------------------------------- prefix_padded
+
+
+class PrefixPaddedDataset(DatasetKind):
+    """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1 (the framing
+    the tutorial proposed)."""
+
+    kind: Literal["prefix_padded"]
+
+    scores_all_queries = True
+
+    @property
+    def size(self) -> int:
+        return MAX_SEQUENCE_LENGTH
+
+    @property
+    def input_length(self) -> int:
+        return MAX_SEQUENCE_LENGTH
+
+    @property
+    def shortest_query(self) -> int:
+        return 1
+
+    def patterns(self) -> Patterns:
+        return prefix_patterns()
+
+
+def prefix_patterns() -> Patterns:
+    """Every prefix of the alphabet, A..letter i, and letter i+1 (A->B, AB->C, ..., A..Y->Z)."""
+    inputs = tuple(tuple(range(0, end + 1)) for end in range(VOCABULARY_SIZE - 1))
+    targets = tuple(end + 1 for end in range(VOCABULARY_SIZE - 1))
+    return Patterns(inputs, targets)
+
+
+# Each kind's name (its ``kind`` literal) -> its params model, in the order messages list them.
+KINDS: dict[str, type[DatasetKind]] = {
+    get_args(model.model_fields["kind"].annotation)[0]: model
+    for model in (SlidingDataset, VariableLengthDataset, PrefixPaddedDataset)
+}
+
+
+# Written out (not built from KINDS) so that type checkers see the union.
+DatasetParams = Annotated[SlidingDataset | VariableLengthDataset | PrefixPaddedDataset, Field(discriminator="kind")]
