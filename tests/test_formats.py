@@ -10,6 +10,13 @@ from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import write_json
 
 
+def read_back(tmp_path, reader, text: str):
+    """``text`` written to a file and read back with ``reader``."""
+    path = tmp_path / "table.csv"
+    path.write_text(text, encoding="utf-8")
+    return reader(path)
+
+
 def test_history_round_trip_and_exact_text(tmp_path):
     text = formats.history_csv([3.5, 3.0], [0.0, 0.25])
     # Six decimals, "\n" line ends: the file DVC plots and git diff read.
@@ -18,33 +25,33 @@ def test_history_round_trip_and_exact_text(tmp_path):
     history = formats.read_history(tmp_path / "h.csv")
     assert (history.epochs, history.losses, history.accuracies) == ((1, 2), (3.5, 3.0), (0.0, 0.25))
     with pytest.raises(ValueError, match="history header"):
-        formats.parse_history_csv("step,loss\n1,2\n")
+        read_back(tmp_path, formats.read_history, "step,loss\n1,2\n")
 
 
-def test_predictions_round_trip():
+def test_predictions_round_trip(tmp_path):
     rows = [
         {"input": "A", "expected": "B", "predicted": "B", "probability": 0.912345, "correct": True},
         {"input": "XY", "expected": "Z", "predicted": "Y", "probability": 1e-05, "correct": False},
     ]
     text = formats.predictions_csv(rows)
     assert text.splitlines()[:2] == ["input,expected,predicted,probability,correct", "A,B,B,0.912345,True"]
-    assert formats.parse_predictions_csv(text) == rows
+    assert read_back(tmp_path, formats.read_predictions, text) == rows
     with pytest.raises(ValueError, match="predictions header"):
-        formats.parse_predictions_csv("input,expected\nA,B\n")
+        read_back(tmp_path, formats.read_predictions, "input,expected\nA,B\n")
 
 
-def test_probabilities_round_trip_and_the_header_only_form():
+def test_probabilities_round_trip_and_the_header_only_form(tmp_path):
     table = np.zeros((26, 26))
     table[np.arange(25), np.arange(1, 26)] = 0.75
     text = formats.probabilities_csv(table)
     assert text.splitlines()[0] == "input," + ",".join(ALPHABET)
-    np.testing.assert_array_equal(formats.parse_probabilities_csv(text), table)
+    np.testing.assert_array_equal(read_back(tmp_path, formats.read_probabilities, text), table)
     # A fixed window takes no single letter: the header alone, read back as None.
-    assert formats.parse_probabilities_csv(formats.probabilities_csv(None)) is None
+    assert read_back(tmp_path, formats.read_probabilities, formats.probabilities_csv(None)) is None
     with pytest.raises(ValueError, match="probabilities"):
-        formats.parse_probabilities_csv("input,A\nA,1.0\n")
+        read_back(tmp_path, formats.read_probabilities, "input,A\nA,1.0\n")
     with pytest.raises(ValueError, match="one row per letter"):
-        formats.parse_probabilities_csv(text.replace("\nB,", "\nb,"))
+        read_back(tmp_path, formats.read_probabilities, text.replace("\nB,", "\nb,"))
 
 
 def test_evaluation_and_details_json(tmp_path):

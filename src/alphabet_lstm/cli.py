@@ -149,11 +149,6 @@ def parse_steps(steps: str | None, recite_requested: bool) -> int:
     return value
 
 
-def model_path(models_dir: str, framing: str, seed: int) -> Path:
-    """Where the train stage writes a framing's model for a seed."""
-    return seed_file(Path(models_dir) / framing, seed, ".npz")
-
-
 def default_seed(params_path: str) -> int:
     """The first training seed in params.yaml: the model `make run` trains first."""
     if not Path(params_path).is_file():
@@ -177,21 +172,22 @@ def how_to_train(seed: int, params_path: str) -> str:
     return "Run `make run` (or `dvc repro`) first."
 
 
-def load_trained(
-    path: Path, framing: str, seed: int, models_dir: str, params_path: str = "params.yaml"
-) -> tuple[LSTMWeights, ModelSpec]:
-    """The model at ``path``; UsageError naming the missing file and how to train it."""
+def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[int, LSTMWeights, ModelSpec]:
+    """The seed asked for (--seed, else params.yaml's first) and the model at ``model``, else
+    the one the train stage wrote for --framing at that seed in --models-dir; UsageError
+    naming a missing file and how to train it."""
+    seed = args.seed if args.seed is not None else default_seed(args.params)
+    path = Path(model) if model else seed_file(Path(args.models_dir) / args.framing, seed, ".npz")
     if not path.is_file():
-        trained = sorted(
-            candidate.parent.name for candidate in Path(models_dir).glob(f"*/{seed_file('', seed, '.npz')}")
-        )
-        found = f" Framings trained at seed {seed} in {models_dir}: {', '.join(trained)}." if trained else ""
+        pattern = f"*/{seed_file('', seed, '.npz')}"
+        trained = sorted(candidate.parent.name for candidate in Path(args.models_dir).glob(pattern))
+        found = f" Framings trained at seed {seed} in {args.models_dir}: {', '.join(trained)}." if trained else ""
         raise UsageError(
-            f"framing {framing} (seed {seed}) has not been trained: {path} does not exist. "
-            f"{how_to_train(seed, params_path)}{found}"
+            f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. "
+            f"{how_to_train(seed, args.params)}{found}"
         )
     try:
-        return load_model(path)
+        return (seed, *load_model(path))
     except ModelFormatError:
         raise  # a user error of its own: it says which format and what to do
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as error:
@@ -267,7 +263,7 @@ def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> 
     return lines
 
 
-def predict(args: argparse.Namespace) -> list[str]:
+def predict(args: argparse.Namespace) -> str:
     """The lines `alphabet-lstm predict` prints."""
     steps = parse_steps(args.steps, args.recite)
     if args.show_state and args.recite:
@@ -275,19 +271,17 @@ def predict(args: argparse.Namespace) -> list[str]:
             "--show-state shows the steps of one query, not a recitation: drop --recite and give "
             "the letters to feed (a stateful model takes any number, e.g. ABCDEFGHIJK)"
         )
-    seed = args.seed if args.seed is not None else default_seed(args.params)
-    path = Path(args.model) if args.model else model_path(args.models_dir, args.framing, seed)
-    weights, spec = load_trained(path, args.framing, seed, args.models_dir, args.params)
+    _, weights, spec = load_trained(args, args.model)
     try:
         codes = spec.query_codes(args.letters)
     except ValueError as error:
         raise UsageError(str(error)) from None
     if args.recite:
-        return recitation_lines(weights, spec, codes, steps)
+        return "\n".join(recitation_lines(weights, spec, codes, steps))
     lines = prediction_lines(weights, spec, codes)
     if args.show_state:
         lines += state_lines(weights, spec, codes)
-    return lines
+    return "\n".join(lines)
 
 
 def export(args: argparse.Namespace) -> str:
@@ -296,10 +290,7 @@ def export(args: argparse.Namespace) -> str:
         raise UsageError(f"--out must name a .keras file (Keras 3's format); got {args.out!r}")
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be 1 or more; got {args.batch_size}")
-    seed = args.seed if args.seed is not None else default_seed(args.params)
-    weights, spec = load_trained(
-        model_path(args.models_dir, args.framing, seed), args.framing, seed, args.models_dir, args.params
-    )
+    seed, weights, spec = load_trained(args)
     if args.batch_size is not None and not spec.stateful:
         raise UsageError(f"--batch-size applies to stateful models only; framing {spec.framing} is stateless")
     # TensorFlow loads here only: predict and everything else start without it. Its C++
@@ -337,12 +328,7 @@ def promote(args: argparse.Namespace) -> str:
 
 def run(argv: list[str] | None = None) -> None:
     args = _build_parser().parse_args(argv)
-    if args.command == "predict":
-        print("\n".join(predict(args)))
-    elif args.command == "export":
-        print(export(args))
-    elif args.command == "promote":
-        print(promote(args))
+    print({"predict": predict, "export": export, "promote": promote}[args.command](args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,16 +71,14 @@ def _imported_modules(path: Path) -> set[str]:
     """Project modules named by the import statements of one file."""
     names: set[str] = set()
     for node in _runtime_imports(path):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif node.module:
+        for alias in node.names:
+            if isinstance(node, ast.Import):
+                names.add(alias.name)
+                continue
             # `from alphabet_lstm.model import engine_fast` names a module; the package
             # itself counts only when a name is taken from it.
-            submodules = {f"{node.module}.{alias.name}" for alias in node.names}
-            found = {name for name in submodules if module_path(name) is not None}
-            names.update(found)
-            if len(found) < len(submodules):
-                names.add(node.module)
+            submodule = f"{node.module}.{alias.name}"
+            names.add(submodule if module_path(submodule) is not None else str(node.module))
     return {name for name in names if module_path(name) is not None}
 
 

@@ -16,31 +16,17 @@ class UsageError(ValueError):
     not answer...). Modules that add such errors subclass it; entry points print it."""
 
 
-USER_ERRORS = (ParamsError, UsageError)
-
-
-def restore_hint(stage: str | None) -> str | None:
-    """How to get a failed DVC stage's previous outputs back (DVC removes them before it runs
-    a stage's command, unless they are declared ``persist``)."""
-    if not stage:
-        return None
-    return (
-        f"stage {stage} failed; if its outputs are gone, `dvc checkout {stage}` restores them "
-        "from DVC's cache (`git checkout -- <path>` for those git tracks)"
-    )
-
-
 def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
     """Run ``main``; user errors print ``error: ...`` lines and exit 2, signals 130/143.
 
     Under DVC (which names the stage in ``DVC_STAGE``), a failure also says how to get the
-    stage's previous outputs back.
+    stage's previous outputs back (DVC removes them before it runs a stage's command, unless
+    they are declared ``persist``).
     """
-    hint = restore_hint(os.environ.get("DVC_STAGE"))
     try:
         main(argv)
         return 0
-    except USER_ERRORS as error:
+    except (ParamsError, UsageError) as error:
         for line in str(error).splitlines():
             print(f"error: {line}", file=sys.stderr)
         code = 2
@@ -53,6 +39,11 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
     except Exception:
         traceback.print_exc()
         code = 1
-    if hint:
-        print(f"note: {hint}", file=sys.stderr)
+    stage = os.environ.get("DVC_STAGE")
+    if stage:
+        print(
+            f"note: stage {stage} failed; if its outputs are gone, `dvc checkout {stage}` restores them "
+            "from DVC's cache (`git checkout -- <path>` for those git tracks)",
+            file=sys.stderr,
+        )
     return code

@@ -48,9 +48,10 @@ def table_csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     return buffer.getvalue()
 
 
-def _checked_header(text: str, expected: Sequence[str], what: str) -> list[list[str]]:
-    """The CSV's rows after a header that must be exactly ``expected``."""
-    rows = list(csv.reader(io.StringIO(text)))
+def _checked_rows(path: str | Path, expected: Sequence[str], what: str) -> list[list[str]]:
+    """The CSV file's rows after a header that must be exactly ``expected``."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
     if not rows or rows[0] != list(expected):
         found = ",".join(rows[0]) if rows else "nothing"
         raise ValueError(f"{what} header is {found!r}; expected {','.join(expected)}")
@@ -78,17 +79,13 @@ def history_csv(losses: Sequence[float] | np.ndarray, accuracies: Sequence[float
     return table_csv(HISTORY_COLUMNS, rows)
 
 
-def parse_history_csv(text: str) -> TrainingHistory:
-    rows = _checked_header(text, HISTORY_COLUMNS, "history")
+def read_history(path: str | Path) -> TrainingHistory:
+    rows = _checked_rows(path, HISTORY_COLUMNS, "history")
     return TrainingHistory(
         epochs=tuple(int(row[0]) for row in rows),
         losses=tuple(float(row[1]) for row in rows),
         accuracies=tuple(float(row[2]) for row in rows),
     )
-
-
-def read_history(path: str | Path) -> TrainingHistory:
-    return parse_history_csv(Path(path).read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- predictions
@@ -100,8 +97,8 @@ def predictions_csv(rows: Sequence[Mapping]) -> str:
     return table_csv(PREDICTION_COLUMNS, ([row[column] for column in PREDICTION_COLUMNS] for row in rows))
 
 
-def parse_predictions_csv(text: str) -> list[dict]:
-    rows = _checked_header(text, PREDICTION_COLUMNS, "predictions")
+def read_predictions(path: str | Path) -> list[dict]:
+    rows = _checked_rows(path, PREDICTION_COLUMNS, "predictions")
     return [
         {
             "input": row[0],
@@ -112,10 +109,6 @@ def parse_predictions_csv(text: str) -> list[dict]:
         }
         for row in rows
     ]
-
-
-def read_predictions(path: str | Path) -> list[dict]:
-    return parse_predictions_csv(Path(path).read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- probabilities
@@ -130,9 +123,9 @@ def probabilities_csv(probabilities: np.ndarray | None) -> str:
     return table_csv(PROBABILITY_COLUMNS, rows)
 
 
-def parse_probabilities_csv(text: str) -> np.ndarray | None:
+def read_probabilities(path: str | Path) -> np.ndarray | None:
     """The 26x26 table, or None when the file holds the header only."""
-    rows = _checked_header(text, PROBABILITY_COLUMNS, "probabilities")
+    rows = _checked_rows(path, PROBABILITY_COLUMNS, "probabilities")
     if not rows:
         return None
     if [row[0] for row in rows] != list(ALPHABET) or any(len(row) != len(PROBABILITY_COLUMNS) for row in rows):
@@ -140,17 +133,18 @@ def parse_probabilities_csv(text: str) -> np.ndarray | None:
     return np.asarray([[float(value) for value in row[1:]] for row in rows], dtype=np.float64)
 
 
-def read_probabilities(path: str | Path) -> np.ndarray | None:
-    return parse_probabilities_csv(Path(path).read_text(encoding="utf-8"))
-
-
 # --------------------------------------------------------------------------- JSON
 
 
+def _json_object(path: str | Path, what: str) -> dict:
+    value = read_json(path)
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    return value
+
+
 def read_evaluation(path: str | Path) -> dict:
-    metrics = read_json(path)
-    if not isinstance(metrics, dict):
-        raise ValueError("evaluation must be a JSON object")
+    metrics = _json_object(path, "evaluation")
     missing = [key for key in EVALUATION_KEYS if key not in metrics]
     if missing:
         raise ValueError(f"evaluation lacks {', '.join(missing)}")
@@ -158,10 +152,7 @@ def read_evaluation(path: str | Path) -> dict:
 
 
 def read_details(path: str | Path) -> dict:
-    details = read_json(path)
-    if not isinstance(details, dict):
-        raise ValueError("details must be a JSON object")
-    return details
+    return _json_object(path, "details")
 
 
 # --------------------------------------------------------------------------- sweeps

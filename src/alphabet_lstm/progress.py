@@ -54,14 +54,9 @@ class ProgressReporter:
 
     def _log_milestones(self, epoch: int) -> None:
         # Chunked updates can pass several quarters at once: one line for all of them.
-        passed = False
-        while (
-            self.next_milestone < len(LOG_MILESTONES)
-            and epoch >= LOG_MILESTONES[self.next_milestone] * self.total_epochs
-        ):
-            self.next_milestone += 1
-            passed = True
-        if passed:
+        reached = sum(epoch >= milestone * self.total_epochs for milestone in LOG_MILESTONES)
+        if reached > self.next_milestone:
+            self.next_milestone = reached
             # tqdm's lock: other seeds' reporters write to the same stream from their threads.
             with tqdm.get_lock():
                 print(str(self.bar), file=self.stream, flush=True)

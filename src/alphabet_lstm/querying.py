@@ -35,14 +35,18 @@ def top_letters(probabilities: np.ndarray, count: int = 3) -> list[tuple[str, fl
     return [(ALPHABET[int(code)], float(probabilities[code])) for code in order]
 
 
-def stream_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> np.ndarray:
-    """Probabilities of the letter after the last of ``codes`` for a stateful model, fed
-    as it was trained and evaluated: from a reset state, ``batch_size`` streams side by
-    side, letter i going to stream i mod batch_size (each batch continues the state of
-    the one before). At batch size 1 that is one letter at a time. The query A..K thus gets
-    exactly the answer evaluation computed for the pattern K (model/lstm.py,
-    predict_in_streams), row by row the same arithmetic.
+def query_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> np.ndarray:
+    """Probabilities of the next letter; a stateless model takes the letters as one
+    left-padded input.
+
+    A stateful model takes them as it was trained and evaluated: from a reset state,
+    ``batch_size`` streams side by side, letter i going to stream i mod batch_size (each
+    batch continues the state of the one before). At batch size 1 that is one letter at a
+    time. The query A..K thus gets exactly the answer evaluation computed for the pattern K
+    (model/lstm.py, predict_in_streams), row by row the same arithmetic.
     """
+    if not spec.stateful:
+        return next_letter_probabilities(weights, spec, codes)[0]
     streams = spec.batch_size
     state: tuple[np.ndarray, np.ndarray] | None = None
     probabilities = np.zeros((0, 0))
@@ -53,11 +57,3 @@ def stream_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[
             state = (state[0][: len(batch)], state[1][: len(batch)])
         probabilities, state = forward(weights, encode_runs(spec, batch), state)
     return probabilities[-1]
-
-
-def query_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> np.ndarray:
-    """Probabilities of the next letter; a stateful model takes the letters as it was
-    trained (stream_probabilities), a stateless one takes them as one left-padded input."""
-    if not spec.stateful:
-        return next_letter_probabilities(weights, spec, codes)[0]
-    return stream_probabilities(weights, spec, codes)

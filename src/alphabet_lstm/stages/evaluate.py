@@ -19,11 +19,6 @@ from alphabet_lstm.evaluation import evaluate
 from alphabet_lstm.formats import predictions_csv, probabilities_csv
 
 
-def seed_of(model_path: Path) -> int:
-    """``models/<framing>/seed7.npz`` -> 7."""
-    return int(model_path.stem.removeprefix("seed"))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", required=True, help="directory of seed<N>.npz models from train")
@@ -35,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probabilities", required=True, help="directory for seed<N>.csv 26x26 tables")
     args = parser.parse_args(argv)
 
-    model_paths = sorted(Path(args.models).glob("seed*.npz"), key=seed_of)
+    # In seed order: ``models/<framing>/seed7.npz`` -> 7.
+    model_paths = sorted(Path(args.models).glob("seed*.npz"), key=lambda path: int(path.stem.removeprefix("seed")))
     if not model_paths:
         raise UsageError(f"{args.models}: no trained models (seed<N>.npz); run `dvc repro` to train them")
     dataset, _ = load_encoded(args.encoded)

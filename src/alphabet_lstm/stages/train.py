@@ -28,51 +28,13 @@ from alphabet_lstm.artifacts import (
     training_key,
     write_text,
 )
-from alphabet_lstm.data.encoding import EncodedDataset
 from alphabet_lstm.dependencies import code_digest
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.formats import history_csv
 from alphabet_lstm.interrupts import StopRequest, deferred_signals
 from alphabet_lstm.model.training import model_spec, train
-from alphabet_lstm.params import FramingParams, load_params
+from alphabet_lstm.params import load_params
 from alphabet_lstm.progress import ProgressReporter
-
-
-def remove_other_seeds(directory: Path, pattern: str, wanted: set[Path]) -> None:
-    """Delete this stage's files of seeds that params.yaml no longer lists."""
-    for path in directory.glob(pattern):
-        if path not in wanted:
-            path.unlink()
-
-
-def train_seed(
-    name: str,
-    framing: FramingParams,
-    dataset: EncodedDataset,
-    *,
-    seed: int,
-    engine: str,
-    fingerprint: str,
-    model_path: Path,
-    history_path: Path,
-    stop_request: StopRequest,
-) -> None:
-    """Train one seed and write its model and history (each file complete or absent)."""
-    reporter = ProgressReporter(f"{name} seed {seed}", framing.epochs)
-
-    def on_progress(epoch: int, loss: float, accuracy: float) -> None:
-        stop_request.check()
-        reporter.update(epoch, loss, accuracy)
-
-    result = train(dataset, framing, seed=seed, engine=engine, on_progress=on_progress)
-    stop_request.check()
-    spec = model_spec(name, framing, dataset, seed=seed, engine=engine)
-    write_text(history_path, history_csv(result.losses, result.accuracies))
-    save_model(model_path, result.weights, spec, fingerprint=fingerprint)
-    print(
-        f"[{name} seed {seed}] trained in {result.seconds:.1f}s, last-epoch accuracy {result.accuracies[-1]:.4f}",
-        file=sys.stderr,
-    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,12 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    framing = params.framing(args.framing)
-    engine = params.train.engine
+    name, framing, engine = args.framing, params.framing(args.framing), params.train.engine
     dataset, _ = load_encoded(args.encoded)
     models_dir, history_dir = Path(args.models), Path(args.history)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    history_dir.mkdir(parents=True, exist_ok=True)
 
     # The training's key with the code that runs it: changed code retrains, unchanged is kept.
     data_md5, code_sha256 = file_md5(args.encoded), code_digest(__spec__.name if __spec__ else __name__)
@@ -98,8 +57,12 @@ def main(argv: list[str] | None = None) -> None:
         seed: training_key(framing, seed=seed, engine=engine, data_md5=data_md5, code_sha256=code_sha256)
         for seed in params.seeds
     }
-    remove_other_seeds(models_dir, "seed*.npz", {seed_file(models_dir, seed, ".npz") for seed in params.seeds})
-    remove_other_seeds(history_dir, "seed*.csv", {seed_file(history_dir, seed, ".csv") for seed in params.seeds})
+    # Delete this stage's files of seeds that params.yaml no longer lists.
+    for directory, suffix in ((models_dir, ".npz"), (history_dir, ".csv")):
+        wanted = {seed_file(directory, seed, suffix) for seed in params.seeds}
+        for path in directory.glob(f"seed*{suffix}"):
+            if path not in wanted:
+                path.unlink()
     pending = [
         seed
         for seed in params.seeds
@@ -108,27 +71,30 @@ def main(argv: list[str] | None = None) -> None:
     ]
     kept = len(params.seeds) - len(pending)
     if kept:
-        print(f"[{args.framing}] {kept} seed(s) already trained with these params and code: kept", file=sys.stderr)
+        print(f"[{name}] {kept} seed(s) already trained with these params and code: kept", file=sys.stderr)
+
+    def train_seed(seed: int, stop_request: StopRequest) -> None:
+        """Train one seed and write its model and history (each file complete or absent)."""
+        reporter = ProgressReporter(f"{name} seed {seed}", framing.epochs)
+
+        def on_progress(epoch: int, loss: float, accuracy: float) -> None:
+            stop_request.check()
+            reporter.update(epoch, loss, accuracy)
+
+        result = train(dataset, framing, seed=seed, engine=engine, on_progress=on_progress)
+        stop_request.check()
+        spec = model_spec(name, framing, dataset, seed=seed, engine=engine)
+        write_text(seed_file(history_dir, seed, ".csv"), history_csv(result.losses, result.accuracies))
+        save_model(seed_file(models_dir, seed, ".npz"), result.weights, spec, fingerprint=fingerprints[seed])
+        print(
+            f"[{name} seed {seed}] trained in {result.seconds:.1f}s, last-epoch accuracy {result.accuracies[-1]:.4f}",
+            file=sys.stderr,
+        )
 
     # Keras runs its own thread pool: its trainings go one at a time.
     workers = 1 if engine == "keras" else min(len(pending), os.cpu_count() or 1) or 1
     with deferred_signals() as stop_request, ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [
-            pool.submit(
-                train_seed,
-                args.framing,
-                framing,
-                dataset,
-                seed=seed,
-                engine=engine,
-                fingerprint=fingerprints[seed],
-                model_path=seed_file(models_dir, seed, ".npz"),
-                history_path=seed_file(history_dir, seed, ".csv"),
-                stop_request=stop_request,
-            )
-            for seed in pending
-        ]
-        for future in futures:
+        for future in [pool.submit(train_seed, seed, stop_request) for seed in pending]:
             future.result()
 
 
