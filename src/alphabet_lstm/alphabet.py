@@ -17,14 +17,12 @@ def letters_to_codes(letters: str) -> list[int]:
 
     Raises ValueError naming the first character that is not a letter of the alphabet.
     """
-    codes = []
     for position, char in enumerate(letters):
         if char not in CHAR_TO_INT:
             raise ValueError(
                 f"character {char!r} at position {position + 1} of {letters!r} is not one of the letters {ALPHABET}"
             )
-        codes.append(CHAR_TO_INT[char])
-    return codes
+    return [CHAR_TO_INT[char] for char in letters]
 
 
 def codes_to_letters(codes) -> str:
