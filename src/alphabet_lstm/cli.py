@@ -149,15 +149,6 @@ def parse_steps(steps: str | None, recite_requested: bool) -> int:
     return value
 
 
-def default_seed(params_path: str) -> int:
-    """The first training seed in params.yaml: the model `make run` trains first."""
-    if not Path(params_path).is_file():
-        raise UsageError(
-            f"{params_path} not found, and it gives the default --seed: run from the project root, or pass --seed"
-        )
-    return load_params(params_path).seeds[0]
-
-
 def how_to_train(seed: int, params_path: str) -> str:
     """What trains a seed's models: `make run`, unless params.yaml's seeds leave it out."""
     if Path(params_path).is_file():
@@ -176,7 +167,14 @@ def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[in
     """The seed asked for (--seed, else params.yaml's first) and the model at ``model``, else
     the one the train stage wrote for --framing at that seed in --models-dir; UsageError
     naming a missing file and how to train it."""
-    seed = args.seed if args.seed is not None else default_seed(args.params)
+    seed = args.seed
+    if seed is None:
+        # The first training seed in params.yaml: the model `make run` trains first.
+        if not Path(args.params).is_file():
+            raise UsageError(
+                f"{args.params} not found, and it gives the default --seed: run from the project root, or pass --seed"
+            )
+        seed = load_params(args.params).seeds[0]
     path = Path(model) if model else seed_file(Path(args.models_dir) / args.framing, seed, ".npz")
     if not path.is_file():
         pattern = f"*/{seed_file('', seed, '.npz')}"
