@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alphabet_lstm.artifacts import content_key, file_md5, load_model, read_json, training_key, weights_md5
-from alphabet_lstm.formats import TrainingHistory, read_evaluation, read_history, read_predictions
+from alphabet_lstm.formats import read_evaluation, read_history, read_predictions
 from alphabet_lstm.params import FramingParams
 
 if TYPE_CHECKING:  # the pipeline's log stage runs none of the sweep code
@@ -49,39 +49,36 @@ class TrainingFiles:
     encoded: Path
 
 
-@dataclass(frozen=True)
-class TrainingRecord:
-    """Everything one training's MLflow run holds, and the key that identifies it."""
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """Everything one MLflow run holds, and the content key that identifies it: a repro's
+    summary (every framing side by side, linked to its training runs), a sweep's parent
+    run, or one training (TrainingRecord)."""
 
-    framing: str
-    seed: int
     key: str
     run_name: str
     params: dict[str, str]
     tags: dict[str, str]
     description: str
     metrics: dict[str, float]
+    # The per-epoch curves `loss` and `accuracy` (epoch 1 first), a pipeline training's only.
+    step_metrics: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingRecord(Record):
+    """Everything one training's MLflow run holds, and the key that identifies it."""
+
+    framing: str
+    seed: int
     data_md5: str
     # A sweep's training keeps no curves, prediction table, data file or model.
-    step_metrics: dict[str, list[float]] = field(default_factory=dict)
     predictions: list[dict] = field(default_factory=list)
     dataset_rows: list[dict] = field(default_factory=list)
     data_source: str = ""
     model_md5: str = ""
     model_path: Path | None = None
     spec: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SummaryRecord:
-    """One repro's results, every framing side by side, linked to its training runs."""
-
-    key: str
-    run_name: str
-    params: dict[str, str]
-    tags: dict[str, str]
-    description: str
-    metrics: dict[str, float]
 
 
 def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
@@ -94,11 +91,6 @@ def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) ->
             values[key] = value
     values["resolved_batch_size"] = framing.resolved_batch_size
     return {key: str(value) for key, value in values.items()}
-
-
-def history_series(history: TrainingHistory) -> dict[str, list[float]]:
-    """The per-epoch curves as MLflow step metrics ``loss`` and ``accuracy`` (epoch 1 first)."""
-    return {"loss": list(history.losses), "accuracy": list(history.accuracies)}
 
 
 def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
@@ -149,6 +141,7 @@ def read_training(
     key = training_key(framing, seed=files.seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
     params = flat_params(files.framing, framing, seed=files.seed, engine=engine)
     evaluation = read_evaluation(root / files.evaluation)
+    history = read_history(root / files.history)
     tags = {
         "run_kind": TRAINING_KIND,
         "training_key": key,
@@ -173,7 +166,7 @@ def read_training(
         params=params,
         tags=tags,
         description=describe_training(files.framing, files.seed, params, evaluation),
-        step_metrics=history_series(read_history(root / files.history)),
+        step_metrics={"loss": list(history.losses), "accuracy": list(history.accuracies)},
         metrics=numeric_metrics(evaluation, prefix=EVALUATION_PREFIX),
         predictions=read_predictions(root / files.predictions),
         dataset_rows=[{"input": record["input"], "target": record["target"]} for record in records],
@@ -190,17 +183,13 @@ def summary_key(training_keys: Sequence[str], dvc_exp_name: str) -> str:
     return content_key({"trainings": sorted(training_keys), "dvc_exp_name": dvc_exp_name})
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
-
-
 def summary_record(
     records: Sequence[TrainingRecord],
     run_ids: Mapping[str, str],
     *,
     git_commit: str,
     dvc_exp_name: str,
-) -> SummaryRecord:
+) -> Record:
     """One run per repro: each framing's metrics (mean over seeds) and params, and tags
     ``training.<framing>.seed<N>`` holding the id of each training run (``run_ids`` by key)."""
     by_framing: dict[str, list[TrainingRecord]] = {}
@@ -212,7 +201,7 @@ def summary_record(
         names = sorted({name for record in framing_records for name in record.metrics})
         for name in names:
             values = [record.metrics[name] for record in framing_records if name in record.metrics]
-            metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = _mean(values)
+            metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = sum(values) / len(values)
         for name, value in framing_records[0].params.items():
             if name not in ("framing", "seed"):
                 params[f"{framing}.{name}"] = value
@@ -241,7 +230,7 @@ def summary_record(
         accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
         shown = "" if accuracy is None else f"{accuracy:.4f}"
         lines.append(f"| {record.framing} | {record.seed} | {shown} | {run_ids[record.key]} |")
-    return SummaryRecord(
+    return Record(
         key=key,
         run_name=f"summary@{dvc_exp_name}",
         params=params,
@@ -281,7 +270,7 @@ def sweep_records(
     results_md5: str,
     timing: Mapping[tuple[str, str], Mapping[str, str]],
     git_commit: str,
-) -> tuple[SummaryRecord, list[TrainingRecord]]:
+) -> tuple[Record, list[TrainingRecord]]:
     """A sweep as MLflow runs: a parent (its question, each grid point's mean accuracy over
     seeds, the best point) and one child per training, keyed as the pipeline keys the same
     training. ``timing`` (seconds and worker by point and seed) is optional: it varies run
@@ -345,7 +334,7 @@ def sweep_records(
         "engine": engine,
         "best_point": best.point.label,
     }
-    parent = SummaryRecord(
+    parent = Record(
         key=key,
         run_name=f"sweep {name}",
         params=params,
