@@ -34,17 +34,11 @@ from alphabet_lstm.artifacts import write_json
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.interrupts import deferred_signals
 from alphabet_lstm.params import load_params
-from alphabet_lstm.tracking.records import TrainingFiles, logged_manifest, read_training, summary_record
+from alphabet_lstm.tracking.records import logged_manifest, read_training, summary_record
 
 TEMPLATE_FIELDS = ("model", "history", "evaluation", "predictions", "patterns", "encoded")
 # The DVC experiment name of a repro outside any experiment (DVC sets DVC_EXP_NAME inside one).
 WORKSPACE = "workspace"
-
-
-def training_files(templates: dict[str, str], framing: str, seed: int) -> TrainingFiles:
-    """One training's files from the path templates ({framing} and {seed})."""
-    paths = {name: Path(templates[name].format(framing=framing, seed=seed)) for name in TEMPLATE_FIELDS}
-    return TrainingFiles(framing=framing, seed=seed, **paths)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     exp_name = os.environ.get("DVC_EXP_NAME") or WORKSPACE
     records = [
         read_training(
-            training_files(templates, framing_name, seed),
+            templates,
+            framing_name,
+            seed,
             framing,
             engine=params.train.engine,
             root=root,

@@ -35,20 +35,6 @@ SWEEP_SOURCE = "src/alphabet_lstm/stages/sweep_log.py"
 EVALUATION_PREFIX = "evaluation/"
 
 
-@dataclass(frozen=True)
-class TrainingFiles:
-    """The stage outputs of one training, as paths relative to the checkout root."""
-
-    framing: str
-    seed: int
-    model: Path
-    history: Path
-    evaluation: Path
-    predictions: Path
-    patterns: Path
-    encoded: Path
-
-
 @dataclass(frozen=True, kw_only=True)
 class Record:
     """Everything one MLflow run holds, and the content key that identifies it: a repro's
@@ -121,7 +107,9 @@ def describe_training(framing: str, seed: int, params: Mapping[str, str], evalua
 
 
 def read_training(
-    files: TrainingFiles,
+    templates: Mapping[str, str],
+    name: str,
+    seed: int,
     framing: FramingParams,
     *,
     engine: str,
@@ -129,49 +117,50 @@ def read_training(
     git_commit: str,
     dvc_exp_name: str,
 ) -> TrainingRecord:
-    """Read one training's files (paths relative to ``root``) into its MLflow record."""
-    model_path = root / files.model
-    data_md5 = file_md5(root / files.encoded)
+    """Read one training's files into its MLflow record: the stage outputs ``model``,
+    ``history``, ``evaluation``, ``predictions``, ``patterns`` and ``encoded``, each a path
+    template (relative to ``root``) with {framing} and {seed}."""
+    files = {field: Path(template.format(framing=name, seed=seed)) for field, template in templates.items()}
+    model_path = root / files["model"]
+    data_md5 = file_md5(root / files["encoded"])
     model_md5 = file_md5(model_path)
     weights, spec = load_model(model_path)
-    if spec.framing != files.framing or spec.seed != files.seed:
-        raise ValueError(
-            f"{files.model} holds framing {spec.framing} seed {spec.seed}, not {files.framing} seed {files.seed}"
-        )
-    key = training_key(framing, seed=files.seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
-    params = flat_params(files.framing, framing, seed=files.seed, engine=engine)
-    evaluation = read_evaluation(root / files.evaluation)
-    history = read_history(root / files.history)
+    if spec.framing != name or spec.seed != seed:
+        raise ValueError(f"{files['model']} holds framing {spec.framing} seed {spec.seed}, not {name} seed {seed}")
+    key = training_key(framing, seed=seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
+    params = flat_params(name, framing, seed=seed, engine=engine)
+    evaluation = read_evaluation(root / files["evaluation"])
+    history = read_history(root / files["history"])
     tags = {
         "run_kind": TRAINING_KIND,
         "training_key": key,
-        "framing": files.framing,
-        "seed": str(files.seed),
+        "framing": name,
+        "seed": str(seed),
         "engine": engine,
         "data_md5": data_md5,
         "model_md5": model_md5,
-        "dvc_stage": f"train@{files.framing}",
+        "dvc_stage": f"train@{name}",
         "dvc_exp_name": dvc_exp_name,
         "git_commit": git_commit,
         "mlflow.source.name": TRAIN_SOURCE,
         "mlflow.source.type": "LOCAL",
         "mlflow.source.git.commit": git_commit,
     }
-    records = read_json(root / files.patterns)["patterns"]
+    records = read_json(root / files["patterns"])["patterns"]
     return TrainingRecord(
-        framing=files.framing,
-        seed=files.seed,
+        framing=name,
+        seed=seed,
         key=key,
-        run_name=f"{files.framing}-seed{files.seed}",
+        run_name=f"{name}-seed{seed}",
         params=params,
         tags=tags,
-        description=describe_training(files.framing, files.seed, params, evaluation),
+        description=describe_training(name, seed, params, evaluation),
         step_metrics={"loss": list(history.losses), "accuracy": list(history.accuracies)},
         metrics=numeric_metrics(evaluation, prefix=EVALUATION_PREFIX),
-        predictions=read_predictions(root / files.predictions),
+        predictions=read_predictions(root / files["predictions"]),
         dataset_rows=[{"input": record["input"], "target": record["target"]} for record in records],
         data_md5=data_md5,
-        data_source=files.encoded.as_posix(),
+        data_source=files["encoded"].as_posix(),
         model_md5=model_md5,
         model_path=model_path,
         spec=spec.to_dict(),
