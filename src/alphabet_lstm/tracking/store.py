@@ -259,27 +259,25 @@ def model_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in sorted(shipped.third_party_imports())]
 
 
-def log_model(record: TrainingRecord) -> str:
-    """The training's pyfunc model under ``model`` in the active run; returns its model id.
+def log_model(record: TrainingRecord) -> None:
+    """The training's pyfunc model under ``model`` in the active run.
 
     Self-contained: the project files that predict travel with it (``code_paths``,
     tracking/shipped.py), the weights file (with its spec) as an artifact.
     """
-    spec = ModelSpec.from_dict(record.spec)
     with tempfile.TemporaryDirectory(prefix="alphabet-lstm-code-") as code_root:
-        info = mlflow.pyfunc.log_model(
+        mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             # A code file rather than a pickled object: what loads the model is readable source.
             python_model=str(shipped.ENTRY_FILE),
             code_paths=[str(shipped.copy_code(Path(code_root)))],
             artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
             signature=pyfunc_model.signature(),
-            input_example=pyfunc_model.input_example(spec),
+            input_example=pyfunc_model.input_example(ModelSpec.from_dict(record.spec)),
             # Stated rather than inferred (inferring loads the model in a subprocess).
             pip_requirements=model_requirements(),
             tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
         )
-    return info.model_id
 
 
 def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | None = None) -> Logged:
