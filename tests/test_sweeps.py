@@ -597,7 +597,7 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
     """The shipped sweep's grid point epochs=500 units=32 is the framing one_char: at seed 7
     the sweep's child run and the pipeline's training run name it by one key."""
     from alphabet_lstm.stages import encode, evaluate, generate, train
-    from alphabet_lstm.tracking.records import TrainingFiles, read_training, sweep_records
+    from alphabet_lstm.tracking.records import read_training, sweep_records
 
     params = load_params(REPO_ROOT / "params.yaml")
     sweep = load_sweep(params, "one_char_budget")
@@ -646,18 +646,18 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
                 "metrics/probabilities/one_char",
             ]
         )
-    files = TrainingFiles(
-        framing="one_char",
-        seed=7,
-        model=Path("models/one_char/seed7.npz"),
-        history=Path("metrics/history/one_char/seed7.csv"),
-        evaluation=Path("metrics/evaluation/one_char/seed7.json"),
-        predictions=Path("metrics/predictions/one_char/seed7.csv"),
-        patterns=Path("data/patterns/one_char.json"),
-        encoded=Path("data/encoded/one_char.npz"),
-    )
+    templates = {
+        "model": "models/{framing}/seed{seed}.npz",
+        "history": "metrics/history/{framing}/seed{seed}.csv",
+        "evaluation": "metrics/evaluation/{framing}/seed{seed}.json",
+        "predictions": "metrics/predictions/{framing}/seed{seed}.csv",
+        "patterns": "data/patterns/{framing}.json",
+        "encoded": "data/encoded/{framing}.npz",
+    }
     pipeline = read_training(
-        files,
+        templates,
+        "one_char",
+        7,
         params.framing("one_char"),
         engine=params.train.engine,
         root=tmp_path,

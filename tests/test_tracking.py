@@ -27,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from alphabet_lstm import tracking
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.params import load_params
-from alphabet_lstm.stages import encode, evaluate, generate, log, train
+from alphabet_lstm.stages import encode, evaluate, generate, train
 from alphabet_lstm.tracking import records
 
 FRAMINGS = ("one_char", "stateful", "variable_length")
@@ -117,7 +117,9 @@ def read_records(root: Path, exp_name: str = "workspace") -> list[records.Traini
     params = load_params(root / "params.yaml")
     return [
         records.read_training(
-            log.training_files(TEMPLATES, name, seed),
+            TEMPLATES,
+            name,
+            seed,
             framing,
             engine=params.train.engine,
             root=root,

@@ -34,17 +34,11 @@ from alphabet_lstm.artifacts import write_json
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.interrupts import deferred_signals
 from alphabet_lstm.params import load_params
-from alphabet_lstm.tracking.records import TrainingFiles, logged_manifest, read_training, summary_record
+from alphabet_lstm.tracking.records import logged_manifest, read_training, summary_record
 
 TEMPLATE_FIELDS = ("model", "history", "evaluation", "predictions", "patterns", "encoded")
 # The DVC experiment name of a repro outside any experiment (DVC sets DVC_EXP_NAME inside one).
 WORKSPACE = "workspace"
-
-
-def training_files(templates: dict[str, str], framing: str, seed: int) -> TrainingFiles:
-    """One training's files from the path templates ({framing} and {seed})."""
-    paths = {name: Path(templates[name].format(framing=framing, seed=seed)) for name in TEMPLATE_FIELDS}
-    return TrainingFiles(framing=framing, seed=seed, **paths)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     exp_name = os.environ.get("DVC_EXP_NAME") or WORKSPACE
     records = [
         read_training(
-            training_files(templates, framing_name, seed),
+            templates,
+            framing_name,
+            seed,
             framing,
             engine=params.train.engine,
             root=root,
@@ -83,8 +79,6 @@ def main(argv: list[str] | None = None) -> None:
 
     # MLflow's download progress bars and INFO lines would drown the stage's one summary line.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from mlflow.exceptions import MlflowException
-
     from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 
@@ -100,28 +94,24 @@ def main(argv: list[str] | None = None) -> None:
     champions: list[str] = []
     # Ctrl-C and SIGTERM are raised between runs, never in the middle of MLflow's requests;
     # a run interrupted anyway (a second signal) is ended FAILED by mlflow.start_run.
-    with mlflow_store.store_lock(uri), deferred_signals() as stop_request:
-        try:
-            store = mlflow_store.open_store(uri)
-            for record in records:
-                stop_request.check()
-                logged = mlflow_store.log_training(store, record)
-                run_ids[record.key] = logged.run_id
-                created += logged.created
-                if record.seed == first_seed:
-                    version = registry.ensure_registered(store, record, logged.run_id)
-                    registered[registry.registered_model_name(record.framing)] = record.model_md5
-                    if sets_champion and registry.record_study_version(store, record.framing, version):
-                        champions.append(f"{registry.registered_model_name(record.framing)} v{version}")
+    with mlflow_store.held_store(uri) as store, deferred_signals() as stop_request:
+        for record in records:
             stop_request.check()
-            summary, _ = mlflow_store.log_summary(
-                store,
-                summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name),
-                report_dir=Path(args.report_dir) if args.report_dir else None,
-            )
-        except MlflowException as error:
-            # A refusal (a permission, a store MLflow cannot open): one line, not a traceback.
-            raise tracking.TrackingFailed(f"MLflow {uri} refused a request: {error.message}") from None
+            logged = mlflow_store.log_training(store, record)
+            run_ids[record.key] = logged.run_id
+            created += logged.created
+            if record.seed == first_seed:
+                version = registry.ensure_registered(store, record, logged.run_id)
+                name = registry.registered_model_name(record.framing)
+                registered[name] = record.model_md5
+                if sets_champion and registry.record_study_version(store, record.framing, version):
+                    champions.append(f"{name} v{version}")
+        stop_request.check()
+        summary, _ = mlflow_store.log_summary(
+            store,
+            summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name),
+            report_dir=Path(args.report_dir) if args.report_dir else None,
+        )
     write_json(args.out, logged_manifest(records, registered))
     print(
         f"MLflow {uri}: {len(records)} trainings ({created} new runs, {len(records) - created} already logged), "

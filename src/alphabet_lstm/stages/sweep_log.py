@@ -57,10 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     from alphabet_lstm.tracking import store as mlflow_store
 
-    with mlflow_store.store_lock(uri), mlflow_store.refusals_as_errors(uri):
-        store = mlflow_store.open_store(
-            uri, tracking.SWEEPS_EXPERIMENT_NAME, description=tracking.SWEEPS_EXPERIMENT_DESCRIPTION
-        )
+    with mlflow_store.held_store(
+        uri, tracking.SWEEPS_EXPERIMENT_NAME, description=tracking.SWEEPS_EXPERIMENT_DESCRIPTION
+    ) as store:
         logged, created = mlflow_store.log_summary(store, parent, report_dir=Path(args.report_dir), children=children)
     print(
         f"[{sweep.name}] MLflow parent run {logged.run_id} ({'new' if logged.created else 'already logged'}): "

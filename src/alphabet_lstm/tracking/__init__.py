@@ -16,7 +16,6 @@ under ``<root>/.dvc/tmp/exps/``) land in the same store. The credentials are not
 from __future__ import annotations
 
 import base64
-import getpass
 import os
 import subprocess
 import urllib.error
@@ -95,11 +94,6 @@ def tracking_uri(configured: str, start: Path | None = None, environ: Mapping[st
             "MLFLOW_TRACKING_URI."
         )
     return uri
-
-
-def tracking_user() -> str:
-    """Who logs: the tracking server's user name if one is set, else the login name."""
-    return os.environ.get("MLFLOW_TRACKING_USERNAME") or getpass.getuser()
 
 
 def _http_status(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[int | None, str]:

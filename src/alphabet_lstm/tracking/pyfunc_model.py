@@ -96,11 +96,8 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
     rows = []
     for row, text in enumerate(queries[INPUT_COLUMN].tolist()):
         ranked = top_letters(query_probabilities(weights, spec, query_codes(spec, text, row)), len(RANKED_COLUMNS))
-        values: dict[str, object] = {}
-        for (letter_column, probability_column), (letter, probability) in zip(RANKED_COLUMNS, ranked):
-            values[letter_column] = letter
-            values[probability_column] = float(np.float64(probability))
-        rows.append(values)
+        # Each letter and its probability, in the order of the columns.
+        rows.append([value for pair in ranked for value in pair])
     columns = [name for pair in RANKED_COLUMNS for name in pair]
     return pd.DataFrame(rows, columns=columns)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alphabet_lstm.artifacts import content_key, file_md5, load_model, read_json, training_key, weights_md5
-from alphabet_lstm.formats import TrainingHistory, read_evaluation, read_history, read_predictions
+from alphabet_lstm.formats import read_evaluation, read_history, read_predictions
 from alphabet_lstm.params import FramingParams
 
 if TYPE_CHECKING:  # the pipeline's log stage runs none of the sweep code
@@ -35,53 +35,36 @@ SWEEP_SOURCE = "src/alphabet_lstm/stages/sweep_log.py"
 EVALUATION_PREFIX = "evaluation/"
 
 
-@dataclass(frozen=True)
-class TrainingFiles:
-    """The stage outputs of one training, as paths relative to the checkout root."""
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """Everything one MLflow run holds, and the content key that identifies it: a repro's
+    summary (every framing side by side, linked to its training runs), a sweep's parent
+    run, or one training (TrainingRecord)."""
 
-    framing: str
-    seed: int
-    model: Path
-    history: Path
-    evaluation: Path
-    predictions: Path
-    patterns: Path
-    encoded: Path
-
-
-@dataclass(frozen=True)
-class TrainingRecord:
-    """Everything one training's MLflow run holds, and the key that identifies it."""
-
-    framing: str
-    seed: int
     key: str
     run_name: str
     params: dict[str, str]
     tags: dict[str, str]
     description: str
     metrics: dict[str, float]
+    # The per-epoch curves `loss` and `accuracy` (epoch 1 first), a pipeline training's only.
+    step_metrics: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingRecord(Record):
+    """Everything one training's MLflow run holds, and the key that identifies it."""
+
+    framing: str
+    seed: int
     data_md5: str
     # A sweep's training keeps no curves, prediction table, data file or model.
-    step_metrics: dict[str, list[float]] = field(default_factory=dict)
     predictions: list[dict] = field(default_factory=list)
     dataset_rows: list[dict] = field(default_factory=list)
     data_source: str = ""
     model_md5: str = ""
     model_path: Path | None = None
     spec: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SummaryRecord:
-    """One repro's results, every framing side by side, linked to its training runs."""
-
-    key: str
-    run_name: str
-    params: dict[str, str]
-    tags: dict[str, str]
-    description: str
-    metrics: dict[str, float]
 
 
 def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
@@ -94,11 +77,6 @@ def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) ->
             values[key] = value
     values["resolved_batch_size"] = framing.resolved_batch_size
     return {key: str(value) for key, value in values.items()}
-
-
-def history_series(history: TrainingHistory) -> dict[str, list[float]]:
-    """The per-epoch curves as MLflow step metrics ``loss`` and ``accuracy`` (epoch 1 first)."""
-    return {"loss": list(history.losses), "accuracy": list(history.accuracies)}
 
 
 def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
@@ -129,7 +107,9 @@ def describe_training(framing: str, seed: int, params: Mapping[str, str], evalua
 
 
 def read_training(
-    files: TrainingFiles,
+    templates: Mapping[str, str],
+    name: str,
+    seed: int,
     framing: FramingParams,
     *,
     engine: str,
@@ -137,48 +117,50 @@ def read_training(
     git_commit: str,
     dvc_exp_name: str,
 ) -> TrainingRecord:
-    """Read one training's files (paths relative to ``root``) into its MLflow record."""
-    model_path = root / files.model
-    data_md5 = file_md5(root / files.encoded)
+    """Read one training's files into its MLflow record: the stage outputs ``model``,
+    ``history``, ``evaluation``, ``predictions``, ``patterns`` and ``encoded``, each a path
+    template (relative to ``root``) with {framing} and {seed}."""
+    files = {field: Path(template.format(framing=name, seed=seed)) for field, template in templates.items()}
+    model_path = root / files["model"]
+    data_md5 = file_md5(root / files["encoded"])
     model_md5 = file_md5(model_path)
     weights, spec = load_model(model_path)
-    if spec.framing != files.framing or spec.seed != files.seed:
-        raise ValueError(
-            f"{files.model} holds framing {spec.framing} seed {spec.seed}, not {files.framing} seed {files.seed}"
-        )
-    key = training_key(framing, seed=files.seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
-    params = flat_params(files.framing, framing, seed=files.seed, engine=engine)
-    evaluation = read_evaluation(root / files.evaluation)
+    if spec.framing != name or spec.seed != seed:
+        raise ValueError(f"{files['model']} holds framing {spec.framing} seed {spec.seed}, not {name} seed {seed}")
+    key = training_key(framing, seed=seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
+    params = flat_params(name, framing, seed=seed, engine=engine)
+    evaluation = read_evaluation(root / files["evaluation"])
+    history = read_history(root / files["history"])
     tags = {
         "run_kind": TRAINING_KIND,
         "training_key": key,
-        "framing": files.framing,
-        "seed": str(files.seed),
+        "framing": name,
+        "seed": str(seed),
         "engine": engine,
         "data_md5": data_md5,
         "model_md5": model_md5,
-        "dvc_stage": f"train@{files.framing}",
+        "dvc_stage": f"train@{name}",
         "dvc_exp_name": dvc_exp_name,
         "git_commit": git_commit,
         "mlflow.source.name": TRAIN_SOURCE,
         "mlflow.source.type": "LOCAL",
         "mlflow.source.git.commit": git_commit,
     }
-    records = read_json(root / files.patterns)["patterns"]
+    records = read_json(root / files["patterns"])["patterns"]
     return TrainingRecord(
-        framing=files.framing,
-        seed=files.seed,
+        framing=name,
+        seed=seed,
         key=key,
-        run_name=f"{files.framing}-seed{files.seed}",
+        run_name=f"{name}-seed{seed}",
         params=params,
         tags=tags,
-        description=describe_training(files.framing, files.seed, params, evaluation),
-        step_metrics=history_series(read_history(root / files.history)),
+        description=describe_training(name, seed, params, evaluation),
+        step_metrics={"loss": list(history.losses), "accuracy": list(history.accuracies)},
         metrics=numeric_metrics(evaluation, prefix=EVALUATION_PREFIX),
-        predictions=read_predictions(root / files.predictions),
+        predictions=read_predictions(root / files["predictions"]),
         dataset_rows=[{"input": record["input"], "target": record["target"]} for record in records],
         data_md5=data_md5,
-        data_source=files.encoded.as_posix(),
+        data_source=files["encoded"].as_posix(),
         model_md5=model_md5,
         model_path=model_path,
         spec=spec.to_dict(),
@@ -190,17 +172,13 @@ def summary_key(training_keys: Sequence[str], dvc_exp_name: str) -> str:
     return content_key({"trainings": sorted(training_keys), "dvc_exp_name": dvc_exp_name})
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
-
-
 def summary_record(
     records: Sequence[TrainingRecord],
     run_ids: Mapping[str, str],
     *,
     git_commit: str,
     dvc_exp_name: str,
-) -> SummaryRecord:
+) -> Record:
     """One run per repro: each framing's metrics (mean over seeds) and params, and tags
     ``training.<framing>.seed<N>`` holding the id of each training run (``run_ids`` by key)."""
     by_framing: dict[str, list[TrainingRecord]] = {}
@@ -212,7 +190,7 @@ def summary_record(
         names = sorted({name for record in framing_records for name in record.metrics})
         for name in names:
             values = [record.metrics[name] for record in framing_records if name in record.metrics]
-            metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = _mean(values)
+            metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = sum(values) / len(values)
         for name, value in framing_records[0].params.items():
             if name not in ("framing", "seed"):
                 params[f"{framing}.{name}"] = value
@@ -241,7 +219,7 @@ def summary_record(
         accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
         shown = "" if accuracy is None else f"{accuracy:.4f}"
         lines.append(f"| {record.framing} | {record.seed} | {shown} | {run_ids[record.key]} |")
-    return SummaryRecord(
+    return Record(
         key=key,
         run_name=f"summary@{dvc_exp_name}",
         params=params,
@@ -281,7 +259,7 @@ def sweep_records(
     results_md5: str,
     timing: Mapping[tuple[str, str], Mapping[str, str]],
     git_commit: str,
-) -> tuple[SummaryRecord, list[TrainingRecord]]:
+) -> tuple[Record, list[TrainingRecord]]:
     """A sweep as MLflow runs: a parent (its question, each grid point's mean accuracy over
     seeds, the best point) and one child per training, keyed as the pipeline keys the same
     training. ``timing`` (seconds and worker by point and seed) is optional: it varies run
@@ -345,7 +323,7 @@ def sweep_records(
         "engine": engine,
         "best_point": best.point.label,
     }
-    parent = SummaryRecord(
+    parent = Record(
         key=key,
         run_name=f"sweep {name}",
         params=params,

@@ -39,14 +39,8 @@ def _model_id(store: Store, run_id: str) -> str:
 def version_tags(record: TrainingRecord) -> dict[str, str]:
     """What the registry's UI shows of a version: the training's identity, the DVC
     experiment that logged it, its accuracy and its params (``param.<name>``)."""
-    tags = {
-        "model_md5": record.model_md5,
-        "training_key": record.key,
-        "framing": record.framing,
-        "seed": str(record.seed),
-        "dvc_exp_name": record.tags.get("dvc_exp_name", ""),
-        "git_commit": record.tags.get("git_commit", ""),
-    }
+    identity = ("model_md5", "training_key", "framing", "seed", "dvc_exp_name", "git_commit")
+    tags = {name: record.tags.get(name, "") for name in identity}
     accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
     if accuracy is not None:
         tags["accuracy"] = f"{accuracy:.6f}"

@@ -17,8 +17,8 @@ import socket
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +30,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.model.lstm import ModelSpec
-from alphabet_lstm.tracking import (
-    DEFAULT_ARTIFACTS_NAME,
-    EXPERIMENT_NAME,
-    TrackingFailed,
-    pyfunc_model,
-    shipped,
-    tracking_user,
-)
-from alphabet_lstm.tracking.records import SummaryRecord, TrainingRecord
+from alphabet_lstm.tracking import DEFAULT_ARTIFACTS_NAME, EXPERIMENT_NAME, TrackingFailed, pyfunc_model, shipped
+from alphabet_lstm.tracking.records import Record, TrainingRecord
 
 # The tag MLflow 3's UI reads to open an experiment in its model-training view rather than
 # the GenAI one (mlflow/server/js: ExperimentKind.CUSTOM_MODEL_DEVELOPMENT).
@@ -49,14 +42,6 @@ EXPERIMENT_DESCRIPTION = (
     "and one summary run per repro or DVC experiment (run_kind tag)."
 )
 MODEL_NAME = "model"
-REGISTERED_MODEL_PREFIX = "alphabet-lstm-"
-# The alias the committed study sets and docs load (models:/alphabet-lstm-<framing>@champion).
-CHAMPION_ALIAS = "champion"
-# The registered model's tag naming the version the committed study last logged.
-STUDY_VERSION_TAG = "study_version"
-# MLflow's limits per log_batch request.
-PARAMS_PER_REQUEST = 100
-METRICS_PER_REQUEST = 1000
 LOCK_TIMEOUT_SECONDS = 600
 # The tag naming the process that writes a run (host:pid): a later log sees whether a
 # RUNNING run's writer is still alive.
@@ -88,31 +73,6 @@ class Logged:
 
 def _sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
-
-
-@contextmanager
-def store_lock(uri: str) -> Iterator[None]:
-    """Hold the embedded store for the duration (two DVC queue workers logging at once
-    would otherwise both find no run for a training and both create one). A server store
-    has no lock: its users are on other machines."""
-    path = _sqlite_path(uri)
-    if path is None:
-        yield
-        return
-    from filelock import FileLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS):
-        yield
-
-
-@contextmanager
-def refusals_as_errors(uri: str) -> Iterator[None]:
-    """MLflow's refusals (a permission, a store it cannot open) as one line, not a traceback."""
-    try:
-        yield
-    except MlflowException as error:
-        raise TrackingFailed(f"MLflow {uri} refused a request: {error.message}") from None
 
 
 def open_store(uri: str, experiment_name: str | None = None, *, description: str = EXPERIMENT_DESCRIPTION) -> Store:
@@ -147,9 +107,26 @@ def open_store(uri: str, experiment_name: str | None = None, *, description: str
     return Store(uri, client, experiment_id)
 
 
-def writer_id() -> str:
-    """This process, as the tag on the runs it writes: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+@contextmanager
+def held_store(uri: str, experiment_name: str | None = None, *, description: str = EXPERIMENT_DESCRIPTION):
+    """The store opened (open_store) and held for the duration, MLflow's refusals inside (a
+    permission, a store it cannot open) raised as one line, not a traceback.
+
+    Two DVC queue workers logging at once would otherwise both find no run for a training
+    and both create one: the embedded store is locked. A server store has no lock: its
+    users are on other machines.
+    """
+    path = _sqlite_path(uri)
+    with ExitStack() as held:
+        if path is not None:
+            from filelock import FileLock
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS))
+        try:
+            yield open_store(uri, experiment_name, description=description)
+        except MlflowException as error:
+            raise TrackingFailed(f"MLflow {uri} refused a request: {error.message}") from None
 
 
 def _process_exists(pid: int) -> bool:
@@ -184,7 +161,7 @@ def settle_runs(store: Store, tag: str, value: str):
     process still writes is waited for (it may finish, and be reused)."""
     deadline = time.monotonic() + STALE_AFTER_SECONDS
     while True:
-        now = _timestamp()
+        now = int(time.time() * 1000)
         finished, live = None, False
         for run in _runs_with(store, tag, value):
             if run.info.status == "FINISHED":
@@ -201,7 +178,7 @@ def settle_runs(store: Store, tag: str, value: str):
 
 def shared_store(store: Store) -> bool:
     """Whether loggers may write to the store at the same time: a server. The embedded
-    SQLite store is held by one log stage at a time (store_lock)."""
+    SQLite store is held by one log stage at a time (held_store)."""
     return _sqlite_path(store.uri) is None
 
 
@@ -223,9 +200,14 @@ class _GaveWay(Exception):
     """Raised inside a new run whose key an earlier run already claimed."""
 
 
-def write_once(store: Store, tag: str, value: str, write, **run_args) -> Logged:
-    """The one run whose ``tag`` is ``value``: a FINISHED one reused, else a new run that
-    ``write(run_id)`` fills, started with ``run_args`` (start_run's).
+def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: str | None = None) -> Logged:
+    """The one run whose ``tag`` is the record's key: a FINISHED one reused, else a new run
+    holding the record (its name, tags, description, params, metrics at step 0 and
+    per-epoch series at steps 1..n) and what ``write(run_id)`` adds.
+
+    The new run is ended FINISHED, or FAILED if anything raises inside. A run under
+    ``parent_run_id`` may be started while that parent is the active run (a sweep writes
+    its children inside its own run); MLflow calls that nested.
 
     No run is left hanging and none is doubled: a RUNNING run whose writer is gone is
     ended KILLED first (settle_runs); a run another live logger is writing is waited
@@ -233,65 +215,40 @@ def write_once(store: Store, tag: str, value: str, write, **run_args) -> Logged:
     later one ends its run and deletes it, and reuses the earlier one's.
     """
     for _ in range(CLAIM_ATTEMPTS):
-        existing = settle_runs(store, tag, value)
+        existing = settle_runs(store, tag, record.key)
         if existing is not None:
             return Logged(existing.info.run_id, created=False)
         run_id = None
         try:
-            with start_run(store, **run_args) as run:
+            with mlflow.start_run(
+                experiment_id=store.experiment_id,
+                run_name=record.run_name,
+                # This process, as host:pid, on the runs it writes.
+                tags={WRITER_TAG: f"{socket.gethostname()}:{os.getpid()}", **record.tags},
+                description=record.description,
+                parent_run_id=parent_run_id,
+                nested=parent_run_id is not None,
+            ) as run:
                 run_id = run.info.run_id
-                if shared_store(store) and _earlier_claim(store, tag, value, store.client.get_run(run_id)) is not None:
+                if shared_store(store) and _earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
                     raise _GaveWay
+                timestamp = int(time.time() * 1000)
+                metrics = [
+                    Metric(key, float(value), timestamp, step)
+                    for key, values in record.step_metrics.items()
+                    for step, value in enumerate(values, start=1)
+                ]
+                metrics += [Metric(key, float(value), timestamp, 0) for key, value in record.metrics.items()]
+                # MLflow splits the batch into requests within its per-request limits.
+                params = [Param(key, str(value)) for key, value in record.params.items()]
+                store.client.log_batch(run_id, metrics=metrics, params=params)
                 write(run_id)
         except _GaveWay:
             assert run_id is not None  # set before the claim is checked
             store.client.delete_run(run_id)
             continue
         return Logged(run_id, created=True)
-    raise TrackingFailed(f"MLflow {store.uri}: no run with {tag} {value} settled after {CLAIM_ATTEMPTS} attempts")
-
-
-def _log_values(client: MlflowClient, run_id: str, params: Mapping[str, str], metrics: list[Metric]) -> None:
-    """Params and metrics in as few requests as MLflow's per-request limits allow."""
-    param_list = [Param(key, str(value)) for key, value in params.items()]
-    for start in range(0, len(param_list), PARAMS_PER_REQUEST):
-        client.log_batch(run_id, params=param_list[start : start + PARAMS_PER_REQUEST])
-    for start in range(0, len(metrics), METRICS_PER_REQUEST):
-        client.log_batch(run_id, metrics=metrics[start : start + METRICS_PER_REQUEST])
-
-
-def _metrics(
-    record_metrics: Mapping[str, float], step_metrics: Mapping[str, list[float]], timestamp: int
-) -> list[Metric]:
-    """Per-epoch series at steps 1..n, single values at step 0."""
-    metrics = [
-        Metric(key, float(value), timestamp, step)
-        for key, values in step_metrics.items()
-        for step, value in enumerate(values, start=1)
-    ]
-    metrics += [Metric(key, float(value), timestamp, 0) for key, value in record_metrics.items()]
-    return metrics
-
-
-def start_run(store: Store, *, run_name: str, tags: Mapping[str, str], description: str, parent_run_id: str | None):
-    """A new run as a context manager: ended FINISHED, or FAILED if anything raises inside.
-
-    A run under ``parent_run_id`` may be started while that parent is the active run (a
-    sweep writes its children inside its own run); MLflow calls that nested.
-    """
-    tags = {"mlflow.user": tracking_user(), WRITER_TAG: writer_id(), **tags}
-    return mlflow.start_run(
-        experiment_id=store.experiment_id,
-        run_name=run_name,
-        tags=tags,
-        description=description,
-        parent_run_id=parent_run_id,
-        nested=parent_run_id is not None,
-    )
-
-
-def _timestamp() -> int:
-    return int(time.time() * 1000)
+    raise TrackingFailed(f"MLflow {store.uri}: no run with {tag} {record.key} settled after {CLAIM_ATTEMPTS} attempts")
 
 
 def model_requirements() -> list[str]:
@@ -302,27 +259,25 @@ def model_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in sorted(shipped.third_party_imports())]
 
 
-def log_model(record: TrainingRecord) -> str:
-    """The training's pyfunc model under ``model`` in the active run; returns its model id.
+def log_model(record: TrainingRecord) -> None:
+    """The training's pyfunc model under ``model`` in the active run.
 
     Self-contained: the project files that predict travel with it (``code_paths``,
     tracking/shipped.py), the weights file (with its spec) as an artifact.
     """
-    spec = ModelSpec.from_dict(record.spec)
     with tempfile.TemporaryDirectory(prefix="alphabet-lstm-code-") as code_root:
-        info = mlflow.pyfunc.log_model(
+        mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             # A code file rather than a pickled object: what loads the model is readable source.
             python_model=str(shipped.ENTRY_FILE),
             code_paths=[str(shipped.copy_code(Path(code_root)))],
             artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
             signature=pyfunc_model.signature(),
-            input_example=pyfunc_model.input_example(spec),
+            input_example=pyfunc_model.input_example(ModelSpec.from_dict(record.spec)),
             # Stated rather than inferred (inferring loads the model in a subprocess).
             pip_requirements=model_requirements(),
             tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
         )
-    return info.model_id
 
 
 def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | None = None) -> Logged:
@@ -331,7 +286,6 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
     ``parent_run_id`` nests a new run under that (active) run: a sweep's trainings."""
 
     def write(run_id: str) -> None:
-        _log_values(store.client, run_id, record.params, _metrics(record.metrics, record.step_metrics, _timestamp()))
         if record.dataset_rows:
             with warnings.catch_warnings():
                 # A relative path matches two local source kinds, both the same class.
@@ -349,21 +303,12 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
         if record.model_path is not None:
             log_model(record)
 
-    return write_once(
-        store,
-        "training_key",
-        record.key,
-        write,
-        run_name=record.run_name,
-        tags=record.tags,
-        description=record.description,
-        parent_run_id=parent_run_id,
-    )
+    return write_once(store, "training_key", record, write, parent_run_id=parent_run_id)
 
 
 def log_summary(
     store: Store,
-    summary: SummaryRecord,
+    summary: Record,
     *,
     report_dir: Path | None = None,
     children: Sequence[TrainingRecord] = (),
@@ -378,18 +323,7 @@ def log_summary(
     def write(run_id: str) -> None:
         nonlocal created
         created = sum(log_training(store, child, parent_run_id=run_id).created for child in children)
-        _log_values(store.client, run_id, summary.params, _metrics(summary.metrics, {}, _timestamp()))
         if report_dir is not None:
             mlflow.log_artifacts(str(report_dir), artifact_path="report")
 
-    logged = write_once(
-        store,
-        "summary_key",
-        summary.key,
-        write,
-        run_name=summary.run_name,
-        tags=summary.tags,
-        description=summary.description,
-        parent_run_id=None,
-    )
-    return logged, created
+    return write_once(store, "summary_key", summary, write), created
