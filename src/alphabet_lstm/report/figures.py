@@ -17,7 +17,7 @@ import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.formats import TrainingHistory
-from alphabet_lstm.report.state_views import PaddingView, StatefulView, WindowView
+from alphabet_lstm.report.state_views import COLD_LETTER, WARM_INDEX, PaddingView, StatefulView, WindowView
 from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import Study
 
@@ -196,7 +196,6 @@ def stateful_state_png(view: StatefulView) -> Figure:
     figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
 
     points, cold = view.points, view.cold_point
-    warm = view.warm_index
     plane_axes.plot(points[:, 0], points[:, 1], color="0.6", linewidth=1.0, zorder=1)
     plane_axes.scatter(points[:, 0], points[:, 1], s=14, color="tab:blue", zorder=2)
     for index, letter in enumerate(ALPHABET):
@@ -206,29 +205,28 @@ def stateful_state_png(view: StatefulView) -> Figure:
         *points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3
     )
     plane_axes.scatter(
-        *points[warm],
+        *points[WARM_INDEX],
         s=110,
         marker="s",
         facecolors="none",
         edgecolors="tab:orange",
         linewidths=1.5,
-        label=f"warm {ALPHABET[warm]} (after A..{ALPHABET[warm]})",
+        label=f"warm {COLD_LETTER} (after A..{COLD_LETTER})",
         zorder=3,
     )
     plane_axes.scatter(
-        *cold, s=140, marker="*", color="tab:red", label=f"cold {ALPHABET[warm]} (right after a reset)", zorder=4
+        *cold, s=140, marker="*", color="tab:red", label=f"cold {COLD_LETTER} (right after a reset)", zorder=4
     )
     # The dashed lines join the cold K to the two states it is compared with; their
     # lengths in full h are in the legend (the projection shortens distances).
-    for target, color, index in ((points[0], "tab:green", 0), (points[warm], "tab:orange", warm)):
+    for target, color, index in ((points[0], "tab:green", 0), (points[WARM_INDEX], "tab:orange", WARM_INDEX)):
         plane_axes.plot(
             [cold[0], target[0]],
             [cold[1], target[1]],
             linestyle="--",
             color=color,
             linewidth=1.0,
-            label=f"cold {ALPHABET[warm]} to {'after A' if index == 0 else 'warm ' + ALPHABET[warm]}: "
-            f"{distances[index]:.2f}",
+            label=f"cold {COLD_LETTER} to {'after A' if index == 0 else 'warm ' + COLD_LETTER}: {distances[index]:.2f}",
         )
     explained = view.projection.explained
     plane_axes.set(

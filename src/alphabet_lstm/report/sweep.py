@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from alphabet_lstm.params import grid_label, show_value
 from alphabet_lstm.report.figures import drawn_with_fixed_style, new_figure
-from alphabet_lstm.report.render import Heading, Image, Paragraph, document_files, section, table
+from alphabet_lstm.report.render import Heading, Image, Paragraph, document_files, percent, section, table
 from alphabet_lstm.report.statistics import summarize
 from alphabet_lstm.sweep import ENGINE, GridPoint, Sweep
 
@@ -96,12 +96,8 @@ def summary_metrics(summaries: Sequence[PointSummary]) -> dict:
     }
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
 def _with_sd(summary: PointSummary) -> str:
-    return _percent(summary.mean) + (f" (sd {_percent(summary.std)})" if summary.std else "")
+    return percent(summary.mean, 1) + (f" (sd {percent(summary.std, 1)})" if summary.std else "")
 
 
 def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: float | None = None) -> str:
@@ -121,7 +117,7 @@ def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: f
             return f"{head}: {name} already reaches 100% on every seed there."
         return (
             f"{head}, so {', '.join(sweep.grid_keys)} do not limit {name} here: "
-            f"its ceiling within this grid is {_percent(best.mean)}."
+            f"its ceiling within this grid is {percent(best.mean, 1)}."
         )
     start = (
         f"Mean accuracy over {seeds} seeds goes from {_with_sd(base)} at {base_name} {base.point.label} "
@@ -131,7 +127,7 @@ def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: f
         reference = (
             f"the tutorial's {100 * tutorial_accuracy:.4g}%"
             if tutorial_accuracy is not None and base_point is not None
-            else f"{name}'s {_percent(base.mean)}"
+            else f"{name}'s {percent(base.mean, 1)}"
         )
         return (
             f"{start}, where all {seeds} seeds reach 100%: {reference} is a limit of {base.point.label}, "
@@ -141,7 +137,7 @@ def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: f
     return (
         f"{start}, where {best.perfect} of {seeds} seeds reach 100%: setting {changed} helps, "
         f"but no grid point reaches 100% on every seed, so {name}'s ceiling within "
-        f"this grid is {_percent(best.mean)}."
+        f"this grid is {percent(best.mean, 1)}."
     )
 
 
