@@ -169,6 +169,7 @@ def stateful(study: Study) -> list[Section]:
     for framing in study.framings:
         if "chain_from_A" not in study.run(framing).details:
             continue
+        columns = ["Seed", "Chain from A", "Intact", "Cold start from K", "Cold-start accuracy", "Warm-start accuracy"]
         rows = []
         for seed in study.seeds:
             details = study.run(framing, seed).details
@@ -192,18 +193,7 @@ def stateful(study: Study) -> list[Section]:
                     "answers B C D E: it replays the sequence from the start. Cold starts begin "
                     "from a reset state; warm starts first feed A up to the letter before."
                 ),
-                table(
-                    [
-                        "Seed",
-                        "Chain from A",
-                        "Intact",
-                        "Cold start from K",
-                        "Cold-start accuracy",
-                        "Warm-start accuracy",
-                    ],
-                    rows,
-                    "stateful",
-                ),
+                table(columns, rows, "stateful"),
                 *start_tables(study, framing),
             )
         )

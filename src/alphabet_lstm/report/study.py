@@ -113,12 +113,9 @@ def _read(path: Path, read: Callable):
 
 
 def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
-    """One (framing, seed) record from the files evaluate and train wrote for it.
-
-    ``files`` maps evaluation, details, history and probabilities to paths, and optionally
-    models to the saved model.
-    """
-    weights, spec = _read(files["models"], load_model) if "models" in files else (None, None)
+    """One (framing, seed) record from the files evaluate and train wrote for it; ``files``
+    maps evaluation, details, history, probabilities and models to their paths."""
+    weights, spec = _read(files["models"], load_model)
     return RunRecord(
         framing=framing,
         seed=seed,
