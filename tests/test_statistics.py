@@ -8,6 +8,7 @@ t is 1 - t / sqrt(2 + t^2): no call to scipy is needed to know the answers.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_summary_of_two_values_uses_one_degree_of_freedom():
 
 def test_summary_of_one_value_has_no_spread_and_no_interval():
     summary = summarize([0.84])
-    assert summary.to_dict() == {
+    assert asdict(summary) == {
         "n": 1,
         "mean": 0.84,
         "std": 0.0,

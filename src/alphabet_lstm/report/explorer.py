@@ -15,7 +15,6 @@ import base64
 import json
 from collections.abc import Sequence
 
-import jinja2
 import numpy as np
 from markupsafe import Markup
 
@@ -23,7 +22,7 @@ from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model import floatmath as fm
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import PAD_LABEL
-from alphabet_lstm.report.render import TEMPLATES
+from alphabet_lstm.report.render import environment
 from alphabet_lstm.report.state_views import COLD_LETTER, stateful_view
 
 EXPLORER_NAME = "explorer.html"
@@ -137,13 +136,6 @@ def script_json(value) -> str:
 
 def explorer_page(models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str) -> str:
     """The page's HTML; the same models give the same bytes."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    data = explorer_data(models)
-    return environment.get_template(TEMPLATE_NAME).render(
-        title=title, seed=models[0][1].seed, data_json=Markup(script_json(data))
-    )
+    data = Markup(script_json(explorer_data(models)))
+    template = environment(autoescape=True).get_template(TEMPLATE_NAME)
+    return template.render(title=title, seed=models[0][1].seed, data_json=data)

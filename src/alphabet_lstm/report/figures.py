@@ -8,16 +8,23 @@ same data gives the same bytes on every machine with the same matplotlib and fon
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, ParamSpec
 
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.formats import TrainingHistory
-from alphabet_lstm.report.state_views import PaddingView, StatefulView, WindowView
+from alphabet_lstm.report.state_views import COLD_LETTER, WARM_INDEX, PaddingView, StatefulView, WindowView
 from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import Study
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+P = ParamSpec("P")
 
 FIGURE_DPI = 100
 # matplotlib's own defaults, plus the settings that could otherwise vary by machine.
@@ -34,134 +41,127 @@ def new_figure(width: float, height: float):
     return figure
 
 
-def png_bytes(figure) -> bytes:
-    # No "Software" text chunk (it names the matplotlib version) and a fixed dpi, so the
-    # bytes depend only on the data.
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
-    return buffer.getvalue()
+def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
+    """``draw`` under :data:`STYLE`, whatever the user's matplotlibrc says, its figure
+    returned as PNG bytes."""
+
+    @functools.wraps(draw)
+    def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        import matplotlib.style
+
+        with matplotlib.style.context(STYLE):
+            figure = draw(*args, **kwargs)
+            # No "Software" text chunk (it names the matplotlib version) and a fixed dpi, so the
+            # bytes depend only on the data.
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
+            return buffer.getvalue()
+
+    return png
 
 
-def drawn_with_fixed_style(draw: Callable[[], bytes]) -> bytes:
-    """``draw()`` under :data:`STYLE`, whatever the user's matplotlibrc says."""
-    import matplotlib.style
-
-    with matplotlib.style.context(STYLE):
-        return draw()
-
-
-def training_curves_png(framing: str, histories: Mapping[int, TrainingHistory]) -> bytes:
+@drawn_with_fixed_style
+def training_curves_png(framing: str, histories: Mapping[int, TrainingHistory]) -> Figure:
     """Loss and accuracy per epoch for one framing, one line per seed."""
     from matplotlib.ticker import MaxNLocator
 
-    def draw() -> bytes:
-        figure = new_figure(10.0, 3.8)
-        loss_axes, accuracy_axes = figure.subplots(1, 2)
-        for seed, history in histories.items():
-            loss_axes.plot(history.epochs, history.losses, linewidth=1.0, label=f"seed {seed}")
-            accuracy_axes.plot(history.epochs, history.accuracies, linewidth=1.0, label=f"seed {seed}")
-        loss_axes.set(title="loss (categorical cross-entropy)", xlabel="epoch", ylabel="loss")
-        accuracy_axes.set(title="training accuracy", xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02))
-        for axes in (loss_axes, accuracy_axes):
-            axes.grid(alpha=0.3)
-            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(histories) <= 10:
-            # Outside the axes, so ten seeds' labels never cover the curves.
-            accuracy_axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
-        figure.suptitle(f"{framing}: training curves")
-        figure.tight_layout()
-        return png_bytes(figure)
-
-    return drawn_with_fixed_style(draw)
+    figure = new_figure(10.0, 3.8)
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    for seed, history in histories.items():
+        loss_axes.plot(history.epochs, history.losses, linewidth=1.0, label=f"seed {seed}")
+        accuracy_axes.plot(history.epochs, history.accuracies, linewidth=1.0, label=f"seed {seed}")
+    loss_axes.set(title="loss (categorical cross-entropy)", xlabel="epoch", ylabel="loss")
+    accuracy_axes.set(title="training accuracy", xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02))
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(histories) <= 10:
+        # Outside the axes, so ten seeds' labels never cover the curves.
+        accuracy_axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    figure.suptitle(f"{framing}: training curves")
+    figure.tight_layout()
+    return figure
 
 
-def accuracy_by_seed_png(study: Study, summaries: Mapping[str, Summary]) -> bytes:
+@drawn_with_fixed_style
+def accuracy_by_seed_png(study: Study, summaries: Mapping[str, Summary]) -> Figure:
     """Every framing's accuracy per seed (points), mean ± 95% CI, and the tutorial's value."""
+    figure = new_figure(max(6.0, 1.3 * len(study.framings) + 2.0), 4.5)
+    axes = figure.subplots()
+    # Seeds are spread sideways at fixed offsets so equal accuracies stay visible.
+    offsets = np.linspace(-0.2, 0.2, len(study.seeds)) if len(study.seeds) > 1 else np.zeros(1)
+    labelled: set[str] = set()
 
-    def draw() -> bytes:
-        figure = new_figure(max(6.0, 1.3 * len(study.framings) + 2.0), 4.5)
-        axes = figure.subplots()
-        # Seeds are spread sideways at fixed offsets so equal accuracies stay visible.
-        offsets = np.linspace(-0.2, 0.2, len(study.seeds)) if len(study.seeds) > 1 else np.zeros(1)
-        labelled: set[str] = set()
+    def label_once(text: str) -> str | None:
+        # Each kind of mark enters the legend once, whichever framing shows it first.
+        if text in labelled:
+            return None
+        labelled.add(text)
+        return text
 
-        def label_once(text: str) -> str | None:
-            # Each kind of mark enters the legend once, whichever framing shows it first.
-            if text in labelled:
-                return None
-            labelled.add(text)
-            return text
-
-        for position, framing in enumerate(study.framings):
-            axes.scatter(
-                position + offsets,
-                [100 * value for value in study.accuracies(framing)],
-                s=18,
-                color="tab:blue",
-                alpha=0.6,
-                label=label_once("each seed"),
+    for position, framing in enumerate(study.framings):
+        axes.scatter(
+            position + offsets,
+            [100 * value for value in study.accuracies(framing)],
+            s=18,
+            color="tab:blue",
+            alpha=0.6,
+            label=label_once("each seed"),
+        )
+        statistics = summaries[framing]
+        if statistics.ci_low is not None and statistics.ci_high is not None:
+            error = [[100 * (statistics.mean - statistics.ci_low)], [100 * (statistics.ci_high - statistics.mean)]]
+            axes.errorbar(
+                [position + 0.35],
+                [100 * statistics.mean],
+                yerr=error,
+                fmt="o",
+                color="black",
+                capsize=4,
+                label=label_once("mean ± 95% CI"),
             )
-            statistics = summaries[framing]
-            if statistics.ci_low is not None and statistics.ci_high is not None:
-                error = [[100 * (statistics.mean - statistics.ci_low)], [100 * (statistics.ci_high - statistics.mean)]]
-                axes.errorbar(
-                    [position + 0.35],
-                    [100 * statistics.mean],
-                    yerr=error,
-                    fmt="o",
-                    color="black",
-                    capsize=4,
-                    label=label_once("mean ± 95% CI"),
-                )
-            if framing in study.tutorial_accuracy:
-                # Left of the seeds, as the mean is right of them, so neither hides a seed.
-                axes.scatter(
-                    [position - 0.35],
-                    [100 * study.tutorial_accuracy[framing]],
-                    marker="x",
-                    s=60,
-                    color="tab:red",
-                    label=label_once("tutorial"),
-                    zorder=3,
-                )
-        axes.set_xticks(range(len(study.framings)), study.framings, rotation=25, ha="right")
-        axes.set(ylabel="training accuracy (%)", ylim=(-3, 110), xlim=(-0.6, len(study.framings) - 0.4))
-        axes.set_title(f"Accuracy per framing over {len(study.seeds)} seed(s)")
-        axes.grid(axis="y", alpha=0.3)
-        # Outside the axes: inside, the legend could hide a framing's low accuracy.
-        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-        figure.tight_layout()
-        return png_bytes(figure)
-
-    return drawn_with_fixed_style(draw)
+        if framing in study.tutorial_accuracy:
+            # Left of the seeds, as the mean is right of them, so neither hides a seed.
+            axes.scatter(
+                [position - 0.35],
+                [100 * study.tutorial_accuracy[framing]],
+                marker="x",
+                s=60,
+                color="tab:red",
+                label=label_once("tutorial"),
+                zorder=3,
+            )
+    axes.set_xticks(range(len(study.framings)), study.framings, rotation=25, ha="right")
+    axes.set(ylabel="training accuracy (%)", ylim=(-3, 110), xlim=(-0.6, len(study.framings) - 0.4))
+    axes.set_title(f"Accuracy per framing over {len(study.seeds)} seed(s)")
+    axes.grid(axis="y", alpha=0.3)
+    # Outside the axes: inside, the legend could hide a framing's low accuracy.
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    figure.tight_layout()
+    return figure
 
 
-def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) -> bytes:
+@drawn_with_fixed_style
+def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) -> Figure:
     """The 26x26 next-letter probabilities: hollow squares mark the true next letter, red
     dots the predicted one (a dot inside a square is a correct prediction)."""
-
-    def draw() -> bytes:
-        figure = new_figure(6.4, 5.6)
-        axes = figure.subplots()
-        # Scaled to the table's own largest value: a barely trained model spreads its
-        # probability thinly, and a fixed 0..1 scale would show it as one flat colour.
-        largest = max(float(probabilities.max()), 1e-6)
-        image = axes.imshow(probabilities, cmap="viridis", vmin=0.0, vmax=largest, origin="upper")
-        codes = np.arange(VOCABULARY_SIZE)
-        axes.scatter(
-            codes[:-1] + 1, codes[:-1], marker="s", s=40, facecolors="none", edgecolors="white", linewidths=0.8
-        )
-        axes.scatter(probabilities.argmax(axis=1), codes, marker="o", s=8, color="tab:red")
-        letters = list(ALPHABET)
-        axes.set_xticks(range(VOCABULARY_SIZE), letters, fontsize=7)
-        axes.set_yticks(range(VOCABULARY_SIZE), letters, fontsize=7)
-        axes.set(xlabel="next letter", ylabel="input letter (alone)")
-        axes.set_title(f"{framing} (seed {seed}): P(next letter | one letter)")
-        figure.colorbar(image, ax=axes, label="probability")
-        figure.tight_layout()
-        return png_bytes(figure)
-
-    return drawn_with_fixed_style(draw)
+    figure = new_figure(6.4, 5.6)
+    axes = figure.subplots()
+    # Scaled to the table's own largest value: a barely trained model spreads its
+    # probability thinly, and a fixed 0..1 scale would show it as one flat colour.
+    largest = max(float(probabilities.max()), 1e-6)
+    image = axes.imshow(probabilities, cmap="viridis", vmin=0.0, vmax=largest, origin="upper")
+    codes = np.arange(VOCABULARY_SIZE)
+    axes.scatter(codes[:-1] + 1, codes[:-1], marker="s", s=40, facecolors="none", edgecolors="white", linewidths=0.8)
+    axes.scatter(probabilities.argmax(axis=1), codes, marker="o", s=8, color="tab:red")
+    letters = list(ALPHABET)
+    axes.set_xticks(range(VOCABULARY_SIZE), letters, fontsize=7)
+    axes.set_yticks(range(VOCABULARY_SIZE), letters, fontsize=7)
+    axes.set(xlabel="next letter", ylabel="input letter (alone)")
+    axes.set_title(f"{framing} (seed {seed}): P(next letter | one letter)")
+    figure.colorbar(image, ax=axes, label="probability")
+    figure.tight_layout()
+    return figure
 
 
 # --------------------------------------------------------------------------- the LSTM state
@@ -174,151 +174,126 @@ def _state_limit(*arrays: np.ndarray) -> float:
     return max(max(float(np.abs(array).max()) for array in arrays), 1e-6)
 
 
-def stateful_state_png(view: StatefulView) -> bytes:
+def _state_image(axes, states: np.ndarray, limit: float):
+    """``states`` (units x columns) as a heatmap on :data:`STATE_COLORMAP`, from -limit to limit."""
+    return axes.imshow(states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+
+
+@drawn_with_fixed_style
+def stateful_state_png(view: StatefulView) -> Figure:
     """h over A..Z from a reset (units x letters, the cold K last) and its PCA plane."""
+    figure = new_figure(13.0, 5.2)
+    heat_axes, plane_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0]})
+    states = np.vstack([view.trajectory.hidden, view.cold.hidden[-1:]]).T
+    limit = _state_limit(states)
+    image = _state_image(heat_axes, states, limit)
+    heat_axes.axvline(VOCABULARY_SIZE - 0.5, color="black", linewidth=1.5)
+    heat_axes.set_xticks(range(VOCABULARY_SIZE + 1), [*ALPHABET, "K\ncold"], fontsize=7)
+    heat_axes.set(
+        xlabel="letter just fed (A..Z from a reset; last column: K right after a reset)", ylabel="hidden unit"
+    )
+    heat_axes.set_title("h after each letter")
+    figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
 
-    def draw() -> bytes:
-        figure = new_figure(13.0, 5.2)
-        heat_axes, plane_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0]})
-        states = np.vstack([view.trajectory.hidden, view.cold.hidden[-1:]]).T
-        limit = _state_limit(states)
-        image = heat_axes.imshow(
-            states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest"
+    points, cold = view.points, view.cold_point
+    plane_axes.plot(points[:, 0], points[:, 1], color="0.6", linewidth=1.0, zorder=1)
+    plane_axes.scatter(points[:, 0], points[:, 1], s=14, color="tab:blue", zorder=2)
+    for index, letter in enumerate(ALPHABET):
+        plane_axes.annotate(letter, points[index], xytext=(3, 3), textcoords="offset points", fontsize=7)
+    distances = view.distances_from_cold()
+    plane_axes.scatter(
+        *points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3
+    )
+    plane_axes.scatter(
+        *points[WARM_INDEX],
+        s=110,
+        marker="s",
+        facecolors="none",
+        edgecolors="tab:orange",
+        linewidths=1.5,
+        label=f"warm {COLD_LETTER} (after A..{COLD_LETTER})",
+        zorder=3,
+    )
+    plane_axes.scatter(
+        *cold, s=140, marker="*", color="tab:red", label=f"cold {COLD_LETTER} (right after a reset)", zorder=4
+    )
+    # The dashed lines join the cold K to the two states it is compared with; their
+    # lengths in full h are in the legend (the projection shortens distances).
+    for target, color, index in ((points[0], "tab:green", 0), (points[WARM_INDEX], "tab:orange", WARM_INDEX)):
+        plane_axes.plot(
+            [cold[0], target[0]],
+            [cold[1], target[1]],
+            linestyle="--",
+            color=color,
+            linewidth=1.0,
+            label=f"cold {COLD_LETTER} to {'after A' if index == 0 else 'warm ' + COLD_LETTER}: {distances[index]:.2f}",
         )
-        heat_axes.axvline(VOCABULARY_SIZE - 0.5, color="black", linewidth=1.5)
-        heat_axes.set_xticks(range(VOCABULARY_SIZE + 1), [*ALPHABET, "K\ncold"], fontsize=7)
-        heat_axes.set(
-            xlabel="letter just fed (A..Z from a reset; last column: K right after a reset)", ylabel="hidden unit"
-        )
-        heat_axes.set_title("h after each letter")
-        figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
-
-        points, cold = view.points, view.cold_point
-        warm = view.warm_index
-        plane_axes.plot(points[:, 0], points[:, 1], color="0.6", linewidth=1.0, zorder=1)
-        plane_axes.scatter(points[:, 0], points[:, 1], s=14, color="tab:blue", zorder=2)
-        for index, letter in enumerate(ALPHABET):
-            plane_axes.annotate(letter, points[index], xytext=(3, 3), textcoords="offset points", fontsize=7)
-        distances = view.distances_from_cold()
-        plane_axes.scatter(
-            *points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3
-        )
-        plane_axes.scatter(
-            *points[warm],
-            s=110,
-            marker="s",
-            facecolors="none",
-            edgecolors="tab:orange",
-            linewidths=1.5,
-            label=f"warm {ALPHABET[warm]} (after A..{ALPHABET[warm]})",
-            zorder=3,
-        )
-        plane_axes.scatter(
-            *cold, s=140, marker="*", color="tab:red", label=f"cold {ALPHABET[warm]} (right after a reset)", zorder=4
-        )
-        # The dashed lines join the cold K to the two states it is compared with; their
-        # lengths in full h are in the legend (the projection shortens distances).
-        for target, color, index in ((points[0], "tab:green", 0), (points[warm], "tab:orange", warm)):
-            plane_axes.plot(
-                [cold[0], target[0]],
-                [cold[1], target[1]],
-                linestyle="--",
-                color=color,
-                linewidth=1.0,
-                label=f"cold {ALPHABET[warm]} to {'after A' if index == 0 else 'warm ' + ALPHABET[warm]}: "
-                f"{distances[index]:.2f}",
-            )
-        explained = view.projection.explained
-        plane_axes.set(
-            xlabel=f"PC1 ({100 * explained[0]:.0f}% of the variance of A..Z)",
-            ylabel=f"PC2 ({100 * explained[1]:.0f}%)" if len(explained) > 1 else "PC2",
-        )
-        plane_axes.set_title("A..Z on its first two principal components")
-        plane_axes.grid(alpha=0.3)
-        plane_axes.legend(loc="best", fontsize="small")
-        figure.suptitle(f"{view.framing} (seed {view.seed}): the hidden state h")
-        figure.tight_layout()
-        return png_bytes(figure)
-
-    return drawn_with_fixed_style(draw)
+    explained = view.projection.explained
+    plane_axes.set(
+        xlabel=f"PC1 ({100 * explained[0]:.0f}% of the variance of A..Z)",
+        ylabel=f"PC2 ({100 * explained[1]:.0f}%)" if len(explained) > 1 else "PC2",
+    )
+    plane_axes.set_title("A..Z on its first two principal components")
+    plane_axes.grid(alpha=0.3)
+    plane_axes.legend(loc="best", fontsize="small")
+    figure.suptitle(f"{view.framing} (seed {view.seed}): the hidden state h")
+    figure.tight_layout()
+    return figure
 
 
-def window_state_png(views: list[WindowView]) -> bytes:
+@drawn_with_fixed_style
+def window_state_png(views: list[WindowView]) -> Figure:
     """h after each time step of every training window, one panel per framing and step."""
-
-    def draw() -> bytes:
-        panels = [(view, step) for view in views for step in range(view.steps)]
-        figure = new_figure(3.6 * len(panels) + 1.0, 4.8)
-        axes_list = np.atleast_1d(figure.subplots(1, len(panels), sharey=True))
-        limit = _state_limit(*(view.hidden for view in views))
-        image = None
-        for axes, (view, step) in zip(axes_list, panels):
-            image = axes.imshow(
-                view.hidden[:, step, :].T,
-                cmap=STATE_COLORMAP,
-                vmin=-limit,
-                vmax=limit,
-                aspect="auto",
-                interpolation="nearest",
-            )
-            right = view.correct_after_step()[step]
-            where = f"after step {step + 1} of {view.steps}" if view.steps > 1 else "after its single step"
-            axes.set_title(f"{view.framing}\n{where}: {right}/{len(view.windows)} right", fontsize=9)
-            axes.set_xticks(range(len(view.windows)), view.windows, rotation=90, fontsize=6)
-            axes.set_xlabel("window")
-        axes_list[0].set_ylabel("hidden unit")
-        figure.subplots_adjust(top=0.8, bottom=0.2, left=0.06, right=0.9, wspace=0.08)
-        figure.colorbar(image, ax=list(axes_list), label="h", fraction=0.02)
-        figure.suptitle(f"A 3-letter window as 3 time steps or as 3 features of one step (seed {views[0].seed})")
-        return png_bytes(figure)
-
-    return drawn_with_fixed_style(draw)
+    panels = [(view, step) for view in views for step in range(view.steps)]
+    figure = new_figure(3.6 * len(panels) + 1.0, 4.8)
+    axes_list = np.atleast_1d(figure.subplots(1, len(panels), sharey=True))
+    limit = _state_limit(*(view.hidden for view in views))
+    image = None
+    for axes, (view, step) in zip(axes_list, panels):
+        image = _state_image(axes, view.hidden[:, step, :].T, limit)
+        right = view.correct_after_step()[step]
+        where = f"after step {step + 1} of {view.steps}" if view.steps > 1 else "after its single step"
+        axes.set_title(f"{view.framing}\n{where}: {right}/{len(view.windows)} right", fontsize=9)
+        axes.set_xticks(range(len(view.windows)), view.windows, rotation=90, fontsize=6)
+        axes.set_xlabel("window")
+    axes_list[0].set_ylabel("hidden unit")
+    figure.subplots_adjust(top=0.8, bottom=0.2, left=0.06, right=0.9, wspace=0.08)
+    figure.colorbar(image, ax=list(axes_list), label="h", fraction=0.02)
+    figure.suptitle(f"A 3-letter window as 3 time steps or as 3 features of one step (seed {views[0].seed})")
+    return figure
 
 
-def padding_state_png(views: list[PaddingView]) -> bytes:
+@drawn_with_fixed_style
+def padding_state_png(views: list[PaddingView]) -> Figure:
     """Per padded framing: h over the steps of the padded query, and how far each step moves it."""
-
-    def draw() -> bytes:
-        figure = new_figure(12.0, 3.9 * len(views))
-        grid = np.atleast_2d(figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False))
-        limit = _state_limit(*(view.query.hidden for view in views))
-        for (heat_axes, move_axes), view in zip(grid, views):
-            labels = list(view.query.labels)
-            steps = range(len(labels))
-            image = heat_axes.imshow(
-                view.query.hidden.T,
-                cmap=STATE_COLORMAP,
-                vmin=-limit,
-                vmax=limit,
-                aspect="auto",
-                interpolation="nearest",
-            )
-            heat_axes.add_patch(_column_box(view.a_step, view.query.units))
-            heat_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
-            heat_axes.set(xlabel="time step (what it was fed)", ylabel="hidden unit")
-            heat_axes.set_title(
-                f"{view.framing}: h over the steps of {''.join(ALPHABET[c] for c in view.query.letters)}, left-padded",
-                fontsize=9,
-            )
-            figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
-            moves = view.step_moves()
-            colors = [
-                "tab:red" if step == view.a_step else ("0.6" if label == "pad" else "tab:blue")
-                for step, label in enumerate(labels)
-            ]
-            move_axes.bar(steps, moves, color=colors)
-            move_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
-            move_axes.set(xlabel="time step", ylabel="|h(t) - h(t-1)|")
-            move_axes.set_title("how far each step moves h (red: the A)", fontsize=9)
-            move_axes.grid(axis="y", alpha=0.3)
-        figure.suptitle(f"Zero-padding and A both enter as 0 (seed {views[0].seed})")
-        figure.tight_layout()
-        return png_bytes(figure)
-
-    return drawn_with_fixed_style(draw)
-
-
-def _column_box(column: int, rows: int):
     from matplotlib.patches import Rectangle
 
-    return Rectangle((column - 0.5, -0.5), 1.0, rows, fill=False, edgecolor="black", linewidth=1.5)
+    figure = new_figure(12.0, 3.9 * len(views))
+    grid = np.atleast_2d(figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False))
+    limit = _state_limit(*(view.query.hidden for view in views))
+    for (heat_axes, move_axes), view in zip(grid, views):
+        labels = list(view.query.labels)
+        steps = range(len(labels))
+        image = _state_image(heat_axes, view.query.hidden.T, limit)
+        box = Rectangle((view.a_step - 0.5, -0.5), 1.0, view.query.units, fill=False, edgecolor="black", linewidth=1.5)
+        heat_axes.add_patch(box)
+        heat_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
+        heat_axes.set(xlabel="time step (what it was fed)", ylabel="hidden unit")
+        heat_axes.set_title(
+            f"{view.framing}: h over the steps of {''.join(ALPHABET[c] for c in view.query.letters)}, left-padded",
+            fontsize=9,
+        )
+        figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
+        moves = view.step_moves()
+        colors = [
+            "tab:red" if step == view.a_step else ("0.6" if label == "pad" else "tab:blue")
+            for step, label in enumerate(labels)
+        ]
+        move_axes.bar(steps, moves, color=colors)
+        move_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
+        move_axes.set(xlabel="time step", ylabel="|h(t) - h(t-1)|")
+        move_axes.set_title("how far each step moves h (red: the A)", fontsize=9)
+        move_axes.grid(axis="y", alpha=0.3)
+    figure.suptitle(f"Zero-padding and A both enter as 0 (seed {views[0].seed})")
+    figure.tight_layout()
+    return figure

@@ -19,16 +19,13 @@ from pathlib import Path
 from alphabet_lstm import formats
 from alphabet_lstm.artifacts import seed_file
 from alphabet_lstm.params import load_params
+from alphabet_lstm.report.render import percent
 from alphabet_lstm.report.sweep import ANSWER_HEADING, QUESTION_HEADING
 
 BEGIN = "<!-- results: written by `make readme` from metrics/evaluation; do not edit by hand -->"
 END = "<!-- end of results -->"
 SWEEPS_BEGIN = "<!-- sweeps: written by `make readme` from sweeps/*/report/report.md; do not edit by hand -->"
 SWEEPS_END = "<!-- end of sweeps -->"
-
-
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{100.0 * value:.2f}%"
 
 
 def notes(metrics: dict) -> str:

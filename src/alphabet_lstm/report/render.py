@@ -23,6 +23,12 @@ FIGURES_DIRECTORY = "figures"
 MARKDOWN_NAME = "report.md"
 HTML_NAME = "report.html"
 TEMPLATES = Path(__file__).parent / "templates"
+MISSING = "—"
+
+
+def percent(value: float | None, digits: int = 2) -> str:
+    """0.8696 -> '86.96%', as the tutorial prints accuracies (``digits`` decimals); None -> a dash."""
+    return MISSING if value is None else f"{100.0 * value:.{digits}f}%"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Image:
 
 
 Block = Heading | Paragraph | Table | Image
+BLOCK_KINDS = (Heading, Paragraph, Table, Image)
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,8 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _environment(autoescape: bool) -> jinja2.Environment:
+def environment(autoescape: bool) -> jinja2.Environment:
+    """The templates' jinja2 environment: autoescaped for HTML, not for Markdown."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=autoescape,
@@ -117,20 +125,17 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     environment.filters.update(md_cell=_markdown_cell, inline=_inline_html, data_uri=_data_uri)
-    environment.tests.update(
-        heading=lambda block: isinstance(block, Heading),
-        paragraph=lambda block: isinstance(block, Paragraph),
-        table=lambda block: isinstance(block, Table),
-        image=lambda block: isinstance(block, Image),
-    )
+    # `block is heading` (paragraph, table, image) in the templates.
+    for kind in BLOCK_KINDS:
+        environment.tests[kind.__name__.lower()] = lambda block, kind=kind: isinstance(block, kind)
     return environment
 
 
 def _render(template: str, title: str, sections: Sequence[Section], *, autoescape: bool) -> str:
     for block in (block for item in sections for block in item.blocks):
-        if not isinstance(block, (Heading, Paragraph, Table, Image)):
+        if not isinstance(block, BLOCK_KINDS):
             raise TypeError(f"not a report block: {block!r}")
-    return _environment(autoescape).get_template(template).render(title=title, sections=sections)
+    return environment(autoescape).get_template(template).render(title=title, sections=sections)
 
 
 def render_markdown(title: str, sections: Sequence[Section]) -> str:

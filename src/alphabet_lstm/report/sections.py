@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import to_json
-from alphabet_lstm.report import figures
+from alphabet_lstm.report import figures, render
 from alphabet_lstm.report.explorer import EXPLORER_NAME, explorer_page
-from alphabet_lstm.report.render import Block, Heading, Image, Paragraph, Section, document_files, section, table
-from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, first_seed_models, lstm_state, state_views
+from alphabet_lstm.report.render import MISSING, Block, Heading, Image, Paragraph, Section, percent, section, table
+from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, first_seed_models, lstm_state, state_numbers
 from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import (
     PAIRED_FRAMINGS,
@@ -28,12 +28,6 @@ from alphabet_lstm.report.study import (
 
 TITLE = "Learning the alphabet with an LSTM: the tutorial's framings, reproduced"
 EXPLORER_TITLE = "The state explorer: what each LSTM carries, step by step"
-MISSING = "—"
-
-
-def percent(value: float | None) -> str:
-    """0.8696 -> '86.96%', as the tutorial prints accuracies; None -> a dash."""
-    return MISSING if value is None else f"{100.0 * value:.2f}%"
 
 
 def points(value: float) -> str:
@@ -175,6 +169,7 @@ def stateful(study: Study) -> list[Section]:
     for framing in study.framings:
         if "chain_from_A" not in study.run(framing).details:
             continue
+        columns = ["Seed", "Chain from A", "Intact", "Cold start from K", "Cold-start accuracy", "Warm-start accuracy"]
         rows = []
         for seed in study.seeds:
             details = study.run(framing, seed).details
@@ -198,18 +193,7 @@ def stateful(study: Study) -> list[Section]:
                     "answers B C D E: it replays the sequence from the start. Cold starts begin "
                     "from a reset state; warm starts first feed A up to the letter before."
                 ),
-                table(
-                    [
-                        "Seed",
-                        "Chain from A",
-                        "Intact",
-                        "Cold start from K",
-                        "Cold-start accuracy",
-                        "Warm-start accuracy",
-                    ],
-                    rows,
-                    "stateful",
-                ),
+                table(columns, rows, "stateful"),
                 *start_tables(study, framing),
             )
         )
@@ -351,8 +335,8 @@ def report_files(study: Study) -> dict[str, bytes]:
     """Every file of the reports directory, by path relative to it: the documents, their
     figures, ``state.json`` (the numbers the state figures' sentences quote) and, when the
     study has models, ``explorer.html`` (the state explorer)."""
-    files = document_files(TITLE, report_sections(study))
-    files[STATE_NUMBERS_NAME] = to_json(state_views(study).numbers()).encode("utf-8")
+    files = render.document_files(TITLE, report_sections(study))
+    files[STATE_NUMBERS_NAME] = to_json(state_numbers(study)).encode("utf-8")
     models = first_seed_models(study)
     if models:
         files[EXPLORER_NAME] = explorer_page(models, title=EXPLORER_TITLE).encode("utf-8")

@@ -6,7 +6,6 @@ numbers, and their figures. The numbers the sentences quote are written to ``sta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
@@ -30,34 +29,26 @@ from alphabet_lstm.report.study import Study
 STATE_NUMBERS_NAME = "state.json"
 
 
-@dataclass(frozen=True)
-class StateViews:
-    """The state views of a study at its first seed (empty where no model was read)."""
-
-    stateful: tuple[StatefulView, ...]
-    windows: tuple[WindowView, ...]
-    padding: tuple[PaddingView, ...]
-
-    def numbers(self) -> dict:
-        """Per framing, the numbers its figure's sentence quotes (``state.json``)."""
-        views: tuple[StatefulView | WindowView | PaddingView, ...] = (*self.stateful, *self.windows, *self.padding)
-        return {view.framing: view.numbers() for view in views}
-
-
 def first_seed_models(study: Study) -> list[tuple[LSTMWeights, ModelSpec]]:
     """Each framing's model at the first seed, in params order (none where no model was read)."""
     runs = [study.run(framing) for framing in study.framings]
     return [(run.weights, run.spec) for run in runs if run.weights is not None and run.spec is not None]
 
 
-def state_views(study: Study) -> StateViews:
-    """Every state view the study's models allow, in params order, at the first seed."""
+def state_views(study: Study) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
+    """Every state view the study's models allow, in params order, at the first seed: the
+    stateful, window and padding views (each empty where no model was read)."""
     models = first_seed_models(study)
-    return StateViews(
-        stateful=tuple(stateful_view(weights, spec) for weights, spec in models if spec.stateful),
-        windows=tuple(window_view(weights, spec) for weights, spec in models if is_window(spec)),
-        padding=tuple(padding_view(weights, spec) for weights, spec in models if takes_padding(spec)),
+    return (
+        [stateful_view(weights, spec) for weights, spec in models if spec.stateful],
+        [window_view(weights, spec) for weights, spec in models if is_window(spec)],
+        [padding_view(weights, spec) for weights, spec in models if takes_padding(spec)],
     )
+
+
+def state_numbers(study: Study) -> dict:
+    """Per framing, the numbers its figure's sentence quotes (``state.json``)."""
+    return {view.framing: view.numbers() for views in state_views(study) for view in views}
 
 
 def stateful_sentence(numbers: Mapping) -> str:
@@ -136,9 +127,9 @@ def padding_sentence(view: PaddingView) -> str:
 
 def lstm_state(study: Study) -> list[Section]:
     """The state itself (issue 14): each figure with one sentence read from its numbers."""
-    views = state_views(study)
+    stateful, windows, padding = state_views(study)
     blocks: list[Block] = []
-    for view in views.stateful:
+    for view in stateful:
         blocks += [
             Heading(3, f"Stateful model `{view.framing}`: A..Z from a reset, and a cold {COLD_LETTER}"),
             Paragraph(stateful_sentence(view.numbers())),
@@ -151,28 +142,28 @@ def lstm_state(study: Study) -> list[Section]:
                 png=figures.stateful_state_png(view),
             ),
         ]
-    if views.windows:
+    if windows:
         blocks += [
             Heading(3, "A window as time steps or as features"),
-            Paragraph(window_sentence(views.windows)),
+            Paragraph(window_sentence(windows)),
             Image(
                 "state-windows.png",
                 alt="Heatmaps of the hidden state after each time step for every 3-letter window",
                 caption="h after each step for every training window; the title counts the windows "
                 "whose next letter h names at that step.",
-                png=figures.window_state_png(list(views.windows)),
+                png=figures.window_state_png(windows),
             ),
         ]
-    if views.padding:
+    if padding:
         blocks += [Heading(3, "Zero-padding and the letter A")]
-        blocks += [Paragraph(padding_sentence(view)) for view in views.padding]
+        blocks += [Paragraph(padding_sentence(view)) for view in padding]
         blocks.append(
             Image(
                 "state-padding.png",
                 alt=f"Heatmaps of the hidden state over the padded steps of {PADDED_QUERY}, with the A step boxed",
                 caption=f"h over the steps of `{PADDED_QUERY}` left-padded with zeros (the A boxed), and how "
                 "far each step moves h.",
-                png=figures.padding_state_png(list(views.padding)),
+                png=figures.padding_state_png(padding),
             )
         )
     if not blocks:

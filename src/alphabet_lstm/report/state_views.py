@@ -29,6 +29,8 @@ from alphabet_lstm.model.state import Projection, StateTrace, distance, principa
 
 # The tutorial's cold-start example: K right after a reset.
 COLD_LETTER = "K"
+# The same letter reached warm, after A..J: its place on the A..Z path.
+WARM_INDEX = ALPHABET.index(COLD_LETTER)
 # The padded query whose steps are shown: A..C, so the A step sits right after the padding.
 PADDED_QUERY = "ABC"
 WINDOW_LENGTH = 3
@@ -58,17 +60,9 @@ class StatefulView:
     points: np.ndarray  # (26, 2): the trajectory in the projection
     cold_point: np.ndarray  # (2,)
 
-    @property
-    def warm_index(self) -> int:
-        return ALPHABET.index(COLD_LETTER)
-
-    @property
-    def cold_hidden(self) -> np.ndarray:
-        return self.cold.hidden[-1]
-
     def distances_from_cold(self) -> np.ndarray:
         """Distance in h from the cold-K state to the state after each letter of A..Z."""
-        return np.array([distance(self.cold_hidden, hidden) for hidden in self.trajectory.hidden])
+        return np.array([distance(self.cold.hidden[-1], hidden) for hidden in self.trajectory.hidden])
 
     def numbers(self) -> dict:
         distances = self.distances_from_cold()
@@ -77,12 +71,12 @@ class StatefulView:
         return {
             "seed": self.seed,
             "cold_K_to_after_A": _rounded(distances[0]),
-            "cold_K_to_warm_K": _rounded(distances[self.warm_index]),
+            "cold_K_to_warm_K": _rounded(distances[WARM_INDEX]),
             "nearest_to_cold_K": ALPHABET[nearest],
             "nearest_distance": _rounded(distances[nearest]),
             "mean_step": _rounded(np.mean(steps)),
             "cold_K_answer": _letter(self.cold.probabilities[-1]),
-            "warm_K_answer": _letter(self.trajectory.probabilities[self.warm_index]),
+            "warm_K_answer": _letter(self.trajectory.probabilities[WARM_INDEX]),
             "after_A_answer": _letter(self.trajectory.probabilities[0]),
             "explained_variance": [_rounded(value) for value in self.projection.explained],
         }

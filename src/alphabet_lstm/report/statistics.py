@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -35,9 +35,6 @@ class Summary:
     minimum: float
     maximum: float
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class PairedComparison:
@@ -53,9 +50,6 @@ class PairedComparison:
     ci_high: float
     t_statistic: float | None
     p_value: float | None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:

@@ -107,23 +107,15 @@ def _read(path: Path, read: Callable):
     """``read(path)``; a malformed file is a UsageError naming it."""
     try:
         return read(path)
-    except (
-        ValueError,
-        KeyError,
-        IndexError,
-        TypeError,
-        zipfile.BadZipFile,
-    ) as error:  # JSONDecodeError is a ValueError
+    # JSONDecodeError is a ValueError.
+    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
         raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
 
 
 def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
-    """One (framing, seed) record from the files evaluate and train wrote for it.
-
-    ``files`` maps evaluation, details, history and probabilities to paths, and optionally
-    models to the saved model.
-    """
-    weights, spec = _read(files["models"], load_model) if "models" in files else (None, None)
+    """One (framing, seed) record from the files evaluate and train wrote for it; ``files``
+    maps evaluation, details, history, probabilities and models to their paths."""
+    weights, spec = _read(files["models"], load_model)
     return RunRecord(
         framing=framing,
         seed=seed,
@@ -215,13 +207,9 @@ def seed_rows(study: Study) -> list[list]:
     ]
 
 
-CURVES_HEADER = ("framing", "epoch", "progress", "loss", "accuracy")
-SEEDS_HEADER = ("framing", "seed", "accuracy")
-
-
 def plot_tables(study: Study) -> dict[str, str]:
     """The CSV files dvc.yaml's top-level plots read, by file name."""
     return {
-        "curves.csv": formats.table_csv(CURVES_HEADER, curve_rows(study)),
-        "seeds.csv": formats.table_csv(SEEDS_HEADER, seed_rows(study)),
+        "curves.csv": formats.table_csv(("framing", "epoch", "progress", "loss", "accuracy"), curve_rows(study)),
+        "seeds.csv": formats.table_csv(("framing", "seed", "accuracy"), seed_rows(study)),
     }

@@ -11,12 +11,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from alphabet_lstm.params import grid_label, show_value
-from alphabet_lstm.report.figures import drawn_with_fixed_style, new_figure, png_bytes
-from alphabet_lstm.report.render import Heading, Image, Paragraph, document_files, section, table
+from alphabet_lstm.report.figures import drawn_with_fixed_style, new_figure
+from alphabet_lstm.report.render import Heading, Image, Paragraph, document_files, percent, section, table
 from alphabet_lstm.report.statistics import summarize
 from alphabet_lstm.sweep import ENGINE, GridPoint, Sweep
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FIGURE_NAME = "accuracy.png"
 QUESTION_HEADING = "Question"
@@ -92,12 +96,8 @@ def summary_metrics(summaries: Sequence[PointSummary]) -> dict:
     }
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
 def _with_sd(summary: PointSummary) -> str:
-    return _percent(summary.mean) + (f" (sd {_percent(summary.std)})" if summary.std else "")
+    return percent(summary.mean, 1) + (f" (sd {percent(summary.std, 1)})" if summary.std else "")
 
 
 def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: float | None = None) -> str:
@@ -117,7 +117,7 @@ def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: f
             return f"{head}: {name} already reaches 100% on every seed there."
         return (
             f"{head}, so {', '.join(sweep.grid_keys)} do not limit {name} here: "
-            f"its ceiling within this grid is {_percent(best.mean)}."
+            f"its ceiling within this grid is {percent(best.mean, 1)}."
         )
     start = (
         f"Mean accuracy over {seeds} seeds goes from {_with_sd(base)} at {base_name} {base.point.label} "
@@ -127,7 +127,7 @@ def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: f
         reference = (
             f"the tutorial's {100 * tutorial_accuracy:.4g}%"
             if tutorial_accuracy is not None and base_point is not None
-            else f"{name}'s {_percent(base.mean)}"
+            else f"{name}'s {percent(base.mean, 1)}"
         )
         return (
             f"{start}, where all {seeds} seeds reach 100%: {reference} is a limit of {base.point.label}, "
@@ -137,11 +137,12 @@ def answer(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: f
     return (
         f"{start}, where {best.perfect} of {seeds} seeds reach 100%: setting {changed} helps, "
         f"but no grid point reaches 100% on every seed, so {name}'s ceiling within "
-        f"this grid is {_percent(best.mean)}."
+        f"this grid is {percent(best.mean, 1)}."
     )
 
 
-def figure_png(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: float | None) -> bytes:
+@drawn_with_fixed_style
+def figure_png(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accuracy: float | None) -> Figure:
     """Accuracy against the grid's first key: one line per combination of the other keys.
 
     Each line is the mean over seeds with a bar of one standard deviation; each seed is a
@@ -151,37 +152,33 @@ def figure_png(sweep: Sweep, summaries: Sequence[PointSummary], tutorial_accurac
     (x_key, x_values), *others = sweep.params.grid.items()
     by_values = {tuple(value for _, value in s.point.values): s for s in summaries}
     combinations = list(itertools.product(*(values for _, values in others)))
-
-    def draw() -> bytes:
-        figure = new_figure(7.0, 4.2)
-        axes = figure.subplots()
-        for line, combination in enumerate(combinations):
-            offset = (line - (len(combinations) - 1) / 2) * 0.5 / len(combinations)
-            points = [by_values[(x_value, *combination)] for x_value in x_values]
-            positions = [index + offset for index in range(len(x_values))]
-            label = grid_label(tuple(zip((key for key, _ in others), combination)))
-            bars = axes.errorbar(
-                positions,
-                [p.mean for p in points],
-                yerr=[p.std for p in points],
-                marker="o",
-                capsize=3,
-                label=label or "mean over seeds",
-            )
-            for position, point in zip(positions, points):
-                spread = [position + (i - (point.seeds - 1) / 2) * 0.02 for i in range(point.seeds)]
-                axes.scatter(spread, point.accuracies, s=9, alpha=0.5, color=bars[0].get_color(), zorder=3)
-        if tutorial_accuracy is not None:
-            axes.axhline(tutorial_accuracy, linestyle="--", color="grey", linewidth=1, label="the tutorial's accuracy")
-        axes.set_xticks(range(len(x_values)), [show_value(value) for value in x_values])
-        axes.set(xlabel=x_key, ylabel="training accuracy", ylim=(-0.02, 1.05))
-        axes.set_title(f"{sweep.name}: {sweep.params.framing}, mean ± sd over {len(sweep.seeds)} seeds")
-        axes.grid(alpha=0.3)
-        axes.legend(loc="lower right", fontsize="small")
-        figure.tight_layout()
-        return png_bytes(figure)
-
-    return drawn_with_fixed_style(draw)
+    figure = new_figure(7.0, 4.2)
+    axes = figure.subplots()
+    for line, combination in enumerate(combinations):
+        offset = (line - (len(combinations) - 1) / 2) * 0.5 / len(combinations)
+        points = [by_values[(x_value, *combination)] for x_value in x_values]
+        positions = [index + offset for index in range(len(x_values))]
+        label = grid_label(tuple(zip((key for key, _ in others), combination)))
+        bars = axes.errorbar(
+            positions,
+            [p.mean for p in points],
+            yerr=[p.std for p in points],
+            marker="o",
+            capsize=3,
+            label=label or "mean over seeds",
+        )
+        for position, point in zip(positions, points):
+            spread = [position + (i - (point.seeds - 1) / 2) * 0.02 for i in range(point.seeds)]
+            axes.scatter(spread, point.accuracies, s=9, alpha=0.5, color=bars[0].get_color(), zorder=3)
+    if tutorial_accuracy is not None:
+        axes.axhline(tutorial_accuracy, linestyle="--", color="grey", linewidth=1, label="the tutorial's accuracy")
+    axes.set_xticks(range(len(x_values)), [show_value(value) for value in x_values])
+    axes.set(xlabel=x_key, ylabel="training accuracy", ylim=(-0.02, 1.05))
+    axes.set_title(f"{sweep.name}: {sweep.params.framing}, mean ± sd over {len(sweep.seeds)} seeds")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    return figure
 
 
 def sweep_report_files(

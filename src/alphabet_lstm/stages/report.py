@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    templates = {kind: getattr(args, kind) for kind in INPUT_KINDS if getattr(args, kind) is not None}
+    templates = {kind: getattr(args, kind) for kind in INPUT_KINDS}
     check_templates(templates)
     framings, seeds = tuple(params.framings), tuple(params.seeds)
     paths = input_paths(templates, framings, seeds)
