@@ -298,22 +298,26 @@ def dense_softmax(weights: LSTMWeights, hidden: np.ndarray) -> np.ndarray:
 
 
 def forward(
-    weights: LSTMWeights, inputs: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None
+    weights: LSTMWeights,
+    inputs: np.ndarray,
+    state: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    record: list[tuple[np.ndarray, np.ndarray, GateActivations]] | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state.
 
     ``state`` is the (hidden, cell) pair to start from, each (n, units); zeros if None.
+    ``record``, if given, gets each time step's (hidden, cell, gate activations) appended.
     """
     inputs = np.asarray(inputs, dtype=np.float32)
-    samples = inputs.shape[0]
-    units = weights.recurrent_kernel.shape[0]
     if state is None:
-        hidden = np.zeros((samples, units), dtype=np.float32)
-        cell = np.zeros((samples, units), dtype=np.float32)
-    else:
-        hidden, cell = (np.array(part, dtype=np.float32) for part in state)
+        zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]), dtype=np.float32)
+        state = (zeros, zeros)
+    hidden, cell = (np.array(part, dtype=np.float32) for part in state)
     for step in range(inputs.shape[1]):
-        hidden, cell, _ = lstm_step(weights, inputs[:, step, :], hidden, cell)
+        hidden, cell, gates = lstm_step(weights, inputs[:, step, :], hidden, cell)
+        if record is not None:
+            record.append((hidden, cell, gates))
     return dense_softmax(weights, hidden), (hidden, cell)
 
 
