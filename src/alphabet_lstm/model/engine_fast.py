@@ -156,6 +156,14 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
 
 
 @_jit
+def _transpose_into(target, source):
+    """target[j, i] = source[i, j]: the kernels' copies the backward pass reads by column."""
+    for i in range(source.shape[0]):
+        for j in range(source.shape[1]):
+            target[j, i] = source[i, j]
+
+
+@_jit
 def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row, next_cell, cell_tanh, next_hidden):
     """One time step of one sample, as ``lstm.lstm_step`` computes it for a batch.
 
@@ -166,7 +174,8 @@ def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row
     units = recurrent_kernel.shape[0]
     gates_size = 4 * units
     zero = np.float32(0.0)
-    gate_row[:] = bias
+    for k in range(gates_size):
+        gate_row[k] = bias[k]
     for f in range(input_row.shape[0]):
         value = input_row[f]
         if value != zero:
@@ -201,7 +210,8 @@ def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row
 
 @_jit
 def _dense_logits(hidden, dense_kernel, dense_bias, logits):
-    logits[:] = dense_bias
+    for c in range(dense_bias.shape[0]):
+        logits[c] = dense_bias[c]
     for u in range(hidden.shape[0]):
         value = hidden[u]
         for c in range(dense_bias.shape[0]):
@@ -255,8 +265,11 @@ def train_epochs(
     grad_dense_bias = np.zeros_like(dense_bias)
     # Transposed copies for the two backward dot products (see the module docstring). The
     # recurrent one is read only when a gradient flows back through time (timesteps > 1).
-    dense_kernel_by_class = np.ascontiguousarray(dense_kernel.T)
-    recurrent_kernel_by_gate = np.ascontiguousarray(recurrent_kernel.T)
+    dense_kernel_by_class = np.zeros((classes, units), dtype=np.float32)
+    recurrent_kernel_by_gate = np.zeros((gates_size, units), dtype=np.float32)
+    _transpose_into(dense_kernel_by_class, dense_kernel)
+    if timesteps > 1:
+        _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
 
     hiddens = np.zeros((timesteps + 1, units), dtype=np.float32)
     cells = np.zeros((timesteps + 1, units), dtype=np.float32)
@@ -387,11 +400,11 @@ def train_epochs(
             if not recurrent_frozen:
                 _adam_update(recurrent_kernel, grad_recurrent, first_moments[1], second_moments[1], alpha)
                 if timesteps > 1:
-                    recurrent_kernel_by_gate[:] = recurrent_kernel.T
+                    _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
             _adam_update(bias, grad_bias, first_moments[2], second_moments[2], alpha)
             _adam_update(dense_kernel, grad_dense_kernel, first_moments[3], second_moments[3], alpha)
             _adam_update(dense_bias, grad_dense_bias, first_moments[4], second_moments[4], alpha)
-            dense_kernel_by_class[:] = dense_kernel.T
+            _transpose_into(dense_kernel_by_class, dense_kernel)
         epoch_losses[epoch] = loss_sum / samples
         epoch_accuracies[epoch] = correct / samples
     return step
