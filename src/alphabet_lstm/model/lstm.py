@@ -17,7 +17,7 @@ forward pass and the compiled kernel give the same floats.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -88,8 +88,7 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelSpec:
-        names = {field.name for field in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in names})
+        return cls(**{key: value for key, value in values.items() if key in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -115,9 +114,7 @@ class LSTMWeights:
 # --- Deterministic arithmetic (model.floatmath) ---------------------------------------------
 def exp(values) -> np.ndarray:
     """e**x in float32, the same bits on every CPU. At most 1 ulp from the exact value."""
-    x = np.asarray(values, dtype=np.float32)
-    x = np.where(x < fm.EXP_LOWEST, fm.EXP_LOWEST, x)
-    x = np.where(x > fm.EXP_HIGHEST, fm.EXP_HIGHEST, x)
+    x = np.clip(np.asarray(values, dtype=np.float32), fm.EXP_LOWEST, fm.EXP_HIGHEST)
     shifted, poly = fm.exp_reduced(x)
     # 2**n as two powers of two (each a normal float32), so results down to the smallest
     # subnormal round once.
@@ -139,8 +136,7 @@ def tanh(values) -> np.ndarray:
     """tanh in float32 by Eigen's rational approximation (TensorFlow's CPU tanh): +-1
     beyond the clamp, x itself near 0; within 6.4 ulp of the exact value."""
     value = np.asarray(values, dtype=np.float32)
-    x = np.where(value < -fm.TANH_CLAMP, -fm.TANH_CLAMP, value)
-    x = np.where(x > fm.TANH_CLAMP, fm.TANH_CLAMP, x)
+    x = np.clip(value, -fm.TANH_CLAMP, fm.TANH_CLAMP)
     return np.where(np.abs(value) < fm.TANH_TINY, value, fm.tanh_ratio(x))
 
 
