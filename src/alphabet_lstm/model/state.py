@@ -71,16 +71,6 @@ class StateTrace:
         return self.hidden.shape[1]
 
 
-def _as_codes(letters: str | Sequence[int]) -> list[int]:
-    if isinstance(letters, str):
-        return letters_to_codes(letters.upper())
-    codes = [int(code) for code in letters]
-    bad = [code for code in codes if not 0 <= code < len(ALPHABET)]
-    if bad:
-        raise ValueError(f"letter codes must be 0-{len(ALPHABET) - 1}; got {bad[0]}")
-    return codes
-
-
 def trace(
     weights: LSTMWeights,
     spec: ModelSpec,
@@ -94,7 +84,13 @@ def trace(
     the letters are one query, left zero-padded to the model's input length and laid out
     as time steps or as the features of one step; it takes at most ``input_length`` letters.
     """
-    codes = _as_codes(letters)
+    if isinstance(letters, str):
+        codes = letters_to_codes(letters.upper())
+    else:
+        codes = [int(code) for code in letters]
+        bad = [code for code in codes if not 0 <= code < len(ALPHABET)]
+        if bad:
+            raise ValueError(f"letter codes must be 0-{len(ALPHABET) - 1}; got {bad[0]}")
     if not codes:
         raise ValueError("trace needs at least one letter")
     if not spec.stateful and len(codes) > spec.input_length:
