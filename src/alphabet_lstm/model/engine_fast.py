@@ -72,28 +72,26 @@ _log_of_mantissa = _jit(fm.log_of_mantissa)
 _power = _jit(fm.power)
 
 
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """The float32 whose IEEE bits are the int32 ``bits`` (numpy: ``.view(np.float32)``)."""
-    if bits != types.int32:
-        return None
+def _bitcast(source, target, llvm_type):
+    """An intrinsic: the ``target`` value whose bits are those of a ``source`` value."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
+    @intrinsic
+    def bitcast(typingctx, value):
+        if value != source:
+            return None
 
-    return types.float32(types.int32), codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], llvm_type)
+
+        return target(source), codegen
+
+    return bitcast
 
 
-@intrinsic
-def _bits_of_float32(typingctx, value):
-    """The IEEE bits of a float32 as an int32 (numpy: ``.view(np.int32)``)."""
-    if value != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(types.float32), codegen
+# The float32 whose IEEE bits are an int32 (numpy: ``.view(np.float32)``), and the IEEE
+# bits of a float32 as an int32 (numpy: ``.view(np.int32)``).
+_float32_from_bits = _bitcast(types.int32, types.float32, ir.FloatType())
+_bits_of_float32 = _bitcast(types.float32, types.int32, ir.IntType(32))
 
 
 @_jit
@@ -155,15 +153,6 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
         flat_second[index] = second
         flat_variable[index] -= alpha * first / (np.sqrt(second) + epsilon)
         flat_gradient[index] = np.float32(0.0)
-
-
-@_jit
-def _all_zero(values):
-    flat = values.reshape(-1)
-    for index in range(flat.size):  # noqa: SIM110 (numba compiles no all() over a generator)
-        if flat[index] != 0.0:
-            return False
-    return True
 
 
 @_jit
@@ -267,7 +256,7 @@ def train_epochs(
     zero = np.float32(0.0)
 
     # Adam's update of a weight whose gradient and moments are all zero is exactly zero.
-    recurrent_frozen = timesteps == 1 and not stateful and _all_zero(first_moments[1]) and _all_zero(second_moments[1])
+    recurrent_frozen = timesteps == 1 and not stateful and not first_moments[1].any() and not second_moments[1].any()
 
     grad_kernel = np.zeros_like(kernel)
     grad_recurrent = np.zeros_like(recurrent_kernel)
@@ -309,12 +298,9 @@ def train_epochs(
             scale = np.float32(1.0 / (batch_stop - batch_start))
             for row in range(batch_stop - batch_start):
                 sample = order[batch_start + row]
-                if stateful:
-                    hiddens[0, :] = stream_hidden[row]
-                    cells[0, :] = stream_cell[row]
-                else:
-                    hiddens[0, :] = 0.0
-                    cells[0, :] = 0.0
+                # A stateless row's stream state is never written: it stays zero.
+                hiddens[0, :] = stream_hidden[row]
+                cells[0, :] = stream_cell[row]
                 # Forward through the time steps, keeping what backpropagation needs.
                 for t in range(timesteps):
                     _lstm_step(
@@ -350,11 +336,9 @@ def train_epochs(
                 if best == target:
                     correct += 1
                 factor = scale / total
-                for c in range(classes):
-                    grad_logits[c] *= factor
+                grad_logits *= factor
                 grad_logits[target] -= scale
-                for c in range(classes):
-                    grad_dense_bias[c] += grad_logits[c]
+                grad_dense_bias += grad_logits
                 for u in range(units):
                     value = hiddens[timesteps, u]
                     for c in range(classes):
@@ -388,8 +372,7 @@ def train_epochs(
                         grad_candidates[u] = cell_gradient * input_gate * (one - candidate * candidate)
                         grad_output_gates[u] = hidden_gradient * tanh_value * output_gate * (one - output_gate)
                         grad_cell[u] = cell_gradient * forget_gate
-                    for k in range(gates_size):
-                        grad_bias[k] += grad_gates[k]
+                    grad_bias += grad_gates
                     for f in range(features):
                         value = inputs[sample, t, f]
                         if value != zero:
@@ -404,8 +387,7 @@ def train_epochs(
                         # grad_hidden = recurrent_kernel @ grad_gates, gate by gate. The
                         # first step's state came from outside the sample (zeros, or the
                         # stream's carried state): no gradient flows further back.
-                        for u in range(units):
-                            grad_hidden[u] = zero
+                        grad_hidden[:] = zero
                         for k in range(gates_size):
                             value = grad_gates[k]
                             for u in range(units):

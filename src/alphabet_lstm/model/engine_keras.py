@@ -32,11 +32,8 @@ def build_keras_model(
     import keras
     from keras import layers
 
-    if stateful:
-        # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
-        inputs = keras.Input(batch_shape=(batch_size, timesteps, features))
-    else:
-        inputs = keras.Input(shape=(timesteps, features))
+    # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
+    inputs = keras.Input(shape=(timesteps, features), batch_size=batch_size if stateful else None)
     hidden = layers.LSTM(units, stateful=stateful)(inputs)
     outputs = layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
     model = keras.Model(inputs, outputs)
@@ -127,29 +124,18 @@ def train_keras(
             if on_progress is not None:
                 on_progress(len(losses), losses[-1], accuracies[-1])
 
-    if orders is not None:
-        for order in orders:
-            model.fit(
-                inputs[order],
-                targets[order],
-                epochs=1,
-                batch_size=batch_size,
-                shuffle=False,
-                verbose=0,
-                callbacks=[Progress()],
-            )
-            if stateful:
-                reset_lstm_states(model)
-    elif stateful:
-        # The tutorial's loop: one epoch per fit call, states reset by hand after each.
-        for _ in range(epochs):
-            model.fit(
-                inputs, targets, epochs=1, batch_size=batch_size, shuffle=False, verbose=0, callbacks=[Progress()]
-            )
-            reset_lstm_states(model)
-    else:
+    if orders is None and not stateful:
         model.fit(
             inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=shuffle, verbose=0, callbacks=[Progress()]
         )
+    else:
+        # One fit call per epoch over the rows in the given order, or, without one, the
+        # tutorial's stateful loop: the data's own order, states reset by hand after each.
+        for order in orders if orders is not None else [slice(None)] * epochs:
+            model.fit(
+                inputs[order], targets[order], batch_size=batch_size, shuffle=False, verbose=0, callbacks=[Progress()]
+            )
+            if stateful:
+                reset_lstm_states(model)
     weights = LSTMWeights.from_list(model.get_weights())
     return weights, np.asarray(losses), np.asarray(accuracies)

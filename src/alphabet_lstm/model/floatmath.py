@@ -5,7 +5,7 @@ same way on every CPU (+, -, *, /, comparisons, exact bit and power-of-two opera
 libm or numpy transcendental (glibc picks its exp and log per CPU; np.exp and np.tanh are
 SIMD loops dispatched per CPU). Each function's arithmetic is written once, in a core that
 works on numpy arrays and on numba scalars alike: ``model.lstm`` calls the cores on arrays
-(clamping with np.where, bits through ``view``), ``model.engine_fast`` compiles the same
+(clamping with np.clip, bits through ``view``), ``model.engine_fast`` compiles the same
 cores with numba (clamping with comparisons, bits through LLVM bitcasts), so the numpy
 forward pass and the compiled training kernel give the same floats.
 """
@@ -63,8 +63,7 @@ TANH_BETA_6 = np.float32(1.19825839466702e-06)
 SQRT_HALF = 0.70710678118654752440
 LOG_LN2_HIGH = 6.93147180369123816490e-01
 LOG_LN2_LOW = 1.90821492927058770002e-10
-LOG_SERIES = tuple(1.0 / (2 * k + 1) for k in range(11, 0, -1))  # 1/23, 1/21, ..., 1/3
-LOG_SERIES_ARRAY = np.array(LOG_SERIES, dtype=np.float64)
+LOG_SERIES = np.array([1.0 / (2 * k + 1) for k in range(11, 0, -1)])  # 1/23, 1/21, ..., 1/3
 
 
 def exp_reduced(x):
@@ -102,9 +101,9 @@ def log_of_mantissa(mantissa, exponent):
     """log(mantissa * 2**exponent) for mantissa in [sqrt(1/2), sqrt(2)), exponent a float64."""
     s = (mantissa - 1.0) / (mantissa + 1.0)
     s2 = s * s
-    series = LOG_SERIES_ARRAY[0]
-    for index in range(1, LOG_SERIES_ARRAY.size):
-        series = series * s2 + LOG_SERIES_ARRAY[index]
+    series = LOG_SERIES[0]
+    for index in range(1, LOG_SERIES.size):
+        series = series * s2 + LOG_SERIES[index]
     twice = s + s
     return exponent * LOG_LN2_HIGH + ((twice + twice * (s2 * series)) + exponent * LOG_LN2_LOW)
 

@@ -17,7 +17,7 @@ forward pass and the compiled kernel give the same floats.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -88,8 +88,7 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelSpec:
-        names = {field.name for field in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in names})
+        return cls(**{key: value for key, value in values.items() if key in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -115,9 +114,7 @@ class LSTMWeights:
 # --- Deterministic arithmetic (model.floatmath) ---------------------------------------------
 def exp(values) -> np.ndarray:
     """e**x in float32, the same bits on every CPU. At most 1 ulp from the exact value."""
-    x = np.asarray(values, dtype=np.float32)
-    x = np.where(x < fm.EXP_LOWEST, fm.EXP_LOWEST, x)
-    x = np.where(x > fm.EXP_HIGHEST, fm.EXP_HIGHEST, x)
+    x = np.clip(np.asarray(values, dtype=np.float32), fm.EXP_LOWEST, fm.EXP_HIGHEST)
     shifted, poly = fm.exp_reduced(x)
     # 2**n as two powers of two (each a normal float32), so results down to the smallest
     # subnormal round once.
@@ -139,8 +136,7 @@ def tanh(values) -> np.ndarray:
     """tanh in float32 by Eigen's rational approximation (TensorFlow's CPU tanh): +-1
     beyond the clamp, x itself near 0; within 6.4 ulp of the exact value."""
     value = np.asarray(values, dtype=np.float32)
-    x = np.where(value < -fm.TANH_CLAMP, -fm.TANH_CLAMP, value)
-    x = np.where(x > fm.TANH_CLAMP, fm.TANH_CLAMP, x)
+    x = np.clip(value, -fm.TANH_CLAMP, fm.TANH_CLAMP)
     return np.where(np.abs(value) < fm.TANH_TINY, value, fm.tanh_ratio(x))
 
 
@@ -298,22 +294,26 @@ def dense_softmax(weights: LSTMWeights, hidden: np.ndarray) -> np.ndarray:
 
 
 def forward(
-    weights: LSTMWeights, inputs: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None
+    weights: LSTMWeights,
+    inputs: np.ndarray,
+    state: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    record: list[tuple[np.ndarray, np.ndarray, GateActivations]] | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state.
 
     ``state`` is the (hidden, cell) pair to start from, each (n, units); zeros if None.
+    ``record``, if given, gets each time step's (hidden, cell, gate activations) appended.
     """
     inputs = np.asarray(inputs, dtype=np.float32)
-    samples = inputs.shape[0]
-    units = weights.recurrent_kernel.shape[0]
     if state is None:
-        hidden = np.zeros((samples, units), dtype=np.float32)
-        cell = np.zeros((samples, units), dtype=np.float32)
-    else:
-        hidden, cell = (np.array(part, dtype=np.float32) for part in state)
+        zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]), dtype=np.float32)
+        state = (zeros, zeros)
+    hidden, cell = (np.array(part, dtype=np.float32) for part in state)
     for step in range(inputs.shape[1]):
-        hidden, cell, _ = lstm_step(weights, inputs[:, step, :], hidden, cell)
+        hidden, cell, gates = lstm_step(weights, inputs[:, step, :], hidden, cell)
+        if record is not None:
+            record.append((hidden, cell, gates))
     return dense_softmax(weights, hidden), (hidden, cell)
 
 

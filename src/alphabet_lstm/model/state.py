@@ -22,7 +22,14 @@ import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, letters_to_codes
 from alphabet_lstm.data.encoding import pad_left, shape_inputs
-from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, dense_softmax, lstm_step, ordered_sum
+from alphabet_lstm.model.lstm import (
+    GateActivations,
+    LSTMWeights,
+    ModelSpec,
+    dense_softmax,
+    forward,
+    ordered_sum,
+)
 
 # The label of a time step that holds zero-padding rather than a letter.
 PAD_LABEL = "pad"
@@ -64,36 +71,6 @@ class StateTrace:
         return self.hidden.shape[1]
 
 
-def _as_codes(letters: str | Sequence[int]) -> list[int]:
-    if isinstance(letters, str):
-        return letters_to_codes(letters.upper())
-    codes = [int(code) for code in letters]
-    bad = [code for code in codes if not 0 <= code < len(ALPHABET)]
-    if bad:
-        raise ValueError(f"letter codes must be 0-{len(ALPHABET) - 1}; got {bad[0]}")
-    return codes
-
-
-def _query_steps(spec: ModelSpec, run: Sequence[int]) -> tuple[np.ndarray, list[str], list[int]]:
-    """One query encoded as the model saw it in training: inputs (steps, features), labels.
-
-    The returned positions say which element of ``run`` each step holds (-1 for padding).
-    The padded codes come from ``pad_left`` and the
-    scaled layout from ``shape_inputs``, the encode stage's own functions.
-    """
-    padded = pad_left([list(run)], spec.input_length)[0]
-    inputs = shape_inputs(padded[None, :], spec.layout)[0]  # (timesteps, features)
-    pads = spec.input_length - min(len(run), spec.input_length)
-    first_kept = len(run) - (spec.input_length - pads)
-    positions = [-1] * pads + list(range(first_kept, len(run)))
-    if spec.layout == "features":
-        # One step holds the whole window; "_" marks a padded place in it.
-        label = "".join("_" * pads + "".join(ALPHABET[code] for code in padded[pads:]))
-        return inputs, [label], [positions[-1]]
-    labels = [PAD_LABEL if position < 0 else ALPHABET[padded[step]] for step, position in enumerate(positions)]
-    return inputs, labels, positions
-
-
 def trace(
     weights: LSTMWeights,
     spec: ModelSpec,
@@ -107,7 +84,13 @@ def trace(
     the letters are one query, left zero-padded to the model's input length and laid out
     as time steps or as the features of one step; it takes at most ``input_length`` letters.
     """
-    codes = _as_codes(letters)
+    if isinstance(letters, str):
+        codes = letters_to_codes(letters.upper())
+    else:
+        codes = [int(code) for code in letters]
+        bad = [code for code in codes if not 0 <= code < len(ALPHABET)]
+        if bad:
+            raise ValueError(f"letter codes must be 0-{len(ALPHABET) - 1}; got {bad[0]}")
     if not codes:
         raise ValueError("trace needs at least one letter")
     if not spec.stateful and len(codes) > spec.input_length:
@@ -116,28 +99,28 @@ def trace(
     step_inputs: list[np.ndarray] = []
     labels: list[str] = []
     letter_index: list[int] = []
-    for query_number, query in enumerate(queries):
-        inputs, query_labels, positions = _query_steps(spec, query)
-        step_inputs.extend(inputs)
-        labels.extend(query_labels)
-        # A stateful query is one letter: its position in the fed letters is its number.
-        letter_index.extend(
-            (query_number if position >= 0 else -1) if spec.stateful else position for position in positions
-        )
-    units = weights.recurrent_kernel.shape[0]
-    if state is None:
-        hidden = np.zeros((1, units), dtype=np.float32)
-        cell = np.zeros((1, units), dtype=np.float32)
-    else:
-        hidden, cell = (np.array(part, dtype=np.float32).reshape(1, units) for part in state)
-    recorded: dict[str, list[np.ndarray]] = {name: [] for name in ("hidden", "cell", *StateTrace.GATES)}
-    for inputs_t in step_inputs:
-        hidden, cell, gates = lstm_step(weights, inputs_t[None, :], hidden, cell)
-        recorded["hidden"].append(hidden[0])
-        recorded["cell"].append(cell[0])
-        for name, activation in zip(StateTrace.GATES, gates):
-            recorded[name].append(activation[0])
-    arrays = {name: np.stack(values).astype(np.float32) for name, values in recorded.items()}
+    for number, query in enumerate(queries):
+        # The query encoded as the model saw it in training: the padded codes come from
+        # ``pad_left`` and the scaled layout from ``shape_inputs``, the encode stage's own
+        # functions.
+        step_inputs.extend(shape_inputs(pad_left([query], spec.input_length), spec.layout)[0])
+        pads = spec.input_length - len(query)
+        fed = [ALPHABET[code] for code in query]
+        # Which of the fed letters each place holds (-1 for padding): a stateful query is
+        # one letter, its position its number; a stateless model has one query, number 0.
+        positions = [-1] * pads + list(range(number, number + len(query)))
+        if spec.layout == "features":
+            # One step holds the whole window; "_" marks a padded place in it.
+            labels.append("_" * pads + "".join(fed))
+            letter_index.append(positions[-1])
+        else:
+            labels += [PAD_LABEL] * pads + fed
+            letter_index += positions
+    initial = None if state is None else (np.reshape(state[0], (1, -1)), np.reshape(state[1], (1, -1)))
+    steps: list[tuple[np.ndarray, np.ndarray, GateActivations]] = []
+    forward(weights, np.stack(step_inputs)[None], initial, record=steps)
+    recorded = zip(*[(hidden, cell, *gates) for hidden, cell, gates in steps])
+    arrays = {name: np.concatenate(values) for name, values in zip(("hidden", "cell", *StateTrace.GATES), recorded)}
     return StateTrace(
         spec=spec,
         letters=tuple(codes),
@@ -189,26 +172,25 @@ def _symmetric_eigen(matrix: np.ndarray, sweeps: int = 50) -> tuple[np.ndarray, 
                 t = (1.0 if theta >= 0.0 else -1.0) / (abs(theta) + np.sqrt(theta * theta + 1.0))
                 c = 1.0 / np.sqrt(t * t + 1.0)
                 s = t * c
-                row_p, row_q = a[p, :].copy(), a[q, :].copy()
-                a[p, :] = c * row_p - s * row_q
-                a[q, :] = s * row_p + c * row_q
-                column_p, column_q = a[:, p].copy(), a[:, q].copy()
-                a[:, p] = c * column_p - s * column_q
-                a[:, q] = s * column_p + c * column_q
+                # Rows p and q of a, then its columns, then the eigenvectors' columns.
+                a[p, :], a[q, :] = c * a[p, :] - s * a[q, :], s * a[p, :] + c * a[q, :]
+                a[:, p], a[:, q] = c * a[:, p] - s * a[:, q], s * a[:, p] + c * a[:, q]
                 a[p, q] = a[q, p] = 0.0
-                vector_p, vector_q = vectors[:, p].copy(), vectors[:, q].copy()
-                vectors[:, p] = c * vector_p - s * vector_q
-                vectors[:, q] = s * vector_p + c * vector_q
+                vectors[:, p], vectors[:, q] = (
+                    c * vectors[:, p] - s * vectors[:, q],
+                    s * vectors[:, p] + c * vectors[:, q],
+                )
         if not rotated:
             break
     values = np.diag(a).copy()
     order = np.argsort(-values, kind="stable")
-    values, vectors = values[order], vectors[:, order]
-    for column in range(size):
-        largest = int(np.argmax(np.abs(vectors[:, column])))
-        if vectors[largest, column] < 0.0:
-            vectors[:, column] = -vectors[:, column]
-    return values, vectors
+    return values[order], _largest_positive(vectors[:, order].T).T
+
+
+def _largest_positive(rows: np.ndarray) -> np.ndarray:
+    """The rows, each negated where its largest-magnitude entry is negative."""
+    largest = rows[np.arange(len(rows)), np.argmax(np.abs(rows), axis=1)]
+    return np.where(largest[:, None] < 0.0, -rows, rows)
 
 
 @dataclass(frozen=True)
@@ -243,23 +225,18 @@ def principal_components(states: np.ndarray, count: int = 2) -> Projection:
     if samples < units:
         gram = ordered_sum(centred[:, None, :] * centred[None, :, :], axis=2) / (samples - 1)
         values, vectors = _symmetric_eigen(gram)
-        values = np.where(values < 0.0, 0.0, values)  # rounding can leave -1e-17 for a zero
         directions = []
         for index in range(count):
             # v = X^T u / |X^T u|: the unit direction in state space of the k-th component.
             direction = ordered_sum(centred * vectors[:, index, None], axis=0)
             length = np.sqrt(ordered_sum(direction * direction))
             directions.append(direction / length if length > 0.0 else direction)
-        components = np.array(directions)
-        for row in components:
-            largest = int(np.argmax(np.abs(row)))
-            if row[largest] < 0.0:
-                row *= -1.0
+        components = _largest_positive(np.array(directions))
     else:
         covariance = ordered_sum(centred[:, :, None] * centred[:, None, :], axis=0) / (samples - 1)
         values, vectors = _symmetric_eigen(covariance)
-        values = np.where(values < 0.0, 0.0, values)
         components = vectors[:, :count].T.copy()
+    values = np.where(values < 0.0, 0.0, values)  # rounding can leave -1e-17 for a zero
     total = ordered_sum(values)
     explained = values[:count] / total if total > 0.0 else np.zeros(count)
     return Projection(mean=mean, components=components, explained=explained)
