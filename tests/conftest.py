@@ -48,6 +48,16 @@ def spec_for(framing: str, **overrides):
 
 CONSOLE_SCRIPT = str(VENV_BIN / "alphabet-lstm")
 
+# The log stage's path templates, as dvc.yaml passes them: where a training's files are.
+LOG_TEMPLATES = {
+    "model": "models/{framing}/seed{seed}.npz",
+    "history": "metrics/history/{framing}/seed{seed}.csv",
+    "evaluation": "metrics/evaluation/{framing}/seed{seed}.json",
+    "predictions": "metrics/predictions/{framing}/seed{seed}.csv",
+    "patterns": "data/patterns/{framing}.json",
+    "encoded": "data/encoded/{framing}.npz",
+}
+
 # The browser tests' Chromium: Debian's package (.ci/run installs it), driven by Playwright
 # without any browser download; headless, and quiet on the network.
 CHROMIUM = Path("/usr/bin/chromium")

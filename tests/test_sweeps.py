@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
+from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
 from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.formats import read_table as read_csv
@@ -646,16 +646,8 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
                 "metrics/probabilities/one_char",
             ]
         )
-    templates = {
-        "model": "models/{framing}/seed{seed}.npz",
-        "history": "metrics/history/{framing}/seed{seed}.csv",
-        "evaluation": "metrics/evaluation/{framing}/seed{seed}.json",
-        "predictions": "metrics/predictions/{framing}/seed{seed}.csv",
-        "patterns": "data/patterns/{framing}.json",
-        "encoded": "data/encoded/{framing}.npz",
-    }
     pipeline = read_training(
-        templates,
+        LOG_TEMPLATES,
         "one_char",
         7,
         params.framing("one_char"),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, SMALL_EPOCHS, VENV_BIN, spec_for, wait_until_served
+from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, spec_for, wait_until_served
 from mlflow.exceptions import MlflowException
 
 from alphabet_lstm import tracking
@@ -34,15 +34,7 @@ FRAMINGS = ("one_char", "stateful", "variable_length")
 SEED = 7
 # The tutorial's epochs for stateful: enough to recite A..Z from the registry.
 STATEFUL_EPOCHS = 300
-TEMPLATES = {
-    "model": "models/{framing}/seed{seed}.npz",
-    "history": "metrics/history/{framing}/seed{seed}.csv",
-    "evaluation": "metrics/evaluation/{framing}/seed{seed}.json",
-    "predictions": "metrics/predictions/{framing}/seed{seed}.csv",
-    "patterns": "data/patterns/{framing}.json",
-    "encoded": "data/encoded/{framing}.npz",
-}
-LOG_ARGS = [arg for name, template in TEMPLATES.items() for arg in (f"--{name}", template)]
+LOG_ARGS = [arg for name, template in LOG_TEMPLATES.items() for arg in (f"--{name}", template)]
 
 
 def produce_outputs(root: Path, framings=FRAMINGS) -> None:
@@ -117,7 +109,7 @@ def read_records(root: Path, exp_name: str = "workspace") -> list[records.Traini
     params = load_params(root / "params.yaml")
     return [
         records.read_training(
-            TEMPLATES,
+            LOG_TEMPLATES,
             name,
             seed,
             framing,
