@@ -150,7 +150,8 @@ find_pg_bin() {
 # PostgreSQL refuses to run as root; as root, its commands run as an ordinary user.
 as_pg_user() {
     if [[ "$(id -u)" == 0 ]]; then
-        runuser -u "$PG_OS_USER" -- "$@"
+        # A root shell's PATH may leave out /usr/sbin, where Debian keeps runuser.
+        "$(command -v runuser || echo /usr/sbin/runuser)" -u "$PG_OS_USER" -- "$@"
     else
         "$@"
     fi
