@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import spec_for
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import publish_directory, save_model
@@ -469,11 +470,13 @@ def test_long_curves_are_thinned_to_at_most_200_points_ending_at_the_last_epoch(
     from alphabet_lstm.report.study import RunRecord, Study, curve_rows
 
     history = TrainingHistory(epochs=tuple(range(1, 5001)), losses=(1.0,) * 5000, accuracies=(0.5,) * 5000)
+    spec = spec_for("batch_all")
+    weights = initial_weights(features=spec.features, units=spec.units, seed=7)
     study = Study(
         framings=("batch_all",),
         seeds=(7,),
         tutorial_accuracy={},
-        runs={("batch_all", 7): RunRecord("batch_all", 7, {"accuracy": 0.5}, {}, history, None)},
+        runs={("batch_all", 7): RunRecord("batch_all", 7, {"accuracy": 0.5}, {}, history, None, weights, spec)},
     )
     rows = curve_rows(study)
     assert len(rows) == 200 and rows[0][1] == 25 and rows[-1][1:3] == [5000, "100.00"]

@@ -181,7 +181,9 @@ def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
 def model_fingerprint(path: str | Path) -> str | None:
     """The training fingerprint a saved model carries; None if there is no readable model."""
     try:
-        return _read_npz(path)[1].get("fingerprint") or None
+        # The metadata only: the weights are not needed to compare fingerprints.
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("metadata.json")).get("fingerprint") or None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
 

@@ -333,11 +333,9 @@ def report_sections(study: Study, builders: Sequence[Callable[[Study], list[Sect
 
 def report_files(study: Study) -> dict[str, bytes]:
     """Every file of the reports directory, by path relative to it: the documents, their
-    figures, ``state.json`` (the numbers the state figures' sentences quote) and, when the
-    study has models, ``explorer.html`` (the state explorer)."""
+    figures, ``state.json`` (the numbers the state figures' sentences quote) and
+    ``explorer.html`` (the state explorer)."""
     files = render.document_files(TITLE, report_sections(study))
     files[STATE_NUMBERS_NAME] = to_json(state_numbers(study)).encode("utf-8")
-    models = first_seed_models(study)
-    if models:
-        files[EXPLORER_NAME] = explorer_page(models, title=EXPLORER_TITLE).encode("utf-8")
+    files[EXPLORER_NAME] = explorer_page(first_seed_models(study), title=EXPLORER_TITLE).encode("utf-8")
     return files

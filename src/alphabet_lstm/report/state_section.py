@@ -30,14 +30,14 @@ STATE_NUMBERS_NAME = "state.json"
 
 
 def first_seed_models(study: Study) -> list[tuple[LSTMWeights, ModelSpec]]:
-    """Each framing's model at the first seed, in params order (none where no model was read)."""
+    """Each framing's model at the first seed, in params order."""
     runs = [study.run(framing) for framing in study.framings]
-    return [(run.weights, run.spec) for run in runs if run.weights is not None and run.spec is not None]
+    return [(run.weights, run.spec) for run in runs]
 
 
 def state_views(study: Study) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
     """Every state view the study's models allow, in params order, at the first seed: the
-    stateful, window and padding views (each empty where no model was read)."""
+    stateful, window and padding views (each empty where no framing is of that kind)."""
     models = first_seed_models(study)
     return (
         [stateful_view(weights, spec) for weights, spec in models if spec.stateful],

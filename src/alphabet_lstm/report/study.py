@@ -53,9 +53,9 @@ class RunRecord:
     # single letter (a fixed 3-letter window).
     probabilities: np.ndarray | None
     # The trained model (its weights and the spec that says how to feed it), for the
-    # figures of the LSTM state; None when the report is built without models.
-    weights: LSTMWeights | None = None
-    spec: ModelSpec | None = None
+    # figures of the LSTM state.
+    weights: LSTMWeights
+    spec: ModelSpec
 
 
 @dataclass(frozen=True)
