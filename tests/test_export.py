@@ -16,6 +16,7 @@ import pytest
 from conftest import VENV_BIN, alphabet_lstm, pipeline_env
 
 from alphabet_lstm.artifacts import save_model
+from alphabet_lstm.model.engine_keras import QUIET_TENSORFLOW
 from alphabet_lstm.model.lstm import ModelSpec, initial_weights
 
 SEED = 7
@@ -130,7 +131,8 @@ def test_export_and_loading_its_file_print_nothing_but_the_result(workspace: Pat
     # The console script in its own process: TensorFlow's C++ lines go to the real stderr.
     # The test process may carry the log level from an in-process export: the child must not.
     env = pipeline_env()
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    for name in QUIET_TENSORFLOW:
+        env.pop(name, None)
     out = tmp_path / "stateful.keras"
     exported = subprocess.run(
         [str(VENV_BIN / "alphabet-lstm"), "export", "--framing", "stateful", "--seed", str(SEED), "--out", str(out)],
@@ -156,7 +158,7 @@ def test_export_and_loading_its_file_print_nothing_but_the_result(workspace: Pat
             "import sys, keras; print(keras.models.load_model(sys.argv[1]).inputs[0].shape)",
             str(out),
         ],
-        env=pipeline_env({"TF_CPP_MIN_LOG_LEVEL": "2"}),
+        env=pipeline_env(QUIET_TENSORFLOW),
         capture_output=True,
         text=True,
         timeout=600,

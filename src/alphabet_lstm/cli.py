@@ -15,7 +15,6 @@ TensorFlow (to write a Keras model), and only `promote` MLflow (to move a regist
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -291,10 +290,7 @@ def export(args: argparse.Namespace) -> str:
     seed, weights, spec = load_trained(args)
     if args.batch_size is not None and not spec.stateful:
         raise UsageError(f"--batch-size applies to stateful models only; framing {spec.framing} is stateless")
-    # TensorFlow loads here only: predict and everything else start without it. Its C++
-    # start-up lines (absl, oneDNN, cpu_feature_guard) say nothing about the export; the
-    # level is read when TensorFlow loads, so it is set before the import.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow loads here only (quietly, engine_keras): predict and the rest start without it.
     from alphabet_lstm.model.engine_keras import save_keras_model, trained_keras_model
 
     model = trained_keras_model(weights, spec, batch_size=args.batch_size)

@@ -23,12 +23,25 @@ import numpy as np
 from alphabet_lstm.alphabet import VOCABULARY_SIZE
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
+# TensorFlow's C++ start-up lines (absl, cpu_feature_guard, and on Intel CPUs oneDNN's
+# "custom operations are on") say nothing to the user. Both are read when TensorFlow loads,
+# so they are set before every import of it. oneDNN's line is printed before the log level
+# applies, so its switch goes too: off, an Intel CPU runs the same kernels as an AMD one.
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def _quiet_tensorflow() -> None:
+    """Silence TensorFlow's start-up lines unless the user set these variables."""
+    for name, value in QUIET_TENSORFLOW.items():
+        os.environ.setdefault(name, value)
+
 
 def build_keras_model(
     *, timesteps: int, features: int, units: int, stateful: bool, batch_size: int, compiled: bool = True
 ):
     """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy unless
     ``compiled`` is False (a model only for prediction)."""
+    _quiet_tensorflow()
     import keras
     from keras import layers
 
@@ -103,6 +116,7 @@ def train_keras(
     per epoch) Keras' own shuffle, so that a run can start exactly as a fast-engine run:
     each epoch is then one ``fit`` over the rows in that order, unshuffled.
     """
+    _quiet_tensorflow()
     import keras
     import tensorflow as tf
 
