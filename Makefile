@@ -58,7 +58,7 @@ sweep: $(STAMP)
 
 # The README's results table, from the committed metrics (a test checks it is current).
 readme: $(STAMP)
-	$(BIN)/python -m alphabet_lstm.report.readme
+	$(BIN)/python tools/readme.py
 
 # Every part of the benchmark (about 2 hours on 2 cores: the faithful engine is slow); it
 # rewrites benchmarks/README.md. A part alone: make benchmark BENCHMARK_ARGS="--parts study,repro".

@@ -65,16 +65,8 @@ def test_equal_values_give_an_interval_of_zero_width():
     assert (summary.std, summary.ci_low, summary.ci_high) == (0.0, 1.0, 1.0)
 
 
-def test_t_interval_needs_two_values_and_a_sensible_confidence():
+def test_t_interval_needs_two_values():
     assert t_interval(0.5, 0.1, 1) is None
-    with pytest.raises(ValueError, match="confidence"):
-        t_interval(0.5, 0.1, 3, confidence=1.5)
-
-
-@pytest.mark.parametrize("values", [[], [0.5, float("nan")], [float("inf")]])
-def test_summary_rejects_empty_or_non_finite_values(values):
-    with pytest.raises(ValueError):
-        summarize(values)
 
 
 def test_paired_comparison_of_three_seeds():
@@ -100,11 +92,6 @@ def test_paired_comparison_is_signed_first_minus_second():
 
 def test_paired_comparison_needs_two_pairs():
     assert compare_paired([0.9], [0.8]) is None
-
-
-def test_paired_comparison_needs_the_same_seeds_on_both_sides():
-    with pytest.raises(ValueError, match="one value per seed"):
-        compare_paired([0.9, 0.8], [0.8])
 
 
 def test_a_constant_difference_has_no_test_but_a_collapsed_interval():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
@@ -25,7 +27,7 @@ from alphabet_lstm.formats import read_table as read_csv
 from alphabet_lstm.formats import sweep_results_csv as results_csv
 from alphabet_lstm.formats import sweep_timing_csv as timing_csv
 from alphabet_lstm.params import ParamsError, load_params, parse_params
-from alphabet_lstm.report.sweep import answer, best_point, summarize_points
+from alphabet_lstm.report.sweep import answer, points_record, summarize_points
 from alphabet_lstm.sweep import ENGINE, Sweep, TrainingOutcome, run_tasks, run_training
 
 REAL_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
@@ -253,27 +255,28 @@ def _summaries(accuracies: dict[int, list[float]]):
     outcomes = [
         _outcome(point, seed, value) for point, values in accuracies.items() for seed, value in zip(sweep.seeds, values)
     ]
-    csv_path_rows = [
-        dict(zip(results_csv(sweep, outcomes).splitlines()[0].split(","), line.split(",")))
-        for line in results_csv(sweep, outcomes).splitlines()[1:]
-    ]
-    return sweep, summarize_points(sweep, csv_path_rows)
+    return sweep, summarize_points(pd.read_csv(io.StringIO(results_csv(sweep, outcomes))), sweep.params)
+
+
+def _answer(sweep: Sweep, summaries: pd.DataFrame, tutorial_accuracy: float | None = None) -> str:
+    base = sweep.base_point()
+    return answer(sweep.params, summaries, base.label if base else None, tutorial_accuracy)
 
 
 def test_answer_reads_the_numbers():
     sweep, summaries = _summaries({0: [0.8, 0.84, 0.8], 1: [0.92, 1.0, 0.96], 2: [1.0, 1.0, 1.0]})
-    assert answer(sweep, summaries, tutorial_accuracy=0.84) == (
+    assert _answer(sweep, summaries, tutorial_accuracy=0.84) == (
         "Mean accuracy over 3 seeds goes from 81.3% (sd 2.3%) at the base framing's own epochs=500 "
         "to 100.0% at epochs=2000, where all 3 seeds reach 100%: the tutorial's 84% is a limit of "
         "epochs=500, not of the framing."
     )
     sweep, summaries = _summaries({0: [0.8, 0.84, 0.8], 1: [0.92, 1.0, 0.96], 2: [0.96, 0.96, 1.0]})
-    assert answer(sweep, summaries).endswith(
+    assert _answer(sweep, summaries).endswith(
         "at epochs=2000, where 1 of 3 seeds reach 100%: setting epochs=2000 helps, but no grid point "
         "reaches 100% on every seed, so one_char's ceiling within this grid is 97.3%."
     )
     sweep, summaries = _summaries({0: [0.9, 0.9, 0.9], 1: [0.8, 0.8, 0.8], 2: [0.9, 0.9, 0.9]})
-    assert answer(sweep, summaries).endswith(
+    assert _answer(sweep, summaries).endswith(
         "so epochs do not limit one_char here: its ceiling within this grid is 90.0%."
     )
 
@@ -283,7 +286,7 @@ def test_summary_refuses_a_table_from_other_params():
     with pytest.raises(
         ValueError, match=r"has no training of epochs=500 at seed\(s\) 2, 3: it was written for other params"
     ):
-        summarize_points(sweep, [{"point": "epochs=500", "seed": "1", "accuracy": "1", "loss": "1"}])
+        summarize_points(pd.DataFrame([{"point": "epochs=500", "seed": 1, "accuracy": 1.0, "loss": 1.0}]), sweep.params)
 
 
 # --- real Dask clusters ----------------------------------------------------------------
@@ -499,6 +502,7 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     for name in (
         "results.csv",
         "summary.json",
+        "report/points.json",
         "report/report.md",
         "report/report.html",
         "report/figures/accuracy.png",
@@ -543,14 +547,14 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     assert len(_mlflow_runs(root / "mlflow.db")) == 5
 
 
-def _log(sweep: Sweep, rows: list[dict], store: Path, report_dir: Path):
+def _log(sweep: Sweep, results: Path, store: Path, report_dir: Path):
     from alphabet_lstm.tracking import SWEEPS_EXPERIMENT_NAME
     from alphabet_lstm.tracking import store as mlflow_store
     from alphabet_lstm.tracking.records import sweep_records
 
-    summaries = summarize_points(sweep, rows)
+    summary = points_record(sweep.params, summarize_points(pd.read_csv(results), sweep.params), "the answer")
     parent, children = sweep_records(
-        sweep, rows, summaries, best_point(summaries), engine=ENGINE, results_md5="r", timing={}, git_commit="c"
+        sweep, read_csv(results), summary, engine=ENGINE, results_md5="r", timing={}, git_commit="c"
     )
     store = mlflow_store.open_store(f"sqlite:///{store}", SWEEPS_EXPERIMENT_NAME)
     return mlflow_store.log_summary(store, parent, report_dir=report_dir, children=children)
@@ -563,7 +567,7 @@ def test_logging_a_sweep_twice_adds_nothing_and_a_failed_logging_ends_failed(tmp
     )
     outcomes = [_outcome(point, seed, 0.5 + point / 10) for point in range(2) for seed in (1, 2)]
     (tmp_path / "results.csv").write_text(results_csv(sweep, outcomes))
-    rows = read_csv(tmp_path / "results.csv")
+    rows = tmp_path / "results.csv"
     store = tmp_path / "mlflow.db"
     report = tmp_path / "report"
     report.mkdir()
@@ -605,10 +609,12 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
     assert point is not None and point.label == "epochs=500 units=32"
     [task] = [task for task in sweep.tasks() if task.point == point and task.seed == 7]
     outcome = run_training(task)
-    rows = read_csv_text(results_csv(sweep, [outcome]))
-    summaries = [s for s in summarize_points_partial(sweep, rows)]
+    table = results_csv(sweep, [outcome])
+    # The summary of the one grid point and seed the table holds.
+    one_training = sweep.params.model_copy(update={"seeds": [7], "grid": {"epochs": [500], "units": [32]}})
+    summary = points_record(one_training, summarize_points(pd.read_csv(io.StringIO(table)), one_training), "")
     _, [child] = sweep_records(
-        sweep, rows, summaries, summaries[0], engine=ENGINE, results_md5="r", timing={}, git_commit="c"
+        sweep, read_csv_text(table), summary, engine=ENGINE, results_md5="r", timing={}, git_commit="c"
     )
 
     # The pipeline's stages, as dvc.yaml runs them, for one_char at seed 7.
@@ -665,17 +671,6 @@ def read_csv_text(text: str) -> list[dict]:
     import io
 
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def summarize_points_partial(sweep: Sweep, rows: list[dict]):
-    """The summary of the one grid point the rows hold (summarize_points wants them all)."""
-    one_point = Sweep(
-        sweep.name,
-        sweep.params.model_copy(update={"seeds": [7]}),
-        sweep.base,
-        tuple(point for point in sweep.points if point.label == rows[0]["point"]),
-    )
-    return summarize_points(one_point, rows)
 
 
 def test_sweep_stages_list_exactly_the_code_they_run():

@@ -137,5 +137,5 @@ def script_json(value) -> str:
 def explorer_page(models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str) -> str:
     """The page's HTML; the same models give the same bytes."""
     data = Markup(script_json(explorer_data(models)))
-    template = environment(autoescape=True).get_template(TEMPLATE_NAME)
+    template = environment().get_template(TEMPLATE_NAME)
     return template.render(title=title, seed=models[0][1].seed, data_json=data)

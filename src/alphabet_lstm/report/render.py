@@ -1,22 +1,20 @@
-"""The report as a document: sections of blocks, rendered to Markdown and HTML by templates.
+"""The report as one Markdown document, and the self-contained HTML page made from it.
 
-A section is a titled list of blocks (sub-headings, paragraphs, tables, figures); the
-templates in ``templates/`` say how each block looks in Markdown (figures linked from
-``figures/``) and in one self-contained HTML page (figures inlined as data URIs). Both are
-rendered from the same sections, so they always say the same thing, and nothing in them
-reads the clock: the same sections give the same bytes.
+Sections write Markdown blocks; :func:`document_files` joins them into ``report.md``
+(figures linked from ``figures/``) and renders that same text with markdown-it-py into
+``report.html``, the figures inlined as data URIs. Nothing reads the clock: the same blocks
+give the same bytes.
 """
 
 from __future__ import annotations
 
 import base64
-import html
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 FIGURES_DIRECTORY = "figures"
@@ -32,30 +30,7 @@ def percent(value: float | None, digits: int = 2) -> str:
 
 
 @dataclass(frozen=True)
-class Heading:
-    """A heading inside a section (level 3 and below; sections carry level 2)."""
-
-    level: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """Plain text; `backticks` mark code in both renderings."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Table:
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    css_class: str
-    table_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Image:
+class Figure:
     """A PNG figure: written to ``figures/<file_name>``, linked from Markdown, inlined in HTML."""
 
     file_name: str
@@ -64,98 +39,65 @@ class Image:
     png: bytes = field(repr=False)
 
     @property
-    def relative_path(self) -> str:
+    def path(self) -> str:
         return f"{FIGURES_DIRECTORY}/{self.file_name}"
 
-
-Block = Heading | Paragraph | Table | Image
-BLOCK_KINDS = (Heading, Paragraph, Table, Image)
-
-
-@dataclass(frozen=True)
-class Section:
-    """A level-2 heading (none for the introduction) and its blocks."""
-
-    title: str | None
-    blocks: tuple[Block, ...]
+    def markdown(self) -> str:
+        return f"![{self.alt}]({self.path})\n\n*{self.caption}*"
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[str]], css_class: str, table_id: str | None = None) -> Table:
-    return Table(tuple(columns), tuple(tuple(row) for row in rows), css_class, table_id)
+# A block of the document: Markdown text (a heading, a paragraph, a table) or a figure.
+Block = str | Figure
 
 
-def section(title: str | None, *blocks: Block) -> Section:
-    return Section(title, tuple(blocks))
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |"
 
 
-# --------------------------------------------------------------------------- templates
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table; a `|` in a cell is escaped."""
+    return "\n".join([_row(columns), "|" + "---|" * len(columns), *(_row(row) for row in rows)])
 
 
-_CODE_SPAN = re.compile(r"`([^`]+)`")
-# A Markdown link, [text](target), in a paragraph: Markdown keeps it, HTML makes it an <a>.
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s\"]+)\)")
+def render_markdown(title: str, blocks: Sequence[Block]) -> str:
+    """The document: the title, then each block after a blank line."""
+    texts = [block if isinstance(block, str) else block.markdown() for block in blocks]
+    return "\n\n".join([f"# {title}", *texts]) + "\n"
 
 
-def _markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _inline_html(text: str) -> Markup:
-    """Text for an element's content, escaped, with `code` spans as <code> and [links](target)
-    as <a>. Quotes stay as they are: they need escaping in attributes only (which autoescape
-    does); a link's target has none."""
-    escaped = _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text, quote=False))
-    return Markup(_LINK.sub(r'<a href="\2">\1</a>', escaped))
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def environment(autoescape: bool) -> jinja2.Environment:
-    """The templates' jinja2 environment: autoescaped for HTML, not for Markdown."""
-    environment = jinja2.Environment(
+def environment() -> jinja2.Environment:
+    """The HTML templates' environment: autoescaped; block tags take their own line and leave
+    no blank line behind; a misspelt name fails instead of vanishing."""
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=autoescape,
-        # Block tags take their own line and leave no blank line behind; the files keep
-        # their final newline. StrictUndefined: a misspelt name fails instead of vanishing.
+        autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    environment.filters.update(md_cell=_markdown_cell, inline=_inline_html, data_uri=_data_uri)
-    # `block is heading` (paragraph, table, image) in the templates.
-    for kind in BLOCK_KINDS:
-        environment.tests[kind.__name__.lower()] = lambda block, kind=kind: isinstance(block, kind)
-    return environment
 
 
-def _render(template: str, title: str, sections: Sequence[Section], *, autoescape: bool) -> str:
-    for block in (block for item in sections for block in item.blocks):
-        if not isinstance(block, BLOCK_KINDS):
-            raise TypeError(f"not a report block: {block!r}")
-    return environment(autoescape).get_template(template).render(title=title, sections=sections)
+def render_html(title: str, markdown: str, figures: Mapping[str, bytes]) -> str:
+    """One self-contained page from the Markdown: inline CSS, each figure (by its path in
+    ``figures``) as a base64 data URI. Raw HTML in the text is escaped, not passed through."""
+    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = parser.parse(markdown)
+    for child in (child for token in tokens for child in token.children or ()):
+        if child.type == "image":
+            png = figures[str(child.attrGet("src"))]
+            child.attrSet("src", "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
+    body = Markup(parser.renderer.render(tokens, parser.options, {}))
+    # The <title> is plain text: the Markdown's code marks go.
+    return environment().get_template("report.html.j2").render(title=title.replace("`", ""), body=body)
 
 
-def render_markdown(title: str, sections: Sequence[Section]) -> str:
-    """GitHub-flavoured Markdown; figures linked by their path under figures/."""
-    return _render("report.md.j2", title, sections, autoescape=False)
-
-
-def render_html(title: str, sections: Sequence[Section]) -> str:
-    """One self-contained page: inline CSS, figures as base64 data URIs."""
-    return _render("report.html.j2", title, sections, autoescape=True)
-
-
-def document_files(title: str, sections: Sequence[Section]) -> dict[str, bytes]:
-    """Every file of the reports directory (report.md, report.html, figures), by relative path."""
-    files = {
-        MARKDOWN_NAME: render_markdown(title, sections).encode("utf-8"),
-        HTML_NAME: render_html(title, sections).encode("utf-8"),
+def document_files(title: str, blocks: Sequence[Block]) -> dict[str, bytes]:
+    """Every file of a reports directory (report.md, report.html, figures), by relative path."""
+    figures = {block.path: block.png for block in blocks if isinstance(block, Figure)}
+    markdown = render_markdown(title, blocks)
+    return {
+        MARKDOWN_NAME: markdown.encode("utf-8"),
+        HTML_NAME: render_html(title, markdown, figures).encode("utf-8"),
+        **figures,
     }
-    for item in sections:
-        for block in item.blocks:
-            if isinstance(block, Image):
-                files[block.relative_path] = block.png
-    return files

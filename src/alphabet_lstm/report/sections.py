@@ -1,9 +1,8 @@
 """What the report says: one function per section, in the order of :data:`SECTIONS`.
 
-Each section function takes the :class:`Study` and returns zero or more sections (none when
-the study has nothing for it, several when it covers each stateful framing). To add a
-section (a figure of the LSTM state, say), write a function here and put it in
-:data:`SECTIONS`; the templates render any section without change.
+Each section function takes the :class:`Study` and returns its Markdown blocks, its
+``## title`` first (none when the study has nothing for it). To add a section, write a
+function here and put it in :data:`SECTIONS`; the renderer takes any Markdown.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import to_json
 from alphabet_lstm.report import figures, render
 from alphabet_lstm.report.explorer import EXPLORER_NAME, explorer_page
-from alphabet_lstm.report.render import MISSING, Block, Heading, Image, Paragraph, Section, percent, section, table
+from alphabet_lstm.report.render import MISSING, Block, Figure, markdown_table, percent
 from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, first_seed_models, lstm_state, state_numbers
 from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import (
@@ -41,28 +40,23 @@ def spaced(letters: str) -> str:
 
 def mean_and_half_width(statistics: Summary) -> str:
     """'93.33% ± 14.34': the mean and the half width of its 95% interval, in points."""
-    assert statistics.ci_high is not None, "an interval needs two or more seeds"
+    assert statistics.ci_high is not None  # the callers ask only with several seeds
     return f"{percent(statistics.mean)} ± {100 * (statistics.ci_high - statistics.mean):.2f}"
 
 
 # --------------------------------------------------------------------------- sections
 
 
-def introduction(study: Study) -> list[Section]:
+def introduction(study: Study) -> list[Block]:
     return [
-        section(
-            None,
-            Paragraph(
-                'Each framing of the Machine Learning Mastery tutorial "Understanding Stateful '
-                'LSTM Recurrent Neural Networks in Python with Keras" trained with its '
-                "hyperparameters, evaluated as the tutorial evaluates it, and compared with the "
-                "accuracy it reports. Built by the `report` stage of `dvc.yaml`."
-            ),
-        )
+        'Each framing of the Machine Learning Mastery tutorial "Understanding Stateful '
+        'LSTM Recurrent Neural Networks in Python with Keras" trained with its '
+        "hyperparameters, evaluated as the tutorial evaluates it, and compared with the "
+        "accuracy it reports. Built by the `report` stage of `dvc.yaml`."
     ]
 
 
-def comparison(study: Study) -> list[Section]:
+def comparison(study: Study) -> list[Block]:
     """The main table: tutorial vs ours at the first seed, and over seeds when there are several."""
     seed = study.first_seed
     summaries = framing_summaries(study)
@@ -88,22 +82,19 @@ def comparison(study: Study) -> list[Section]:
         rows.append(row)
     seeds_text = ", ".join(str(value) for value in study.seeds)
     blocks: list[Block] = [
-        Paragraph(
-            "Accuracy is measured on the training patterns themselves, as the tutorial does. "
-            f"Seeds: {seeds_text}; the tutorial seeds with 7. A dash means the tutorial "
-            "reports no accuracy for that framing."
-        ),
-        table(columns, rows, "comparison", "comparison"),
+        "## Accuracy of every framing",
+        "Accuracy is measured on the training patterns themselves, as the tutorial does. "
+        f"Seeds: {seeds_text}; the tutorial seeds with 7. A dash means the tutorial "
+        "reports no accuracy for that framing.",
+        markdown_table(columns, rows),
     ]
     if study.several_seeds:
         blocks.append(
-            Paragraph(
-                "The 95% interval is a Student t interval over seeds; it can reach past 100% "
-                "when accuracies cluster near the top."
-            )
+            "The 95% interval is a Student t interval over seeds; it can reach past 100% "
+            "when accuracies cluster near the top."
         )
     blocks.append(
-        Image(
+        Figure(
             "accuracy-by-seed.png",
             alt="Training accuracy per framing: one point per seed, mean with 95% CI, "
             "the tutorial's value as a red cross",
@@ -111,25 +102,24 @@ def comparison(study: Study) -> list[Section]:
             png=figures.accuracy_by_seed_png(study, summaries),
         )
     )
-    return [section("Accuracy of every framing", *blocks)]
+    return blocks
 
 
-def paired(study: Study) -> list[Section]:
+def paired(study: Study) -> list[Block]:
     """window_features vs one_char, seed by seed: the tutorial's 'may or may not be real'."""
     first, second = PAIRED_FRAMINGS
-    title = f"Does a 3-letter window help? {first} vs {second}"
+    title = f"## Does a 3-letter window help? {first} vs {second}"
     if not has_paired_framings(study):
-        return [section(title, Paragraph(f"Not compared: the study does not include both `{first}` and `{second}`."))]
+        return [title, f"Not compared: the study does not include both `{first}` and `{second}`."]
     first_patterns = study.run(first).metrics["patterns"]
     second_patterns = study.run(second).metrics["patterns"]
     blocks: list[Block] = [
-        Paragraph(
-            f"The tutorial reports {percent(study.tutorial_accuracy.get(first))} for `{first}` "
-            f"against {percent(study.tutorial_accuracy.get(second))} for `{second}` and says the "
-            f"gain may or may not be real. The two are scored on their own training patterns "
-            f"({first_patterns} and {second_patterns}), so one pattern is worth "
-            f"{100 / first_patterns:.2f} and {100 / second_patterns:.2f} points respectively."
-        )
+        title,
+        f"The tutorial reports {percent(study.tutorial_accuracy.get(first))} for `{first}` "
+        f"against {percent(study.tutorial_accuracy.get(second))} for `{second}` and says the "
+        f"gain may or may not be real. The two are scored on their own training patterns "
+        f"({first_patterns} and {second_patterns}), so one pattern is worth "
+        f"{100 / first_patterns:.2f} and {100 / second_patterns:.2f} points respectively.",
     ]
     rows = []
     for seed in study.seeds:
@@ -138,15 +128,12 @@ def paired(study: Study) -> list[Section]:
         rows.append(
             [str(seed), percent(first_accuracy), percent(second_accuracy), points(first_accuracy - second_accuracy)]
         )
-    differences = table(["Seed", first, second, "Difference"], rows, "paired")
     result = paired_comparison(study)
     if result is None:
         blocks.append(
-            Paragraph(
-                f"Only one seed ({study.first_seed}) was run, so no paired test is possible: "
-                "one difference says nothing about its spread. Run several seeds "
-                "(`make study`) to test it."
-            )
+            f"Only one seed ({study.first_seed}) was run, so no paired test is possible: "
+            "one difference says nothing about its spread. Run several seeds "
+            "(`make study`) to test it."
         )
     else:
         if result.p_value is None:
@@ -154,18 +141,16 @@ def paired(study: Study) -> list[Section]:
         else:
             test_text = f"paired t-test p = {result.p_value:.4f} (t = {result.t_statistic:.3f})"
         blocks.append(
-            Paragraph(
-                f"Over {result.n} seeds, `{first}` minus `{second}` is "
-                f"{points(result.mean_difference)} on average, 95% CI "
-                f"[{points(result.ci_low)}, {points(result.ci_high)}]; {test_text}."
-            )
+            f"Over {result.n} seeds, `{first}` minus `{second}` is "
+            f"{points(result.mean_difference)} on average, 95% CI "
+            f"[{points(result.ci_low)}, {points(result.ci_high)}]; {test_text}."
         )
-    return [section(title, *blocks, differences)]
+    return [*blocks, markdown_table(["Seed", first, second, "Difference"], rows)]
 
 
-def stateful(study: Study) -> list[Section]:
+def stateful(study: Study) -> list[Block]:
     """For each stateful framing: the chain from A, the cold start from K, start tables."""
-    sections = []
+    blocks: list[Block] = []
     for framing in study.framings:
         if "chain_from_A" not in study.run(framing).details:
             continue
@@ -184,20 +169,16 @@ def stateful(study: Study) -> list[Section]:
                     percent(metrics.get("warm_start_accuracy")),
                 ]
             )
-        sections.append(
-            section(
-                f"Stateful LSTM ({framing}): reciting the alphabet",
-                Paragraph(
-                    "Seeded with A and fed its own predictions with the state carried, the "
-                    "tutorial's model recites A -> B ... Y -> Z; from a cold (reset) start at K it "
-                    "answers B C D E: it replays the sequence from the start. Cold starts begin "
-                    "from a reset state; warm starts first feed A up to the letter before."
-                ),
-                table(columns, rows, "stateful"),
-                *start_tables(study, framing),
-            )
-        )
-    return sections
+        blocks += [
+            f"## Stateful LSTM ({framing}): reciting the alphabet",
+            "Seeded with A and fed its own predictions with the state carried, the "
+            "tutorial's model recites A -> B ... Y -> Z; from a cold (reset) start at K it "
+            "answers B C D E: it replays the sequence from the start. Cold starts begin "
+            "from a reset state; warm starts first feed A up to the letter before.",
+            markdown_table(columns, rows),
+            *start_tables(study, framing),
+        ]
+    return blocks
 
 
 def start_tables(study: Study, framing: str) -> list[Block]:
@@ -222,16 +203,14 @@ def start_tables(study: Study, framing: str) -> list[Block]:
             ]
         )
     return [
-        Heading(3, f"Cold and warm starts from every letter (seed {study.first_seed})"),
-        table(
-            ["Start", "Expected", "Cold: predicted", "Cold accuracy", "Warm: predicted", "Warm accuracy"],
-            rows,
-            "starts",
+        f"### Cold and warm starts from every letter (seed {study.first_seed})",
+        markdown_table(
+            ["Start", "Expected", "Cold: predicted", "Cold accuracy", "Warm: predicted", "Warm accuracy"], rows
         ),
     ]
 
 
-def all_queries(study: Study) -> list[Section]:
+def all_queries(study: Study) -> list[Block]:
     """Accuracy on every run of 1..L letters, for the framings that take variable lengths."""
     framings = [framing for framing in study.framings if "all_queries" in study.run(framing).details]
     if not framings:
@@ -255,43 +234,42 @@ def all_queries(study: Study) -> list[Section]:
         for length in range(1, longest + 1)
     ]
     return [
-        section(
-            "Any query, not only the training patterns",
-            Paragraph(
-                "Every contiguous run of letters the model accepts (1 up to its padded length) "
-                "that has a next letter, each asked alone."
-            ),
-            table(columns, rows, "all-queries"),
-            Heading(3, f"By query length (seed {study.first_seed})"),
-            table(["Letters", *framings], length_rows, "by-length"),
-        )
+        "## Any query, not only the training patterns",
+        "Every contiguous run of letters the model accepts (1 up to its padded length) "
+        "that has a next letter, each asked alone.",
+        markdown_table(columns, rows),
+        f"### By query length (seed {study.first_seed})",
+        markdown_table(["Letters", *framings], length_rows),
     ]
 
 
-def training(study: Study) -> list[Section]:
+def training(study: Study) -> list[Block]:
     """One figure per framing, every seed's loss and accuracy curves overlaid."""
-    images = [
-        Image(
-            f"training-{framing}.png",
-            alt=f"Loss and accuracy per epoch for {framing}, one line per seed",
-            caption=f"{framing}: loss and accuracy per epoch.",
-            png=figures.training_curves_png(framing, {seed: study.run(framing, seed).history for seed in study.seeds}),
-        )
-        for framing in study.framings
+    return [
+        "## Training curves",
+        *(
+            Figure(
+                f"training-{framing}.png",
+                alt=f"Loss and accuracy per epoch for {framing}, one line per seed",
+                caption=f"{framing}: loss and accuracy per epoch.",
+                png=figures.training_curves_png(
+                    framing, {seed: study.run(framing, seed).history for seed in study.seeds}
+                ),
+            )
+            for framing in study.framings
+        ),
     ]
-    return [section("Training curves", *images)]
 
 
-def probabilities(study: Study) -> list[Section]:
+def probabilities(study: Study) -> list[Block]:
     """Heatmaps at the first seed for the framings that take a single letter; a note naming the others."""
     seed = study.first_seed
     blocks: list[Block] = [
-        Paragraph(
-            f"Seed {seed}. Row: the input letter given alone (stateful models from "
-            "a reset state); column: the next letter. Hollow squares mark the true next letter, "
-            "red dots the predicted one. Each colour scale runs from 0 to that table's largest "
-            "probability."
-        )
+        "## Next-letter probabilities for each single letter",
+        f"Seed {seed}. Row: the input letter given alone (stateful models from "
+        "a reset state); column: the next letter. Hollow squares mark the true next letter, "
+        "red dots the predicted one. Each colour scale runs from 0 to that table's largest "
+        "probability.",
     ]
     without = []
     for framing in study.framings:
@@ -300,7 +278,7 @@ def probabilities(study: Study) -> list[Section]:
             without.append(framing)
             continue
         blocks.append(
-            Image(
+            Figure(
                 f"probabilities-{framing}.png",
                 alt=f"Heatmap of next-letter probabilities for each single input letter, {framing}, seed {seed}",
                 caption=f"{framing}: next-letter probabilities for each single letter.",
@@ -309,12 +287,12 @@ def probabilities(study: Study) -> list[Section]:
         )
     if without:
         names = ", ".join(f"`{framing}`" for framing in without)
-        blocks.append(Paragraph(f"No table for {names}: a fixed window takes no single letter."))
-    return [section("Next-letter probabilities for each single letter", *blocks)]
+        blocks.append(f"No table for {names}: a fixed window takes no single letter.")
+    return blocks
 
 
 # The report, top to bottom. A new section goes here.
-SECTIONS: tuple[Callable[[Study], list[Section]], ...] = (
+SECTIONS: tuple[Callable[[Study], list[Block]], ...] = (
     introduction,
     comparison,
     paired,
@@ -326,16 +304,16 @@ SECTIONS: tuple[Callable[[Study], list[Section]], ...] = (
 )
 
 
-def report_sections(study: Study, builders: Sequence[Callable[[Study], list[Section]]] = SECTIONS) -> list[Section]:
-    """Every section of the report, figures drawn; the same for the same study."""
-    return [item for build in builders for item in build(study)]
+def report_blocks(study: Study, builders: Sequence[Callable[[Study], list[Block]]] = SECTIONS) -> list[Block]:
+    """Every block of the report, figures drawn; the same for the same study."""
+    return [block for build in builders for block in build(study)]
 
 
 def report_files(study: Study) -> dict[str, bytes]:
     """Every file of the reports directory, by path relative to it: the documents, their
     figures, ``state.json`` (the numbers the state figures' sentences quote) and
     ``explorer.html`` (the state explorer)."""
-    files = render.document_files(TITLE, report_sections(study))
+    files = render.document_files(TITLE, report_blocks(study))
     files[STATE_NUMBERS_NAME] = to_json(state_numbers(study)).encode("utf-8")
     files[EXPLORER_NAME] = explorer_page(first_seed_models(study), title=EXPLORER_TITLE).encode("utf-8")
     return files

@@ -11,7 +11,7 @@ from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.report import figures
 from alphabet_lstm.report.explorer import EXPLORER_NAME
-from alphabet_lstm.report.render import Block, Heading, Image, Paragraph, Section, section
+from alphabet_lstm.report.render import Block, Figure
 from alphabet_lstm.report.state_views import (
     COLD_LETTER,
     PADDED_QUERY,
@@ -125,15 +125,15 @@ def padding_sentence(view: PaddingView) -> str:
     )
 
 
-def lstm_state(study: Study) -> list[Section]:
+def lstm_state(study: Study) -> list[Block]:
     """The state itself (issue 14): each figure with one sentence read from its numbers."""
     stateful, windows, padding = state_views(study)
     blocks: list[Block] = []
     for view in stateful:
         blocks += [
-            Heading(3, f"Stateful model `{view.framing}`: A..Z from a reset, and a cold {COLD_LETTER}"),
-            Paragraph(stateful_sentence(view.numbers())),
-            Image(
+            f"### Stateful model `{view.framing}`: A..Z from a reset, and a cold {COLD_LETTER}",
+            stateful_sentence(view.numbers()),
+            Figure(
                 f"state-{view.framing}.png",
                 alt=f"Heatmap of the hidden state over A..Z from a reset and its 2-D PCA projection, "
                 f"{view.framing}, seed {view.seed}, with the cold and warm {COLD_LETTER} marked",
@@ -144,9 +144,9 @@ def lstm_state(study: Study) -> list[Section]:
         ]
     if windows:
         blocks += [
-            Heading(3, "A window as time steps or as features"),
-            Paragraph(window_sentence(windows)),
-            Image(
+            "### A window as time steps or as features",
+            window_sentence(windows),
+            Figure(
                 "state-windows.png",
                 alt="Heatmaps of the hidden state after each time step for every 3-letter window",
                 caption="h after each step for every training window; the title counts the windows "
@@ -155,10 +155,9 @@ def lstm_state(study: Study) -> list[Section]:
             ),
         ]
     if padding:
-        blocks += [Heading(3, "Zero-padding and the letter A")]
-        blocks += [Paragraph(padding_sentence(view)) for view in padding]
+        blocks += ["### Zero-padding and the letter A", *(padding_sentence(view) for view in padding)]
         blocks.append(
-            Image(
+            Figure(
                 "state-padding.png",
                 alt=f"Heatmaps of the hidden state over the padded steps of {PADDED_QUERY}, with the A step boxed",
                 caption=f"h over the steps of `{PADDED_QUERY}` left-padded with zeros (the A boxed), and how "
@@ -168,15 +167,15 @@ def lstm_state(study: Study) -> list[Section]:
         )
     if not blocks:
         return []
-    intro = Paragraph(
+    intro = (
         f"Seed {study.first_seed}. The hidden state h that each model carries from step to step, "
         "computed by the numpy forward pass from the saved weights (`alphabet-lstm predict "
         "--show-state` prints it for any query; docs/understanding-state.md). The numbers are "
         f"in `{STATE_NUMBERS_NAME}`."
     )
-    explore = Paragraph(
+    explore = (
         f"To type your own letters into any framing and watch h, c and the gates step by step, open "
         f"[the state explorer]({EXPLORER_NAME}): one self-contained page beside this report that "
         "runs the same forward pass in the browser."
     )
-    return [section("What the LSTM carries: the state", intro, explore, *blocks)]
+    return ["## What the LSTM carries: the state", intro, explore, *blocks]

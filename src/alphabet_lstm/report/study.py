@@ -67,18 +67,6 @@ class Study:
     tutorial_accuracy: Mapping[str, float]
     runs: Mapping[tuple[str, int], RunRecord]
 
-    def __post_init__(self) -> None:
-        if not self.framings or not self.seeds:
-            raise ValueError("a study needs at least one framing and one seed")
-        missing = [
-            f"{framing} seed {seed}"
-            for framing in self.framings
-            for seed in self.seeds
-            if (framing, seed) not in self.runs
-        ]
-        if missing:
-            raise ValueError(f"no record for: {', '.join(missing)}")
-
     @property
     def first_seed(self) -> int:
         return self.seeds[0]

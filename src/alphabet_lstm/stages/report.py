@@ -20,24 +20,12 @@ from alphabet_lstm.report.render import HTML_NAME, MARKDOWN_NAME
 from alphabet_lstm.report.sections import report_files
 from alphabet_lstm.report.study import Study, plot_tables, read_run, summary_metrics
 
-PLACEHOLDERS = ("{framing}", "{seed}")
 INPUT_KINDS = ("evaluation", "details", "history", "probabilities", "models")
 
 
 def expand_template(template: str, *, framing: str, seed: int) -> Path:
     """``metrics/evaluation/{framing}/seed{seed}.json`` -> the path for one framing and seed."""
     return Path(template.replace("{framing}", framing).replace("{seed}", str(seed)))
-
-
-def check_templates(templates: dict[str, str]) -> None:
-    """UsageError naming every template that lacks a placeholder (it would name one file)."""
-    problems = [
-        f"--{kind.replace('_', '-')} {template!r} must contain {' and '.join(PLACEHOLDERS)}"
-        for kind, template in templates.items()
-        if not all(placeholder in template for placeholder in PLACEHOLDERS)
-    ]
-    if problems:
-        raise UsageError("\n".join(problems))
 
 
 def input_paths(templates: dict[str, str], framings, seeds) -> dict[tuple[str, int], dict[str, Path]]:
@@ -73,7 +61,6 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params)
     templates = {kind: getattr(args, kind) for kind in INPUT_KINDS}
-    check_templates(templates)
     framings, seeds = tuple(params.framings), tuple(params.seeds)
     paths = input_paths(templates, framings, seeds)
     check_inputs_exist(paths)

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from alphabet_lstm import tracking
-from alphabet_lstm.artifacts import file_md5
-from alphabet_lstm.errors import UsageError, run_entry_point
+from alphabet_lstm.artifacts import file_md5, read_json
+from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.formats import read_table
 from alphabet_lstm.params import load_params
-from alphabet_lstm.report.sweep import best_point, summarize_points
+from alphabet_lstm.report.sweep import POINTS_NAME
 from alphabet_lstm.sweep import ENGINE, Sweep
 from alphabet_lstm.tracking.records import sweep_records
 
@@ -27,7 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep", required=True)
     parser.add_argument("--results", required=True, help="results CSV from the sweep_run stage")
     parser.add_argument("--timing", default=None, help="seconds and workers from the sweep_run stage, if kept")
-    parser.add_argument("--report-dir", required=True, help="the sweep's report, attached to the parent run")
+    parser.add_argument(
+        "--report-dir",
+        required=True,
+        help="the sweep's report (its points.json is the summary), attached to the parent run",
+    )
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
@@ -35,10 +39,6 @@ def main(argv: list[str] | None = None) -> None:
     uri = tracking.tracking_uri(params.tracking.uri)
     tracking.check_tracking_server(uri)  # an unreachable server fails now, not after MLflow's retries
     results = read_table(args.results)
-    try:
-        summaries = summarize_points(sweep, results)
-    except ValueError as error:
-        raise UsageError(f"{args.results}: {error}") from None
     timing_path = Path(args.timing) if args.timing else None
     timing = (
         {(row["point"], row["seed"]): row for row in read_table(timing_path)}
@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parent, children = sweep_records(
         sweep,
         results,
-        summaries,
-        best_point(summaries),
+        read_json(Path(args.report_dir) / POINTS_NAME),
         engine=ENGINE,
         results_md5=file_md5(args.results),
         timing=timing,

@@ -1,16 +1,17 @@
-"""Stage sweep_report: one sweep's headline metrics (DVC metrics) and its page and figure."""
+"""Stage sweep_report: one sweep's headline metrics (DVC metrics), its page, figure and points.json."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+import pandas as pd
+
 from alphabet_lstm.artifacts import publish_directory, write_json
 from alphabet_lstm.errors import UsageError, run_entry_point
-from alphabet_lstm.formats import read_table
 from alphabet_lstm.params import load_params
 from alphabet_lstm.report.sweep import summarize_points, summary_metrics, sweep_report_files
-from alphabet_lstm.sweep import Sweep
+from alphabet_lstm.sweep import ENGINE, Sweep
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,11 +26,21 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     sweep = Sweep.from_params(params, args.sweep)
     try:
-        summaries = summarize_points(sweep, read_table(args.results))
+        # round_trip: each accuracy as Python's float() reads it, as the runner wrote it.
+        results = pd.read_csv(args.results, usecols=["point", "seed", "accuracy", "loss"], float_precision="round_trip")
+        summaries = summarize_points(results, sweep.params)
     except ValueError as error:
         raise UsageError(f"{args.results}: {error}") from None
-    tutorial_accuracy = params.report.tutorial_accuracy.get(sweep.params.framing)
-    publish_directory(args.out_dir, sweep_report_files(sweep, summaries, tutorial_accuracy))
+    base = sweep.base_point()
+    files = sweep_report_files(
+        sweep.name,
+        sweep.params,
+        summaries,
+        base_label=base.label if base else None,
+        engine=ENGINE,
+        tutorial_accuracy=params.report.tutorial_accuracy.get(sweep.params.framing),
+    )
+    publish_directory(args.out_dir, files)
     write_json(args.summary, summary_metrics(summaries))
 
 

@@ -20,7 +20,6 @@ from alphabet_lstm.formats import read_evaluation, read_history, read_prediction
 from alphabet_lstm.params import FramingParams
 
 if TYPE_CHECKING:  # the pipeline's log stage runs none of the sweep code
-    from alphabet_lstm.report.sweep import PointSummary
     from alphabet_lstm.sweep import Sweep
 
 TRAINING_KIND = "training"
@@ -252,8 +251,7 @@ def logged_manifest(records: Sequence[TrainingRecord], registered: Mapping[str, 
 def sweep_records(
     sweep: Sweep,
     results: Sequence[Mapping[str, str]],
-    summaries: Sequence[PointSummary],
-    best: PointSummary,
+    points_summary: Mapping,
     *,
     engine: str,
     results_md5: str,
@@ -261,9 +259,10 @@ def sweep_records(
     git_commit: str,
 ) -> tuple[Record, list[TrainingRecord]]:
     """A sweep as MLflow runs: a parent (its question, each grid point's mean accuracy over
-    seeds, the best point) and one child per training, keyed as the pipeline keys the same
-    training. ``timing`` (seconds and worker by point and seed) is optional: it varies run
-    to run, so it is no part of any key."""
+    seeds, the best point, as ``points_summary``, the sweep report's points.json, states
+    them) and one child per training, keyed as the pipeline keys the same training.
+    ``timing`` (seconds and worker by point and seed) is optional: it varies run to run, so
+    it is no part of any key."""
     name, framing = sweep.name, sweep.params.framing
     points = {point.label: point for point in sweep.points}
     common = {"sweep": name, "framing": framing, "engine": engine, "git_commit": git_commit}
@@ -311,25 +310,27 @@ def sweep_records(
             "results_md5": results_md5,
         }
     )
-    metrics = {"best_accuracy_mean": best.mean, "trainings": float(len(results))}
-    for summary in summaries:
+    best_label = points_summary["best"]
+    best = points_summary["points"][best_label]
+    metrics = {"best_accuracy_mean": best["accuracy_mean"], "trainings": float(len(results))}
+    for label, point in points_summary["points"].items():
         # MLflow allows no '=' in a metric key.
-        metrics[f"accuracy_mean/{summary.point.label.replace('=', ':')}"] = summary.mean
+        metrics[f"accuracy_mean/{label.replace('=', ':')}"] = point["accuracy_mean"]
     params = {
         "framing": framing,
         "grid": json.dumps(sweep.params.grid),
         "seeds": json.dumps(list(sweep.seeds)),
         "question": sweep.params.question,
         "engine": engine,
-        "best_point": best.point.label,
+        "best_point": best_label,
     }
     parent = Record(
         key=key,
         run_name=f"sweep {name}",
         params=params,
         tags={**common, **source, "run_kind": SWEEP_KIND, "summary_key": key, "results_md5": results_md5},
-        description=f"{sweep.params.question} Best: {best.point.label}, mean accuracy {best.mean:.4f} "
-        f"over {best.seeds} seeds.",
+        description=f"{sweep.params.question} Best: {best_label}, mean accuracy {best['accuracy_mean']:.4f} "
+        f"over {best['seeds']} seeds.",
         metrics=metrics,
     )
     return parent, children

@@ -1,10 +1,10 @@
 """The README's results, generated from the committed outputs so they cannot drift.
 
-Two blocks: the seed table from metrics/evaluation, and each shipped sweep's answer as its
-report (sweeps/<name>/report/report.md, written by the sweep_report stage) states it.
+Two blocks: the seed table from metrics/evaluation, and each shipped sweep's question and
+answer as the sweep_report stage wrote them (sweeps/<name>/report/points.json).
 
-    python -m alphabet_lstm.report.readme            # rewrite the table in README.md
-    python -m alphabet_lstm.report.readme --check    # exit 1 if README.md's table is stale
+    python tools/readme.py            # rewrite the blocks in README.md (`make readme`)
+    python tools/readme.py --check    # exit 1 if README.md's blocks are stale
 
 The table sits between two marker lines in README.md; everything else is left as written.
 tests/test_readme.py runs the check, so a change of results without `make readme` fails.
@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 
 from alphabet_lstm import formats
-from alphabet_lstm.artifacts import seed_file
+from alphabet_lstm.artifacts import read_json, seed_file
 from alphabet_lstm.params import load_params
-from alphabet_lstm.report.render import percent
-from alphabet_lstm.report.sweep import ANSWER_HEADING, QUESTION_HEADING
+from alphabet_lstm.report.render import MARKDOWN_NAME, percent
+from alphabet_lstm.report.sweep import POINTS_NAME
 
 BEGIN = "<!-- results: written by `make readme` from metrics/evaluation; do not edit by hand -->"
 END = "<!-- end of results -->"
-SWEEPS_BEGIN = "<!-- sweeps: written by `make readme` from sweeps/*/report/report.md; do not edit by hand -->"
+SWEEPS_BEGIN = "<!-- sweeps: written by `make readme` from sweeps/*/report/points.json; do not edit by hand -->"
 SWEEPS_END = "<!-- end of sweeps -->"
 
 
@@ -61,17 +61,10 @@ def results_table(root: Path, params_path: Path, evaluation_dir: str = "metrics/
 def sweep_answers(root: Path) -> str:
     """Each shipped sweep's question and answer, linked to its report."""
     lines = []
-    for report in sorted((root / "sweeps").glob("*/report/report.md")):
-        text = report.read_text(encoding="utf-8").splitlines()
-
-        def under(heading: str, text: list[str] = text) -> str:
-            """The paragraph below a heading of the sweep's page."""
-            return text[text.index(f"### {heading}") + 2]
-
-        relative = report.relative_to(root).as_posix()
-        lines.append(
-            f"- [{report.parent.parent.name}]({relative}): *{under(QUESTION_HEADING)}* {under(ANSWER_HEADING)}"
-        )
+    for points in sorted((root / "sweeps").glob(f"*/report/{POINTS_NAME}")):
+        summary = read_json(points)
+        report = (points.parent / MARKDOWN_NAME).relative_to(root).as_posix()
+        lines.append(f"- [{points.parent.parent.name}]({report}): *{summary['question']}* {summary['answer']}")
     return "\n".join(lines) + "\n"
 
 
