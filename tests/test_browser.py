@@ -222,7 +222,7 @@ def test_html_report_renders_its_table_and_figures(reproduced_clone: Path, page)
     page.goto((reproduced_clone / "reports" / "report.html").as_uri())
     page.wait_for_load_state("load")
 
-    comparison = page.locator("table#comparison")
+    comparison = page.locator("h2:has-text('Accuracy of every framing') ~ table").first
     assert comparison.is_visible()
     assert comparison.bounding_box()["height"] > 0
     first_cells = comparison.locator("tbody tr td:first-child").all_inner_texts()
