@@ -6,8 +6,7 @@
 - figures.py: the matplotlib figures, as reproducible PNG bytes
 - sections.py: what the report says, one function per section (add sections here)
 - state_section.py: the section on the LSTM state, a sentence read from each view's numbers
-- render.py + templates/: the sections as Markdown and as one self-contained HTML page
+- render.py + templates/: the sections as one Markdown document, and the HTML page made from it
 - explorer.py + templates/explorer.html.j2: the state explorer, the LSTMs run in the browser
-- sweep.py: a sweep's summary per grid point, its answer, figure and page
-- readme.py: the README's results and sweep answers, from the committed outputs
+- sweep.py: a sweep's summary per grid point, its answer, figure, page and points.json
 """
