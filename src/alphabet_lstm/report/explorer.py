@@ -86,32 +86,19 @@ def initial_framing(specs: Sequence[ModelSpec]) -> str:
 def float_math() -> dict:
     """model.floatmath's float32 constants, exactly (each a float32 written as a double), so
     the page's exp and tanh are the numpy pass's without a second copy of the numbers."""
-    exp_poly = (fm.EXP_P0, fm.EXP_P1, fm.EXP_P2, fm.EXP_P3, fm.EXP_P4, fm.EXP_P5)
-    alpha = (
-        fm.TANH_ALPHA_13,
-        fm.TANH_ALPHA_11,
-        fm.TANH_ALPHA_9,
-        fm.TANH_ALPHA_7,
-        fm.TANH_ALPHA_5,
-        fm.TANH_ALPHA_3,
-        fm.TANH_ALPHA_1,
-    )
-    beta = (fm.TANH_BETA_6, fm.TANH_BETA_4, fm.TANH_BETA_2, fm.TANH_BETA_0)
+
+    def constants(*names: str) -> list[float]:
+        return [float(getattr(fm, name)) for name in names]
+
+    exp = constants("EXP_LOWEST", "EXP_HIGHEST", "LOG2E", "ROUNDER", "LN2_HIGH", "LN2_LOW")
     return {
-        "exp": {
-            "lowest": float(fm.EXP_LOWEST),
-            "highest": float(fm.EXP_HIGHEST),
-            "log2e": float(fm.LOG2E),
-            "rounder": float(fm.ROUNDER),
-            "ln2High": float(fm.LN2_HIGH),
-            "ln2Low": float(fm.LN2_LOW),
-            "poly": [float(value) for value in exp_poly],
-        },
+        "exp": dict(zip(("lowest", "highest", "log2e", "rounder", "ln2High", "ln2Low"), exp))
+        | {"poly": constants(*(f"EXP_P{index}" for index in range(6)))},
         "tanh": {
             "clamp": float(fm.TANH_CLAMP),
             "tiny": float(fm.TANH_TINY),
-            "alpha": [float(value) for value in alpha],
-            "beta": [float(value) for value in beta],
+            "alpha": constants(*(f"TANH_ALPHA_{power}" for power in (13, 11, 9, 7, 5, 3, 1))),
+            "beta": constants(*(f"TANH_BETA_{power}" for power in (6, 4, 2, 0))),
         },
     }
 
