@@ -15,7 +15,6 @@ import numpy as np
 from scipy import stats
 
 CONFIDENCE = 0.95
-# Differences this close to constant make the t statistic 0/0 or x/0: no test is possible.
 _ZERO_SPREAD = 1e-12
 
 
@@ -90,24 +89,18 @@ def compare_paired(
     The p-value is the two-sided paired t-test (scipy's ``ttest_rel``, computed as the
     one-sample test of the differences against 0, which is the same test).
     """
-    differences = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
+    differences = np.subtract(first, second, dtype=np.float64)
     if differences.size < 2:
         return None
-    mean = float(differences.mean())
-    std = sample_std(differences)
-    interval = t_interval(mean, std, differences.size, confidence)
-    assert interval is not None  # two or more differences always have an interval
-    low, high = interval
-    t_statistic: float | None = None
-    p_value: float | None = None
-    if std > _ZERO_SPREAD * max(1.0, abs(mean)):
-        result = stats.ttest_1samp(differences, 0.0)
-        t_statistic, p_value = float(result.statistic), float(result.pvalue)
+    summary = summarize(differences, confidence)
+    assert summary.ci_low is not None and summary.ci_high is not None  # two or more differences
+    # A constant difference makes the t statistic 0/0 or x/0: no test is possible.
+    test = stats.ttest_1samp(differences, 0.0) if summary.std > _ZERO_SPREAD * max(1.0, abs(summary.mean)) else None
     return PairedComparison(
-        n=int(differences.size),
-        mean_difference=mean,
-        ci_low=low,
-        ci_high=high,
-        t_statistic=t_statistic,
-        p_value=p_value,
+        n=summary.n,
+        mean_difference=summary.mean,
+        ci_low=summary.ci_low,
+        ci_high=summary.ci_high,
+        t_statistic=None if test is None else float(test.statistic),
+        p_value=None if test is None else float(test.pvalue),
     )

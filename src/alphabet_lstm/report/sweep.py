@@ -67,18 +67,20 @@ def best_label(summaries: pd.DataFrame) -> str:
     return str(summaries["mean"].idxmax())
 
 
+def point_numbers(point: pd.Series) -> dict:
+    """A grid point's headline, rounded as summary.json and points.json keep it."""
+    return {
+        "accuracy_mean": round(float(point["mean"]), 6),
+        "accuracy_std": round(float(point["std"]), 6),
+        "perfect_seeds": int(point["perfect"]),
+    }
+
+
 def summary_metrics(summaries: pd.DataFrame) -> dict:
     """The DVC metrics file: the sweep's headline (the per-point table is its plot)."""
-    best = summaries.loc[best_label(summaries)]
-    return {
-        "best": {
-            "point": best.name,
-            "accuracy_mean": round(best["mean"], 6),
-            "accuracy_std": round(best["std"], 6),
-            "perfect_seeds": int(best["perfect"]),
-        },
-        "trainings": int(summaries["accuracies"].map(len).sum()),
-    }
+    best = best_label(summaries)
+    trainings = int(summaries["accuracies"].map(len).sum())
+    return {"best": {"point": best, **point_numbers(summaries.loc[best])}, "trainings": trainings}
 
 
 def _with_sd(point: pd.Series) -> str:
@@ -180,13 +182,7 @@ def points_record(definition: SweepParams, summaries: pd.DataFrame, answer_text:
         "answer": answer_text,
         "best": best_label(summaries),
         "points": {
-            str(label): {
-                "accuracy_mean": round(float(row["mean"]), 6),
-                "accuracy_std": round(float(row["std"]), 6),
-                "perfect_seeds": int(row["perfect"]),
-                "seeds": len(row["accuracies"]),
-            }
-            for label, row in summaries.iterrows()
+            str(label): point_numbers(row) | {"seeds": len(row["accuracies"])} for label, row in summaries.iterrows()
         },
     }
 
