@@ -1,17 +1,10 @@
 """The numbers behind the LSTM-state figures (issue 14), computed from the trained weights.
 
-Three views, each a pure function of one model (or two) built on
-:func:`alphabet_lstm.model.state.trace`:
-
-- :func:`stateful_view`: h over A..Z from a reset, its 2-D principal-component projection,
-  and where the cold-start K (K fed right after a reset) lands: next to the state after A
-  (which would explain the answer B) or next to the warm K (K after A..J)?
-- :func:`window_view`: a 3-letter window as three time steps (the state after each step)
-  or as the three features of one step.
-- :func:`padding_view`: left zero-padding and the letter A both enter the model as 0.
-
-Each view's :meth:`numbers` is what the report's sentences quote and what ``state.json``
-records (for MLflow). Everything is deterministic numpy (see model/state.py).
+Three views, each a pure function of one model built on :func:`alphabet_lstm.model.state.trace`
+(docs/understanding-state.md says what each shows): the stateful A..Z path and the cold K,
+a 3-letter window as time steps or as features, zero-padding against the letter A. Each
+view's :meth:`numbers` is what the report's sentences quote and ``state.json`` records;
+everything is deterministic numpy.
 """
 
 from __future__ import annotations
