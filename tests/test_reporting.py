@@ -259,7 +259,7 @@ def test_figures_are_written_and_linked(one_seed):
     assert "No table for `window_features`" in markdown(one_seed)
 
 
-def test_html_is_self_contained_with_alt_texts_and_the_main_table_id(one_seed):
+def test_html_is_self_contained_with_alt_texts_and_the_comparison_rows(one_seed):
     page = html_page(one_seed)
     images = re.findall(r"<img [^>]*>", page)
     assert len(images) == 11

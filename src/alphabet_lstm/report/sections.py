@@ -121,13 +121,10 @@ def paired(study: Study) -> list[Block]:
         f"({first_patterns} and {second_patterns}), so one pattern is worth "
         f"{100 / first_patterns:.2f} and {100 / second_patterns:.2f} points respectively.",
     ]
-    rows = []
-    for seed in study.seeds:
-        first_accuracy = study.run(first, seed).metrics["accuracy"]
-        second_accuracy = study.run(second, seed).metrics["accuracy"]
-        rows.append(
-            [str(seed), percent(first_accuracy), percent(second_accuracy), points(first_accuracy - second_accuracy)]
-        )
+    rows = [
+        [str(seed), percent(first_accuracy), percent(second_accuracy), points(first_accuracy - second_accuracy)]
+        for seed, first_accuracy, second_accuracy in zip(study.seeds, study.accuracies(first), study.accuracies(second))
+    ]
     result = paired_comparison(study)
     if result is None:
         blocks.append(
