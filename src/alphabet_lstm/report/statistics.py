@@ -64,7 +64,7 @@ def sample_std(values: np.ndarray) -> float:
     return float(values.std(ddof=1)) if values.size > 1 else 0.0
 
 
-def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
+def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Summary:
     """n, mean, sample std, t interval of the mean (None for n < 2), min and max."""
     array = np.asarray(values, dtype=np.float64)
     mean = float(array.mean())
