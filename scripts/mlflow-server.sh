@@ -31,33 +31,25 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:
 
 die() { echo "mlflow-server: $*" >&2; exit 1; }
 say() { echo "mlflow-server: $*" >&2; }
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 [[ $# -gt 0 ]] || { usage >&2; exit 2; }
 command="$1" && shift
-what=""
-[[ ! "$command" =~ ^(add-user|set-password|remove-user)$ ]] || what="the teammate's user name"
-[[ ! "$command" =~ ^(backup|restore)$ ]] || what="the backup directory"
+what="" && [[ "$command" =~ ^(backup|restore)$ ]] && what="the backup directory"
+[[ "$command" =~ ^(add-user|set-password|remove-user)$ ]] && what="the teammate's user name"
 if [[ -n "$what" ]]; then
     [[ $# -ge 1 && "$1" != -* ]] || die "$command needs $what: $0 $command ${what##* } [--dir DIR]"
     ARGUMENT="$1" && shift
 fi
+# Each option sets the variable its environment variable sets.
+declare -A OPTIONS=([--dir]=SERVER_DIR [--host]=HOST [--port]=PORT [--pg-port]=PG_PORT [--workers]=WORKERS
+    [--backend-store-uri]=BACKEND_STORE_URI [--artifacts-destination]=ARTIFACTS_DESTINATION [--pg-os-user]=PG_OS_USER)
 while [[ $# -gt 0 ]]; do
-    [[ "$1" == --?* && "$1" != --help && $# -lt 2 ]] && die "$1 needs a value"
-    case "$1" in
-        --dir) SERVER_DIR="$2" ;;
-        --host) HOST="$2" ;;
-        --port) PORT="$2" ;;
-        --pg-port) PG_PORT="$2" ;;
-        --workers) WORKERS="$2" ;;
-        --backend-store-uri) BACKEND_STORE_URI="$2" ;;
-        --artifacts-destination) ARTIFACTS_DESTINATION="$2" ;;
-        --pg-os-user) PG_OS_USER="$2" ;;
-        -h | --help) usage; exit 0 ;;
-        --) shift; EXTRA_SERVER_ARGS=("$@"); break ;;
-        *) die "unknown option $1 (see $0 --help)" ;;
-    esac
-    shift 2
+    [[ "$1" != -h && "$1" != --help ]] || { usage; exit 0; }
+    [[ "$1" != -- ]] || { shift; EXTRA_SERVER_ARGS=("$@"); break; }
+    [[ -n "${OPTIONS[$1]:-}" ]] || die "unknown option $1 (see $0 --help)"
+    [[ $# -ge 2 ]] || die "$1 needs a value"
+    printf -v "${OPTIONS[$1]}" %s "$2" && shift 2
 done
 
 SERVER_DIR="$(mkdir -p "$SERVER_DIR" && cd "$SERVER_DIR" && pwd)"
@@ -73,10 +65,7 @@ export PGPASSFILE="$SECRETS/pgpass"  # libpq reads PostgreSQL's password there, 
 tracking_uri() { echo "http://${HOST/#0.0.0.0/$(hostname -f 2>/dev/null || hostname)}:$PORT"; }
 # shellcheck disable=SC1090
 load_settings() { [[ ! -f "$SETTINGS_FILE" ]] || source "$SETTINGS_FILE"; }
-save_settings() {
-    printf 'HOST=%q\nPORT=%q\nPG_PORT=%q\nARTIFACTS_DESTINATION=%q\n' "$HOST" "$PORT" "$PG_PORT" "$ARTIFACTS_DESTINATION" \
-        >"$SETTINGS_FILE"
-}
+save_settings() { printf '%s=%q\n' HOST "$HOST" PORT "$PORT" PG_PORT "$PG_PORT" ARTIFACTS_DESTINATION "$ARTIFACTS_DESTINATION" >"$SETTINGS_FILE"; }
 random_secret() { LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true; }
 admin_password() { sed -n 's/^MLFLOW_TRACKING_PASSWORD=//p' "$ADMIN_FILE"; }
 write_admin_file() { (umask 077 && printf 'MLFLOW_TRACKING_USERNAME=admin\nMLFLOW_TRACKING_PASSWORD=%s\n' "$1" >"$ADMIN_FILE"); }
@@ -87,8 +76,7 @@ port_answers() { (exec 3<>"/dev/tcp/${1/0.0.0.0/127.0.0.1}/$2") 2>/dev/null; }
 # Mode 600 in a 700 directory from the first start; a server made before this layout has its
 # secrets moved in (and tightened) at its next start.
 secure_secrets() {
-    mkdir -p "$SECRETS"
-    local name
+    local name && mkdir -p "$SECRETS"
     for name in admin-credentials pgpass flask-secret basic_auth.ini basic_auth.db; do
         [[ ! -f "$SERVER_DIR/$name" || -e "$SECRETS/$name" ]] || mv "$SERVER_DIR/$name" "$SECRETS/"
     done
@@ -116,9 +104,7 @@ init_cluster() {
     [[ "$(id -u)" != 0 ]] || chown "$PG_OS_USER": "$PGDATA_DIR"
     as_pg_user test -w "$PGDATA_DIR" || die "user '$PG_OS_USER' cannot reach $PGDATA_DIR: choose another --dir"
     [[ -f "$PGPASSFILE" ]] || (umask 077 && printf '*:*:*:mlflow:%s\n' "$(random_secret)" >"$PGPASSFILE")
-    local pwfile
-    pwfile="$(mktemp)"
-    sed 's/^.*://' "$PGPASSFILE" >"$pwfile"
+    local pwfile && pwfile="$(mktemp)" && sed 's/^.*://' "$PGPASSFILE" >"$pwfile"
     [[ "$(id -u)" != 0 ]] || chown "$PG_OS_USER": "$pwfile"
     as_pg_user "$PG_BIN/initdb" -D "$PGDATA_DIR" -U mlflow --pwfile="$pwfile" --auth=scram-sha-256 -E UTF8 \
         --no-locale >"$SERVER_DIR/initdb.log" 2>&1 || { rm -f "$pwfile"; die "initdb failed, see $SERVER_DIR/initdb.log"; }
@@ -137,11 +123,9 @@ start_postgres() {
             >/dev/null || die "PostgreSQL did not start, see $PGDATA_DIR/server.log"
     fi
     [[ "$(psql_db "SELECT 1 FROM pg_database WHERE datname = 'mlflow'")" == 1 ]] || psql_db "CREATE DATABASE mlflow"
-    if [[ -f "$RESTORED_DUMP" ]]; then
-        say "loading the backup's database"
-        "$PG_BIN/pg_restore" -h 127.0.0.1 -p "$PG_PORT" -U mlflow -d mlflow --exit-on-error "$RESTORED_DUMP" ||
-            die "pg_restore failed; the database is half-loaded: remove $PGDATA_DIR and start again"
-        rm "$RESTORED_DUMP"
+    if [[ -f "$RESTORED_DUMP" ]]; then  # a restored server's first start
+        "$PG_BIN/pg_restore" -h 127.0.0.1 -p "$PG_PORT" -U mlflow -d mlflow --exit-on-error "$RESTORED_DUMP" &&
+            rm "$RESTORED_DUMP" || die "pg_restore failed: remove $PGDATA_DIR and start again"
     fi
     BACKEND_STORE_URI="postgresql+psycopg2://mlflow@127.0.0.1:$PG_PORT/mlflow"
 }
@@ -232,12 +216,10 @@ users() {
 backup() {
     load_settings
     [[ -f "$PGDATA_DIR/PG_VERSION" ]] || die "backup covers a local PostgreSQL cluster only: back up --backend-store-uri's database with its own tools"
-    PG_BIN="$(find_pg_bin)"
-    pg_running || die "PostgreSQL is not running (start the server first)"
+    PG_BIN="$(find_pg_bin)" && pg_running || die "PostgreSQL is not running (start the server first)"
     [[ ! -e "$ARGUMENT" || -z "$(ls -A "$ARGUMENT")" ]] || die "$ARGUMENT is not empty: back up into a new directory"
     mkdir -p -m 700 "$ARGUMENT"
-    (
-        umask 077
+    (umask 077
         "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$PG_PORT" -U mlflow -Fc -f "$ARGUMENT/mlflow.pgdump" mlflow
         python -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
             "$SECRETS/basic_auth.db" "$ARGUMENT/basic_auth.db"
