@@ -49,8 +49,10 @@ def auth_client(uri: str):
 
 def manage(uri: str, admin_file: Path, command: str, user: str) -> str | None:
     """Carry out ``command``; return the new password of add-user and set-password."""
-    client = auth_client(uri)
     admin = os.environ["MLFLOW_TRACKING_USERNAME"]
+    if command == "remove-user" and user == admin:
+        sys.exit(f"mlflow-server: {admin} cannot be removed (set-password {admin} changes its password)")
+    client = auth_client(uri)
     if command == "list-users":
         from mlflow.server.auth.routes import LIST_USERS
 
@@ -59,8 +61,6 @@ def manage(uri: str, admin_file: Path, command: str, user: str) -> str | None:
             print(listed["username"] + ("  (admin)" if listed["is_admin"] else ""))
         return None
     if command == "remove-user":
-        if user == admin:
-            sys.exit(f"mlflow-server: {admin} cannot be removed (set-password {admin} changes its password)")
         client.delete_user(user)
         return None
     password = new_password()
