@@ -14,7 +14,7 @@
 #   --artifacts-destination URI [MLFLOW_ARTIFACTS_DESTINATION] DIR/artifacts (or s3://...),
 #   --backend-store-uri URI [MLFLOW_BACKEND_STORE_URI] an existing database, no local cluster,
 #   --pg-os-user USER [MLFLOW_SERVER_PG_OS_USER] postgres: runs PostgreSQL for root,
-#   -- ARGS... passed on to `mlflow server`. Commands but start and restore need only --dir.
+#   -- ARGS... passed on to `mlflow server`. All commands but start and restore need only --dir.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
