@@ -41,7 +41,7 @@ from alphabet_lstm.sweep import Sweep, run_tasks  # noqa: E402
 
 def warm_up() -> None:
     """Load the fast engine's compiled kernels in this worker (a 2-epoch training)."""
-    from alphabet_lstm.data.encoding import encode_framing
+    from alphabet_lstm.data import encode_framing
     from alphabet_lstm.model.training import train
     from alphabet_lstm.params import FramingParams
 

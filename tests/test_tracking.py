@@ -636,7 +636,7 @@ def test_a_stateful_model_answers_each_query_as_its_batch_was_evaluated():
     import numpy as np
 
     from alphabet_lstm.model.lstm import initial_weights, predict_in_streams
-    from alphabet_lstm.querying import encode_runs, query_probabilities
+    from alphabet_lstm.model.querying import encode_runs, query_probabilities
 
     weights = initial_weights(features=1, units=8, seed=3)
     for batch_size in (1, 5):

@@ -8,34 +8,28 @@ written with a fixed number of decimals, so the same values give the same bytes.
 
 Writers return the text (``*_csv(values) -> str``), which stages write atomically through
 :mod:`alphabet_lstm.artifacts`. Readers raise ValueError (or KeyError) naming what is
-wrong; callers add the path. A sweep's results table is here too (its stage writes it, its
-report and log stages read it).
+wrong; callers add the path.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.artifacts import read_json
-from alphabet_lstm.params import show_value
-
-if TYPE_CHECKING:  # the trainings' own stages import the tables, never the sweep runner
-    from alphabet_lstm.sweep import Sweep, TrainingOutcome
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy")
 PREDICTION_COLUMNS = ("input", "expected", "predicted", "probability", "correct")
 PROBABILITY_COLUMNS = ("input", *ALPHABET)
 # Every evaluation JSON holds these; stateful and variable-length framings add their own.
 EVALUATION_KEYS = ("accuracy", "loss", "correct", "patterns")
-_DECIMALS = 6
+DECIMALS = 6
 
 
 def table_csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
@@ -73,7 +67,7 @@ class TrainingHistory:
 def history_csv(losses: Sequence[float] | np.ndarray, accuracies: Sequence[float] | np.ndarray) -> str:
     """``epoch,loss,accuracy``, one row per epoch; DVC plots read it as it is."""
     rows = (
-        [epoch, f"{loss:.{_DECIMALS}f}", f"{accuracy:.{_DECIMALS}f}"]
+        [epoch, f"{loss:.{DECIMALS}f}", f"{accuracy:.{DECIMALS}f}"]
         for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies), start=1)
     )
     return table_csv(HISTORY_COLUMNS, rows)
@@ -119,7 +113,7 @@ def probabilities_csv(probabilities: np.ndarray | None) -> str:
     that takes no single letter (a fixed window) writes the header only."""
     rows = []
     if probabilities is not None:
-        rows = [[letter, *(f"{value:.{_DECIMALS}f}" for value in row)] for letter, row in zip(ALPHABET, probabilities)]
+        rows = [[letter, *(f"{value:.{DECIMALS}f}" for value in row)] for letter, row in zip(ALPHABET, probabilities)]
     return table_csv(PROBABILITY_COLUMNS, rows)
 
 
@@ -137,7 +131,7 @@ def read_probabilities(path: str | Path) -> np.ndarray | None:
 
 
 def _json_object(path: str | Path, what: str) -> dict:
-    value = read_json(path)
+    value = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object")
     return value
@@ -153,39 +147,6 @@ def read_evaluation(path: str | Path) -> dict:
 
 def read_details(path: str | Path) -> dict:
     return _json_object(path, "details")
-
-
-# --------------------------------------------------------------------------- sweeps
-
-SWEEP_RESULT_COLUMNS = ("seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5")
-SWEEP_TIMING_COLUMNS = ("point", "seed", "seconds", "worker")
-
-
-def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """``point``, one column per grid key, then seed, accuracy, loss, correct, patterns and the
-    data's and weights' md5: only what the same params give on any cluster. Rows by grid
-    point, then seed in the order params.yaml lists them, never by finishing order."""
-    points = {point.index: point for point in sweep.points}
-    rows = [
-        [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
-        + [outcome.seed, f"{outcome.accuracy:.{_DECIMALS}f}", f"{outcome.loss:.{_DECIMALS}f}"]
-        + [outcome.correct, outcome.patterns, outcome.data_md5, outcome.weights_md5]
-        for outcome in _in_sweep_order(sweep, outcomes)
-    ]
-    return table_csv(["point", *sweep.grid_keys, *SWEEP_RESULT_COLUMNS], rows)
-
-
-def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """Each training's seconds and the Dask worker that ran it: they vary run to run, so the
-    file is neither in git nor a DVC output; the log stage adds it to MLflow when present."""
-    labels = {point.index: point.label for point in sweep.points}
-    rows = [[labels[o.point], o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)]
-    return table_csv(SWEEP_TIMING_COLUMNS, rows)
-
-
-def _in_sweep_order(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> list[TrainingOutcome]:
-    seed_order = {seed: position for position, seed in enumerate(sweep.seeds)}
-    return sorted(outcomes, key=lambda outcome: (outcome.point, seed_order[outcome.seed]))
 
 
 def read_table(path: str | Path) -> list[dict[str, str]]:

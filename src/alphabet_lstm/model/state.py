@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET, letters_to_codes
-from alphabet_lstm.data.encoding import pad_left, shape_inputs
+from alphabet_lstm.alphabet import ALPHABET, letters_to_codes, pad_left, shape_inputs
 from alphabet_lstm.model.lstm import (
     GateActivations,
     LSTMWeights,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.data.encoding import EncodedDataset
+from alphabet_lstm.alphabet import EncodedDataset
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, initial_weights
 from alphabet_lstm.params import FramingParams
 

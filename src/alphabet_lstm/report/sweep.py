@@ -13,11 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from alphabet_lstm.params import grid_label, show_value
+from alphabet_lstm.params import SWEEP_ENGINE, GridPoint, Sweep, grid_label, show_value
 from alphabet_lstm.report.figures import drawn_with_fixed_style, new_figure
 from alphabet_lstm.report.render import Heading, Image, Paragraph, document_files, percent, section, table
 from alphabet_lstm.report.statistics import summarize
-from alphabet_lstm.sweep import ENGINE, GridPoint, Sweep
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -218,7 +217,7 @@ def sweep_report_files(
             ),
             Paragraph(
                 f"Base framing `{sweep.params.framing}`; grid {grid}; seeds {', '.join(map(str, sweep.seeds))}; "
-                f"{len(summaries) * len(sweep.seeds)} trainings ({ENGINE} engine). Accuracy and loss on the "
+                f"{len(summaries) * len(sweep.seeds)} trainings ({SWEEP_ENGINE} engine). Accuracy and loss on the "
                 "framing's training patterns, as `model.evaluate` reports them. Per training: `results.csv` "
                 f"(the same on any cluster). Rerun: `make sweep SWEEP={sweep.name}`."
             ),

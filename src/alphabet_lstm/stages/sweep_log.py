@@ -15,9 +15,8 @@ from alphabet_lstm import tracking
 from alphabet_lstm.artifacts import file_md5
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.formats import read_table
-from alphabet_lstm.params import load_params
+from alphabet_lstm.params import SWEEP_ENGINE, Sweep, load_params
 from alphabet_lstm.report.sweep import best_point, summarize_points
-from alphabet_lstm.sweep import ENGINE, Sweep
 from alphabet_lstm.tracking.records import sweep_records
 
 
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         results,
         summaries,
         best_point(summaries),
-        engine=ENGINE,
+        engine=SWEEP_ENGINE,
         results_md5=file_md5(args.results),
         timing=timing,
         git_commit=tracking.git_commit(),

@@ -28,7 +28,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
-from alphabet_lstm.querying import query_probabilities, top_letters
+from alphabet_lstm.model.querying import query_probabilities, top_letters
 
 INPUT_COLUMN = "letters"
 WEIGHTS_ARTIFACT = "weights"
