@@ -3,7 +3,7 @@
 One function, :func:`trace`, used by the report, the CLI (``predict --show-state``) and
 the notebook. It runs :func:`alphabet_lstm.model.lstm.lstm_step`, the same deterministic
 forward pass evaluation uses, on inputs encoded by the project's own encoding
-(``data/encoding.py``), so padding and scaling are exactly what the model was trained on.
+(``alphabet.py``), so padding and scaling are exactly what the model was trained on.
 
 Also here, for the views of the state: distances between states and a 2-D principal
 component projection. Both are built from IEEE +, -, *, /, sqrt with sums in a fixed order

@@ -1,7 +1,7 @@
 """A trained model as an MLflow pyfunc model: letters in, the next letter out.
 
 Self-contained: this module imports only mlflow, numpy, pandas and the project's query
-path (querying.py, model/lstm.py, data/encoding.py, alphabet.py), and the logged model
+path (model/querying.py, model/lstm.py, alphabet.py), and the logged model
 carries those files (MLflow's ``code_paths``, listed by tracking/shipped.py), so an
 environment holding only the pinned mlflow loads and serves it. The weights travel as the
 model's ``weights`` artifact, the same .npz file DVC tracks, which carries its own spec
