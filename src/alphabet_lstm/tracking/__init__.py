@@ -23,17 +23,3 @@ SWEEPS_EXPERIMENT_DESCRIPTION = (
     "accuracy over seeds, the best point) with one child run per training (a grid point at a seed)."
 )
 DEFAULT_ARTIFACTS_NAME = "mlartifacts"
-
-__all__ = [
-    "DEFAULT_ARTIFACTS_NAME",
-    "EXPERIMENT_NAME",
-    "SWEEPS_EXPERIMENT_DESCRIPTION",
-    "SWEEPS_EXPERIMENT_NAME",
-    "StoreMismatch",
-    "TrackingFailed",
-    "TrackingUnavailable",
-    "check_tracking_server",
-    "git_commit",
-    "main_checkout_root",
-    "tracking_uri",
-]
