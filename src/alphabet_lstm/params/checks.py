@@ -42,13 +42,13 @@ def _literals(annotation: Any) -> list[str]:
     return [value for member in get_args(annotation) for value in _literals(member)]
 
 
-def _locate(location: tuple) -> tuple[str, Any]:
+def _locate(location: tuple, root: type[BaseModel] = Params) -> tuple[str, Any]:
     """pydantic's location as the key path written in params.yaml, and the schema type it ends at.
 
     pydantic also names the union member it tried (a dataset's kind; 'constrained-int' or
     "literal['all']" for batch_size): not keys of the file, so left out of the path.
     """
-    path, node = "", cast(Any, Params)
+    path, node = "", cast(Any, root)
     for part in location:
         if part == "[key]":  # the mapping key just named is what is wrong, not its value
             break
@@ -63,7 +63,7 @@ def _locate(location: tuple) -> tuple[str, Any]:
     return path.removeprefix(".") or "(top level)", node
 
 
-def _problems(errors: list[Any]) -> list[str]:
+def _problems(errors: list[Any], root: type[BaseModel] = Params) -> list[str]:
     """pydantic's errors as one line per key path: the value given and pydantic's message.
 
     A union fails member by member for one mistake (batch_size: a whole number or 'all'),
@@ -71,7 +71,7 @@ def _problems(errors: list[Any]) -> list[str]:
     "did you mean 'epochs'?", so the missing ``epochs`` is not reported again.
     """
     unknown = [tuple(error["loc"]) for error in errors if error["type"] == "extra_forbidden"]
-    keys = {location: list(_locate(location[:-1])[1].model_fields) for location in unknown}
+    keys = {location: list(_locate(location[:-1], root)[1].model_fields) for location in unknown}
     misspelt = {location[:-1] + (_near_miss(location[-1], keys[location]),) for location in unknown}
     lines: dict[tuple[str, str], list[str]] = {}
     for error in errors:
@@ -88,14 +88,14 @@ def _problems(errors: list[Any]) -> list[str]:
         else:
             # A literal's choices (or a dataset's kinds), from the schema: a near miss gets a did-you-mean.
             literal = error["type"] == "literal_error"
-            choices = KINDS if "tag" in context else _literals(_locate(location)[1]) if literal else []
+            choices = KINDS if "tag" in context else _literals(_locate(location, root)[1]) if literal else []
             hint = _did_you_mean(context.get("tag", error["input"]), choices)
             # pydantic's message may quote the value given (a dataset's kind): kept on one line.
             given, message = (
                 f"got {_show(error['input'])}; ",
                 " ".join(error["msg"].removeprefix("Value error, ").split()) + hint,
             )
-        lines.setdefault((_locate(location)[0], given), []).append(message)
+        lines.setdefault((_locate(location, root)[0], given), []).append(message)
     return [
         f"{path}: {given}" + " or ".join([first, *(more.removeprefix("Input should be ") for more in others)])
         for (path, given), (first, *others) in lines.items()
@@ -138,6 +138,15 @@ def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
     return problems
 
 
+def _point_problems(raw: dict) -> list[str]:
+    """A grid point's framing checked as a framing of its own, each line's path inside it."""
+    try:
+        framing = FramingParams.model_validate(raw)
+    except ValidationError as error:
+        return [f".{line}" for line in _problems(error.errors(), FramingParams)]
+    return _framing_problems("", framing)
+
+
 def _grid_problems(prefix: str, sweep: SweepParams, base: FramingParams) -> list[str]:
     """Distinct grid values, then every grid point as a framing of its own: an unknown grid key
     or a value no framing takes is a problem of the points that have it."""
@@ -152,14 +161,8 @@ def _grid_problems(prefix: str, sweep: SweepParams, base: FramingParams) -> list
     # One mistake (batch_size 7 does not divide 25) usually fails many points: shown once.
     failing: dict[str, list[str]] = {}
     for point_values, raw in sweep.points(base):
-        try:
-            parse_params({"seeds": [0], "framings": {sweep.framing: raw}})
-        except ParamsError as error:
-            label = grid_label(point_values)
-            for line in error.problems:
-                where, _, what = line.partition(": ")
-                inner = where.removeprefix(f"framings.{sweep.framing}")
-                failing.setdefault(f"{inner}: {what}", []).append(label)
+        for problem in _point_problems(raw):
+            failing.setdefault(problem, []).append(grid_label(point_values))
     for problem, labels in failing.items():
         more = f" and {len(labels) - 1} more grid points" if len(labels) > 1 else ""
         problems.append(f"{prefix}.grid[{labels[0]}{more}]{problem}")
