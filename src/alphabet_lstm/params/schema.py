@@ -12,7 +12,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import yaml
 from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
@@ -23,7 +23,7 @@ from alphabet_lstm.params.kinds import DatasetParams, Seed, StrictModel
 # Framing and sweep names: also file names and DVC stage keys. Matched whole (fullmatch).
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 # A sweep is hundreds of trainings: the faithful Keras loop is too slow for it.
-SWEEP_ENGINE = "fast"
+SWEEP_ENGINE: Final = "fast"
 Named = TypeVar("Named")
 
 
