@@ -120,11 +120,11 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
     """
     from distributed import Client, LocalCluster
 
-    address = scheduler_address()
-    if address:
-        with Client(address) as client:
+    if scheduler_address():
+        with Client() as client:  # Client() connects to the scheduler Dask's configuration names
             yield client
         return
+    # Spelt out: Client() alone would start threaded workers and a dashboard on a fixed port.
     count = workers or os.cpu_count() or 1
     with (
         LocalCluster(
