@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alphabet_lstm.data.encoding import encode_framing
+from alphabet_lstm.data import encode_framing
 from alphabet_lstm.evaluation import recite, training_metrics
 from alphabet_lstm.model.training import model_spec, train
 from alphabet_lstm.params import FramingParams, Params, load_params

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alphabet_lstm.data.encoding import EncodedDataset, encode_framing
+from alphabet_lstm.alphabet import EncodedDataset
+from alphabet_lstm.data import encode_framing
 from alphabet_lstm.model import training
 from alphabet_lstm.model.lstm import initial_weights
 from alphabet_lstm.params import FramingParams, load_params

@@ -34,14 +34,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
-from alphabet_lstm.formats import sweep_results_csv  # noqa: E402
-from alphabet_lstm.params import load_params  # noqa: E402
-from alphabet_lstm.sweep import Sweep, run_tasks  # noqa: E402
+from alphabet_lstm.params import Sweep, load_params  # noqa: E402
+from alphabet_lstm.sweep import run_tasks, sweep_results_csv, sweep_tasks  # noqa: E402
 
 
 def warm_up() -> None:
     """Load the fast engine's compiled kernels in this worker (a 2-epoch training)."""
-    from alphabet_lstm.data.encoding import encode_framing
+    from alphabet_lstm.data import encode_framing
     from alphabet_lstm.model.training import train
     from alphabet_lstm.params import FramingParams
 
@@ -122,7 +121,7 @@ def measure(name: str, client, sweep, started: float) -> dict:
     client.run(warm_up)
     cpu_before = client.run(cpu_seconds)
     ready = time.perf_counter()
-    tasks = sweep.tasks()
+    tasks = sweep_tasks(sweep)
     outcomes = run_tasks(client, tasks)
     seconds = time.perf_counter() - ready
     cpu = sum(client.run(cpu_seconds).values()) - sum(cpu_before.values())
@@ -156,7 +155,7 @@ def measure_clusters(params_path: str | Path, sweep_name: str) -> dict:
 
     sweep = Sweep.from_params(load_params(params_path), sweep_name)
     print(
-        f"sweep {sweep.name}: {len(sweep.tasks())} trainings; {os.cpu_count()} cores; "
+        f"sweep {sweep.name}: {len(sweep_tasks(sweep))} trainings; {os.cpu_count()} cores; "
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )

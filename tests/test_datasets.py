@@ -7,9 +7,15 @@ from pathlib import Path
 import pytest
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.data.datasets import Patterns, all_queries, patterns_from_records
-from alphabet_lstm.data.kinds import KINDS, prefix_patterns, sliding_patterns, variable_length_patterns
-from alphabet_lstm.params import load_params
+from alphabet_lstm.data import all_queries, patterns_from_records
+from alphabet_lstm.params import (
+    KINDS,
+    Patterns,
+    load_params,
+    prefix_patterns,
+    sliding_patterns,
+    variable_length_patterns,
+)
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 

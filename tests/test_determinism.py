@@ -29,11 +29,11 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, with_small_epochs
 
-from alphabet_lstm.data.encoding import EncodedDataset, encode_framing, encode_patterns
-from alphabet_lstm.data.kinds import prefix_patterns, variable_length_patterns
+from alphabet_lstm.alphabet import EncodedDataset, encode_patterns
+from alphabet_lstm.data import encode_framing
 from alphabet_lstm.model import lstm
 from alphabet_lstm.model.lstm import LSTMWeights, forward, initial_weights
-from alphabet_lstm.params import FramingParams, parse_params
+from alphabet_lstm.params import FramingParams, parse_params, prefix_patterns, variable_length_patterns
 
 SEED = 7
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alphabet_lstm.alphabet import letters_to_codes, one_hot, scale_codes
+from alphabet_lstm.alphabet import encode_patterns, letters_to_codes, one_hot, pad_left, scale_codes, shape_inputs
 from alphabet_lstm.artifacts import encoded_bytes, load_encoded
-from alphabet_lstm.data.encoding import encode_framing, encode_patterns, pad_left, shape_inputs
-from alphabet_lstm.data.kinds import sliding_patterns, variable_length_patterns
-from alphabet_lstm.params import load_params
+from alphabet_lstm.data import encode_framing
+from alphabet_lstm.params import load_params, sliding_patterns, variable_length_patterns
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 

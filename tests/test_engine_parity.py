@@ -22,10 +22,10 @@ import math
 import numpy as np
 import pytest
 
-from alphabet_lstm.data.encoding import EncodedDataset, encode_patterns
-from alphabet_lstm.data.kinds import sliding_patterns, variable_length_patterns
+from alphabet_lstm.alphabet import EncodedDataset, encode_patterns
 from alphabet_lstm.model import engine_fast, training
 from alphabet_lstm.model.lstm import LSTMWeights, initial_weights
+from alphabet_lstm.params import sliding_patterns, variable_length_patterns
 
 ONE_UPDATE_ATOL = 1e-6
 MANY_UPDATES_ATOL = 1e-5

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from alphabet_lstm.alphabet import ALPHABET, codes_to_letters
-from alphabet_lstm.data.datasets import all_queries
-from alphabet_lstm.data.encoding import encode_framing
+from alphabet_lstm.data import all_queries, encode_framing
 from alphabet_lstm.evaluation import (
     START_STEPS,
     cross_entropy,

@@ -22,9 +22,9 @@ from conftest import REPO_ROOT, SCREENSHOTS, alphabet_lstm
 from alphabet_lstm.alphabet import ALPHABET, letters_to_codes
 from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, initial_weights, ordered_sum
+from alphabet_lstm.model.querying import query_probabilities
 from alphabet_lstm.model.state import StateTrace, norm, trace
 from alphabet_lstm.params import load_params
-from alphabet_lstm.querying import query_probabilities
 from alphabet_lstm.report.explorer import EXPLORER_NAME, TEMPLATE_NAME, explorer_data, explorer_page, query_lengths
 from alphabet_lstm.report.render import TEMPLATES
 from alphabet_lstm.report.state_views import stateful_view

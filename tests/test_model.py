@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from conftest import spec_for
 
-from alphabet_lstm.data.encoding import encode_patterns
-from alphabet_lstm.data.kinds import prefix_patterns, sliding_patterns, variable_length_patterns
+from alphabet_lstm.alphabet import encode_patterns
 from alphabet_lstm.model.lstm import (
     LSTMWeights,
     ModelSpec,
@@ -16,6 +15,7 @@ from alphabet_lstm.model.lstm import (
     predict,
     predict_in_streams,
 )
+from alphabet_lstm.params import prefix_patterns, sliding_patterns, variable_length_patterns
 
 TOLERANCE = 1e-5
 

@@ -217,11 +217,9 @@ def test_a_model_loads_by_path_run_and_registry_in_the_clean_environment(
     assert requirements == [f"{name}=={pins[name]}" for name in PINNED]
     assert sorted(str(path.relative_to(local_path)) for path in Path(local_path, "code").rglob("*.py")) == [
         "code/alphabet_lstm/alphabet.py",
-        "code/alphabet_lstm/data/datasets.py",
-        "code/alphabet_lstm/data/encoding.py",
         "code/alphabet_lstm/model/floatmath.py",
         "code/alphabet_lstm/model/lstm.py",
-        "code/alphabet_lstm/querying.py",
+        "code/alphabet_lstm/model/querying.py",
         "code/alphabet_lstm/tracking/pyfunc_model.py",
     ]
     prefixes = ["A", "ABC", "ABCDEFGHIJK"]

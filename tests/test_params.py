@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from alphabet_lstm.data.kinds import PrefixPaddedDataset, SlidingDataset, VariableLengthDataset
 from alphabet_lstm.params import FramingParams, Params, ParamsError, load_params, parse_params
+from alphabet_lstm.params.kinds import PrefixPaddedDataset, SlidingDataset, VariableLengthDataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_PATH = REPO_ROOT / "params.yaml"

@@ -24,11 +24,12 @@ from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, make_clone, pipeline_en
 from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.formats import read_table as read_csv
-from alphabet_lstm.formats import sweep_results_csv as results_csv
-from alphabet_lstm.formats import sweep_timing_csv as timing_csv
-from alphabet_lstm.params import ParamsError, load_params, parse_params
+from alphabet_lstm.params import SWEEP_ENGINE as ENGINE
+from alphabet_lstm.params import ParamsError, Sweep, load_params, parse_params
 from alphabet_lstm.report.sweep import answer, points_record, summarize_points
-from alphabet_lstm.sweep import ENGINE, Sweep, TrainingOutcome, run_tasks, run_training
+from alphabet_lstm.sweep import TrainingOutcome, run_tasks, run_training, sweep_tasks
+from alphabet_lstm.sweep import sweep_results_csv as results_csv
+from alphabet_lstm.sweep import sweep_timing_csv as timing_csv
 
 REAL_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 # Small enough for a test, long enough (about 0.1-0.5 s a training) to kill a worker mid-sweep.
@@ -69,8 +70,8 @@ def test_shipped_sweep_expands_grid_point_by_grid_point_seeds_inside():
         "epochs=500 units=128",
         "epochs=1000 units=32",
     ]
-    assert len(sweep.points) == 9 and len(sweep.tasks()) == 9 * len(sweep.seeds)
-    assert [(task.point.index, task.seed) for task in sweep.tasks()[:6]] == [
+    assert len(sweep.points) == 9 and len(sweep_tasks(sweep)) == 9 * len(sweep.seeds)
+    assert [(task.point.index, task.seed) for task in sweep_tasks(sweep)[:6]] == [
         (0, 7),
         (0, 8),
         (0, 9),
@@ -97,8 +98,8 @@ def test_dataset_keys_are_grid_keys_with_a_dot():
 def test_training_keys_name_content_not_sweep():
     raw = params_with({"a": TINY_SWEEP, "b": {**TINY_SWEEP, "grid": {"units": [8], "epochs": [300]}}})
     params = parse_params(raw)
-    first = {(t.point.framing, t.seed): t.key for t in load_sweep(params, "a").tasks()}
-    second = {(t.point.framing, t.seed): t.key for t in load_sweep(params, "b").tasks()}
+    first = {(t.point.framing, t.seed): t.key for t in sweep_tasks(load_sweep(params, "a"))}
+    second = {(t.point.framing, t.seed): t.key for t in sweep_tasks(load_sweep(params, "b"))}
     shared = set(first) & set(second)
     assert shared and all(first[item] == second[item] for item in shared)
     assert len(set(first.values())) == len(first)
@@ -414,7 +415,7 @@ def test_worker_killed_mid_sweep_loses_no_training(dask_cluster, tmp_path):
     sweep = load_sweep(
         parse_params(params_with({"tiny": {**TINY_SWEEP, "grid": {"epochs": [1500, 3000], "units": [8, 16]}}})), "tiny"
     )
-    tasks = sweep.tasks()
+    tasks = sweep_tasks(sweep)
     # Reference: the same trainings called one by one in this process, no Dask at all.
     reference = results_csv(sweep, [run_training(task) for task in tasks])
     victim = sorted(pids)[0]
@@ -607,7 +608,7 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
     sweep = load_sweep(params, "one_char_budget")
     point = sweep.base_point()
     assert point is not None and point.label == "epochs=500 units=32"
-    [task] = [task for task in sweep.tasks() if task.point == point and task.seed == 7]
+    [task] = [task for task in sweep_tasks(sweep) if task.point == point and task.seed == 7]
     outcome = run_training(task)
     table = results_csv(sweep, [outcome])
     # The summary of the one grid point and seed the table holds.

@@ -592,11 +592,9 @@ def test_a_model_ships_the_project_files_its_code_file_imports_and_nothing_else(
     files = [path.as_posix() for path in shipped.code_files()]
     assert files == [
         "alphabet_lstm/alphabet.py",
-        "alphabet_lstm/data/datasets.py",
-        "alphabet_lstm/data/encoding.py",
         "alphabet_lstm/model/floatmath.py",
         "alphabet_lstm/model/lstm.py",
-        "alphabet_lstm/querying.py",
+        "alphabet_lstm/model/querying.py",
         "alphabet_lstm/tracking/pyfunc_model.py",
     ]
     # Beyond the standard library they import exactly what the model's requirements pin.
@@ -615,15 +613,15 @@ def test_model_requirements_pin_what_the_shipped_code_imports():
 
 def test_shipped_files_are_what_the_model_runs_and_are_copied_as_they_are(tmp_path: Path):
     """The shipped files follow the imports that run (`from package import module` counts the
-    module; an import for type checkers only, encoding's of params, does not), and the
+    module; an import for type checkers only, artifacts' of params, does not), and the
     packages' __init__ files stay home."""
     from alphabet_lstm.dependencies import imports_of
     from alphabet_lstm.tracking import shipped
 
     files = [path.as_posix() for path in shipped.code_files()]
     assert "alphabet_lstm/params.py" not in files and not any(name.endswith("__init__.py") for name in files)
-    encoding = shipped.PACKAGE_ROOT / "data" / "encoding.py"
-    assert "alphabet_lstm.params" in encoding.read_text() and "alphabet_lstm.params" not in imports_of(encoding)
+    artifacts = shipped.PACKAGE_ROOT / "artifacts.py"
+    assert "alphabet_lstm.params" in artifacts.read_text() and "alphabet_lstm.params" not in imports_of(artifacts)
     copied = shipped.copy_code(tmp_path / "code")
     assert sorted(path.relative_to(copied.parent).as_posix() for path in copied.rglob("*") if path.is_file()) == files
     for name in files:
@@ -636,7 +634,7 @@ def test_a_stateful_model_answers_each_query_as_its_batch_was_evaluated():
     import numpy as np
 
     from alphabet_lstm.model.lstm import initial_weights, predict_in_streams
-    from alphabet_lstm.querying import encode_runs, query_probabilities
+    from alphabet_lstm.model.querying import encode_runs, query_probabilities
 
     weights = initial_weights(features=1, units=8, seed=3)
     for batch_size in (1, 5):

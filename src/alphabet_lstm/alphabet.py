@@ -1,12 +1,19 @@
-"""The alphabet, its integer codes and the tutorial's input scaling and one-hot targets."""
+"""The alphabet, its integer codes, and letters as the arrays an LSTM takes: the tutorial's
+left zero-padding, scaling by 26 and one-hot targets, laid out as time steps or features."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 VOCABULARY_SIZE = len(ALPHABET)
 CHAR_TO_INT = {char: index for index, char in enumerate(ALPHABET)}
+
+Layout = Literal["timesteps", "features"]
 
 # The tutorial pads with 0 and scales by 26, so the pad value equals the code of "A".
 PAD_CODE = 0
@@ -41,3 +48,54 @@ def one_hot(target_codes: np.ndarray) -> np.ndarray:
     encoded = np.zeros((len(target_codes), VOCABULARY_SIZE), dtype=np.float32)
     encoded[np.arange(len(target_codes)), target_codes] = 1.0
     return encoded
+
+
+@dataclass(frozen=True)
+class EncodedDataset:
+    """Model-ready arrays that describe themselves.
+
+    ``inputs`` has shape [samples, time steps, features]; ``targets`` is one-hot (n, 26);
+    ``target_codes`` the same targets as codes; ``input_length`` the padded length.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    target_codes: np.ndarray
+    layout: Layout
+    input_length: int
+
+
+def pad_left(runs: Sequence[Sequence[int]], length: int) -> np.ndarray:
+    """Left-pad (and, like Keras' pad_sequences, left-truncate) code runs to ``length``."""
+    padded = np.full((len(runs), length), PAD_CODE, dtype=np.int64)
+    for row, run in enumerate(runs):
+        kept = list(run)[-length:]
+        if kept:
+            padded[row, length - len(kept) :] = kept
+    return padded
+
+
+def shape_inputs(padded_codes: np.ndarray, layout: str) -> np.ndarray:
+    """Scale padded codes and lay a window out as time steps (n, L, 1) or features (n, 1, L)."""
+    scaled = scale_codes(padded_codes)
+    samples, length = scaled.shape
+    if layout == "timesteps":
+        return scaled.reshape(samples, length, 1)
+    if layout == "features":
+        return scaled.reshape(samples, 1, length)
+    raise ValueError(f"layout {layout!r} is not one of: timesteps, features")
+
+
+def encode_patterns(
+    inputs: Sequence[Sequence[int]], targets: Sequence[int], *, layout: Layout, input_length: int
+) -> EncodedDataset:
+    """Encode code runs and targets for one framing."""
+    padded = pad_left(inputs, input_length)
+    target_codes = np.asarray(targets, dtype=np.int64)
+    return EncodedDataset(
+        inputs=shape_inputs(padded, layout),
+        targets=one_hot(target_codes),
+        target_codes=target_codes,
+        layout=layout,
+        input_length=input_length,
+    )

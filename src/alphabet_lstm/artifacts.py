@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alphabet_lstm.data.encoding import EncodedDataset
+from alphabet_lstm.alphabet import EncodedDataset
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 

@@ -27,9 +27,9 @@ from alphabet_lstm.artifacts import ModelFormatError, load_model, seed_file
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import recite
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, ordered_sum
+from alphabet_lstm.model.querying import query_probabilities, top_letters
 from alphabet_lstm.model.state import StateTrace, norm, trace
 from alphabet_lstm.params import load_params
-from alphabet_lstm.querying import query_probabilities, top_letters
 
 TOP_COUNT = 3
 DEFAULT_STEPS = 5

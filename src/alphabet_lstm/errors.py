@@ -7,13 +7,19 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from alphabet_lstm.interrupts import Terminated
-from alphabet_lstm.params import ParamsError
-
 
 class UsageError(ValueError):
     """A mistake the user can fix (a missing input, an unknown letter, a server that does
     not answer...). Modules that add such errors subclass it; entry points print it."""
+
+
+class ParamsError(UsageError):
+    """A params file that does not fit the schema. ``problems`` holds one line per error."""
+
+    def __init__(self, problems: list[str], source: str = "params.yaml"):
+        self.problems = problems
+        self.source = source
+        super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 
 def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
@@ -26,16 +32,13 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
     try:
         main(argv)
         return 0
-    except (ParamsError, UsageError) as error:
+    except UsageError as error:
         for line in str(error).splitlines():
             print(f"error: {line}", file=sys.stderr)
         code = 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        code = 143
+    except KeyboardInterrupt as stop:  # interrupts.Terminated (SIGTERM) is one, with its own status
+        print(str(stop) or "interrupted", file=sys.stderr)
+        code = getattr(stop, "exit_status", 130)
     except Exception:
         traceback.print_exc()
         code = 1

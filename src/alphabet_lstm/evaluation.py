@@ -11,12 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE, codes_to_letters
-from alphabet_lstm.data.datasets import Patterns, all_queries
+from alphabet_lstm.data import all_queries
 from alphabet_lstm.model import lstm
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, predict
 
 # The query helpers live where the MLflow model can ship them without this module's imports.
-from alphabet_lstm.querying import encode_runs, next_letter_probabilities
+from alphabet_lstm.model.querying import encode_runs, next_letter_probabilities
+from alphabet_lstm.params import Patterns
 
 # Keras clips probabilities into [1e-7, 1 - 1e-7] before taking the log.
 _CLIP = 1e-7

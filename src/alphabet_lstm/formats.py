@@ -8,54 +8,52 @@ written with a fixed number of decimals, so the same values give the same bytes.
 
 Writers return the text (``*_csv(values) -> str``), which stages write atomically through
 :mod:`alphabet_lstm.artifacts`. Readers raise ValueError (or KeyError) naming what is
-wrong; callers add the path. A sweep's results table is here too (its stage writes it, its
-report and log stages read it).
+wrong; callers add the path.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.artifacts import read_json
-from alphabet_lstm.params import show_value
-
-if TYPE_CHECKING:  # the trainings' own stages import the tables, never the sweep runner
-    from alphabet_lstm.sweep import Sweep, TrainingOutcome
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy")
 PREDICTION_COLUMNS = ("input", "expected", "predicted", "probability", "correct")
 PROBABILITY_COLUMNS = ("input", *ALPHABET)
 # Every evaluation JSON holds these; stateful and variable-length framings add their own.
 EVALUATION_KEYS = ("accuracy", "loss", "correct", "patterns")
-_DECIMALS = 6
+DECIMALS = 6
+FIXED_DECIMALS = f"%.{DECIMALS}f"
+
+
+def frame_csv(frame: pd.DataFrame, float_format: str | None = None) -> str:
+    """A table as every CSV the stages write: no index, "\n" line ends (the files are
+    git-tracked and diffed line by line), floats in ``float_format`` if given."""
+    return frame.to_csv(index=False, lineterminator="\n", float_format=float_format)
 
 
 def table_csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
-    """A CSV table, as every CSV the stages write."""
-    buffer = io.StringIO()
-    # "\n", not csv's default "\r\n": the files are git-tracked and diffed line by line.
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
+    """A CSV table of values written as they are (text, whole numbers, True/False)."""
+    return frame_csv(pd.DataFrame(list(rows), columns=list(header), dtype=object))
 
 
-def _checked_rows(path: str | Path, expected: Sequence[str], what: str) -> list[list[str]]:
-    """The CSV file's rows after a header that must be exactly ``expected``."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    if not rows or rows[0] != list(expected):
-        found = ",".join(rows[0]) if rows else "nothing"
+def _checked_frame(path: str | Path, expected: Sequence[str], what: str) -> pd.DataFrame:
+    """The CSV file's rows (pandas 3 reads numbers exactly as float() does) under a header that must be
+    exactly ``expected``. No text is read as NA: every cell is a letter run or a number."""
+    try:
+        frame = pd.read_csv(path, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        frame = None
+    if frame is None or list(frame.columns) != list(expected):
+        found = ",".join(frame.columns) if frame is not None else "nothing"
         raise ValueError(f"{what} header is {found!r}; expected {','.join(expected)}")
-    return [row for row in rows[1:] if row]
+    return frame
 
 
 # --------------------------------------------------------------------------- history
@@ -72,20 +70,14 @@ class TrainingHistory:
 
 def history_csv(losses: Sequence[float] | np.ndarray, accuracies: Sequence[float] | np.ndarray) -> str:
     """``epoch,loss,accuracy``, one row per epoch; DVC plots read it as it is."""
-    rows = (
-        [epoch, f"{loss:.{_DECIMALS}f}", f"{accuracy:.{_DECIMALS}f}"]
-        for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies), start=1)
-    )
-    return table_csv(HISTORY_COLUMNS, rows)
+    epochs = np.arange(1, len(losses) + 1)
+    frame = pd.DataFrame({"epoch": epochs, "loss": np.asarray(losses), "accuracy": np.asarray(accuracies)})
+    return frame_csv(frame, FIXED_DECIMALS)
 
 
 def read_history(path: str | Path) -> TrainingHistory:
-    rows = _checked_rows(path, HISTORY_COLUMNS, "history")
-    return TrainingHistory(
-        epochs=tuple(int(row[0]) for row in rows),
-        losses=tuple(float(row[1]) for row in rows),
-        accuracies=tuple(float(row[2]) for row in rows),
-    )
+    frame = _checked_frame(path, HISTORY_COLUMNS, "history")
+    return TrainingHistory(*(tuple(frame[column].tolist()) for column in HISTORY_COLUMNS))
 
 
 # --------------------------------------------------------------------------- predictions
@@ -94,21 +86,12 @@ def read_history(path: str | Path) -> TrainingHistory:
 def predictions_csv(rows: Sequence[Mapping]) -> str:
     """One row per training pattern (see ``evaluation.prediction_table``); ``correct`` is
     written True/False. DVC's confusion-matrix plot reads ``expected`` and ``predicted``."""
-    return table_csv(PREDICTION_COLUMNS, ([row[column] for column in PREDICTION_COLUMNS] for row in rows))
+    return frame_csv(pd.DataFrame(list(rows), columns=list(PREDICTION_COLUMNS)))
 
 
 def read_predictions(path: str | Path) -> list[dict]:
-    rows = _checked_rows(path, PREDICTION_COLUMNS, "predictions")
-    return [
-        {
-            "input": row[0],
-            "expected": row[1],
-            "predicted": row[2],
-            "probability": float(row[3]),
-            "correct": row[4] == "True",
-        }
-        for row in rows
-    ]
+    frame = _checked_frame(path, PREDICTION_COLUMNS, "predictions")
+    return frame.astype({"input": str, "correct": bool}).to_dict("records")
 
 
 # --------------------------------------------------------------------------- probabilities
@@ -117,27 +100,28 @@ def read_predictions(path: str | Path) -> list[dict]:
 def probabilities_csv(probabilities: np.ndarray | None) -> str:
     """``input,A..Z``: row = the letter given alone, column = the next letter. A framing
     that takes no single letter (a fixed window) writes the header only."""
-    rows = []
-    if probabilities is not None:
-        rows = [[letter, *(f"{value:.{_DECIMALS}f}" for value in row)] for letter, row in zip(ALPHABET, probabilities)]
-    return table_csv(PROBABILITY_COLUMNS, rows)
+    frame = pd.DataFrame(probabilities, columns=list(ALPHABET)) if probabilities is not None else None
+    if frame is None:
+        return table_csv(PROBABILITY_COLUMNS, [])
+    return frame_csv(frame.set_axis(list(ALPHABET)).rename_axis("input").reset_index(), FIXED_DECIMALS)
 
 
 def read_probabilities(path: str | Path) -> np.ndarray | None:
     """The 26x26 table, or None when the file holds the header only."""
-    rows = _checked_rows(path, PROBABILITY_COLUMNS, "probabilities")
-    if not rows:
+    frame = _checked_frame(path, PROBABILITY_COLUMNS, "probabilities")
+    if frame.empty:
         return None
-    if [row[0] for row in rows] != list(ALPHABET) or any(len(row) != len(PROBABILITY_COLUMNS) for row in rows):
+    values = frame[list(ALPHABET)]
+    if frame["input"].tolist() != list(ALPHABET) or not all(dtype.kind == "f" for dtype in values.dtypes):
         raise ValueError("probabilities must have one row per letter A..Z and 26 columns")
-    return np.asarray([[float(value) for value in row[1:]] for row in rows], dtype=np.float64)
+    return values.to_numpy(dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- JSON
 
 
 def _json_object(path: str | Path, what: str) -> dict:
-    value = read_json(path)
+    value = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object")
     return value
@@ -155,40 +139,6 @@ def read_details(path: str | Path) -> dict:
     return _json_object(path, "details")
 
 
-# --------------------------------------------------------------------------- sweeps
-
-SWEEP_RESULT_COLUMNS = ("seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5")
-SWEEP_TIMING_COLUMNS = ("point", "seed", "seconds", "worker")
-
-
-def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """``point``, one column per grid key, then seed, accuracy, loss, correct, patterns and the
-    data's and weights' md5: only what the same params give on any cluster. Rows by grid
-    point, then seed in the order params.yaml lists them, never by finishing order."""
-    points = {point.index: point for point in sweep.points}
-    rows = [
-        [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
-        + [outcome.seed, f"{outcome.accuracy:.{_DECIMALS}f}", f"{outcome.loss:.{_DECIMALS}f}"]
-        + [outcome.correct, outcome.patterns, outcome.data_md5, outcome.weights_md5]
-        for outcome in _in_sweep_order(sweep, outcomes)
-    ]
-    return table_csv(["point", *sweep.grid_keys, *SWEEP_RESULT_COLUMNS], rows)
-
-
-def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """Each training's seconds and the Dask worker that ran it: they vary run to run, so the
-    file is neither in git nor a DVC output; the log stage adds it to MLflow when present."""
-    labels = {point.index: point.label for point in sweep.points}
-    rows = [[labels[o.point], o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)]
-    return table_csv(SWEEP_TIMING_COLUMNS, rows)
-
-
-def _in_sweep_order(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> list[TrainingOutcome]:
-    seed_order = {seed: position for position, seed in enumerate(sweep.seeds)}
-    return sorted(outcomes, key=lambda outcome: (outcome.point, seed_order[outcome.seed]))
-
-
 def read_table(path: str | Path) -> list[dict[str, str]]:
     """A CSV file's rows as mappings of its header's columns."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")

@@ -14,8 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-class Terminated(BaseException):
-    """Raised at a safe point when the process received SIGTERM (like KeyboardInterrupt for SIGINT)."""
+class Terminated(KeyboardInterrupt):
+    """Raised at a safe point when the process received SIGTERM: a KeyboardInterrupt that
+    entry points print as ``terminated`` and end with status 143, as a shell's kill does."""
+
+    exit_status = 143
+
+    def __str__(self) -> str:
+        return "terminated"
 
 
 class StopRequest:
@@ -38,7 +44,7 @@ class StopRequest:
     def _raise(signal_number: int) -> None:
         if signal_number == signal.SIGINT:
             raise KeyboardInterrupt
-        raise Terminated(f"received signal {signal_number}")
+        raise Terminated
 
 
 @contextmanager

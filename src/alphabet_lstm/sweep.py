@@ -1,9 +1,8 @@
-"""Sweeps on Dask: every training of a sweep (a grid point at a seed) as a task on a cluster.
+"""Sweeps on Dask: every training of a sweep (a grid point at a seed) as a task on a cluster,
+and the results table the sweep's run stage writes.
 
-A sweep is params (``sweeps:`` in params.yaml, typed and checked by :mod:`params`), its
-trainings go through the one training path (``model.training``), its table through
-:mod:`formats`, its figure and page through :mod:`report.sweep`, its MLflow runs through
-:mod:`tracking`. This module only expands a sweep into trainings and runs them.
+A sweep is params (``sweeps:`` in params.yaml, expanded into typed grid points by
+:class:`alphabet_lstm.params.Sweep`); its trainings go through the one training path.
 
 A task reads no file and writes none: it builds its data from the framing, so it is pure,
 and Dask may run it again on another worker when the first one dies. Where the tasks run:
@@ -17,66 +16,13 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from alphabet_lstm.params import FramingParams, Params, SweepParams, grid_label
-
-ENGINE = "fast"  # a sweep is hundreds of trainings: the faithful Keras loop is too slow for it
-
-
-@dataclass(frozen=True)
-class GridPoint:
-    """One combination of grid values and the framing it makes of the base framing."""
-
-    index: int
-    values: tuple[tuple[str, Any], ...]  # (grid key, value), in the grid's key order
-    framing: FramingParams
-
-    @property
-    def label(self) -> str:
-        return grid_label(self.values)
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A validated sweep expanded into its grid points."""
-
-    name: str
-    params: SweepParams
-    base: FramingParams
-    points: tuple[GridPoint, ...]
-
-    @classmethod
-    def from_params(cls, params: Params, name: str) -> Sweep:
-        """The named sweep of already validated params (ParamsError if there is none)."""
-        sweep = params.sweep(name)
-        base = params.framing(sweep.framing)
-        points = tuple(
-            # parse_params checked every point with its cross-key checks: the typed framing is all
-            # that is left to build here.
-            GridPoint(index, values, FramingParams.model_validate(raw))
-            for index, (values, raw) in enumerate(sweep.points(base))
-        )
-        return cls(name, sweep, base, points)
-
-    @property
-    def grid_keys(self) -> tuple[str, ...]:
-        return tuple(self.params.grid)
-
-    @property
-    def seeds(self) -> tuple[int, ...]:
-        return tuple(self.params.seeds)
-
-    def tasks(self) -> list[TrainingTask]:
-        """Every training, grid point by grid point, seeds in the order given."""
-        return [TrainingTask(self.params.framing, point, seed) for point in self.points for seed in self.seeds]
-
-    def base_point(self) -> GridPoint | None:
-        """The grid point that leaves the base framing as it is, if the grid holds it."""
-        return next((point for point in self.points if point.framing == self.base), None)
+from alphabet_lstm.formats import DECIMALS, table_csv
+from alphabet_lstm.params import SWEEP_ENGINE, GridPoint, Sweep, show_value
 
 
 @dataclass(frozen=True)
@@ -92,7 +38,7 @@ class TrainingTask:
         """Dask's key: the same framing and seed are the same training, in any sweep."""
         from alphabet_lstm.artifacts import training_key
 
-        return "alphabet-lstm-training-" + training_key(self.point.framing, seed=self.seed, engine=ENGINE)[:24]
+        return "alphabet-lstm-training-" + training_key(self.point.framing, seed=self.seed, engine=SWEEP_ENGINE)[:24]
 
 
 @dataclass(frozen=True)
@@ -112,6 +58,11 @@ class TrainingOutcome:
     worker: str
 
 
+def sweep_tasks(sweep: Sweep) -> list[TrainingTask]:
+    """Every training of the sweep as a task, in the sweep's order."""
+    return [TrainingTask(sweep.params.framing, point, seed) for point, seed in sweep.trainings()]
+
+
 def _worker_address() -> str:
     from distributed import get_worker
 
@@ -128,14 +79,14 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
     bytes, the weights), so both give it the same ``training_key``.
     """
     from alphabet_lstm.artifacts import encoded_bytes, weights_md5
-    from alphabet_lstm.data.encoding import encode_framing
+    from alphabet_lstm.data import encode_framing
     from alphabet_lstm.evaluation import training_metrics
     from alphabet_lstm.model.training import model_spec, train
 
     framing = task.point.framing
     dataset = encode_framing(framing)
-    result = train(dataset, framing, seed=task.seed, engine=ENGINE)
-    spec = model_spec(task.framing, framing, dataset, seed=task.seed, engine=ENGINE)
+    result = train(dataset, framing, seed=task.seed, engine=SWEEP_ENGINE)
+    spec = model_spec(task.framing, framing, dataset, seed=task.seed, engine=SWEEP_ENGINE)
     metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
     return TrainingOutcome(
         key=task.key,
@@ -169,11 +120,11 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
     """
     from distributed import Client, LocalCluster
 
-    address = scheduler_address()
-    if address:
-        with Client(address) as client:
+    if scheduler_address():
+        with Client() as client:  # Client() connects to the scheduler Dask's configuration names
             yield client
         return
+    # Spelt out: Client() alone would start threaded workers and a dashboard on a fixed port.
     count = workers or os.cpu_count() or 1
     with (
         LocalCluster(
@@ -223,7 +174,38 @@ def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutco
 
     with dask_client(workers) as client:
         where = scheduler_address() or f"a local cluster of {len(client.scheduler_info()['workers'])} workers"
-        print(f"[{sweep.name}] {len(sweep.tasks())} trainings on {where}", file=sys.stderr, flush=True)
-        outcomes = run_tasks(client, sweep.tasks(), report)
+        print(f"[{sweep.name}] {len(sweep.trainings())} trainings on {where}", file=sys.stderr, flush=True)
+        outcomes = run_tasks(client, sweep_tasks(sweep), report)
     print(f"[{sweep.name}] done in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
     return outcomes
+
+
+SWEEP_RESULT_COLUMNS = ("seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5")
+SWEEP_TIMING_COLUMNS = ("point", "seed", "seconds", "worker")
+
+
+def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
+    """``point``, one column per grid key, then seed, accuracy, loss, correct, patterns and the
+    data's and weights' md5: only what the same params give on any cluster. Rows by grid
+    point, then seed in the order params.yaml lists them, never by finishing order."""
+    points = {point.index: point for point in sweep.points}
+    rows = [
+        [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
+        + [outcome.seed, f"{outcome.accuracy:.{DECIMALS}f}", f"{outcome.loss:.{DECIMALS}f}"]
+        + [outcome.correct, outcome.patterns, outcome.data_md5, outcome.weights_md5]
+        for outcome in _in_sweep_order(sweep, outcomes)
+    ]
+    return table_csv(["point", *sweep.grid_keys, *SWEEP_RESULT_COLUMNS], rows)
+
+
+def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
+    """Each training's seconds and the Dask worker that ran it: they vary run to run, so the
+    file is neither in git nor a DVC output; the log stage adds it to MLflow when present."""
+    labels = {point.index: point.label for point in sweep.points}
+    rows = [[labels[o.point], o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)]
+    return table_csv(SWEEP_TIMING_COLUMNS, rows)
+
+
+def _in_sweep_order(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> list[TrainingOutcome]:
+    seed_order = {seed: position for position, seed in enumerate(sweep.seeds)}
+    return sorted(outcomes, key=lambda outcome: (outcome.point, seed_order[outcome.seed]))

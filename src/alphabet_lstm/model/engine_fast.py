@@ -1,44 +1,10 @@
-"""The fast training engine: the tutorial's exact math, compiled with numba.
+"""The fast training engine: the tutorial's exact math (forward pass, backpropagation
+through time, Keras' Adam), compiled with numba, in float32.
 
-Why not Keras here: the model is tiny (a 32-unit LSTM step is about 10^4 FLOPs), so with
-per-sample updates Keras' time goes to per-step host overhead (about 5 ms a step on the
-2-core CI machine) and to importing TensorFlow (8-10 s a process). This engine runs the
-same computation in a compiled loop: the forward pass, backpropagation through time, the
-softmax cross-entropy gradient and Keras' Adam update (learning rate 0.001, betas 0.9 and
-0.999, epsilon 1e-7), one update per batch of the configured size, in float32.
-``tests/test_engine_parity.py`` checks it against Keras itself step by step, and the
-benchmark compares accuracy across seeds with the faithful ``model.fit`` engine.
-
-Same numbers on every CPU (issue 10): the kernel is compiled without ``fastmath``, so LLVM
-neither reorders a float sum nor fuses a multiply and an add into an FMA (either would
-round differently depending on the target's vector width and instruction set), and it
-calls no libm function that glibc picks per CPU (expf, exp, log, pow have FMA variants):
-exp, log and tanh are written out below from +, -, *, /, comparisons and exact bit
-operations, step for step as ``model.lstm`` computes them in numpy, and Adam's beta powers
-are a fixed sequence of float64 squarings (``floatmath.power``) instead of ``**``, which numba
-lowers to libm's pow. ``tests/test_determinism.py`` trains every framing's shape
-under the generic x86-64 target and the host CPU and compares the weight bytes.
-
-The speed rule: every inner loop runs across independent outputs (the 4 * units gate
-pre-activations, the 26 classes, the units of a gradient), each output accumulating its
-own sum in a fixed order, so LLVM vectorizes it without reassociating anything. A sum over
-a loop's own index (a dot product) would not vectorize without fastmath; the two the
-backward pass needs, the hidden-state gradients ``dense_kernel @ grad_logits`` and
-``recurrent_kernel @ grad_gates``, are therefore computed as classes / gates outside and
-units inside, over transposed copies of the two kernels refreshed after each Adam update.
-Loops over one gate's units run over a view that starts at index 0 (``candidate[u]``, not
-``gate_row[2 * units + u]``): numba's handling of negative indices otherwise keeps LLVM
-from vectorizing them. The activations, written out below, vectorize with the loops.
-Also: no zero-divisor checks (see ``_jit``), work whose result is exactly zero is skipped
-(see ``train_epochs``), and every framing calls the kernel with one type signature, so it
-compiles once (cached on disk by numba, per CPU target).
-
-Semantics kept from Keras' ``fit``: batches of ``batch_size`` in a fresh random order each
-epoch when shuffling (the last batch may be smaller), the loss averaged over a batch,
-per-epoch loss and accuracy averaged over the samples as they were seen during the epoch
-(before each batch's update). Stateful: row j of each batch continues row j's state from
-the previous batch (no gradient flows across batches), and the state is reset at each
-epoch's end.
+It promises the same weights bit for bit on every CPU (compiled without fastmath, no libm
+call, sums in a fixed order: docs/reproducibility.md) and Keras ``fit``'s semantics for
+batches, shuffling, per-epoch metrics and stateful batches. Why it is hand-written and how
+its loops vectorize: docs/architecture.md.
 """
 
 from __future__ import annotations

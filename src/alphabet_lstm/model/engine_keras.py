@@ -1,14 +1,8 @@
 """The faithful engine: Keras 3 ``model.fit`` exactly as the tutorial calls it.
 
-It is the reference the fast engine is checked against, and selectable with
-``train.engine: keras`` in params.yaml. TensorFlow is imported only when it runs.
-
-Deterministic as far as TensorFlow allows (issue 10): Python's, numpy's and TensorFlow's
-random generators are seeded from the training seed, and TensorFlow's op determinism is on
-(ops without a deterministic implementation raise instead of varying), so two trainings on
-one machine give the same weights. TensorFlow's CPU kernels (Eigen, oneDNN) still pick
-their code per instruction set, so other CPUs may give other numbers; the fast engine is
-the one whose results hold on every CPU.
+The reference the fast engine is checked against, selectable with ``train.engine: keras``;
+TensorFlow is imported only when it runs. Seeded, with TensorFlow's op determinism on: the
+same weights on one machine, not across CPUs (docs/reproducibility.md).
 """
 
 from __future__ import annotations

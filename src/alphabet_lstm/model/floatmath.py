@@ -1,13 +1,8 @@
 """Deterministic float math: exp, log, sigmoid and tanh from IEEE operations only.
 
-Same numbers on every machine: everything here is built from operations that round the
-same way on every CPU (+, -, *, /, comparisons, exact bit and power-of-two operations). No
-libm or numpy transcendental (glibc picks its exp and log per CPU; np.exp and np.tanh are
-SIMD loops dispatched per CPU). Each function's arithmetic is written once, in a core that
-works on numpy arrays and on numba scalars alike: ``model.lstm`` calls the cores on arrays
-(clamping with np.clip, bits through ``view``), ``model.engine_fast`` compiles the same
-cores with numba (clamping with comparisons, bits through LLVM bitcasts), so the numpy
-forward pass and the compiled training kernel give the same floats.
+Each function's arithmetic is written once, in a core that works on numpy arrays and on
+numba scalars alike: ``model.lstm`` calls the cores on arrays, ``model.engine_fast``
+compiles them, so both give the same floats on every CPU (docs/reproducibility.md).
 """
 
 from __future__ import annotations

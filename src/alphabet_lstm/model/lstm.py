@@ -2,17 +2,10 @@
 
 Weights use Keras' own layout (kernel, recurrent_kernel, bias with gates in the order
 input, forget, cell, output; then the Dense kernel and bias), so they move between the
-fast engine, Keras and this module's numpy forward pass unchanged.
-
-Same numbers on every machine (issue 10): everything here whose result is saved is built
-from IEEE operations that round the same way on every CPU (+, -, *, /, sqrt, comparisons,
-exact bit and power-of-two operations), each sum accumulated in a fixed order. There is
-no BLAS (``@``, np.dot: kernels and summation order differ per CPU), no libm or numpy
-transcendental (glibc picks its exp and log per CPU; np.exp and np.tanh are SIMD loops
-dispatched per CPU) and no np.sum over values that are saved (pairwise, in blocks of the
-build's choosing). ``exp``, ``log``, ``sigmoid`` and ``tanh`` below apply the arithmetic of
-``model.floatmath`` to arrays; ``engine_fast`` compiles the same arithmetic, so this
-forward pass and the compiled kernel give the same floats.
+fast engine, Keras and this module's numpy forward pass unchanged. Every saved result is
+built from IEEE operations in a fixed order (no BLAS, no libm), with ``model.floatmath``'s
+arithmetic, so this forward pass and the compiled kernel give the same floats on every CPU
+(docs/reproducibility.md).
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """What an LSTM carries from step to step: h, c and the four gates at every time step.
 
-One function, :func:`trace`, used by the report, the CLI (``predict --show-state``) and
-the notebook. It runs :func:`alphabet_lstm.model.lstm.lstm_step`, the same deterministic
-forward pass evaluation uses, on inputs encoded by the project's own encoding
-(``data/encoding.py``), so padding and scaling are exactly what the model was trained on.
-
-Also here, for the views of the state: distances between states and a 2-D principal
-component projection. Both are built from IEEE +, -, *, /, sqrt with sums in a fixed order
-(a Jacobi eigensolver instead of LAPACK, whose results differ between CPUs), so the numbers
-and figures the report saves are the same bits on every machine (issue 10).
-
-Numpy only: no TensorFlow, numba or MLflow.
+:func:`trace` (for the report, ``predict --show-state`` and the notebook) runs the same
+deterministic step as evaluation on inputs encoded as the model was trained. Distances
+between states and a 2-D principal component projection (a Jacobi eigensolver, not LAPACK)
+give the same bits on every machine. Numpy only.
 """
 
 from __future__ import annotations
@@ -20,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET, letters_to_codes
-from alphabet_lstm.data.encoding import pad_left, shape_inputs
+from alphabet_lstm.alphabet import ALPHABET, letters_to_codes, pad_left, shape_inputs
 from alphabet_lstm.model.lstm import (
     GateActivations,
     LSTMWeights,
@@ -84,13 +76,8 @@ def trace(
     the letters are one query, left zero-padded to the model's input length and laid out
     as time steps or as the features of one step; it takes at most ``input_length`` letters.
     """
-    if isinstance(letters, str):
-        codes = letters_to_codes(letters.upper())
-    else:
-        codes = [int(code) for code in letters]
-        bad = [code for code in codes if not 0 <= code < len(ALPHABET)]
-        if bad:
-            raise ValueError(f"letter codes must be 0-{len(ALPHABET) - 1}; got {bad[0]}")
+    # Codes come from the checked query or a data set's patterns: they are not checked again.
+    codes = letters_to_codes(letters.upper()) if isinstance(letters, str) else [int(code) for code in letters]
     if not codes:
         raise ValueError("trace needs at least one letter")
     if not spec.stateful and len(codes) > spec.input_length:

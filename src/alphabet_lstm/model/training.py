@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from alphabet_lstm.data.encoding import EncodedDataset
+from alphabet_lstm.alphabet import EncodedDataset
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, initial_weights
 from alphabet_lstm.params import FramingParams
 
-ENGINES = ("fast", "keras")
 # The fast engine's compiled kernel returns to Python between chunks of epochs this long,
 # so progress is printed and Ctrl-C / SIGTERM are handled within a fraction of a second.
 CHUNK_SECONDS = 0.25
@@ -130,7 +130,7 @@ def train(
     framing: FramingParams,
     *,
     seed: int,
-    engine: str,
+    engine: Literal["fast", "keras"],
     shared_start: bool = False,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> TrainingResult:
@@ -140,8 +140,6 @@ def train(
     with numpy; the Keras engine uses Keras' own, unless ``shared_start`` hands it the fast
     engine's (the benchmark's paired comparison: same start, same batches, both engines).
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine {engine!r} is not one of: {', '.join(ENGINES)}")
     batch_size = framing.resolved_batch_size
     started = time.perf_counter()
     initial: LSTMWeights | None = None

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.data.datasets import all_queries
-from alphabet_lstm.data.encoding import pad_left, shape_inputs
-from alphabet_lstm.data.kinds import sliding_patterns
+from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
+from alphabet_lstm.data import all_queries
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import Projection, StateTrace, distance, principal_components, trace
+from alphabet_lstm.params import sliding_patterns
 
 # The tutorial's cold-start example: K right after a reset.
 COLD_LETTER = "K"

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 from alphabet_lstm.artifacts import encoded_bytes, publish_directory, read_json
-from alphabet_lstm.data.datasets import patterns_from_records
-from alphabet_lstm.data.encoding import encode_framing
+from alphabet_lstm.data import encode_framing, patterns_from_records
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.params import load_params
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from alphabet_lstm.artifacts import load_encoded, load_model, read_json, write_json, write_text
-from alphabet_lstm.data.datasets import patterns_from_records
+from alphabet_lstm.data import patterns_from_records
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import evaluate
 from alphabet_lstm.formats import predictions_csv, probabilities_csv

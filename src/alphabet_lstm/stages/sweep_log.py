@@ -15,9 +15,9 @@ from alphabet_lstm import tracking
 from alphabet_lstm.artifacts import file_md5, read_json
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.formats import read_table
-from alphabet_lstm.params import load_params
+from alphabet_lstm.params import SWEEP_ENGINE as ENGINE
+from alphabet_lstm.params import Sweep, load_params
 from alphabet_lstm.report.sweep import POINTS_NAME
-from alphabet_lstm.sweep import ENGINE, Sweep
 from alphabet_lstm.tracking.records import sweep_records
 
 

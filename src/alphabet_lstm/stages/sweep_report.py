@@ -9,9 +9,9 @@ import pandas as pd
 
 from alphabet_lstm.artifacts import publish_directory, write_json
 from alphabet_lstm.errors import UsageError, run_entry_point
-from alphabet_lstm.params import load_params
+from alphabet_lstm.params import SWEEP_ENGINE as ENGINE
+from alphabet_lstm.params import Sweep, load_params
 from alphabet_lstm.report.sweep import summarize_points, summary_metrics, sweep_report_files
-from alphabet_lstm.sweep import ENGINE, Sweep
 
 
 def main(argv: list[str] | None = None) -> None:

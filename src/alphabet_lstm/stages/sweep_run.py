@@ -13,9 +13,8 @@ import sys
 
 from alphabet_lstm.artifacts import write_text
 from alphabet_lstm.errors import run_entry_point
-from alphabet_lstm.formats import sweep_results_csv, sweep_timing_csv
-from alphabet_lstm.params import load_params
-from alphabet_lstm.sweep import Sweep, run_sweep
+from alphabet_lstm.params import Sweep, load_params
+from alphabet_lstm.sweep import run_sweep, sweep_results_csv, sweep_timing_csv
 
 
 def main(argv: list[str] | None = None) -> None:

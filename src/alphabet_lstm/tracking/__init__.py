@@ -1,30 +1,20 @@
-"""MLflow tracking: where runs go, and checking a tracking server before anything is logged.
+"""MLflow tracking: the names every part shares, and where to find the rest.
 
-This module is light (no MLflow import): it names the store and checks the server.
-``records`` reads the stage outputs into what a run holds, ``store`` writes them with
-MLflow's own APIs, ``registry`` registers the models and moves ``champion``,
-``pyfunc_model`` is the MLflow model of a training.
-
-The store is params.yaml's ``tracking.uri``, a param like any other so that DVC reruns the
-log stages when it changes (a DVC remote is committed config too). Its default,
-``sqlite:///mlflow.db``, is the SQLite file at the root of the main checkout: a relative
-path is resolved there, so runs from ``dvc exp run`` temporary and queued copies (which live
-under ``<root>/.dvc/tmp/exps/``) land in the same store. The credentials are not params:
-``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (MLflow's own variables).
+``server`` resolves the store and checks a tracking server (no MLflow import), ``records``
+reads the stage outputs into what a run holds, ``store`` writes them with MLflow's own APIs,
+``registry`` registers the models and moves ``champion``, ``pyfunc_model`` is the MLflow
+model of a training. Credentials are MLflow's own variables (MLFLOW_TRACKING_USERNAME/PASSWORD).
 """
 
-from __future__ import annotations
-
-import base64
-import os
-import subprocess
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
-from pathlib import Path
-
-from alphabet_lstm.errors import UsageError
-from alphabet_lstm.params import TrackingParams
+from alphabet_lstm.tracking.server import (
+    StoreMismatch,
+    TrackingFailed,
+    TrackingUnavailable,
+    check_tracking_server,
+    git_commit,
+    main_checkout_root,
+    tracking_uri,
+)
 
 EXPERIMENT_NAME = "alphabet-lstm"
 SWEEPS_EXPERIMENT_NAME = "alphabet-lstm-sweeps"
@@ -33,119 +23,3 @@ SWEEPS_EXPERIMENT_DESCRIPTION = (
     "accuracy over seeds, the best point) with one child run per training (a grid point at a seed)."
 )
 DEFAULT_ARTIFACTS_NAME = "mlartifacts"
-SERVER_CHECK_TIMEOUT_SECONDS = 5.0
-_EXPERIMENT_COPY_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
-# An authenticated request every MLflow server answers (200), or refuses with 401.
-_CREDENTIALS_CHECK_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
-
-
-class TrackingUnavailable(UsageError):
-    """The tracking server tracking.uri names does not answer, or refuses us."""
-
-
-class TrackingFailed(UsageError):
-    """MLflow refused a request while logging."""
-
-
-class StoreMismatch(UsageError):
-    """MLFLOW_TRACKING_URI names another store than tracking.uri."""
-
-
-def main_checkout_root(start: Path | None = None) -> Path:
-    """The main checkout, also when running inside a DVC experiment's temporary copy."""
-    start = (start or Path.cwd()).resolve()
-    text = str(start) + os.sep
-    if _EXPERIMENT_COPY_MARKER in text:
-        return Path(text.split(_EXPERIMENT_COPY_MARKER)[0])
-    for candidate in [start, *start.parents]:
-        if (candidate / "dvc.yaml").exists() and (candidate / ".dvc").is_dir():
-            return candidate
-    return start
-
-
-def _resolved(uri: str, start: Path | None) -> str:
-    """A store's URI as MLflow is given it: a relative SQLite path made absolute at the main
-    checkout, a server's address without a trailing slash (the same server either way)."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return f"sqlite:///{main_checkout_root(start) / uri.removeprefix('sqlite:///')}"
-    if uri.startswith(("http://", "https://")):
-        return uri.rstrip("/")
-    return uri
-
-
-def tracking_uri(configured: str, start: Path | None = None, environ: Mapping[str, str] = os.environ) -> str:
-    """The MLflow store to use: ``configured`` (params.yaml's tracking.uri) resolved, seen
-    from ``start`` (the working directory by default).
-
-    StoreMismatch if MLFLOW_TRACKING_URI (in ``environ``) names another store: DVC cannot
-    see the variable, so a store named there would get the runs of whichever repros happened
-    to run a log stage and miss the trainings DVC calls up to date. Naming the same store, it
-    is harmless (plain MLflow clients read it).
-    """
-    uri = _resolved(configured, start)
-    environment = environ.get("MLFLOW_TRACKING_URI")
-    if environment and _resolved(environment, start) != uri:
-        shown = configured if configured == uri else f"{configured}, that is {uri}"
-        raise StoreMismatch(
-            f"MLFLOW_TRACKING_URI={environment} names another MLflow store than params.yaml's "
-            f"tracking.uri ({shown}). DVC reruns the log stages when a param changes, never when an "
-            "environment variable does, so the store is the param: set tracking.uri in params.yaml "
-            f"(or `dvc exp run -S tracking.uri={environment}` for one experiment) and unset "
-            "MLFLOW_TRACKING_URI."
-        )
-    return uri
-
-
-def _http_status(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[int | None, str]:
-    """The HTTP status of a GET (None if nothing answered) and a reason to show."""
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, f"HTTP {response.status}"
-    except urllib.error.HTTPError as error:
-        return error.code, f"HTTP {error.code}"
-    except (urllib.error.URLError, OSError) as error:
-        return None, str(getattr(error, "reason", error))
-
-
-def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECONDS) -> None:
-    """For an http(s) tracking URI, fail fast unless the server answers and takes our
-    credentials (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    base = uri.rstrip("/")
-    status, reason = _http_status(base + "/health", timeout)
-    if status != 200:
-        raise TrackingUnavailable(
-            f"MLflow tracking server {uri} did not answer ({reason}). Start the server, or set "
-            f"tracking.uri in params.yaml to another store ({TrackingParams().uri}: the embedded one)."
-        )
-    username = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
-    headers = {}
-    if username:
-        token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    status, reason = _http_status(base + _CREDENTIALS_CHECK_PATH, timeout, headers)
-    if status == 401:
-        who = (
-            f"the user name and password of MLFLOW_TRACKING_USERNAME={username}"
-            if username
-            else "requests without credentials"
-        )
-        raise TrackingUnavailable(
-            f"MLflow tracking server {uri} refused {who} (HTTP 401). Set MLFLOW_TRACKING_USERNAME "
-            "and MLFLOW_TRACKING_PASSWORD to an account on that server (docs/team.md: admin makes one with add-user)."
-        )
-    if status != 200:
-        raise TrackingUnavailable(f"MLflow tracking server {uri} failed a search request ({reason}).")
-
-
-def git_commit(cwd: Path | None = None) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        )
-        return result.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"

@@ -1,19 +1,11 @@
 """A trained model as an MLflow pyfunc model: letters in, the next letter out.
 
-Self-contained: this module imports only mlflow, numpy, pandas and the project's query
-path (querying.py, model/lstm.py, data/encoding.py, alphabet.py), and the logged model
-carries those files (MLflow's ``code_paths``, listed by tracking/shipped.py), so an
-environment holding only the pinned mlflow loads and serves it. The weights travel as the
-model's ``weights`` artifact, the same .npz file DVC tracks, which carries its own spec
-(framing, layout, input length, statefulness, batch size).
-
-Input: a DataFrame with a string column ``letters``, one query per row (``"KLM"``;
-lower case is read as upper case). A stateless model gets the letters as one left-padded
-input and takes the lengths it was trained on. A stateful model is fed them as it was
-trained and evaluated, from a reset state: at batch size B, B streams side by side, letter
-i in stream i mod B, so the query A..K is answered as evaluation answered the pattern K.
-Output: one row per query with ``next_letter`` and its ``probability``, then the second
-and third most probable letters.
+Self-contained: it imports only mlflow, numpy, pandas and the query path the logged model
+carries (``code_paths``, listed by tracking/shipped.py); its weights are the .npz file DVC
+tracks, with its own spec. Input: a DataFrame with a string column ``letters``, one query
+a row. A stateful model is fed them as it was evaluated, from a reset state (at batch size
+B, letter i in stream i mod B). Output per query: ``next_letter``, its ``probability``,
+then the second and third most probable letters.
 """
 
 from __future__ import annotations
@@ -28,7 +20,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
-from alphabet_lstm.querying import query_probabilities, top_letters
+from alphabet_lstm.model.querying import query_probabilities, top_letters
 
 INPUT_COLUMN = "letters"
 WEIGHTS_ARTIFACT = "weights"

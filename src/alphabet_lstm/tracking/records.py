@@ -20,7 +20,7 @@ from alphabet_lstm.formats import read_evaluation, read_history, read_prediction
 from alphabet_lstm.params import FramingParams
 
 if TYPE_CHECKING:  # the pipeline's log stage runs none of the sweep code
-    from alphabet_lstm.sweep import Sweep
+    from alphabet_lstm.params import Sweep
 
 TRAINING_KIND = "training"
 SUMMARY_KIND = "summary"

@@ -23,7 +23,7 @@ ENTRY_FILE = PACKAGE_ROOT / "tracking" / "pyfunc_entry.py"
 
 def code_files() -> list[Path]:
     """The package files the entry file runs, relative to the package's parent directory
-    (``alphabet_lstm/querying.py``, ...), sorted; neither the entry file nor ``__init__``."""
+    (``alphabet_lstm/model/querying.py``, ...), sorted; neither the entry file nor ``__init__``."""
     paths = (module_path(name) for name in module_closure(ENTRY_MODULE) if name != ENTRY_MODULE)
     return sorted(path.relative_to(PACKAGE_ROOT.parent) for path in paths if path and path.name != "__init__.py")
 

@@ -1,13 +1,8 @@
 """Writing records to MLflow, idempotently, with MLflow's own APIs.
 
-A run is looked up by its content key (a tag) before anything is written: a FINISHED run
-with the key is reused, so logging the same training twice adds nothing. A new run is
-written inside ``mlflow.start_run``, which ends it FAILED if anything raises on the way
-(a run never stays RUNNING because of us); failed runs are not reused, the next attempt
-writes a fresh one. A process killed outright (SIGKILL) cannot end its run: the next log
-ends it KILLED (write_once), and of two loggers racing for one key the later gives way.
-
-The registry (versions and the ``champion`` alias) is ``tracking.registry``.
+A FINISHED run with the record's content key is reused; a new run never stays RUNNING
+because of us, and one left by a killed writer is ended KILLED before it is written again
+(docs/architecture.md, the MLflow store). The registry is ``tracking.registry``.
 """
 
 from __future__ import annotations

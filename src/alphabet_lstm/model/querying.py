@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.data.encoding import pad_left, shape_inputs
+from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward
 
 

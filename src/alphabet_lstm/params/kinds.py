@@ -1,5 +1,6 @@
 """The dataset kinds: what every kind provides, each kind's params and patterns, and the
 strict params base the whole schema shares; the params union and dispatch are built from them.
+A pattern is an input run of letter codes and the code of the letter that follows it.
 
 Adding a kind: its :class:`DatasetKind` subclass here (params, patterns, query lengths),
 and its class listed once in ``KINDS`` below.
@@ -7,19 +8,34 @@ and its class listed once in ``KINDS`` below.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from alphabet_lstm.alphabet import VOCABULARY_SIZE
-from alphabet_lstm.data.datasets import Patterns
+from alphabet_lstm.alphabet import VOCABULARY_SIZE, codes_to_letters
 
 # The longest input any dataset can hold: a window of 25 letters still has a next letter.
 MAX_SEQUENCE_LENGTH = VOCABULARY_SIZE - 1
 SequenceLength = Annotated[StrictInt, Field(ge=1, le=MAX_SEQUENCE_LENGTH)]
 # numpy's RandomState takes seeds that fit in 32 bits.
 Seed = Annotated[StrictInt, Field(ge=0, le=2**32 - 1)]
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """Input code runs (ragged) and their target codes."""
+
+    inputs: tuple[tuple[int, ...], ...]
+    targets: tuple[int, ...]
+
+    def as_records(self) -> list[dict]:
+        """Letters, for the human-readable data file: [{"input": "ABC", "target": "D"}]."""
+        return [
+            {"input": codes_to_letters(run), "target": codes_to_letters([target])}
+            for run, target in zip(self.inputs, self.targets)
+        ]
 
 
 class StrictModel(BaseModel):

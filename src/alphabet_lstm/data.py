@@ -1,0 +1,38 @@
+"""A framing's data set: its patterns read back from the data file, every possible query,
+and the encoded arrays that the encode stage, the sweeps and the benchmarks all build here.
+
+A pattern is an input run of letter codes and the code of the letter that follows it
+(:class:`alphabet_lstm.params.Patterns`); each dataset kind generates its own.
+"""
+
+from __future__ import annotations
+
+from alphabet_lstm.alphabet import VOCABULARY_SIZE, EncodedDataset, encode_patterns, letters_to_codes
+from alphabet_lstm.params import FramingParams, Patterns
+
+
+def all_queries(max_len: int) -> Patterns:
+    """Every contiguous run of 1..max_len letters that has a next letter, in order."""
+    inputs, targets = [], []
+    for length in range(1, max_len + 1):
+        for start in range(VOCABULARY_SIZE - length):
+            inputs.append(tuple(range(start, start + length)))
+            targets.append(start + length)
+    return Patterns(tuple(inputs), tuple(targets))
+
+
+def patterns_from_records(records: list[dict]) -> Patterns:
+    """The inverse of :meth:`Patterns.as_records`."""
+    return Patterns(
+        tuple(tuple(letters_to_codes(record["input"])) for record in records),
+        tuple(letters_to_codes(record["target"])[0] for record in records),
+    )
+
+
+def encode_framing(framing: FramingParams, patterns: Patterns | None = None) -> EncodedDataset:
+    """A framing's data set as its LSTM takes it: its patterns (generated from its dataset
+    params unless given) left-padded, scaled and laid out."""
+    patterns = patterns or framing.dataset.patterns()
+    return encode_patterns(
+        patterns.inputs, patterns.targets, layout=framing.layout, input_length=framing.dataset.input_length
+    )
