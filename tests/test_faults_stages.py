@@ -1,0 +1,153 @@
+"""Each stage stopped with SIGTERM under `dvc repro`, as a user's shell or a CI runner stops it:
+one line says what happened, nothing half-written is left, and the recovery note the stage
+prints is true: running exactly the commands it names gives back every output,
+byte-identical, and the next `dvc repro` completes with the workspace at the baseline.
+
+The clone is test_team's two-framing cut on the small-epoch profile, reproduced once and
+committed as docs/team.md asks (dvc.lock and metrics/ in git).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import pipeline_env, run, stages_run
+from team_helpers import output_files, team_clone
+
+pytestmark = pytest.mark.e2e
+
+# The stage's command line names its module; the stage itself is what DVC calls it.
+STAGES = {
+    "train@one_char": "alphabet_lstm.stages.train",
+    "evaluate@stateful": "alphabet_lstm.stages.evaluate",
+    "report": "alphabet_lstm.stages.report",
+    "log": "alphabet_lstm.stages.log",
+}
+SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
+UP_TO_DATE = "Data and pipelines are up to date."
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> Path:
+    root = team_clone(tmp_path_factory.mktemp("faults-stages") / "repo")
+    run(["dvc", "repro"], root)
+    run(["git", "add", "dvc.lock", "metrics"], root)
+    run(["git", "commit", "-q", "-m", "Reproduce"], root)
+    return root
+
+
+def workspace_files(root: Path) -> dict[str, bytes]:
+    """What the user has: every pipeline output, and the log stage's record."""
+    files = output_files(root)
+    logged = root / "mlflow-logged.json"
+    if logged.exists():
+        files["mlflow-logged.json"] = logged.read_bytes()
+    return files
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def stage_process(dvc_pid: int, module: str) -> int | None:
+    """The stage's Python process once it handles SIGTERM (its entry point is running)."""
+    for pid in descendants(dvc_pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.MULTILINE).group(1), 16)
+        if f"-m {module} " in command and caught & SIGTERM_BIT:
+            return pid
+    return None
+
+
+def terminate_stage(root: Path, stage: str) -> subprocess.CompletedProcess:
+    """`dvc repro -f -s STAGE`, its stage process sent SIGTERM once its entry point runs.
+
+    The process is frozen before the signal and thawed after, so that it cannot finish in
+    between: the signal always lands inside the stage's work.
+    """
+    dvc = subprocess.Popen(
+        ["dvc", "repro", "-f", "-s", stage],
+        cwd=root,
+        env=pipeline_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    sent = False
+    while not sent and dvc.poll() is None and time.monotonic() < deadline:
+        pid = stage_process(dvc.pid, STAGES[stage])
+        if pid is not None:
+            os.kill(pid, signal.SIGSTOP)
+            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)
+            sent = True
+        time.sleep(0.02)
+    stdout, stderr = dvc.communicate(timeout=300)
+    assert sent, f"the {stage} stage was not caught running:\n{stdout[-2000:]}\n{stderr[-2000:]}"
+    return subprocess.CompletedProcess(dvc.args, dvc.returncode, stdout, stderr)
+
+
+def recovery_commands(note: str) -> list[list[str]]:
+    """The commands a recovery note names (in backquotes), as argument lists."""
+    return [shlex.split(command) for command in re.findall(r"`([^`]+)`", note) if command != "dvc repro"]
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_a_stage_stopped_by_sigterm_says_so_and_its_note_restores_everything(baseline: Path, stage: str):
+    before = workspace_files(baseline)
+    baseline_files = dict(before)
+    stopped = terminate_stage(baseline, stage)
+    output = stopped.stdout + stopped.stderr
+    assert stopped.returncode != 0, output
+    assert "terminated (SIGTERM): stopped before finishing; no output was half-written" in output.splitlines()
+    [note] = [line for line in output.splitlines() if line.startswith(f"note: stage {stage} failed")]
+    # Nothing half-written: no temporary file of ours is left, and every output there is whole
+    # (the baseline's bytes; DVC removed the rest).
+    after = workspace_files(baseline)
+    assert [name for name in after if Path(name).name.startswith(".") and name.endswith((".tmp", ".old"))] == []
+    assert {name: data for name, data in after.items() if before.get(name) != data} == {}
+
+    # Exactly what the note says, and nothing else, gives back every output.
+    for command in recovery_commands(note):
+        run(command, baseline)
+    restored = workspace_files(baseline)
+    if stage == "log":
+        # Its one output is the record of what was logged, which the note says the next
+        # `dvc repro` writes again; everything else was never touched.
+        assert "mlflow-logged.json needs no restoring: the next `dvc repro` writes it again" in note
+        before.pop("mlflow-logged.json")
+    assert restored == before, f"{note}: differs in {sorted(set(restored) ^ set(before))}"
+    assert run(["git", "status", "--porcelain"], baseline).stdout == ""
+
+    # The next `dvc repro` completes, retraining nothing, and the workspace is the baseline.
+    again = run(["dvc", "repro"], baseline)
+    assert not [name for name in stages_run(again.stdout) if name.startswith("train@")], again.stdout
+    assert workspace_files(baseline) == baseline_files
+    assert run(["dvc", "status"], baseline).stdout.strip() == UP_TO_DATE
+    assert run(["git", "status", "--porcelain"], baseline).stdout == ""
