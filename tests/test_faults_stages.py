@@ -9,12 +9,14 @@ committed as docs/team.md asks (dvc.lock and metrics/ in git).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shlex
 import signal
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,20 @@ STAGES = {
     "report": "alphabet_lstm.stages.report",
     "log": "alphabet_lstm.stages.log",
 }
+# The evaluate stage's arguments for one_char, as dvc.yaml gives them.
+EVALUATE_ONE_CHAR = [
+    "--models",
+    "models/one_char",
+    "--encoded",
+    "data/encoded/one_char.npz",
+    "--patterns",
+    "data/patterns/one_char.json",
+    *[
+        argument
+        for kind in ("metrics", "predictions", "details", "probabilities")
+        for argument in (f"--{kind}", f"metrics/{'evaluation' if kind == 'metrics' else kind}/one_char")
+    ],
+]
 SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
 UP_TO_DATE = "Data and pipelines are up to date."
 
@@ -151,3 +167,91 @@ def test_a_stage_stopped_by_sigterm_says_so_and_its_note_restores_everything(bas
     assert workspace_files(baseline) == baseline_files
     assert run(["dvc", "status"], baseline).stdout.strip() == UP_TO_DATE
     assert run(["git", "status", "--porcelain"], baseline).stdout == ""
+
+
+# --- A model file damaged ------------------------------------------------------------------
+
+MODEL = "models/one_char/seed7.npz"
+
+
+def rewritten_model(original: bytes, change) -> bytes:
+    """The model's zip with ``change(members)`` applied to its {name: bytes} members."""
+    with zipfile.ZipFile(io.BytesIO(original)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    change(members)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def array_bytes(array) -> bytes:
+    import numpy as np
+
+    member = io.BytesIO()
+    np.lib.format.write_array(member, np.asarray(array, dtype=np.float32))
+    return member.getvalue()
+
+
+def with_nan(members: dict[str, bytes]) -> None:
+    import numpy as np
+
+    bias = np.lib.format.read_array(io.BytesIO(members["dense_bias.npy"])).copy()
+    bias[3] = np.nan
+    members["dense_bias.npy"] = array_bytes(bias)
+
+
+DAMAGES = {
+    "an array missing": (lambda members: members.pop("dense_bias.npy"), "dense_bias.npy missing"),
+    "its metadata missing": (lambda members: members.pop("metadata.json"), "metadata.json is missing"),
+    "NaN weights": (with_nan, "dense_bias holds values that are not finite numbers"),
+    "mis-shaped weights": (
+        lambda members: members.update({"bias.npy": array_bytes([0.0] * 3)}),
+        "bias has shape (3,), the spec makes it",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_model_is_refused_naming_the_file_and_dvc_checkout_restores_it(baseline: Path, damage: str):
+    from conftest import VENV_BIN, alphabet_lstm
+
+    change, problem = DAMAGES[damage]
+    before = workspace_files(baseline)
+    (baseline / MODEL).write_bytes(rewritten_model(before[MODEL], change))
+    expected = (
+        f"error: {MODEL}: damaged model ({problem}"
+        if problem.endswith("makes it")
+        else f"error: {MODEL}: damaged model ({problem}); `dvc checkout --force {MODEL}` restores the trained one"
+    )
+    export_path = baseline / "one_char.keras"
+    for refused in (
+        alphabet_lstm("predict", "--framing", "one_char", "A", cwd=baseline),
+        alphabet_lstm("export", "--framing", "one_char", "--out", str(export_path), cwd=baseline),
+    ):
+        assert refused.returncode == 2 and refused.stdout == "", refused
+        [line] = refused.stderr.splitlines()
+        assert line.startswith(expected) and line.endswith("restores the trained one"), line
+    assert not export_path.exists()
+
+    # The evaluate stage, as DVC runs it: the same line, then the stage's note.
+    evaluated = run(
+        [str(VENV_BIN / "python"), "-m", STAGES["evaluate@stateful"], *EVALUATE_ONE_CHAR],
+        baseline,
+        env=pipeline_env({"DVC_STAGE": "evaluate@one_char", "DVC_ROOT": str(baseline)}),
+        check=False,
+    )
+    assert evaluated.returncode == 2
+    error, note = evaluated.stderr.splitlines()
+    assert error.startswith(expected), error
+    assert note.startswith("note: stage evaluate@one_char failed; `git checkout -- metrics/evaluation/one_char")
+    # Nothing else touched: only the damaged file differs from the baseline.
+    after = workspace_files(baseline)
+    assert {name for name in after if after[name] != before.get(name)} == {MODEL}
+
+    # The command the error names restores the trained model, byte for byte.
+    command = re.search(r"`(dvc checkout [^`]+)`", error).group(1)
+    run(shlex.split(command), baseline)
+    assert workspace_files(baseline) == before
+    assert run(["dvc", "status"], baseline).stdout.strip() == UP_TO_DATE
