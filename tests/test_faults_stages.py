@@ -255,3 +255,33 @@ def test_a_damaged_model_is_refused_naming_the_file_and_dvc_checkout_restores_it
     run(shlex.split(command), baseline)
     assert workspace_files(baseline) == before
     assert run(["dvc", "status"], baseline).stdout.strip() == UP_TO_DATE
+
+
+# --- A workspace change stepped back with the README's commands -----------------------------
+
+# README's step back to the baseline after `dvc exp apply` (or an experiment run in the workspace).
+STEP_BACK = "git checkout HEAD -- params.yaml dvc.lock metrics && git clean -fdq metrics && dvc checkout"
+
+
+def readme_step_back() -> str:
+    from conftest import REPO_ROOT
+
+    [line] = [line for line in (REPO_ROOT / "README.md").read_text().splitlines() if "# back to the baseline" in line]
+    return line.removeprefix("$ ").split("    #")[0]
+
+
+@pytest.mark.parametrize(
+    "setting", ["seeds=[7,8]", "framings.one_char.units=4"], ids=["seeds added", "a framing changed"]
+)
+def test_a_change_stepped_back_with_the_readmes_commands_is_exactly_the_baseline(baseline: Path, setting: str):
+    assert readme_step_back() == STEP_BACK
+    before = workspace_files(baseline)
+    run(["dvc", "exp", "run", "--temp", "-n", "stepped", "-S", setting], baseline)
+    run(["dvc", "exp", "apply", "stepped"], baseline)
+    assert workspace_files(baseline) != before
+    for command in STEP_BACK.split(" && "):
+        run(shlex.split(command), baseline)
+    run(["dvc", "exp", "remove", "stepped"], baseline)
+    assert run(["git", "status", "--porcelain"], baseline).stdout == ""
+    assert run(["dvc", "status"], baseline).stdout.strip() == UP_TO_DATE
+    assert workspace_files(baseline) == before
