@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOG_TEMPLATES, VENV_BIN, pipeline_env, run
-from team_helpers import FRAMINGS, TeamServer, add_user, login, rest_json, running_team_server, team_clone
+from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, pipeline_env, run
+from team_helpers import FRAMINGS, SERVER_SCRIPT, TeamServer, add_user, login, rest_json, running_team_server, team_clone
 
 pytestmark = pytest.mark.e2e
 
@@ -237,3 +237,54 @@ def server_connections(pid: int, port: int) -> int:
         and int(fields[2].rpartition(":")[2], 16) == port
         and fields[9] in sockets
     )
+
+
+def server_script(server: TeamServer, command: str) -> None:
+    port = server.uri.rpartition(":")[2]
+    options = ["--port", port, "--pg-port", str(server.pg_port), "--workers", "1"] if command == "start" else []
+    run(["bash", str(SERVER_SCRIPT), command, "--dir", str(server.directory), *options], REPO_ROOT, timeout=600)
+
+
+def test_the_server_stopped_mid_log_fails_the_stage_in_one_line_and_the_next_log_completes(
+    server: TeamServer, trained: Path, teammate_login: dict[str, str], tmp_path: Path
+):
+    experiment = "faults-server-stopped"
+    credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
+    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment})
+    params = server_params(trained, server, tmp_path / "params.yaml")
+    host = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
+    stage = subprocess.Popen(
+        log_stage_command(params, tmp_path / "logged.json"),
+        cwd=trained,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    caught = False
+    deadline = time.monotonic() + 300
+    while not caught and stage.poll() is None and time.monotonic() < deadline:
+        caught = bool(running_runs_of(server, credentials, experiment, host))
+        time.sleep(0.05)
+    assert caught, "the log stage was not caught writing a run"
+    stopped_at = time.monotonic()
+    server_script(server, "stop")
+    try:
+        _, errors = stage.communicate(timeout=300)
+        failed_after = time.monotonic() - stopped_at
+    finally:
+        server_script(server, "start")
+    print(f"the log stage failed {failed_after:.1f}s after the server stopped:\n{errors}")
+    assert stage.returncode == 2, errors
+    [line] = errors.splitlines()
+    assert line.startswith(f"error: MLflow {server.uri} refused a request: ") or line.startswith(
+        f"error: MLflow tracking server {server.uri}"
+    ), line
+    assert not (tmp_path / "logged.json").exists()
+
+    # Started again, the next log stage completes: the run left RUNNING (its writer, on this
+    # host, is gone) is ended KILLED, and every training has one FINISHED run.
+    run(log_stage_command(params, tmp_path / "logged.json"), trained, env=env, timeout=600)
+    runs = experiment_runs(server, credentials, experiment)
+    assert_one_finished_run_per_training(runs)
+    assert (tmp_path / "logged.json").read_bytes() == (trained / "mlflow-logged.json").read_bytes()
