@@ -20,7 +20,16 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, pipeline_env, run
-from team_helpers import FRAMINGS, SERVER_SCRIPT, TeamServer, add_user, login, rest_json, running_team_server, team_clone
+from team_helpers import (
+    FRAMINGS,
+    SERVER_SCRIPT,
+    TeamServer,
+    add_user,
+    login,
+    rest_json,
+    running_team_server,
+    team_clone,
+)
 
 pytestmark = pytest.mark.e2e
 
