@@ -165,7 +165,7 @@ def test_a_stage_stopped_by_sigterm_says_so_and_its_note_restores_everything(bas
     again = run(["dvc", "repro"], baseline)
     assert not [name for name in stages_run(again.stdout) if name.startswith("train@")], again.stdout
     assert workspace_files(baseline) == baseline_files
-    assert run(["dvc", "status"], baseline).stdout.strip() == UP_TO_DATE
+    assert run(["dvc", "status", "dvc.yaml"], baseline).stdout.strip() == UP_TO_DATE
     assert run(["git", "status", "--porcelain"], baseline).stdout == ""
 
 
@@ -254,7 +254,7 @@ def test_a_damaged_model_is_refused_naming_the_file_and_dvc_checkout_restores_it
     command = re.search(r"`(dvc checkout [^`]+)`", error).group(1)
     run(shlex.split(command), baseline)
     assert workspace_files(baseline) == before
-    assert run(["dvc", "status"], baseline).stdout.strip() == UP_TO_DATE
+    assert run(["dvc", "status", "dvc.yaml"], baseline).stdout.strip() == UP_TO_DATE
 
 
 # --- A workspace change stepped back with the README's commands -----------------------------
@@ -283,5 +283,5 @@ def test_a_change_stepped_back_with_the_readmes_commands_is_exactly_the_baseline
         run(shlex.split(command), baseline)
     run(["dvc", "exp", "remove", "stepped"], baseline)
     assert run(["git", "status", "--porcelain"], baseline).stdout == ""
-    assert run(["dvc", "status"], baseline).stdout.strip() == UP_TO_DATE
+    assert run(["dvc", "status", "dvc.yaml"], baseline).stdout.strip() == UP_TO_DATE
     assert workspace_files(baseline) == before
