@@ -22,9 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from alphabet_lstm.errors import UsageError
 from alphabet_lstm.params import FramingParams, Params, SweepParams, grid_label
 
 ENGINE = "fast"  # a sweep is hundreds of trainings: the faithful Keras loop is too slow for it
+# How long a scheduler that DASK_SCHEDULER_ADDRESS names may take to answer (distributed's
+# own default is 30 s, and it ends in a traceback).
+SCHEDULER_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,15 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
 
     address = scheduler_address()
     if address:
-        with Client(address) as client:
+        try:
+            client = Client(address, timeout=SCHEDULER_TIMEOUT_SECONDS)
+        except OSError as error:  # distributed's connect timeout is an OSError too
+            raise UsageError(
+                f"Dask scheduler {address} (DASK_SCHEDULER_ADDRESS) did not answer within "
+                f"{SCHEDULER_TIMEOUT_SECONDS}s ({type(error).__name__}): start it, or unset "
+                "DASK_SCHEDULER_ADDRESS to run on a local cluster"
+            ) from None
+        with client:
             yield client
         return
     count = workers or os.cpu_count() or 1
