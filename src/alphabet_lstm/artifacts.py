@@ -173,9 +173,7 @@ class DamagedModelError(UsageError):
     missing, a weight mis-shaped or not finite. DVC's cache holds the trained one."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
-        super().__init__(
-            f"{path}: damaged model ({problem}); `dvc checkout --force {path}` restores the trained one"
-        )
+        super().__init__(f"{path}: damaged model ({problem}); `dvc checkout --force {path}` restores the trained one")
 
 
 def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
