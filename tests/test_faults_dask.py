@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -108,3 +109,55 @@ def test_a_worker_killed_mid_sweep_under_dvc_repro_leaves_the_results_byte_ident
     assert killed, "the worker was never caught with a training in hand"
     assert "sweeps/dvc.yaml:sweep_run@tiny" in stages_run(repro.stdout)
     assert (root / "sweeps" / "tiny" / "results.csv").read_text() == undisturbed
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_by_sigterm_says_so_writes_nothing_and_leaves_no_worker(tmp_path: Path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_with({"tiny": KILLED_SWEEP}), sort_keys=False))
+    results = tmp_path / "results.csv"
+    results.write_text("the previous sweep's table\n")
+    sweep = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "alphabet_lstm.stages.sweep_run",
+            "--sweep",
+            "tiny",
+            "--workers",
+            "2",
+            "--results",
+            str(results),
+            "--timing",
+            str(tmp_path / "timing.csv"),
+        ],
+        cwd=tmp_path,
+        env=pipeline_env({"DASK_SCHEDULER_ADDRESS": ""}),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines = []
+    assert sweep.stderr is not None
+    # Stopped once the first training is in: the LocalCluster's workers are at work.
+    for line in sweep.stderr:
+        lines.append(line)
+        if line.startswith("[tiny 1/"):
+            sweep.send_signal(signal.SIGTERM)
+            break
+    lines += sweep.stderr.readlines()
+    assert sweep.wait(timeout=120) == 143, "".join(lines)
+    assert "terminated (SIGTERM): stopped before finishing; no output was half-written\n" in lines
+    assert not [line for line in lines if line.startswith("Traceback")], "".join(lines)
+    assert results.read_text() == "the previous sweep's table\n"
+    assert not (tmp_path / "timing.csv").exists()
+    # The LocalCluster's worker processes went with the stage (its own session holds them).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(sweep.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    else:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        pytest.fail("the sweep's workers outlived it")

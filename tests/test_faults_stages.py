@@ -156,8 +156,9 @@ def test_a_stage_stopped_by_sigterm_says_so_and_its_note_restores_everything(bas
     if stage == "log":
         # Its one output is the record of what was logged, which the note says the next
         # `dvc repro` writes again; everything else was never touched.
+        # (A stage stopped before it deleted the record leaves the baseline's.)
         assert "mlflow-logged.json needs no restoring: the next `dvc repro` writes it again" in note
-        before.pop("mlflow-logged.json")
+        assert restored.pop("mlflow-logged.json", None) in (None, before.pop("mlflow-logged.json"))
     assert restored == before, f"{note}: differs in {sorted(set(restored) ^ set(before))}"
     assert run(["git", "status", "--porcelain"], baseline).stdout == ""
 
