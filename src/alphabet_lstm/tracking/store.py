@@ -223,7 +223,9 @@ def heartbeat(store: Store, run_id: str) -> Iterator[None]:
         yield
     finally:
         stop.set()
-        thread.join()
+        # A beat stuck on a server that stopped answering is not waited for: it is a daemon,
+        # and a beat landing after the run ended changes nothing.
+        thread.join(timeout=HEARTBEAT_SECONDS)
 
 
 def shared_store(store: Store) -> bool:
