@@ -286,3 +286,16 @@ def test_a_change_stepped_back_with_the_readmes_commands_is_exactly_the_baseline
     assert run(["git", "status", "--porcelain"], baseline).stdout == ""
     assert run(["dvc", "status", "dvc.yaml"], baseline).stdout.strip() == UP_TO_DATE
     assert workspace_files(baseline) == before
+
+
+def test_a_model_damaged_with_its_metadata_intact_is_trained_again_by_the_next_repro(baseline: Path):
+    """The fingerprint in the metadata says "this training": the train stage checks the
+    weights too, so `dvc repro` trains a damaged seed again rather than keeping it."""
+    before = workspace_files(baseline)
+    (baseline / MODEL).write_bytes(rewritten_model(before[MODEL], with_nan))
+    repro = run(["dvc", "repro"], baseline)
+    assert stages_run(repro.stdout) == ["train@one_char"], repro.stdout
+    assert "[one_char seed 7] trained in" in repro.stderr
+    assert workspace_files(baseline) == before
+    assert run(["dvc", "status", "dvc.yaml"], baseline).stdout.strip() == UP_TO_DATE
+    assert run(["git", "status", "--porcelain"], baseline).stdout == ""
