@@ -377,8 +377,8 @@ def test_missing_params_and_broken_model_files(tmp_path: Path):
     broken = alphabet_lstm("predict", "--framing", "one_char", "--seed", "7", "A", cwd=tmp_path)
     assert (broken.returncode, broken.stdout) == (2, "")
     assert (
-        broken.stderr
-        == "error: models/one_char/seed7.npz is not a model saved by alphabet-lstm (File is not a zip file)\n"
+        broken.stderr == "error: models/one_char/seed7.npz: damaged model (not a readable zip archive); "
+        "`dvc checkout --force models/one_char/seed7.npz` restores the trained one\n"
     )
 
 

@@ -32,7 +32,10 @@ SIGNALLED = textwrap.dedent(
 
 @pytest.mark.parametrize(
     "signal_number, status, line",
-    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    [
+        (signal.SIGINT, 130, "interrupted (Ctrl-C): stopped before finishing; no output was half-written"),
+        (signal.SIGTERM, 143, "terminated (SIGTERM): stopped before finishing; no output was half-written"),
+    ],
     ids=["SIGINT", "SIGTERM"],
 )
 def test_a_signal_ends_the_entry_point_with_its_status(signal_number, status, line):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alphabet_lstm.alphabet import EncodedDataset
+from alphabet_lstm.alphabet import VOCABULARY_SIZE, EncodedDataset
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
@@ -167,15 +167,53 @@ def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec, *, finge
     write_bytes(path, _npz_bytes(arrays, metadata))
 
 
+class DamagedModelError(UsageError):
+    """A model file that cannot be used as it is: not a zip, an array or its metadata
+    missing, a weight mis-shaped or not finite. DVC's cache holds the trained one."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"{path}: damaged model ({problem}); `dvc checkout --force {path}` restores the trained one")
+
+
 def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
-    arrays, metadata = _read_npz(path)
+    """The weights and spec of a saved model, checked whole: DamagedModelError names the
+    file and what is wrong with it, ModelFormatError a model of another version."""
+    try:
+        arrays, metadata = _read_npz(path)
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise DamagedModelError(path, "not a readable zip archive") from None
+    except KeyError:
+        raise DamagedModelError(path, "metadata.json is missing") from None
+    except ValueError as error:  # the metadata is no JSON, or an array's header is damaged
+        raise DamagedModelError(path, f"unreadable content: {error}") from None
+    if not isinstance(metadata, dict):
+        raise DamagedModelError(path, "metadata.json holds no object")
     if metadata.get("format") != MODEL_FORMAT:
         raise ModelFormatError(
             f"{path} was saved in format {metadata.get('format')!r}, and this version reads {MODEL_FORMAT!r}: "
             "train it again (`dvc repro`)"
         )
-    weights = LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES])
-    return weights, ModelSpec.from_dict(metadata["spec"])
+    try:
+        spec = ModelSpec.from_dict(metadata["spec"])
+    except (KeyError, TypeError):
+        raise DamagedModelError(path, "metadata.json has no complete spec") from None
+    missing = [f"{name}.npy" for name in LSTMWeights.NAMES if name not in arrays]
+    if missing:
+        raise DamagedModelError(path, f"{', '.join(missing)} missing")
+    expected = {
+        "kernel": (spec.features, 4 * spec.units),
+        "recurrent_kernel": (spec.units, 4 * spec.units),
+        "bias": (4 * spec.units,),
+        "dense_kernel": (spec.units, VOCABULARY_SIZE),
+        "dense_bias": (VOCABULARY_SIZE,),
+    }
+    for name, shape in expected.items():
+        array = arrays[name]
+        if array.shape != shape:
+            raise DamagedModelError(path, f"{name} has shape {array.shape}, the spec makes it {shape}")
+        if array.dtype.kind != "f" or not np.isfinite(array).all():
+            raise DamagedModelError(path, f"{name} holds values that are not finite numbers")
+    return LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES]), spec
 
 
 def model_fingerprint(path: str | Path) -> str | None:

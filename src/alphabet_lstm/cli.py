@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, codes_to_letters
-from alphabet_lstm.artifacts import ModelFormatError, load_model, seed_file
+from alphabet_lstm.artifacts import load_model, seed_file
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.evaluation import recite
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, ordered_sum
@@ -185,8 +185,8 @@ def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[in
         )
     try:
         return (seed, *load_model(path))
-    except ModelFormatError:
-        raise  # a user error of its own: it says which format and what to do
+    except UsageError:
+        raise  # a damaged model or another version's: it says which file and what to do
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as error:
         raise UsageError(f"{path} is not a model saved by alphabet-lstm ({error})") from None
 

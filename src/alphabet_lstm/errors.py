@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import traceback
 from collections.abc import Callable
@@ -22,13 +24,26 @@ class ParamsError(UsageError):
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM: a KeyboardInterrupt that entry points print as
+    ``terminated`` and end with status 143, as a shell's kill does."""
+
+    exit_status = 143
+
+
+def _raise_terminated(signal_number, frame) -> None:
+    raise Terminated
+
+
 def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
     """Run ``main``; user errors print ``error: ...`` lines and exit 2, signals 130/143.
 
+    SIGTERM is raised as Terminated (Python's default would end the process without a word);
+    a stage that must stop only at safe points installs its own handlers (interrupts.py).
     Under DVC (which names the stage in ``DVC_STAGE``), a failure also says how to get the
-    stage's previous outputs back (DVC removes them before it runs a stage's command, unless
-    they are declared ``persist``).
+    stage's previous outputs back (recovery_note).
     """
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(argv)
         return 0
@@ -36,17 +51,70 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
         for line in str(error).splitlines():
             print(f"error: {line}", file=sys.stderr)
         code = 2
-    except KeyboardInterrupt as stop:  # interrupts.Terminated (SIGTERM) is one, with its own status
-        print(str(stop) or "interrupted", file=sys.stderr)
-        code = getattr(stop, "exit_status", 130)
+    except Terminated:
+        print("terminated (SIGTERM): stopped before finishing; no output was half-written", file=sys.stderr)
+        code = Terminated.exit_status
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): stopped before finishing; no output was half-written", file=sys.stderr)
+        code = 130
     except Exception:
         traceback.print_exc()
         code = 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     stage = os.environ.get("DVC_STAGE")
     if stage:
-        print(
-            f"note: stage {stage} failed; if its outputs are gone, `dvc checkout {stage}` restores them "
-            "from DVC's cache (`git checkout -- <path>` for those git tracks)",
-            file=sys.stderr,
-        )
+        print(recovery_note(stage), file=sys.stderr)
     return code
+
+
+GENERIC_NOTE = (
+    "if its outputs are gone, `dvc checkout {stage}` restores them from DVC's cache "
+    "(`git checkout -- <path>` for those git tracks)"
+)
+
+
+def recovery_note(stage: str) -> str:
+    """What restores a failed stage's outputs, read from its declaration in dvc.yaml.
+
+    DVC removes a stage's outputs (all but ``persist`` ones) before it runs the command: the
+    cached ones come back with `dvc checkout <stage>`, the ones git tracks (``cache: false``,
+    committed) with `git checkout --`, and one that neither holds (the log stage's record)
+    is written by the next `dvc repro`. Without a readable dvc.yaml, the general advice.
+    """
+    try:
+        cached, tracked, rewritten, persisted = _outputs_by_keeper(stage)
+    except Exception:  # whatever DVC raises on a project it cannot read
+        return f"note: stage {stage} failed; " + GENERIC_NOTE.format(stage=stage)
+    steps = []
+    if cached:
+        # A persist output is not removed but may be partly replaced: DVC overwrites only with --force.
+        checkout = "dvc checkout --force" if persisted else "dvc checkout"
+        steps.append(f"`{checkout} {stage}` restores {', '.join(cached)}")
+    if tracked:
+        steps.append(f"`git checkout -- {' '.join(tracked)}` restores {'the rest' if cached else 'them'}")
+    if rewritten:
+        verb, pronoun = ("needs", "it") if len(rewritten) == 1 else ("need", "them")
+        steps.append(f"{', '.join(rewritten)} {verb} no restoring: the next `dvc repro` writes {pronoun} again")
+    return f"note: stage {stage} failed; " + "; ".join(steps)
+
+
+def _outputs_by_keeper(stage: str) -> tuple[list[str], list[str], list[str], bool]:
+    """The stage's outputs (metrics and plots included), relative to the repository: those
+    in DVC's cache, those git tracks, those neither keeps; and whether a cached one is persist."""
+    from dvc.repo import Repo
+
+    with Repo(os.environ.get("DVC_ROOT")) as repo:
+        [declared] = repo.stage.collect(stage)
+        outputs = [(os.path.relpath(out.fs_path, repo.root_dir), out.use_cache, out.persist) for out in declared.outs]
+        root = repo.root_dir
+    cached: list[str] = []
+    tracked: list[str] = []
+    rewritten: list[str] = []
+    for path, use_cache, _ in outputs:
+        if use_cache:
+            cached.append(path)
+            continue
+        listed = subprocess.run(["git", "ls-files", "--", path], cwd=root, capture_output=True, text=True, check=True)
+        (tracked if listed.stdout.strip() else rewritten).append(path)
+    return cached, tracked, rewritten, any(use_cache and persist for _, use_cache, persist in outputs)

@@ -13,15 +13,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-
-class Terminated(KeyboardInterrupt):
-    """Raised at a safe point when the process received SIGTERM: a KeyboardInterrupt that
-    entry points print as ``terminated`` and end with status 143, as a shell's kill does."""
-
-    exit_status = 143
-
-    def __str__(self) -> str:
-        return "terminated"
+from alphabet_lstm.errors import Terminated
 
 
 class StopRequest:

@@ -21,8 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from alphabet_lstm.errors import UsageError
 from alphabet_lstm.formats import DECIMALS, table_csv
 from alphabet_lstm.params import SWEEP_ENGINE, GridPoint, Sweep, show_value
+
+# How long a scheduler that DASK_SCHEDULER_ADDRESS names may take to answer (distributed's
+# own default is 30 s, and it ends in a traceback).
+SCHEDULER_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,18 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
     """
     from distributed import Client, LocalCluster
 
-    if scheduler_address():
-        with Client() as client:  # Client() connects to the scheduler Dask's configuration names
+    address = scheduler_address()
+    if address:
+        try:
+            # Client() connects to the scheduler Dask's configuration names.
+            client = Client(timeout=SCHEDULER_TIMEOUT_SECONDS)
+        except OSError as error:  # distributed's connect timeout is an OSError too
+            raise UsageError(
+                f"Dask scheduler {address} (DASK_SCHEDULER_ADDRESS) did not answer within "
+                f"{SCHEDULER_TIMEOUT_SECONDS}s ({type(error).__name__}): start it, or unset "
+                "DASK_SCHEDULER_ADDRESS to run on a local cluster"
+            ) from None
+        with client:
             yield client
         return
     # Spelt out: Client() alone would start threaded workers and a dashboard on a fixed port.

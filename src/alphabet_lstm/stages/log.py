@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # MLflow's download progress bars and INFO lines would drown the stage's one summary line.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # A server that goes away mid-stage fails the stage in about 15 s (backoff 2, 4, 8 s), not
+    # the four minutes of MLflow's seven retries; the next `dvc repro` logs what is missing.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 

@@ -1,8 +1,10 @@
 """Writing records to MLflow, idempotently, with MLflow's own APIs.
 
 A FINISHED run with the record's content key is reused; a new run never stays RUNNING
-because of us, and one left by a killed writer is ended KILLED before it is written again
-(docs/architecture.md, the MLflow store). The registry is ``tracking.registry``.
+because of us, and one left by a killed writer is ended KILLED before it is written again;
+on a server a writer refreshes a heartbeat tag, so a teammate's dead run is found within
+HEARTBEAT_STALE_SECONDS (docs/architecture.md, the MLflow store). The registry is
+``tracking.registry``.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -41,8 +44,15 @@ LOCK_TIMEOUT_SECONDS = 600
 # The tag naming the process that writes a run (host:pid): a later log sees whether a
 # RUNNING run's writer is still alive.
 WRITER_TAG = "writer"
-# A RUNNING run written from another machine is taken for dead after this long (logging
-# one training takes about a second; the whole log stage well under a minute).
+# The tag a writer on a server store counts up every HEARTBEAT_SECONDS while its run is open:
+# the process of another machine cannot be seen, its heartbeat can.
+HEARTBEAT_TAG = "writer_heartbeat"
+HEARTBEAT_SECONDS = 5.0
+# A RUNNING run of another machine whose heartbeat has not changed for this long, as this
+# process's own clock measures it (the machines' clocks need not agree), is taken for dead:
+# six heartbeats missed, so a writer slowed by a busy server is not.
+HEARTBEAT_STALE_SECONDS = 30.0
+# How long a run another live process writes is waited for, at most.
 STALE_AFTER_SECONDS = 600
 WAIT_POLL_SECONDS = 1.0
 CLAIM_ATTEMPTS = 3
@@ -134,14 +144,31 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def writer_gone(run, now_ms: int) -> bool:
+@dataclass
+class _HeartbeatWatch:
+    """What this process saw of other machines' RUNNING runs: each one's heartbeat value and
+    when (monotonic seconds) it was first seen with that value."""
+
+    seen: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def stopped(self, run, now: float) -> bool:
+        """Whether the run's heartbeat has not moved for HEARTBEAT_STALE_SECONDS."""
+        beat = run.data.tags.get(HEARTBEAT_TAG, "")
+        value, since = self.seen.get(run.info.run_id, (None, now))
+        if value != beat:
+            self.seen[run.info.run_id] = (beat, now)
+            return False
+        return now - since > HEARTBEAT_STALE_SECONDS
+
+
+def writer_gone(run, watch: _HeartbeatWatch, now: float) -> bool:
     """Whether nobody is writing a RUNNING run any more: its writer was a process of this
-    host that has exited (a log stage killed with SIGKILL), or it has run longer than
-    STALE_AFTER_SECONDS (a writer on another machine, whose process we cannot see)."""
+    host that has exited (a log stage killed with SIGKILL), or a process of another machine
+    whose heartbeat stopped (watch)."""
     host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         return int(pid) == os.getpid() or not _process_exists(int(pid))
-    return now_ms - run.info.start_time > STALE_AFTER_SECONDS * 1000
+    return watch.stopped(run, now)
 
 
 def _runs_with(store: Store, tag: str, value: str) -> list:
@@ -155,20 +182,45 @@ def settle_runs(store: Store, tag: str, value: str):
     RUNNING run that nobody writes any more (writer_gone) is ended KILLED; one that a live
     process still writes is waited for (it may finish, and be reused)."""
     deadline = time.monotonic() + STALE_AFTER_SECONDS
+    watch = _HeartbeatWatch()
     while True:
-        now = int(time.time() * 1000)
         finished, live = None, False
         for run in _runs_with(store, tag, value):
             if run.info.status == "FINISHED":
                 finished = finished or run
             elif run.info.status == "RUNNING":
-                if writer_gone(run, now):
+                if writer_gone(run, watch, time.monotonic()):
                     store.client.set_terminated(run.info.run_id, "KILLED")
                 else:
                     live = True
         if finished is not None or not live or time.monotonic() > deadline:
             return finished
         time.sleep(WAIT_POLL_SECONDS)
+
+
+@contextmanager
+def heartbeat(store: Store, run_id: str) -> Iterator[None]:
+    """Count the run's HEARTBEAT_TAG up every HEARTBEAT_SECONDS, from a thread, while the
+    block runs: teammates waiting for the run see that its writer is alive. A beat that
+    fails (the server busy or gone) is skipped; the block's own requests report that."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        count = 0
+        while not stop.wait(HEARTBEAT_SECONDS):
+            count += 1
+            with suppress(MlflowException, OSError):
+                store.client.set_tag(run_id, HEARTBEAT_TAG, str(count), synchronous=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        # A beat stuck on a server that stopped answering is not waited for: it is a daemon,
+        # and a beat landing after the run ended changes nothing.
+        thread.join(timeout=HEARTBEAT_SECONDS)
 
 
 def shared_store(store: Store) -> bool:
@@ -215,16 +267,21 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
             return Logged(existing.info.run_id, created=False)
         run_id = None
         try:
-            with mlflow.start_run(
-                experiment_id=store.experiment_id,
-                run_name=record.run_name,
-                # This process, as host:pid, on the runs it writes.
-                tags={WRITER_TAG: f"{socket.gethostname()}:{os.getpid()}", **record.tags},
-                description=record.description,
-                parent_run_id=parent_run_id,
-                nested=parent_run_id is not None,
-            ) as run:
+            with (
+                mlflow.start_run(
+                    experiment_id=store.experiment_id,
+                    run_name=record.run_name,
+                    # This process, as host:pid, on the runs it writes.
+                    tags={WRITER_TAG: f"{socket.gethostname()}:{os.getpid()}", **record.tags},
+                    description=record.description,
+                    parent_run_id=parent_run_id,
+                    nested=parent_run_id is not None,
+                ) as run,
+                ExitStack() as beating,
+            ):
                 run_id = run.info.run_id
+                if shared_store(store):
+                    beating.enter_context(heartbeat(store, run_id))
                 if shared_store(store) and _earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
                     raise _GaveWay
                 timestamp = int(time.time() * 1000)

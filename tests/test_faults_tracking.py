@@ -1,0 +1,299 @@
+"""Faults of the team's tracking server, with the real server (PostgreSQL behind `mlflow server`,
+scripts/mlflow-server.sh): a teammate on another machine killed in the middle of logging,
+two teammates on two machines logging the same trainings at one moment.
+
+A teammate's machine is a process in a UTS namespace of its own (`unshare -u`) with its
+own host name, so that the runs it writes name another host, as they would. Each test logs
+into an experiment of its own (MLFLOW_EXPERIMENT_NAME) on the module's one server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, pipeline_env, run
+from team_helpers import (
+    FRAMINGS,
+    SERVER_SCRIPT,
+    TeamServer,
+    add_user,
+    login,
+    rest_json,
+    running_team_server,
+    team_clone,
+)
+
+pytestmark = pytest.mark.e2e
+
+LOG_STAGE = "alphabet_lstm.stages.log"
+# The delay issue 29 allows a teammate's log stage behind a run whose writer died elsewhere.
+LONGEST_WAIT_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[TeamServer]:
+    with running_team_server() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A committed two-framing clone after `dvc repro` (logged to its own embedded store, so
+    its mlflow-logged.json is what an undisturbed log stage writes)."""
+    root = team_clone(tmp_path_factory.mktemp("faults-tracking") / "repo")
+    run(["dvc", "repro"], root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def teammate_login(server: TeamServer) -> dict[str, str]:
+    return add_user(server, "ana")
+
+
+def unshare_available() -> None:
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-u", "true"], capture_output=True).returncode:
+        message = "a teammate's machine needs `unshare -u` (root, util-linux)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def log_stage_command(params: Path, out: Path, *, host: str | None = None, barrier: Path | None = None) -> list[str]:
+    """The log stage as dvc.yaml runs it, with ``params`` and ``out``; on a machine named
+    ``host`` (a UTS namespace), started once ``barrier`` exists."""
+    stage = [str(VENV_BIN / "python"), "-m", LOG_STAGE, "--params", str(params)]
+    for name, template in LOG_TEMPLATES.items():
+        stage += [f"--{name}", template]
+    stage += ["--report-dir", "reports", "--out", str(out)]
+    script = ""
+    if host:
+        script += f"hostname {host} && "
+    if barrier:
+        script += f"while [ ! -e {barrier} ]; do sleep 0.01; done; "
+    script += 'exec "$@"'
+    wrapper = ["sh", "-c", script, "sh", *stage]
+    return ["unshare", "-u", *wrapper] if host else wrapper
+
+
+def server_params(trained: Path, server: TeamServer, destination: Path) -> Path:
+    params = yaml.safe_load((trained / "params.yaml").read_text())
+    params["tracking"] = {"uri": server.uri}
+    destination.write_text(yaml.safe_dump(params, sort_keys=False))
+    return destination
+
+
+def experiment_runs(server: TeamServer, credentials: tuple[str, str], experiment: str) -> list[dict]:
+    """Every run of ``experiment``, deleted ones included (a writer that gave way deletes its run)."""
+    found = rest_json(
+        server.uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + experiment, credentials=credentials
+    )["experiment"]
+    runs = rest_json(
+        server.uri,
+        "/api/2.0/mlflow/runs/search",
+        {"experiment_ids": [found["experiment_id"]], "max_results": 1000, "run_view_type": "ALL"},
+        credentials=credentials,
+    ).get("runs", [])
+    return [
+        {
+            "run_id": tracked["info"]["run_id"],
+            "status": tracked["info"]["status"],
+            "deleted": tracked["info"]["lifecycle_stage"] == "deleted",
+            "start": int(tracked["info"]["start_time"]),
+            "end": int(tracked["info"].get("end_time") or 0),
+            "tags": {item["key"]: item["value"] for item in tracked["data"].get("tags", [])},
+        }
+        for tracked in runs
+    ]
+
+
+def running_runs_of(server: TeamServer, credentials: tuple[str, str], experiment: str, host: str) -> list[str]:
+    try:
+        runs = experiment_runs(server, credentials, experiment)
+    except (OSError, KeyError):  # the experiment is not created yet
+        return []
+    return [
+        tracked["run_id"]
+        for tracked in runs
+        if tracked["status"] == "RUNNING" and tracked["tags"].get("writer", "").startswith(f"{host}:")
+    ]
+
+
+def assert_one_finished_run_per_training(runs: list[dict]) -> None:
+    """What the store must end with: no run RUNNING; of the live runs, one FINISHED per
+    training and one summary."""
+    live = [tracked for tracked in runs if not tracked["deleted"]]
+    assert [tracked["run_id"] for tracked in live if tracked["status"] == "RUNNING"] == []
+    finished = [
+        tracked["tags"].get("training_key") or tracked["tags"]["summary_key"]
+        for tracked in live
+        if tracked["status"] == "FINISHED"
+    ]
+    assert len(finished) == len(set(finished)) == len(FRAMINGS) + 1, finished
+
+
+def test_a_teammate_killed_mid_log_on_another_machine_delays_the_next_log_at_most_a_minute(
+    server: TeamServer, trained: Path, teammate_login: dict[str, str], tmp_path: Path
+):
+    unshare_available()
+    experiment = "faults-killed-teammate"
+    credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
+    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment})
+    params = server_params(trained, server, tmp_path / "params.yaml")
+
+    # Ana's log stage, on her laptop, killed outright while one of its runs is RUNNING: it
+    # is frozen first, so that the run cannot finish between the look and the kill.
+    ana = subprocess.Popen(
+        log_stage_command(params, tmp_path / "ana.json", host="ana-laptop"),
+        cwd=trained,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    hanging: list[str] = []
+    deadline = time.monotonic() + 300
+    while not hanging and ana.poll() is None and time.monotonic() < deadline:
+        if running_runs_of(server, credentials, experiment, "ana-laptop"):
+            os.killpg(ana.pid, signal.SIGSTOP)
+            hanging = running_runs_of(server, credentials, experiment, "ana-laptop")
+            os.killpg(ana.pid, signal.SIGKILL if hanging else signal.SIGCONT)
+        time.sleep(0.05)
+    _, ana_errors = ana.communicate(timeout=60)
+    assert hanging, f"ana's log stage was not caught RUNNING:\n{ana_errors[-3000:]}"
+
+    # Ben, on this machine, logs the same trainings: ana's run is taken for dead once its
+    # heartbeat has stopped for half a minute, and ended KILLED; ben writes the training anew.
+    started = time.time()
+    ben = run(log_stage_command(params, tmp_path / "ben.json"), trained, env=env, timeout=600)
+    finished = time.time()
+    runs = experiment_runs(server, credentials, experiment)
+    [killed] = [tracked for tracked in runs if tracked["run_id"] == hanging[0]]
+    assert killed["status"] == "KILLED"
+    waited = killed["end"] / 1000 - started
+    print(f"ben's log stage: {finished - started:.1f}s in all, ana's dead run ended after {waited:.1f}s")
+    assert waited <= LONGEST_WAIT_SECONDS
+    assert_one_finished_run_per_training(runs)
+    # What ben has is what an undisturbed log stage gives.
+    assert (tmp_path / "ben.json").read_bytes() == (trained / "mlflow-logged.json").read_bytes()
+    assert "MLflow" in ben.stderr and "trainings" in ben.stderr
+
+
+def test_two_teammates_on_two_machines_logging_at_one_moment_leave_one_run_per_training(
+    server: TeamServer, trained: Path, teammate_login: dict[str, str], tmp_path: Path
+):
+    unshare_available()
+    experiment = "faults-barrier"
+    credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
+    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment})
+    params = server_params(trained, server, tmp_path / "params.yaml")
+    barrier = tmp_path / "go"
+    hosts = ("ana-laptop", "ben-desktop")
+    racers = {
+        host: subprocess.Popen(
+            log_stage_command(params, tmp_path / f"{host}.json", host=host, barrier=barrier),
+            cwd=trained,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for host in hosts
+    }
+    time.sleep(1)  # both wait at the barrier
+    barrier.touch()
+    # Both talking to the server at one moment, sampled until both have ended.
+    port = int(server.uri.rpartition(":")[2])
+    both_connected = 0
+    while any(racer.poll() is None for racer in racers.values()):
+        both_connected += all(server_connections(racer.pid, port) for racer in racers.values())
+        time.sleep(0.05)
+    for racer in racers.values():
+        _, errors = racer.communicate(timeout=60)
+        assert racer.returncode == 0, errors[-3000:]
+    runs = experiment_runs(server, credentials, experiment)
+    assert_one_finished_run_per_training(runs)
+    writers = sorted({tracked["tags"]["writer"].rpartition(":")[0] for tracked in runs})
+    gave_way = [tracked["tags"]["writer"] for tracked in runs if tracked["deleted"]]
+    print(f"both connected in {both_connected} samples; runs written from {writers}; gave way: {gave_way}")
+    assert both_connected, "the two log stages never talked to the server at the same moment"
+    assert set(writers) <= set(hosts)
+    for host in hosts:
+        assert (tmp_path / f"{host}.json").read_bytes() == (trained / "mlflow-logged.json").read_bytes(), host
+
+
+def server_connections(pid: int, port: int) -> int:
+    """How many established TCP connections process ``pid`` holds to ``port`` (from /proc)."""
+    try:
+        links = [os.readlink(entry) for entry in Path(f"/proc/{pid}/fd").iterdir()]
+        table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:  # the process has ended
+        return 0
+    sockets = {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
+    established = "01"
+    return sum(
+        1
+        for line in table
+        if (fields := line.split())[3] == established
+        and int(fields[2].rpartition(":")[2], 16) == port
+        and fields[9] in sockets
+    )
+
+
+def server_script(server: TeamServer, command: str) -> None:
+    port = server.uri.rpartition(":")[2]
+    options = ["--port", port, "--pg-port", str(server.pg_port), "--workers", "1"] if command == "start" else []
+    run(["bash", str(SERVER_SCRIPT), command, "--dir", str(server.directory), *options], REPO_ROOT, timeout=600)
+
+
+def test_the_server_stopped_mid_log_fails_the_stage_in_one_line_and_the_next_log_completes(
+    server: TeamServer, trained: Path, teammate_login: dict[str, str], tmp_path: Path
+):
+    experiment = "faults-server-stopped"
+    credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
+    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment})
+    params = server_params(trained, server, tmp_path / "params.yaml")
+    host = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
+    stage = subprocess.Popen(
+        log_stage_command(params, tmp_path / "logged.json"),
+        cwd=trained,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    caught = False
+    deadline = time.monotonic() + 300
+    while not caught and stage.poll() is None and time.monotonic() < deadline:
+        caught = bool(running_runs_of(server, credentials, experiment, host))
+        time.sleep(0.05)
+    assert caught, "the log stage was not caught writing a run"
+    stopped_at = time.monotonic()
+    server_script(server, "stop")
+    try:
+        _, errors = stage.communicate(timeout=300)
+        failed_after = time.monotonic() - stopped_at
+    finally:
+        server_script(server, "start")
+    print(f"the log stage failed {failed_after:.1f}s after the server stopped:\n{errors}")
+    assert stage.returncode == 2, errors
+    [line] = errors.splitlines()
+    assert line.startswith(f"error: MLflow {server.uri} refused a request: ") or line.startswith(
+        f"error: MLflow tracking server {server.uri}"
+    ), line
+    assert not (tmp_path / "logged.json").exists()
+
+    # Started again, the next log stage completes: the run left RUNNING (its writer, on this
+    # host, is gone) is ended KILLED, and every training has one FINISHED run.
+    run(log_stage_command(params, tmp_path / "logged.json"), trained, env=env, timeout=600)
+    runs = experiment_runs(server, credentials, experiment)
+    assert_one_finished_run_per_training(runs)
+    assert (tmp_path / "logged.json").read_bytes() == (trained / "mlflow-logged.json").read_bytes()
