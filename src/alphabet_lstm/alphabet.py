@@ -44,10 +44,7 @@ def scale_codes(codes: np.ndarray) -> np.ndarray:
 
 def one_hot(target_codes: np.ndarray) -> np.ndarray:
     """One-hot encode target codes over the 26 letters, float32, shape (n, 26)."""
-    target_codes = np.asarray(target_codes, dtype=np.int64)
-    encoded = np.zeros((len(target_codes), VOCABULARY_SIZE), dtype=np.float32)
-    encoded[np.arange(len(target_codes)), target_codes] = 1.0
-    return encoded
+    return np.eye(VOCABULARY_SIZE, dtype=np.float32)[np.asarray(target_codes, dtype=np.int64)]
 
 
 @dataclass(frozen=True)

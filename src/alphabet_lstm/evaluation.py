@@ -37,19 +37,18 @@ def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
 def prediction_table(weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray) -> list[dict]:
     """One row per pattern: input letters, expected, predicted, its probability, correct."""
     probabilities = predict(weights, spec, inputs)
-    predicted = probabilities.argmax(axis=1)
-    rows = []
-    for index, (run, target) in enumerate(zip(patterns.inputs, patterns.targets)):
-        rows.append(
-            {
-                "input": codes_to_letters(run),
-                "expected": ALPHABET[target],
-                "predicted": ALPHABET[predicted[index]],
-                "probability": round(float(probabilities[index, predicted[index]]), 6),
-                "correct": bool(predicted[index] == target),
-            }
+    return [
+        {
+            "input": codes_to_letters(run),
+            "expected": ALPHABET[target],
+            "predicted": ALPHABET[code],
+            "probability": round(float(row[code]), 6),
+            "correct": bool(code == target),
+        }
+        for run, target, row, code in zip(
+            patterns.inputs, patterns.targets, probabilities, probabilities.argmax(axis=1)
         )
-    return rows
+    ]
 
 
 def training_metrics(weights: LSTMWeights, spec: ModelSpec, inputs: np.ndarray, target_codes: np.ndarray) -> dict:
@@ -121,16 +120,14 @@ def query_accuracy(weights: LSTMWeights, spec: ModelSpec, max_len: int) -> dict:
     queries = all_queries(max_len)
     probabilities, _ = forward(weights, encode_runs(spec, queries.inputs))
     predicted = probabilities.argmax(axis=1)
-    targets = np.asarray(queries.targets)
-    by_length = {}
+    right = predicted == np.asarray(queries.targets)
     lengths = np.asarray([len(run) for run in queries.inputs])
-    for length in range(1, max_len + 1):
-        mask = lengths == length
-        by_length[str(length)] = round(float((predicted[mask] == targets[mask]).mean()), 6)
     return {
-        "accuracy": round(float((predicted == targets).mean()), 6),
-        "queries": int(len(targets)),
-        "accuracy_by_length": by_length,
+        "accuracy": round(float(right.mean()), 6),
+        "queries": int(len(right)),
+        "accuracy_by_length": {
+            str(length): round(float(right[lengths == length].mean()), 6) for length in range(1, max_len + 1)
+        },
     }
 
 
@@ -142,9 +139,7 @@ def single_letter_probabilities(weights: LSTMWeights, spec: ModelSpec) -> np.nda
     """
     if not spec.accepts_length(1):
         return None
-    inputs = encode_runs(spec, [[code] for code in range(VOCABULARY_SIZE)])
-    probabilities, _ = forward(weights, inputs)
-    return probabilities
+    return forward(weights, encode_runs(spec, [[code] for code in range(VOCABULARY_SIZE)]))[0]
 
 
 def random_queries(

@@ -1,14 +1,8 @@
-"""The files stages hand to each other: each format written and read back in one place.
+"""The files stages hand to each other (train's history; evaluate's evaluation and details
+JSON, prediction and probability tables), each format's writer beside its reader.
 
-train writes the history CSV; evaluate writes the evaluation JSON (the headline numbers),
-the details JSON (chains, starts, queries), the prediction table CSV and the 26x26
-probabilities CSV; the report reads them all back. Each format's writer and reader sit side
-by side here, so a column added on one side cannot be missed on the other. Numbers are
-written with a fixed number of decimals, so the same values give the same bytes.
-
-Writers return the text (``*_csv(values) -> str``), which stages write atomically through
-:mod:`alphabet_lstm.artifacts`. Readers raise ValueError (or KeyError) naming what is
-wrong; callers add the path.
+Writers return the text, numbers at fixed decimals so the same values give the same bytes;
+stages write it atomically. Readers raise ValueError (or KeyError) naming what is wrong.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""Sweeps on Dask: every training of a sweep (a grid point at a seed) as a task on a cluster,
-and the results table the sweep's run stage writes.
-
-A sweep is params (``sweeps:`` in params.yaml, expanded into typed grid points by
-:class:`alphabet_lstm.params.Sweep`); its trainings go through the one training path.
-
-A task reads no file and writes none: it builds its data from the framing, so it is pure,
-and Dask may run it again on another worker when the first one dies. Where the tasks run:
-the cluster Dask's own configuration names (``DASK_SCHEDULER_ADDRESS``), else a
-LocalCluster of one single-threaded worker process per core.
+"""Sweeps on Dask: every training of a sweep (a grid point at a seed) as a pure task on the
+cluster Dask's configuration names (else a local one), and the sweep's results table.
+Why the tasks are pure and where they run: docs/sweeps.md.
 """
 
 from __future__ import annotations

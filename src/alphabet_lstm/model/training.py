@@ -77,7 +77,6 @@ def run_epochs(
     accuracies = np.zeros(epochs, dtype=np.float64)
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     target_codes = np.ascontiguousarray(target_codes, dtype=np.int64)
-    weights = state.weights
     done, chunk = 0, 1
     while done < epochs:
         start, stop = done, min(epochs, done + chunk)
@@ -88,11 +87,7 @@ def run_epochs(
             np.ascontiguousarray(orders[start:stop]),
             batch_size,
             stateful,
-            weights.kernel,
-            weights.recurrent_kernel,
-            weights.bias,
-            weights.dense_kernel,
-            weights.dense_bias,
+            *state.weights.as_list(),
             state.first_moments,
             state.second_moments,
             state.step,

@@ -59,16 +59,11 @@ def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) 
     return mean - half_width, mean + half_width
 
 
-def sample_std(values: np.ndarray) -> float:
-    """Sample standard deviation (ddof=1); 0 for a single value, which has no spread."""
-    return float(values.std(ddof=1)) if values.size > 1 else 0.0
-
-
 def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Summary:
     """n, mean, sample std, t interval of the mean (None for n < 2), min and max."""
     array = np.asarray(values, dtype=np.float64)
     mean = float(array.mean())
-    std = sample_std(array)
+    std = float(array.std(ddof=1)) if array.size > 1 else 0.0  # one value has no spread
     interval = t_interval(mean, std, array.size, confidence)
     return Summary(
         n=int(array.size),

@@ -126,11 +126,8 @@ def framing_summaries(study: Study) -> dict[str, Summary]:
 
 def all_queries_summaries(study: Study) -> dict[str, Summary | None]:
     """All-queries accuracy over the seeds; None for a framing that does not measure it."""
-    summaries: dict[str, Summary | None] = {}
-    for framing in study.framings:
-        values = study.metric(framing, "all_queries_accuracy")
-        summaries[framing] = summarize(values) if all(value is not None for value in values) else None
-    return summaries
+    values = {framing: study.metric(framing, "all_queries_accuracy") for framing in study.framings}
+    return {framing: None if None in seeds else summarize(seeds) for framing, seeds in values.items()}
 
 
 def paired_comparison(study: Study) -> PairedComparison | None:
@@ -186,18 +183,17 @@ def curve_rows(study: Study) -> list[list]:
     return rows
 
 
-def seed_rows(study: Study) -> list[list]:
-    """Final training accuracy of every framing at every seed."""
-    return [
-        [framing, seed, f"{study.run(framing, seed).metrics['accuracy']:.6f}"]
-        for framing in study.framings
-        for seed in study.seeds
-    ]
-
-
 def plot_tables(study: Study) -> dict[str, str]:
     """The CSV files dvc.yaml's top-level plots read, by file name."""
     return {
         "curves.csv": formats.table_csv(("framing", "epoch", "progress", "loss", "accuracy"), curve_rows(study)),
-        "seeds.csv": formats.table_csv(("framing", "seed", "accuracy"), seed_rows(study)),
+        # Final training accuracy of every framing at every seed.
+        "seeds.csv": formats.table_csv(
+            ("framing", "seed", "accuracy"),
+            [
+                [framing, seed, f"{study.run(framing, seed).metrics['accuracy']:.6f}"]
+                for framing in study.framings
+                for seed in study.seeds
+            ],
+        ),
     }

@@ -1,11 +1,8 @@
-"""A trained model as an MLflow pyfunc model: letters in, the next letter out.
+"""A trained model as an MLflow pyfunc model: a column ``letters`` of queries in, per query
+the three most probable next letters and their probabilities out (docs/mlflow.md).
 
-Self-contained: it imports only mlflow, numpy, pandas and the query path the logged model
-carries (``code_paths``, listed by tracking/shipped.py); its weights are the .npz file DVC
-tracks, with its own spec. Input: a DataFrame with a string column ``letters``, one query
-a row. A stateful model is fed them as it was evaluated, from a reset state (at batch size
-B, letter i in stream i mod B). Output per query: ``next_letter``, its ``probability``,
-then the second and third most probable letters.
+Self-contained: mlflow, numpy, pandas and the query path tracking/shipped.py ships; its
+weights are the .npz file DVC tracks, with its own spec.
 """
 
 from __future__ import annotations

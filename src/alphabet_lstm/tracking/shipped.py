@@ -1,11 +1,7 @@
-"""The project files an MLflow model carries, so that it loads without this package installed.
-
-The list is derived from the imports of the model's code file (tracking/pyfunc_entry.py),
-followed through every ``alphabet_lstm`` module it reaches, so it follows the code when a
-module moves. The files travel as MLflow ``code_paths`` under ``alphabet_lstm/`` without the
-packages' ``__init__.py`` files (Python imports the directories as namespace packages): the
-package's own ``__init__`` modules are not needed to predict, and where the project is
-installed its regular package still wins over the shipped copy.
+"""The project files an MLflow model carries, so that it loads without this package installed:
+every module the model's code file (tracking/pyfunc_entry.py) reaches by its imports, as
+``code_paths`` without the ``__init__.py`` files (namespace packages, so an installed
+package still wins over the shipped copy).
 """
 
 from __future__ import annotations
