@@ -1,9 +1,6 @@
-"""The dataset kinds: what every kind provides, each kind's params and patterns, and the
-strict params base the whole schema shares; the params union and dispatch are built from them.
-A pattern is an input run of letter codes and the code of the letter that follows it.
-
-Adding a kind: its :class:`DatasetKind` subclass here (params, patterns, query lengths),
-and its class listed once in ``KINDS`` below.
+"""The dataset kinds (each kind's params and patterns) and the strict base the whole schema
+shares. A pattern is an input run of letter codes and the code of the letter after it.
+Adding a kind: a :class:`DatasetKind` subclass here, listed once in ``KINDS``.
 """
 
 from __future__ import annotations
@@ -45,25 +42,19 @@ class StrictModel(BaseModel):
 
 
 class DatasetKind(StrictModel):
-    """A dataset kind's params and what the study asks of a kind.
-
-    A kind is a subclass with ``kind: Literal["its_name"]`` and its own keys, listed in
-    ``KINDS``. A trained model's spec copies ``input_length``, ``shortest_query`` and
-    ``scores_all_queries``, so evaluation and prediction need no params.
-    """
+    """A dataset kind's params (``kind: Literal["its_name"]`` and its own keys) and what the
+    study asks of it; a trained model's spec copies the query lengths and scoring."""
 
     # Whether evaluation also scores every run of shortest_query..input_length letters
     # (not only the training patterns): worth it where the model takes runs of many lengths.
     scores_all_queries: ClassVar[bool] = False
 
     @property
-    def size(self) -> int:
-        """How many patterns the data set holds."""
+    def size(self) -> int:  # how many patterns the data set holds
         raise NotImplementedError
 
     @property
-    def input_length(self) -> int:
-        """The letters of one input, after left zero-padding."""
+    def input_length(self) -> int:  # the letters of one input, after left zero-padding
         raise NotImplementedError
 
     @property
@@ -71,8 +62,7 @@ class DatasetKind(StrictModel):
         """The fewest letters a query may have; a kind without padding takes exactly input_length."""
         return self.input_length
 
-    def patterns(self) -> Patterns:
-        """The data set's input runs and the letter after each."""
+    def patterns(self) -> Patterns:  # the data set's input runs and the letter after each
         raise NotImplementedError
 
 
