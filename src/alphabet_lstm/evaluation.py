@@ -1,7 +1,5 @@
-"""Evaluation of a trained model: pure functions over weights, spec and patterns.
-
-Everything here feeds inputs exactly as the framing was trained (same padding length,
-layout and, for stateful models, state carried across the patterns in order).
+"""Evaluation of a trained model: pure functions over weights, spec and patterns, inputs fed
+exactly as the framing was trained (padding, layout, a stateful model's state in order).
 """
 
 from __future__ import annotations
@@ -66,12 +64,8 @@ def training_metrics(weights: LSTMWeights, spec: ModelSpec, inputs: np.ndarray, 
 def recite(
     weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int, *, warm_up: Sequence[int] = ()
 ) -> list[int]:
-    """Feed the model its own predictions ``steps`` times, starting from ``start``.
-
-    A stateful model is fed one letter at a time with its state carried (after a reset,
-    and after ``warm_up`` letters if given); a stateless model is given the last letters
-    that fit its input, left-padded.
-    """
+    """Feed the model its own predictions ``steps`` times from ``start`` (after ``warm_up``):
+    a stateful model one letter at a time from a reset, a stateless one its last letters."""
     predicted: list[int] = []
     if spec.stateful:
         state = None
@@ -132,11 +126,8 @@ def query_accuracy(weights: LSTMWeights, spec: ModelSpec, max_len: int) -> dict:
 
 
 def single_letter_probabilities(weights: LSTMWeights, spec: ModelSpec) -> np.ndarray | None:
-    """A 26x26 table: row = input letter, column = probability of each next letter.
-
-    None where the framing does not accept a single letter (a fixed 3-letter window).
-    Stateful models answer from a reset state.
-    """
+    """A 26x26 table: row = input letter (a stateful model from a reset), column = next
+    letter; None where the framing takes no single letter (a fixed window)."""
     if not spec.accepts_length(1):
         return None
     return forward(weights, encode_runs(spec, [[code] for code in range(VOCABULARY_SIZE)]))[0]

@@ -66,11 +66,8 @@ def _worker_address() -> str:
 
 
 def run_training(task: TrainingTask) -> TrainingOutcome:
-    """Train one grid point at one seed and score it on its training patterns (pure).
-
-    The digests are those the pipeline records for the same training (the encoded file's
-    bytes, the weights), so both give it the same ``training_key``.
-    """
+    """Train one grid point at one seed and score it on its training patterns (pure); the
+    digests are the pipeline's for the same training, so both give it one ``training_key``."""
     from alphabet_lstm.artifacts import encoded_bytes, weights_md5
     from alphabet_lstm.data import encode_framing
     from alphabet_lstm.evaluation import training_metrics
@@ -105,12 +102,9 @@ def scheduler_address() -> str | None:
 
 @contextmanager
 def dask_client(workers: int | None = None) -> Iterator[Any]:
-    """A client on the configured cluster, else on a LocalCluster started for this block.
-
-    The LocalCluster has ``workers`` processes (default: one per core) of one thread each:
-    the trainings are compute-bound, and processes keep one worker's death from taking the
-    others with it. No dashboard: its fixed port would clash between two sweeps at once.
-    """
+    """A client on the configured cluster, else on a LocalCluster of ``workers`` processes
+    (default one per core) of one thread each, as docs/sweeps.md explains, and no dashboard
+    (its fixed port would clash between two sweeps at once)."""
     from distributed import Client, LocalCluster
 
     if scheduler_address():
@@ -131,12 +125,8 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
 def run_tasks(
     client: Any, tasks: list[TrainingTask], on_done: Callable[[TrainingOutcome, int, int], None] | None = None
 ) -> list[TrainingOutcome]:
-    """Every task on the client's cluster; outcomes in the tasks' order, not finishing order.
-
-    Keys are the trainings' content keys, so the same training asked for twice (by two
-    sweeps sharing a grid point) runs once. A task whose worker dies is rescheduled by the
-    scheduler (up to ``distributed.scheduler.allowed-failures`` times).
-    """
+    """Every task on the client's cluster, outcomes in the tasks' order. Keys are content
+    keys, so a training asked for twice runs once; Dask reschedules a dead worker's task."""
     from distributed import as_completed
 
     unique = {task.key: task for task in tasks}
@@ -178,9 +168,8 @@ SWEEP_TIMING_COLUMNS = ("point", "seed", "seconds", "worker")
 
 
 def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """``point``, one column per grid key, then seed, accuracy, loss, correct, patterns and the
-    data's and weights' md5: only what the same params give on any cluster. Rows by grid
-    point, then seed in the order params.yaml lists them, never by finishing order."""
+    """``point``, the grid keys, seed, accuracy, loss, correct, patterns and the md5s: what the
+    same params give on any cluster, rows by grid point, then seed in params order."""
     points = {point.index: point for point in sweep.points}
     rows = [
         [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
@@ -192,8 +181,7 @@ def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
 
 
 def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """Each training's seconds and the Dask worker that ran it: they vary run to run, so the
-    file is neither in git nor a DVC output; the log stage adds it to MLflow when present."""
+    """Each training's seconds and worker: they vary run to run, so only MLflow gets them."""
     labels = {point.index: point.label for point in sweep.points}
     rows = [[labels[o.point], o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)]
     return table_csv(SWEEP_TIMING_COLUMNS, rows)
