@@ -27,8 +27,8 @@ FIXED_DECIMALS = f"%.{DECIMALS}f"
 
 
 def frame_csv(frame: pd.DataFrame, float_format: str | None = None) -> str:
-    """A table as every CSV the stages write: no index, "\n" line ends (the files are
-    git-tracked and diffed line by line), floats in ``float_format`` if given."""
+    """A table as every CSV the stages write: no index, "\n" line ends (git diffs them line by
+    line), floats in ``float_format`` if given."""
     return frame.to_csv(index=False, lineterminator="\n", float_format=float_format)
 
 
@@ -38,8 +38,8 @@ def table_csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
 
 
 def _checked_frame(path: str | Path, expected: Sequence[str], what: str) -> pd.DataFrame:
-    """The CSV file's rows (pandas 3 reads numbers exactly as float() does) under a header that must be
-    exactly ``expected``. No text is read as NA: every cell is a letter run or a number."""
+    """The CSV file's rows (numbers read as float() reads them, no text as NA) under a header
+    that must be exactly ``expected``."""
     try:
         frame = pd.read_csv(path, keep_default_na=False)
     except pd.errors.EmptyDataError:
@@ -78,8 +78,8 @@ def read_history(path: str | Path) -> TrainingHistory:
 
 
 def predictions_csv(rows: Sequence[Mapping]) -> str:
-    """One row per training pattern (see ``evaluation.prediction_table``); ``correct`` is
-    written True/False. DVC's confusion-matrix plot reads ``expected`` and ``predicted``."""
+    """One row per training pattern (``evaluation.prediction_table``), for DVC's confusion
+    matrix."""
     return frame_csv(pd.DataFrame(list(rows), columns=list(PREDICTION_COLUMNS)))
 
 

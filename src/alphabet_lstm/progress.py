@@ -18,8 +18,8 @@ LOG_FORMAT = "[{desc}] epoch {n_fmt}/{total_fmt}{postfix}, elapsed {elapsed}, et
 
 
 class ProgressReporter:
-    """``update(epoch, loss, accuracy)`` after each epoch or chunk of epochs; ``close()``
-    at the end (also a context manager; reaching the last epoch closes it too)."""
+    """``update(epoch, loss, accuracy)`` after each chunk of epochs; closes at the last epoch,
+    on ``close()`` or at the end of a ``with`` block."""
 
     def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None, position: int | None = None):
         self.stream = stream if stream is not None else sys.stderr

@@ -126,12 +126,8 @@ class VariableLengthDataset(DatasetKind):
 
 
 def variable_length_patterns(num_inputs: int, max_len: int, seed: int) -> Patterns:
-    """The tutorial's random contiguous runs of 1..max_len letters.
-
-    Draws exactly as the tutorial does after ``numpy.random.seed(seed)``: a start uniform
-    in 0..23, an end uniform in start..min(start + max_len, 25) - 1, so seed 7 gives the
-    tutorial's own data set (PQRST->U, W->X, O->P, ...).
-    """
+    """The tutorial's random contiguous runs of 1..max_len letters, drawn as it draws them
+    after ``numpy.random.seed(seed)``: seed 7 gives its own data set (PQRST->U, W->X, ...)."""
     random_state = np.random.RandomState(seed)
     inputs, targets = [], []
     for _ in range(num_inputs):

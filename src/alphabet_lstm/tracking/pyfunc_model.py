@@ -92,9 +92,8 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
 
 
 def read_model(path: str) -> tuple[LSTMWeights, ModelSpec]:
-    """The weights and spec of a model saved by the train stage (artifacts.save_model's
-    .npz: one .npy member per weight array and metadata.json holding the spec), read with
-    numpy alone."""
+    """The weights and spec of a model the train stage saved (artifacts.save_model's .npz),
+    read with numpy alone."""
     with np.load(path, allow_pickle=False) as archive:
         weights = LSTMWeights.from_list([archive[name] for name in LSTMWeights.NAMES])
         metadata = json.loads(archive["metadata.json"])

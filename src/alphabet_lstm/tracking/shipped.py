@@ -18,15 +18,14 @@ ENTRY_FILE = PACKAGE_ROOT / "tracking" / "pyfunc_entry.py"
 
 
 def code_files() -> list[Path]:
-    """The package files the entry file runs, relative to the package's parent directory
-    (``alphabet_lstm/model/querying.py``, ...), sorted; neither the entry file nor ``__init__``."""
+    """The package files the entry file runs (``alphabet_lstm/model/querying.py``, ...),
+    sorted; neither the entry file nor ``__init__``."""
     paths = (module_path(name) for name in module_closure(ENTRY_MODULE) if name != ENTRY_MODULE)
     return sorted(path.relative_to(PACKAGE_ROOT.parent) for path in paths if path and path.name != "__init__.py")
 
 
 def third_party_imports() -> set[str]:
-    """The top-level names of what the shipped files import from outside the package and
-    the standard library: what the model's environment must hold."""
+    """What the model's environment must hold: the shipped files' third-party imports."""
     names = {name for relative in code_files() for name in imports_of(PACKAGE_ROOT.parent / relative)}
     names |= imports_of(ENTRY_FILE)
     return {
