@@ -20,10 +20,7 @@ PAD_CODE = 0
 
 
 def letters_to_codes(letters: str) -> list[int]:
-    """Map a string of capital letters to their codes 0-25.
-
-    Raises ValueError naming the first character that is not a letter of the alphabet.
-    """
+    """Capital letters as codes 0-25; ValueError naming the first character that is none."""
     for position, char in enumerate(letters):
         if char not in CHAR_TO_INT:
             raise ValueError(
@@ -49,11 +46,8 @@ def one_hot(target_codes: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class EncodedDataset:
-    """Model-ready arrays that describe themselves.
-
-    ``inputs`` has shape [samples, time steps, features]; ``targets`` is one-hot (n, 26);
-    ``target_codes`` the same targets as codes; ``input_length`` the padded length.
-    """
+    """Model-ready arrays that describe themselves: ``inputs`` (samples, time steps,
+    features), ``targets`` one-hot (n, 26) and as codes, ``input_length`` the padded length."""
 
     inputs: np.ndarray
     targets: np.ndarray

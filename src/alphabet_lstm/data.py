@@ -1,8 +1,5 @@
 """A framing's data set: its patterns read back from the data file, every possible query,
-and the encoded arrays that the encode stage, the sweeps and the benchmarks all build here.
-
-A pattern is an input run of letter codes and the code of the letter that follows it
-(:class:`alphabet_lstm.params.Patterns`); each dataset kind generates its own.
+and the encoded arrays the encode stage, the sweeps and the benchmarks all build here.
 """
 
 from __future__ import annotations

@@ -32,9 +32,8 @@ def query_lengths(spec: ModelSpec) -> tuple[int, int | None]:
 
 
 def plane(weights: LSTMWeights, spec: ModelSpec) -> dict:
-    """The report's plane of a stateful framing: the A..Z path's principal components
-    (float64, full precision, so the page projects as ``Projection.project`` does), the
-    path's points and the cold start's point."""
+    """The report's plane of a stateful framing (float64, so the page projects as
+    ``Projection.project`` does), the A..Z path's points and the cold start's."""
     view = stateful_view(weights, spec)
     return {
         "mean": view.projection.mean.tolist(),
