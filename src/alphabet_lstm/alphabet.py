@@ -61,8 +61,7 @@ def pad_left(runs: Sequence[Sequence[int]], length: int) -> np.ndarray:
     padded = np.full((len(runs), length), PAD_CODE, dtype=np.int64)
     for row, run in enumerate(runs):
         kept = list(run)[-length:]
-        if kept:
-            padded[row, length - len(kept) :] = kept
+        padded[row, length - len(kept) :] = kept
     return padded
 
 

@@ -95,10 +95,20 @@ def sliding_patterns(seq_length: int) -> Patterns:
     return Patterns(inputs, targets)
 
 
+class PaddedRunsDataset(DatasetKind):
+    """A kind of runs of 1..input_length letters, left zero-padded: every such query is scored."""
+
+    scores_all_queries = True
+
+    @property
+    def shortest_query(self) -> int:
+        return 1
+
+
 # --------------------------------------------------------------------------- variable_length (framing 6)
 
 
-class VariableLengthDataset(DatasetKind):
+class VariableLengthDataset(PaddedRunsDataset):
     """``num_inputs`` random contiguous runs of 1..max_len letters, left zero-padded
     (tutorial framing 6)."""
 
@@ -107,8 +117,6 @@ class VariableLengthDataset(DatasetKind):
     max_len: SequenceLength
     seed: Seed = 7
 
-    scores_all_queries = True
-
     @property
     def size(self) -> int:
         return self.num_inputs
@@ -116,10 +124,6 @@ class VariableLengthDataset(DatasetKind):
     @property
     def input_length(self) -> int:
         return self.max_len
-
-    @property
-    def shortest_query(self) -> int:
-        return 1
 
     def patterns(self) -> Patterns:
         return variable_length_patterns(self.num_inputs, self.max_len, self.seed)
@@ -141,13 +145,11 @@ def variable_length_patterns(num_inputs: int, max_len: int, seed: int) -> Patter
 # --------------------------------------------------------------------------- prefix_padded
 
 
-class PrefixPaddedDataset(DatasetKind):
+class PrefixPaddedDataset(PaddedRunsDataset):
     """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1 (the framing
     the tutorial proposed)."""
 
     kind: Literal["prefix_padded"]
-
-    scores_all_queries = True
 
     @property
     def size(self) -> int:
@@ -156,10 +158,6 @@ class PrefixPaddedDataset(DatasetKind):
     @property
     def input_length(self) -> int:
         return MAX_SEQUENCE_LENGTH
-
-    @property
-    def shortest_query(self) -> int:
-        return 1
 
     def patterns(self) -> Patterns:
         return prefix_patterns()
