@@ -32,9 +32,9 @@ EXAMPLE_START = ALPHABET.index("K")
 
 def signature() -> ModelSignature:
     """What the model takes and returns, as MLflow checks and serves it."""
-    outputs: list[ColSpec | TensorSpec] = []
-    for letter, probability in RANKED_COLUMNS:
-        outputs += [ColSpec("string", letter), ColSpec("double", probability)]
+    outputs: list[ColSpec | TensorSpec] = [
+        ColSpec(kind, name) for pair in RANKED_COLUMNS for kind, name in zip(("string", "double"), pair)
+    ]
     return ModelSignature(inputs=Schema([ColSpec("string", INPUT_COLUMN)]), outputs=Schema(outputs))
 
 
