@@ -294,7 +294,8 @@ def forward(
 def predict_in_streams(weights: LSTMWeights, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     """Stateful prediction as Keras does it: row j of each batch continues row j's state of
     the batch before, from zeros (at batch size 1 the whole data set is one stream)."""
-    # The schema lets a stateful framing's batch size only divide its data set.
+    if len(inputs) % batch_size != 0:
+        raise ValueError(f"{len(inputs)} samples cannot be split into stateful batches of {batch_size}")
     state = None
     outputs = []
     for start in range(0, len(inputs), batch_size):

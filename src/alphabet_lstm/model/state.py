@@ -71,6 +71,8 @@ def trace(
     """
     # Codes come from the checked query or a data set's patterns: they are not checked again.
     codes = letters_to_codes(letters.upper()) if isinstance(letters, str) else [int(code) for code in letters]
+    if not codes:
+        raise ValueError("trace needs at least one letter")
     if not spec.stateful and len(codes) > spec.input_length:
         raise ValueError(f"framing {spec.framing} takes at most {spec.input_length} letters; got {len(codes)}")
     queries = [[code] for code in codes] if spec.stateful else [codes]
