@@ -90,6 +90,8 @@ def float_math() -> dict:
 
 def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
     """Everything the page embeds, for models in params order."""
+    if not models:
+        raise ValueError("the explorer needs at least one trained model")
     return {
         "alphabet": ALPHABET,
         "pad_label": PAD_LABEL,
