@@ -20,10 +20,7 @@ PAD_CODE = 0
 
 
 def letters_to_codes(letters: str) -> list[int]:
-    """Map a string of capital letters to their codes 0-25.
-
-    Raises ValueError naming the first character that is not a letter of the alphabet.
-    """
+    """Capital letters as codes 0-25; ValueError naming the first character that is none."""
     for position, char in enumerate(letters):
         if char not in CHAR_TO_INT:
             raise ValueError(
@@ -44,19 +41,13 @@ def scale_codes(codes: np.ndarray) -> np.ndarray:
 
 def one_hot(target_codes: np.ndarray) -> np.ndarray:
     """One-hot encode target codes over the 26 letters, float32, shape (n, 26)."""
-    target_codes = np.asarray(target_codes, dtype=np.int64)
-    encoded = np.zeros((len(target_codes), VOCABULARY_SIZE), dtype=np.float32)
-    encoded[np.arange(len(target_codes)), target_codes] = 1.0
-    return encoded
+    return np.eye(VOCABULARY_SIZE, dtype=np.float32)[np.asarray(target_codes, dtype=np.int64)]
 
 
 @dataclass(frozen=True)
 class EncodedDataset:
-    """Model-ready arrays that describe themselves.
-
-    ``inputs`` has shape [samples, time steps, features]; ``targets`` is one-hot (n, 26);
-    ``target_codes`` the same targets as codes; ``input_length`` the padded length.
-    """
+    """Model-ready arrays that describe themselves: ``inputs`` (samples, time steps,
+    features), ``targets`` one-hot (n, 26) and as codes, ``input_length`` the padded length."""
 
     inputs: np.ndarray
     targets: np.ndarray
@@ -70,8 +61,7 @@ def pad_left(runs: Sequence[Sequence[int]], length: int) -> np.ndarray:
     padded = np.full((len(runs), length), PAD_CODE, dtype=np.int64)
     for row, run in enumerate(runs):
         kept = list(run)[-length:]
-        if kept:
-            padded[row, length - len(kept) :] = kept
+        padded[row, length - len(kept) :] = kept
     return padded
 
 

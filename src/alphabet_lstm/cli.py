@@ -6,10 +6,8 @@
     alphabet-lstm export --framing stateful --out stateful.keras
     alphabet-lstm promote --framing stateful --exp b5
 
-It reads only the saved model (which carries its own spec: framing, layout, input length,
-statefulness) and, when --seed is not given, the first of params.yaml's ``seeds``. It runs
-the numpy forward pass, so it starts without TensorFlow or MLflow; only `export` imports
-TensorFlow (to write a Keras model), and only `promote` MLflow (to move a registry alias).
+It reads the saved model (which carries its own spec) and, without --seed, params.yaml's
+first seed; only `export` imports TensorFlow, and only `promote` MLflow.
 """
 
 from __future__ import annotations
@@ -163,9 +161,8 @@ def how_to_train(seed: int, params_path: str) -> str:
 
 
 def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[int, LSTMWeights, ModelSpec]:
-    """The seed asked for (--seed, else params.yaml's first) and the model at ``model``, else
-    the one the train stage wrote for --framing at that seed in --models-dir; UsageError
-    naming a missing file and how to train it."""
+    """The seed (--seed, else params.yaml's first) and the model at ``model``, else the one
+    trained for --framing at that seed; UsageError naming a missing file and how to train it."""
     seed = args.seed
     if seed is None:
         # The first training seed in params.yaml: the model `make run` trains first.
@@ -200,12 +197,8 @@ def prediction_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]
 
 
 def recitation_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int], steps: int) -> list[str]:
-    """One ``input -> prediction`` line per step, then the whole recited sequence.
-
-    The input shown is what the model was fed at that step: for a stateless model the
-    window of the last letters it takes; for a stateful one the letters fed since the
-    previous step (the whole start first, then each prediction).
-    """
+    """One ``input -> prediction`` line per step (what the model was fed then: a stateless
+    model's window, a stateful one's letters since the step before), then the sequence."""
     predicted = recite(weights, spec, list(codes), steps)
     lines = []
     context = list(codes)
@@ -243,11 +236,8 @@ def state_line(state: StateTrace, step: int) -> str:
 
 
 def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> list[str]:
-    """The --show-state block: a header, then one line per time step of the query's trace.
-
-    A stateful model has one step per letter, from a reset; a stateless one has the steps
-    of its padded input (``pad`` for padding, or one step holding the whole window).
-    """
+    """The --show-state block: a header, then one line per time step of the query's trace
+    (a stateful model's letters from a reset; a stateless one's padded input)."""
     state = trace(weights, spec, codes)
     count = min(TOP_COUNT, state.units)
     units = f"{state.units} unit{'s' if state.units > 1 else ''}"

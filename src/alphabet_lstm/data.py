@@ -1,8 +1,5 @@
 """A framing's data set: its patterns read back from the data file, every possible query,
-and the encoded arrays that the encode stage, the sweeps and the benchmarks all build here.
-
-A pattern is an input run of letter codes and the code of the letter that follows it
-(:class:`alphabet_lstm.params.Patterns`); each dataset kind generates its own.
+and the encoded arrays the encode stage, the sweeps and the benchmarks all build here.
 """
 
 from __future__ import annotations
@@ -13,12 +10,12 @@ from alphabet_lstm.params import FramingParams, Patterns
 
 def all_queries(max_len: int) -> Patterns:
     """Every contiguous run of 1..max_len letters that has a next letter, in order."""
-    inputs, targets = [], []
-    for length in range(1, max_len + 1):
-        for start in range(VOCABULARY_SIZE - length):
-            inputs.append(tuple(range(start, start + length)))
-            targets.append(start + length)
-    return Patterns(tuple(inputs), tuple(targets))
+    runs = [
+        tuple(range(start, start + length))
+        for length in range(1, max_len + 1)
+        for start in range(VOCABULARY_SIZE - length)
+    ]
+    return Patterns(tuple(runs), tuple(run[-1] + 1 for run in runs))
 
 
 def patterns_from_records(records: list[dict]) -> Patterns:

@@ -1,7 +1,5 @@
-"""Evaluation of a trained model: pure functions over weights, spec and patterns.
-
-Everything here feeds inputs exactly as the framing was trained (same padding length,
-layout and, for stateful models, state carried across the patterns in order).
+"""Evaluation of a trained model: pure functions over weights, spec and patterns, inputs fed
+exactly as the framing was trained (padding, layout, a stateful model's state in order).
 """
 
 from __future__ import annotations
@@ -37,19 +35,18 @@ def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
 def prediction_table(weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray) -> list[dict]:
     """One row per pattern: input letters, expected, predicted, its probability, correct."""
     probabilities = predict(weights, spec, inputs)
-    predicted = probabilities.argmax(axis=1)
-    rows = []
-    for index, (run, target) in enumerate(zip(patterns.inputs, patterns.targets)):
-        rows.append(
-            {
-                "input": codes_to_letters(run),
-                "expected": ALPHABET[target],
-                "predicted": ALPHABET[predicted[index]],
-                "probability": round(float(probabilities[index, predicted[index]]), 6),
-                "correct": bool(predicted[index] == target),
-            }
+    return [
+        {
+            "input": codes_to_letters(run),
+            "expected": ALPHABET[target],
+            "predicted": ALPHABET[code],
+            "probability": round(float(row[code]), 6),
+            "correct": bool(code == target),
+        }
+        for run, target, row, code in zip(
+            patterns.inputs, patterns.targets, probabilities, probabilities.argmax(axis=1)
         )
-    return rows
+    ]
 
 
 def training_metrics(weights: LSTMWeights, spec: ModelSpec, inputs: np.ndarray, target_codes: np.ndarray) -> dict:
@@ -67,12 +64,8 @@ def training_metrics(weights: LSTMWeights, spec: ModelSpec, inputs: np.ndarray, 
 def recite(
     weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int, *, warm_up: Sequence[int] = ()
 ) -> list[int]:
-    """Feed the model its own predictions ``steps`` times, starting from ``start``.
-
-    A stateful model is fed one letter at a time with its state carried (after a reset,
-    and after ``warm_up`` letters if given); a stateless model is given the last letters
-    that fit its input, left-padded.
-    """
+    """Feed the model its own predictions ``steps`` times from ``start`` (after ``warm_up``):
+    a stateful model one letter at a time from a reset, a stateless one its last letters."""
     predicted: list[int] = []
     if spec.stateful:
         state = None
@@ -121,30 +114,23 @@ def query_accuracy(weights: LSTMWeights, spec: ModelSpec, max_len: int) -> dict:
     queries = all_queries(max_len)
     probabilities, _ = forward(weights, encode_runs(spec, queries.inputs))
     predicted = probabilities.argmax(axis=1)
-    targets = np.asarray(queries.targets)
-    by_length = {}
+    right = predicted == np.asarray(queries.targets)
     lengths = np.asarray([len(run) for run in queries.inputs])
-    for length in range(1, max_len + 1):
-        mask = lengths == length
-        by_length[str(length)] = round(float((predicted[mask] == targets[mask]).mean()), 6)
     return {
-        "accuracy": round(float((predicted == targets).mean()), 6),
-        "queries": int(len(targets)),
-        "accuracy_by_length": by_length,
+        "accuracy": round(float(right.mean()), 6),
+        "queries": int(len(right)),
+        "accuracy_by_length": {
+            str(length): round(float(right[lengths == length].mean()), 6) for length in range(1, max_len + 1)
+        },
     }
 
 
 def single_letter_probabilities(weights: LSTMWeights, spec: ModelSpec) -> np.ndarray | None:
-    """A 26x26 table: row = input letter, column = probability of each next letter.
-
-    None where the framing does not accept a single letter (a fixed 3-letter window).
-    Stateful models answer from a reset state.
-    """
+    """A 26x26 table: row = input letter (a stateful model from a reset), column = next
+    letter; None where the framing takes no single letter (a fixed window)."""
     if not spec.accepts_length(1):
         return None
-    inputs = encode_runs(spec, [[code] for code in range(VOCABULARY_SIZE)])
-    probabilities, _ = forward(weights, inputs)
-    return probabilities
+    return forward(weights, encode_runs(spec, [[code] for code in range(VOCABULARY_SIZE)]))[0]
 
 
 def random_queries(

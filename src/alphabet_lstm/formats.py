@@ -1,14 +1,8 @@
-"""The files stages hand to each other: each format written and read back in one place.
+"""The files stages hand to each other (train's history; evaluate's evaluation and details
+JSON, prediction and probability tables), each format's writer beside its reader.
 
-train writes the history CSV; evaluate writes the evaluation JSON (the headline numbers),
-the details JSON (chains, starts, queries), the prediction table CSV and the 26x26
-probabilities CSV; the report reads them all back. Each format's writer and reader sit side
-by side here, so a column added on one side cannot be missed on the other. Numbers are
-written with a fixed number of decimals, so the same values give the same bytes.
-
-Writers return the text (``*_csv(values) -> str``), which stages write atomically through
-:mod:`alphabet_lstm.artifacts`. Readers raise ValueError (or KeyError) naming what is
-wrong; callers add the path.
+Writers return the text, numbers at fixed decimals so the same values give the same bytes;
+stages write it atomically. Readers raise ValueError (or KeyError) naming what is wrong.
 """
 
 from __future__ import annotations
@@ -33,8 +27,8 @@ FIXED_DECIMALS = f"%.{DECIMALS}f"
 
 
 def frame_csv(frame: pd.DataFrame, float_format: str | None = None) -> str:
-    """A table as every CSV the stages write: no index, "\n" line ends (the files are
-    git-tracked and diffed line by line), floats in ``float_format`` if given."""
+    """A table as every CSV the stages write: no index, "\n" line ends (git diffs them line by
+    line), floats in ``float_format`` if given."""
     return frame.to_csv(index=False, lineterminator="\n", float_format=float_format)
 
 
@@ -44,8 +38,8 @@ def table_csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
 
 
 def _checked_frame(path: str | Path, expected: Sequence[str], what: str) -> pd.DataFrame:
-    """The CSV file's rows (pandas 3 reads numbers exactly as float() does) under a header that must be
-    exactly ``expected``. No text is read as NA: every cell is a letter run or a number."""
+    """The CSV file's rows (numbers read as float() reads them, no text as NA) under a header
+    that must be exactly ``expected``."""
     try:
         frame = pd.read_csv(path, keep_default_na=False)
     except pd.errors.EmptyDataError:
@@ -84,8 +78,8 @@ def read_history(path: str | Path) -> TrainingHistory:
 
 
 def predictions_csv(rows: Sequence[Mapping]) -> str:
-    """One row per training pattern (see ``evaluation.prediction_table``); ``correct`` is
-    written True/False. DVC's confusion-matrix plot reads ``expected`` and ``predicted``."""
+    """One row per training pattern (``evaluation.prediction_table``), for DVC's confusion
+    matrix."""
     return frame_csv(pd.DataFrame(list(rows), columns=list(PREDICTION_COLUMNS)))
 
 

@@ -1,10 +1,6 @@
-"""Training progress at a steady, bounded rate: live on a terminal, a few lines in logs.
-
-tqdm draws and times the line. On a terminal it redraws in place at most 5 times a second,
-one line per reporter (``position``), so the seeds a train stage runs in parallel threads
-each keep their own line. Elsewhere (CI logs, files) tqdm's ``\\r`` redraws would pile up
-into one unreadable line, so tqdm never draws by itself and a plain line is printed at each
-quarter of the epochs instead.
+"""Training progress through tqdm: on a terminal one live line per reporter (seeds trained
+in parallel threads each keep theirs), redrawn at most 5 times a second; elsewhere (logs,
+files, where redraws would pile up) a plain line at each quarter of the epochs.
 """
 
 from __future__ import annotations
@@ -22,8 +18,8 @@ LOG_FORMAT = "[{desc}] epoch {n_fmt}/{total_fmt}{postfix}, elapsed {elapsed}, et
 
 
 class ProgressReporter:
-    """``update(epoch, loss, accuracy)`` after each epoch or chunk of epochs; ``close()``
-    at the end (also a context manager; reaching the last epoch closes it too)."""
+    """``update(epoch, loss, accuracy)`` after each chunk of epochs; closes at the last epoch,
+    on ``close()`` or at the end of a ``with`` block."""
 
     def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None, position: int | None = None):
         self.stream = stream if stream is not None else sys.stderr

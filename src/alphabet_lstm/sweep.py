@@ -1,13 +1,6 @@
-"""Sweeps on Dask: every training of a sweep (a grid point at a seed) as a task on a cluster,
-and the results table the sweep's run stage writes.
-
-A sweep is params (``sweeps:`` in params.yaml, expanded into typed grid points by
-:class:`alphabet_lstm.params.Sweep`); its trainings go through the one training path.
-
-A task reads no file and writes none: it builds its data from the framing, so it is pure,
-and Dask may run it again on another worker when the first one dies. Where the tasks run:
-the cluster Dask's own configuration names (``DASK_SCHEDULER_ADDRESS``), else a
-LocalCluster of one single-threaded worker process per core.
+"""Sweeps on Dask: every training of a sweep (a grid point at a seed) as a pure task on the
+cluster Dask's configuration names (else a local one), and the sweep's results table.
+Why the tasks are pure and where they run: docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -78,11 +71,8 @@ def _worker_address() -> str:
 
 
 def run_training(task: TrainingTask) -> TrainingOutcome:
-    """Train one grid point at one seed and score it on its training patterns (pure).
-
-    The digests are those the pipeline records for the same training (the encoded file's
-    bytes, the weights), so both give it the same ``training_key``.
-    """
+    """Train one grid point at one seed and score it on its training patterns (pure); the
+    digests are the pipeline's for the same training, so both give it one ``training_key``."""
     from alphabet_lstm.artifacts import encoded_bytes, weights_md5
     from alphabet_lstm.data import encode_framing
     from alphabet_lstm.evaluation import training_metrics
@@ -97,10 +87,7 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
         key=task.key,
         point=task.point.index,
         seed=task.seed,
-        accuracy=metrics["accuracy"],
-        loss=metrics["loss"],
-        correct=metrics["correct"],
-        patterns=metrics["patterns"],
+        **{name: metrics[name] for name in ("accuracy", "loss", "correct", "patterns")},
         data_md5=hashlib.md5(encoded_bytes(dataset, task.framing, framing.dataset.kind)).hexdigest(),
         weights_md5=weights_md5(result.weights),
         seconds=round(result.seconds, 3),
@@ -117,12 +104,9 @@ def scheduler_address() -> str | None:
 
 @contextmanager
 def dask_client(workers: int | None = None) -> Iterator[Any]:
-    """A client on the configured cluster, else on a LocalCluster started for this block.
-
-    The LocalCluster has ``workers`` processes (default: one per core) of one thread each:
-    the trainings are compute-bound, and processes keep one worker's death from taking the
-    others with it. No dashboard: its fixed port would clash between two sweeps at once.
-    """
+    """A client on the configured cluster, else on a LocalCluster of ``workers`` processes
+    (default one per core) of one thread each, as docs/sweeps.md explains, and no dashboard
+    (its fixed port would clash between two sweeps at once)."""
     from distributed import Client, LocalCluster
 
     address = scheduler_address()
@@ -153,12 +137,8 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
 def run_tasks(
     client: Any, tasks: list[TrainingTask], on_done: Callable[[TrainingOutcome, int, int], None] | None = None
 ) -> list[TrainingOutcome]:
-    """Every task on the client's cluster; outcomes in the tasks' order, not finishing order.
-
-    Keys are the trainings' content keys, so the same training asked for twice (by two
-    sweeps sharing a grid point) runs once. A task whose worker dies is rescheduled by the
-    scheduler (up to ``distributed.scheduler.allowed-failures`` times).
-    """
+    """Every task on the client's cluster, outcomes in the tasks' order. Keys are content
+    keys, so a training asked for twice runs once; Dask reschedules a dead worker's task."""
     from distributed import as_completed
 
     unique = {task.key: task for task in tasks}
@@ -200,9 +180,8 @@ SWEEP_TIMING_COLUMNS = ("point", "seed", "seconds", "worker")
 
 
 def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """``point``, one column per grid key, then seed, accuracy, loss, correct, patterns and the
-    data's and weights' md5: only what the same params give on any cluster. Rows by grid
-    point, then seed in the order params.yaml lists them, never by finishing order."""
+    """``point``, the grid keys, seed, accuracy, loss, correct, patterns and the md5s: what the
+    same params give on any cluster, rows by grid point, then seed in params order."""
     points = {point.index: point for point in sweep.points}
     rows = [
         [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
@@ -214,8 +193,7 @@ def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
 
 
 def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """Each training's seconds and the Dask worker that ran it: they vary run to run, so the
-    file is neither in git nor a DVC output; the log stage adds it to MLflow when present."""
+    """Each training's seconds and worker: they vary run to run, so only MLflow gets them."""
     labels = {point.index: point.label for point in sweep.points}
     rows = [[labels[o.point], o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)]
     return table_csv(SWEEP_TIMING_COLUMNS, rows)

@@ -131,12 +131,9 @@ def _transpose_into(target, source):
 
 @_jit
 def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row, next_cell, cell_tanh, next_hidden):
-    """One time step of one sample, as ``lstm.lstm_step`` computes it for a batch.
-
-    Fills ``gate_row`` with the activations (i, f, c, o), ``next_cell``, ``cell_tanh``
-    (tanh of the new cell) and ``next_hidden``. A zero input or hidden value is skipped:
-    its products are zeros that leave every sum's value unchanged.
-    """
+    """One time step of one sample, as ``lstm.lstm_step`` computes it for a batch, into
+    ``gate_row`` (i, f, c, o), ``next_cell``, ``cell_tanh`` and ``next_hidden``. A zero input
+    or hidden value is skipped: its products are zeros that leave every sum unchanged."""
     units = recurrent_kernel.shape[0]
     gates_size = 4 * units
     zero = np.float32(0.0)
@@ -202,18 +199,14 @@ def train_epochs(
     epoch_losses,
     epoch_accuracies,
 ):
-    """Train in place for ``len(orders)`` epochs; return the Adam step count reached.
+    """Train in place for ``len(orders)`` epochs (``orders[e]``: epoch e's sample order, the
+    Adam moments tuples shaped like the five weights), each epoch's mean loss and accuracy
+    into ``epoch_losses`` and ``epoch_accuracies``; return the Adam step count reached.
 
-    ``orders[e]`` is the sample order of epoch e. ``first_moments`` and ``second_moments``
-    are tuples of arrays shaped like the five weights. Per-epoch mean loss and accuracy go
-    into ``epoch_losses`` and ``epoch_accuracies``.
-
-    Work that is exactly zero is skipped, which leaves every result unchanged: a product
-    with a zero input or a zero hidden value (padding, the letter A, the initial state),
-    the gradient with respect to the initial state (nothing uses it), and, when the
-    recurrent kernel can never receive a gradient (one time step, state starting at zero)
-    and its Adam moments are zero, its Adam update (which is then exactly zero).
-    """
+    Work that is exactly zero is skipped, leaving every result unchanged: products with a
+    zero input or hidden value, the gradient of the initial state (unused), and the Adam
+    update of a recurrent kernel that can never receive a gradient (one time step, state
+    from zero) while its moments are zero."""
     samples, timesteps, features = inputs.shape
     units = recurrent_kernel.shape[0]
     gates_size = 4 * units

@@ -50,15 +50,9 @@ def build_keras_model(
 
 
 def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: int | None = None):
-    """The Keras model of a trained framing, holding its weights.
-
-    It takes inputs as the framing was trained on them: float32 (samples, time steps,
-    features), letter codes divided by 26, left-padded with 0. A stateful model has its batch
-    size fixed (``batch_size``, default the one it was trained with): row j of each batch
-    continues row j's state of the previous batch until :func:`reset_lstm_states`.
-    It is not compiled: saved, it holds no optimizer, whose unbuilt variables would make
-    ``keras.models.load_model`` warn that it skipped them.
-    """
+    """The Keras model of a trained framing, holding its weights, taking inputs as it was
+    trained (a stateful one at ``batch_size``, default its training's). Not compiled: saved,
+    an unbuilt optimizer would make ``keras.models.load_model`` warn that it skipped it."""
     model = build_keras_model(
         timesteps=spec.timesteps,
         features=spec.features,
@@ -105,11 +99,8 @@ def train_keras(
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> tuple[LSTMWeights, np.ndarray, np.ndarray]:
     """Train with ``model.fit``; return the weights and per-epoch loss and accuracy.
-
-    ``initial`` replaces Keras' initial weights and ``orders`` (one row of sample indices
-    per epoch) Keras' own shuffle, so that a run can start exactly as a fast-engine run:
-    each epoch is then one ``fit`` over the rows in that order, unshuffled.
-    """
+    ``initial`` and ``orders`` (sample indices per epoch) replace Keras' initial weights and
+    shuffle, so a run can start and batch exactly as a fast-engine run."""
     _quiet_tensorflow()
     import keras
     import tensorflow as tf

@@ -1,11 +1,8 @@
-"""The study's model: one LSTM layer and a Dense(26, softmax), as plain weights.
+"""The study's model: one LSTM layer and a Dense(26, softmax), as plain weights in Keras'
+layout (gates input, forget, cell, output), so they move between the engines unchanged.
 
-Weights use Keras' own layout (kernel, recurrent_kernel, bias with gates in the order
-input, forget, cell, output; then the Dense kernel and bias), so they move between the
-fast engine, Keras and this module's numpy forward pass unchanged. Every saved result is
-built from IEEE operations in a fixed order (no BLAS, no libm), with ``model.floatmath``'s
-arithmetic, so this forward pass and the compiled kernel give the same floats on every CPU
-(docs/reproducibility.md).
+The numpy forward pass uses IEEE operations in a fixed order (no BLAS, no libm), so it gives
+the compiled kernel's floats on every CPU (docs/reproducibility.md).
 """
 
 from __future__ import annotations
@@ -47,9 +44,7 @@ class ModelSpec:
     def accepts_length(self, length: int) -> bool:
         """Whether a query of ``length`` letters is valid: a stateful model is fed one letter
         at a time, so any number from 1; a stateless one shortest_query..input_length."""
-        if self.stateful:
-            return length >= 1
-        return self.shortest_query <= length <= self.input_length
+        return length >= 1 if self.stateful else self.shortest_query <= length <= self.input_length
 
     def accepted_lengths(self) -> str:
         """The query lengths this model takes, in words, for error messages."""
@@ -60,10 +55,8 @@ class ModelSpec:
         return f"{self.shortest_query} to {self.input_length} letters"
 
     def query_codes(self, letters: str) -> list[int]:
-        """A query's letter codes, lower case read as upper case: the one check of a query
-        (the CLI, the MLflow model and the state views all call it). ValueError names the
-        first character that is no letter, or the length this model does not take, and
-        what it takes."""
+        """A query's letter codes, lower case read as upper case: the one check of a query.
+        ValueError names the first character that is no letter, or a length not taken."""
         codes = []
         for position, char in enumerate(letters, start=1):
             if char.upper() not in CHAR_TO_INT:
@@ -134,10 +127,7 @@ def tanh(values) -> np.ndarray:
 
 
 def log(values) -> np.ndarray:
-    """Natural log in float64, the same bits on every CPU.
-
-    log(0) is -inf, log(inf) is inf, negative numbers and NaN give NaN.
-    """
+    """Natural log in float64, the same bits on every CPU; log(0) is -inf, below 0 NaN."""
     x = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mantissa, exponent = np.frexp(x)
@@ -222,10 +212,7 @@ def orthogonal(rng: np.random.Generator, rows: int, columns: int) -> np.ndarray:
 
 
 def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
-    """Fresh weights with Keras' default initializers, reproducible from the seed.
-
-    The forget-gate bias starts at 1 (Keras' unit_forget_bias), the other biases at 0.
-    """
+    """Fresh weights with Keras' default initializers (forget-gate bias 1), from the seed."""
     rng = np.random.default_rng([seed, 0])
     bias = np.zeros(4 * units, dtype=np.float32)
     bias[units : 2 * units] = 1.0
@@ -251,12 +238,9 @@ class GateActivations(NamedTuple):
 def lstm_step(
     weights: LSTMWeights, inputs_t: np.ndarray, hidden: np.ndarray, cell: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, GateActivations]:
-    """One LSTM time step for a batch: inputs_t (n, features), hidden and cell (n, units).
-
-    Returns the new hidden and cell states and the step's gate activations. The gate
-    pre-activations are the bias plus each input feature's, then each hidden unit's
-    contribution, added in that order, as the compiled kernel adds them.
-    """
+    """One LSTM time step for a batch: inputs_t (n, features), hidden and cell (n, units) in;
+    the new hidden and cell and the step's gates out. The gate pre-activations add the bias,
+    then each feature's, then each unit's contribution, in the compiled kernel's order."""
     inputs_t = np.asarray(inputs_t, dtype=np.float32)
     hidden = np.asarray(hidden, dtype=np.float32)
     cell = np.asarray(cell, dtype=np.float32)
@@ -293,11 +277,8 @@ def forward(
     *,
     record: list[tuple[np.ndarray, np.ndarray, GateActivations]] | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state.
-
-    ``state`` is the (hidden, cell) pair to start from, each (n, units); zeros if None.
-    ``record``, if given, gets each time step's (hidden, cell, gate activations) appended.
-    """
+    """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state,
+    from ``state`` (hidden, cell), zeros if None; ``record`` gets each step's (h, c, gates)."""
     inputs = np.asarray(inputs, dtype=np.float32)
     if state is None:
         zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]), dtype=np.float32)
@@ -311,11 +292,8 @@ def forward(
 
 
 def predict_in_streams(weights: LSTMWeights, inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    """Stateful prediction as Keras does it: row j of each batch continues row j's state.
-
-    The state starts at zero and is carried across consecutive batches of ``batch_size``
-    samples, so with batch size 1 the whole data set is one stream, in order.
-    """
+    """Stateful prediction as Keras does it: row j of each batch continues row j's state of
+    the batch before, from zeros (at batch size 1 the whole data set is one stream)."""
     if len(inputs) % batch_size != 0:
         raise ValueError(f"{len(inputs)} samples cannot be split into stateful batches of {batch_size}")
     state = None

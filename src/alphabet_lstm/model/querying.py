@@ -1,8 +1,5 @@
-"""Asking a trained model for the next letter: one query, fed the way the model was evaluated.
-
-numpy and the model's forward pass only (no params, pydantic or file formats): the MLflow
-model ships this module with the weights, so whoever loads it needs nothing of this project
-installed (tracking/shipped.py lists what travels).
+"""Asking a trained model for the next letter, fed the way it was evaluated. numpy and the
+forward pass only: the MLflow model ships this module (tracking/shipped.py).
 """
 
 from __future__ import annotations
@@ -35,15 +32,9 @@ def top_letters(probabilities: np.ndarray, count: int = 3) -> list[tuple[str, fl
 
 
 def query_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> np.ndarray:
-    """Probabilities of the next letter; a stateless model takes the letters as one
-    left-padded input.
-
-    A stateful model takes them as it was trained and evaluated: from a reset state,
-    ``batch_size`` streams side by side, letter i going to stream i mod batch_size (each
-    batch continues the state of the one before). At batch size 1 that is one letter at a
-    time. The query A..K thus gets exactly the answer evaluation computed for the pattern K
-    (model/lstm.py, predict_in_streams), row by row the same arithmetic.
-    """
+    """Probabilities of the next letter: a stateless model takes the letters as one padded
+    input; a stateful one as evaluated, from a reset, ``batch_size`` streams side by side
+    (letter i in stream i mod batch_size), so A..K gets evaluation's answer for K."""
     if not spec.stateful:
         return next_letter_probabilities(weights, spec, codes)[0]
     streams = spec.batch_size

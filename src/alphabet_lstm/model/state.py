@@ -1,9 +1,6 @@
-"""What an LSTM carries from step to step: h, c and the four gates at every time step.
-
-:func:`trace` (for the report, ``predict --show-state`` and the notebook) runs the same
-deterministic step as evaluation on inputs encoded as the model was trained. Distances
-between states and a 2-D principal component projection (a Jacobi eigensolver, not LAPACK)
-give the same bits on every machine. Numpy only.
+"""What an LSTM carries from step to step: h, c and the four gates at every time step,
+traced with evaluation's own step; distances and a principal-component projection (a Jacobi
+eigensolver, not LAPACK) that give the same bits on every machine.
 """
 
 from __future__ import annotations
@@ -31,12 +28,10 @@ PAD_LABEL = "pad"
 class StateTrace:
     """The state of one model at every time step of one input, each array (steps, units).
 
-    ``labels`` names what each step was fed: a letter, ``pad`` for left zero-padding, or
-    the whole window (``ABC``, ``_`` for a padded place) for a window given as the
-    features of one step. ``letter_index``
-    is, per step, the position in the fed letters (-1 for padding). ``probabilities`` (steps,
-    26) is the Dense softmax read from each step's h: for a stateful model each fed letter's
-    prediction; for a stateless one only the last step's is the model's answer.
+    ``labels`` names what each step was fed: a letter, ``pad``, or a whole window given as
+    one step's features (``_`` for a padded place); ``letter_index`` its position in the fed
+    letters (-1 for padding). ``probabilities`` (steps, 26) is the softmax read from each
+    step's h; a stateless model's answer is the last step's.
     """
 
     spec: ModelSpec
@@ -71,10 +66,8 @@ def trace(
 ) -> StateTrace:
     """h, c and the gate activations at every time step of ``letters`` (a string or codes).
 
-    Stateful model: the letters are fed one at a time, each as the one-letter query it was
-    trained on, the state carried from ``state`` (zeros, a reset, if None). Stateless model:
-    the letters are one query, left zero-padded to the model's input length and laid out
-    as time steps or as the features of one step; it takes at most ``input_length`` letters.
+    A stateful model is fed them one at a time, the state carried from ``state`` (a reset if
+    None); a stateless one takes them as one left-padded query of at most ``input_length``.
     """
     # Codes come from the checked query or a data set's patterns: they are not checked again.
     codes = letters_to_codes(letters.upper()) if isinstance(letters, str) else [int(code) for code in letters]
@@ -87,9 +80,7 @@ def trace(
     labels: list[str] = []
     letter_index: list[int] = []
     for number, query in enumerate(queries):
-        # The query encoded as the model saw it in training: the padded codes come from
-        # ``pad_left`` and the scaled layout from ``shape_inputs``, the encode stage's own
-        # functions.
+        # Encoded by the encode stage's own functions, as the model saw it in training.
         step_inputs.extend(shape_inputs(pad_left([query], spec.input_length), spec.layout)[0])
         pads = spec.input_length - len(query)
         fed = [ALPHABET[code] for code in query]
@@ -135,10 +126,8 @@ def norm(vector: np.ndarray) -> float:
 def _symmetric_eigen(matrix: np.ndarray, sweeps: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (descending) and eigenvectors (columns) of a symmetric matrix.
 
-    Cyclic Jacobi rotations: each zeroes one off-diagonal pair with a rotation built from
-    +, -, *, /, sqrt, applied by elementwise row and column updates, pairs visited in a
-    fixed order. It stops when a sweep finds every off-diagonal element negligible against
-    the diagonal. Each eigenvector's sign is fixed: its largest-magnitude entry is positive.
+    Cyclic Jacobi rotations (+, -, *, /, sqrt only), pairs in a fixed order, until a sweep
+    finds every off-diagonal element negligible; each eigenvector's largest entry positive.
     """
     a = np.array(matrix, dtype=np.float64)
     size = a.shape[0]
@@ -197,10 +186,8 @@ class Projection:
 def principal_components(states: np.ndarray, count: int = 2) -> Projection:
     """The ``count`` leading principal components of states (n, units), deterministically.
 
-    The smaller of the covariance (units x units) and the Gram matrix of the centred
-    states (n x n, the same nonzero eigenvalues) is summed in order and decomposed by
-    :func:`_symmetric_eigen` (no LAPACK), so the same states give the same projection on
-    every CPU. 26 states of 50 units: a 26 x 26 problem.
+    The smaller of the covariance (units x units) and the Gram matrix of the centred states
+    (n x n, the same nonzero eigenvalues) is decomposed: 26 states of 50 units, 26 x 26.
     """
     data = np.asarray(states, dtype=np.float64)
     samples, units = data.shape

@@ -65,10 +65,8 @@ def run_epochs(
     stateful: bool,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run every epoch in ``orders`` on ``state`` in compiled chunks; return loss and accuracy.
-
-    ``on_progress(epochs_done, loss, accuracy)`` is called after each chunk.
-    """
+    """Run every epoch in ``orders`` on ``state`` in compiled chunks, calling
+    ``on_progress(epochs_done, loss, accuracy)`` after each; return loss and accuracy."""
     # Imported here: numba's import costs a Keras-engine training for nothing.
     from alphabet_lstm.model import engine_fast
 
@@ -77,7 +75,6 @@ def run_epochs(
     accuracies = np.zeros(epochs, dtype=np.float64)
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     target_codes = np.ascontiguousarray(target_codes, dtype=np.int64)
-    weights = state.weights
     done, chunk = 0, 1
     while done < epochs:
         start, stop = done, min(epochs, done + chunk)
@@ -88,11 +85,11 @@ def run_epochs(
             np.ascontiguousarray(orders[start:stop]),
             batch_size,
             stateful,
-            weights.kernel,
-            weights.recurrent_kernel,
-            weights.bias,
-            weights.dense_kernel,
-            weights.dense_bias,
+            state.weights.kernel,
+            state.weights.recurrent_kernel,
+            state.weights.bias,
+            state.weights.dense_kernel,
+            state.weights.dense_bias,
             state.first_moments,
             state.second_moments,
             state.step,
@@ -134,12 +131,9 @@ def train(
     shared_start: bool = False,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> TrainingResult:
-    """Train one framing at one seed with the chosen engine.
-
-    The fast engine draws its initial weights and each epoch's sample order from the seed
-    with numpy; the Keras engine uses Keras' own, unless ``shared_start`` hands it the fast
-    engine's (the benchmark's paired comparison: same start, same batches, both engines).
-    """
+    """Train one framing at one seed with the chosen engine. The Keras engine draws its own
+    start and orders unless ``shared_start`` hands it the fast engine's (same start, same
+    batches: the benchmark's paired comparison)."""
     batch_size = framing.resolved_batch_size
     started = time.perf_counter()
     initial: LSTMWeights | None = None

@@ -1,10 +1,7 @@
-"""params.yaml read and checked: YAML 1.2 as DVC reads it, pydantic's errors as one line per
-problem, and the rules that span several keys.
-
-Unknown keys (with a did-you-mean for near misses), keys written twice, wrong types (a bool
-is not a number), values out of range and cross-key rules raise :class:`ParamsError`: one
-line per problem naming the key path as written in params.yaml, the value given (as YAML
-writes it) and what is allowed, in pydantic's own words.
+"""params.yaml read (YAML 1.2, as DVC reads it) and checked. Unknown keys (with a
+did-you-mean), keys written twice, wrong types, values out of range and cross-key rules
+raise :class:`ParamsError`: one line per problem naming the key path, the value given and
+what is allowed.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""The dataset kinds: what every kind provides, each kind's params and patterns, and the
-strict params base the whole schema shares; the params union and dispatch are built from them.
-A pattern is an input run of letter codes and the code of the letter that follows it.
-
-Adding a kind: its :class:`DatasetKind` subclass here (params, patterns, query lengths),
-and its class listed once in ``KINDS`` below.
+"""The dataset kinds (each kind's params and patterns) and the strict base the whole schema
+shares. A pattern is an input run of letter codes and the code of the letter after it.
+Adding a kind: a :class:`DatasetKind` subclass here, listed once in ``KINDS``.
 """
 
 from __future__ import annotations
@@ -45,25 +42,19 @@ class StrictModel(BaseModel):
 
 
 class DatasetKind(StrictModel):
-    """A dataset kind's params and what the study asks of a kind.
-
-    A kind is a subclass with ``kind: Literal["its_name"]`` and its own keys, listed in
-    ``KINDS``. A trained model's spec copies ``input_length``, ``shortest_query`` and
-    ``scores_all_queries``, so evaluation and prediction need no params.
-    """
+    """A dataset kind's params (``kind: Literal["its_name"]`` and its own keys) and what the
+    study asks of it; a trained model's spec copies the query lengths and scoring."""
 
     # Whether evaluation also scores every run of shortest_query..input_length letters
     # (not only the training patterns): worth it where the model takes runs of many lengths.
     scores_all_queries: ClassVar[bool] = False
 
     @property
-    def size(self) -> int:
-        """How many patterns the data set holds."""
+    def size(self) -> int:  # how many patterns the data set holds
         raise NotImplementedError
 
     @property
-    def input_length(self) -> int:
-        """The letters of one input, after left zero-padding."""
+    def input_length(self) -> int:  # the letters of one input, after left zero-padding
         raise NotImplementedError
 
     @property
@@ -71,8 +62,7 @@ class DatasetKind(StrictModel):
         """The fewest letters a query may have; a kind without padding takes exactly input_length."""
         return self.input_length
 
-    def patterns(self) -> Patterns:
-        """The data set's input runs and the letter after each."""
+    def patterns(self) -> Patterns:  # the data set's input runs and the letter after each
         raise NotImplementedError
 
 
@@ -105,10 +95,20 @@ def sliding_patterns(seq_length: int) -> Patterns:
     return Patterns(inputs, targets)
 
 
+class PaddedRunsDataset(DatasetKind):
+    """A kind of runs of 1..input_length letters, left zero-padded: every such query is scored."""
+
+    scores_all_queries = True
+
+    @property
+    def shortest_query(self) -> int:
+        return 1
+
+
 # --------------------------------------------------------------------------- variable_length (framing 6)
 
 
-class VariableLengthDataset(DatasetKind):
+class VariableLengthDataset(PaddedRunsDataset):
     """``num_inputs`` random contiguous runs of 1..max_len letters, left zero-padded
     (tutorial framing 6)."""
 
@@ -116,8 +116,6 @@ class VariableLengthDataset(DatasetKind):
     num_inputs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
     max_len: SequenceLength
     seed: Seed = 7
-
-    scores_all_queries = True
 
     @property
     def size(self) -> int:
@@ -127,21 +125,13 @@ class VariableLengthDataset(DatasetKind):
     def input_length(self) -> int:
         return self.max_len
 
-    @property
-    def shortest_query(self) -> int:
-        return 1
-
     def patterns(self) -> Patterns:
         return variable_length_patterns(self.num_inputs, self.max_len, self.seed)
 
 
 def variable_length_patterns(num_inputs: int, max_len: int, seed: int) -> Patterns:
-    """The tutorial's random contiguous runs of 1..max_len letters.
-
-    Draws exactly as the tutorial does after ``numpy.random.seed(seed)``: a start uniform
-    in 0..23, an end uniform in start..min(start + max_len, 25) - 1, so seed 7 gives the
-    tutorial's own data set (PQRST->U, W->X, O->P, ...).
-    """
+    """The tutorial's random contiguous runs of 1..max_len letters, drawn as it draws them
+    after ``numpy.random.seed(seed)``: seed 7 gives its own data set (PQRST->U, W->X, ...)."""
     random_state = np.random.RandomState(seed)
     inputs, targets = [], []
     for _ in range(num_inputs):
@@ -155,13 +145,11 @@ def variable_length_patterns(num_inputs: int, max_len: int, seed: int) -> Patter
 # --------------------------------------------------------------------------- prefix_padded
 
 
-class PrefixPaddedDataset(DatasetKind):
+class PrefixPaddedDataset(PaddedRunsDataset):
     """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1 (the framing
     the tutorial proposed)."""
 
     kind: Literal["prefix_padded"]
-
-    scores_all_queries = True
 
     @property
     def size(self) -> int:
@@ -170,10 +158,6 @@ class PrefixPaddedDataset(DatasetKind):
     @property
     def input_length(self) -> int:
         return MAX_SEQUENCE_LENGTH
-
-    @property
-    def shortest_query(self) -> int:
-        return 1
 
     def patterns(self) -> Patterns:
         return prefix_patterns()

@@ -1,8 +1,5 @@
 """The params schema: every section of params.yaml as a typed, frozen model, and a sweep's
-grid expanded into the framings it trains (each typed by the schema).
-
-Names of framings and sweeps are checked in :mod:`alphabet_lstm.params.checks`, with the
-rules that span several keys; a value is shown in messages as YAML writes it.
+grid expanded into the framings it trains. Names and cross-key rules: ``params.checks``.
 """
 
 from __future__ import annotations
@@ -75,11 +72,8 @@ class TrackingParams(StrictModel):
 
 
 class SweepParams(StrictModel):
-    """A grid over one framing's keys; every grid point trains once per seed (docs/sweeps.md).
-
-    Grid keys are the framing's keys or a dataset's keys with a dot (``dataset.seq_length``);
-    the first grid key is the figure's x axis.
-    """
+    """A grid over one framing's keys (a dataset's with a dot: ``dataset.seq_length``); every
+    grid point trains once per seed; the first key is the figure's x axis (docs/sweeps.md)."""
 
     question: Annotated[StrictStr, Field(min_length=1)]
     framing: StrictStr
@@ -112,12 +106,11 @@ class Params(StrictModel):
     framings: Annotated[dict[str, FramingParams], Field(min_length=1)]
     sweeps: dict[str, SweepParams] = {}
 
+    # The named framing or sweep; ParamsError listing the defined ones if it is not there.
     def framing(self, name: str) -> FramingParams:
-        """The named framing; ParamsError listing the defined ones if it is not there."""
         return _named("framing", self.framings, name)
 
     def sweep(self, name: str) -> SweepParams:
-        """The named sweep; ParamsError listing the defined ones if it is not there."""
         return _named("sweep", self.sweeps, name)
 
 

@@ -1,12 +1,7 @@
-"""The state explorer (issue 21): one self-contained page that runs every framing's LSTM.
-
-``reports/explorer.html`` holds each framing's first-seed weights (float32, base64), the
-spec that says how the framing is fed (input length, layout, statefulness, the query
-lengths it takes) and, for a stateful framing, the report's plane of its A..Z path (the
-principal components of :func:`alphabet_lstm.report.state_views.stateful_view`). The page's
-script (``templates/explorer.html.j2``) repeats the numpy forward pass of
-``model/lstm.py`` in float32 arithmetic, so its numbers are those of ``alphabet-lstm
-predict --show-state``. No network, no build step: the file works opened from disk.
+"""The state explorer: one self-contained page (``reports/explorer.html``) that runs every
+framing's LSTM in the browser, on its first-seed weights and spec, with a stateful framing's
+A..Z plane from the report. Its script repeats the numpy forward pass in float32, so its
+numbers are those of ``alphabet-lstm predict --show-state``; it works opened from disk.
 """
 
 from __future__ import annotations
@@ -29,25 +24,16 @@ EXPLORER_NAME = "explorer.html"
 TEMPLATE_NAME = "explorer.html.j2"
 
 
-def encode_floats(array: np.ndarray) -> str:
-    """A float32 array, row-major, little-endian, as base64 (4 bytes a value, exact)."""
-    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
-
-
 def query_lengths(spec: ModelSpec) -> tuple[int, int | None]:
     """The fewest and most letters the framing takes (None: no limit, a stateful model).
 
-    The same rule as :meth:`ModelSpec.accepts_length`, as two numbers the page compares with.
-    """
-    if spec.stateful:
-        return 1, None
-    return spec.shortest_query, spec.input_length
+    The same rule as :meth:`ModelSpec.accepts_length`, as two numbers the page compares with."""
+    return (1, None) if spec.stateful else (spec.shortest_query, spec.input_length)
 
 
 def plane(weights: LSTMWeights, spec: ModelSpec) -> dict:
-    """The report's plane of a stateful framing: the A..Z path's principal components
-    (float64, full precision, so the page projects as ``Projection.project`` does), the
-    path's points and the cold start's point."""
+    """The report's plane of a stateful framing (float64, so the page projects as
+    ``Projection.project`` does), the A..Z path's points and the cold start's."""
     view = stateful_view(weights, spec)
     return {
         "mean": view.projection.mean.tolist(),
@@ -73,14 +59,13 @@ def framing_data(weights: LSTMWeights, spec: ModelSpec) -> dict:
         "shortest": shortest,
         "longest": longest,
         "takes": spec.accepted_lengths(),
-        "weights": {name: encode_floats(array) for name, array in zip(LSTMWeights.NAMES, weights.as_list())},
+        # Each array float32, row-major, little-endian, as base64: exact.
+        "weights": {
+            name: base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
+            for name, array in zip(LSTMWeights.NAMES, weights.as_list())
+        },
         "plane": plane(weights, spec) if spec.stateful else None,
     }
-
-
-def initial_framing(specs: Sequence[ModelSpec]) -> str:
-    """The framing the page opens on: the first stateful one (the issue's cold K), else the first."""
-    return next((spec.framing for spec in specs if spec.stateful), specs[0].framing)
 
 
 def float_math() -> dict:
@@ -111,18 +96,18 @@ def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
         "alphabet": ALPHABET,
         "pad_label": PAD_LABEL,
         "float_math": float_math(),
-        "initial": {"framing": initial_framing([spec for _, spec in models]), "letters": COLD_LETTER},
+        # The page opens on the first stateful framing (the cold K), else the first.
+        "initial": {
+            "framing": next((spec.framing for _, spec in models if spec.stateful), models[0][1].framing),
+            "letters": COLD_LETTER,
+        },
         "framings": [framing_data(weights, spec) for weights, spec in models],
     }
 
 
-def script_json(value) -> str:
-    """JSON safe inside a <script> element: no ``</`` can close it early."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
-
-
 def explorer_page(models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str) -> str:
     """The page's HTML; the same models give the same bytes."""
-    data = Markup(script_json(explorer_data(models)))
+    # JSON safe inside a <script> element: no ``</`` can close it early.
+    data = Markup(json.dumps(explorer_data(models), separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/"))
     template = environment().get_template(TEMPLATE_NAME)
     return template.render(title=title, seed=models[0][1].seed, data_json=data)

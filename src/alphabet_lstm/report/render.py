@@ -1,9 +1,6 @@
-"""The report as one Markdown document, and the self-contained HTML page made from it.
-
-Sections write Markdown blocks; :func:`document_files` joins them into ``report.md``
-(figures linked from ``figures/``) and renders that same text with markdown-it-py into
-``report.html``, the figures inlined as data URIs. Nothing reads the clock: the same blocks
-give the same bytes.
+"""The report as one Markdown document (figures linked from ``figures/``) and the
+self-contained HTML page markdown-it-py makes of it (figures inlined); the same blocks give
+the same bytes.
 """
 
 from __future__ import annotations
@@ -79,8 +76,7 @@ def environment() -> jinja2.Environment:
 
 
 def render_html(title: str, markdown: str, figures: Mapping[str, bytes]) -> str:
-    """One self-contained page from the Markdown: inline CSS, each figure (by its path in
-    ``figures``) as a base64 data URI. Raw HTML in the text is escaped, not passed through."""
+    """One self-contained page from the Markdown, each figure a data URI; raw HTML escaped."""
     parser = MarkdownIt("commonmark", {"html": False}).enable("table")
     tokens = parser.parse(markdown)
     for child in (child for token in tokens for child in token.children or ()):

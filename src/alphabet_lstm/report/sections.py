@@ -1,8 +1,5 @@
-"""What the report says: one function per section, in the order of :data:`SECTIONS`.
-
-Each section function takes the :class:`Study` and returns its Markdown blocks, its
-``## title`` first (none when the study has nothing for it). To add a section, write a
-function here and put it in :data:`SECTIONS`; the renderer takes any Markdown.
+"""What the report says: one function per section, each the Markdown blocks of the
+:class:`Study` (its ``## title`` first, none if it has nothing); a new one joins SECTIONS.
 """
 
 from __future__ import annotations
@@ -307,9 +304,8 @@ def report_blocks(study: Study, builders: Sequence[Callable[[Study], list[Block]
 
 
 def report_files(study: Study) -> dict[str, bytes]:
-    """Every file of the reports directory, by path relative to it: the documents, their
-    figures, ``state.json`` (the numbers the state figures' sentences quote) and
-    ``explorer.html`` (the state explorer)."""
+    """Every file of the reports directory by relative path: the documents, their figures,
+    ``state.json`` and ``explorer.html``."""
     files = render.document_files(TITLE, report_blocks(study))
     files[STATE_NUMBERS_NAME] = to_json(state_numbers(study)).encode("utf-8")
     files[EXPLORER_NAME] = explorer_page(first_seed_models(study), title=EXPLORER_TITLE).encode("utf-8")

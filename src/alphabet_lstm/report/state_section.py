@@ -1,6 +1,5 @@
-"""The report's section on the LSTM state (what each model carries from step to step), at
-the study's first seed: the views of ``state_views``, one sentence read from each view's
-numbers, and their figures. The numbers the sentences quote are written to ``state.json``.
+"""The report's section on the LSTM state at the first seed: each view's figure with one
+sentence read from its numbers, which ``state.json`` records.
 """
 
 from __future__ import annotations
@@ -36,8 +35,7 @@ def first_seed_models(study: Study) -> list[tuple[LSTMWeights, ModelSpec]]:
 
 
 def state_views(study: Study) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
-    """Every state view the study's models allow, in params order, at the first seed: the
-    stateful, window and padding views (each empty where no framing is of that kind)."""
+    """The stateful, window and padding views of the first-seed models, in params order."""
     models = first_seed_models(study)
     return (
         [stateful_view(weights, spec) for weights, spec in models if spec.stateful],

@@ -1,10 +1,6 @@
-"""The numbers behind the LSTM-state figures (issue 14), computed from the trained weights.
-
-Three views, each a pure function of one model built on :func:`alphabet_lstm.model.state.trace`
-(docs/understanding-state.md says what each shows): the stateful A..Z path and the cold K,
-a 3-letter window as time steps or as features, zero-padding against the letter A. Each
-view's :meth:`numbers` is what the report's sentences quote and ``state.json`` records;
-everything is deterministic numpy.
+"""The numbers behind the LSTM-state figures, three views of one model's traces
+(docs/understanding-state.md): the stateful A..Z path and the cold K, a 3-letter window as
+time steps or features, zero-padding against A. Each view's ``numbers()`` feeds the report.
 """
 
 from __future__ import annotations
@@ -95,12 +91,8 @@ def stateful_view(weights: LSTMWeights, spec: ModelSpec) -> StatefulView:
 
 @dataclass(frozen=True)
 class WindowView:
-    """One window framing over every training window (ABC->D ... WXY->Z).
-
-    ``hidden`` is (windows, steps, units): h after each time step (three for a window laid
-    out as time steps, one for the features layout); ``answers`` (windows, steps) the letter
-    read from h at each step.
-    """
+    """One window framing over every training window (ABC->D ... WXY->Z): h after each time
+    step (windows, steps, units) and the letter read from it (windows, steps)."""
 
     framing: str
     seed: int
@@ -192,12 +184,9 @@ class PaddingView:
 
 
 def input_aliases(spec: ModelSpec) -> tuple[int, int, int]:
-    """(queries, aliased, ambiguous) over every run of 1..L letters that has a next letter.
-
-    A query is aliased when its encoded input, as the model sees it, equals a shorter
-    query's (a leading A is indistinguishable from padding); ambiguous when the two also
-    want different next letters, which no model could then get both right.
-    """
+    """(queries, aliased, ambiguous) over every run of 1..L letters with a next letter:
+    aliased when its encoded input equals a shorter query's (a leading A looks like padding),
+    ambiguous when the two also want different next letters."""
     queries = all_queries(spec.input_length)
     inputs = shape_inputs(pad_left(queries.inputs, spec.input_length), spec.layout)
     first_target: dict[bytes, int] = {}

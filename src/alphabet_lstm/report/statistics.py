@@ -1,8 +1,5 @@
-"""Statistics over seeds: a summary per framing and a paired comparison of two framings.
-
-Pure functions over plain lists of floats (one accuracy per seed). Intervals are Student t
-intervals, the textbook choice for a handful of seeds; nothing here draws random numbers,
-so the same accuracies always give the same numbers.
+"""Statistics over seeds (one accuracy per seed): a summary per framing and a paired
+comparison of two, with Student t intervals; the same accuracies give the same numbers.
 """
 
 from __future__ import annotations
@@ -20,11 +17,8 @@ _ZERO_SPREAD = 1e-12
 
 @dataclass(frozen=True)
 class Summary:
-    """Accuracies of one framing over its seeds.
-
-    ``std`` is the sample standard deviation (ddof=1), 0 for a single value; ``ci_low`` and
-    ``ci_high`` bound the 95% t interval of the mean and are None when n < 2.
-    """
+    """Accuracies of one framing over its seeds: ``std`` with ddof=1 (0 for one value), the
+    95% t interval of the mean (None when n < 2)."""
 
     n: int
     mean: float
@@ -37,11 +31,8 @@ class Summary:
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """First minus second, seed by seed: the mean difference, its 95% t interval, the test.
-
-    ``p_value`` and ``t_statistic`` are None when every seed gives the same difference,
-    because the paired t statistic is then undefined (0/0) or infinite.
-    """
+    """First minus second, seed by seed: the mean difference, its 95% t interval, the test
+    (None when every seed gives the same difference: t is then 0/0 or infinite)."""
 
     n: int
     mean_difference: float
@@ -59,16 +50,11 @@ def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) 
     return mean - half_width, mean + half_width
 
 
-def sample_std(values: np.ndarray) -> float:
-    """Sample standard deviation (ddof=1); 0 for a single value, which has no spread."""
-    return float(values.std(ddof=1)) if values.size > 1 else 0.0
-
-
 def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Summary:
     """n, mean, sample std, t interval of the mean (None for n < 2), min and max."""
     array = np.asarray(values, dtype=np.float64)
     mean = float(array.mean())
-    std = sample_std(array)
+    std = float(array.std(ddof=1)) if array.size > 1 else 0.0  # one value has no spread
     interval = t_interval(mean, std, array.size, confidence)
     return Summary(
         n=int(array.size),
@@ -84,11 +70,8 @@ def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDEN
 def compare_paired(
     first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
 ) -> PairedComparison | None:
-    """Paired comparison of ``first - second`` over the same seeds; None with fewer than 2 pairs.
-
-    The p-value is the two-sided paired t-test (scipy's ``ttest_rel``, computed as the
-    one-sample test of the differences against 0, which is the same test).
-    """
+    """Paired comparison of ``first - second`` over the same seeds; None with fewer than 2
+    pairs. The two-sided paired t-test, as the one-sample test of the differences against 0."""
     differences = np.subtract(first, second, dtype=np.float64)
     if differences.size < 2:
         return None

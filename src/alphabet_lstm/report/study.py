@@ -1,9 +1,5 @@
-"""The study the report describes: every framing at every seed, read from the stage outputs.
-
-A :class:`Study` holds, per (framing, seed), what evaluate and train wrote; the functions
-below summarize it over seeds. :func:`summary_metrics` is the DVC metrics file: one short
-key per framing and result, seeds averaged, so `dvc exp show` stays readable; the per-seed
-numbers and the statistics are in the report.
+"""The study the report describes: per (framing, seed), what train and evaluate wrote, and
+its summaries over seeds, among them DVC's metrics file (seeds averaged, short keys).
 """
 
 from __future__ import annotations
@@ -49,11 +45,7 @@ class RunRecord:
     metrics: Mapping
     details: Mapping
     history: TrainingHistory
-    # 26x26, row = input letter, column = next letter; None when the framing takes no
-    # single letter (a fixed 3-letter window).
-    probabilities: np.ndarray | None
-    # The trained model (its weights and the spec that says how to feed it), for the
-    # figures of the LSTM state.
+    probabilities: np.ndarray | None  # 26x26; None for a framing that takes no single letter
     weights: LSTMWeights
     spec: ModelSpec
 
@@ -101,8 +93,7 @@ def _read(path: Path, read: Callable):
 
 
 def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
-    """One (framing, seed) record from the files evaluate and train wrote for it; ``files``
-    maps evaluation, details, history, probabilities and models to their paths."""
+    """One (framing, seed) record from the files evaluate and train wrote for it, by kind."""
     weights, spec = _read(files["models"], load_model)
     return RunRecord(
         framing=framing,
@@ -126,11 +117,8 @@ def framing_summaries(study: Study) -> dict[str, Summary]:
 
 def all_queries_summaries(study: Study) -> dict[str, Summary | None]:
     """All-queries accuracy over the seeds; None for a framing that does not measure it."""
-    summaries: dict[str, Summary | None] = {}
-    for framing in study.framings:
-        values = study.metric(framing, "all_queries_accuracy")
-        summaries[framing] = summarize(values) if all(value is not None for value in values) else None
-    return summaries
+    values = {framing: study.metric(framing, "all_queries_accuracy") for framing in study.framings}
+    return {framing: None if None in seeds else summarize(seeds) for framing, seeds in values.items()}
 
 
 def paired_comparison(study: Study) -> PairedComparison | None:
@@ -146,12 +134,9 @@ def has_paired_framings(study: Study) -> bool:
 
 
 def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
-    """The DVC metrics file: per framing, each key result averaged over the seeds.
-
-    ``{"one_char": {"acc": 0.84}, "stateful": {"acc": 1.0, "chain": 1.0, "cold": 0.04,
-    "warm": 1.0}, ...}``, rounded to 4 digits; no seed in any key, so a run with other
-    seeds lines up with this one in `dvc exp show`.
-    """
+    """The DVC metrics file: per framing, each key result averaged over the seeds, rounded
+    (``{"stateful": {"acc": 1.0, "chain": 1.0, ...}}``); no seed in any key, so runs with
+    other seeds line up in `dvc exp show`."""
     summary: dict[str, dict[str, float]] = {}
     for framing in study.framings:
         results = {}
@@ -169,11 +154,8 @@ CURVE_POINTS = 200
 
 
 def curve_rows(study: Study) -> list[list]:
-    """Loss and accuracy by share of training, mean over seeds, every framing in one table.
-
-    x is the percentage of the framing's epochs done, so framings trained for 300 or 5000
-    epochs share one axis.
-    """
+    """Loss and accuracy by share of training (x: the percentage of epochs done, so 300 and
+    5000 epochs share one axis), mean over seeds, every framing in one table."""
     rows = []
     for framing in study.framings:
         histories = [study.run(framing, seed).history for seed in study.seeds]
@@ -186,18 +168,17 @@ def curve_rows(study: Study) -> list[list]:
     return rows
 
 
-def seed_rows(study: Study) -> list[list]:
-    """Final training accuracy of every framing at every seed."""
-    return [
-        [framing, seed, f"{study.run(framing, seed).metrics['accuracy']:.6f}"]
-        for framing in study.framings
-        for seed in study.seeds
-    ]
-
-
 def plot_tables(study: Study) -> dict[str, str]:
     """The CSV files dvc.yaml's top-level plots read, by file name."""
     return {
         "curves.csv": formats.table_csv(("framing", "epoch", "progress", "loss", "accuracy"), curve_rows(study)),
-        "seeds.csv": formats.table_csv(("framing", "seed", "accuracy"), seed_rows(study)),
+        # Final training accuracy of every framing at every seed.
+        "seeds.csv": formats.table_csv(
+            ("framing", "seed", "accuracy"),
+            [
+                [framing, seed, f"{study.run(framing, seed).metrics['accuracy']:.6f}"]
+                for framing in study.framings
+                for seed in study.seeds
+            ],
+        ),
     }

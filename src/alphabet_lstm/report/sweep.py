@@ -1,9 +1,5 @@
-"""A sweep's results: the summary per grid point, its one-sentence answer, figure and page.
-
-Everything here is read from the sweep's results table, which holds only what the same
-params give bit for bit on any cluster; the page is rendered as the report's is and the
-figure drawn in the report's fixed style, so both are byte-for-byte reproducible. The page's
-numbers are also written to ``points.json`` beside it, for MLflow and the README.
+"""A sweep's results: the summary per grid point, its one-sentence answer, figure, page and
+``points.json``, all read from the results table, so byte-for-byte reproducible.
 """
 
 from __future__ import annotations
@@ -33,11 +29,8 @@ def grid_values(definition: SweepParams) -> list[GridValues]:
 
 def summarize_points(results: pd.DataFrame, definition: SweepParams) -> pd.DataFrame:
     """Per grid point (index: its label, in grid order) over its seeds: the accuracies, their
-    mean, sd, min and max, the seeds at 100% and the mean loss.
-
-    ``results`` must hold every training of the sweep: a table from other params is refused
-    (ValueError) rather than half matched.
-    """
+    mean, sd, min and max, the seeds at 100% and the mean loss. A table missing a training of
+    the sweep (written for other params) is refused (ValueError) rather than half matched."""
     labels = [grid_label(values) for values in grid_values(definition)]
     trainings = results.astype({"point": str, "seed": int}).set_index(["point", "seed"])
     for label in labels:
@@ -90,12 +83,9 @@ def _with_sd(point: pd.Series) -> str:
 def answer(
     definition: SweepParams, summaries: pd.DataFrame, base_label: str | None, tutorial_accuracy: float | None
 ) -> str:
-    """One sentence, read from the numbers, answering whether the grid lifts the base framing.
-
-    It compares the base framing's own grid point (``base_label``, or if the grid leaves it
-    out the grid's first point) with the best one, names the keys that differ, and says
-    whether every seed reaches 100% there.
-    """
+    """One sentence answering whether the grid lifts the base framing: its own grid point
+    (else the grid's first) against the best, the keys that differ, and whether every seed
+    reaches 100% there."""
     best, name = summaries.loc[best_label(summaries)], definition.framing
     base = summaries.loc[base_label] if base_label else summaries.iloc[0]
     base_name = "the base framing's own" if base_label else "the grid's first point,"
@@ -134,12 +124,8 @@ def answer(
 def figure_png(
     name: str, definition: SweepParams, summaries: pd.DataFrame, tutorial_accuracy: float | None
 ) -> PlotFigure:
-    """Accuracy against the grid's first key: one line per combination of the other keys.
-
-    Each line is the mean over seeds with a bar of one standard deviation; each seed is a
-    dot beside it (fixed offsets, no random jitter). The tutorial's accuracy for the base
-    framing, if known, is a dashed line.
-    """
+    """Accuracy against the grid's first key: per combination of the other keys, a line of
+    means with sd bars, each seed a dot beside it (no random jitter); the tutorial's, dashed."""
     (x_key, x_values), *others = definition.grid.items()
     combinations = list(itertools.product(*(values for _, values in others)))
     # Grid order is the product's: the first key varies slowest.
@@ -175,8 +161,8 @@ def figure_png(
 
 
 def points_record(definition: SweepParams, summaries: pd.DataFrame, answer_text: str) -> dict:
-    """``points.json``: the question, the answer and each grid point's numbers, as the page
-    states them, for the sweep's MLflow runs and the README."""
+    """``points.json``: the question, the answer and each grid point's numbers as the page
+    states them."""
     return {
         "question": definition.question,
         "answer": answer_text,
@@ -196,8 +182,7 @@ def sweep_report_files(
     engine: str,
     tutorial_accuracy: float | None,
 ) -> dict[str, bytes]:
-    """The sweep's page (report.md, report.html), figure and ``points.json``, by path in its
-    report directory."""
+    """The sweep's page (report.md, report.html), figure and ``points.json``, by path."""
     best = best_label(summaries)
     grid = ", ".join(
         f"{key} in [{', '.join(show_value(value) for value in values)}]" for key, values in definition.grid.items()

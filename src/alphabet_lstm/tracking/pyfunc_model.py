@@ -1,11 +1,8 @@
-"""A trained model as an MLflow pyfunc model: letters in, the next letter out.
+"""A trained model as an MLflow pyfunc model: a column ``letters`` of queries in, per query
+the three most probable next letters and their probabilities out (docs/mlflow.md).
 
-Self-contained: it imports only mlflow, numpy, pandas and the query path the logged model
-carries (``code_paths``, listed by tracking/shipped.py); its weights are the .npz file DVC
-tracks, with its own spec. Input: a DataFrame with a string column ``letters``, one query
-a row. A stateful model is fed them as it was evaluated, from a reset state (at batch size
-B, letter i in stream i mod B). Output per query: ``next_letter``, its ``probability``,
-then the second and third most probable letters.
+Self-contained: mlflow, numpy, pandas and the query path tracking/shipped.py ships; its
+weights are the .npz file DVC tracks, with its own spec.
 """
 
 from __future__ import annotations
@@ -35,9 +32,9 @@ EXAMPLE_START = ALPHABET.index("K")
 
 def signature() -> ModelSignature:
     """What the model takes and returns, as MLflow checks and serves it."""
-    outputs: list[ColSpec | TensorSpec] = []
-    for letter, probability in RANKED_COLUMNS:
-        outputs += [ColSpec("string", letter), ColSpec("double", probability)]
+    outputs: list[ColSpec | TensorSpec] = [
+        ColSpec(kind, name) for pair in RANKED_COLUMNS for kind, name in zip(("string", "double"), pair)
+    ]
     return ModelSignature(inputs=Schema([ColSpec("string", INPUT_COLUMN)]), outputs=Schema(outputs))
 
 
@@ -95,9 +92,8 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
 
 
 def read_model(path: str) -> tuple[LSTMWeights, ModelSpec]:
-    """The weights and spec of a model saved by the train stage (artifacts.save_model's
-    .npz: one .npy member per weight array and metadata.json holding the spec), read with
-    numpy alone."""
+    """The weights and spec of a model the train stage saved (artifacts.save_model's .npz),
+    read with numpy alone."""
     with np.load(path, allow_pickle=False) as archive:
         weights = LSTMWeights.from_list([archive[name] for name in LSTMWeights.NAMES])
         metadata = json.loads(archive["metadata.json"])

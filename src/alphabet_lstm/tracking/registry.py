@@ -1,8 +1,6 @@
-"""The model registry: one registered model per framing, ``alphabet-lstm-<framing>``.
-
-A version is the bytes of one trained model (found again by its md5, never registered
-twice). The alias ``champion`` names the committed study's version: the study moves it when
-it logs a new one, `alphabet-lstm promote` moves it on purpose, a DVC experiment never does.
+"""The model registry: one registered model per framing, ``alphabet-lstm-<framing>``, a
+version per model's bytes (by md5), and ``@champion`` on the committed study's version
+(moved by the study and by `alphabet-lstm promote`, never by an experiment).
 """
 
 from __future__ import annotations
@@ -49,9 +47,8 @@ def version_tags(record: TrainingRecord) -> dict[str, str]:
 
 
 def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
-    """The registry version holding this model's bytes: an existing one (same model md5),
-    else a new version of ``alphabet-lstm-<framing>`` linked to ``run_id``, described
-    (framing, params, accuracy) and tagged (version_tags). Returns it. Never moves an alias."""
+    """The registry version holding this model's bytes: one with its md5, else a new one
+    linked to ``run_id``, described and tagged (version_tags). Never moves an alias."""
     name = registered_model_name(record.framing)
     client = store.client
     try:
@@ -107,9 +104,8 @@ def set_champion(store: Store, framing: str, version: str) -> None:
 
 
 def record_study_version(store: Store, framing: str, version: str) -> bool:
-    """The committed study's version of a framing: champion moves to it when it is new (the
-    study retrained) or when there is no champion yet; a study that did not change leaves a
-    champion promoted on purpose where it is. Returns whether champion moved."""
+    """Record the committed study's version; champion moves to it when it is new or there is
+    none (a promoted champion stays while the study is unchanged). Returns whether it moved."""
     name = registered_model_name(framing)
     model = store.client.get_registered_model(name)
     previous = model.tags.get(STUDY_VERSION_TAG)

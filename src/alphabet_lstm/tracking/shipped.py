@@ -1,11 +1,7 @@
-"""The project files an MLflow model carries, so that it loads without this package installed.
-
-The list is derived from the imports of the model's code file (tracking/pyfunc_entry.py),
-followed through every ``alphabet_lstm`` module it reaches, so it follows the code when a
-module moves. The files travel as MLflow ``code_paths`` under ``alphabet_lstm/`` without the
-packages' ``__init__.py`` files (Python imports the directories as namespace packages): the
-package's own ``__init__`` modules are not needed to predict, and where the project is
-installed its regular package still wins over the shipped copy.
+"""The project files an MLflow model carries, so that it loads without this package installed:
+every module the model's code file (tracking/pyfunc_entry.py) reaches by its imports, as
+``code_paths`` without the ``__init__.py`` files (namespace packages, so an installed
+package still wins over the shipped copy).
 """
 
 from __future__ import annotations
@@ -22,15 +18,14 @@ ENTRY_FILE = PACKAGE_ROOT / "tracking" / "pyfunc_entry.py"
 
 
 def code_files() -> list[Path]:
-    """The package files the entry file runs, relative to the package's parent directory
-    (``alphabet_lstm/model/querying.py``, ...), sorted; neither the entry file nor ``__init__``."""
+    """The package files the entry file runs (``alphabet_lstm/model/querying.py``, ...),
+    sorted; neither the entry file nor ``__init__``."""
     paths = (module_path(name) for name in module_closure(ENTRY_MODULE) if name != ENTRY_MODULE)
     return sorted(path.relative_to(PACKAGE_ROOT.parent) for path in paths if path and path.name != "__init__.py")
 
 
 def third_party_imports() -> set[str]:
-    """The top-level names of what the shipped files import from outside the package and
-    the standard library: what the model's environment must hold."""
+    """What the model's environment must hold: the shipped files' third-party imports."""
     names = {name for relative in code_files() for name in imports_of(PACKAGE_ROOT.parent / relative)}
     names |= imports_of(ENTRY_FILE)
     return {
