@@ -200,6 +200,7 @@ def test_evaluation_json_becomes_numeric_metrics():
     }
 
 
+@pytest.mark.pipeline
 def test_record_holds_the_training_as_dvc_recorded_it(workspace: Path):
     stateful = next(record for record in read_records(workspace) if record.framing == "stateful")
     assert stateful.data_md5 == records.file_md5(workspace / "data/encoded/stateful.npz")
@@ -564,6 +565,7 @@ def test_an_environment_naming_another_store_is_refused_saying_why_and_what_to_d
         tracking.tracking_uri(server, tmp_path, environ={"MLFLOW_TRACKING_URI": "http://mlflow.example.org:5001"})
 
 
+@pytest.mark.pipeline
 def test_the_log_stage_refuses_an_environment_naming_another_store_and_runs_again_next_time(tmp_path: Path):
     shutil.copy(REPO_ROOT / "params.yaml", tmp_path / "params.yaml")
     out = tmp_path / "mlflow-logged.json"
