@@ -15,13 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, spec_for, wait_until_served
+from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, spec_for
 from mlflow.exceptions import MlflowException
 
 from alphabet_lstm import tracking
@@ -449,63 +447,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def post_json(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-@pytest.mark.slow
-def test_mlflow_models_serve_answers_an_http_request(logged: dict, tmp_path: Path):
-    run_id = training_run(logged, "stateful").info.run_id
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log_file:
-        server = subprocess.Popen(
-            [
-                str(VENV_BIN / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                f"runs:/{run_id}/model",
-                "--env-manager",
-                "local",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            env={
-                **os.environ,
-                "MLFLOW_TRACKING_URI": logged["uri"],
-                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-            },
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until_served(f"http://127.0.0.1:{port}/ping", server, log_path)
-        status, answer = post_json(
-            f"http://127.0.0.1:{port}/invocations",
-            {"dataframe_split": {"columns": ["letters"], "data": [["A"], ["ABC"]]}},
-        )
-        assert status == 200, answer
-        assert [row["next_letter"] for row in answer["predictions"]] == ["B", "D"]
-        status, answer = post_json(
-            f"http://127.0.0.1:{port}/invocations", {"dataframe_split": {"columns": ["letters"], "data": [["A1"]]}}
-        )
-        assert status == 400 and "character '1' at position 2" in json.dumps(answer)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
 
 
 # --- the tracking server check --------------------------------------------------------------
