@@ -285,10 +285,11 @@ def own_team_checkout(team_reproduced: Path, destination: Path, env: dict | None
 # A test using one of these runs the pipeline (subprocesses, DVC, TensorFlow) or needs a part
 # of the machine beyond the venv: it is never in the unit tier, whatever its marks say.
 PIPELINE_FIXTURES = {"clone", "reproduced_clone", "reproduced_copy", "team_reproduced", "keras_engine"}
-SYSTEM_FIXTURES = {"team_server", "browser"}
+# (s3: test_s3's moto server; clean_python: test_model_portability's clean venv.)
+SYSTEM_FIXTURES = {"team_server", "browser", "s3", "clean_python"}
 # Per-test time limits (pytest-timeout): a hang fails that test by its name. A pipeline or
 # system test's limit also covers the shared set-up it may be the first to build.
-TIME_LIMITS = {"unit": 60, "pipeline": 1800, "system": 1800}
+TIME_LIMITS = {"unit": 120, "pipeline": 1800, "system": 1800}
 
 
 def tier(item: pytest.Item) -> str:
@@ -311,6 +312,17 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.system)
         if not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(TIME_LIMITS[tier(item)]))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """In CI a system test that skips (its part of the machine missing) fails instead."""
+    report = yield
+    if os.environ.get("CI") and report.skipped and tier(item) == "system":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} skipped in CI, where every system part must be present: {reason}"
+    return report
 
 
 @pytest.fixture(autouse=True)
