@@ -264,7 +264,7 @@ def reproduce_team_clone(root: Path) -> None:
 def team_reproduced(built_once) -> Path:
     """The two-framing team clone after `dvc repro` and the commit docs/team.md asks for,
     built once for test_team, test_s3 and test_log_robustness. Read-only: each takes
-    ``copy_checkout`` of it (the copy's `dvc repro` logs to a store of its own)."""
+    ``own_team_checkout`` of it (a copy whose `dvc repro` logs to a store of its own)."""
     return built_once("team_reproduced", reproduce_team_clone)
 
 
