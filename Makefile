@@ -27,16 +27,16 @@ run: $(STAMP)
 	dvc repro
 	@echo "Report: reports/report.md (and reports/report.html); MLflow store: tracking.uri in params.yaml (default $(CURDIR)/mlflow.db)"
 
-# The whole suite, as CI runs it, on every core (pytest-xdist): tests/conftest.py groups the
-# tests so that each reproduced clone is built once, and orders the groups heaviest first
-# (--no-loadscope-reorder keeps that order).
+# The whole suite, as CI runs it, on every core (pytest-xdist). Each module runs on one worker
+# (--dist loadscope), so a module's fixtures are built once; the set-ups several modules share
+# are built once for all workers (tests/conftest.py).
 test: lint
-	$(BIN)/python -m pytest -n auto --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
-# The inner loop: the lint and type checks, then the unit tests only (no pipeline runs,
-# servers or TensorFlow). One process: the workers' start-up would cost what they save here.
+# The inner loop: the lint and type checks, then the unit tier only (no process, pipeline,
+# server or TensorFlow). One process: the workers' start-up would cost what they save here.
 test-fast: lint
-	$(BIN)/python -m pytest -m "not e2e and not slow"
+	$(BIN)/python -m pytest -m "not pipeline and not system"
 
 # Style, types and dead code (configured in pyproject.toml); `ruff format .` and
 # `ruff check --fix .` repair most of what the first two report.

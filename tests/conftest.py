@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from clones import copy_checkout as copy_checkout
 from clones import make_clone
 from clones import tracked_files as tracked_files
 from clones import with_small_epochs as with_small_epochs
+from filelock import FileLock
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -88,9 +90,10 @@ def pipeline_env(extra: dict | None = None) -> dict:
 def run(
     command: list[str], cwd: Path, env: dict | None = None, check: bool = True, timeout: float = 1200
 ) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        command, cwd=cwd, env=env or pipeline_env(), capture_output=True, text=True, timeout=timeout
-    )
+    with commands_serialized_in(cwd):
+        result = subprocess.run(
+            command, cwd=cwd, env=env or pipeline_env(), capture_output=True, text=True, timeout=timeout
+        )
     if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(command)} exited {result.returncode}\nstdout:\n{result.stdout[-4000:]}\n"
@@ -164,6 +167,16 @@ def team_server():
 
 
 @pytest.fixture(scope="module")
+def module_team_server():
+    """One team tracking server for a module's tests: each test uses a user and an MLflow
+    experiment of its own on it (a start costs PostgreSQL's initdb and MLflow's migrations)."""
+    from team_helpers import running_team_server
+
+    with running_team_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def keras_engine():
     """The faithful Keras engine, Keras imported once per module (a hard dependency: a
     broken TensorFlow install fails these tests rather than skipping them)."""
@@ -172,47 +185,168 @@ def keras_engine():
     return engine_keras
 
 
+# --- Heavy set-ups, built once per suite -------------------------------------------------
+
+
+def shared_directory(tmp_path_factory) -> Path:
+    """The run's temporary directory that every pytest-xdist worker sees: each worker's own
+    base directory is a folder inside it (without xdist, the run's base directory)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+# Set-ups built once and shared, read-only: run() serializes commands inside them.
+SHARED_BUILDS: set[Path] = set()
+
+
+def build_once(directory: Path, build: Callable[[Path], object]) -> Path:
+    """``directory`` after ``build(directory)`` has run once for the whole run: the first
+    worker builds under a file lock, the others wait and reuse it. A failed build fails the
+    tests of every worker with its error, rather than being tried again on each."""
+    done, failed = directory.with_name(f"{directory.name}.done"), directory.with_name(f"{directory.name}.failed")
+    with FileLock(directory.with_name(f"{directory.name}.lock")):
+        if failed.exists():
+            pytest.fail(f"building {directory.name} failed on another worker:\n{failed.read_text()}")
+        if not done.exists():
+            try:
+                build(directory)
+            except BaseException as error:
+                failed.write_text(f"{type(error).__name__}: {error}"[-4000:])
+                raise
+            done.touch()
+    SHARED_BUILDS.add(directory.resolve())
+    return directory
+
+
+def commands_serialized_in(cwd: Path) -> contextlib.AbstractContextManager:
+    """A lock while a command runs inside a shared set-up: two workers' DVC commands in one
+    checkout would contend for DVC's own lock; elsewhere, nothing."""
+    resolved = cwd.resolve()
+    for directory in SHARED_BUILDS:
+        if resolved == directory or directory in resolved.parents:
+            return FileLock(directory.with_name(f"{directory.name}.commands.lock"))
+    return contextlib.nullcontext()
+
+
+def copy_of_shared(source: Path, destination: Path) -> Path:
+    """``copy_checkout`` of a shared set-up, while no command of another worker runs in it."""
+    with commands_serialized_in(source):
+        return copy_checkout(source, destination)
+
+
 @pytest.fixture(scope="session")
-def reproduced_clone(tmp_path_factory) -> Path:
-    """One clone where `dvc repro` has run once, shared by read-only tests."""
-    root = make_clone(tmp_path_factory.mktemp("shared") / "repo")
+def built_once(tmp_path_factory) -> Callable[[str, Callable[[Path], object]], Path]:
+    """``built_once(name, build)``: the directory ``name`` of the run's shared directory,
+    built by ``build(directory)`` on the first worker that asks, reused by the others."""
+    shared = shared_directory(tmp_path_factory)
+    return lambda name, build: build_once(shared / name, build)
+
+
+def reproduce_small_clone(root: Path) -> None:
+    make_clone(root)
     run(["dvc", "repro"], root)
+
+
+@pytest.fixture(scope="session")
+def reproduced_clone(built_once) -> Path:
+    """One small-profile clone where `dvc repro` has run, built once for the whole run and
+    shared by read-only tests (copy it with ``reproduced_copy`` to change it)."""
+    return built_once("reproduced_clone", reproduce_small_clone)
+
+
+@pytest.fixture
+def reproduced_copy(reproduced_clone: Path, tmp_path: Path) -> Path:
+    """A test's own copy of the reproduced clone and its DVC cache, with an empty MLflow store
+    of its own (only the log stage is due)."""
+    return copy_of_shared(reproduced_clone, tmp_path / "repo")
+
+
+def reproduce_team_clone(root: Path) -> None:
+    from team_helpers import team_clone
+
+    team_clone(root)
+    run(["dvc", "repro"], root)
+    run(["git", "add", "dvc.lock", "metrics"], root)
+    run(["git", "commit", "-q", "-m", "Reproduce"], root)
+
+
+@pytest.fixture(scope="session")
+def team_reproduced(built_once) -> Path:
+    """The two-framing team clone after `dvc repro` and the commit docs/team.md asks for,
+    built once for test_team, test_s3 and test_log_robustness. Read-only: each takes
+    ``own_team_checkout`` of it (a copy whose `dvc repro` logs to a store of its own)."""
+    return built_once("team_reproduced", reproduce_team_clone)
+
+
+def own_team_checkout(team_reproduced: Path, destination: Path, env: dict | None = None) -> Path:
+    """A copy of the shared team clone whose `dvc repro` (the log stage only: the trainings
+    come with the copied DVC cache) logged into a store of its own, and whose dvc.lock is
+    committed again if that changed it, as a teammate would."""
+    root = copy_of_shared(team_reproduced, destination)
+    run(["dvc", "repro"], root, env)
+    if run(["git", "status", "--porcelain"], root, env).stdout:
+        run(["git", "add", "dvc.lock", "metrics"], root, env)
+        run(["git", "commit", "-q", "-m", "Log to this checkout's store"], root, env)
     return root
 
 
-# The groups that run the pipeline most, heaviest first (about 6, 5, 3.5, 3 and 2 minutes of one
-# core). They start first, on different workers, and the lighter groups fill in around them:
-# by default xdist starts the groups with the most tests first, which left the team group's
-# four long tests to run alone at the end. `make test` passes --no-loadscope-reorder so that
-# xdist keeps the order set here.
-HEAVIEST_GROUPS = ("reproduced_clone", "test_team", "test_docs", "test_s3", "test_sweeps")
+# --- Tiers, by what a test needs ---------------------------------------------------------
+
+# A test using one of these runs the pipeline (subprocesses, DVC, TensorFlow) or needs a part
+# of the machine beyond the venv: it is never in the unit tier, whatever its marks say.
+PIPELINE_FIXTURES = {"clone", "reproduced_clone", "reproduced_copy", "team_reproduced", "keras_engine"}
+# (s3: test_s3's moto server; clean_python: test_model_portability's clean venv.)
+SYSTEM_FIXTURES = {"team_server", "module_team_server", "browser", "s3", "clean_python"}
+# Per-test time limits (pytest-timeout): a hang fails that test by its name. A pipeline or
+# system test's limit also covers the shared set-up it may be the first to build.
+TIME_LIMITS = {"unit": 120, "pipeline": 1800, "system": 1800}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def tier(item: pytest.Item) -> str:
+    if item.get_closest_marker("system"):
+        return "system"
+    return "pipeline" if item.get_closest_marker("pipeline") else "unit"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    """Keep expensive fixtures built once under pytest-xdist (`make test` runs `-n auto`).
+    """Mark each test's tier from what it uses, and give it that tier's time limit.
 
-    Under `--dist loadgroup` a worker takes a whole group: each module is one group, so a
-    module-scoped clone is reproduced once; every module that uses the session's
-    reproduced_clone joins one group, so that clone is reproduced once too. Groups are
-    ordered heaviest first: HEAVIEST_GROUPS, then groups with slow or end-to-end tests,
-    then the unit tests. A test that runs Keras (the keras_engine fixture) imports
-    TensorFlow: slow, not the unit tier.
+    `e2e` and `slow`, the older marks, mean pipeline.
     """
-    shared = {item.module.__name__ for item in items if "reproduced_clone" in item.fixturenames}
-    group_of = {}
     for item in items:
-        if "keras_engine" in item.fixturenames:
-            item.add_marker(pytest.mark.slow)
-        module = item.module.__name__
-        group_of[item] = "reproduced_clone" if module in shared else module
-        item.add_marker(pytest.mark.xdist_group(group_of[item]))
-    costly = {group_of[item] for item in items if item.get_closest_marker("slow") or item.get_closest_marker("e2e")}
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("e2e") or item.get_closest_marker("slow") or fixtures & PIPELINE_FIXTURES:
+            item.add_marker(pytest.mark.pipeline)
+        if fixtures & SYSTEM_FIXTURES:
+            item.add_marker(pytest.mark.system)
+        if not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(TIME_LIMITS[tier(item)]))
 
-    def rank(item) -> int:
-        group = group_of[item]
-        if group in HEAVIEST_GROUPS:
-            return HEAVIEST_GROUPS.index(group)
-        return len(HEAVIEST_GROUPS) + (group not in costly)
 
-    items.sort(key=rank)  # stable: each module keeps its tests' order
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """In CI a system test that skips (its part of the machine missing) fails instead."""
+    report = yield
+    if os.environ.get("CI") and report.skipped and tier(item) == "system":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} skipped in CI, where every system part must be present: {reason}"
+    return report
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_stay_in_process(request, monkeypatch):
+    """A unit test that starts a process or imports TensorFlow fails, saying to mark it."""
+    if tier(request.node) != "unit":
+        yield
+        return
+
+    def refuse(self, args, *rest, **options):
+        raise AssertionError(f"a unit test started {args!r}: mark it pipeline (or system)")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    tensorflow_before = "tensorflow" in sys.modules
+    yield
+    if not tensorflow_before and "tensorflow" in sys.modules:
+        pytest.fail("a unit test imported TensorFlow: mark it pipeline")

@@ -33,6 +33,7 @@ DISTANCE_SCALE = 1e5
 FAR_AWAY = 10.0
 
 
+@pytest.mark.pipeline
 def test_the_installed_console_script(workspace: Path):
     """The installed console script: the same answer and the same one-line error with exit 2."""
 
@@ -254,7 +255,28 @@ def test_seed_defaults_to_the_first_in_params_and_can_be_chosen(workspace: Path)
     assert chosen.stdout.startswith("A -> N\n")
 
 
-def test_models_dir_and_template(workspace: Path):
+def test_models_dir_and_params_say_where_the_models_and_the_default_seed_are(workspace: Path):
+    # Seed 8 of the stateful framing, in a folder of its own, is the constant model (N); the
+    # other params file puts seed 8 first. Without either option the answer is seed 7's B.
+    other_seed = spec_for("constant", seed=8, **VARIABLE_LENGTH)
+    save_model(workspace / "trained" / "stateful" / "seed8.npz", constant_model(other_seed), other_seed)
+    params = (workspace / "params.yaml").read_text()
+    (workspace / "other-params.yaml").write_text(params.replace("seeds: [7, 8]", "seeds: [8, 7]"))
+    result = alphabet_lstm(
+        "predict",
+        "--framing",
+        "stateful",
+        "--models-dir",
+        "trained",
+        "--params",
+        "other-params.yaml",
+        "A",
+        cwd=workspace,
+    )
+    assert result.stdout.startswith("A -> N\n"), result.stderr
+
+
+def test_model_names_a_file_to_use_instead_of_the_models_folders(workspace: Path):
     (workspace / "models" / "constant" / "seed7.npz").rename(workspace / "elsewhere.npz")
     result = alphabet_lstm(
         "predict",
@@ -413,6 +435,7 @@ def test_no_command_is_a_usage_error(tmp_path: Path):
     )
 
 
+@pytest.mark.pipeline
 def test_predict_starts_without_tensorflow_or_mlflow(workspace: Path):
     # The console script's own module, run in-process, then the heavy imports are checked.
     check = (

@@ -304,6 +304,7 @@ def test_every_block_that_shows_output_is_run():
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.pipeline
 def test_make_mlflow_ui_takes_a_port_that_is_not_the_team_servers():
     """`make mlflow-ui` and scripts/mlflow-server.sh each default to their own port, so the
     embedded store's UI and a team server run side by side; PORT= picks another."""

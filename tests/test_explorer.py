@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO_ROOT, SCREENSHOTS, alphabet_lstm
 
 from alphabet_lstm.alphabet import ALPHABET, letters_to_codes
-from alphabet_lstm.artifacts import load_model
+from alphabet_lstm.artifacts import load_model, save_model
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, initial_weights, ordered_sum
 from alphabet_lstm.model.querying import query_probabilities
 from alphabet_lstm.model.state import StateTrace, norm, trace
@@ -96,7 +96,6 @@ def test_the_page_embeds_every_framings_exact_weights_and_spec(untrained, untrai
         for name, array in zip(LSTMWeights.NAMES, weights.as_list()):
             decoded = np.frombuffer(base64.b64decode(entry["weights"][name]), dtype="<f4")
             assert np.array_equal(decoded, array.ravel()), (spec.framing, name)
-        assert entry["takes"] == spec.accepted_lengths()
         assert (entry["layout"], entry["input_length"], entry["stateful"]) == (
             spec.layout,
             spec.input_length,
@@ -105,15 +104,30 @@ def test_the_page_embeds_every_framings_exact_weights_and_spec(untrained, untrai
         assert (entry["plane"] is not None) == spec.stateful
 
 
-def test_the_plane_is_the_reports_projection_at_full_precision(untrained, untrained_page):
+def test_what_the_page_says_a_framing_takes_is_what_the_cli_says(untrained, untrained_page, tmp_path: Path):
+    # The CLI, given each model and an empty query, names the lengths the framing takes.
+    for weights, spec in untrained:
+        save_model(tmp_path / "models" / spec.framing / f"seed{spec.seed}.npz", weights, spec)
+    for entry in embedded_data(untrained_page)["framings"]:
+        refused = alphabet_lstm("predict", "--framing", entry["framing"], "--seed", "7", "", cwd=tmp_path)
+        assert refused.returncode == 2
+        assert refused.stderr.strip().endswith(f"framing {entry['framing']} takes {entry['takes']}"), refused.stderr
+
+
+def test_the_plane_is_the_alphabets_states_on_their_two_leading_principal_axes(untrained, untrained_page):
     weights, spec = next(model for model in untrained if model[1].stateful)
     plane = next(entry["plane"] for entry in embedded_data(untrained_page)["framings"] if entry["stateful"])
-    view = stateful_view(weights, spec)
-    # JSON keeps every bit of a float64, so the page projects with the report's own axes.
-    assert np.array_equal(np.array(plane["mean"]), view.projection.mean)
-    assert np.array_equal(np.array(plane["components"]), view.projection.components)
-    assert np.array_equal(np.array(plane["path"]), view.points)
-    assert len(plane["path"]) == len(ALPHABET)
+    # Independently of the page's builder: the numpy forward pass's h over A..Z from a reset,
+    # and LAPACK's singular value decomposition of those states.
+    states = trace(weights, spec, ALPHABET).hidden.astype(np.float64)
+    mean = states.mean(axis=0)
+    leading_axes = np.linalg.svd(states - mean)[2][:2]
+    components, path = np.array(plane["components"]), np.array(plane["path"])
+    np.testing.assert_allclose(plane["mean"], mean, rtol=0, atol=1e-12)
+    # An axis is defined up to its sign.
+    np.testing.assert_allclose(np.abs(np.sum(components * leading_axes, axis=1)), [1.0, 1.0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(path, (states - mean) @ components.T, rtol=0, atol=1e-12)
+    assert path.shape == (len(ALPHABET), 2)
 
 
 def test_the_page_is_one_light_self_contained_file_with_a_short_script(untrained, untrained_page):

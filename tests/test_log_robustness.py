@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, VENV_BIN, pipeline_env, run, stages_run
+from conftest import REPO_ROOT, VENV_BIN, own_team_checkout, pipeline_env, run, stages_run
 from team_helpers import (
     EXPERIMENT_NAME,
     FRAMINGS,
@@ -29,7 +30,6 @@ from team_helpers import (
     exported_lines,
     login,
     rest_json,
-    team_clone,
     use_store,
 )
 
@@ -55,11 +55,9 @@ TEMPLATES = [
 
 
 @pytest.fixture(scope="module")
-def reproduced(tmp_path_factory) -> Path:
+def reproduced(tmp_path_factory, team_reproduced: Path) -> Path:
     """A committed two-framing clone after `dvc repro` (logged to its own store)."""
-    root = team_clone(tmp_path_factory.mktemp("robust") / "repo")
-    run(["dvc", "repro"], root)
-    return root
+    return own_team_checkout(team_reproduced, tmp_path_factory.mktemp("robust") / "repo")
 
 
 def descendants(pid: int) -> list[int]:
@@ -167,14 +165,14 @@ def test_a_log_stage_killed_mid_log_leaves_no_run_hanging_and_no_duplicate(repro
     assert run(["dvc", "status", "log"], reproduced).stdout.strip() == "Data and pipelines are up to date."
 
 
-def alice_on(server) -> dict:
-    added = run(["bash", str(SERVER_SCRIPT), "add-user", "alice", "--dir", str(server.directory)], REPO_ROOT)
+def alice_on(server, user: str = "alice") -> dict:
+    added = run(["bash", str(SERVER_SCRIPT), "add-user", user, "--dir", str(server.directory)], REPO_ROOT)
     return exported_lines(added.stdout)
 
 
-def server_runs(uri: str, credentials: tuple[str, str]) -> list[dict]:
+def server_runs(uri: str, credentials: tuple[str, str], experiment_name: str = EXPERIMENT_NAME) -> list[dict]:
     experiment = rest_json(
-        uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + EXPERIMENT_NAME, credentials=credentials
+        uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + experiment_name, credentials=credentials
     )["experiment"]
     found = rest_json(
         uri,
@@ -193,11 +191,11 @@ def server_runs(uri: str, credentials: tuple[str, str]) -> list[dict]:
 
 
 def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_after_a_wrong_password(
-    team_server,
+    module_team_server,
     reproduced: Path,
     tmp_path: Path,
 ):
-    alice = alice_on(team_server)
+    alice = alice_on(module_team_server)
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     root = tmp_path / "repo"
     run(["cp", "-a", str(reproduced), str(root)], tmp_path)
@@ -206,7 +204,7 @@ def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_a
 
     # Logged to the embedded store already. The team names its server in params.yaml: DVC
     # sees the param change, and only the log stage's (validate checks the whole file).
-    use_store(root, team_server.uri)
+    use_store(root, module_team_server.uri)
     changed = json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout)
     assert set(changed) == {"validate", "log"}
     assert {"changed deps": {"params.yaml": {"tracking.uri": "modified"}}} in changed["log"]
@@ -216,7 +214,7 @@ def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_a
     failed = run(["dvc", "repro"], root, env=wrong, check=False)
     assert failed.returncode != 0
     assert (
-        f"error: MLflow tracking server {team_server.uri} refused the user name and password of "
+        f"error: MLflow tracking server {module_team_server.uri} refused the user name and password of "
         "MLFLOW_TRACKING_USERNAME=alice (HTTP 401)" in failed.stderr
     )
     assert "log" in json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout)
@@ -224,7 +222,7 @@ def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_a
     # The right one: the next plain `dvc repro` logs every training and the summary there.
     logged = run(["dvc", "repro"], root, env=pipeline_env(login(alice)))
     assert stages_run(logged.stdout) == ["log"]
-    runs = server_runs(team_server.uri, credentials)
+    runs = server_runs(module_team_server.uri, credentials)
     assert sorted(tracked["name"] for tracked in runs) == sorted(
         [f"{name}-seed{SEED}" for name in FRAMINGS] + ["summary@workspace"]
     )
@@ -239,24 +237,55 @@ def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_a
     assert run(["dvc", "status", "dvc.yaml"], root).stdout.strip() == "Data and pipelines are up to date."
 
 
+RACERS = 2
+RACE_EXPERIMENT = "alphabet-lstm-race"
+# A log stage started from a barrier: each racer imports MLflow and the stage (seconds), marks
+# itself ready, waits until every racer is, and only then logs, writing when it began and ended.
+RACER = """
+import json, sys, time
+from pathlib import Path
+from alphabet_lstm.stages import log
+from alphabet_lstm.tracking import store
+barrier, index, arguments = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+(barrier / f"ready-{index}").touch()
+while len(list(barrier.glob("ready-*"))) < RACERS:
+    time.sleep(0.005)
+began = time.time()
+log.main(arguments)
+(barrier / f"span-{index}.json").write_text(json.dumps([began, time.time()]))
+""".replace("RACERS", str(RACERS))
+
+
+def logged_counts(stderr: str) -> tuple[int, int, str]:
+    """New and already logged trainings, and the summary run's state, from the stage's line."""
+    found = re.search(r"\((\d+) new runs, (\d+) already logged\), summary run \w+ \((new|already logged)\)", stderr)
+    assert found, stderr[-3000:]
+    return int(found[1]), int(found[2]), found[3]
+
+
 def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
-    team_server,
+    module_team_server,
     reproduced: Path,
     tmp_path: Path,
 ):
-    alice = alice_on(team_server)
-    credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
-    env = pipeline_env(login(alice))
+    # A user and an experiment of the race's own on the module's server.
+    login_of_racers = alice_on(module_team_server, "racer")
+    credentials = ("racer", login_of_racers["MLFLOW_TRACKING_PASSWORD"])
+    env = pipeline_env({**login(login_of_racers), "MLFLOW_EXPERIMENT_NAME": RACE_EXPERIMENT})
     # The clone's params with the server as the store, beside it (the shared clone stays as it is).
     params = yaml.safe_load((reproduced / "params.yaml").read_text())
-    params["tracking"] = {"uri": team_server.uri}
+    params["tracking"] = {"uri": module_team_server.uri}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     racers = [
         subprocess.Popen(
             [
                 str(VENV_BIN / "python"),
-                "-m",
-                LOG_STAGE,
+                "-c",
+                RACER,
+                str(barrier),
+                str(index),
                 "--params",
                 str(tmp_path / "params.yaml"),
                 *TEMPLATES,
@@ -269,12 +298,23 @@ def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
             stderr=subprocess.PIPE,
             text=True,
         )
-        for index in range(2)
+        for index in range(RACERS)
     ]
+    said = []
     for racer in racers:
         _, stderr = racer.communicate(timeout=600)
         assert racer.returncode == 0, stderr[-3000:]
-    runs = server_runs(alice["MLFLOW_TRACKING_URI"], credentials)
+        said.append(stderr)
+    # The two log stages were logging at the same time: each began before the other ended.
+    spans = [json.loads((barrier / f"span-{index}.json").read_text()) for index in range(RACERS)]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
+    # Each training and the summary were written by one racer; the other gave way to it (found
+    # the run the first was writing, or deleted its own twin) and reports it already logged.
+    counts = [logged_counts(stderr) for stderr in said]
+    assert sum(new for new, _, _ in counts) == len(FRAMINGS), said
+    assert sum(already for _, already, _ in counts) == len(FRAMINGS), said
+    assert sorted(summary for _, _, summary in counts) == ["already logged", "new"], said
+    runs = server_runs(login_of_racers["MLFLOW_TRACKING_URI"], credentials, RACE_EXPERIMENT)
     live = [tracked for tracked in runs if tracked["status"] in ("RUNNING", "FINISHED")]
     keys = [tracked["tags"].get("training_key") or tracked["tags"]["summary_key"] for tracked in live]
     assert len(keys) == len(set(keys)) == len(FRAMINGS) + 1
@@ -282,7 +322,7 @@ def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
     # One registry version per framing, whichever racer created it.
     for name in FRAMINGS:
         versions = rest_json(
-            alice["MLFLOW_TRACKING_URI"],
+            login_of_racers["MLFLOW_TRACKING_URI"],
             "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote(f"name='alphabet-lstm-{name}'"),
             credentials=credentials,
         )

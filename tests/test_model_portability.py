@@ -1,7 +1,7 @@
 """The MLflow models the pipeline logs, used as a consumer uses them: from an environment that
 holds only the pinned mlflow (and its dependencies), never this project.
 
-One clone runs `dvc repro` on the small-epoch profile with one framing more than
+A copy of the shared reproduced clone runs `dvc repro` with one framing more than
 params.yaml, stateful at batch size 5 (five streams side by side), and logs into its own
 store. The clean environment is made with uv from requirements.lock's pins and cached
 between runs, outside the repository (MODEL_ENV_CACHE, else ~/.cache/alphabet-lstm).
@@ -10,6 +10,7 @@ between runs, outside the repository (MODEL_ENV_CACHE, else ~/.cache/alphabet-ls
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, VENV_BIN, make_clone, run, wait_until_served
+from conftest import REPO_ROOT, VENV_BIN, alphabet_lstm, copy_of_shared, run, wait_until_served
 
 pytestmark = pytest.mark.e2e
 
@@ -55,10 +56,11 @@ def lock_pins() -> dict[str, str]:
 
 
 def model_env_dir() -> Path:
-    """Where the clean environment is kept: keyed by Python and the lock's pins of what a
-    model needs, so a new pin makes a new environment."""
-    pins = lock_pins()
-    key = f"py{sys.version_info.major}.{sys.version_info.minor}-" + "-".join(f"{name}{pins[name]}" for name in PINNED)
+    """Where the clean environment is kept: keyed by Python and the whole requirements.lock,
+    so any change to a pin makes a new environment (uv resolves mlflow's dependencies under
+    every pin, not only mlflow's own)."""
+    lock = hashlib.sha256((REPO_ROOT / "requirements.lock").read_bytes()).hexdigest()[:16]
+    key = f"py{sys.version_info.major}.{sys.version_info.minor}-lock-{lock}"
     base = Path(
         os.environ.get("MODEL_ENV_CACHE")
         or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alphabet-lstm"
@@ -111,9 +113,10 @@ def clean_env(extra: dict | None = None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    """A clone with stateful_b5 beside the study's framings, after `dvc repro`."""
-    root = make_clone(tmp_path_factory.mktemp("portable") / "repo")
+def study(tmp_path_factory, reproduced_clone: Path) -> Path:
+    """A clone with stateful_b5 beside the study's framings, after `dvc repro` (a copy of the
+    shared reproduced clone: only stateful_b5 is trained, and everything logged)."""
+    root = copy_of_shared(reproduced_clone, tmp_path_factory.mktemp("portable") / "repo")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["framings"][BATCH_FIVE] = {**params["framings"]["stateful"], "batch_size": 5}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -226,7 +229,10 @@ def test_a_model_loads_by_path_run_and_registry_in_the_clean_environment(
     uris = [local_path, f"runs:/{version.run_id}/model", "models:/alphabet-lstm-stateful@champion"]
     answers = predict_in(clean_python, tmp_path, store_uri(study), [(uri, prefixes) for uri in uris])
     assert answers["answers"][0] == answers["answers"][1] == answers["answers"][2]
-    assert all(letter.isalpha() and len(letter) == 1 for letter in answers["answers"][0])
+    # Each answer is the one `alphabet-lstm predict` gives with the same model in the project.
+    for prefix, letter in zip(prefixes, answers["answers"][0]):
+        predicted = alphabet_lstm("predict", "--framing", "stateful", prefix, cwd=study)
+        assert predicted.stdout.startswith(f"{prefix} -> {letter}\n"), (prefix, letter, predicted.stdout)
 
 
 def free_port() -> int:

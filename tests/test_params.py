@@ -559,6 +559,7 @@ def test_generate_stage_refuses_bad_params(stage_runs, case_id, mutation, key_pa
     assert sorted(path.name for path in out.parent.parent.iterdir()) == ["params.yaml", "patterns"]
 
 
+@pytest.mark.pipeline
 def test_train_stage_refuses_an_unknown_framing(tmp_path):
     params_path = write_params(tmp_path / "params.yaml", real_params())
     out = tmp_path / "out.json"

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import boto3
 import pytest
-from conftest import VENV_BIN, pipeline_env, run, stages_run
+from conftest import VENV_BIN, own_team_checkout, pipeline_env, run, stages_run
 from team_helpers import (
     EXPERIMENT_NAME,
     FRAMINGS,
@@ -32,7 +32,6 @@ from team_helpers import (
     output_files,
     rest_json,
     running_team_server,
-    team_clone,
     use_store,
 )
 
@@ -197,8 +196,9 @@ def workspace_files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def alice(tmp_path_factory, s3: S3Endpoint) -> Teammate:
-    """Teammate A: adds the S3 remote as docs/team.md says, reproduces and commits (no push yet).
+def alice(tmp_path_factory, s3: S3Endpoint, team_reproduced: Path) -> Teammate:
+    """Teammate A: has reproduced and committed the study, and adds the S3 remote as
+    docs/team.md says (no push yet).
 
     Her keys are in her shell's environment (`export AWS_ACCESS_KEY_ID=...`).
     """
@@ -206,14 +206,11 @@ def alice(tmp_path_factory, s3: S3Endpoint) -> Teammate:
     home = base / "home-alice"
     home.mkdir()
     env = teammate_env(home, s3.keys["alice"])
-    root = team_clone(base / "alice")
+    root = own_team_checkout(team_reproduced, base / "alice", env)
     run(["dvc", "remote", "add", "--default", REMOTE, REMOTE_URL], root, env)
     run(["dvc", "remote", "modify", REMOTE, "endpointurl", s3.url], root, env)
     run(["git", "add", ".dvc/config"], root, env)
     run(["git", "commit", "-q", "-m", "Team DVC remote"], root, env)
-    run(["dvc", "repro"], root, env)
-    run(["git", "add", "dvc.lock", "metrics"], root, env)
-    run(["git", "commit", "-q", "-m", "Reproduce the study"], root, env)
     return Teammate(root, home, env)
 
 
@@ -224,23 +221,30 @@ def pushed(alice: Teammate) -> Teammate:
     return alice
 
 
+def assert_refused(result: subprocess.CompletedProcess, *words: str) -> None:
+    """DVC failed, and one of its error lines, which carry the S3 client's reason, shows
+    ``words``.
+
+    Only the words a user looks for are pinned (the missing credentials, S3's 403, the remote's
+    path), not DVC's or botocore's sentences, which an upgrade may reword.
+    """
+    assert result.returncode != 0
+    errors = [line.lower() for line in result.stderr.splitlines() if "ERROR" in line]
+    assert any(all(word.lower() in line for word in words) for line in errors), result.stderr[-3000:]
+
+
 def test_push_without_or_with_wrong_credentials_fails_and_keeps_the_workspace(alice: Teammate, s3: S3Endpoint):
     before, in_bucket = workspace_files(alice.root), s3.objects(DVC_PREFIX)
 
     missing = run(["dvc", "push", "-v"], alice.root, teammate_env(alice.home), check=False)
-    assert missing.returncode != 0
-    assert "ERROR: unexpected error - Unable to locate credentials" in missing.stderr
+    assert_refused(missing, "credentials")
     # DVC's own message says what is wrong, not where; its -v lines (stdout) name the remote.
     assert f"to '{REMOTE_URL}/files/md5'" in missing.stdout
 
     # A wrong secret: S3 refuses the first request, a HEAD, whose answer has no body to say why.
     wrong_secret = {**s3.keys["alice"], "AWS_SECRET_ACCESS_KEY": "not-the-secret-key"}
     wrong = run(["dvc", "push"], alice.root, teammate_env(alice.home, wrong_secret), check=False)
-    assert wrong.returncode != 0
-    assert (
-        "ERROR: unexpected error - Forbidden: An error occurred (403) when calling the HeadObject operation: Forbidden"
-        in wrong.stderr
-    )
+    assert_refused(wrong, "403")
 
     assert workspace_files(alice.root) == before
     assert run(["git", "status", "--porcelain"], alice.root).stdout == ""
@@ -280,21 +284,16 @@ def keep_keys_in_config_local(teammate: Teammate, keys: dict[str, str]) -> None:
 def test_pull_without_or_with_an_unknown_key_fails_naming_the_remote(pushed: Teammate, tmp_path: Path):
     carol = teammate_clone(pushed.root, tmp_path / "carol", tmp_path / "home-carol")
     before = workspace_files(carol.root)
-    where = f"ERROR: failed to connect to s3 ({BUCKET}/{DVC_PREFIX}/files/md5)"
+    where = f"{BUCKET}/{DVC_PREFIX}/files/md5"
 
     missing = run(["dvc", "pull"], carol.root, carol.env, check=False)
-    assert missing.returncode != 0
-    assert f"{where} - Unable to locate credentials" in missing.stderr
+    assert_refused(missing, "credentials", where)
 
     keep_keys_in_config_local(
         carol, {"AWS_ACCESS_KEY_ID": "AKIAUNKNOWNTEAMMATE0", "AWS_SECRET_ACCESS_KEY": "not-a-key"}
     )
     unknown = run(["dvc", "pull"], carol.root, carol.env, check=False)
-    assert unknown.returncode != 0
-    assert (
-        f"{where} - Forbidden: An error occurred (403) when calling the HeadObject operation: Forbidden"
-        in unknown.stderr
-    )
+    assert_refused(unknown, "403", where)
 
     # Nothing was written or lost but the keys' own file.
     after = workspace_files(carol.root)

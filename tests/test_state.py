@@ -155,6 +155,7 @@ def test_states_on_a_line_project_onto_one_component():
     assert distance(states[0], states[4]) == 20.0
 
 
+@pytest.mark.pipeline
 def test_the_state_modules_import_no_tensorflow_numba_or_mlflow():
     check = (
         "import sys, alphabet_lstm.model.state, alphabet_lstm.report.state_views; "

@@ -21,11 +21,6 @@ T_975_DF1 = math.tan(math.pi * 0.475)
 EXACT = dict(rel=1e-12, abs=1e-12)
 
 
-def test_the_hand_quantiles_are_the_textbook_ones():
-    assert pytest.approx(4.302652729749464, rel=1e-12) == T_975_DF2
-    assert pytest.approx(12.706204736174707, rel=1e-12) == T_975_DF1
-
-
 def test_summary_of_three_accuracies_has_the_t_interval():
     summary = summarize([0.8, 0.9, 1.0])
     half_width = T_975_DF2 * 0.1 / math.sqrt(3)

@@ -299,15 +299,17 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A `dask scheduler` and two single-thread `dask worker` processes on 127.0.0.1.
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A `dask scheduler` and two single-thread `dask worker` processes on 127.0.0.1, one
+    cluster for the module's tests (the test that kills a worker comes last).
 
     Yields (address, {worker address: pid}); the finalizer kills each process group (the
     scheduler and workers start sessions of their own) and checks that none is left.
     """
     from distributed import Client
 
+    tmp_path = tmp_path_factory.mktemp("dask")
     scheduler_file = tmp_path / "scheduler.json"
     processes: list[subprocess.Popen] = []
     logs = []
@@ -409,6 +411,7 @@ def test_two_worker_cluster_matches_local_cluster_byte_for_byte(dask_cluster, tm
 
 @pytest.mark.slow
 def test_worker_killed_mid_sweep_loses_no_training(dask_cluster, tmp_path):
+    # Last of the cluster's tests: it leaves the cluster one worker short.
     from distributed import Client
 
     address, pids = dask_cluster

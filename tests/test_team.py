@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, VENV_BIN, copy_checkout, pipeline_env, run, stages_run
+from conftest import REPO_ROOT, VENV_BIN, alphabet_lstm, copy_checkout, own_team_checkout, pipeline_env, run, stages_run
 from team_helpers import (
     EXPERIMENT_NAME,
     FRAMINGS,
@@ -36,7 +36,6 @@ from team_helpers import (
     output_files,
     rest,
     rest_json,
-    team_clone,
     training_keys,
     use_store,
 )
@@ -50,12 +49,9 @@ WORKER_EXIT_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
-def pusher(tmp_path_factory) -> Iterator[Path]:
+def pusher(tmp_path_factory, team_reproduced: Path) -> Iterator[Path]:
     """A teammate's clone after `dvc repro` and the commit docs/team.md asks for."""
-    root = team_clone(tmp_path_factory.mktemp("team") / "pusher")
-    run(["dvc", "repro"], root)
-    run(["git", "add", "dvc.lock", "metrics"], root)
-    run(["git", "commit", "-q", "-m", "Reproduce"], root)
+    root = own_team_checkout(team_reproduced, tmp_path_factory.mktemp("team") / "pusher")
     yield root
     # dvc-task's idle worker has been seen to outlive a queue that `dvc queue status` reported
     # empty with no worker: `dvc queue stop` (what a user would run) ends it with the module.
@@ -179,7 +175,9 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
         tmp_path,
         env=pipeline_env(alice),
     )
-    assert loaded.stdout.strip() in list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    # The answer of the model the pusher trained, as `alphabet-lstm predict` gives it.
+    predicted = alphabet_lstm("predict", "--framing", "stateful", "A", cwd=pusher)
+    assert predicted.stdout.startswith(f"A -> {loaded.stdout.strip()}\n"), (loaded.stdout, predicted.stdout)
     versions = rest_json(
         uri,
         "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote("name='alphabet-lstm-stateful'"),
@@ -188,6 +186,7 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(team_serv
     assert [version["run_id"] for version in versions] == [stateful["info"]["run_id"]]
 
 
+@pytest.mark.pipeline
 def test_server_script_refuses_unknown_options():
     result = run(["bash", str(SERVER_SCRIPT), "start", "--prot", "5000"], REPO_ROOT, check=False)
     assert result.returncode != 0
@@ -250,6 +249,7 @@ def check_failing_commands_print_no_secret(server: TeamServer, alice_password: s
         credentials.write_text(original)
 
 
+@pytest.mark.pipeline
 def test_failing_server_commands_without_a_server_print_no_secret(tmp_path: Path):
     directory = tmp_path / "server"
     assert_fails_in_one_clean_line(["add-user"], [], "add-user needs the teammate's user name")

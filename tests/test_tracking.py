@@ -15,13 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, spec_for, wait_until_served
+from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, spec_for
 from mlflow.exceptions import MlflowException
 
 from alphabet_lstm import tracking
@@ -200,6 +198,7 @@ def test_evaluation_json_becomes_numeric_metrics():
     }
 
 
+@pytest.mark.pipeline
 def test_record_holds_the_training_as_dvc_recorded_it(workspace: Path):
     stateful = next(record for record in read_records(workspace) if record.framing == "stateful")
     assert stateful.data_md5 == records.file_md5(workspace / "data/encoded/stateful.npz")
@@ -450,63 +449,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def post_json(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-@pytest.mark.slow
-def test_mlflow_models_serve_answers_an_http_request(logged: dict, tmp_path: Path):
-    run_id = training_run(logged, "stateful").info.run_id
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log_file:
-        server = subprocess.Popen(
-            [
-                str(VENV_BIN / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                f"runs:/{run_id}/model",
-                "--env-manager",
-                "local",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            env={
-                **os.environ,
-                "MLFLOW_TRACKING_URI": logged["uri"],
-                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-            },
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until_served(f"http://127.0.0.1:{port}/ping", server, log_path)
-        status, answer = post_json(
-            f"http://127.0.0.1:{port}/invocations",
-            {"dataframe_split": {"columns": ["letters"], "data": [["A"], ["ABC"]]}},
-        )
-        assert status == 200, answer
-        assert [row["next_letter"] for row in answer["predictions"]] == ["B", "D"]
-        status, answer = post_json(
-            f"http://127.0.0.1:{port}/invocations", {"dataframe_split": {"columns": ["letters"], "data": [["A1"]]}}
-        )
-        assert status == 400 and "character '1' at position 2" in json.dumps(answer)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
-
-
 # --- the tracking server check --------------------------------------------------------------
 
 
@@ -564,6 +506,7 @@ def test_an_environment_naming_another_store_is_refused_saying_why_and_what_to_d
         tracking.tracking_uri(server, tmp_path, environ={"MLFLOW_TRACKING_URI": "http://mlflow.example.org:5001"})
 
 
+@pytest.mark.pipeline
 def test_the_log_stage_refuses_an_environment_naming_another_store_and_runs_again_next_time(tmp_path: Path):
     shutil.copy(REPO_ROOT / "params.yaml", tmp_path / "params.yaml")
     out = tmp_path / "mlflow-logged.json"
