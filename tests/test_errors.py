@@ -30,6 +30,7 @@ SIGNALLED = textwrap.dedent(
 )
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize(
     "signal_number, status, line",
     [

@@ -30,6 +30,7 @@ KILLED_SWEEP = {**TINY_SWEEP, "grid": {"epochs": [1500, 3000], "units": [8, 16]}
 UNREACHABLE_LIMIT_SECONDS = 30
 
 
+@pytest.mark.pipeline
 def test_an_unreachable_scheduler_fails_the_sweep_stage_in_one_line_naming_it(tmp_path: Path):
     [port] = free_ports(1)
     address = f"tcp://127.0.0.1:{port}"
@@ -65,7 +66,7 @@ def test_an_unreachable_scheduler_fails_the_sweep_stage_in_one_line_naming_it(tm
     assert not (tmp_path / "timing.csv").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.pipeline
 def test_a_worker_killed_mid_sweep_under_dvc_repro_leaves_the_results_byte_identical(dask_cluster, tmp_path: Path):
     from distributed import Client
 
@@ -110,7 +111,7 @@ def test_a_worker_killed_mid_sweep_under_dvc_repro_leaves_the_results_byte_ident
     assert (root / "sweeps" / "tiny" / "results.csv").read_text() == undisturbed
 
 
-@pytest.mark.slow
+@pytest.mark.pipeline
 def test_a_sweep_stopped_by_sigterm_says_so_writes_nothing_and_leaves_no_worker(tmp_path: Path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_with({"tiny": KILLED_SWEEP}), sort_keys=False))
     results = tmp_path / "results.csv"

@@ -17,7 +17,7 @@ import pytest
 from conftest import VENV_BIN, pipeline_env, run
 from team_helpers import free_ports, output_files, team_clone
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.system
 
 BUCKET = "alphabet-lstm-faults"
 REGION = "us-east-1"

@@ -23,7 +23,7 @@ import pytest
 from conftest import pipeline_env, run, stages_run
 from team_helpers import output_files, team_clone
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.pipeline
 
 # The stage's command line names its module; the stage itself is what DVC calls it.
 STAGES = {

@@ -31,7 +31,7 @@ from team_helpers import (
     team_clone,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.system
 
 LOG_STAGE = "alphabet_lstm.stages.log"
 # The delay issue 29 allows a teammate's log stage behind a run whose writer died elsewhere.

@@ -27,7 +27,7 @@ from team_helpers import (
     server_command,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 # What the script promises: a removed user or a changed password is refused within this.
 REVOCATION_SECONDS = 5
