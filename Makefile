@@ -13,7 +13,7 @@ UV_VERSION := 0.13.9
 # Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast lint study sweep readme benchmark setup mlflow-ui clean-venv
+.PHONY: run test test-fast lint study sweep readme benchmark deps setup mlflow-ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ study: $(STAMP)
 SWEEP ?=
 sweep: $(STAMP)
 	dvc repro sweeps/dvc.yaml$(if $(SWEEP),:sweep_log@$(SWEEP))
+
+# dvc.yaml's code deps from the stages' imports, and the framing keys generate and encode
+# read from params.yaml's framings (after a change of imports or a new framing).
+deps: $(STAMP)
+	$(BIN)/python tools/stage_deps.py --write dvc.yaml
+	$(BIN)/python tools/stage_deps.py --write sweeps/dvc.yaml
 
 # The README's results table, from the committed metrics (a test checks it is current).
 readme: $(STAMP)
