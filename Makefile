@@ -66,11 +66,11 @@ deps: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python -m alphabet_lstm.report.readme
 
-# Every part of the benchmark (about 2 hours on 2 cores: the faithful engine is slow); it
-# rewrites benchmarks/README.md. A part alone: make benchmark BENCHMARK_ARGS="--parts study,repro".
-BENCHMARK_ARGS ?=
+# The everyday loop (a batch size change, an experiment, the 10-seed study, a forced repro)
+# timed against the faithful Keras port, with each stage's seconds: 10-20 minutes on 2 cores.
+# It saves benchmarks/results/loop.json; benchmarks/README.md shows the committed run.
 benchmark: $(STAMP)
-	$(BIN)/python benchmarks/benchmark.py $(BENCHMARK_ARGS)
+	$(BIN)/python benchmarks/loop.py
 
 # The UI of the embedded store, on loopback: `make mlflow-ui PORT=5055` picks another port.
 # Not 5000, the team server's default (scripts/mlflow-server.sh), so both can run at once.
