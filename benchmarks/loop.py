@@ -38,7 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "loop.json"
 VENV_BIN = Path(sys.executable).parent
 SIX_FRAMINGS = ("one_char", "window_features", "window_timesteps", "batch_all", "stateful", "variable_length")
 STUDY_SEEDS = "seeds=[7,8,9,10,11,12,13,14,15,16]"
-PORT_UPDATES = 2500  # updates per short port training, scaled to the framing's epochs
+PORT_UPDATES = 1000  # updates per short port training, scaled to the framing's epochs
 # The breakdown's columns: DVC's set-up, the stages (foreach stages summed), DVC's work
 # between stages, and the end (after the last stage: an experiment's commit).
 COLUMNS = ("set-up", "validate", "generate", "encode", "train", "evaluate", "report", "log", "between", "end")
@@ -59,6 +59,11 @@ def stage_breakdown(events: list[tuple[float, str]], end: float) -> dict[str, fl
     current, started, last_end = None, 0.0, None
     for moment, line in events:
         found = re.match(r"Running stage '([\w@-]+)'", line)
+        if found and current:
+            # No lock update between two stages (`dvc repro -f` rewrites an unchanged lock
+            # silently): the stage ends where the next begins.
+            seconds[current] += moment - started
+            last_end = moment
         if found:
             if last_end is None:
                 seconds["set-up"] = moment
@@ -68,7 +73,9 @@ def stage_breakdown(events: list[tuple[float, str]], end: float) -> dict[str, fl
         elif current and line.startswith("Updating lock file"):
             seconds[current] += moment - started
             current, last_end = None, moment
-    if last_end is None:
+    if current:
+        seconds[current] += end - started
+    elif last_end is None:
         seconds["set-up"] = end  # nothing ran: the whole command is DVC's checks
     else:
         seconds["end"] = end - last_end

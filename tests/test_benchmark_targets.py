@@ -62,6 +62,19 @@ def test_dvc_output_becomes_seconds_per_stage(loop):
     assert sum(seconds.values()) == 10.0
 
 
+def test_stages_without_lock_updates_end_where_the_next_begins(loop):
+    """`dvc repro -f` with nothing changed prints no lock update: each stage runs up to the
+    next one, the last up to the command's end."""
+    events = [(1.0, "Running stage 'validate':"), (2.0, "Running stage 'report':"), (4.5, "Running stage 'log':")]
+    assert loop.stage_breakdown(events, end=6.0) == {
+        **dict.fromkeys(loop.COLUMNS, 0.0),
+        "set-up": 1.0,
+        "validate": 1.0,
+        "report": 2.5,
+        "log": 1.5,
+    }
+
+
 def test_a_command_that_ran_no_stage_is_all_set_up(loop):
     events = [(0.5, "Stage 'validate' didn't change, skipping"), (0.9, "Data and pipelines are up to date.")]
     assert loop.stage_breakdown(events, end=1.2) == {**dict.fromkeys(loop.COLUMNS, 0.0), "set-up": 1.2}
