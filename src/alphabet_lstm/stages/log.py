@@ -91,8 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     # What the ledger holds is not asked of the store again; when it holds everything (a
     # repro that retrained nothing new), MLflow is not even imported.
     ledger_path = Path(args.ledger) if args.ledger else None
-    ledger = read_ledger(ledger_path, uri) if ledger_path else Ledger()
-    summary_id = ledger.runs.get(summary_key([record.key for record in records], exp_name))
+    this_summary = summary_key([record.key for record in records], exp_name)
+    needed = {record.key for record in records} | {this_summary}
+    ledger = read_ledger(ledger_path, uri, needed) if ledger_path else Ledger()
+    summary_id = ledger.runs.get(this_summary)
     created, summary_created, champion_note = 0, False, ""
     if summary_id is None or not all(_recorded(ledger, record, first_seed, sets_champion) for record in records):
         # Before MLflow's import (seconds): a server that is down or refuses us fails at once.

@@ -3,9 +3,9 @@
 The log stage reads it first: trainings, summaries and registry versions it holds are not
 asked of the store again, and a repro whose every run is in it imports no MLflow at all.
 It is a git-ignored file of this machine (run ids, store URIs), written only after a log
-succeeded. For the embedded store, one read-only SQLite query (milliseconds, no MLflow)
-checks that the experiment is the one logged to and that every run named is still there;
-a server's entry is trusted (delete the file to ask the server about every run again).
+succeeded. For the embedded store, read-only SQLite queries (milliseconds, no MLflow)
+check that the experiment is the one logged to and that the runs a log needs are still
+there; a server's entry is trusted (delete the file to ask the server about every run again).
 """
 
 from __future__ import annotations
@@ -47,17 +47,17 @@ def _query(uri: str, sql: str, values: tuple) -> list[tuple]:
         return []
 
 
-def _runs_present(uri: str, run_ids: list[str]) -> bool:
-    """Whether every run is in the store, finished and not deleted (a server is trusted)."""
+def _runs_present(uri: str, run_ids: list[str]) -> set[str]:
+    """Which of the runs are in the store, finished and not deleted (a server is trusted)."""
     if not uri.startswith("sqlite:///") or not run_ids:
-        return True
+        return set(run_ids)
     marks = ",".join("?" * len(run_ids))
     found = _query(
         uri,
-        f"SELECT count(*) FROM runs WHERE run_uuid IN ({marks}) AND status = 'FINISHED' AND lifecycle_stage = 'active'",
+        f"SELECT run_uuid FROM runs WHERE run_uuid IN ({marks}) AND status = 'FINISHED' AND lifecycle_stage = 'active'",
         tuple(run_ids),
     )
-    return bool(found) and found[0][0] == len(set(run_ids))
+    return {row[0] for row in found}
 
 
 @dataclass
@@ -71,17 +71,21 @@ class Ledger:
     study_versions: dict[str, str] = field(default_factory=dict)
 
 
-def read_ledger(path: Path, uri: str) -> Ledger:
-    """The entry of ``uri`` in the ledger at ``path``; empty when there is none, the file is
-    unreadable, or the embedded store is not the one logged to or lost one of its runs."""
+def read_ledger(path: Path, uri: str, keys: set[str]) -> Ledger:
+    """The entry of ``uri`` in the ledger at ``path``, without the runs of ``keys`` (the ones
+    this log needs) that the embedded store no longer holds; empty when there is no entry,
+    the file is unreadable, or the embedded store is not the one logged to."""
     try:
         entry = json.loads(path.read_text(encoding="utf-8"))[uri]
+        runs, versions, study_versions = entry["runs"], entry["versions"], entry["study_versions"]
     except (OSError, ValueError, KeyError, TypeError):
         return Ledger()
     identity = store_identity(uri)
-    if not identity or entry.get("store") != identity or not _runs_present(uri, list(entry["runs"].values())):
+    if not identity or entry.get("store") != identity:
         return Ledger()
-    return Ledger(entry["runs"], entry["versions"], entry["study_versions"])
+    present = _runs_present(uri, [runs[key] for key in keys if key in runs])
+    runs = {key: run_id for key, run_id in runs.items() if key not in keys or run_id in present}
+    return Ledger(runs, versions, study_versions)
 
 
 def write_ledger(path: Path, uri: str, ledger: Ledger) -> None:
