@@ -81,7 +81,7 @@ def test_a_repro_that_logged_everything_before_imports_no_mlflow(workspace: Path
     assert "(2 new runs, 0 already logged)" in summary_line(first) and imported_mlflow(first)
     manifest = (workspace / "mlflow-logged.json").read_bytes()
     uri = f"sqlite:///{workspace / 'mlflow.db'}"
-    assert len(read_ledger(workspace / LEDGER, uri).runs) == 3  # two trainings and the summary
+    assert len(read_ledger(workspace / LEDGER, uri, set()).runs) == 3  # two trainings and the summary
 
     again = log_stage(workspace)
     assert "(0 new runs, 2 already logged)" in summary_line(again)
