@@ -13,7 +13,7 @@ UV_VERSION := 0.13.9
 # Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast lint study sweep readme benchmark setup mlflow-ui clean-venv
+.PHONY: run test test-fast lint study sweep readme benchmark deps setup mlflow-ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,15 +56,21 @@ SWEEP ?=
 sweep: $(STAMP)
 	dvc repro sweeps/dvc.yaml$(if $(SWEEP),:sweep_log@$(SWEEP))
 
+# dvc.yaml's code deps from the stages' imports, and the framing keys generate and encode
+# read from params.yaml's framings (after a change of imports or a new framing).
+deps: $(STAMP)
+	$(BIN)/python tools/stage_deps.py --write dvc.yaml
+	$(BIN)/python tools/stage_deps.py --write sweeps/dvc.yaml
+
 # The README's results table, from the committed metrics (a test checks it is current).
 readme: $(STAMP)
 	$(BIN)/python tools/readme.py
 
-# Every part of the benchmark (about 2 hours on 2 cores: the faithful engine is slow); it
-# rewrites benchmarks/README.md. A part alone: make benchmark BENCHMARK_ARGS="--parts study,repro".
-BENCHMARK_ARGS ?=
+# The everyday loop (a batch size change, an experiment, the 10-seed study, a forced repro)
+# timed against the faithful Keras port, with each stage's seconds: 10-20 minutes on 2 cores.
+# It saves benchmarks/results/loop.json; benchmarks/README.md shows the committed run.
 benchmark: $(STAMP)
-	$(BIN)/python benchmarks/benchmark.py $(BENCHMARK_ARGS)
+	$(BIN)/python benchmarks/loop.py
 
 # The UI of the embedded store, on loopback: `make mlflow-ui PORT=5055` picks another port.
 # Not 5000, the team server's default (scripts/mlflow-server.sh), so both can run at once.

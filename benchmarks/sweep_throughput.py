@@ -14,8 +14,7 @@ byte-identical; the script says whether they are.
 
     .venv/bin/python benchmarks/sweep_throughput.py [--sweep NAME] [--params params.yaml]
 
-Also the ``sweeps`` part of benchmarks/benchmark.py, which judges the scaling and writes the
-figures into benchmarks/README.md. Not a test, and slow on a busy machine: run it alone.
+Not a test, and slow on a busy machine: run it alone.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fresh clones of this project for the tests and the benchmark (one copy of the helpers).
 
-The tests (through conftest.py) and benchmarks/benchmark.py both run the real pipeline in a
+The tests (through conftest.py) and benchmarks/loop.py both run the real pipeline in a
 temporary git repository holding the checkout's files; the benchmark puts this folder on its
 import path for them. Nothing of the package imports this module.
 """
@@ -83,14 +83,4 @@ def copy_checkout(source: Path, destination: Path) -> Path:
     for name in ("mlflow.db", "mlflow.db.lock", "mlflow-logged.json"):
         (destination / name).unlink(missing_ok=True)
     shutil.rmtree(destination / "mlartifacts", ignore_errors=True)
-    return destination
-
-
-def archive_revision(revision: str, destination: Path, *, source: Path = PROJECT_ROOT) -> Path:
-    """A fresh git repository holding ``revision``'s files (``git archive``), without dvc.lock."""
-    destination.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=source, capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True)
-    (destination / "dvc.lock").unlink(missing_ok=True)
-    commit_all(destination, f"files of {revision}")
     return destination

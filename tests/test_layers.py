@@ -19,8 +19,8 @@ FLOORS = {
     "alphabet": 1,
     "errors": 1,
     "progress": 1,
+    "source_code": 1,
     "interrupts": 2,  # SIGTERM is the errors module's Terminated
-    "dependencies": 1,  # a maintainer's tool on its way to tools/, outside the package
     "params": 2,
     "data": 3,
     "model": 3,

@@ -678,7 +678,7 @@ def read_csv_text(text: str) -> list[dict]:
 
 
 def test_sweep_stages_list_exactly_the_code_they_run():
-    from alphabet_lstm.dependencies import synced_dvc_yaml
+    from stage_deps import synced_dvc_yaml
 
     text = (REPO_ROOT / "sweeps" / "dvc.yaml").read_text()
-    assert synced_dvc_yaml(text) == text, "run `python -m alphabet_lstm.dependencies --write sweeps/dvc.yaml`"
+    assert synced_dvc_yaml(text) == text, "run `make deps`"

@@ -558,7 +558,7 @@ def test_shipped_files_are_what_the_model_runs_and_are_copied_as_they_are(tmp_pa
     """The shipped files follow the imports that run (`from package import module` counts the
     module; an import for type checkers only, artifacts' of params, does not), and the
     packages' __init__ files stay home."""
-    from alphabet_lstm.dependencies import imports_of
+    from alphabet_lstm.source_code import imports_of
     from alphabet_lstm.tracking import shipped
 
     files = [path.as_posix() for path in shipped.code_files()]

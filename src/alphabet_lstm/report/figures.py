@@ -4,13 +4,21 @@ Each function draws one figure on its own Agg canvas (no pyplot, so no state sha
 figures, threads or callers) under a fixed style that ignores any user matplotlibrc, and
 saves it at a fixed resolution without the metadata that names the matplotlib version: the
 same data gives the same bytes on every machine with the same matplotlib and fonts.
+Inside :func:`cached_in` a figure whose inputs, drawing code and matplotlib are unchanged
+is read back from a folder instead of drawn again (the same bytes, in milliseconds).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
-from collections.abc import Callable, Mapping
+import os
+import pickle
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec
 
 import numpy as np
@@ -20,6 +28,7 @@ from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.report.state_views import COLD_LETTER, WARM_INDEX, PaddingView, StatefulView, WindowView
 from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import Study
+from alphabet_lstm.source_code import code_digest
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,12 +50,58 @@ def new_figure(width: float, height: float):
     return figure
 
 
+# The folder of drawn figures that cached_in names, if any.
+_CACHE: ContextVar[Path | None] = ContextVar("figure_cache", default=None)
+# The cache keeps the figures most recently used, so that switching a param back and forth
+# finds both versions; beyond this many files the oldest go.
+CACHE_LIMIT = 400
+
+
+@contextmanager
+def cached_in(folder: Path) -> Iterator[None]:
+    """Within the block, every figure is looked up in ``folder`` by the content of its
+    inputs and drawing code, and drawn (then stored) only when missing."""
+    token = _CACHE.set(folder)
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+        _prune(folder)
+
+
+def _prune(folder: Path) -> None:
+    """Remove all but the CACHE_LIMIT most recently used figures."""
+    if not folder.is_dir():
+        return
+    entries = sorted(folder.glob("*.png"), key=lambda path: path.stat().st_mtime, reverse=True)
+    for stale in entries[CACHE_LIMIT:]:
+        stale.unlink(missing_ok=True)
+
+
+@functools.cache
+def _drawing_code(module: str) -> str:
+    """The digest of the drawing module and every project module it runs (the views' and
+    the study's methods that a figure calls included)."""
+    return code_digest(module)
+
+
+def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
+    """sha256 of what a figure's bytes depend on: its inputs (pickled: numpy arrays and
+    dataclasses by value), the code that draws it and matplotlib's version."""
+    import matplotlib
+
+    digest = hashlib.sha256()
+    for part in (draw.__qualname__, _drawing_code(draw.__module__), matplotlib.__version__):
+        digest.update(part.encode() + b"\0")
+    digest.update(pickle.dumps((args, sorted(kwargs.items())), protocol=5))
+    return digest.hexdigest()
+
+
 def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
     """``draw`` under :data:`STYLE`, whatever the user's matplotlibrc says, its figure
-    returned as PNG bytes."""
+    returned as PNG bytes (from the cache inside :func:`cached_in`)."""
 
-    @functools.wraps(draw)
-    def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> bytes:
         import matplotlib.style
 
         with matplotlib.style.context(STYLE):
@@ -56,6 +111,23 @@ def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
             buffer = io.BytesIO()
             figure.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
             return buffer.getvalue()
+
+    @functools.wraps(draw)
+    def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        folder = _CACHE.get()
+        if folder is None:
+            return drawn(*args, **kwargs)
+        path = folder / f"{_figure_key(draw, args, kwargs)}.png"
+        if path.is_file():
+            path.touch()  # recently used: kept by _prune
+            return path.read_bytes()
+        data = drawn(*args, **kwargs)
+        # Written beside and renamed into place: a killed stage never leaves half a figure.
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        partial.replace(path)
+        return data
 
     return png
 

@@ -34,7 +34,15 @@ from alphabet_lstm.artifacts import write_json
 from alphabet_lstm.errors import run_entry_point
 from alphabet_lstm.interrupts import deferred_signals
 from alphabet_lstm.params import load_params
-from alphabet_lstm.tracking.records import logged_manifest, read_training, summary_record
+from alphabet_lstm.tracking.ledger import Ledger, read_ledger, write_ledger
+from alphabet_lstm.tracking.records import (
+    TrainingRecord,
+    logged_manifest,
+    read_training,
+    registered_model_name,
+    summary_key,
+    summary_record,
+)
 
 TEMPLATE_FIELDS = ("model", "history", "evaluation", "predictions", "patterns", "encoded")
 # The DVC experiment name of a repro outside any experiment (DVC sets DVC_EXP_NAME inside one).
@@ -48,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name}", required=True, help=f"{name} path template, with {{framing}} and {{seed}}")
     parser.add_argument("--report-dir", default=None, help="the report (figures, state numbers) for the summary run")
     parser.add_argument("--out", required=True, help="JSON naming what was logged (by content)")
+    parser.add_argument("--ledger", default=None, help="this machine's record of the runs logged to each store")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
@@ -56,8 +65,6 @@ def main(argv: list[str] | None = None) -> None:
     # rather than calling the stage up to date.
     Path(args.out).unlink(missing_ok=True)
     uri = tracking.tracking_uri(params.tracking.uri)
-    # Before MLflow's import (seconds): a server that is down or refuses us fails at once.
-    tracking.check_tracking_server(uri)
     templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}
     root = Path.cwd()
     commit = tracking.git_commit(root)
@@ -76,7 +83,69 @@ def main(argv: list[str] | None = None) -> None:
         for framing_name, framing in params.framings.items()
         for seed in params.seeds
     ]
+    first_seed = params.seeds[0]
+    # The committed study (a repro outside any DVC experiment) names the models everyone
+    # loads; an experiment registers its versions beside them and moves nothing.
+    sets_champion = exp_name == WORKSPACE
 
+    # What the ledger holds is not asked of the store again; when it holds everything (a
+    # repro that retrained nothing new), MLflow is not even imported.
+    ledger_path = Path(args.ledger) if args.ledger else None
+    this_summary = summary_key([record.key for record in records], exp_name)
+    needed = {record.key for record in records} | {this_summary}
+    ledger = read_ledger(ledger_path, uri, needed) if ledger_path else Ledger()
+    summary_id = ledger.runs.get(this_summary)
+    created, summary_created, champion_note = 0, False, ""
+    if summary_id is None or not all(_recorded(ledger, record, first_seed, sets_champion) for record in records):
+        # Before MLflow's import (seconds): a server that is down or refuses us fails at once.
+        tracking.check_tracking_server(uri)
+        created, summary_id, summary_created, champion_note = _log_to_store(
+            uri,
+            records,
+            ledger,
+            first_seed=first_seed,
+            sets_champion=sets_champion,
+            summary_tags={"git_commit": commit, "dvc_exp_name": exp_name},
+            report_dir=Path(args.report_dir) if args.report_dir else None,
+        )
+        if ledger_path:
+            write_ledger(ledger_path, uri, ledger)
+    registered = {
+        registered_model_name(record.framing): record.model_md5 for record in records if record.seed == first_seed
+    }
+    write_json(args.out, logged_manifest(records, registered))
+    print(
+        f"MLflow {uri}: {len(records)} trainings ({created} new runs, {len(records) - created} already logged), "
+        f"summary run {summary_id} ({'new' if summary_created else 'already logged'}) for {exp_name}",
+        file=sys.stderr,
+    )
+    if champion_note:
+        print(f"MLflow {uri}: {champion_note}", file=sys.stderr)
+
+
+def _recorded(ledger: Ledger, record: TrainingRecord, first_seed: int, sets_champion: bool) -> bool:
+    """Whether the ledger holds all a record needs: its run, and for a framing's first seed
+    its registry version and (for the committed study) that version recorded as the study's."""
+    if record.key not in ledger.runs:
+        return False
+    if record.seed != first_seed:
+        return True
+    version = ledger.versions.get(record.framing, {}).get(record.model_md5)
+    return version is not None and (not sets_champion or ledger.study_versions.get(record.framing) == version)
+
+
+def _log_to_store(
+    uri: str,
+    records: list[TrainingRecord],
+    ledger: Ledger,
+    *,
+    first_seed: int,
+    sets_champion: bool,
+    summary_tags: dict[str, str],
+    report_dir: Path | None,
+) -> tuple[int, str, bool, str]:
+    """Log what the ledger lacks and record it there. Returns the runs created, the summary
+    run's id and whether it is new, and which versions champion moved to (or "")."""
     # MLflow's download progress bars and INFO lines would drown the stage's one summary line.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # A server that goes away mid-stage fails the stage in about 15 s (backoff 2, 4, 8 s), not
@@ -86,43 +155,36 @@ def main(argv: list[str] | None = None) -> None:
     from alphabet_lstm.tracking import store as mlflow_store
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-
-    first_seed = params.seeds[0]
-    run_ids: dict[str, str] = {}
-    registered: dict[str, str] = {}
     created = 0
-    # The committed study (a repro outside any DVC experiment) names the models everyone
-    # loads; an experiment registers its versions beside them and moves nothing.
-    sets_champion = exp_name == WORKSPACE
     champions: list[str] = []
     # Ctrl-C and SIGTERM are raised between runs, never in the middle of MLflow's requests;
     # a run interrupted anyway (a second signal) is ended FAILED by mlflow.start_run.
     with mlflow_store.held_store(uri) as store, deferred_signals() as stop_request:
         for record in records:
             stop_request.check()
-            logged = mlflow_store.log_training(store, record)
-            run_ids[record.key] = logged.run_id
-            created += logged.created
-            if record.seed == first_seed:
-                version = registry.ensure_registered(store, record, logged.run_id)
-                name = registry.registered_model_name(record.framing)
-                registered[name] = record.model_md5
-                if sets_champion and registry.record_study_version(store, record.framing, version):
-                    champions.append(f"{name} v{version}")
+            if record.key not in ledger.runs:
+                logged = mlflow_store.log_training(store, record)
+                ledger.runs[record.key] = logged.run_id
+                created += logged.created
+            if record.seed != first_seed or _recorded(ledger, record, first_seed, sets_champion):
+                continue
+            versions = ledger.versions.setdefault(record.framing, {})
+            version = versions.get(record.model_md5) or registry.ensure_registered(
+                store, record, ledger.runs[record.key]
+            )
+            versions[record.model_md5] = version
+            if sets_champion:
+                if registry.record_study_version(store, record.framing, version):
+                    champions.append(f"{registry.registered_model_name(record.framing)} v{version}")
+                ledger.study_versions[record.framing] = version
         stop_request.check()
-        summary, _ = mlflow_store.log_summary(
-            store,
-            summary_record(records, run_ids, git_commit=commit, dvc_exp_name=exp_name),
-            report_dir=Path(args.report_dir) if args.report_dir else None,
+        summary_entry = summary_record(
+            records, ledger.runs, git_commit=summary_tags["git_commit"], dvc_exp_name=summary_tags["dvc_exp_name"]
         )
-    write_json(args.out, logged_manifest(records, registered))
-    print(
-        f"MLflow {uri}: {len(records)} trainings ({created} new runs, {len(records) - created} already logged), "
-        f"summary run {summary.run_id} ({'new' if summary.created else 'already logged'}) for {exp_name}",
-        file=sys.stderr,
-    )
-    if champions:
-        print(f"MLflow {uri}: @{registry.CHAMPION_ALIAS} now names {', '.join(champions)}", file=sys.stderr)
+        summary, _ = mlflow_store.log_summary(store, summary_entry, report_dir=report_dir)
+        ledger.runs[summary_entry.key] = summary.run_id
+    note = f"@{registry.CHAMPION_ALIAS} now names {', '.join(champions)}" if champions else ""
+    return created, summary.run_id, summary.created, note
 
 
 if __name__ == "__main__":

@@ -29,13 +29,13 @@ from alphabet_lstm.artifacts import (
     training_key,
     write_text,
 )
-from alphabet_lstm.dependencies import code_digest
 from alphabet_lstm.errors import UsageError, run_entry_point
 from alphabet_lstm.formats import history_csv
 from alphabet_lstm.interrupts import StopRequest, deferred_signals
 from alphabet_lstm.model.training import model_spec, train
 from alphabet_lstm.params import load_params
 from alphabet_lstm.progress import ProgressReporter
+from alphabet_lstm.source_code import code_digest
 
 
 def kept_model(path: Path, fingerprint: str) -> bool:

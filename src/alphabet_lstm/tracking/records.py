@@ -32,6 +32,13 @@ SWEEP_SOURCE = "src/alphabet_lstm/stages/sweep_log.py"
 # MLflow groups charts by the part of a metric key before "/": evaluation results get a
 # section of their own, apart from the per-epoch training curves `loss` and `accuracy`.
 EVALUATION_PREFIX = "evaluation/"
+# Each framing's registered model (tracking/registry.py) is alphabet-lstm-<framing>; named
+# here, without MLflow, so that the log stage names it without importing the registry.
+REGISTERED_MODEL_PREFIX = "alphabet-lstm-"
+
+
+def registered_model_name(framing: str) -> str:
+    return f"{REGISTERED_MODEL_PREFIX}{framing}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,18 +10,18 @@ from mlflow.exceptions import MlflowException
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.model.lstm import ModelSpec
 from alphabet_lstm.tracking import TrackingFailed, pyfunc_model
-from alphabet_lstm.tracking.records import EVALUATION_PREFIX, TrainingRecord
+from alphabet_lstm.tracking.records import (
+    EVALUATION_PREFIX,
+    REGISTERED_MODEL_PREFIX,
+    TrainingRecord,
+    registered_model_name,
+)
 from alphabet_lstm.tracking.store import MODEL_NAME, Store, shared_store
 
-REGISTERED_MODEL_PREFIX = "alphabet-lstm-"
 # The alias the committed study sets and docs load (models:/alphabet-lstm-<framing>@champion).
 CHAMPION_ALIAS = "champion"
 # The tag naming the version the committed study last logged.
 STUDY_VERSION_TAG = "study_version"
-
-
-def registered_model_name(framing: str) -> str:
-    return f"{REGISTERED_MODEL_PREFIX}{framing}"
 
 
 def _model_id(store: Store, run_id: str) -> str:

@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from alphabet_lstm.dependencies import PACKAGE, PACKAGE_ROOT, imports_of, module_closure, module_path
+from alphabet_lstm.source_code import PACKAGE, PACKAGE_ROOT, imports_of, module_closure, module_path
 
 # The models-from-code file MLflow stores as the model and runs when loading it.
 ENTRY_MODULE = "alphabet_lstm.tracking.pyfunc_entry"

@@ -1,17 +1,16 @@
-"""Which project modules a module runs: its imports, followed through the package.
+"""Which project modules a module runs, and a digest of their source.
 
-One source for two uses: the test that checks every stage in dvc.yaml lists exactly the
-modules its command runs, and the training fingerprint (a saved model is reused only if
-the code that trained it is unchanged). Imports are read from the source (``ast``), so
-nothing is executed; imports inside functions count too, because they run when called.
+The training fingerprint embeds the digest (a saved model is reused only if the code that
+trained it is unchanged), an MLflow model ships the files (tracking/shipped.py), and
+tools/stage_deps.py writes dvc.yaml's code deps from the same closure. Imports are read
+from the source (``ast``), so nothing is executed; imports inside functions count too,
+because they run when called.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
-import re
-import sys
 from functools import cache
 from pathlib import Path
 
@@ -107,69 +106,3 @@ def code_digest(module: str) -> str:
     for name, path in zip(module_closure(module), closure_files(module)):
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-CORE_PREFIX = "${core}/"
-_STAGE_COMMAND = re.compile(r"python -m (alphabet_lstm\.stages\.\w+)")
-
-
-def stage_code_deps(module: str) -> list[str]:
-    """dvc.yaml's code deps for a stage module: the module first, then the rest sorted."""
-    paths = [path.relative_to(PACKAGE_ROOT).as_posix() for path in closure_files(module)]
-    own = _source(module).relative_to(PACKAGE_ROOT).as_posix()
-    return [CORE_PREFIX + own] + sorted(CORE_PREFIX + path for path in paths if path != own)
-
-
-def synced_dvc_yaml(text: str) -> str:
-    """dvc.yaml with each stage's ``${core}/`` deps replaced by what its command runs.
-
-    Works on the text, so comments and layout stay; a stage's code deps are the run of
-    ``- ${core}/...`` lines in its deps list.
-    """
-    lines = text.splitlines(keepends=True)
-    result: list[str] = []
-    module = None
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        found = _STAGE_COMMAND.search(line)
-        if found:
-            module = found.group(1)
-        if module and line.lstrip().startswith(f"- {CORE_PREFIX}"):
-            indent = line[: len(line) - len(line.lstrip())]
-            while index < len(lines) and lines[index].lstrip().startswith(f"- {CORE_PREFIX}"):
-                index += 1
-            result.extend(f"{indent}- {dep}\n" for dep in stage_code_deps(module))
-            module = None
-            continue
-        result.append(line)
-        index += 1
-    return "".join(result)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m alphabet_lstm.dependencies [--write] [dvc.yaml]`: check or rewrite the code deps."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("dvc_yaml", nargs="?", default="dvc.yaml")
-    parser.add_argument("--write", action="store_true", help="rewrite the file instead of checking it")
-    args = parser.parse_args(argv)
-    path = Path(args.dvc_yaml)
-    text = path.read_text(encoding="utf-8")
-    synced = synced_dvc_yaml(text)
-    if synced == text:
-        return 0
-    if args.write:
-        path.write_text(synced, encoding="utf-8")
-        print(f"{path}: code deps rewritten from the stages' imports", file=sys.stderr)
-        return 0
-    print(
-        f"{path}: code deps differ from the stages' imports; run `python -m alphabet_lstm.dependencies --write`",
-        file=sys.stderr,
-    )
-    return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The report's figure cache: figures whose inputs did not change are read back, not drawn,
+and the report is byte for byte what a full redraw writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_reporting import stage_argv, write_fake_inputs
+
+from alphabet_lstm.stages import report as report_stage
+
+pytestmark = pytest.mark.slow
+
+
+def report_bytes(root: Path, out_dir: str) -> dict[str, bytes]:
+    folder = root / out_dir
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def cached_files(cache: Path) -> dict[str, int]:
+    return {path.name: path.stat().st_mtime_ns for path in cache.glob("*.png")}
+
+
+def test_a_cached_report_is_the_bytes_of_a_full_redraw(tmp_path: Path):
+    write_fake_inputs(tmp_path, [7, 8])
+    cache = tmp_path / "figure-cache"
+    with_cache = ["--figure-cache", str(cache)]
+
+    report_stage.main(stage_argv(tmp_path, "drawn"))
+    report_stage.main(stage_argv(tmp_path, "filling") + with_cache)
+    filled = cached_files(cache)
+    assert len(filled) >= 8  # every figure, drawn once
+    report_stage.main(stage_argv(tmp_path, "cached") + with_cache)
+    assert set(cached_files(cache)) == set(filled), "an unchanged report draws nothing new"
+    drawn = report_bytes(tmp_path, "drawn")
+    assert report_bytes(tmp_path, "filling") == drawn
+    assert report_bytes(tmp_path, "cached") == drawn
+
+    # One framing's training history changes: its figures are drawn again, the others read.
+    history = tmp_path / "metrics/history/stateful-seed8.csv"
+    history.write_text(history.read_text().replace("3,1.0,0.9", "3,0.7,1.0"))
+    report_stage.main(stage_argv(tmp_path, "changed-drawn"))
+    report_stage.main(stage_argv(tmp_path, "changed-cached") + with_cache)
+    redrawn = set(cached_files(cache)) - set(filled)
+    assert 1 <= len(redrawn) < len(filled) / 2
+    changed = report_bytes(tmp_path, "changed-drawn")
+    assert report_bytes(tmp_path, "changed-cached") == changed
+    assert changed["figures/training-stateful.png"] != drawn["figures/training-stateful.png"]
+    assert changed["figures/training-one_char.png"] == drawn["figures/training-one_char.png"]
