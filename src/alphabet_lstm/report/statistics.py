@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 _ZERO_SPREAD = 1e-12
@@ -46,6 +45,8 @@ def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) 
     """The Student t interval ``mean ± t(n-1) * std / sqrt(n)``; None when n < 2."""
     if n < 2:
         return None
+    from scipy import stats  # here only: 2.5 s of the report stage's start-up, and one seed needs none
+
     half_width = float(stats.t.ppf((1.0 + confidence) / 2.0, n - 1)) * std / math.sqrt(n)
     return mean - half_width, mean + half_width
 
@@ -77,6 +78,8 @@ def compare_paired(
         return None
     summary = summarize(differences, confidence)
     assert summary.ci_low is not None and summary.ci_high is not None  # two or more differences
+    from scipy import stats
+
     # A constant difference makes the t statistic 0/0 or x/0: no test is possible.
     test = stats.ttest_1samp(differences, 0.0) if summary.std > _ZERO_SPREAD * max(1.0, abs(summary.mean)) else None
     return PairedComparison(
