@@ -56,8 +56,7 @@ SWEEP ?=
 sweep: $(STAMP)
 	dvc repro sweeps/dvc.yaml$(if $(SWEEP),:sweep_log@$(SWEEP))
 
-# dvc.yaml's code deps from the stages' imports, and the framing keys generate and encode
-# read from params.yaml's framings (after a change of imports or a new framing).
+# dvc.yaml's code deps from the stages' imports (after a change of imports; a test checks them).
 deps: $(STAMP)
 	$(BIN)/python tools/stage_deps.py --write dvc.yaml
 	$(BIN)/python tools/stage_deps.py --write sweeps/dvc.yaml

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO_ROOT
-from stage_deps import FRAMING_KEYS_READ, framing_names, stage_code_deps, synced_dvc_yaml
+from stage_deps import stage_code_deps, synced_dvc_yaml
 
-from alphabet_lstm.params import ParamsError
+from alphabet_lstm.params import ParamsError, parse_params
 from alphabet_lstm.report.render import TEMPLATES
 from alphabet_lstm.stages import encode, generate
+from alphabet_lstm.stages.validate import datasets_document
 
 DVC_YAML = REPO_ROOT / "dvc.yaml"
 PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
@@ -26,18 +27,7 @@ PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 
 def test_dvc_yaml_deps_are_the_stages_imports_and_the_framings_keys():
     text = DVC_YAML.read_text()
-    assert synced_dvc_yaml(text, framing_names(REPO_ROOT / "params.yaml")) == text, "run `make deps`"
-
-
-def test_a_new_framing_needs_its_keys_listed():
-    """A framing added to params.yaml is a key generate and encode do not list yet: the
-    check fails until `make deps` lists it."""
-    text = DVC_YAML.read_text()
-    synced = synced_dvc_yaml(text, [*PARAMS["framings"], "one_more"])
-    assert synced != text
-    # generate's list, then encode's, each gaining the new framing's keys at its end.
-    assert "      - framings.prefix_padded.dataset\n      - framings.one_more.dataset\n    outs:" in synced
-    assert "      - framings.one_more.dataset\n      - framings.one_more.layout\n    outs:" in synced
+    assert synced_dvc_yaml(text) == text, "run `make deps`"
 
 
 def test_every_stage_has_code_deps():
@@ -121,23 +111,29 @@ def stage_outputs(params: dict, folder: Path) -> dict[str, dict[str, bytes]]:
 
 
 @pytest.mark.slow
-def test_generate_and_encode_list_exactly_the_params_their_outputs_depend_on(tmp_path: Path):
-    """Each framing key changed alone (when the change is valid): a stage's files change
-    exactly when dvc.yaml lists the key for it, and only that framing's file."""
+def test_generate_and_encode_outputs_change_exactly_when_their_datasets_file_does(tmp_path: Path):
+    """Each framing key changed alone (when the change is valid): generate's and encode's
+    files change exactly when the framing's entry in validate's datasets file does, and only
+    that framing's files; so DVC, which reruns them on that file alone, never serves stale
+    data and reruns neither for a batch size, epochs, units, stateful or shuffle change."""
     stages = yaml.safe_load(DVC_YAML.read_text())["stages"]
-    listed = {stage: stages[stage]["params"] for stage in ("generate", "encode")}
-    assert all(key.startswith("framings.") for keys in listed.values() for key in keys)
+    for stage in ("generate", "encode"):
+        assert "${datasets}" in stages[stage]["deps"] and "params" not in stages[stage], stage
     baseline = stage_outputs(PARAMS, tmp_path / "baseline")
+    baseline_datasets = datasets_document(parse_params(PARAMS))
     tested_keys: set[str] = set()
     for index, (framing, dotted) in enumerate(one_key_changes()):
         try:
-            outputs = stage_outputs(with_changed(PARAMS, dotted), tmp_path / str(index))
+            changed_params = with_changed(PARAMS, dotted)
+            outputs = stage_outputs(changed_params, tmp_path / str(index))
         except ParamsError:
             continue  # not a valid framing with this change (a stateful batch size, say)
         tested_keys.add(dotted.split(".")[2])
-        for stage, keys in listed.items():
-            depends = any(dotted == key or dotted.startswith(key + ".") for key in keys)
+        entry = datasets_document(parse_params(changed_params))[framing]
+        # generate reads the dataset, encode the dataset and the layout: the whole entry.
+        read = {"generate": ["dataset"], "encode": ["dataset", "layout"]}
+        for stage, keys in read.items():
+            entry_changed = any(entry[key] != baseline_datasets[framing][key] for key in keys)
             changed = {name for name in baseline[stage] if outputs[stage][name] != baseline[stage][name]}
-            assert changed == ({framing} if depends else set()), (stage, dotted)
-    read = {key for keys in FRAMING_KEYS_READ.values() for key in keys}
-    assert read <= tested_keys and {"batch_size", "epochs", "units", "stateful", "shuffle"} <= tested_keys
+            assert changed == ({framing} if entry_changed else set()), (stage, dotted)
+    assert {"dataset", "layout", "batch_size", "epochs", "units", "stateful", "shuffle"} <= tested_keys

@@ -3,9 +3,11 @@
 Every stage depends on this stage's output, so DVC runs it first. DVC removes a stage's
 outputs just before running its command; were params checked only there, a mistake would
 cost the outputs of every stage it touches. Here a mistake stops `dvc repro` before any
-output is touched (the output is kept by DVC, ``persist``, and written only when params
-are valid). Its content never depends on the params, so a valid change reruns only the
-stages whose own params changed.
+output is touched (the outputs are kept by DVC, ``persist``, and written only when params
+are valid). The marker never depends on the params; the second output holds each framing's
+dataset and layout, all that generate and encode read, so they depend on it instead of on
+params keys listed per framing (DVC's params take no wildcard): a batch size change reruns
+neither, and a new framing needs no change to dvc.yaml.
 """
 
 from __future__ import annotations
@@ -15,15 +17,25 @@ import sys
 
 from alphabet_lstm.artifacts import write_json
 from alphabet_lstm.errors import run_entry_point
-from alphabet_lstm.params import load_params
+from alphabet_lstm.params import Params, load_params
+
+
+def datasets_document(params: Params) -> dict:
+    """Each framing's dataset and layout: what the generate and encode stages read."""
+    return {
+        name: {"dataset": framing.dataset.model_dump(), "layout": framing.layout}
+        for name, framing in params.framings.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", required=True, help="marker JSON written when params are valid")
+    parser.add_argument("--datasets", required=True, help="JSON of each framing's dataset and layout")
     args = parser.parse_args(argv)
-    load_params(args.params)  # sweeps included: every grid point is checked as a framing
+    params = load_params(args.params)  # sweeps included: every grid point is checked as a framing
+    write_json(args.datasets, datasets_document(params))
     write_json(args.out, {"params": "valid"})
 
 
