@@ -1,13 +1,8 @@
 """Find DVC objects whose content does not match their md5 name, in the local cache or on a
-remote, and remove them so that DVC sends or fetches them again.
+remote, and remove them so that DVC sends or fetches them again (DVC 3 has no fsck).
 
-`python tools/verify_objects.py [--remote NAME] [--remove]` (`make verify-cache`,
-`make verify-remote REMOTE=team`). DVC 3 has no fsck: a damaged object on a remote is pulled
-without a word unless the remote has `verify true`, and `dvc push` never sends again an object
-the remote already has. A directory's `.dir` object on a remote also stands for its files: DVC
-skips every file of a directory whose `.dir` is there, so a `.dir` listing a missing or
-damaged object is removed too. After `--remove`: `dvc push` from a checkout that has the
-objects repairs a remote; `dvc fetch` (or `dvc repro`) restores the local cache.
+`python tools/verify_objects.py [--remote NAME] [--remove]`, or `make verify-objects
+[REMOTE=team] [REMOVE=1]`; docs/team.md says when to run it.
 """
 
 from __future__ import annotations
@@ -29,13 +24,19 @@ def object_store(repo: Repo, remote: str | None) -> HashFileDB:
 
 
 def content_md5(store: HashFileDB, oid: str) -> str:
+    digest = hashlib.md5()
     with store.fs.open(store.oid_to_path(oid), "rb") as stream:
-        return hashlib.file_digest(stream, "md5").hexdigest()
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def bad_objects(store: HashFileDB) -> dict[str, str]:
-    """Each bad object's id and what is wrong with it: files first, then the `.dir` objects
-    (whose entries must all be there and whole)."""
+    """Each bad object's id and what is wrong with it: files first, then the `.dir` objects.
+
+    DVC takes a directory's `.dir` object on a remote for all its files: `dvc push` skips
+    every file of a directory whose `.dir` is there. So a `.dir` listing a missing or damaged
+    object is bad too, and removing it makes the next push send the directory's files."""
     oids = sorted(store.all(), key=lambda oid: oid.endswith(DIR_SUFFIX))
     present = set(oids)
     bad: dict[str, str] = {}
