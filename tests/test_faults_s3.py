@@ -221,6 +221,9 @@ def test_an_object_damaged_or_deleted_on_the_remote_fails_the_pull_naming_it_and
     assert all(path.startswith(output) for path in set(output_files(owner)) - set(output_files(teammate)))
     assert set(before) <= set(output_files(teammate))
 
+    unknown = verify_objects(owner, "--remote", "nosuch", check=False)
+    assert (unknown.returncode, unknown.stdout) == (2, "")
+    assert unknown.stderr == "error: config file error: remote 'nosuch' doesn't exist\n"
     # `dvc push` never sends again an object the remote has: the tool finds it, removes it,
     # and the owner's next push sends it.
     assert "Everything is up to date" in run(["dvc", "push"], owner, env).stdout

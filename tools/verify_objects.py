@@ -12,6 +12,7 @@ import hashlib
 import json
 import sys
 
+from dvc.exceptions import DvcException
 from dvc.repo import Repo
 from dvc_data.hashfile.db import HashFileDB
 
@@ -58,14 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--remote", help="a DVC remote's name (default: the local cache)")
     parser.add_argument("--remove", action="store_true", help="remove the bad objects")
     arguments = parser.parse_args(argv)
-    with Repo() as repo:
-        store = object_store(repo, arguments.remote)
-        where = f"remote {arguments.remote!r}" if arguments.remote else "the local cache"
-        bad = bad_objects(store)
-        for oid, problem in bad.items():
-            if arguments.remove:
-                store.fs.remove(store.oid_to_path(oid))
-            print(f"{'removed' if arguments.remove else 'bad'}: {store.oid_to_path(oid)}: {problem}")
+    where = f"remote {arguments.remote!r}" if arguments.remote else "the local cache"
+    try:
+        with Repo() as repo:
+            store = object_store(repo, arguments.remote)
+            bad = bad_objects(store)
+    except DvcException as error:  # not in a DVC repository, a remote not configured
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for oid, problem in bad.items():
+        if arguments.remove:
+            store.fs.remove(store.oid_to_path(oid))
+        print(f"{'removed' if arguments.remove else 'bad'}: {store.oid_to_path(oid)}: {problem}")
     if not bad:
         print(f"every object of {where} matches its md5")
         return 0
