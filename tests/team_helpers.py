@@ -42,8 +42,6 @@ def team_clone(destination: Path) -> Path:
     if tutorial:
         params["report"]["tutorial_accuracy"] = {name: tutorial[name] for name in FRAMINGS if name in tutorial}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    # generate and encode list their params keys per framing: `make deps` after a cut.
-    run(["python", "tools/stage_deps.py", "--write", "dvc.yaml"], root)
     # Outputs copied from the main working tree belong to the full profile, not to this one;
     # the .gitignore files DVC keeps beside them stay, as in any checkout.
     for leftover in ("data", "models", "metrics", "reports"):
