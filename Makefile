@@ -13,7 +13,7 @@ UV_VERSION := 0.13.9
 # Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast lint study sweep readme benchmark deps setup mlflow-ui clean-venv
+.PHONY: run test test-fast lint study sweep readme benchmark deps verify-objects setup mlflow-ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ sweep: $(STAMP)
 deps: $(STAMP)
 	$(BIN)/python tools/stage_deps.py --write dvc.yaml
 	$(BIN)/python tools/stage_deps.py --write sweeps/dvc.yaml
+
+# Objects of DVC's local cache, or of the remote REMOTE, whose content does not match their
+# md5 name (DVC 3 has no fsck): `make verify-objects REMOTE=team`; REMOVE=1 removes them.
+REMOTE ?=
+REMOVE ?=
+verify-objects: $(STAMP)
+	$(BIN)/python tools/verify_objects.py$(if $(REMOTE), --remote $(REMOTE))$(if $(REMOVE), --remove)
 
 # The README's results table, from the committed metrics (a test checks it is current).
 readme: $(STAMP)

@@ -1,9 +1,11 @@
 """Faults of the team's DVC remote on S3 (moto's S3 server on 127.0.0.1, spoken to by DVC's
-dvc-s3 as any S3-compatible service): a `dvc push` killed halfway.
+dvc-s3 as any S3-compatible service) and of the local DVC cache: a `dvc push` killed halfway
+and the server restarted, an object deleted or damaged on the remote or in the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -14,42 +16,56 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import VENV_BIN, pipeline_env, run
-from team_helpers import free_ports, output_files, team_clone
+from conftest import REPO_ROOT, VENV_BIN, own_team_checkout, pipeline_env, run
+from team_helpers import free_ports, output_files
 
-pytestmark = pytest.mark.system
-
-BUCKET = "alphabet-lstm-faults"
 REGION = "us-east-1"
 KEYS = {"AWS_ACCESS_KEY_ID": "faults", "AWS_SECRET_ACCESS_KEY": "faults-secret", "AWS_DEFAULT_REGION": REGION}
+# The maintainer's tool that finds objects whose content does not match their md5 name.
+VERIFY_OBJECTS = str(REPO_ROOT / "tools" / "verify_objects.py")
 
 
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory) -> Iterator[str]:
-    """moto's S3 server with an empty bucket."""
-    [port] = free_ports(1)
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
+class MotoServer:
+    """moto's S3 server on one port of 127.0.0.1, which can be stopped and started again.
+    moto keeps its objects in memory: a restart empties it, as a server that lost its disk."""
+
+    def __init__(self, log: Path) -> None:
+        [self.port] = free_ports(1)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log.open("a") as output:
+            self.process = subprocess.Popen(
+                [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
-                bucket_client(url).create_bucket(Bucket=BUCKET)
-                break
+                bucket_client(self.url).list_buckets()
+                return
             except Exception:
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
                 time.sleep(0.2)
-        yield url
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto_server.log")
+    server.start()
+    try:
+        yield server
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
 
 
 def bucket_client(url: str):
@@ -62,17 +78,17 @@ def bucket_client(url: str):
     )
 
 
-def bucket_objects(url: str) -> dict[str, bytes]:
+def bucket_objects(url: str, bucket: str) -> dict[str, bytes]:
     client = bucket_client(url)
     found = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
-            found[item["Key"]] = client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+            found[item["Key"]] = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
     return found
 
 
-def bucket_size(url: str) -> int:
-    return bucket_client(url).list_objects_v2(Bucket=BUCKET).get("KeyCount", 0)
+def bucket_size(url: str, bucket: str) -> int:
+    return bucket_client(url).list_objects_v2(Bucket=bucket).get("KeyCount", 0)
 
 
 def cached_objects(root: Path) -> dict[str, bytes]:
@@ -84,45 +100,209 @@ def cached_objects(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_a_push_killed_halfway_is_completed_by_the_next_push_and_a_teammate_pulls_the_same_bytes(
-    endpoint: str, tmp_path: Path
-):
-    env = pipeline_env(KEYS)
-    owner = team_clone(tmp_path / "owner")
-    run(["dvc", "remote", "add", "--default", "team", f"s3://{BUCKET}"], owner, env)
-    run(["dvc", "remote", "modify", "team", "endpointurl", endpoint], owner, env)
-    run(["dvc", "repro"], owner, env)
-    run(["git", "add", "-A"], owner, env)
-    run(["git", "commit", "-qm", "Reproduce, with the team remote"], owner, env)
-    cached = cached_objects(owner)
+def object_key(data: bytes) -> str:
+    """Where DVC keeps a file of content ``data``, in its cache and on the remote."""
+    digest = hashlib.md5(data).hexdigest()
+    return f"files/md5/{digest[:2]}/{digest[2:]}"
 
+
+def fault_env() -> dict:
+    """The user's shell with the S3 keys; DVC's usage analytics off (nothing leaves the machine)."""
+    return pipeline_env({**KEYS, "DVC_NO_ANALYTICS": "1"})
+
+
+def owner_with_remote(team_reproduced: Path, root: Path, moto: MotoServer, bucket: str) -> Path:
+    """The reproduced team checkout with an S3 remote of its own, configured (verify included)
+    and committed as docs/team.md says."""
+    env = fault_env()
+    bucket_client(moto.url).create_bucket(Bucket=bucket)
+    own_team_checkout(team_reproduced, root, env)
+    run(["dvc", "remote", "add", "--default", "--force", "team", f"s3://{bucket}"], root, env)
+    run(["dvc", "remote", "modify", "team", "endpointurl", moto.url], root, env)
+    run(["dvc", "remote", "modify", "team", "verify", "true"], root, env)
+    run(["git", "add", ".dvc/config"], root, env)
+    run(["git", "commit", "-qm", "Team DVC remote"], root, env)
+    return root
+
+
+def kill_push_halfway(owner: Path, moto: MotoServer, bucket: str) -> None:
     # One upload at a time, so that the kill lands between two of them.
     push = subprocess.Popen(
         ["dvc", "push", "--jobs", "1"],
         cwd=owner,
-        env=env,
+        env=fault_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while push.poll() is None and time.monotonic() < deadline and bucket_size(endpoint) == 0:
+    while push.poll() is None and time.monotonic() < deadline and bucket_size(moto.url, bucket) == 0:
         time.sleep(0.01)
     os.killpg(push.pid, signal.SIGKILL)
     push.wait(timeout=60)
-    halfway = bucket_objects(endpoint)
+
+
+def files_pushed(result: subprocess.CompletedProcess) -> int:
+    found = re.search(r"(\d+) files? pushed", result.stdout + result.stderr)
+    assert found, result.stdout + result.stderr
+    return int(found.group(1))
+
+
+@pytest.mark.system
+def test_a_push_killed_halfway_is_completed_by_the_next_push_and_a_teammate_pulls_the_same_bytes(
+    moto: MotoServer, team_reproduced: Path, tmp_path: Path
+):
+    env, bucket = fault_env(), "faults-killed-push"
+    owner = owner_with_remote(team_reproduced, tmp_path / "owner", moto, bucket)
+    cached = cached_objects(owner)
+
+    kill_push_halfway(owner, moto, bucket)
+    halfway = bucket_objects(moto.url, bucket)
     print(f"killed with {len(halfway)} of {len(cached)} objects in the bucket")
     assert 0 < len(halfway) < len(cached), "the push was not caught halfway"
     # What is there is whole: S3 keeps an object only once its upload is complete.
     assert all(data == cached[key] for key, data in halfway.items())
 
     # The next push sends only what is missing, by content.
-    again = run(["dvc", "push"], owner, env)
-    pushed = int(re.search(r"(\d+) files? pushed", again.stdout + again.stderr).group(1))
-    assert pushed == len(cached) - len(halfway)
-    assert bucket_objects(endpoint) == cached
+    assert files_pushed(run(["dvc", "push"], owner, env)) == len(cached) - len(halfway)
+    assert bucket_objects(moto.url, bucket) == cached
+
+    # The server restarted: moto lost every object (a real S3 service keeps them); killed
+    # halfway again, the push after that still sends exactly what the bucket lacks.
+    moto.stop()
+    moto.start()
+    bucket_client(moto.url).create_bucket(Bucket=bucket)
+    kill_push_halfway(owner, moto, bucket)
+    halfway = bucket_objects(moto.url, bucket)
+    assert 0 < len(halfway) < len(cached), "the second push was not caught halfway"
+    assert files_pushed(run(["dvc", "push"], owner, env)) == len(cached) - len(halfway)
+    assert bucket_objects(moto.url, bucket) == cached
 
     teammate = tmp_path / "teammate"
     run(["git", "clone", "-q", str(owner), str(teammate)], tmp_path, env)
     run(["dvc", "pull"], teammate, env)
     assert output_files(teammate) == output_files(owner)
+
+
+def verify_objects(root: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(["python", VERIFY_OBJECTS, *arguments], root, fault_env(), check=check)
+
+
+def pulled_files_are_the_owners(teammate: Path, owner: Path) -> None:
+    """Every output file the teammate has is byte-identical to the owner's: nothing damaged
+    or half-written reached the workspace."""
+    theirs, owners = output_files(teammate), output_files(owner)
+    assert {path: data for path, data in theirs.items() if owners.get(path) != data} == {}
+
+
+@pytest.mark.system
+def test_an_object_damaged_or_deleted_on_the_remote_fails_the_pull_naming_it_and_the_owner_repairs_it(
+    moto: MotoServer, team_reproduced: Path, tmp_path: Path
+):
+    env, bucket = fault_env(), "faults-remote-objects"
+    owner = owner_with_remote(team_reproduced, tmp_path / "owner", moto, bucket)
+    run(["dvc", "push"], owner, env)
+    client = bucket_client(moto.url)
+
+    # Damaged: a file of the directory output data/patterns replaced on the remote by other bytes.
+    damaged, output = "data/patterns/one_char.json", "data/patterns"
+    damaged_key = object_key((owner / damaged).read_bytes())
+    client.put_object(Bucket=bucket, Key=damaged_key, Body=b"damaged on the remote\n")
+    teammate = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(owner), str(teammate)], tmp_path, env)
+    before = output_files(teammate)
+    pulled = run(["dvc", "pull"], teammate, env, check=False)
+    print(pulled.stdout + pulled.stderr)
+    # The remote's `verify true` makes the pull check every object's md5: it names the output.
+    assert pulled.returncode != 0
+    assert re.search(rf"Checkout failed for following targets:\s+{output}\n", pulled.stderr)
+    assert not (teammate / damaged).exists()
+    pulled_files_are_the_owners(teammate, owner)
+    assert all(path.startswith(output) for path in set(output_files(owner)) - set(output_files(teammate)))
+    assert set(before) <= set(output_files(teammate))
+
+    unknown = verify_objects(owner, "--remote", "nosuch", check=False)
+    assert (unknown.returncode, unknown.stdout) == (2, "")
+    assert unknown.stderr == "error: config file error: remote 'nosuch' doesn't exist\n"
+    # `dvc push` never sends again an object the remote has: the tool finds it, removes it,
+    # and the owner's next push sends it.
+    assert "Everything is up to date" in run(["dvc", "push"], owner, env).stdout
+    found = verify_objects(owner, "--remote", "team", check=False)
+    assert found.returncode == 1
+    assert f"bad: {bucket}/{damaged_key}: content has md5" in found.stdout
+    # The directory's `.dir` lists it: removed too, or the push would skip the directory.
+    assert "2 bad object(s) in remote 'team'" in found.stdout
+    verify_objects(owner, "--remote", "team", "--remove")
+    assert files_pushed(run(["dvc", "push"], owner, env)) == 2
+    run(["dvc", "pull"], teammate, env)
+    assert output_files(teammate) == output_files(owner)
+
+    # Deleted: a model, inside the directory output models/one_char. DVC takes a directory's
+    # `.dir` object on the remote for all its files, so a plain push does not send it again.
+    model = "models/one_char/seed7.npz"
+    model_key = object_key((owner / model).read_bytes())
+    client.delete_object(Bucket=bucket, Key=model_key)
+    newcomer = tmp_path / "newcomer"
+    run(["git", "clone", "-q", str(owner), str(newcomer)], tmp_path, env)
+    before = output_files(newcomer)
+    pulled = run(["dvc", "pull"], newcomer, env, check=False)
+    print(pulled.stdout + pulled.stderr)
+    assert pulled.returncode != 0
+    missing_md5 = model_key.removeprefix("files/md5/").replace("/", "")
+    assert f"failed to transfer '{missing_md5}'" in pulled.stderr
+    # The pull stops before its checkout: the workspace is as it was.
+    assert output_files(newcomer) == before
+    assert "Everything is up to date" in run(["dvc", "push"], owner, env).stdout
+    found = verify_objects(owner, "--remote", "team", check=False)
+    assert found.returncode == 1 and "lists 1 missing or damaged object(s)" in found.stdout
+    verify_objects(owner, "--remote", "team", "--remove")
+    assert files_pushed(run(["dvc", "push"], owner, env)) == 2  # the model and its `.dir`
+    assert verify_objects(owner, "--remote", "team").stdout.startswith("every object of remote 'team'")
+    run(["dvc", "pull"], newcomer, env)
+    assert output_files(newcomer) == output_files(owner)
+
+
+@pytest.mark.system
+def test_a_cache_object_damaged_locally_is_found_and_dvc_fetch_restores_it(
+    moto: MotoServer, team_reproduced: Path, tmp_path: Path
+):
+    env, bucket = fault_env(), "faults-local-cache"
+    owner = owner_with_remote(team_reproduced, tmp_path / "owner", moto, bucket)
+    run(["dvc", "push"], owner, env)
+    cached, outputs = cached_objects(owner), output_files(owner)
+    patterns = "data/patterns/one_char.json"
+    cache_file = owner / ".dvc" / "cache" / object_key((owner / patterns).read_bytes())
+    # The study's stages (the sweeps' are not reproduced in the team checkout).
+    status = ["dvc", "status", "dvc.yaml"]
+
+    # Rewritten (its modification time moves): DVC's own check sees it. `dvc status` says
+    # the output (the directory data/patterns) is not in the cache, and drops the object.
+    cache_file.chmod(0o644)
+    cache_file.write_bytes(b"damaged in the cache\n")
+    found = run(status, owner, env).stdout
+    assert re.search(r"not in cache:\s+data/patterns\n", found), found
+    assert not cache_file.exists()
+    run(["dvc", "fetch"], owner, env)
+    assert cached_objects(owner) == cached
+    assert "Data and pipelines are up to date." in run(status, owner, env).stdout
+
+    # Damaged in place, size and modification time kept (a disk's bit rot): DVC trusts its
+    # state database and sees nothing, and `dvc checkout` would copy the damaged bytes.
+    # The tool reads every object and finds it.
+    timestamps = os.stat(cache_file)
+    cache_file.chmod(0o644)
+    data = bytearray(cache_file.read_bytes())
+    data[0] ^= 0xFF
+    cache_file.write_bytes(bytes(data))
+    os.utime(cache_file, ns=(timestamps.st_atime_ns, timestamps.st_mtime_ns))
+    assert "Data and pipelines are up to date." in run(status, owner, env).stdout
+    found = verify_objects(owner, check=False)
+    assert found.returncode == 1
+    assert f"bad: {cache_file}: content has md5" in found.stdout
+    assert "then `dvc fetch` brings them back" in found.stdout
+    verify_objects(owner, "--remove")
+    run(["dvc", "fetch"], owner, env)
+    assert cached_objects(owner) == cached
+    assert verify_objects(owner).stdout == "every object of the local cache matches its md5\n"
+    assert output_files(owner) == outputs
+    assert run(["git", "status", "--porcelain"], owner, env).stdout == ""
