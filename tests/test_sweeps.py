@@ -200,9 +200,9 @@ def test_unknown_sweep_name_lists_the_defined_ones():
 def test_bad_sweep_fails_validate_and_sweep_stages_with_one_error_line_writing_nothing(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(params_with({"s": {**TINY_SWEEP, "grid": {"unit": [8]}}})))
-    outputs = {name: tmp_path / name for name in ("validated.json", "results.csv", "timing.csv")}
+    outputs = {name: tmp_path / name for name in ("validated.json", "datasets.json", "results.csv", "timing.csv")}
     commands = {
-        "validate": ["--out", str(outputs["validated.json"])],
+        "validate": ["--out", str(outputs["validated.json"]), "--datasets", str(outputs["datasets.json"])],
         "sweep_run": ["--sweep", "s", "--results", str(outputs["results.csv"]), "--timing", str(outputs["timing.csv"])],
     }
     for stage, arguments in commands.items():
