@@ -350,3 +350,21 @@ def unit_tests_stay_in_process(request, monkeypatch):
     yield
     if not tensorflow_before and "tensorflow" in sys.modules:
         pytest.fail("a unit test imported TensorFlow: mark it pipeline")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc (children of children included)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import pipeline_env, run, stages_run
+from conftest import descendants, pipeline_env, run, stages_run
 from team_helpers import output_files, team_clone
 
 pytestmark = pytest.mark.pipeline
@@ -66,23 +66,6 @@ def workspace_files(root: Path) -> dict[str, bytes]:
     if logged.exists():
         files["mlflow-logged.json"] = logged.read_bytes()
     return files
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, pending = [], [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
 
 
 def stage_process(dvc_pid: int, module: str) -> int | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, VENV_BIN, own_team_checkout, pipeline_env, run, stages_run
+from conftest import REPO_ROOT, VENV_BIN, descendants, own_team_checkout, pipeline_env, run, stages_run
 from team_helpers import (
     EXPERIMENT_NAME,
     FRAMINGS,
@@ -58,24 +58,6 @@ TEMPLATES = [
 def reproduced(tmp_path_factory, team_reproduced: Path) -> Path:
     """A committed two-framing clone after `dvc repro` (logged to its own store)."""
     return own_team_checkout(team_reproduced, tmp_path_factory.mktemp("robust") / "repo")
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, from /proc (children of children included)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, pending = [], [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
 
 
 def command_line(pid: int) -> str:
