@@ -105,7 +105,7 @@ def timed(command: list[str], cwd: Path) -> dict:
 def port_seconds() -> dict:
     """The faithful port: one_char at the tutorial's settings, and the six framings scaled
     from short trainings (PORT_UPDATES updates each, at least 2 epochs)."""
-    from alphabet_lstm.data.encoding import encode_framing
+    from alphabet_lstm.data import encode_framing
     from alphabet_lstm.model.training import train
     from alphabet_lstm.params import load_params
 
