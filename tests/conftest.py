@@ -368,3 +368,19 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             pending.append(child)
     return found
+
+
+# The evaluate stage's arguments for one_char, as dvc.yaml gives them.
+EVALUATE_ONE_CHAR = [
+    "--models",
+    "models/one_char",
+    "--encoded",
+    "data/encoded/one_char.npz",
+    "--patterns",
+    "data/patterns/one_char.json",
+    *[
+        argument
+        for kind in ("metrics", "predictions", "details", "probabilities")
+        for argument in (f"--{kind}", f"metrics/{'evaluation' if kind == 'metrics' else kind}/one_char")
+    ],
+]

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import descendants, pipeline_env, run, stages_run
+from conftest import EVALUATE_ONE_CHAR, descendants, pipeline_env, run, stages_run
 from team_helpers import output_files, team_clone
 
 pytestmark = pytest.mark.pipeline
@@ -32,20 +32,6 @@ STAGES = {
     "report": "alphabet_lstm.stages.report",
     "log": "alphabet_lstm.stages.log",
 }
-# The evaluate stage's arguments for one_char, as dvc.yaml gives them.
-EVALUATE_ONE_CHAR = [
-    "--models",
-    "models/one_char",
-    "--encoded",
-    "data/encoded/one_char.npz",
-    "--patterns",
-    "data/patterns/one_char.json",
-    *[
-        argument
-        for kind in ("metrics", "predictions", "details", "probabilities")
-        for argument in (f"--{kind}", f"metrics/{'evaluation' if kind == 'metrics' else kind}/one_char")
-    ],
-]
 SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
 UP_TO_DATE = "Data and pipelines are up to date."
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
+from conftest import EVALUATE_ONE_CHAR, LOG_TEMPLATES, REPO_ROOT, VENV_BIN, make_clone, pipeline_env, run, stages_run
 from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.formats import read_table as read_csv
@@ -638,24 +638,7 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
                 "metrics/history/one_char",
             ]
         )
-        evaluate.main(
-            [
-                "--models",
-                "models/one_char",
-                "--encoded",
-                "data/encoded/one_char.npz",
-                "--patterns",
-                "data/patterns/one_char.json",
-                "--metrics",
-                "metrics/evaluation/one_char",
-                "--predictions",
-                "metrics/predictions/one_char",
-                "--details",
-                "metrics/details/one_char",
-                "--probabilities",
-                "metrics/probabilities/one_char",
-            ]
-        )
+        evaluate.main(EVALUATE_ONE_CHAR)
     pipeline = read_training(
         LOG_TEMPLATES,
         "one_char",
