@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import traceback
 from collections.abc import Callable
@@ -68,12 +67,6 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
     return code
 
 
-GENERIC_NOTE = (
-    "if its outputs are gone, `dvc checkout {stage}` restores them from DVC's cache "
-    "(`git checkout -- <path>` for those git tracks)"
-)
-
-
 def recovery_note(stage: str) -> str:
     """What restores a failed stage's outputs, read from its declaration in dvc.yaml.
 
@@ -82,39 +75,31 @@ def recovery_note(stage: str) -> str:
     committed) with `git checkout --`, and one that neither holds (the log stage's record)
     is written by the next `dvc repro`. Without a readable dvc.yaml, the general advice.
     """
+    keepers: dict[str, list[str]] = {"cached": [], "tracked": [], "rewritten": []}
     try:
-        cached, tracked, rewritten, persisted = _outputs_by_keeper(stage)
+        from dvc.repo import Repo
+
+        with Repo(os.environ.get("DVC_ROOT")) as repo:
+            [declared] = repo.stage.collect(stage)
+            for out in declared.outs:
+                keeper = "cached" if out.use_cache else "tracked" if repo.scm.is_tracked(out.fs_path) else "rewritten"
+                keepers[keeper].append(os.path.relpath(out.fs_path, repo.root_dir))
+            # A persist output is not removed but may be partly replaced: DVC overwrites only with --force.
+            persisted = any(out.use_cache and out.persist for out in declared.outs)
     except Exception:  # whatever DVC raises on a project it cannot read
-        return f"note: stage {stage} failed; " + GENERIC_NOTE.format(stage=stage)
+        return (
+            f"note: stage {stage} failed; if its outputs are gone, `dvc checkout {stage}` restores them from "
+            "DVC's cache (`git checkout -- <path>` for those git tracks)"
+        )
+    cached, tracked, rewritten = keepers.values()
     steps = []
     if cached:
-        # A persist output is not removed but may be partly replaced: DVC overwrites only with --force.
-        checkout = "dvc checkout --force" if persisted else "dvc checkout"
-        steps.append(f"`{checkout} {stage}` restores {', '.join(cached)}")
+        steps.append(
+            f"`{'dvc checkout --force' if persisted else 'dvc checkout'} {stage}` restores {', '.join(cached)}"
+        )
     if tracked:
         steps.append(f"`git checkout -- {' '.join(tracked)}` restores {'the rest' if cached else 'them'}")
     if rewritten:
         verb, pronoun = ("needs", "it") if len(rewritten) == 1 else ("need", "them")
         steps.append(f"{', '.join(rewritten)} {verb} no restoring: the next `dvc repro` writes {pronoun} again")
     return f"note: stage {stage} failed; " + "; ".join(steps)
-
-
-def _outputs_by_keeper(stage: str) -> tuple[list[str], list[str], list[str], bool]:
-    """The stage's outputs (metrics and plots included), relative to the repository: those
-    in DVC's cache, those git tracks, those neither keeps; and whether a cached one is persist."""
-    from dvc.repo import Repo
-
-    with Repo(os.environ.get("DVC_ROOT")) as repo:
-        [declared] = repo.stage.collect(stage)
-        outputs = [(os.path.relpath(out.fs_path, repo.root_dir), out.use_cache, out.persist) for out in declared.outs]
-        root = repo.root_dir
-    cached: list[str] = []
-    tracked: list[str] = []
-    rewritten: list[str] = []
-    for path, use_cache, _ in outputs:
-        if use_cache:
-            cached.append(path)
-            continue
-        listed = subprocess.run(["git", "ls-files", "--", path], cwd=root, capture_output=True, text=True, check=True)
-        (tracked if listed.stdout.strip() else rewritten).append(path)
-    return cached, tracked, rewritten, any(use_cache and persist for _, use_cache, persist in outputs)

@@ -6,10 +6,11 @@ what is allowed.
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 from typing import Any, Literal, cast, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
@@ -21,6 +22,7 @@ from alphabet_lstm.params.kinds import KINDS
 from alphabet_lstm.params.schema import (
     NAME_PATTERN,
     FramingParams,
+    GridPoint,
     Params,
     SweepParams,
     _did_you_mean,
@@ -104,13 +106,6 @@ def _name_problem(prefix: str, what: str, name: str) -> list[str]:
     return [] if NAME_PATTERN.fullmatch(name) else [f"{prefix}: {what} name {name!r} is not allowed; {rule}"]
 
 
-def _repeated_seeds_problem(path: str, seeds: list[int]) -> list[str]:
-    repeated = ", ".join(str(seed) for seed in sorted(set(seeds)) if seeds.count(seed) > 1)
-    if not repeated:
-        return []
-    return [f"{path}: got {_show(seeds)}; allowed: distinct seeds, but {repeated} appears more than once"]
-
-
 def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
     """Checks that span several keys of one framing."""
     problems = []
@@ -135,56 +130,63 @@ def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
     return problems
 
 
-def _point_problems(raw: dict) -> list[str]:
-    """A grid point's framing checked as a framing of its own, each line's path inside it."""
-    try:
-        framing = FramingParams.model_validate(raw)
-    except ValidationError as error:
-        return [f".{line}" for line in _problems(error.errors(), FramingParams)]
-    return _framing_problems("", framing)
-
-
-def _grid_problems(prefix: str, sweep: SweepParams, base: FramingParams) -> list[str]:
-    """Distinct grid values, then every grid point as a framing of its own: an unknown grid key
-    or a value no framing takes is a problem of the points that have it."""
+def _grid_points(prefix: str, sweep: SweepParams, base: FramingParams) -> tuple[list[GridPoint], list[str]]:
+    """Every grid point typed as a framing of its own (each problem's path inside it), or the
+    problems: an unknown grid key or a value no framing takes is a problem of the points that have it."""
+    # JSON sorts a mapping's keys: the same dataset written in another order is the same value.
     problems = [
         f"{prefix}.grid.{key}: got {_show(values)}; allowed: distinct values"
         for key, values in sweep.grid.items()
-        # YAML sorts a mapping's keys: the same dataset written in another order is the same value.
-        if len({yaml.safe_dump(value) for value in values}) != len(values)
+        if len({json.dumps(value, sort_keys=True) for value in values}) != len(values)
     ]
     if problems:
-        return problems
-    # One mistake (batch_size 7 does not divide 25) usually fails many points: shown once.
+        return [], problems
+    points: list[GridPoint] = []
     failing: dict[str, list[str]] = {}
-    for point_values, raw in sweep.points(base):
-        for problem in _point_problems(raw):
-            failing.setdefault(problem, []).append(grid_label(point_values))
+    for index, combination in enumerate(itertools.product(*sweep.grid.values())):
+        values = tuple(zip(sweep.grid, combination))
+        raw = base.model_dump(mode="json")
+        for key, value in values:
+            if key.startswith("dataset."):
+                raw["dataset"][key.removeprefix("dataset.")] = value
+            else:
+                raw[key] = value
+        try:
+            framing = FramingParams.model_validate(raw)
+        except ValidationError as error:
+            point_problems = [f".{line}" for line in _problems(error.errors(), FramingParams)]
+        else:
+            point_problems = _framing_problems("", framing)
+            points.append(GridPoint(index, values, framing))
+        # One mistake (batch_size 7 does not divide 25) usually fails many points: shown once.
+        for problem in point_problems:
+            failing.setdefault(problem, []).append(grid_label(values))
     for problem, labels in failing.items():
         more = f" and {len(labels) - 1} more grid points" if len(labels) > 1 else ""
         problems.append(f"{prefix}.grid[{labels[0]}{more}]{problem}")
-    return problems
+    return points, problems
 
 
 def _cross_checks(params: Params) -> list[str]:
-    """Checks that span several keys."""
+    """Checks that span several keys; a sweep's grid points, once checked, are kept on params."""
     problems = []
     for name, framing in params.framings.items():
         prefix = f"framings.{_name(name)}"
         problems += _name_problem(prefix, "framing", name) + _framing_problems(prefix, framing)
-    problems += _repeated_seeds_problem("seeds", params.seeds)
     for name in params.report.tutorial_accuracy:
         if name not in params.framings:
             problems.append(f"report.tutorial_accuracy.{_name(name)}: {_no_such('framing', params.framings, name)}")
     for name, sweep in params.sweeps.items():
         prefix = f"sweeps.{_name(name)}"
-        problems += _name_problem(prefix, "sweep", name) + _repeated_seeds_problem(f"{prefix}.seeds", sweep.seeds)
+        problems += _name_problem(prefix, "sweep", name)
         if sweep.framing not in params.framings:
             unknown = _no_such("framing", params.framings, sweep.framing)
             problems.append(f"{prefix}.framing: got {_show(sweep.framing)}; {unknown}")
         elif not any(problem.startswith(f"framings.{sweep.framing}.") for problem in problems):
             # A bad base framing is reported once, under framings.
-            problems += _grid_problems(prefix, sweep, params.framings[sweep.framing])
+            points, grid_problems = _grid_points(prefix, sweep, params.framings[sweep.framing])
+            problems += grid_problems
+            params._grid_points[name] = tuple(points)
     return problems
 
 

@@ -38,7 +38,9 @@ class Patterns:
 class StrictModel(BaseModel):
     """Params as written: no unknown keys, no coercion (a bool is not a number), frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: a model's validator is built when first used, not at import; a stage that
+    # validates only Params builds one, not one per model.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class DatasetKind(StrictModel):

@@ -4,15 +4,11 @@ grid expanded into the framings it trains. Names and cross-key rules: ``params.c
 
 from __future__ import annotations
 
-import difflib
-import itertools
-import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-import yaml
-from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, Field, PrivateAttr, StrictBool, StrictInt, StrictStr, field_validator
 
 from alphabet_lstm.errors import ParamsError
 from alphabet_lstm.params.kinds import DatasetParams, Seed, StrictModel
@@ -22,6 +18,16 @@ NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 # A sweep is hundreds of trainings: the faithful Keras loop is too slow for it.
 SWEEP_ENGINE: Final = "fast"
 Named = TypeVar("Named")
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    repeated = ", ".join(str(seed) for seed in sorted(set(seeds)) if seeds.count(seed) > 1)
+    if repeated:
+        raise ValueError(f"allowed: distinct seeds, but {repeated} appears more than once")
+    return seeds
+
+
+Seeds = Annotated[list[Seed], Field(min_length=1), AfterValidator(_distinct)]
 
 
 class FramingParams(StrictModel):
@@ -78,33 +84,33 @@ class SweepParams(StrictModel):
     question: Annotated[StrictStr, Field(min_length=1)]
     framing: StrictStr
     grid: Annotated[dict[StrictStr, Annotated[list[Any], Field(min_length=1)]], Field(min_length=1)]
-    seeds: Annotated[list[Seed], Field(min_length=1)]
+    seeds: Seeds
 
-    def points(self, base: FramingParams) -> list[tuple[tuple[tuple[str, Any], ...], dict]]:
-        """Every combination of grid values, in grid order, with the framing it makes of
-        ``base`` as params.yaml would write it (checked by ``checks.parse_params``)."""
-        points = []
-        for combination in itertools.product(*self.grid.values()):
-            values = tuple(zip(self.grid, combination))
-            raw = base.model_dump(mode="json")
-            for key, value in values:
-                if key.startswith("dataset."):
-                    raw["dataset"][key.removeprefix("dataset.")] = value
-                else:
-                    raw[key] = value
-            points.append((values, raw))
-        return points
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One combination of grid values and the framing it makes of the base framing."""
+
+    index: int
+    values: tuple[tuple[str, Any], ...]  # (grid key, value), in the grid's key order
+    framing: FramingParams
+
+    @property
+    def label(self) -> str:
+        return grid_label(self.values)
 
 
 class Params(StrictModel):
     """The whole params.yaml."""
 
-    seeds: Annotated[list[Seed], Field(min_length=1)]
-    train: TrainParams = TrainParams()
-    report: ReportParams = ReportParams()
-    tracking: TrackingParams = TrackingParams()
+    seeds: Seeds
+    train: TrainParams = Field(default_factory=TrainParams)
+    report: ReportParams = Field(default_factory=ReportParams)
+    tracking: TrackingParams = Field(default_factory=TrackingParams)
     framings: Annotated[dict[str, FramingParams], Field(min_length=1)]
     sweeps: dict[str, SweepParams] = {}
+    # Each sweep's grid points, typed once by the checks (checks.parse_params) that proved them valid.
+    _grid_points: dict[str, tuple[GridPoint, ...]] = PrivateAttr(default_factory=dict)
 
     # The named framing or sweep; ParamsError listing the defined ones if it is not there.
     def framing(self, name: str) -> FramingParams:
@@ -117,7 +123,9 @@ class Params(StrictModel):
 def _show(value: Any) -> str:
     """A value as YAML writes it, short and on one line: true, null, '3' (text, quoted where
     it would read as another type), {kind: sliding, seq_length: 1}."""
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=math.inf)
+    import yaml  # here, not at import: only messages and sweep labels need it (issue 28's start-up)
+
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=float("inf"))
     text = " ".join(text.removesuffix("...\n").split())
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -129,6 +137,8 @@ def _name(key: Any) -> str:
 
 def _near_miss(word: Any, choices) -> str | None:
     """The choice a word is a near miss of (case-insensitive), if any."""
+    import difflib  # only a mistake needs it: not loaded at start-up
+
     by_lower = {str(choice).lower(): str(choice) for choice in choices}
     close = difflib.get_close_matches(word.lower(), list(by_lower), n=1) if isinstance(word, str) else []
     return by_lower[close[0]] if close else None
@@ -162,19 +172,6 @@ def grid_label(values: tuple[tuple[str, Any], ...]) -> str:
 
 
 @dataclass(frozen=True)
-class GridPoint:
-    """One combination of grid values and the framing it makes of the base framing."""
-
-    index: int
-    values: tuple[tuple[str, Any], ...]  # (grid key, value), in the grid's key order
-    framing: FramingParams
-
-    @property
-    def label(self) -> str:
-        return grid_label(self.values)
-
-
-@dataclass(frozen=True)
 class Sweep:
     """A checked sweep expanded into its grid points."""
 
@@ -187,13 +184,7 @@ class Sweep:
     def from_params(cls, params: Params, name: str) -> Sweep:
         """The named sweep of checked params (ParamsError if there is none)."""
         sweep = params.sweep(name)
-        base = params.framing(sweep.framing)
-        points = tuple(
-            # parse_params checked every point: the schema types its framing here, once.
-            GridPoint(index, values, FramingParams.model_validate(raw))
-            for index, (values, raw) in enumerate(sweep.points(base))
-        )
-        return cls(name, sweep, base, points)
+        return cls(name, sweep, params.framing(sweep.framing), params._grid_points[name])
 
     @property
     def grid_keys(self) -> tuple[str, ...]:
