@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -180,12 +179,8 @@ def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[in
             f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. "
             f"{how_to_train(seed, args.params)}{found}"
         )
-    try:
-        return (seed, *load_model(path))
-    except UsageError:
-        raise  # a damaged model or another version's: it says which file and what to do
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as error:
-        raise UsageError(f"{path} is not a model saved by alphabet-lstm ({error})") from None
+    # load_model checks the file whole: a damaged model or another version's is a UsageError naming it.
+    return (seed, *load_model(path))
 
 
 def prediction_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 
 
@@ -57,6 +56,8 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
         print("interrupted (Ctrl-C): stopped before finishing; no output was half-written", file=sys.stderr)
         code = 130
     except Exception:
+        import traceback  # a bug's report only: not loaded at every start
+
         traceback.print_exc()
         code = 1
     finally:

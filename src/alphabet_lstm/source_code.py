@@ -30,14 +30,6 @@ def module_path(module: str) -> Path | None:
     return None
 
 
-def _source(module: str) -> Path:
-    """The source file of a project module; ValueError for a module outside the project."""
-    path = module_path(module)
-    if path is None:
-        raise ValueError(f"{module} is not a module of {PACKAGE}")
-    return path
-
-
 def _runtime_imports(path: Path) -> list[ast.Import | ast.ImportFrom]:
     """The absolute import statements of one file that run: imports for type checkers
     only (under ``if TYPE_CHECKING:``) never do."""
@@ -91,13 +83,16 @@ def module_closure(module: str) -> tuple[str, ...]:
         if name in seen:
             continue
         seen.add(name)
-        pending.extend(_imported_modules(_source(name)) - seen)
+        path = module_path(name)
+        if path is None:
+            raise ValueError(f"{name} is not a module of {PACKAGE}")
+        pending.extend(_imported_modules(path) - seen)
     return tuple(sorted(seen))
 
 
 def closure_files(module: str) -> list[Path]:
     """The source files of :func:`module_closure`, sorted by module name."""
-    return [_source(name) for name in module_closure(module)]
+    return [path for name in module_closure(module) if (path := module_path(name))]
 
 
 def code_digest(module: str) -> str:
