@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from alphabet_lstm.params import FramingParams, Params, ParamsError, load_params, parse_params
+from alphabet_lstm.params import FramingParams, Params, ParamsError, Sweep, load_params, parse_params
 from alphabet_lstm.params.kinds import PrefixPaddedDataset, SlidingDataset, VariableLengthDataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -114,6 +114,17 @@ def test_params_are_frozen():
     params = load_params(PARAMS_PATH)
     with pytest.raises(ValidationError, match="frozen"):
         params.framing("one_char").units = 64  # type: ignore[misc]
+
+
+def test_a_sweeps_grid_points_are_typed_once_by_the_checks():
+    """The checks validate every grid point as a framing; the sweep uses those very objects
+    rather than validating its points a second time."""
+    params = load_params(PARAMS_PATH)
+    first, again = (Sweep.from_params(params, "one_char_budget") for _ in range(2))
+    assert first.points is again.points and len(first.points) == 9
+    assert [point.index for point in first.points] == list(range(9))
+    assert all(point.framing is other.framing for point, other in zip(first.points, again.points))
+    assert first.points[0].framing == params.framing("one_char")
 
 
 def test_unknown_framing_name_suggests_the_near_one():

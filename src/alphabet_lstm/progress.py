@@ -11,7 +11,6 @@ from typing import TextIO
 from tqdm import tqdm
 
 TERMINAL_INTERVAL_SECONDS = 0.2
-LOG_MILESTONES = (0.25, 0.5, 0.75, 1.0)
 # tqdm puts ", " before a non-empty {postfix}.
 TERMINAL_FORMAT = "[{desc}] {percentage:3.0f}%|{bar}| epoch {n_fmt}/{total_fmt}{postfix} [{elapsed}<{remaining}]"
 LOG_FORMAT = "[{desc}] epoch {n_fmt}/{total_fmt}{postfix}, elapsed {elapsed}, eta {remaining}"
@@ -43,19 +42,16 @@ class ProgressReporter:
     def update(self, epoch: int, loss: float, accuracy: float) -> None:
         self.bar.set_postfix_str(f"loss {loss:.4f}, accuracy {accuracy:.3f}", refresh=False)
         self.bar.update(epoch - self.bar.n)
-        if not self.live:
-            self._log_milestones(epoch)
-        if epoch >= self.total_epochs:
-            self.close()
-
-    def _log_milestones(self, epoch: int) -> None:
-        # Chunked updates can pass several quarters at once: one line for all of them.
-        reached = sum(epoch >= milestone * self.total_epochs for milestone in LOG_MILESTONES)
-        if reached > self.next_milestone:
-            self.next_milestone = reached
+        # Off a terminal, a line per quarter of the epochs; chunked updates can pass several
+        # quarters at once: one line for all of them.
+        quarters = 4 * epoch // self.total_epochs
+        if not self.live and quarters > self.next_milestone:
+            self.next_milestone = quarters
             # tqdm's lock: other seeds' reporters write to the same stream from their threads.
             with tqdm.get_lock():
                 print(str(self.bar), file=self.stream, flush=True)
+        if epoch >= self.total_epochs:
+            self.close()
 
     def close(self) -> None:
         self.bar.close()
