@@ -136,13 +136,9 @@ def parse_steps(steps: str | None, recite_requested: bool) -> int:
         return DEFAULT_STEPS
     if not recite_requested:
         raise UsageError("--steps only applies with --recite")
-    try:
-        value = int(steps)
-    except ValueError:
-        value = None
-    if value is None or not 1 <= value <= MAX_STEPS:
+    if not (steps.isdecimal() and 1 <= int(steps) <= MAX_STEPS):
         raise UsageError(f"--steps must be a whole number from 1 to {MAX_STEPS}; got {steps!r}")
-    return value
+    return int(steps)
 
 
 def how_to_train(seed: int, params_path: str) -> str:
