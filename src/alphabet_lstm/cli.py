@@ -141,20 +141,6 @@ def parse_steps(steps: str | None, recite_requested: bool) -> int:
     return int(steps)
 
 
-def how_to_train(seed: int, params_path: str) -> str:
-    """What trains a seed's models: `make run`, unless params.yaml's seeds leave it out."""
-    if Path(params_path).is_file():
-        seeds = load_params(params_path).seeds
-        if seed not in seeds:
-            # `make run` trains only the listed seeds: the hint must add this one.
-            listed = ",".join(str(value) for value in [*seeds, seed])
-            return (
-                f"Seed {seed} is not in {params_path}'s seeds {list(seeds)}: add it, e.g. "
-                f"`dvc exp run -S 'seeds=[{listed}]'` (or edit {params_path}, then `make run`)."
-            )
-    return "Run `make run` (or `dvc repro`) first."
-
-
 def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[int, LSTMWeights, ModelSpec]:
     """The seed (--seed, else params.yaml's first) and the model at ``model``, else the one
     trained for --framing at that seed; UsageError naming a missing file and how to train it."""
@@ -171,9 +157,17 @@ def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[in
         pattern = f"*/{seed_file('', seed, '.npz')}"
         trained = sorted(candidate.parent.name for candidate in Path(args.models_dir).glob(pattern))
         found = f" Framings trained at seed {seed} in {args.models_dir}: {', '.join(trained)}." if trained else ""
+        how_to_train = "Run `make run` (or `dvc repro`) first."
+        seeds = load_params(args.params).seeds if Path(args.params).is_file() else [seed]
+        if seed not in seeds:
+            # `make run` trains only the listed seeds: the hint must add this one.
+            listed = ",".join(str(value) for value in [*seeds, seed])
+            how_to_train = (
+                f"Seed {seed} is not in {args.params}'s seeds {list(seeds)}: add it, e.g. "
+                f"`dvc exp run -S 'seeds=[{listed}]'` (or edit {args.params}, then `make run`)."
+            )
         raise UsageError(
-            f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. "
-            f"{how_to_train(seed, args.params)}{found}"
+            f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. {how_to_train}{found}"
         )
     # load_model checks the file whole: a damaged model or another version's is a UsageError naming it.
     return (seed, *load_model(path))

@@ -1,5 +1,6 @@
-"""The params schema: every section of params.yaml as a typed, frozen model, and a sweep's
-grid expanded into the framings it trains. Names and cross-key rules: ``params.checks``.
+"""The params schema: every section of params.yaml as a typed, frozen model, and a sweep as
+the grid points it trains. Names, cross-key rules and each grid point's framing, checked and
+typed once: ``params.checks``.
 """
 
 from __future__ import annotations
