@@ -76,13 +76,14 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
     from alphabet_lstm.artifacts import encoded_bytes, weights_md5
     from alphabet_lstm.data import encode_framing
     from alphabet_lstm.evaluation import training_metrics
+    from alphabet_lstm.model.lstm import predict
     from alphabet_lstm.model.training import model_spec, train
 
     framing = task.point.framing
     dataset = encode_framing(framing)
     result = train(dataset, framing, seed=task.seed, engine=SWEEP_ENGINE)
     spec = model_spec(task.framing, framing, dataset, seed=task.seed, engine=SWEEP_ENGINE)
-    metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
+    metrics = training_metrics(predict(result.weights, spec, dataset.inputs), dataset.target_codes)
     return TrainingOutcome(
         key=task.key,
         point=task.point.index,
