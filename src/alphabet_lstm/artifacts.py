@@ -15,8 +15,6 @@ import secrets
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,31 +31,24 @@ if TYPE_CHECKING:
 _ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 
 
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary_path = Path(temporary)
-    # mkstemp creates the file private (0600); outputs are ordinary files, readable by all.
-    os.chmod(temporary_path, 0o644)
-    try:
-        yield temporary_path
-        os.replace(temporary_path, path)
-    finally:
-        temporary_path.unlink(missing_ok=True)
-
-
 def seed_file(directory: str | Path, seed: int, suffix: str) -> Path:
     """A per-seed output inside a framing's directory: ``models/stateful/seed7.npz``."""
     return Path(directory) / f"seed{seed}{suffix}"
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(data)
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        # mkstemp creates the file private (0600); outputs are ordinary files, readable by all.
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -178,6 +169,20 @@ class DamagedModelError(UsageError):
 def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
     """The weights and spec of a saved model, checked whole: DamagedModelError names the
     file and what is wrong with it, ModelFormatError a model of another version."""
+    weights, spec, _ = _load_checked_model(path)
+    return weights, spec
+
+
+def intact_model_fingerprint(path: str | Path) -> str | None:
+    """The training fingerprint of the model at ``path`` if it loads whole; None if there is
+    none, or it is damaged (an array missing, weights mis-shaped or not finite)."""
+    try:
+        return _load_checked_model(path)[2] or None
+    except UsageError:
+        return None
+
+
+def _load_checked_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec, str]:
     try:
         arrays, metadata = _read_npz(path)
     except (zipfile.BadZipFile, OSError, EOFError):
@@ -213,17 +218,8 @@ def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
             raise DamagedModelError(path, f"{name} has shape {array.shape}, the spec makes it {shape}")
         if array.dtype.kind != "f" or not np.isfinite(array).all():
             raise DamagedModelError(path, f"{name} holds values that are not finite numbers")
-    return LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES]), spec
-
-
-def model_fingerprint(path: str | Path) -> str | None:
-    """The training fingerprint a saved model carries; None if there is no readable model."""
-    try:
-        # The metadata only: the weights are not needed to compare fingerprints.
-        with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read("metadata.json")).get("fingerprint") or None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
+    weights = LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES])
+    return weights, spec, metadata.get("fingerprint", "")
 
 
 def file_md5(path: str | Path) -> str:
