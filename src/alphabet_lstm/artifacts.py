@@ -119,24 +119,13 @@ def encoded_bytes(dataset: EncodedDataset, framing: str, dataset_kind: str) -> b
         "vocabulary": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
         "padding": "left, code 0, then scaled by 1/26",
     }
-    arrays = {
-        "inputs": dataset.inputs,
-        "targets": dataset.targets,
-        "target_codes": dataset.target_codes,
-    }
+    arrays = {name: getattr(dataset, name) for name in ("inputs", "targets", "target_codes")}
     return _npz_bytes(arrays, metadata)
 
 
 def load_encoded(path: str | Path) -> tuple[EncodedDataset, dict]:
     arrays, metadata = _read_npz(path)
-    dataset = EncodedDataset(
-        inputs=arrays["inputs"],
-        targets=arrays["targets"],
-        target_codes=arrays["target_codes"],
-        layout=metadata["layout"],
-        input_length=metadata["input_length"],
-    )
-    return dataset, metadata
+    return EncodedDataset(**arrays, layout=metadata["layout"], input_length=metadata["input_length"]), metadata
 
 
 # Format 2: the spec carries the query lengths a model takes (format 1 carried the kind's name).
@@ -148,14 +137,10 @@ class ModelFormatError(UsageError):
 
 
 def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec, *, fingerprint: str = "") -> None:
-    """Weights plus the spec that says how to feed them (framing, layout, statefulness).
-
-    ``fingerprint`` names the training that made them (see stages/train.py): a later run
-    of the same training keeps this file instead of training again.
-    """
-    arrays = {name: array for name, array in zip(LSTMWeights.NAMES, weights.as_list())}
+    """Weights plus the spec that says how to feed them, and the ``fingerprint`` of the
+    training that made them: a later run of the same training keeps the file."""
     metadata = {"spec": spec.to_dict(), "format": MODEL_FORMAT, "fingerprint": fingerprint}
-    write_bytes(path, _npz_bytes(arrays, metadata))
+    write_bytes(path, _npz_bytes(dict(zip(LSTMWeights.NAMES, weights.as_list())), metadata))
 
 
 class DamagedModelError(UsageError):
@@ -205,14 +190,9 @@ def _load_checked_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec, str]:
     missing = [f"{name}.npy" for name in LSTMWeights.NAMES if name not in arrays]
     if missing:
         raise DamagedModelError(path, f"{', '.join(missing)} missing")
-    expected = {
-        "kernel": (spec.features, 4 * spec.units),
-        "recurrent_kernel": (spec.units, 4 * spec.units),
-        "bias": (4 * spec.units,),
-        "dense_kernel": (spec.units, VOCABULARY_SIZE),
-        "dense_bias": (VOCABULARY_SIZE,),
-    }
-    for name, shape in expected.items():
+    gates, letters = 4 * spec.units, VOCABULARY_SIZE
+    shapes = [(spec.features, gates), (spec.units, gates), (gates,), (spec.units, letters), (letters,)]
+    for name, shape in zip(LSTMWeights.NAMES, shapes):
         array = arrays[name]
         if array.shape != shape:
             raise DamagedModelError(path, f"{name} has shape {array.shape}, the spec makes it {shape}")
@@ -238,13 +218,6 @@ def weights_md5(weights: LSTMWeights) -> str:
     return digest.hexdigest()
 
 
-def _checked_relative(name: str) -> Path:
-    relative = Path(name)
-    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-        raise ValueError(f"file {name!r} must be a relative path inside the directory")
-    return relative
-
-
 def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
     """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was.
 
@@ -262,7 +235,9 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
     staging.mkdir()
     try:
         for name, data in files.items():
-            target = staging / _checked_relative(name)
+            if Path(name).is_absolute() or ".." in Path(name).parts or not Path(name).parts:
+                raise ValueError(f"file {name!r} must be a relative path inside the directory")
+            target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if out_dir.exists():

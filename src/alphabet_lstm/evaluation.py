@@ -64,30 +64,33 @@ def recite(
 ) -> list[int]:
     """Feed the model its own predictions ``steps`` times from ``start`` (after ``warm_up``):
     a stateful model one letter at a time from a reset, a stateless one its last letters."""
-    predicted: list[int] = []
     if spec.stateful:
         state = None
-        for code in list(warm_up) + list(start[:-1]):
+        for code in [*warm_up, *start[:-1]]:
             _, state = next_letter_probabilities(weights, spec, [code], state)
-        current = start[-1]
-        for _ in range(steps):
-            probabilities, state = next_letter_probabilities(weights, spec, [current], state)
-            current = int(probabilities.argmax())
-            predicted.append(current)
-        return predicted
-    context = list(warm_up) + list(start)
+        return _fed_back(weights, spec, [start[-1]], steps, state)[0]
+    context = [*warm_up, *start]
     for _ in range(steps):
-        window = context[-spec.input_length :]
-        probabilities, _ = next_letter_probabilities(weights, spec, window)
+        probabilities, _ = next_letter_probabilities(weights, spec, context[-spec.input_length :])
         context.append(int(probabilities.argmax()))
-        predicted.append(context[-1])
+    return context[len(context) - steps :]
+
+
+def _fed_back(weights: LSTMWeights, spec: ModelSpec, letters: list[int], steps: int, state) -> list[list[int]]:
+    """Each of a stateful model's ``letters`` side by side, each row's predictions fed back
+    ``steps`` times: without BLAS, each row is the same arithmetic as alone."""
+    predicted = [[] for _ in letters]
+    for _ in range(steps):
+        probabilities, state = forward(weights, encode_runs(spec, [[code] for code in letters]), state)
+        letters = [int(code) for code in probabilities.argmax(axis=1)]
+        for row, code in zip(predicted, letters):
+            row.append(code)
     return predicted
 
 
 def start_table(weights: LSTMWeights, spec: ModelSpec, *, warm: bool) -> list[dict]:
     """From every letter, a stateful model's next five predictions fed back (as ``recite``):
-    cold (from a reset) or warm (after A..the letter before). The 26 starts run side by side
-    in one batch: each row is the same arithmetic as alone."""
+    cold (from a reset) or warm (after A..the letter before), all 26 in one batch."""
     letters = list(range(VOCABULARY_SIZE))
     state = None
     if warm:
@@ -99,13 +102,8 @@ def start_table(weights: LSTMWeights, spec: ModelSpec, *, warm: bool) -> list[di
             hidden.append(prefix[0][0])
             cell.append(prefix[1][0])
         state = (np.stack(hidden), np.stack(cell))
-    current, steps = letters, []
-    for _ in range(START_STEPS):
-        probabilities, state = forward(weights, encode_runs(spec, [[code] for code in current]), state)
-        current = [int(code) for code in probabilities.argmax(axis=1)]
-        steps.append(current)
     table = []
-    for letter, predicted in zip(letters, zip(*steps)):
+    for letter, predicted in zip(letters, _fed_back(weights, spec, letters, START_STEPS, state)):
         expected = list(range(letter + 1, min(letter + 1 + START_STEPS, VOCABULARY_SIZE)))
         correct = sum(int(p == e) for p, e in zip(predicted, expected))
         accuracy = round(correct / len(expected), 6) if expected else None
