@@ -79,7 +79,7 @@ def recite(
 def _fed_back(weights: LSTMWeights, spec: ModelSpec, letters: list[int], steps: int, state) -> list[list[int]]:
     """Each of a stateful model's ``letters`` side by side, each row's predictions fed back
     ``steps`` times: without BLAS, each row is the same arithmetic as alone."""
-    predicted = [[] for _ in letters]
+    predicted: list[list[int]] = [[] for _ in letters]
     for _ in range(steps):
         probabilities, state = forward(weights, encode_runs(spec, [[code] for code in letters]), state)
         letters = [int(code) for code in probabilities.argmax(axis=1)]
