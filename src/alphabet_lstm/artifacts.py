@@ -11,8 +11,6 @@ import hashlib
 import io
 import json
 import os
-import secrets
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -228,12 +226,11 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(6)
-    staging = out_dir.parent / f".{out_dir.name}.{token}.tmp"
-    previous = out_dir.parent / f".{out_dir.name}.{token}.old"
-    # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.
-    staging.mkdir()
-    try:
+    # The scratch directory (and the earlier out_dir moved into it) goes when the block ends.
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as scratch:
+        staging, previous = Path(scratch, "new"), Path(scratch, "old")
+        # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.
+        staging.mkdir()
         for name, data in files.items():
             if Path(name).is_absolute() or ".." in Path(name).parts or not Path(name).parts:
                 raise ValueError(f"file {name!r} must be a relative path inside the directory")
@@ -248,6 +245,3 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
             if previous.exists():
                 os.replace(previous, out_dir)
             raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(previous, ignore_errors=True)
