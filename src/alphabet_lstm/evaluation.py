@@ -183,5 +183,4 @@ def evaluate(
     if spec.scores_all_queries:
         details["all_queries"] = query_accuracy(weights, spec, spec.input_length)
         metrics["all_queries_accuracy"] = details["all_queries"]["accuracy"]
-    table = prediction_table(probabilities, patterns)
-    return metrics, table, details, single_letter_probabilities(weights, spec)
+    return metrics, prediction_table(probabilities, patterns), details, single_letter_probabilities(weights, spec)
