@@ -66,3 +66,26 @@ def test_evaluation_and_details_json(tmp_path):
     (tmp_path / "list.json").write_text("[1]")
     with pytest.raises(ValueError, match="JSON object"):
         formats.read_details(tmp_path / "list.json")
+
+
+def test_tables_are_the_bytes_pandas_writes():
+    """The stages write CSV without importing pandas: the same bytes as its to_csv, NaN and
+    None empty, text quoted where it must be, numpy scalars as numpy prints them."""
+    import pandas as pd
+
+    values = [np.nan, np.inf, -0.0, 1e-05, 0.1, 123456.789, np.float32(0.1), np.float64(2.5e-7)]
+    floats = [[float(value), float(value) * 3] for value in values]
+    expected = pd.DataFrame(floats, columns=["a", "b"]).to_csv(index=False, lineterminator="\n", float_format="%.6f")
+    assert formats.table_csv(("a", "b"), floats, formats.FIXED_DECIMALS) == expected
+    mixed = [
+        ["x,y", 3, np.int64(4), np.float32(0.1), None, np.nan, True, 'q"t', 1e16],
+        ["", 0, 0, 0.5, 1, 2, False, "", 7.0],
+    ]
+    header = [f"c{index}" for index in range(9)]
+    assert formats.table_csv(header, mixed) == pd.DataFrame(mixed, columns=header, dtype=object).to_csv(
+        index=False, lineterminator="\n"
+    )
+    table = np.random.default_rng(1).random((26, 26)) ** 9
+    table[3, 4] = np.nan
+    expected = pd.DataFrame(table, index=pd.Index(list(ALPHABET), name="input"), columns=list(ALPHABET))
+    assert formats.probabilities_csv(table) == expected.to_csv(lineterminator="\n", float_format="%.6f")

@@ -55,3 +55,30 @@ def test_a_seed_added_trains_alone_and_a_seed_dropped_loses_its_files(tmp_path: 
     assert {name: second[name] for name in ("history/seed7.csv", "models/seed7.npz")} == {
         name: first[name] for name in ("history/seed7.csv", "models/seed7.npz")
     }
+
+
+def test_a_model_damaged_with_its_fingerprint_intact_is_trained_again_to_the_same_bytes(tmp_path: Path, capsys):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    run_train_stage(tmp_path, [7])
+    model = tmp_path / "models" / "seed7.npz"
+    trained = model.read_bytes()
+    # NaN in one weight, the metadata (and its fingerprint) as it was.
+    with zipfile.ZipFile(io.BytesIO(trained)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    bias = np.lib.format.read_array(io.BytesIO(members["dense_bias.npy"])).copy()
+    bias[0] = np.nan
+    member = io.BytesIO()
+    np.lib.format.write_array(member, bias)
+    members["dense_bias.npy"] = member.getvalue()
+    with zipfile.ZipFile(model, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    capsys.readouterr()
+
+    run_train_stage(tmp_path, [7])
+    assert "[one_char seed 7] trained in" in capsys.readouterr().err
+    assert model.read_bytes() == trained

@@ -11,12 +11,8 @@ import hashlib
 import io
 import json
 import os
-import secrets
-import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,31 +29,24 @@ if TYPE_CHECKING:
 _ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 
 
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary_path = Path(temporary)
-    # mkstemp creates the file private (0600); outputs are ordinary files, readable by all.
-    os.chmod(temporary_path, 0o644)
-    try:
-        yield temporary_path
-        os.replace(temporary_path, path)
-    finally:
-        temporary_path.unlink(missing_ok=True)
-
-
 def seed_file(directory: str | Path, seed: int, suffix: str) -> Path:
     """A per-seed output inside a framing's directory: ``models/stateful/seed7.npz``."""
     return Path(directory) / f"seed{seed}{suffix}"
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(data)
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        # mkstemp creates the file private (0600); outputs are ordinary files, readable by all.
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -128,24 +117,13 @@ def encoded_bytes(dataset: EncodedDataset, framing: str, dataset_kind: str) -> b
         "vocabulary": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
         "padding": "left, code 0, then scaled by 1/26",
     }
-    arrays = {
-        "inputs": dataset.inputs,
-        "targets": dataset.targets,
-        "target_codes": dataset.target_codes,
-    }
+    arrays = {name: getattr(dataset, name) for name in ("inputs", "targets", "target_codes")}
     return _npz_bytes(arrays, metadata)
 
 
 def load_encoded(path: str | Path) -> tuple[EncodedDataset, dict]:
     arrays, metadata = _read_npz(path)
-    dataset = EncodedDataset(
-        inputs=arrays["inputs"],
-        targets=arrays["targets"],
-        target_codes=arrays["target_codes"],
-        layout=metadata["layout"],
-        input_length=metadata["input_length"],
-    )
-    return dataset, metadata
+    return EncodedDataset(**arrays, layout=metadata["layout"], input_length=metadata["input_length"]), metadata
 
 
 # Format 2: the spec carries the query lengths a model takes (format 1 carried the kind's name).
@@ -157,14 +135,10 @@ class ModelFormatError(UsageError):
 
 
 def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec, *, fingerprint: str = "") -> None:
-    """Weights plus the spec that says how to feed them (framing, layout, statefulness).
-
-    ``fingerprint`` names the training that made them (see stages/train.py): a later run
-    of the same training keeps this file instead of training again.
-    """
-    arrays = {name: array for name, array in zip(LSTMWeights.NAMES, weights.as_list())}
+    """Weights plus the spec that says how to feed them, and the ``fingerprint`` of the
+    training that made them: a later run of the same training keeps the file."""
     metadata = {"spec": spec.to_dict(), "format": MODEL_FORMAT, "fingerprint": fingerprint}
-    write_bytes(path, _npz_bytes(arrays, metadata))
+    write_bytes(path, _npz_bytes(dict(zip(LSTMWeights.NAMES, weights.as_list())), metadata))
 
 
 class DamagedModelError(UsageError):
@@ -178,6 +152,20 @@ class DamagedModelError(UsageError):
 def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
     """The weights and spec of a saved model, checked whole: DamagedModelError names the
     file and what is wrong with it, ModelFormatError a model of another version."""
+    weights, spec, _ = _load_checked_model(path)
+    return weights, spec
+
+
+def intact_model_fingerprint(path: str | Path) -> str | None:
+    """The training fingerprint of the model at ``path`` if it loads whole; None if there is
+    none, or it is damaged (an array missing, weights mis-shaped or not finite)."""
+    try:
+        return _load_checked_model(path)[2] or None
+    except UsageError:
+        return None
+
+
+def _load_checked_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec, str]:
     try:
         arrays, metadata = _read_npz(path)
     except (zipfile.BadZipFile, OSError, EOFError):
@@ -200,30 +188,16 @@ def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
     missing = [f"{name}.npy" for name in LSTMWeights.NAMES if name not in arrays]
     if missing:
         raise DamagedModelError(path, f"{', '.join(missing)} missing")
-    expected = {
-        "kernel": (spec.features, 4 * spec.units),
-        "recurrent_kernel": (spec.units, 4 * spec.units),
-        "bias": (4 * spec.units,),
-        "dense_kernel": (spec.units, VOCABULARY_SIZE),
-        "dense_bias": (VOCABULARY_SIZE,),
-    }
-    for name, shape in expected.items():
+    gates, letters = 4 * spec.units, VOCABULARY_SIZE
+    shapes = [(spec.features, gates), (spec.units, gates), (gates,), (spec.units, letters), (letters,)]
+    for name, shape in zip(LSTMWeights.NAMES, shapes):
         array = arrays[name]
         if array.shape != shape:
             raise DamagedModelError(path, f"{name} has shape {array.shape}, the spec makes it {shape}")
         if array.dtype.kind != "f" or not np.isfinite(array).all():
             raise DamagedModelError(path, f"{name} holds values that are not finite numbers")
-    return LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES]), spec
-
-
-def model_fingerprint(path: str | Path) -> str | None:
-    """The training fingerprint a saved model carries; None if there is no readable model."""
-    try:
-        # The metadata only: the weights are not needed to compare fingerprints.
-        with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read("metadata.json")).get("fingerprint") or None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
+    weights = LSTMWeights.from_list([arrays[name] for name in LSTMWeights.NAMES])
+    return weights, spec, metadata.get("fingerprint", "")
 
 
 def file_md5(path: str | Path) -> str:
@@ -242,13 +216,6 @@ def weights_md5(weights: LSTMWeights) -> str:
     return digest.hexdigest()
 
 
-def _checked_relative(name: str) -> Path:
-    relative = Path(name)
-    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-        raise ValueError(f"file {name!r} must be a relative path inside the directory")
-    return relative
-
-
 def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
     """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was.
 
@@ -259,14 +226,15 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(6)
-    staging = out_dir.parent / f".{out_dir.name}.{token}.tmp"
-    previous = out_dir.parent / f".{out_dir.name}.{token}.old"
-    # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.
-    staging.mkdir()
-    try:
+    # The scratch directory (and the earlier out_dir moved into it) goes when the block ends.
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as scratch:
+        staging, previous = Path(scratch, "new"), Path(scratch, "old")
+        # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.
+        staging.mkdir()
         for name, data in files.items():
-            target = staging / _checked_relative(name)
+            if Path(name).is_absolute() or ".." in Path(name).parts or not Path(name).parts:
+                raise ValueError(f"file {name!r} must be a relative path inside the directory")
+            target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if out_dir.exists():
@@ -277,6 +245,3 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
             if previous.exists():
                 os.replace(previous, out_dir)
             raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(previous, ignore_errors=True)

@@ -32,9 +32,8 @@ def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
     return float(lstm.ordered_sum(losses) / len(losses))
 
 
-def prediction_table(weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray) -> list[dict]:
+def prediction_table(probabilities: np.ndarray, patterns: Patterns) -> list[dict]:
     """One row per pattern: input letters, expected, predicted, its probability, correct."""
-    probabilities = predict(weights, spec, inputs)
     return [
         {
             "input": codes_to_letters(run),
@@ -49,9 +48,8 @@ def prediction_table(weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, 
     ]
 
 
-def training_metrics(weights: LSTMWeights, spec: ModelSpec, inputs: np.ndarray, target_codes: np.ndarray) -> dict:
-    """Accuracy and loss on the training patterns, as ``model.evaluate`` reports them."""
-    probabilities = predict(weights, spec, inputs)
+def training_metrics(probabilities: np.ndarray, target_codes: np.ndarray) -> dict:
+    """Accuracy and loss of the predicted ``probabilities``, as ``model.evaluate`` reports them."""
     correct = int((probabilities.argmax(axis=1) == target_codes).sum())
     return {
         "accuracy": round(correct / len(target_codes), 6),
@@ -66,47 +64,58 @@ def recite(
 ) -> list[int]:
     """Feed the model its own predictions ``steps`` times from ``start`` (after ``warm_up``):
     a stateful model one letter at a time from a reset, a stateless one its last letters."""
-    predicted: list[int] = []
     if spec.stateful:
         state = None
-        for code in list(warm_up) + list(start[:-1]):
+        for code in [*warm_up, *start[:-1]]:
             _, state = next_letter_probabilities(weights, spec, [code], state)
-        current = start[-1]
-        for _ in range(steps):
-            probabilities, state = next_letter_probabilities(weights, spec, [current], state)
-            current = int(probabilities.argmax())
-            predicted.append(current)
-        return predicted
-    context = list(warm_up) + list(start)
+        return _fed_back(weights, spec, [start[-1]], steps, state)[0]
+    context = [*warm_up, *start]
     for _ in range(steps):
-        window = context[-spec.input_length :]
-        probabilities, _ = next_letter_probabilities(weights, spec, window)
+        probabilities, _ = next_letter_probabilities(weights, spec, context[-spec.input_length :])
         context.append(int(probabilities.argmax()))
-        predicted.append(context[-1])
+    return context[len(context) - steps :]
+
+
+def _fed_back(weights: LSTMWeights, spec: ModelSpec, letters: list[int], steps: int, state) -> list[list[int]]:
+    """Each of a stateful model's ``letters`` side by side, each row's predictions fed back
+    ``steps`` times: without BLAS, each row is the same arithmetic as alone."""
+    predicted: list[list[int]] = [[] for _ in letters]
+    for _ in range(steps):
+        probabilities, state = forward(weights, encode_runs(spec, [[code] for code in letters]), state)
+        letters = [int(code) for code in probabilities.argmax(axis=1)]
+        for row, code in zip(predicted, letters):
+            row.append(code)
     return predicted
 
 
-def _scored_start(weights: LSTMWeights, spec: ModelSpec, letter: int, warm: bool) -> dict:
-    steps = min(START_STEPS, VOCABULARY_SIZE - 1 - letter)
-    predicted = recite(weights, spec, [letter], START_STEPS, warm_up=list(range(letter)) if warm else ())
-    expected = list(range(letter + 1, letter + 1 + steps))
-    correct = sum(int(p == e) for p, e in zip(predicted, expected))
-    return {
-        "start": ALPHABET[letter],
-        "predicted": codes_to_letters(predicted),
-        "expected": codes_to_letters(expected),
-        "accuracy": round(correct / steps, 6) if steps else None,
-    }
-
-
 def start_table(weights: LSTMWeights, spec: ModelSpec, *, warm: bool) -> list[dict]:
-    """From every letter, the next five predictions fed back: cold (reset) or warm (A..before)."""
-    return [_scored_start(weights, spec, letter, warm) for letter in range(VOCABULARY_SIZE)]
-
-
-def mean_start_accuracy(table: list[dict]) -> float:
-    scored = [row["accuracy"] for row in table if row["accuracy"] is not None]
-    return round(float(np.mean(scored)), 6)
+    """From every letter, a stateful model's next five predictions fed back (as ``recite``):
+    cold (from a reset) or warm (after A..the letter before), all 26 in one batch."""
+    letters = list(range(VOCABULARY_SIZE))
+    state = None
+    if warm:
+        # Row L starts from the state A..the letter before L leave, fed one at a time.
+        zeros = np.zeros(spec.units, dtype=np.float32)
+        hidden, cell, prefix = [zeros], [zeros], None
+        for code in letters[:-1]:
+            _, prefix = next_letter_probabilities(weights, spec, [code], prefix)
+            hidden.append(prefix[0][0])
+            cell.append(prefix[1][0])
+        state = (np.stack(hidden), np.stack(cell))
+    table = []
+    for letter, predicted in zip(letters, _fed_back(weights, spec, letters, START_STEPS, state)):
+        expected = list(range(letter + 1, min(letter + 1 + START_STEPS, VOCABULARY_SIZE)))
+        correct = sum(int(p == e) for p, e in zip(predicted, expected))
+        accuracy = round(correct / len(expected), 6) if expected else None
+        table.append(
+            {
+                "start": ALPHABET[letter],
+                "predicted": codes_to_letters(predicted),
+                "expected": codes_to_letters(expected),
+                "accuracy": accuracy,
+            }
+        )
+    return table
 
 
 def query_accuracy(weights: LSTMWeights, spec: ModelSpec, max_len: int) -> dict:
@@ -156,22 +165,22 @@ def evaluate(
     weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray, target_codes: np.ndarray
 ) -> tuple[dict, list[dict], dict, np.ndarray | None]:
     """Everything the evaluate stage records: metrics, prediction table, details, 26x26 table."""
-    metrics = training_metrics(weights, spec, inputs, target_codes)
-    table = prediction_table(weights, spec, patterns, inputs)
+    # One prediction for the metrics and the table: a stateful framing's is one stream.
+    probabilities = predict(weights, spec, inputs)
+    metrics = training_metrics(probabilities, target_codes)
     details: dict = {"framing": spec.framing, "seed": spec.seed}
     if spec.stateful:
         chain = recite(weights, spec, [0], VOCABULARY_SIZE - 1)
         details["chain_from_A"] = codes_to_letters([0] + chain)
-        details["chain_intact"] = chain == list(range(1, VOCABULARY_SIZE))
-        details["cold_start_from_K"] = codes_to_letters(recite(weights, spec, [10], START_STEPS))
-        details["cold_starts"] = start_table(weights, spec, warm=False)
-        details["warm_starts"] = start_table(weights, spec, warm=True)
-        metrics["chain_intact"] = details["chain_intact"]
-        metrics["cold_start_accuracy"] = mean_start_accuracy(details["cold_starts"])
-        metrics["warm_start_accuracy"] = mean_start_accuracy(details["warm_starts"])
+        details["chain_intact"] = metrics["chain_intact"] = chain == list(range(1, VOCABULARY_SIZE))
+        for kind in ("cold", "warm"):
+            table = details[f"{kind}_starts"] = start_table(weights, spec, warm=kind == "warm")
+            scored = [row["accuracy"] for row in table if row["accuracy"] is not None]
+            metrics[f"{kind}_start_accuracy"] = round(float(np.mean(scored)), 6)
+        details["cold_start_from_K"] = details["cold_starts"][10]["predicted"]
     else:
         details["random_queries"] = random_queries(weights, spec, patterns, inputs, spec.seed)
     if spec.scores_all_queries:
         details["all_queries"] = query_accuracy(weights, spec, spec.input_length)
         metrics["all_queries_accuracy"] = details["all_queries"]["accuracy"]
-    return metrics, table, details, single_letter_probabilities(weights, spec)
+    return metrics, prediction_table(probabilities, patterns), details, single_letter_probabilities(weights, spec)

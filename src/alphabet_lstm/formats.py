@@ -7,15 +7,21 @@ stages write it atomically. Readers raise ValueError (or KeyError) naming what i
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from alphabet_lstm.alphabet import ALPHABET
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy")
 PREDICTION_COLUMNS = ("input", "expected", "predicted", "probability", "correct")
@@ -26,20 +32,29 @@ DECIMALS = 6
 FIXED_DECIMALS = f"%.{DECIMALS}f"
 
 
-def frame_csv(frame: pd.DataFrame, float_format: str | None = None) -> str:
-    """A table as every CSV the stages write: no index, "\n" line ends (git diffs them line by
-    line), floats in ``float_format`` if given."""
-    return frame.to_csv(index=False, lineterminator="\n", float_format=float_format)
+def table_csv(header: Sequence[str], rows: Iterable[Sequence], float_format: str | None = None) -> str:
+    """A table as every CSV the stages write: "\n" line ends (git diffs them line by line),
+    floats in ``float_format`` if given, NaN and None empty: the bytes pandas' ``to_csv``
+    writes. By hand because importing pandas is half of the train and evaluate stages' start-up."""
 
+    def cell(value) -> str:
+        number = isinstance(value, float | np.floating)
+        if value is None or (number and math.isnan(value)):
+            return ""
+        return float_format % value if number and float_format else str(value)
 
-def table_csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
-    """A CSV table of values written as they are (text, whole numbers, True/False)."""
-    return frame_csv(pd.DataFrame(list(rows), columns=list(header), dtype=object))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([cell(value) for value in row] for row in rows)
+    return buffer.getvalue()
 
 
 def _checked_frame(path: str | Path, expected: Sequence[str], what: str) -> pd.DataFrame:
     """The CSV file's rows (numbers read as float() reads them, no text as NA) under a header
     that must be exactly ``expected``."""
+    import pandas as pd
+
     try:
         frame = pd.read_csv(path, keep_default_na=False)
     except pd.errors.EmptyDataError:
@@ -48,9 +63,6 @@ def _checked_frame(path: str | Path, expected: Sequence[str], what: str) -> pd.D
         found = ",".join(frame.columns) if frame is not None else "nothing"
         raise ValueError(f"{what} header is {found!r}; expected {','.join(expected)}")
     return frame
-
-
-# --------------------------------------------------------------------------- history
 
 
 @dataclass(frozen=True)
@@ -64,9 +76,8 @@ class TrainingHistory:
 
 def history_csv(losses: Sequence[float] | np.ndarray, accuracies: Sequence[float] | np.ndarray) -> str:
     """``epoch,loss,accuracy``, one row per epoch; DVC plots read it as it is."""
-    epochs = np.arange(1, len(losses) + 1)
-    frame = pd.DataFrame({"epoch": epochs, "loss": np.asarray(losses), "accuracy": np.asarray(accuracies)})
-    return frame_csv(frame, FIXED_DECIMALS)
+    rows = zip(range(1, len(losses) + 1), map(float, losses), map(float, accuracies))
+    return table_csv(HISTORY_COLUMNS, rows, FIXED_DECIMALS)
 
 
 def read_history(path: str | Path) -> TrainingHistory:
@@ -74,13 +85,10 @@ def read_history(path: str | Path) -> TrainingHistory:
     return TrainingHistory(*(tuple(frame[column].tolist()) for column in HISTORY_COLUMNS))
 
 
-# --------------------------------------------------------------------------- predictions
-
-
 def predictions_csv(rows: Sequence[Mapping]) -> str:
     """One row per training pattern (``evaluation.prediction_table``), for DVC's confusion
     matrix."""
-    return frame_csv(pd.DataFrame(list(rows), columns=list(PREDICTION_COLUMNS)))
+    return table_csv(PREDICTION_COLUMNS, ([row[column] for column in PREDICTION_COLUMNS] for row in rows))
 
 
 def read_predictions(path: str | Path) -> list[dict]:
@@ -88,16 +96,11 @@ def read_predictions(path: str | Path) -> list[dict]:
     return frame.astype({"input": str, "correct": bool}).to_dict("records")
 
 
-# --------------------------------------------------------------------------- probabilities
-
-
 def probabilities_csv(probabilities: np.ndarray | None) -> str:
     """``input,A..Z``: row = the letter given alone, column = the next letter. A framing
     that takes no single letter (a fixed window) writes the header only."""
-    frame = pd.DataFrame(probabilities, columns=list(ALPHABET)) if probabilities is not None else None
-    if frame is None:
-        return table_csv(PROBABILITY_COLUMNS, [])
-    return frame_csv(frame.set_axis(list(ALPHABET)).rename_axis("input").reset_index(), FIXED_DECIMALS)
+    rows = [] if probabilities is None else [[letter, *map(float, row)] for letter, row in zip(ALPHABET, probabilities)]
+    return table_csv(PROBABILITY_COLUMNS, rows, FIXED_DECIMALS)
 
 
 def read_probabilities(path: str | Path) -> np.ndarray | None:
@@ -109,9 +112,6 @@ def read_probabilities(path: str | Path) -> np.ndarray | None:
     if frame["input"].tolist() != list(ALPHABET) or not all(dtype.kind == "f" for dtype in values.dtypes):
         raise ValueError("probabilities must have one row per letter A..Z and 26 columns")
     return values.to_numpy(dtype=np.float64)
-
-
-# --------------------------------------------------------------------------- JSON
 
 
 def _json_object(path: str | Path, what: str) -> dict:
@@ -135,4 +135,6 @@ def read_details(path: str | Path) -> dict:
 
 def read_table(path: str | Path) -> list[dict[str, str]]:
     """A CSV file's rows as mappings of its header's columns."""
+    import pandas as pd
+
     return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")

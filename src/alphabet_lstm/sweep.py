@@ -61,28 +61,26 @@ def sweep_tasks(sweep: Sweep) -> list[TrainingTask]:
     return [TrainingTask(sweep.params.framing, point, seed) for point, seed in sweep.trainings()]
 
 
-def _worker_address() -> str:
-    from distributed import get_worker
-
-    try:
-        return get_worker().address
-    except ValueError:  # not inside a Dask worker (a direct call)
-        return "local"
-
-
 def run_training(task: TrainingTask) -> TrainingOutcome:
     """Train one grid point at one seed and score it on its training patterns (pure); the
     digests are the pipeline's for the same training, so both give it one ``training_key``."""
+    from distributed import get_worker
+
     from alphabet_lstm.artifacts import encoded_bytes, weights_md5
     from alphabet_lstm.data import encode_framing
     from alphabet_lstm.evaluation import training_metrics
+    from alphabet_lstm.model.lstm import predict
     from alphabet_lstm.model.training import model_spec, train
 
     framing = task.point.framing
     dataset = encode_framing(framing)
     result = train(dataset, framing, seed=task.seed, engine=SWEEP_ENGINE)
     spec = model_spec(task.framing, framing, dataset, seed=task.seed, engine=SWEEP_ENGINE)
-    metrics = training_metrics(result.weights, spec, dataset.inputs, dataset.target_codes)
+    metrics = training_metrics(predict(result.weights, spec, dataset.inputs), dataset.target_codes)
+    try:
+        worker = get_worker().address
+    except ValueError:  # not inside a Dask worker (a direct call)
+        worker = "local"
     return TrainingOutcome(
         key=task.key,
         point=task.point.index,
@@ -91,15 +89,8 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
         data_md5=hashlib.md5(encoded_bytes(dataset, task.framing, framing.dataset.kind)).hexdigest(),
         weights_md5=weights_md5(result.weights),
         seconds=round(result.seconds, 3),
-        worker=_worker_address(),
+        worker=worker,
     )
-
-
-def scheduler_address() -> str | None:
-    """The scheduler Dask's configuration names (DASK_SCHEDULER_ADDRESS), if any."""
-    import dask
-
-    return dask.config.get("scheduler-address", None)
 
 
 @contextmanager
@@ -107,9 +98,10 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
     """A client on the configured cluster, else on a LocalCluster of ``workers`` processes
     (default one per core) of one thread each, as docs/sweeps.md explains, and no dashboard
     (its fixed port would clash between two sweeps at once)."""
+    import dask
     from distributed import Client, LocalCluster
 
-    address = scheduler_address()
+    address = dask.config.get("scheduler-address", None)  # DASK_SCHEDULER_ADDRESS, if set
     if address:
         try:
             # Client() connects to the scheduler Dask's configuration names.
@@ -168,7 +160,8 @@ def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutco
         )
 
     with dask_client(workers) as client:
-        where = scheduler_address() or f"a local cluster of {len(client.scheduler_info()['workers'])} workers"
+        workers_started = len(client.scheduler_info()["workers"])
+        where = client.scheduler.address if client.cluster is None else f"a local cluster of {workers_started} workers"
         print(f"[{sweep.name}] {len(sweep.trainings())} trainings on {where}", file=sys.stderr, flush=True)
         outcomes = run_tasks(client, sweep_tasks(sweep), report)
     print(f"[{sweep.name}] done in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ single-letter probability table.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -47,4 +48,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    exit_code = run_entry_point(main)
+    # Every file is written and closed: a frozen heap spares the interpreter's exit a full
+    # garbage collection through every imported module (a fifth of this stage).
+    gc.freeze()
+    sys.exit(exit_code)
