@@ -11,7 +11,7 @@ from alphabet_lstm.artifacts import to_json
 from alphabet_lstm.report import figures, render
 from alphabet_lstm.report.explorer import EXPLORER_NAME, explorer_page
 from alphabet_lstm.report.render import MISSING, Block, Figure, markdown_table, percent
-from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, first_seed_models, lstm_state, state_numbers
+from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, lstm_state, state_numbers
 from alphabet_lstm.report.statistics import Summary
 from alphabet_lstm.report.study import (
     PAIRED_FRAMINGS,
@@ -96,7 +96,11 @@ def comparison(study: Study) -> list[Block]:
             alt="Training accuracy per framing: one point per seed, mean with 95% CI, "
             "the tutorial's value as a red cross",
             caption="Accuracy per framing and seed, with the tutorial's reported accuracy.",
-            png=figures.accuracy_by_seed_png(study, summaries),
+            png=figures.accuracy_by_seed_png(
+                {framing: study.accuracies(framing) for framing in study.framings},
+                summaries,
+                dict(study.tutorial_accuracy),
+            ),
         )
     )
     return blocks
@@ -308,5 +312,6 @@ def report_files(study: Study) -> dict[str, bytes]:
     ``state.json`` and ``explorer.html``."""
     files = render.document_files(TITLE, report_blocks(study))
     files[STATE_NUMBERS_NAME] = to_json(state_numbers(study)).encode("utf-8")
-    files[EXPLORER_NAME] = explorer_page(first_seed_models(study), title=EXPLORER_TITLE).encode("utf-8")
+    page = explorer_page(study.first_seed_models, title=EXPLORER_TITLE, stateful_views=study.state_views[0])
+    files[EXPLORER_NAME] = page.encode("utf-8")
     return files

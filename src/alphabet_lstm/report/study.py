@@ -8,6 +8,7 @@ import math
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,16 @@ from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
+from alphabet_lstm.report.state_views import (
+    PaddingView,
+    StatefulView,
+    WindowView,
+    is_window,
+    padding_view,
+    stateful_view,
+    takes_padding,
+    window_view,
+)
 from alphabet_lstm.report.statistics import PairedComparison, Summary, compare_paired, summarize
 
 # The tutorial's own question about framing 2: is a 3-letter window, given as features,
@@ -78,6 +89,21 @@ class Study:
     def accuracies(self, framing: str) -> list[float]:
         """The framing's training accuracy at every seed, in seed order."""
         return [float(value) for value in self.metric(framing, "accuracy")]
+
+    @property
+    def first_seed_models(self) -> list[tuple[LSTMWeights, ModelSpec]]:
+        return [(self.run(framing).weights, self.run(framing).spec) for framing in self.framings]
+
+    @cached_property
+    def state_views(self) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
+        """The stateful, window and padding views of the first-seed models, in params order:
+        computed once for the figures, ``state.json`` and the explorer's planes."""
+        models = self.first_seed_models
+        return (
+            [stateful_view(weights, spec) for weights, spec in models if spec.stateful],
+            [window_view(weights, spec) for weights, spec in models if is_window(spec)],
+            [padding_view(weights, spec) for weights, spec in models if takes_padding(spec)],
+        )
 
 
 # --------------------------------------------------------------------------- reading
