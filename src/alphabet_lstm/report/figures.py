@@ -155,15 +155,9 @@ def accuracy_by_seed_png(
     axes = figure.subplots()
     # Seeds are spread sideways at fixed offsets so equal accuracies stay visible.
     offsets = np.linspace(-0.2, 0.2, seeds) if seeds > 1 else np.zeros(1)
-    labelled: set[str] = set()
-
-    def label_once(text: str) -> str | None:
-        # Each kind of mark enters the legend once, whichever framing shows it first.
-        if text in labelled:
-            return None
-        labelled.add(text)
-        return text
-
+    # Each kind of mark enters the legend once, with the first framing that shows it (every
+    # framing has the same seeds, so the same marks, except for the tutorial's).
+    first_tutorial = next((framing for framing in framings if framing in tutorial), None)
     for position, framing in enumerate(framings):
         axes.scatter(
             position + offsets,
@@ -171,7 +165,7 @@ def accuracy_by_seed_png(
             s=18,
             color="tab:blue",
             alpha=0.6,
-            label=label_once("each seed"),
+            label="each seed" if position == 0 else None,
         )
         statistics = summaries[framing]
         if statistics.ci_low is not None and statistics.ci_high is not None:
@@ -183,7 +177,7 @@ def accuracy_by_seed_png(
                 fmt="o",
                 color="black",
                 capsize=4,
-                label=label_once("mean ± 95% CI"),
+                label="mean ± 95% CI" if position == 0 else None,
             )
         if framing in tutorial:
             # Left of the seeds, as the mean is right of them, so neither hides a seed.
@@ -193,7 +187,7 @@ def accuracy_by_seed_png(
                 marker="x",
                 s=60,
                 color="tab:red",
-                label=label_once("tutorial"),
+                label="tutorial" if framing == first_tutorial else None,
                 zorder=3,
             )
     axes.set_xticks(range(len(framings)), framings, rotation=25, ha="right")
@@ -229,7 +223,6 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
     return figure
 
 
-# --------------------------------------------------------------------------- the LSTM state
 # h lies in (-1, 1): a diverging map centred on 0, symmetric about it, so a unit's sign and
 # size read the same in every panel of a figure.
 STATE_COLORMAP = "RdBu_r"
@@ -266,32 +259,29 @@ def stateful_state_png(view: StatefulView) -> Figure:
     for index, letter in enumerate(ALPHABET):
         plane_axes.annotate(letter, points[index], xytext=(3, 3), textcoords="offset points", fontsize=7)
     distances = view.distances_from_cold()
-    plane_axes.scatter(
-        *points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3
-    )
-    plane_axes.scatter(
-        *points[WARM_INDEX],
-        s=110,
-        marker="s",
-        facecolors="none",
-        edgecolors="tab:orange",
-        linewidths=1.5,
-        label=f"warm {COLD_LETTER} (after A..{COLD_LETTER})",
-        zorder=3,
-    )
+    marks = (("o", "tab:green", "after A", 0), ("s", "tab:orange", f"warm {COLD_LETTER}", WARM_INDEX))
+    for marker, color, name, index in marks:
+        label = name if index == 0 else f"{name} (after A..{COLD_LETTER})"
+        plane_axes.scatter(
+            *points[index],
+            s=110,
+            marker=marker,
+            facecolors="none",
+            edgecolors=color,
+            linewidths=1.5,
+            label=label,
+            zorder=3,
+        )
     plane_axes.scatter(
         *cold, s=140, marker="*", color="tab:red", label=f"cold {COLD_LETTER} (right after a reset)", zorder=4
     )
     # The dashed lines join the cold K to the two states it is compared with; their
     # lengths in full h are in the legend (the projection shortens distances).
-    for target, color, index in ((points[0], "tab:green", 0), (points[WARM_INDEX], "tab:orange", WARM_INDEX)):
+    for _, color, name, index in marks:
+        target = points[index]
+        label = f"cold {COLD_LETTER} to {name}: {distances[index]:.2f}"
         plane_axes.plot(
-            [cold[0], target[0]],
-            [cold[1], target[1]],
-            linestyle="--",
-            color=color,
-            linewidth=1.0,
-            label=f"cold {COLD_LETTER} to {'after A' if index == 0 else 'warm ' + COLD_LETTER}: {distances[index]:.2f}",
+            [cold[0], target[0]], [cold[1], target[1]], linestyle="--", color=color, linewidth=1.0, label=label
         )
     explained = view.projection.explained
     plane_axes.set(

@@ -28,11 +28,6 @@ from alphabet_lstm.report.state_views import (
     takes_padding,
     window_view,
 )
-from alphabet_lstm.report.statistics import PairedComparison, Summary, compare_paired, summarize
-
-# The tutorial's own question about framing 2: is a 3-letter window, given as features,
-# better than one letter? Compared seed by seed, first minus second.
-PAIRED_FRAMINGS = ("window_features", "one_char")
 
 # summary.json: short key -> the evaluation metric it averages over seeds. A framing gets
 # the keys whose metric its evaluation holds (chain/cold/warm for stateful framings, allq
@@ -106,9 +101,6 @@ class Study:
         )
 
 
-# --------------------------------------------------------------------------- reading
-
-
 def _read(path: Path, read: Callable):
     """``read(path)``; a malformed file is a UsageError naming it."""
     try:
@@ -131,32 +123,6 @@ def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
         weights=weights,
         spec=spec,
     )
-
-
-# --------------------------------------------------------------------------- summaries
-
-
-def framing_summaries(study: Study) -> dict[str, Summary]:
-    """Each framing's accuracy summarized over the seeds, in params order."""
-    return {framing: summarize(study.accuracies(framing)) for framing in study.framings}
-
-
-def all_queries_summaries(study: Study) -> dict[str, Summary | None]:
-    """All-queries accuracy over the seeds; None for a framing that does not measure it."""
-    values = {framing: study.metric(framing, "all_queries_accuracy") for framing in study.framings}
-    return {framing: None if None in seeds else summarize(seeds) for framing, seeds in values.items()}
-
-
-def paired_comparison(study: Study) -> PairedComparison | None:
-    """window_features minus one_char over the seeds; None if either is absent or n < 2."""
-    if not has_paired_framings(study):
-        return None
-    first, second = (study.accuracies(framing) for framing in PAIRED_FRAMINGS)
-    return compare_paired(first, second)
-
-
-def has_paired_framings(study: Study) -> bool:
-    return all(framing in study.framings for framing in PAIRED_FRAMINGS)
 
 
 def summary_metrics(study: Study) -> dict[str, dict[str, float]]:

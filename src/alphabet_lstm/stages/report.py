@@ -30,24 +30,6 @@ def expand_template(template: str, *, framing: str, seed: int) -> Path:
     return Path(template.replace("{framing}", framing).replace("{seed}", str(seed)))
 
 
-def input_paths(templates: dict[str, str], framings, seeds) -> dict[tuple[str, int], dict[str, Path]]:
-    """Every input file, by (framing, seed) and kind."""
-    return {
-        (framing, seed): {
-            kind: expand_template(template, framing=framing, seed=seed) for kind, template in templates.items()
-        }
-        for framing in framings
-        for seed in seeds
-    }
-
-
-def check_inputs_exist(paths: dict[tuple[str, int], dict[str, Path]]) -> None:
-    """UsageError listing every missing input, so one `dvc repro` fixes them all."""
-    missing = [str(path) for files in paths.values() for path in files.values() if not path.is_file()]
-    if missing:
-        raise UsageError("\n".join(f"{path}: missing; run `dvc repro` to produce it" for path in missing))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -65,10 +47,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    templates = {kind: getattr(args, kind) for kind in INPUT_KINDS}
     framings, seeds = tuple(params.framings), tuple(params.seeds)
-    paths = input_paths(templates, framings, seeds)
-    check_inputs_exist(paths)
+    paths = {
+        (framing, seed): {
+            kind: expand_template(getattr(args, kind), framing=framing, seed=seed) for kind in INPUT_KINDS
+        }
+        for framing in framings
+        for seed in seeds
+    }
+    # Every missing input in one error, so one `dvc repro` fixes them all.
+    missing = [path for files in paths.values() for path in files.values() if not path.is_file()]
+    if missing:
+        raise UsageError("\n".join(f"{path}: missing; run `dvc repro` to produce it" for path in missing))
     study = Study(
         framings=framings,
         seeds=seeds,
@@ -83,9 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.summary, summary_metrics(study))
     for name, text in plot_tables(study).items():
         write_text(Path(args.plots) / name, text)
-    out_dir = Path(args.out_dir)
     print(
-        f"report: {out_dir / MARKDOWN_NAME} and {out_dir / HTML_NAME} "
+        f"report: {Path(args.out_dir) / MARKDOWN_NAME} and {Path(args.out_dir) / HTML_NAME} "
         f"({len(framings)} framings x {len(seeds)} seed(s)); summary: {args.summary}",
         file=sys.stderr,
     )
