@@ -486,7 +486,7 @@ def test_long_curves_are_thinned_to_at_most_200_points_ending_at_the_last_epoch(
         framings=("batch_all",),
         seeds=(7,),
         tutorial_accuracy={},
-        runs={("batch_all", 7): RunRecord("batch_all", 7, {"accuracy": 0.5}, {}, history, None, weights, spec)},
+        runs={("batch_all", 7): RunRecord({"accuracy": 0.5}, {}, history, None, weights, spec)},
     )
     rows = curve_rows(study)
     assert len(rows) == 200 and rows[0][1] == 25 and rows[-1][1:3] == [5000, "100.00"]

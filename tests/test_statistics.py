@@ -12,7 +12,7 @@ from dataclasses import asdict
 
 import pytest
 
-from alphabet_lstm.report.statistics import compare_paired, summarize, t_interval
+from alphabet_lstm.report.study import compare_paired, summarize, t_interval
 
 # The 97.5% quantile of t with 2 degrees of freedom, from the closed form above.
 T_975_DF2 = 0.95 * math.sqrt(2 / (4 * 0.975 * 0.025))

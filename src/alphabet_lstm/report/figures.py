@@ -27,7 +27,7 @@ import numpy as np
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.report.state_views import COLD_LETTER, WARM_INDEX, PaddingView, StatefulView, WindowView
-from alphabet_lstm.report.statistics import Summary
+from alphabet_lstm.report.study import Summary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -233,7 +233,6 @@ def _state_limit(*arrays: np.ndarray) -> float:
 
 
 def _state_image(axes, states: np.ndarray, limit: float):
-    """``states`` (units x columns) as a heatmap on :data:`STATE_COLORMAP`, from -limit to limit."""
     return axes.imshow(states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
 
 

@@ -12,8 +12,7 @@ from alphabet_lstm.report import figures, render
 from alphabet_lstm.report.explorer import EXPLORER_NAME, explorer_page
 from alphabet_lstm.report.render import MISSING, Block, Figure, markdown_table, percent
 from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, lstm_state, state_numbers
-from alphabet_lstm.report.statistics import Summary, compare_paired, summarize
-from alphabet_lstm.report.study import Study
+from alphabet_lstm.report.study import Study, Summary, compare_paired, summarize
 
 # The tutorial's own question about framing 2: is a 3-letter window, given as features,
 # better than one letter? Compared seed by seed, first minus second.

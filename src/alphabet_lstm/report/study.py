@@ -1,12 +1,13 @@
 """The study the report describes: per (framing, seed), what train and evaluate wrote, and
-its summaries over seeds, among them DVC's metrics file (seeds averaged, short keys).
+its summaries over seeds: DVC's metrics file (seeds averaged, short keys), and per framing
+or pair of framings the Student t statistics (the same accuracies give the same numbers).
 """
 
 from __future__ import annotations
 
 import math
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -46,8 +47,6 @@ SUMMARY_DIGITS = 4
 class RunRecord:
     """Everything recorded for one framing at one seed."""
 
-    framing: str
-    seed: int
     metrics: Mapping
     details: Mapping
     history: TrainingHistory
@@ -82,7 +81,6 @@ class Study:
         return [self.run(framing, seed).metrics.get(name) for seed in self.seeds]
 
     def accuracies(self, framing: str) -> list[float]:
-        """The framing's training accuracy at every seed, in seed order."""
         return [float(value) for value in self.metric(framing, "accuracy")]
 
     @property
@@ -110,12 +108,10 @@ def _read(path: Path, read: Callable):
         raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
 
 
-def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
+def read_run(files: Mapping[str, Path]) -> RunRecord:
     """One (framing, seed) record from the files evaluate and train wrote for it, by kind."""
     weights, spec = _read(files["models"], load_model)
     return RunRecord(
-        framing=framing,
-        seed=seed,
         metrics=_read(files["evaluation"], formats.read_evaluation),
         details=_read(files["details"], formats.read_details),
         history=_read(files["history"], formats.read_history),
@@ -174,3 +170,80 @@ def plot_tables(study: Study) -> dict[str, str]:
             ],
         ),
     }
+
+
+# Statistics over seeds (one accuracy per seed), with Student t intervals.
+CONFIDENCE = 0.95
+_ZERO_SPREAD = 1e-12
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Accuracies of one framing over its seeds: ``std`` with ddof=1 (0 for one value), the
+    95% t interval of the mean (None when n < 2)."""
+
+    n: int
+    mean: float
+    std: float
+    ci_low: float | None
+    ci_high: float | None
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """First minus second, seed by seed: the mean difference, its 95% t interval, the test
+    (None when every seed gives the same difference: t is then 0/0 or infinite)."""
+
+    n: int
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+    t_statistic: float | None
+    p_value: float | None
+
+
+def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The Student t interval ``mean ± t(n-1) * std / sqrt(n)``; None when n < 2."""
+    if n < 2:
+        return None
+    # scipy.special's t quantile is the one scipy.stats.t.ppf returns, without the seconds
+    # that importing scipy.stats adds to the report's start-up; one seed needs neither.
+    from scipy.special import stdtrit
+
+    half_width = float(stdtrit(n - 1, (1.0 + confidence) / 2.0)) * std / math.sqrt(n)
+    return mean - half_width, mean + half_width
+
+
+def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Summary:
+    array = np.asarray(values, dtype=np.float64)
+    mean = float(array.mean())
+    std = float(array.std(ddof=1)) if array.size > 1 else 0.0  # one value has no spread
+    low, high = t_interval(mean, std, array.size, confidence) or (None, None)
+    return Summary(int(array.size), mean, std, low, high, float(array.min()), float(array.max()))
+
+
+def compare_paired(
+    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
+) -> PairedComparison | None:
+    """Paired comparison of ``first - second`` over the same seeds; None with fewer than 2
+    pairs. The two-sided paired t-test, as the one-sample test of the differences against 0,
+    computed as scipy.stats.ttest_1samp computes it (its variance, t and p) from
+    scipy.special, for the start-up reason of :func:`t_interval`."""
+    differences = np.subtract(first, second, dtype=np.float64)
+    if differences.size < 2:
+        return None
+    summary = summarize(differences, confidence)
+    assert summary.ci_low is not None and summary.ci_high is not None  # two or more differences
+    # A constant difference makes the t statistic 0/0 or x/0: no test is possible.
+    if summary.std <= _ZERO_SPREAD * max(1.0, abs(summary.mean)):
+        t_statistic = p_value = None
+    else:
+        from scipy.special import stdtr
+
+        n = differences.size
+        variance = np.mean((differences - differences.mean()) ** 2) * (n / (n - 1))
+        t_statistic = float(differences.mean() / np.sqrt(variance / n))
+        p_value = float(2 * stdtr(n - 1, -abs(t_statistic)))
+    return PairedComparison(summary.n, summary.mean, summary.ci_low, summary.ci_high, t_statistic, p_value)

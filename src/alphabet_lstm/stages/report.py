@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         framings=framings,
         seeds=seeds,
         tutorial_accuracy=dict(params.report.tutorial_accuracy),
-        runs={key: read_run(*key, files) for key, files in paths.items()},
+        runs={key: read_run(files) for key, files in paths.items()},
     )
     # A figure whose inputs did not change (a framing the change did not touch) comes from
     # the cache: its bytes are what drawing it gives, in milliseconds instead of a second.
