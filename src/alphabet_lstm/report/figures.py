@@ -80,8 +80,9 @@ def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
     for part in (draw.__qualname__, version("matplotlib")):
         digest.update(part.encode() + b"\0")
     for name, module in sorted(sys.modules.items()):
-        if name.startswith("alphabet_lstm") and getattr(module, "__file__", None):
-            digest.update(name.encode() + b"\0" + Path(module.__file__).read_bytes() + b"\0")
+        source = getattr(module, "__file__", None)
+        if name.startswith("alphabet_lstm") and source:
+            digest.update(name.encode() + b"\0" + Path(source).read_bytes() + b"\0")
     digest.update(pickle.dumps((args, sorted(kwargs.items())), protocol=5))
     return digest.hexdigest()
 
