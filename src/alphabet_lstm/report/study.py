@@ -43,16 +43,41 @@ SUMMARY_KEYS = {
 SUMMARY_DIGITS = 4
 
 
+def _read(path: Path, read: Callable):
+    try:
+        return read(path)
+    # JSONDecodeError is a ValueError.
+    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
+        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
+
+
 @dataclass(frozen=True)
 class RunRecord:
-    """Everything recorded for one framing at one seed."""
+    """What train and evaluate wrote for one framing at one seed (``files`` by kind), each
+    file read when first asked for: the report reads the models and probability tables of
+    the first seed only. A malformed file is a UsageError naming it."""
 
-    metrics: Mapping
-    details: Mapping
-    history: TrainingHistory
-    probabilities: np.ndarray | None  # 26x26; None for a framing that takes no single letter
-    weights: LSTMWeights
-    spec: ModelSpec
+    files: Mapping[str, Path]
+
+    @cached_property
+    def metrics(self) -> Mapping:
+        return _read(self.files["evaluation"], formats.read_evaluation)
+
+    @cached_property
+    def details(self) -> Mapping:
+        return _read(self.files["details"], formats.read_details)
+
+    @cached_property
+    def history(self) -> TrainingHistory:
+        return _read(self.files["history"], formats.read_history)
+
+    @cached_property
+    def probabilities(self) -> np.ndarray | None:  # 26x26; None for a framing that takes no single letter
+        return _read(self.files["probabilities"], formats.read_probabilities)
+
+    @cached_property
+    def model(self) -> tuple[LSTMWeights, ModelSpec]:
+        return _read(self.files["models"], load_model)
 
 
 @dataclass(frozen=True)
@@ -85,7 +110,7 @@ class Study:
 
     @property
     def first_seed_models(self) -> list[tuple[LSTMWeights, ModelSpec]]:
-        return [(self.run(framing).weights, self.run(framing).spec) for framing in self.framings]
+        return [self.run(framing).model for framing in self.framings]
 
     @cached_property
     def state_views(self) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
@@ -97,28 +122,6 @@ class Study:
             [window_view(weights, spec) for weights, spec in models if is_window(spec)],
             [padding_view(weights, spec) for weights, spec in models if takes_padding(spec)],
         )
-
-
-def _read(path: Path, read: Callable):
-    """``read(path)``; a malformed file is a UsageError naming it."""
-    try:
-        return read(path)
-    # JSONDecodeError is a ValueError.
-    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
-        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
-
-
-def read_run(files: Mapping[str, Path]) -> RunRecord:
-    """One (framing, seed) record from the files evaluate and train wrote for it, by kind."""
-    weights, spec = _read(files["models"], load_model)
-    return RunRecord(
-        metrics=_read(files["evaluation"], formats.read_evaluation),
-        details=_read(files["details"], formats.read_details),
-        history=_read(files["history"], formats.read_history),
-        probabilities=_read(files["probabilities"], formats.read_probabilities),
-        weights=weights,
-        spec=spec,
-    )
 
 
 def summary_metrics(study: Study) -> dict[str, dict[str, float]]:

@@ -20,7 +20,7 @@ from alphabet_lstm.params import load_params
 from alphabet_lstm.report import figures
 from alphabet_lstm.report.render import HTML_NAME, MARKDOWN_NAME
 from alphabet_lstm.report.sections import report_files
-from alphabet_lstm.report.study import Study, plot_tables, read_run, summary_metrics
+from alphabet_lstm.report.study import RunRecord, Study, plot_tables, summary_metrics
 
 INPUT_KINDS = ("evaluation", "details", "history", "probabilities", "models")
 
@@ -63,15 +63,17 @@ def main(argv: list[str] | None = None) -> None:
         framings=framings,
         seeds=seeds,
         tutorial_accuracy=dict(params.report.tutorial_accuracy),
-        runs={key: read_run(files) for key, files in paths.items()},
+        runs={key: RunRecord(files) for key, files in paths.items()},
     )
     # A figure whose inputs did not change (a framing the change did not touch) comes from
     # the cache: its bytes are what drawing it gives, in milliseconds instead of a second.
     with figures.cached_in(Path(args.figure_cache)) if args.figure_cache else contextlib.nullcontext():
         files = report_files(study)
+    # Computed before anything is written: a file read late and found malformed writes nothing.
+    summary, tables = summary_metrics(study), plot_tables(study)
     publish_directory(args.out_dir, files)
-    write_json(args.summary, summary_metrics(study))
-    for name, text in plot_tables(study).items():
+    write_json(args.summary, summary)
+    for name, text in tables.items():
         write_text(Path(args.plots) / name, text)
     print(
         f"report: {Path(args.out_dir) / MARKDOWN_NAME} and {Path(args.out_dir) / HTML_NAME} "
