@@ -18,7 +18,7 @@ from alphabet_lstm.model import floatmath as fm
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import PAD_LABEL
 from alphabet_lstm.report.render import environment
-from alphabet_lstm.report.state_views import COLD_LETTER, stateful_view
+from alphabet_lstm.report.state_views import COLD_LETTER, StatefulView, stateful_view
 
 EXPLORER_NAME = "explorer.html"
 TEMPLATE_NAME = "explorer.html.j2"
@@ -31,10 +31,9 @@ def query_lengths(spec: ModelSpec) -> tuple[int, int | None]:
     return (1, None) if spec.stateful else (spec.shortest_query, spec.input_length)
 
 
-def plane(weights: LSTMWeights, spec: ModelSpec) -> dict:
+def plane(view: StatefulView) -> dict:
     """The report's plane of a stateful framing (float64, so the page projects as
     ``Projection.project`` does), the A..Z path's points and the cold start's."""
-    view = stateful_view(weights, spec)
     return {
         "mean": view.projection.mean.tolist(),
         "components": view.projection.components.tolist(),
@@ -45,8 +44,8 @@ def plane(weights: LSTMWeights, spec: ModelSpec) -> dict:
     }
 
 
-def framing_data(weights: LSTMWeights, spec: ModelSpec) -> dict:
-    """What the page needs to run and describe one framing."""
+def framing_data(weights: LSTMWeights, spec: ModelSpec, view: StatefulView | None) -> dict:
+    """What the page needs to run and describe one framing (``view``: its stateful view, if any)."""
     shortest, longest = query_lengths(spec)
     return {
         "framing": spec.framing,
@@ -64,7 +63,7 @@ def framing_data(weights: LSTMWeights, spec: ModelSpec) -> dict:
             name: base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
             for name, array in zip(LSTMWeights.NAMES, weights.as_list())
         },
-        "plane": plane(weights, spec) if spec.stateful else None,
+        "plane": plane(view or stateful_view(weights, spec)) if spec.stateful else None,
     }
 
 
@@ -88,10 +87,12 @@ def float_math() -> dict:
     }
 
 
-def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
-    """Everything the page embeds, for models in params order."""
+def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]], stateful_views: Sequence[StatefulView] = ()) -> dict:
+    """Everything the page embeds, for models in params order; the stateful framings' views
+    are drawn from ``stateful_views`` where the report computed them already."""
     if not models:
         raise ValueError("the explorer needs at least one trained model")
+    views = {view.framing: view for view in stateful_views}
     return {
         "alphabet": ALPHABET,
         "pad_label": PAD_LABEL,
@@ -101,13 +102,19 @@ def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
             "framing": next((spec.framing for _, spec in models if spec.stateful), models[0][1].framing),
             "letters": COLD_LETTER,
         },
-        "framings": [framing_data(weights, spec) for weights, spec in models],
+        "framings": [framing_data(weights, spec, views.get(spec.framing)) for weights, spec in models],
     }
 
 
-def explorer_page(models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str) -> str:
+def explorer_page(
+    models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str, stateful_views: Sequence[StatefulView] = ()
+) -> str:
     """The page's HTML; the same models give the same bytes."""
     # JSON safe inside a <script> element: no ``</`` can close it early.
-    data = Markup(json.dumps(explorer_data(models), separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/"))
+    data = Markup(
+        json.dumps(explorer_data(models, stateful_views), separators=(",", ":"), ensure_ascii=True).replace(
+            "</", "<\\/"
+        )
+    )
     template = environment().get_template(TEMPLATE_NAME)
     return template.render(title=title, seed=models[0][1].seed, data_json=data)

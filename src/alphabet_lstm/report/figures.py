@@ -10,14 +10,15 @@ is read back from a folder instead of drawn again (the same bytes, in millisecon
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import os
 import pickle
-from collections.abc import Callable, Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec
 
@@ -26,9 +27,7 @@ import numpy as np
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
 from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.report.state_views import COLD_LETTER, WARM_INDEX, PaddingView, StatefulView, WindowView
-from alphabet_lstm.report.statistics import Summary
-from alphabet_lstm.report.study import Study
-from alphabet_lstm.source_code import code_digest
+from alphabet_lstm.report.study import Summary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -66,33 +65,24 @@ def cached_in(folder: Path) -> Iterator[None]:
         yield
     finally:
         _CACHE.reset(token)
-        _prune(folder)
-
-
-def _prune(folder: Path) -> None:
-    """Remove all but the CACHE_LIMIT most recently used figures."""
-    if not folder.is_dir():
-        return
-    entries = sorted(folder.glob("*.png"), key=lambda path: path.stat().st_mtime, reverse=True)
-    for stale in entries[CACHE_LIMIT:]:
-        stale.unlink(missing_ok=True)
-
-
-@functools.cache
-def _drawing_code(module: str) -> str:
-    """The digest of the drawing module and every project module it runs (the views' and
-    the study's methods that a figure calls included)."""
-    return code_digest(module)
+        if folder.is_dir():
+            entries = sorted(folder.glob("*.png"), key=lambda path: path.stat().st_mtime, reverse=True)
+            for stale in entries[CACHE_LIMIT:]:
+                stale.unlink(missing_ok=True)
 
 
 def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
     """sha256 of what a figure's bytes depend on: its inputs (pickled: numpy arrays and
-    dataclasses by value), the code that draws it and matplotlib's version."""
-    import matplotlib
-
+    dataclasses by value), the code that draws it and matplotlib's version. The code is
+    every project module loaded, a superset of what the drawing runs that costs no parse
+    (nor, from importlib.metadata, any import of matplotlib when every figure is cached)."""
     digest = hashlib.sha256()
-    for part in (draw.__qualname__, _drawing_code(draw.__module__), matplotlib.__version__):
+    for part in (draw.__qualname__, version("matplotlib")):
         digest.update(part.encode() + b"\0")
+    for name, module in sorted(sys.modules.items()):
+        source = getattr(module, "__file__", None)
+        if name.startswith("alphabet_lstm") and source:
+            digest.update(name.encode() + b"\0" + Path(source).read_bytes() + b"\0")
     digest.update(pickle.dumps((args, sorted(kwargs.items())), protocol=5))
     return digest.hexdigest()
 
@@ -105,21 +95,19 @@ def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
         import matplotlib.style
 
         with matplotlib.style.context(STYLE):
-            figure = draw(*args, **kwargs)
             # No "Software" text chunk (it names the matplotlib version) and a fixed dpi, so the
             # bytes depend only on the data.
             buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
+            draw(*args, **kwargs).savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
             return buffer.getvalue()
 
-    @functools.wraps(draw)
     def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
         folder = _CACHE.get()
         if folder is None:
             return drawn(*args, **kwargs)
         path = folder / f"{_figure_key(draw, args, kwargs)}.png"
         if path.is_file():
-            path.touch()  # recently used: kept by _prune
+            path.touch()  # recently used: kept by the pruning
             return path.read_bytes()
         data = drawn(*args, **kwargs)
         # Written beside and renamed into place: a killed stage never leaves half a figure.
@@ -156,29 +144,29 @@ def training_curves_png(framing: str, histories: Mapping[int, TrainingHistory]) 
 
 
 @drawn_with_fixed_style
-def accuracy_by_seed_png(study: Study, summaries: Mapping[str, Summary]) -> Figure:
-    """Every framing's accuracy per seed (points), mean ± 95% CI, and the tutorial's value."""
-    figure = new_figure(max(6.0, 1.3 * len(study.framings) + 2.0), 4.5)
+def accuracy_by_seed_png(
+    accuracies: Mapping[str, Sequence[float]], summaries: Mapping[str, Summary], tutorial: Mapping[str, float]
+) -> Figure:
+    """Every framing's accuracy per seed (points), mean ± 95% CI, and the tutorial's value.
+    Its inputs are these numbers alone, so a change elsewhere in a framing's run does not
+    redraw it."""
+    framings = list(accuracies)
+    seeds = len(accuracies[framings[0]])
+    figure = new_figure(max(6.0, 1.3 * len(framings) + 2.0), 4.5)
     axes = figure.subplots()
     # Seeds are spread sideways at fixed offsets so equal accuracies stay visible.
-    offsets = np.linspace(-0.2, 0.2, len(study.seeds)) if len(study.seeds) > 1 else np.zeros(1)
-    labelled: set[str] = set()
-
-    def label_once(text: str) -> str | None:
-        # Each kind of mark enters the legend once, whichever framing shows it first.
-        if text in labelled:
-            return None
-        labelled.add(text)
-        return text
-
-    for position, framing in enumerate(study.framings):
+    offsets = np.linspace(-0.2, 0.2, seeds) if seeds > 1 else np.zeros(1)
+    # Each kind of mark enters the legend once, with the first framing that shows it (every
+    # framing has the same seeds, so the same marks, except for the tutorial's).
+    first_tutorial = next((framing for framing in framings if framing in tutorial), None)
+    for position, framing in enumerate(framings):
         axes.scatter(
             position + offsets,
-            [100 * value for value in study.accuracies(framing)],
+            [100 * value for value in accuracies[framing]],
             s=18,
             color="tab:blue",
             alpha=0.6,
-            label=label_once("each seed"),
+            label="each seed" if position == 0 else None,
         )
         statistics = summaries[framing]
         if statistics.ci_low is not None and statistics.ci_high is not None:
@@ -190,22 +178,22 @@ def accuracy_by_seed_png(study: Study, summaries: Mapping[str, Summary]) -> Figu
                 fmt="o",
                 color="black",
                 capsize=4,
-                label=label_once("mean ± 95% CI"),
+                label="mean ± 95% CI" if position == 0 else None,
             )
-        if framing in study.tutorial_accuracy:
+        if framing in tutorial:
             # Left of the seeds, as the mean is right of them, so neither hides a seed.
             axes.scatter(
                 [position - 0.35],
-                [100 * study.tutorial_accuracy[framing]],
+                [100 * tutorial[framing]],
                 marker="x",
                 s=60,
                 color="tab:red",
-                label=label_once("tutorial"),
+                label="tutorial" if framing == first_tutorial else None,
                 zorder=3,
             )
-    axes.set_xticks(range(len(study.framings)), study.framings, rotation=25, ha="right")
-    axes.set(ylabel="training accuracy (%)", ylim=(-3, 110), xlim=(-0.6, len(study.framings) - 0.4))
-    axes.set_title(f"Accuracy per framing over {len(study.seeds)} seed(s)")
+    axes.set_xticks(range(len(framings)), framings, rotation=25, ha="right")
+    axes.set(ylabel="training accuracy (%)", ylim=(-3, 110), xlim=(-0.6, len(framings) - 0.4))
+    axes.set_title(f"Accuracy per framing over {seeds} seed(s)")
     axes.grid(axis="y", alpha=0.3)
     # Outside the axes: inside, the legend could hide a framing's low accuracy.
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
@@ -236,7 +224,6 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
     return figure
 
 
-# --------------------------------------------------------------------------- the LSTM state
 # h lies in (-1, 1): a diverging map centred on 0, symmetric about it, so a unit's sign and
 # size read the same in every panel of a figure.
 STATE_COLORMAP = "RdBu_r"
@@ -247,7 +234,6 @@ def _state_limit(*arrays: np.ndarray) -> float:
 
 
 def _state_image(axes, states: np.ndarray, limit: float):
-    """``states`` (units x columns) as a heatmap on :data:`STATE_COLORMAP`, from -limit to limit."""
     return axes.imshow(states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
 
 
@@ -273,32 +259,29 @@ def stateful_state_png(view: StatefulView) -> Figure:
     for index, letter in enumerate(ALPHABET):
         plane_axes.annotate(letter, points[index], xytext=(3, 3), textcoords="offset points", fontsize=7)
     distances = view.distances_from_cold()
-    plane_axes.scatter(
-        *points[0], s=110, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="after A", zorder=3
-    )
-    plane_axes.scatter(
-        *points[WARM_INDEX],
-        s=110,
-        marker="s",
-        facecolors="none",
-        edgecolors="tab:orange",
-        linewidths=1.5,
-        label=f"warm {COLD_LETTER} (after A..{COLD_LETTER})",
-        zorder=3,
-    )
+    marks = (("o", "tab:green", "after A", 0), ("s", "tab:orange", f"warm {COLD_LETTER}", WARM_INDEX))
+    for marker, color, name, index in marks:
+        label = name if index == 0 else f"{name} (after A..{COLD_LETTER})"
+        plane_axes.scatter(
+            *points[index],
+            s=110,
+            marker=marker,
+            facecolors="none",
+            edgecolors=color,
+            linewidths=1.5,
+            label=label,
+            zorder=3,
+        )
     plane_axes.scatter(
         *cold, s=140, marker="*", color="tab:red", label=f"cold {COLD_LETTER} (right after a reset)", zorder=4
     )
     # The dashed lines join the cold K to the two states it is compared with; their
     # lengths in full h are in the legend (the projection shortens distances).
-    for target, color, index in ((points[0], "tab:green", 0), (points[WARM_INDEX], "tab:orange", WARM_INDEX)):
+    for _, color, name, index in marks:
+        target = points[index]
+        label = f"cold {COLD_LETTER} to {name}: {distances[index]:.2f}"
         plane_axes.plot(
-            [cold[0], target[0]],
-            [cold[1], target[1]],
-            linestyle="--",
-            color=color,
-            linewidth=1.0,
-            label=f"cold {COLD_LETTER} to {'after A' if index == 0 else 'warm ' + COLD_LETTER}: {distances[index]:.2f}",
+            [cold[0], target[0]], [cold[1], target[1]], linestyle="--", color=color, linewidth=1.0, label=label
         )
     explained = view.projection.explained
     plane_axes.set(

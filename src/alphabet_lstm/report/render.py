@@ -57,7 +57,6 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 
 def render_markdown(title: str, blocks: Sequence[Block]) -> str:
-    """The document: the title, then each block after a blank line."""
     texts = [block if isinstance(block, str) else block.markdown() for block in blocks]
     return "\n\n".join([f"# {title}", *texts]) + "\n"
 

@@ -4,23 +4,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import to_json
 from alphabet_lstm.report import figures, render
 from alphabet_lstm.report.explorer import EXPLORER_NAME, explorer_page
 from alphabet_lstm.report.render import MISSING, Block, Figure, markdown_table, percent
-from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, first_seed_models, lstm_state, state_numbers
-from alphabet_lstm.report.statistics import Summary
-from alphabet_lstm.report.study import (
-    PAIRED_FRAMINGS,
-    Study,
-    all_queries_summaries,
-    framing_summaries,
-    has_paired_framings,
-    paired_comparison,
-)
+from alphabet_lstm.report.state_section import STATE_NUMBERS_NAME, lstm_state, state_numbers
+from alphabet_lstm.report.study import Study, Summary, compare_paired, summarize
+
+# The tutorial's own question about framing 2: is a 3-letter window, given as features,
+# better than one letter? Compared seed by seed, first minus second.
+PAIRED_FRAMINGS = ("window_features", "one_char")
 
 TITLE = "Learning the alphabet with an LSTM: the tutorial's framings, reproduced"
 EXPLORER_TITLE = "The state explorer: what each LSTM carries, step by step"
@@ -41,9 +37,6 @@ def mean_and_half_width(statistics: Summary) -> str:
     return f"{percent(statistics.mean)} ± {100 * (statistics.ci_high - statistics.mean):.2f}"
 
 
-# --------------------------------------------------------------------------- sections
-
-
 def introduction(study: Study) -> list[Block]:
     return [
         'Each framing of the Machine Learning Mastery tutorial "Understanding Stateful '
@@ -56,7 +49,7 @@ def introduction(study: Study) -> list[Block]:
 def comparison(study: Study) -> list[Block]:
     """The main table: tutorial vs ours at the first seed, and over seeds when there are several."""
     seed = study.first_seed
-    summaries = framing_summaries(study)
+    summaries = {framing: summarize(study.accuracies(framing)) for framing in study.framings}
     columns = ["Framing", "Tutorial", f"Ours (seed {seed})", f"Correct (seed {seed})"]
     if study.several_seeds:
         columns += [f"Mean ± 95% CI ({len(study.seeds)} seeds)", "Std", "Min–max"]
@@ -96,7 +89,11 @@ def comparison(study: Study) -> list[Block]:
             alt="Training accuracy per framing: one point per seed, mean with 95% CI, "
             "the tutorial's value as a red cross",
             caption="Accuracy per framing and seed, with the tutorial's reported accuracy.",
-            png=figures.accuracy_by_seed_png(study, summaries),
+            png=figures.accuracy_by_seed_png(
+                {framing: study.accuracies(framing) for framing in study.framings},
+                summaries,
+                dict(study.tutorial_accuracy),
+            ),
         )
     )
     return blocks
@@ -106,7 +103,7 @@ def paired(study: Study) -> list[Block]:
     """window_features vs one_char, seed by seed: the tutorial's 'may or may not be real'."""
     first, second = PAIRED_FRAMINGS
     title = f"## Does a 3-letter window help? {first} vs {second}"
-    if not has_paired_framings(study):
+    if not set(PAIRED_FRAMINGS) <= set(study.framings):
         return [title, f"Not compared: the study does not include both `{first}` and `{second}`."]
     first_patterns = study.run(first).metrics["patterns"]
     second_patterns = study.run(second).metrics["patterns"]
@@ -118,11 +115,12 @@ def paired(study: Study) -> list[Block]:
         f"({first_patterns} and {second_patterns}), so one pattern is worth "
         f"{100 / first_patterns:.2f} and {100 / second_patterns:.2f} points respectively.",
     ]
+    first_accuracies, second_accuracies = study.accuracies(first), study.accuracies(second)
     rows = [
         [str(seed), percent(first_accuracy), percent(second_accuracy), points(first_accuracy - second_accuracy)]
-        for seed, first_accuracy, second_accuracy in zip(study.seeds, study.accuracies(first), study.accuracies(second))
+        for seed, first_accuracy, second_accuracy in zip(study.seeds, first_accuracies, second_accuracies)
     ]
-    result = paired_comparison(study)
+    result = compare_paired(first_accuracies, second_accuracies)
     if result is None:
         blocks.append(
             f"Only one seed ({study.first_seed}) was run, so no paired test is possible: "
@@ -209,7 +207,6 @@ def all_queries(study: Study) -> list[Block]:
     framings = [framing for framing in study.framings if "all_queries" in study.run(framing).details]
     if not framings:
         return []
-    summaries: Mapping[str, Summary | None] = all_queries_summaries(study)
     columns = ["Framing", "Queries", f"Accuracy (seed {study.first_seed})"]
     if study.several_seeds:
         columns.append(f"Mean ± 95% CI ({len(study.seeds)} seeds)")
@@ -218,8 +215,8 @@ def all_queries(study: Study) -> list[Block]:
         queries = study.run(framing).details["all_queries"]
         row = [framing, str(queries["queries"]), percent(queries["accuracy"])]
         if study.several_seeds:
-            statistics = summaries.get(framing)
-            row.append(MISSING if statistics is None else mean_and_half_width(statistics))
+            values = study.metric(framing, "all_queries_accuracy")
+            row.append(MISSING if None in values else mean_and_half_width(summarize(values)))
         rows.append(row)
     by_length = {framing: study.run(framing).details["all_queries"]["accuracy_by_length"] for framing in framings}
     longest = max(len(accuracies) for accuracies in by_length.values())
@@ -308,5 +305,6 @@ def report_files(study: Study) -> dict[str, bytes]:
     ``state.json`` and ``explorer.html``."""
     files = render.document_files(TITLE, report_blocks(study))
     files[STATE_NUMBERS_NAME] = to_json(state_numbers(study)).encode("utf-8")
-    files[EXPLORER_NAME] = explorer_page(first_seed_models(study), title=EXPLORER_TITLE).encode("utf-8")
+    page = explorer_page(study.first_seed_models, title=EXPLORER_TITLE, stateful_views=study.state_views[0])
+    files[EXPLORER_NAME] = page.encode("utf-8")
     return files

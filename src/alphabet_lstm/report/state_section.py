@@ -7,46 +7,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.report import figures
 from alphabet_lstm.report.explorer import EXPLORER_NAME
 from alphabet_lstm.report.render import Block, Figure
-from alphabet_lstm.report.state_views import (
-    COLD_LETTER,
-    PADDED_QUERY,
-    PaddingView,
-    StatefulView,
-    WindowView,
-    is_window,
-    padding_view,
-    stateful_view,
-    takes_padding,
-    window_view,
-)
+from alphabet_lstm.report.state_views import COLD_LETTER, PADDED_QUERY, PaddingView, WindowView
 from alphabet_lstm.report.study import Study
 
 STATE_NUMBERS_NAME = "state.json"
 
 
-def first_seed_models(study: Study) -> list[tuple[LSTMWeights, ModelSpec]]:
-    """Each framing's model at the first seed, in params order."""
-    runs = [study.run(framing) for framing in study.framings]
-    return [(run.weights, run.spec) for run in runs]
-
-
-def state_views(study: Study) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
-    """The stateful, window and padding views of the first-seed models, in params order."""
-    models = first_seed_models(study)
-    return (
-        [stateful_view(weights, spec) for weights, spec in models if spec.stateful],
-        [window_view(weights, spec) for weights, spec in models if is_window(spec)],
-        [padding_view(weights, spec) for weights, spec in models if takes_padding(spec)],
-    )
-
-
 def state_numbers(study: Study) -> dict:
     """Per framing, the numbers its figure's sentence quotes (``state.json``)."""
-    return {view.framing: view.numbers() for views in state_views(study) for view in views}
+    return {view.framing: view.numbers() for views in study.state_views for view in views}
 
 
 def stateful_sentence(numbers: Mapping) -> str:
@@ -125,7 +97,7 @@ def padding_sentence(view: PaddingView) -> str:
 
 def lstm_state(study: Study) -> list[Block]:
     """The state itself (issue 14): each figure with one sentence read from its numbers."""
-    stateful, windows, padding = state_views(study)
+    stateful, windows, padding = study.state_views
     blocks: list[Block] = []
     for view in stateful:
         blocks += [

@@ -33,9 +33,6 @@ def _rounded(value: float | np.floating) -> float:
     return round(float(value), DIGITS)
 
 
-# --------------------------------------------------------------------------- stateful
-
-
 @dataclass(frozen=True)
 class StatefulView:
     """A stateful model fed A..Z from a reset, and K alone from a reset."""
@@ -86,9 +83,6 @@ def stateful_view(weights: LSTMWeights, spec: ModelSpec) -> StatefulView:
     )
 
 
-# --------------------------------------------------------------------------- windows
-
-
 @dataclass(frozen=True)
 class WindowView:
     """One window framing over every training window (ABC->D ... WXY->Z): h after each time
@@ -137,9 +131,6 @@ def window_view(weights: LSTMWeights, spec: ModelSpec) -> WindowView:
         hidden=np.stack([item.hidden for item in traces]),
         answers=tuple(tuple(_letter(row) for row in item.probabilities) for item in traces),
     )
-
-
-# --------------------------------------------------------------------------- padding
 
 
 @dataclass(frozen=True)

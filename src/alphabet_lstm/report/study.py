@@ -1,13 +1,15 @@
 """The study the report describes: per (framing, seed), what train and evaluate wrote, and
-its summaries over seeds, among them DVC's metrics file (seeds averaged, short keys).
+its summaries over seeds: DVC's metrics file (seeds averaged, short keys), and per framing
+or pair of framings the Student t statistics (the same accuracies give the same numbers).
 """
 
 from __future__ import annotations
 
 import math
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +19,16 @@ from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
-from alphabet_lstm.report.statistics import PairedComparison, Summary, compare_paired, summarize
-
-# The tutorial's own question about framing 2: is a 3-letter window, given as features,
-# better than one letter? Compared seed by seed, first minus second.
-PAIRED_FRAMINGS = ("window_features", "one_char")
+from alphabet_lstm.report.state_views import (
+    PaddingView,
+    StatefulView,
+    WindowView,
+    is_window,
+    padding_view,
+    stateful_view,
+    takes_padding,
+    window_view,
+)
 
 # summary.json: short key -> the evaluation metric it averages over seeds. A framing gets
 # the keys whose metric its evaluation holds (chain/cold/warm for stateful framings, allq
@@ -36,18 +43,41 @@ SUMMARY_KEYS = {
 SUMMARY_DIGITS = 4
 
 
+def _read(path: Path, read: Callable):
+    try:
+        return read(path)
+    # JSONDecodeError is a ValueError.
+    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
+        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
+
+
 @dataclass(frozen=True)
 class RunRecord:
-    """Everything recorded for one framing at one seed."""
+    """What train and evaluate wrote for one framing at one seed (``files`` by kind), each
+    file read when first asked for: the report reads the models and probability tables of
+    the first seed only. A malformed file is a UsageError naming it."""
 
-    framing: str
-    seed: int
-    metrics: Mapping
-    details: Mapping
-    history: TrainingHistory
-    probabilities: np.ndarray | None  # 26x26; None for a framing that takes no single letter
-    weights: LSTMWeights
-    spec: ModelSpec
+    files: Mapping[str, Path]
+
+    @cached_property
+    def metrics(self) -> Mapping:
+        return _read(self.files["evaluation"], formats.read_evaluation)
+
+    @cached_property
+    def details(self) -> Mapping:
+        return _read(self.files["details"], formats.read_details)
+
+    @cached_property
+    def history(self) -> TrainingHistory:
+        return _read(self.files["history"], formats.read_history)
+
+    @cached_property
+    def probabilities(self) -> np.ndarray | None:  # 26x26; None for a framing that takes no single letter
+        return _read(self.files["probabilities"], formats.read_probabilities)
+
+    @cached_property
+    def model(self) -> tuple[LSTMWeights, ModelSpec]:
+        return _read(self.files["models"], load_model)
 
 
 @dataclass(frozen=True)
@@ -76,61 +106,22 @@ class Study:
         return [self.run(framing, seed).metrics.get(name) for seed in self.seeds]
 
     def accuracies(self, framing: str) -> list[float]:
-        """The framing's training accuracy at every seed, in seed order."""
         return [float(value) for value in self.metric(framing, "accuracy")]
 
+    @property
+    def first_seed_models(self) -> list[tuple[LSTMWeights, ModelSpec]]:
+        return [self.run(framing).model for framing in self.framings]
 
-# --------------------------------------------------------------------------- reading
-
-
-def _read(path: Path, read: Callable):
-    """``read(path)``; a malformed file is a UsageError naming it."""
-    try:
-        return read(path)
-    # JSONDecodeError is a ValueError.
-    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
-        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
-
-
-def read_run(framing: str, seed: int, files: Mapping[str, Path]) -> RunRecord:
-    """One (framing, seed) record from the files evaluate and train wrote for it, by kind."""
-    weights, spec = _read(files["models"], load_model)
-    return RunRecord(
-        framing=framing,
-        seed=seed,
-        metrics=_read(files["evaluation"], formats.read_evaluation),
-        details=_read(files["details"], formats.read_details),
-        history=_read(files["history"], formats.read_history),
-        probabilities=_read(files["probabilities"], formats.read_probabilities),
-        weights=weights,
-        spec=spec,
-    )
-
-
-# --------------------------------------------------------------------------- summaries
-
-
-def framing_summaries(study: Study) -> dict[str, Summary]:
-    """Each framing's accuracy summarized over the seeds, in params order."""
-    return {framing: summarize(study.accuracies(framing)) for framing in study.framings}
-
-
-def all_queries_summaries(study: Study) -> dict[str, Summary | None]:
-    """All-queries accuracy over the seeds; None for a framing that does not measure it."""
-    values = {framing: study.metric(framing, "all_queries_accuracy") for framing in study.framings}
-    return {framing: None if None in seeds else summarize(seeds) for framing, seeds in values.items()}
-
-
-def paired_comparison(study: Study) -> PairedComparison | None:
-    """window_features minus one_char over the seeds; None if either is absent or n < 2."""
-    if not has_paired_framings(study):
-        return None
-    first, second = (study.accuracies(framing) for framing in PAIRED_FRAMINGS)
-    return compare_paired(first, second)
-
-
-def has_paired_framings(study: Study) -> bool:
-    return all(framing in study.framings for framing in PAIRED_FRAMINGS)
+    @cached_property
+    def state_views(self) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
+        """The stateful, window and padding views of the first-seed models, in params order:
+        computed once for the figures, ``state.json`` and the explorer's planes."""
+        models = self.first_seed_models
+        return (
+            [stateful_view(weights, spec) for weights, spec in models if spec.stateful],
+            [window_view(weights, spec) for weights, spec in models if is_window(spec)],
+            [padding_view(weights, spec) for weights, spec in models if takes_padding(spec)],
+        )
 
 
 def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
@@ -182,3 +173,80 @@ def plot_tables(study: Study) -> dict[str, str]:
             ],
         ),
     }
+
+
+# Statistics over seeds (one accuracy per seed), with Student t intervals.
+CONFIDENCE = 0.95
+_ZERO_SPREAD = 1e-12
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Accuracies of one framing over its seeds: ``std`` with ddof=1 (0 for one value), the
+    95% t interval of the mean (None when n < 2)."""
+
+    n: int
+    mean: float
+    std: float
+    ci_low: float | None
+    ci_high: float | None
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """First minus second, seed by seed: the mean difference, its 95% t interval, the test
+    (None when every seed gives the same difference: t is then 0/0 or infinite)."""
+
+    n: int
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+    t_statistic: float | None
+    p_value: float | None
+
+
+def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The Student t interval ``mean ± t(n-1) * std / sqrt(n)``; None when n < 2."""
+    if n < 2:
+        return None
+    # scipy.special's t quantile is the one scipy.stats.t.ppf returns, without the seconds
+    # that importing scipy.stats adds to the report's start-up; one seed needs neither.
+    from scipy.special import stdtrit
+
+    half_width = float(stdtrit(n - 1, (1.0 + confidence) / 2.0)) * std / math.sqrt(n)
+    return mean - half_width, mean + half_width
+
+
+def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Summary:
+    array = np.asarray(values, dtype=np.float64)
+    mean = float(array.mean())
+    std = float(array.std(ddof=1)) if array.size > 1 else 0.0  # one value has no spread
+    low, high = t_interval(mean, std, array.size, confidence) or (None, None)
+    return Summary(int(array.size), mean, std, low, high, float(array.min()), float(array.max()))
+
+
+def compare_paired(
+    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
+) -> PairedComparison | None:
+    """Paired comparison of ``first - second`` over the same seeds; None with fewer than 2
+    pairs. The two-sided paired t-test, as the one-sample test of the differences against 0,
+    computed as scipy.stats.ttest_1samp computes it (its variance, t and p) from
+    scipy.special, for the start-up reason of :func:`t_interval`."""
+    differences = np.subtract(first, second, dtype=np.float64)
+    if differences.size < 2:
+        return None
+    summary = summarize(differences, confidence)
+    assert summary.ci_low is not None and summary.ci_high is not None  # two or more differences
+    # A constant difference makes the t statistic 0/0 or x/0: no test is possible.
+    if summary.std <= _ZERO_SPREAD * max(1.0, abs(summary.mean)):
+        t_statistic = p_value = None
+    else:
+        from scipy.special import stdtr
+
+        n = differences.size
+        variance = np.mean((differences - differences.mean()) ** 2) * (n / (n - 1))
+        t_statistic = float(differences.mean() / np.sqrt(variance / n))
+        p_value = float(2 * stdtr(n - 1, -abs(t_statistic)))
+    return PairedComparison(summary.n, summary.mean, summary.ci_low, summary.ci_high, t_statistic, p_value)

@@ -20,7 +20,7 @@ from alphabet_lstm.params import load_params
 from alphabet_lstm.report import figures
 from alphabet_lstm.report.render import HTML_NAME, MARKDOWN_NAME
 from alphabet_lstm.report.sections import report_files
-from alphabet_lstm.report.study import Study, plot_tables, read_run, summary_metrics
+from alphabet_lstm.report.study import RunRecord, Study, plot_tables, summary_metrics
 
 INPUT_KINDS = ("evaluation", "details", "history", "probabilities", "models")
 
@@ -28,24 +28,6 @@ INPUT_KINDS = ("evaluation", "details", "history", "probabilities", "models")
 def expand_template(template: str, *, framing: str, seed: int) -> Path:
     """``metrics/evaluation/{framing}/seed{seed}.json`` -> the path for one framing and seed."""
     return Path(template.replace("{framing}", framing).replace("{seed}", str(seed)))
-
-
-def input_paths(templates: dict[str, str], framings, seeds) -> dict[tuple[str, int], dict[str, Path]]:
-    """Every input file, by (framing, seed) and kind."""
-    return {
-        (framing, seed): {
-            kind: expand_template(template, framing=framing, seed=seed) for kind, template in templates.items()
-        }
-        for framing in framings
-        for seed in seeds
-    }
-
-
-def check_inputs_exist(paths: dict[tuple[str, int], dict[str, Path]]) -> None:
-    """UsageError listing every missing input, so one `dvc repro` fixes them all."""
-    missing = [str(path) for files in paths.values() for path in files.values() if not path.is_file()]
-    if missing:
-        raise UsageError("\n".join(f"{path}: missing; run `dvc repro` to produce it" for path in missing))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,27 +47,36 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    templates = {kind: getattr(args, kind) for kind in INPUT_KINDS}
     framings, seeds = tuple(params.framings), tuple(params.seeds)
-    paths = input_paths(templates, framings, seeds)
-    check_inputs_exist(paths)
+    paths = {
+        (framing, seed): {
+            kind: expand_template(getattr(args, kind), framing=framing, seed=seed) for kind in INPUT_KINDS
+        }
+        for framing in framings
+        for seed in seeds
+    }
+    # Every missing input in one error, so one `dvc repro` fixes them all.
+    missing = [path for files in paths.values() for path in files.values() if not path.is_file()]
+    if missing:
+        raise UsageError("\n".join(f"{path}: missing; run `dvc repro` to produce it" for path in missing))
     study = Study(
         framings=framings,
         seeds=seeds,
         tutorial_accuracy=dict(params.report.tutorial_accuracy),
-        runs={key: read_run(*key, files) for key, files in paths.items()},
+        runs={key: RunRecord(files) for key, files in paths.items()},
     )
     # A figure whose inputs did not change (a framing the change did not touch) comes from
     # the cache: its bytes are what drawing it gives, in milliseconds instead of a second.
     with figures.cached_in(Path(args.figure_cache)) if args.figure_cache else contextlib.nullcontext():
         files = report_files(study)
+    # Computed before anything is written: a file read late and found malformed writes nothing.
+    summary, tables = summary_metrics(study), plot_tables(study)
     publish_directory(args.out_dir, files)
-    write_json(args.summary, summary_metrics(study))
-    for name, text in plot_tables(study).items():
+    write_json(args.summary, summary)
+    for name, text in tables.items():
         write_text(Path(args.plots) / name, text)
-    out_dir = Path(args.out_dir)
     print(
-        f"report: {out_dir / MARKDOWN_NAME} and {out_dir / HTML_NAME} "
+        f"report: {Path(args.out_dir) / MARKDOWN_NAME} and {Path(args.out_dir) / HTML_NAME} "
         f"({len(framings)} framings x {len(seeds)} seed(s)); summary: {args.summary}",
         file=sys.stderr,
     )

@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     sweep = Sweep.from_params(params, args.sweep)
     try:
-        # round_trip: each accuracy as Python's float() reads it, as the runner wrote it.
-        results = pd.read_csv(args.results, usecols=["point", "seed", "accuracy", "loss"], float_precision="round_trip")
+        # pandas 3 reads each float as Python's float() does (its float_precision="round_trip"
+        # is deprecated as the default): each accuracy as the runner wrote it.
+        results = pd.read_csv(args.results, usecols=["point", "seed", "accuracy", "loss"])
         summaries = summarize_points(results, sweep.params)
     except ValueError as error:
         raise UsageError(f"{args.results}: {error}") from None
