@@ -25,7 +25,6 @@ STUDY_VERSION_TAG = "study_version"
 
 
 def _model_id(store: Store, run_id: str) -> str:
-    """The id of the model logged by ``run_id`` under ``model``."""
     run = store.client.get_run(run_id)
     for output in run.outputs.model_outputs if run.outputs else []:
         model = store.client.get_logged_model(output.model_id)
@@ -91,7 +90,6 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
 
 
 def champion_version(store: Store, framing: str) -> str | None:
-    """The version the alias ``champion`` names for a framing, or None."""
     try:
         return str(store.client.get_model_version_by_alias(registered_model_name(framing), CHAMPION_ALIAS).version)
     except MlflowException:
@@ -99,7 +97,6 @@ def champion_version(store: Store, framing: str) -> str | None:
 
 
 def set_champion(store: Store, framing: str, version: str) -> None:
-    """Point ``alphabet-lstm-<framing>@champion`` at ``version``."""
     store.client.set_registered_model_alias(registered_model_name(framing), CHAMPION_ALIAS, version)
 
 
