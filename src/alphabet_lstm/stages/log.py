@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
             ledger,
             first_seed=first_seed,
             sets_champion=sets_champion,
-            summary_tags={"git_commit": commit, "dvc_exp_name": exp_name},
+            git_commit=commit,
+            exp_name=exp_name,
             report_dir=Path(args.report_dir) if args.report_dir else None,
         )
         if ledger_path:
@@ -132,7 +133,8 @@ def _log_to_store(
     *,
     first_seed: int,
     sets_champion: bool,
-    summary_tags: dict[str, str],
+    git_commit: str,
+    exp_name: str,
     report_dir: Path | None,
 ) -> tuple[int, str, bool, str]:
     """Log what the ledger lacks and record it there. Returns the runs created, the summary
@@ -165,9 +167,7 @@ def _log_to_store(
                     champions.append(f"{registry.registered_model_name(record.framing)} v{version}")
                 ledger.study_versions[record.framing] = version
         stop_request.check()
-        summary_entry = summary_record(
-            records, ledger.runs, git_commit=summary_tags["git_commit"], dvc_exp_name=summary_tags["dvc_exp_name"]
-        )
+        summary_entry = summary_record(records, ledger.runs, git_commit=git_commit, dvc_exp_name=exp_name)
         summary, _ = mlflow_store.log_summary(store, summary_entry, report_dir=report_dir)
         ledger.runs[summary_entry.key] = summary.run_id
     note = f"@{registry.CHAMPION_ALIAS} now names {', '.join(champions)}" if champions else ""

@@ -106,11 +106,8 @@ def open_store(uri: str, experiment_name: str | None = None, *, description: str
             tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, "mlflow.note.content": description}
             try:
                 experiment_id = client.create_experiment(name, artifact_location=location, tags=tags)
-            except MlflowException:
-                # Someone else created it between the lookup and the create.
-                created = client.get_experiment_by_name(name)
-                assert created is not None, "the experiment someone else created is there"
-                experiment_id = created.experiment_id
+            except MlflowException:  # someone else created it between the lookup and the create
+                experiment_id = client.get_experiment_by_name(name).experiment_id  # type: ignore[union-attr]
         else:
             experiment_id = experiment.experiment_id
             if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
