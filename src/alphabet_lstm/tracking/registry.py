@@ -33,6 +33,12 @@ def _model_id(store: Store, run_id: str) -> str:
     raise TrackingFailed(f"run {run_id} has no logged model named {MODEL_NAME!r}")
 
 
+def _versions_holding(store: Store, name: str, model_md5: str) -> list[int]:
+    """The versions of ``name`` whose model has these bytes, lowest first."""
+    found = store.client.search_model_versions(f"name = '{name}' AND tags.model_md5 = '{model_md5}'")
+    return sorted(int(version.version) for version in found)
+
+
 def version_tags(record: TrainingRecord) -> dict[str, str]:
     """What the registry's UI shows of a version: the training's identity, the DVC
     experiment that logged it, its accuracy and its params (``param.<name>``)."""
@@ -62,9 +68,8 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    for version in client.search_model_versions(f"name = '{name}'"):
-        if version.tags.get("model_md5") == record.model_md5:
-            return str(version.version)
+    if existing := _versions_holding(store, name, record.model_md5):
+        return str(existing[0])
     model_id = _model_id(store, run_id)
     version = client.create_model_version(
         name,
@@ -78,11 +83,7 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     if not shared_store(store):
         return str(version.version)
     # Two loggers racing on one server may both have found no version: the later gives way.
-    same = sorted(
-        int(item.version)
-        for item in client.search_model_versions(f"name = '{name}'")
-        if item.tags.get("model_md5") == record.model_md5
-    )
+    same = _versions_holding(store, name, record.model_md5)
     if same and same[0] < int(version.version):
         client.delete_model_version(name, version.version)
         return str(same[0])

@@ -19,7 +19,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -147,29 +147,19 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-@dataclass
-class _HeartbeatWatch:
-    """Each RUNNING run of another machine: its heartbeat, and when (monotonic) it was first seen."""
-
-    seen: dict[str, tuple[str, float]] = field(default_factory=dict)
-
-    def stopped(self, run, now: float) -> bool:
-        """Whether the run's heartbeat has not moved for HEARTBEAT_STALE_SECONDS."""
-        beat = run.data.tags.get(HEARTBEAT_TAG, "")
-        value, since = self.seen.get(run.info.run_id, (None, now))
-        if value != beat:
-            self.seen[run.info.run_id] = (beat, now)
-            return False
-        return now - since > HEARTBEAT_STALE_SECONDS
-
-
-def writer_gone(run, watch: _HeartbeatWatch, now: float) -> bool:
+def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
     """Whether a RUNNING run's writer is gone: an exited process of this host (a log stage
-    killed with SIGKILL), or another machine's whose heartbeat stopped."""
+    killed with SIGKILL), or another machine's whose heartbeat has not moved for
+    HEARTBEAT_STALE_SECONDS (``seen``: each such run's beat and when, monotonic, it was first seen)."""
     host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         return int(pid) == os.getpid() or not _process_exists(int(pid))
-    return watch.stopped(run, now)
+    beat = run.data.tags.get(HEARTBEAT_TAG, "")
+    value, since = seen.get(run.info.run_id, (None, now))
+    if value != beat:
+        seen[run.info.run_id] = (beat, now)
+        return False
+    return now - since > HEARTBEAT_STALE_SECONDS
 
 
 def _runs_with(store: Store, tag: str, value: str) -> list:
@@ -182,14 +172,14 @@ def settle_runs(store: Store, tag: str, value: str):
     """The FINISHED run whose ``tag`` is ``value``, or None, once no run with it hangs: one
     whose writer is gone is ended KILLED, one a live writer holds is waited for."""
     deadline = time.monotonic() + STALE_AFTER_SECONDS
-    watch = _HeartbeatWatch()
+    seen: dict[str, tuple[str, float]] = {}
     while True:
         finished, live = None, False
         for run in _runs_with(store, tag, value):
             if run.info.status == "FINISHED":
                 finished = finished or run
             elif run.info.status == "RUNNING":
-                if writer_gone(run, watch, time.monotonic()):
+                if writer_gone(run, seen, time.monotonic()):
                     store.client.set_terminated(run.info.run_id, "KILLED")
                 else:
                     live = True
