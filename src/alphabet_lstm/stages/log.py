@@ -1,24 +1,15 @@
 """Stage log: mirror every training of the repro into MLflow, then one summary run.
 
-Runs after evaluate and report, in one process (MLflow is imported once per repro, not per
-training). Every training (framing x seed of params.yaml) is read from the files DVC
-recorded and logged idempotently: a run with the same content key (framing params, seed,
-engine, data md5, model md5) is reused, so a forced rerun or a teammate's identical
-training adds no run. The first seed's model of each framing is registered as
-``alphabet-lstm-<framing>`` (a new version only when its bytes change); a repro outside any
-DVC experiment (the committed study) points the alias ``champion`` at its new versions, an
-experiment never does (`alphabet-lstm promote` moves it on purpose). The summary run
-holds every framing's results and the ids of its training runs, tagged with the DVC
-experiment, so two experiments compare side by side in MLflow even for framings one of
-them did not retrain.
+Every training (framing x seed of params.yaml) is read from the files DVC recorded and
+logged idempotently: a run with the same content key is reused. The first seed's model of
+each framing is registered as ``alphabet-lstm-<framing>`` (a new version only when its
+bytes change); a repro outside any DVC experiment (the committed study) points the alias
+``champion`` at its new versions, an experiment never does. The summary run holds every
+framing's results and the ids of its training runs, tagged with the DVC experiment.
 
-The store is the param ``tracking.uri`` (tracking/__init__.py): changing it reruns this
-stage, which logs the current outputs there. The output (--out) names what was logged by
-content only (no run ids, URIs or absolute paths). It is git-ignored and kept out of DVC's
-run cache (persist), so every checkout logs to its own store. It is deleted first and
-written last, so a stage that fails (a tracking server that does not answer or refuses the
-credentials fails before anything is logged) or is killed is run again by the next
-``dvc repro``; runs a killed stage left RUNNING are then ended KILLED (tracking/store.py).
+The store is the param ``tracking.uri``. The output (--out) names what was logged by
+content only; it is deleted first and written last, so a stage that fails or is killed
+runs again (docs/architecture.md, the MLflow store).
 """
 
 from __future__ import annotations
@@ -105,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
             ledger,
             first_seed=first_seed,
             sets_champion=sets_champion,
-            summary_tags={"git_commit": commit, "dvc_exp_name": exp_name},
+            git_commit=commit,
+            exp_name=exp_name,
             report_dir=Path(args.report_dir) if args.report_dir else None,
         )
         if ledger_path:
@@ -141,19 +133,16 @@ def _log_to_store(
     *,
     first_seed: int,
     sets_champion: bool,
-    summary_tags: dict[str, str],
+    git_commit: str,
+    exp_name: str,
     report_dir: Path | None,
 ) -> tuple[int, str, bool, str]:
     """Log what the ledger lacks and record it there. Returns the runs created, the summary
     run's id and whether it is new, and which versions champion moved to (or "")."""
-    # MLflow's download progress bars and INFO lines would drown the stage's one summary line.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # A server that goes away mid-stage fails the stage in about 15 s (backoff 2, 4, 8 s), not
-    # the four minutes of MLflow's seven retries; the next `dvc repro` logs what is missing.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 
+    # MLflow's INFO lines would drown the stage's one summary line.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     created = 0
     champions: list[str] = []
@@ -178,9 +167,7 @@ def _log_to_store(
                     champions.append(f"{registry.registered_model_name(record.framing)} v{version}")
                 ledger.study_versions[record.framing] = version
         stop_request.check()
-        summary_entry = summary_record(
-            records, ledger.runs, git_commit=summary_tags["git_commit"], dvc_exp_name=summary_tags["dvc_exp_name"]
-        )
+        summary_entry = summary_record(records, ledger.runs, git_commit=git_commit, dvc_exp_name=exp_name)
         summary, _ = mlflow_store.log_summary(store, summary_entry, report_dir=report_dir)
         ledger.runs[summary_entry.key] = summary.run_id
     note = f"@{registry.CHAMPION_ALIAS} now names {', '.join(champions)}" if champions else ""

@@ -39,19 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     uri = tracking.tracking_uri(params.tracking.uri)
     tracking.check_tracking_server(uri)  # an unreachable server fails now, not after MLflow's retries
     results = read_table(args.results)
-    timing_path = Path(args.timing) if args.timing else None
-    timing = (
-        {(row["point"], row["seed"]): row for row in read_table(timing_path)}
-        if timing_path and timing_path.is_file()
-        else {}
-    )
+    timing_rows = read_table(args.timing) if args.timing and Path(args.timing).is_file() else []
     parent, children = sweep_records(
         sweep,
         results,
         read_json(Path(args.report_dir) / POINTS_NAME),
         engine=ENGINE,
         results_md5=file_md5(args.results),
-        timing=timing,
+        timing={(row["point"], row["seed"]): row for row in timing_rows},
         git_commit=tracking.git_commit(),
     )
     from alphabet_lstm.tracking import store as mlflow_store

@@ -21,16 +21,16 @@ from alphabet_lstm.artifacts import write_json
 from alphabet_lstm.tracking import EXPERIMENT_NAME
 
 
-def _experiment_name() -> str:
-    return os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT_NAME)
-
-
 def store_identity(uri: str) -> str:
     """A server's URI; for the embedded store, its experiment's id and creation time (a store
     deleted and made again is another store), or "" when it has none or cannot be read."""
     if not uri.startswith("sqlite:///"):
         return uri
-    found = _query(uri, "SELECT experiment_id, creation_time FROM experiments WHERE name = ?", (_experiment_name(),))
+    found = _query(
+        uri,
+        "SELECT experiment_id, creation_time FROM experiments WHERE name = ?",
+        (os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT_NAME),),
+    )
     return f"{found[0][0]}:{found[0][1]}" if found else ""
 
 

@@ -22,13 +22,6 @@ from alphabet_lstm.params import FramingParams
 if TYPE_CHECKING:  # the pipeline's log stage runs none of the sweep code
     from alphabet_lstm.params import Sweep
 
-TRAINING_KIND = "training"
-SUMMARY_KIND = "summary"
-SWEEP_KIND = "sweep"
-# Where the records' code lives, as MLflow's "Source" column shows it (repo-relative).
-TRAIN_SOURCE = "src/alphabet_lstm/stages/train.py"
-SUMMARY_SOURCE = "src/alphabet_lstm/stages/log.py"
-SWEEP_SOURCE = "src/alphabet_lstm/stages/sweep_log.py"
 # MLflow groups charts by the part of a metric key before "/": evaluation results get a
 # section of their own, apart from the per-epoch training curves `loss` and `accuracy`.
 EVALUATION_PREFIX = "evaluation/"
@@ -39,6 +32,15 @@ REGISTERED_MODEL_PREFIX = "alphabet-lstm-"
 
 def registered_model_name(framing: str) -> str:
     return f"{REGISTERED_MODEL_PREFIX}{framing}"
+
+
+def source_tags(stage: str, git_commit: str) -> dict[str, str]:
+    """The stage module whose outputs a run holds, as MLflow's "Source" column shows it."""
+    return {
+        "mlflow.source.name": f"src/alphabet_lstm/stages/{stage}.py",
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.git.commit": git_commit,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +61,6 @@ class Record:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingRecord(Record):
-    """Everything one training's MLflow run holds, and the key that identifies it."""
-
     framing: str
     seed: int
     data_md5: str
@@ -100,7 +100,6 @@ def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
 
 
 def describe_training(framing: str, seed: int, params: Mapping[str, str], evaluation: Mapping) -> str:
-    """The run's one-line description, as MLflow shows it on the run page."""
     accuracy = evaluation.get("accuracy")
     result = (
         f"; accuracy {accuracy:.4f} on its {evaluation.get('patterns', '?')} patterns" if accuracy is not None else ""
@@ -138,7 +137,7 @@ def read_training(
     evaluation = read_evaluation(root / files["evaluation"])
     history = read_history(root / files["history"])
     tags = {
-        "run_kind": TRAINING_KIND,
+        "run_kind": "training",
         "training_key": key,
         "framing": name,
         "seed": str(seed),
@@ -148,9 +147,7 @@ def read_training(
         "dvc_stage": f"train@{name}",
         "dvc_exp_name": dvc_exp_name,
         "git_commit": git_commit,
-        "mlflow.source.name": TRAIN_SOURCE,
-        "mlflow.source.type": "LOCAL",
-        "mlflow.source.git.commit": git_commit,
+        **source_tags("train", git_commit),
     }
     records = read_json(root / files["patterns"])["patterns"]
     return TrainingRecord(
@@ -174,7 +171,6 @@ def read_training(
 
 
 def summary_key(training_keys: Sequence[str], dvc_exp_name: str) -> str:
-    """sha256 naming one repro's summary: its trainings and the DVC experiment it belongs to."""
     return content_key({"trainings": sorted(training_keys), "dvc_exp_name": dvc_exp_name})
 
 
@@ -204,13 +200,11 @@ def summary_record(
     params["framings"] = ",".join(sorted(by_framing))
     key = summary_key([record.key for record in records], dvc_exp_name)
     tags = {
-        "run_kind": SUMMARY_KIND,
+        "run_kind": "summary",
         "summary_key": key,
         "dvc_exp_name": dvc_exp_name,
         "git_commit": git_commit,
-        "mlflow.source.name": SUMMARY_SOURCE,
-        "mlflow.source.type": "LOCAL",
-        "mlflow.source.git.commit": git_commit,
+        **source_tags("log", git_commit),
     }
     for record in records:
         tags[f"training.{record.framing}.seed{record.seed}"] = run_ids[record.key]
@@ -273,7 +267,7 @@ def sweep_records(
     name, framing = sweep.name, sweep.params.framing
     points = {point.label: point for point in sweep.points}
     common = {"sweep": name, "framing": framing, "engine": engine, "git_commit": git_commit}
-    source = {"mlflow.source.name": SWEEP_SOURCE, "mlflow.source.type": "LOCAL", "mlflow.source.git.commit": git_commit}
+    common |= source_tags("sweep_log", git_commit)
     children = []
     for row in results:
         point, seed = points[row["point"]], int(row["seed"])
@@ -287,8 +281,7 @@ def sweep_records(
         params = {**flat_params(framing, point.framing, seed=seed, engine=engine), "sweep": name}
         tags = {
             **common,
-            **source,
-            "run_kind": TRAINING_KIND,
+            "run_kind": "training",
             "training_key": key,
             "seed": row["seed"],
             "point": row["point"],
@@ -335,7 +328,7 @@ def sweep_records(
         key=key,
         run_name=f"sweep {name}",
         params=params,
-        tags={**common, **source, "run_kind": SWEEP_KIND, "summary_key": key, "results_md5": results_md5},
+        tags={**common, "run_kind": "sweep", "summary_key": key, "results_md5": results_md5},
         description=f"{sweep.params.question} Best: {best_label}, mean accuracy {best['accuracy_mean']:.4f} "
         f"over {best['seeds']} seeds.",
         metrics=metrics,

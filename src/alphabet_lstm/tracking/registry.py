@@ -25,13 +25,18 @@ STUDY_VERSION_TAG = "study_version"
 
 
 def _model_id(store: Store, run_id: str) -> str:
-    """The id of the model logged by ``run_id`` under ``model``."""
     run = store.client.get_run(run_id)
     for output in run.outputs.model_outputs if run.outputs else []:
         model = store.client.get_logged_model(output.model_id)
         if model.name == MODEL_NAME:
             return model.model_id
     raise TrackingFailed(f"run {run_id} has no logged model named {MODEL_NAME!r}")
+
+
+def _versions_holding(store: Store, name: str, model_md5: str) -> list[int]:
+    """The versions of ``name`` whose model has these bytes, lowest first."""
+    found = store.client.search_model_versions(f"name = '{name}' AND tags.model_md5 = '{model_md5}'")
+    return sorted(int(version.version) for version in found)
 
 
 def version_tags(record: TrainingRecord) -> dict[str, str]:
@@ -63,9 +68,8 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    for version in client.search_model_versions(f"name = '{name}'"):
-        if version.tags.get("model_md5") == record.model_md5:
-            return str(version.version)
+    if existing := _versions_holding(store, name, record.model_md5):
+        return str(existing[0])
     model_id = _model_id(store, run_id)
     version = client.create_model_version(
         name,
@@ -79,11 +83,7 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     if not shared_store(store):
         return str(version.version)
     # Two loggers racing on one server may both have found no version: the later gives way.
-    same = sorted(
-        int(item.version)
-        for item in client.search_model_versions(f"name = '{name}'")
-        if item.tags.get("model_md5") == record.model_md5
-    )
+    same = _versions_holding(store, name, record.model_md5)
     if same and same[0] < int(version.version):
         client.delete_model_version(name, version.version)
         return str(same[0])
@@ -91,7 +91,6 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
 
 
 def champion_version(store: Store, framing: str) -> str | None:
-    """The version the alias ``champion`` names for a framing, or None."""
     try:
         return str(store.client.get_model_version_by_alias(registered_model_name(framing), CHAMPION_ALIAS).version)
     except MlflowException:
@@ -99,7 +98,6 @@ def champion_version(store: Store, framing: str) -> str | None:
 
 
 def set_champion(store: Store, framing: str, version: str) -> None:
-    """Point ``alphabet-lstm-<framing>@champion`` at ``version``."""
     store.client.set_registered_model_alias(registered_model_name(framing), CHAMPION_ALIAS, version)
 
 

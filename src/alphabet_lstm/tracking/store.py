@@ -9,7 +9,9 @@ HEARTBEAT_STALE_SECONDS (docs/architecture.md, the MLflow store). The registry i
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -17,7 +19,8 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import mlflow
@@ -57,6 +60,15 @@ STALE_AFTER_SECONDS = 600
 WAIT_POLL_SECONDS = 1.0
 CLAIM_ATTEMPTS = 3
 MAX_RUNS_PER_KEY = 100
+QUIET_MLFLOW = {
+    # Download progress bars would drown the stages' one summary line.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # A server that goes away mid-stage fails the stage in about 15 s (backoff 2, 4, 8 s), not
+    # the four minutes of MLflow's seven retries; the next `dvc repro` logs what is missing.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    # Else every process's first start_run imports IPython, looking for a Databricks job.
+    "MLFLOW_ENABLE_SGC_RUN_RESUMPTION_FOR_DATABRICKS_JOBS": "false",
+}
 
 
 @dataclass(frozen=True)
@@ -81,12 +93,8 @@ def _sqlite_path(uri: str) -> Path | None:
 
 
 def open_store(uri: str, experiment_name: str | None = None, *, description: str = EXPERIMENT_DESCRIPTION) -> Store:
-    """The client and experiment (created if needed, tagged for the model-training view,
-    ``description`` shown on its page; the sweeps' experiment describes itself).
-
-    The embedded store keeps its artifacts in ``mlartifacts/`` beside ``mlflow.db``; a
-    server keeps them where it was told to.
-    """
+    """The client and experiment, created if needed (tagged for the model-training view, its
+    artifacts in ``mlartifacts/`` beside an embedded store's ``mlflow.db``)."""
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     name = experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT_NAME)
@@ -98,11 +106,8 @@ def open_store(uri: str, experiment_name: str | None = None, *, description: str
             tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, "mlflow.note.content": description}
             try:
                 experiment_id = client.create_experiment(name, artifact_location=location, tags=tags)
-            except MlflowException:
-                # Someone else created it between the lookup and the create.
-                created = client.get_experiment_by_name(name)
-                assert created is not None, "the experiment someone else created is there"
-                experiment_id = created.experiment_id
+            except MlflowException:  # someone else created it between the lookup and the create
+                experiment_id = client.get_experiment_by_name(name).experiment_id  # type: ignore[union-attr]
         else:
             experiment_id = experiment.experiment_id
             if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
@@ -114,13 +119,11 @@ def open_store(uri: str, experiment_name: str | None = None, *, description: str
 
 @contextmanager
 def held_store(uri: str, experiment_name: str | None = None, *, description: str = EXPERIMENT_DESCRIPTION):
-    """The store opened (open_store) and held for the duration, MLflow's refusals inside (a
-    permission, a store it cannot open) raised as one line, not a traceback.
-
-    Two DVC queue workers logging at once would otherwise both find no run for a training
-    and both create one: the embedded store is locked. A server store has no lock: its
-    users are on other machines.
-    """
+    """The store opened and held for the block, MLflow's refusals inside raised as one line.
+    The embedded store is locked (two DVC queue workers would both find no run for a training
+    and both create one); a server's users are on other machines, and claim runs instead."""
+    for name, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(name, value)
     path = _sqlite_path(uri)
     with ExitStack() as held:
         if path is not None:
@@ -144,31 +147,19 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-@dataclass
-class _HeartbeatWatch:
-    """What this process saw of other machines' RUNNING runs: each one's heartbeat value and
-    when (monotonic seconds) it was first seen with that value."""
-
-    seen: dict[str, tuple[str, float]] = field(default_factory=dict)
-
-    def stopped(self, run, now: float) -> bool:
-        """Whether the run's heartbeat has not moved for HEARTBEAT_STALE_SECONDS."""
-        beat = run.data.tags.get(HEARTBEAT_TAG, "")
-        value, since = self.seen.get(run.info.run_id, (None, now))
-        if value != beat:
-            self.seen[run.info.run_id] = (beat, now)
-            return False
-        return now - since > HEARTBEAT_STALE_SECONDS
-
-
-def writer_gone(run, watch: _HeartbeatWatch, now: float) -> bool:
-    """Whether nobody is writing a RUNNING run any more: its writer was a process of this
-    host that has exited (a log stage killed with SIGKILL), or a process of another machine
-    whose heartbeat stopped (watch)."""
+def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
+    """Whether a RUNNING run's writer is gone: an exited process of this host (a log stage
+    killed with SIGKILL), or another machine's whose heartbeat has not moved for
+    HEARTBEAT_STALE_SECONDS (``seen``: each such run's beat and when, monotonic, it was first seen)."""
     host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         return int(pid) == os.getpid() or not _process_exists(int(pid))
-    return watch.stopped(run, now)
+    beat = run.data.tags.get(HEARTBEAT_TAG, "")
+    value, since = seen.get(run.info.run_id, (None, now))
+    if value != beat:
+        seen[run.info.run_id] = (beat, now)
+        return False
+    return now - since > HEARTBEAT_STALE_SECONDS
 
 
 def _runs_with(store: Store, tag: str, value: str) -> list:
@@ -178,18 +169,17 @@ def _runs_with(store: Store, tag: str, value: str) -> list:
 
 
 def settle_runs(store: Store, tag: str, value: str):
-    """The FINISHED run whose ``tag`` is ``value``, or None, once no run with it hangs: a
-    RUNNING run that nobody writes any more (writer_gone) is ended KILLED; one that a live
-    process still writes is waited for (it may finish, and be reused)."""
+    """The FINISHED run whose ``tag`` is ``value``, or None, once no run with it hangs: one
+    whose writer is gone is ended KILLED, one a live writer holds is waited for."""
     deadline = time.monotonic() + STALE_AFTER_SECONDS
-    watch = _HeartbeatWatch()
+    seen: dict[str, tuple[str, float]] = {}
     while True:
         finished, live = None, False
         for run in _runs_with(store, tag, value):
             if run.info.status == "FINISHED":
                 finished = finished or run
             elif run.info.status == "RUNNING":
-                if writer_gone(run, watch, time.monotonic()):
+                if writer_gone(run, seen, time.monotonic()):
                     store.client.set_terminated(run.info.run_id, "KILLED")
                 else:
                     live = True
@@ -200,9 +190,8 @@ def settle_runs(store: Store, tag: str, value: str):
 
 @contextmanager
 def heartbeat(store: Store, run_id: str) -> Iterator[None]:
-    """Count the run's HEARTBEAT_TAG up every HEARTBEAT_SECONDS, from a thread, while the
-    block runs: teammates waiting for the run see that its writer is alive. A beat that
-    fails (the server busy or gone) is skipped; the block's own requests report that."""
+    """Count the run's HEARTBEAT_TAG up every HEARTBEAT_SECONDS while the block runs. A beat
+    that fails (the server busy or gone) is skipped: the block's own requests report that."""
     stop = threading.Event()
 
     def beat() -> None:
@@ -224,14 +213,12 @@ def heartbeat(store: Store, run_id: str) -> Iterator[None]:
 
 
 def shared_store(store: Store) -> bool:
-    """Whether loggers may write to the store at the same time: a server. The embedded
-    SQLite store is held by one log stage at a time (held_store)."""
+    """Whether loggers may write to the store at once: a server (held_store locks SQLite)."""
     return _sqlite_path(store.uri) is None
 
 
 def _earlier_claim(store: Store, tag: str, value: str, own) -> str | None:
-    """Another run with the key, RUNNING or FINISHED, started before ``own`` (ties by run
-    id): two loggers that both found no run both started one; the later one gives way."""
+    """Another run with the key, RUNNING or FINISHED, started before ``own`` (ties by run id)."""
     mine = (own.info.start_time, own.info.run_id)
     for run in _runs_with(store, tag, value):
         if (
@@ -249,17 +236,10 @@ class _GaveWay(Exception):
 
 def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: str | None = None) -> Logged:
     """The one run whose ``tag`` is the record's key: a FINISHED one reused, else a new run
-    holding the record (its name, tags, description, params, metrics at step 0 and
-    per-epoch series at steps 1..n) and what ``write(run_id)`` adds.
-
-    The new run is ended FINISHED, or FAILED if anything raises inside. A run under
-    ``parent_run_id`` may be started while that parent is the active run (a sweep writes
-    its children inside its own run); MLflow calls that nested.
-
-    No run is left hanging and none is doubled: a RUNNING run whose writer is gone is
-    ended KILLED first (settle_runs); a run another live logger is writing is waited
-    for and reused; of two loggers that start a run for the same key at the same time, the
-    later one ends its run and deletes it, and reuses the earlier one's.
+    holding the record (metrics at step 0, curves at steps 1..n) and what ``write(run_id)``
+    adds, ended FINISHED, or FAILED if anything raises. The claim protocol (a hanging run
+    ended KILLED, a live one waited for, the later of two racing loggers giving way) is
+    docs/architecture.md's. ``parent_run_id`` is the active run (a sweep's) the new one nests in.
     """
     for _ in range(CLAIM_ATTEMPTS):
         existing = settle_runs(store, tag, record.key)
@@ -285,16 +265,21 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                 if shared_store(store) and _earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
                     raise _GaveWay
                 timestamp = int(time.time() * 1000)
-                metrics = [
+                # MLflow splits a batch into requests within its per-request limits.
+                store.client.log_batch(
+                    run_id,
+                    metrics=[Metric(key, float(value), timestamp, 0) for key, value in record.metrics.items()],
+                    params=[Param(key, str(value)) for key, value in record.params.items()],
+                )
+                write(run_id)
+                # After the model: logging one reads back the history of every metric the run
+                # holds, to link its step-0 values to the model; the curves have no step 0.
+                curves = [
                     Metric(key, float(value), timestamp, step)
                     for key, values in record.step_metrics.items()
                     for step, value in enumerate(values, start=1)
                 ]
-                metrics += [Metric(key, float(value), timestamp, 0) for key, value in record.metrics.items()]
-                # MLflow splits the batch into requests within its per-request limits.
-                params = [Param(key, str(value)) for key, value in record.params.items()]
-                store.client.log_batch(run_id, metrics=metrics, params=params)
-                write(run_id)
+                store.client.log_batch(run_id, metrics=curves)
         except _GaveWay:
             assert run_id is not None  # set before the claim is checked
             store.client.delete_run(run_id)
@@ -303,6 +288,7 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
     raise TrackingFailed(f"MLflow {store.uri}: no run with {tag} {record.key} settled after {CLAIM_ATTEMPTS} attempts")
 
 
+@cache
 def model_requirements() -> list[str]:
     """What loading and predicting take: the distributions the shipped code imports, pinned
     to this environment's versions (import names are the distribution names here)."""
@@ -312,30 +298,33 @@ def model_requirements() -> list[str]:
 
 
 def log_model(record: TrainingRecord) -> None:
-    """The training's pyfunc model under ``model`` in the active run.
+    """The training's self-contained pyfunc model under ``model`` in the active run: the
+    project files that predict (tracking/shipped.py) and the weights file travel with it."""
+    mlflow.pyfunc.log_model(
+        name=MODEL_NAME,
+        # A code file rather than a pickled object: what loads the model is readable source.
+        python_model=str(shipped.ENTRY_FILE),
+        code_paths=[_shipped_code()],
+        artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
+        signature=pyfunc_model.signature(),
+        input_example=pyfunc_model.input_example(ModelSpec.from_dict(record.spec)),
+        # Stated rather than inferred (inferring loads the model in a subprocess).
+        pip_requirements=model_requirements(),
+        tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
+    )
 
-    Self-contained: the project files that predict travel with it (``code_paths``,
-    tracking/shipped.py), the weights file (with its spec) as an artifact.
-    """
-    with tempfile.TemporaryDirectory(prefix="alphabet-lstm-code-") as code_root:
-        mlflow.pyfunc.log_model(
-            name=MODEL_NAME,
-            # A code file rather than a pickled object: what loads the model is readable source.
-            python_model=str(shipped.ENTRY_FILE),
-            code_paths=[str(shipped.copy_code(Path(code_root)))],
-            artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
-            signature=pyfunc_model.signature(),
-            input_example=pyfunc_model.input_example(ModelSpec.from_dict(record.spec)),
-            # Stated rather than inferred (inferring loads the model in a subprocess).
-            pip_requirements=model_requirements(),
-            tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
-        )
+
+@cache
+def _shipped_code() -> str:
+    """The shipped files, copied once per process for all its models (removed at exit)."""
+    root = tempfile.mkdtemp(prefix="alphabet-lstm-code-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return str(shipped.copy_code(Path(root)))
 
 
 def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | None = None) -> Logged:
-    """The training's run: found by its key, or written whole (params, curves, evaluation,
-    and what the record holds of the prediction table, dataset input and pyfunc model).
-    ``parent_run_id`` nests a new run under that (active) run: a sweep's trainings."""
+    """The training's run, found by its key or written whole (what the record holds of the
+    prediction table, dataset input and pyfunc model too); nested under ``parent_run_id``."""
 
     def write(run_id: str) -> None:
         if record.dataset_rows:
@@ -365,11 +354,9 @@ def log_summary(
     report_dir: Path | None = None,
     children: Sequence[TrainingRecord] = (),
 ) -> tuple[Logged, int]:
-    """A summary run (a repro's, or a sweep's with its trainings as ``children``): found by
-    its key, or written (params, metrics, the ``report_dir`` under ``report/``), the
-    children nested inside it. The run is FINISHED only once every child is in, so a
-    logging that fails half way is written anew next time. Returns it and how many
-    children were created (a child already logged is found by its key, not repeated)."""
+    """A summary run (a repro's, or a sweep's with its trainings as ``children``) found by its
+    key or written, ``report_dir`` under ``report/``, FINISHED only once every child is in
+    (a logging that fails half way is written anew). Returns it and the children created."""
     created = 0
 
     def write(run_id: str) -> None:
