@@ -6,12 +6,11 @@ One process for all framings, as generate; an unchanged framing gets the same by
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from alphabet_lstm.artifacts import encoded_bytes, publish_directory, read_json
 from alphabet_lstm.data import encode_framing, patterns_from_records
-from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.errors import run_stage
 from alphabet_lstm.params import load_params
 
 
@@ -30,4 +29,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    run_stage(main)

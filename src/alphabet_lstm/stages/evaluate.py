@@ -9,13 +9,11 @@ single-letter probability table.
 from __future__ import annotations
 
 import argparse
-import gc
-import sys
 from pathlib import Path
 
 from alphabet_lstm.artifacts import load_encoded, load_model, read_json, write_json, write_text
 from alphabet_lstm.data import patterns_from_records
-from alphabet_lstm.errors import UsageError, run_entry_point
+from alphabet_lstm.errors import UsageError, run_stage
 from alphabet_lstm.evaluation import evaluate
 from alphabet_lstm.formats import predictions_csv, probabilities_csv
 
@@ -48,8 +46,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    exit_code = run_entry_point(main)
-    # Every file is written and closed: a frozen heap spares the interpreter's exit a full
-    # garbage collection through every imported module (a fifth of this stage).
-    gc.freeze()
-    sys.exit(exit_code)
+    run_stage(main)

@@ -8,10 +8,9 @@ nothing downstream of it.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from alphabet_lstm.artifacts import publish_directory, to_json
-from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.errors import run_stage
 from alphabet_lstm.params import load_params
 
 
@@ -30,4 +29,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    run_stage(main)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from alphabet_lstm import tracking
 from alphabet_lstm.artifacts import write_json
-from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.errors import run_stage
 from alphabet_lstm.interrupts import deferred_signals
 from alphabet_lstm.params import load_params
 from alphabet_lstm.tracking.ledger import Ledger, read_ledger, write_ledger
@@ -175,4 +175,4 @@ def _log_to_store(
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    run_stage(main)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from alphabet_lstm.artifacts import publish_directory, write_json, write_text
-from alphabet_lstm.errors import UsageError, run_entry_point
+from alphabet_lstm.errors import UsageError, run_stage
 from alphabet_lstm.params import load_params
 from alphabet_lstm.report import figures
 from alphabet_lstm.report.render import HTML_NAME, MARKDOWN_NAME
@@ -83,4 +83,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    run_stage(main)

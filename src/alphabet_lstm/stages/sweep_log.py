@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alphabet_lstm import tracking
 from alphabet_lstm.artifacts import file_md5, read_json
-from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.errors import run_stage
 from alphabet_lstm.formats import read_table
 from alphabet_lstm.params import SWEEP_ENGINE as ENGINE
 from alphabet_lstm.params import Sweep, load_params
@@ -63,4 +63,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    run_stage(main)

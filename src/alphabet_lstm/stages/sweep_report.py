@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import pandas as pd
 
 from alphabet_lstm.artifacts import publish_directory, write_json
-from alphabet_lstm.errors import UsageError, run_entry_point
+from alphabet_lstm.errors import UsageError, run_stage
 from alphabet_lstm.params import SWEEP_ENGINE as ENGINE
 from alphabet_lstm.params import Sweep, load_params
 from alphabet_lstm.report.sweep import summarize_points, summary_metrics, sweep_report_files
@@ -46,4 +45,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    run_stage(main)

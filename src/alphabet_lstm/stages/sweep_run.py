@@ -9,10 +9,9 @@ output, ignored by git) for the sweep_log stage to add to MLflow.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from alphabet_lstm.artifacts import write_text
-from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.errors import run_stage
 from alphabet_lstm.params import Sweep, load_params
 from alphabet_lstm.sweep import run_sweep, sweep_results_csv, sweep_timing_csv
 
@@ -33,4 +32,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    run_stage(main)

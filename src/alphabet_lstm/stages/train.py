@@ -14,7 +14,6 @@ the fast engine's kernels release the GIL, so seeds train side by side on every 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ from alphabet_lstm.artifacts import (
     training_key,
     write_text,
 )
-from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.errors import run_stage
 from alphabet_lstm.formats import history_csv
 from alphabet_lstm.interrupts import StopRequest, deferred_signals
 from alphabet_lstm.model.training import model_spec, train
@@ -101,8 +100,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    exit_code = run_entry_point(main)
-    # Every file is written and closed: a frozen heap spares the interpreter's exit a full
-    # garbage collection through numba's compiler objects (about a second of this stage).
-    gc.freeze()
-    sys.exit(exit_code)
+    run_stage(main)

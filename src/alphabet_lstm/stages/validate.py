@@ -13,10 +13,9 @@ neither, and a new framing needs no change to dvc.yaml.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from alphabet_lstm.artifacts import write_json
-from alphabet_lstm.errors import run_entry_point
+from alphabet_lstm.errors import run_stage
 from alphabet_lstm.params import Params, load_params
 
 
@@ -40,4 +39,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry_point(main))
+    run_stage(main)
