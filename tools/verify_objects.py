@@ -77,12 +77,8 @@ def stale_listings(store: HashFileDB, bad: set[str]) -> set[str]:
     """The intact `.dir` objects of ``store`` that list a bad object. DVC takes a directory's
     `.dir` on a remote for all its files (`dvc push` skips a directory whose `.dir` is there),
     so removing it is what makes the next push send the directory's files."""
-    stale = set()
-    for oid in store.all():
-        if oid.endswith(DIR_SUFFIX) and oid not in bad:
-            if any(entry in bad for _, entry in dir_listing(oid, [store])):
-                stale.add(oid)
-    return stale
+    listings = [oid for oid in store.all() if oid.endswith(DIR_SUFFIX) and oid not in bad]
+    return {oid for oid in listings if any(entry in bad for _, entry in dir_listing(oid, [store]))}
 
 
 def problems(
