@@ -135,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     except DvcException as error:  # not in a DVC repository, a remote not configured
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(*lines, sep="\n") if lines else print(f"every file of this checkout is intact in {where}")
     if not lines:
+        print(f"every file of this checkout is intact in {where}")
         return 0
+    print(*lines, sep="\n")
     if arguments.repair:
         print(f"{len(lines)} file(s) still bad in {where}: this checkout does not have them intact")
     elif arguments.remote:
