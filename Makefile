@@ -61,12 +61,13 @@ deps: $(STAMP)
 	$(BIN)/python tools/stage_deps.py --write dvc.yaml
 	$(BIN)/python tools/stage_deps.py --write sweeps/dvc.yaml
 
-# Objects of DVC's local cache, or of the remote REMOTE, whose content does not match their
-# md5 name (DVC 3 has no fsck): `make verify-objects REMOTE=team`; REMOVE=1 removes them.
+# Files of this checkout whose objects are missing (on the remote REMOTE) or do not match their
+# md5 name, by workspace path (DVC 3 has no fsck): `make verify-objects REMOTE=team`; REPAIR=1
+# removes them and pushes (a remote) or fetches (the cache) them again.
 REMOTE ?=
-REMOVE ?=
+REPAIR ?=
 verify-objects: $(STAMP)
-	$(BIN)/python tools/verify_objects.py$(if $(REMOTE), --remote $(REMOTE))$(if $(REMOVE), --remove)
+	$(BIN)/python tools/verify_objects.py$(if $(REMOTE), --remote $(REMOTE))$(if $(REPAIR), --repair)
 
 # The README's results table, from the committed metrics (a test checks it is current).
 readme: $(STAMP)

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,18 +28,24 @@ VERIFY_OBJECTS = str(REPO_ROOT / "tools" / "verify_objects.py")
 
 class MotoServer:
     """moto's S3 server on one port of 127.0.0.1, which can be stopped and started again.
-    moto keeps its objects in memory: a restart empties it, as a server that lost its disk."""
 
-    def __init__(self, log: Path) -> None:
+    moto keeps its objects in memory. With a ``recording``, its recorder (moto's own way to
+    keep state across processes) appends every request it serves to that file, and a start
+    replays the file: the server comes back holding what it held, as S3 keeps its objects."""
+
+    def __init__(self, log: Path, recording: Path | None = None) -> None:
         [self.port] = free_ports(1)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
+        self.recording = recording
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        recorder = {"MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(self.recording)}
         with self.log.open("a") as output:
             self.process = subprocess.Popen(
                 [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                env={**os.environ, **(recorder if self.recording else {})},
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -47,10 +54,13 @@ class MotoServer:
         while True:
             try:
                 bucket_client(self.url).list_buckets()
-                return
+                break
             except Exception:
                 assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
                 time.sleep(0.2)
+        if self.recording and self.recording.exists():
+            replay = urllib.request.Request(f"{self.url}/moto-api/recorder/replay-recording", method="POST")
+            urllib.request.urlopen(replay, timeout=300).close()
 
     def stop(self) -> None:
         if self.process is not None:
@@ -149,39 +159,40 @@ def files_pushed(result: subprocess.CompletedProcess) -> int:
 
 
 @pytest.mark.system
-def test_a_push_killed_halfway_is_completed_by_the_next_push_and_a_teammate_pulls_the_same_bytes(
-    moto: MotoServer, team_reproduced: Path, tmp_path: Path
+def test_a_push_killed_halfway_then_the_server_restarted_is_completed_by_the_next_push(
+    team_reproduced: Path, tmp_path: Path
 ):
     env, bucket = fault_env(), "faults-killed-push"
-    owner = owner_with_remote(team_reproduced, tmp_path / "owner", moto, bucket)
-    cached = cached_objects(owner)
+    # A server of its own, which keeps its objects across a restart. moto's recorder writes
+    # requests served at one moment into one another (a request of over 8 kB takes two
+    # writes): the killed push sends one object at a time, and the server is restarted only
+    # after it.
+    server = MotoServer(tmp_path / "moto_server.log", recording=tmp_path / "moto-recording.jsonl")
+    server.start()
+    try:
+        owner = owner_with_remote(team_reproduced, tmp_path / "owner", server, bucket)
+        cached = cached_objects(owner)
 
-    kill_push_halfway(owner, moto, bucket)
-    halfway = bucket_objects(moto.url, bucket)
-    print(f"killed with {len(halfway)} of {len(cached)} objects in the bucket")
-    assert 0 < len(halfway) < len(cached), "the push was not caught halfway"
-    # What is there is whole: S3 keeps an object only once its upload is complete.
-    assert all(data == cached[key] for key, data in halfway.items())
+        kill_push_halfway(owner, server, bucket)
+        halfway = bucket_objects(server.url, bucket)
+        print(f"killed with {len(halfway)} of {len(cached)} objects in the bucket")
+        assert 0 < len(halfway) < len(cached), "the push was not caught halfway"
+        # What is there is whole: S3 keeps an object only once its upload is complete.
+        assert all(data == cached[key] for key, data in halfway.items())
 
-    # The next push sends only what is missing, by content.
-    assert files_pushed(run(["dvc", "push"], owner, env)) == len(cached) - len(halfway)
-    assert bucket_objects(moto.url, bucket) == cached
+        server.stop()
+        server.start()
+        assert bucket_objects(server.url, bucket) == halfway, "the restarted server lost objects"
+        # The next push sends exactly what is missing, by content.
+        assert files_pushed(run(["dvc", "push"], owner, env)) == len(cached) - len(halfway)
+        assert bucket_objects(server.url, bucket) == cached
 
-    # The server restarted: moto lost every object (a real S3 service keeps them); killed
-    # halfway again, the push after that still sends exactly what the bucket lacks.
-    moto.stop()
-    moto.start()
-    bucket_client(moto.url).create_bucket(Bucket=bucket)
-    kill_push_halfway(owner, moto, bucket)
-    halfway = bucket_objects(moto.url, bucket)
-    assert 0 < len(halfway) < len(cached), "the second push was not caught halfway"
-    assert files_pushed(run(["dvc", "push"], owner, env)) == len(cached) - len(halfway)
-    assert bucket_objects(moto.url, bucket) == cached
-
-    teammate = tmp_path / "teammate"
-    run(["git", "clone", "-q", str(owner), str(teammate)], tmp_path, env)
-    run(["dvc", "pull"], teammate, env)
-    assert output_files(teammate) == output_files(owner)
+        teammate = tmp_path / "teammate"
+        run(["git", "clone", "-q", str(owner), str(teammate)], tmp_path, env)
+        run(["dvc", "pull"], teammate, env)
+        assert output_files(teammate) == output_files(owner)
+    finally:
+        server.stop()
 
 
 def verify_objects(root: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -195,6 +206,18 @@ def pulled_files_are_the_owners(teammate: Path, owner: Path) -> None:
     assert {path: data for path, data in theirs.items() if owners.get(path) != data} == {}
 
 
+def object_path(bucket: str, data: bytes) -> str:
+    return f"{bucket}/{object_key(data)}"
+
+
+def repair_line(remote: str) -> str:
+    """What the tool tells a teammate whose pull failed to have run, and by whom."""
+    return (
+        "whoever pushed them (a checkout whose `dvc status` is clean) runs "
+        f"`make verify-objects REMOTE={remote} REPAIR=1`"
+    )
+
+
 @pytest.mark.system
 def test_an_object_damaged_or_deleted_on_the_remote_fails_the_pull_naming_it_and_the_owner_repairs_it(
     moto: MotoServer, team_reproduced: Path, tmp_path: Path
@@ -202,64 +225,79 @@ def test_an_object_damaged_or_deleted_on_the_remote_fails_the_pull_naming_it_and
     env, bucket = fault_env(), "faults-remote-objects"
     owner = owner_with_remote(team_reproduced, tmp_path / "owner", moto, bucket)
     run(["dvc", "push"], owner, env)
+    owners = output_files(owner)
     client = bucket_client(moto.url)
 
-    # Damaged: a file of the directory output data/patterns replaced on the remote by other bytes.
-    damaged, output = "data/patterns/one_char.json", "data/patterns"
-    damaged_key = object_key((owner / damaged).read_bytes())
-    client.put_object(Bucket=bucket, Key=damaged_key, Body=b"damaged on the remote\n")
+    # Damaged: a model, one file of the directory output models/one_char, replaced on the
+    # remote by other bytes.
+    damaged, output = "models/one_char/seed7.npz", "models/one_char"
+    client.put_object(Bucket=bucket, Key=object_key(owners[damaged]), Body=b"damaged on the remote\n")
     teammate = tmp_path / "teammate"
     run(["git", "clone", "-q", str(owner), str(teammate)], tmp_path, env)
-    before = output_files(teammate)
     pulled = run(["dvc", "pull"], teammate, env, check=False)
     print(pulled.stdout + pulled.stderr)
-    # The remote's `verify true` makes the pull check every object's md5: it names the output.
+    # The remote's `verify true` makes the pull check every object's md5; DVC names the
+    # directory output only. Every other output is pulled, byte-identical; the model is not.
     assert pulled.returncode != 0
     assert re.search(rf"Checkout failed for following targets:\s+{output}\n", pulled.stderr)
-    assert not (teammate / damaged).exists()
+    assert set(owners) - set(output_files(teammate)) == {damaged}
     pulled_files_are_the_owners(teammate, owner)
-    assert all(path.startswith(output) for path in set(output_files(owner)) - set(output_files(teammate)))
-    assert set(before) <= set(output_files(teammate))
+    # What the teammate runs next names the file, and what to run.
+    found = verify_objects(teammate, "--remote", "team", check=False)
+    print(found.stdout)
+    assert found.returncode == 1
+    assert found.stdout.startswith(
+        f"damaged in remote 'team': {damaged} (object {object_path(bucket, owners[damaged])} has md5 "
+    )
+    assert found.stdout.endswith(
+        f"1 file(s) missing or damaged in remote 'team': {repair_line('team')}, then `dvc pull` again\n"
+    )
 
     unknown = verify_objects(owner, "--remote", "nosuch", check=False)
     assert (unknown.returncode, unknown.stdout) == (2, "")
     assert unknown.stderr == "error: config file error: remote 'nosuch' doesn't exist\n"
-    # `dvc push` never sends again an object the remote has: the tool finds it, removes it,
-    # and the owner's next push sends it.
+    # `dvc push` never sends again an object the remote has; the documented repair does:
+    # the model, and the directory's listing (while it is there, a push skips the directory).
     assert "Everything is up to date" in run(["dvc", "push"], owner, env).stdout
-    found = verify_objects(owner, "--remote", "team", check=False)
-    assert found.returncode == 1
-    assert f"bad: {bucket}/{damaged_key}: content has md5" in found.stdout
-    # The directory's `.dir` lists it: removed too, or the push would skip the directory.
-    assert "2 bad object(s) in remote 'team'" in found.stdout
-    verify_objects(owner, "--remote", "team", "--remove")
-    assert files_pushed(run(["dvc", "push"], owner, env)) == 2
+    repaired = verify_objects(owner, "--remote", "team", "--repair")
+    assert repaired.stdout == (
+        "removed 2 bad object(s) from remote 'team'; 2 file(s) pushed again\n"
+        "every file of this checkout is intact in remote 'team'\n"
+    )
+    assert output_files(owner) == owners
+    assert run(["git", "status", "--porcelain"], owner, env).stdout == ""
     run(["dvc", "pull"], teammate, env)
-    assert output_files(teammate) == output_files(owner)
+    assert output_files(teammate) == owners
 
-    # Deleted: a model, inside the directory output models/one_char. DVC takes a directory's
-    # `.dir` object on the remote for all its files, so a plain push does not send it again.
-    model = "models/one_char/seed7.npz"
-    model_key = object_key((owner / model).read_bytes())
-    client.delete_object(Bucket=bucket, Key=model_key)
+    # Deleted: a single-file output and a model inside a directory output. The pull stops
+    # before its checkout (`failed to transfer '<md5>'`): the workspace is as it was.
+    deleted = ["data/params-validated.json", "models/stateful/seed7.npz"]
+    for path in deleted:
+        client.delete_object(Bucket=bucket, Key=object_key(owners[path]))
     newcomer = tmp_path / "newcomer"
     run(["git", "clone", "-q", str(owner), str(newcomer)], tmp_path, env)
     before = output_files(newcomer)
     pulled = run(["dvc", "pull"], newcomer, env, check=False)
     print(pulled.stdout + pulled.stderr)
     assert pulled.returncode != 0
-    missing_md5 = model_key.removeprefix("files/md5/").replace("/", "")
-    assert f"failed to transfer '{missing_md5}'" in pulled.stderr
-    # The pull stops before its checkout: the workspace is as it was.
+    assert "failed to transfer" in pulled.stderr and "2 files failed to download" in pulled.stderr
     assert output_files(newcomer) == before
-    assert "Everything is up to date" in run(["dvc", "push"], owner, env).stdout
-    found = verify_objects(owner, "--remote", "team", check=False)
-    assert found.returncode == 1 and "lists 1 missing or damaged object(s)" in found.stdout
-    verify_objects(owner, "--remote", "team", "--remove")
-    assert files_pushed(run(["dvc", "push"], owner, env)) == 2  # the model and its `.dir`
-    assert verify_objects(owner, "--remote", "team").stdout.startswith("every object of remote 'team'")
+    found = verify_objects(newcomer, "--remote", "team", check=False)
+    assert found.returncode == 1
+    assert found.stdout.splitlines()[:2] == [
+        f"missing in remote 'team': {path} (object {object_path(bucket, owners[path])})" for path in deleted
+    ]
+    assert f"2 file(s) missing or damaged in remote 'team': {repair_line('team')}" in found.stdout
+    # A plain push sends the single file again, not the model: the listing of models/stateful
+    # is on the remote. The repair removes that listing and sends both.
+    assert files_pushed(run(["dvc", "push"], owner, env)) == 1
+    repaired = verify_objects(owner, "--remote", "team", "--repair")
+    assert repaired.stdout == (
+        "removed 1 bad object(s) from remote 'team'; 2 file(s) pushed again\n"
+        "every file of this checkout is intact in remote 'team'\n"
+    )
     run(["dvc", "pull"], newcomer, env)
-    assert output_files(newcomer) == output_files(owner)
+    assert output_files(newcomer) == owners
 
 
 @pytest.mark.system
@@ -298,11 +336,16 @@ def test_a_cache_object_damaged_locally_is_found_and_dvc_fetch_restores_it(
     assert "Data and pipelines are up to date." in run(status, owner, env).stdout
     found = verify_objects(owner, check=False)
     assert found.returncode == 1
-    assert f"bad: {cache_file}: content has md5" in found.stdout
-    assert "then `dvc fetch` brings them back" in found.stdout
-    verify_objects(owner, "--remove")
-    run(["dvc", "fetch"], owner, env)
+    assert found.stdout.startswith(f"damaged in the local cache: {patterns} (object {cache_file} has md5 ")
+    assert found.stdout.endswith(
+        "1 file(s) damaged in the local cache: `make verify-objects REPAIR=1` fetches them again\n"
+    )
+    # The object and the listing of data/patterns that names it, fetched again.
+    repaired = verify_objects(owner, "--repair")
+    assert repaired.stdout == (
+        "removed 2 bad object(s) from the local cache; 2 file(s) fetched again\n"
+        "every file of this checkout is intact in the local cache\n"
+    )
     assert cached_objects(owner) == cached
-    assert verify_objects(owner).stdout == "every object of the local cache matches its md5\n"
     assert output_files(owner) == outputs
     assert run(["git", "status", "--porcelain"], owner, env).stdout == ""

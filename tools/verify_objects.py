@@ -1,8 +1,9 @@
-"""Find DVC objects whose content does not match their md5 name, in the local cache or on a
-remote, and remove them so that DVC sends or fetches them again (DVC 3 has no fsck).
+"""Find the files of this checkout whose DVC objects are missing or damaged, on a remote or in
+the local cache, and repair them (DVC 3 has no fsck; a failing `dvc pull` names only a
+directory output, or an md5).
 
-`python tools/verify_objects.py [--remote NAME] [--remove]`, or `make verify-objects
-[REMOTE=team] [REMOVE=1]`; docs/team.md says when to run it.
+`python tools/verify_objects.py [--remote NAME] [--repair]`, or `make verify-objects
+[REMOTE=team] [REPAIR=1]`; docs/team.md says when to run it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
+from collections import defaultdict
 
 from dvc.exceptions import DvcException
 from dvc.repo import Repo
@@ -32,57 +35,120 @@ def content_md5(store: HashFileDB, oid: str) -> str:
     return digest.hexdigest()
 
 
-def bad_objects(store: HashFileDB) -> dict[str, str]:
-    """Each bad object's id and what is wrong with it: files first, then the `.dir` objects.
-
-    DVC takes a directory's `.dir` object on a remote for all its files: `dvc push` skips
-    every file of a directory whose `.dir` is there. So a `.dir` listing a missing or damaged
-    object is bad too, and removing it makes the next push send the directory's files."""
-    oids = sorted(store.all(), key=lambda oid: oid.endswith(DIR_SUFFIX))
-    present = set(oids)
-    bad: dict[str, str] = {}
-    for oid in oids:
+def damaged_objects(store: HashFileDB) -> dict[str, str]:
+    """Each object of ``store`` whose content does not match its name, with the md5 it has."""
+    damaged = {}
+    for oid in store.all():
         digest = content_md5(store, oid)
         if digest != oid.removesuffix(DIR_SUFFIX):
-            bad[oid] = f"content has md5 {digest}"
-        elif oid.endswith(DIR_SUFFIX):
+            damaged[oid] = digest
+    return damaged
+
+
+def dir_listing(oid: str, stores: list[HashFileDB]) -> list[tuple[str, str]]:
+    """Each file a `.dir` object lists, as (path inside the directory, md5), read from the
+    first of ``stores`` that holds it intact; nothing when none does."""
+    for store in stores:
+        if store.exists(oid) and content_md5(store, oid) == oid.removesuffix(DIR_SUFFIX):
             with store.fs.open(store.oid_to_path(oid), "rb") as stream:
-                entries = [entry["md5"] for entry in json.load(stream)]
-            lost = [entry for entry in entries if entry not in present or entry in bad]
-            if lost:
-                bad[oid] = f"lists {len(lost)} missing or damaged object(s), {lost[0]} first"
-    return bad
+                return [(entry["relpath"], entry["md5"]) for entry in json.load(stream)]
+    return []
+
+
+def checkout_objects(repo: Repo, stores: list[HashFileDB]) -> dict[str, list[str]]:
+    """Every object the checkout's outputs (dvc.lock) need, with the workspace paths it gives:
+    a directory output's `.dir` gives ``<directory>/``, each file it lists its own path."""
+    paths: dict[str, list[str]] = defaultdict(list)
+    for out in repo.index.outs:
+        if not (out.use_cache and out.hash_info and out.hash_info.value):
+            continue  # in git, or an output of a pipeline never run (the sweeps')
+        path = os.path.relpath(out.fs_path, repo.root_dir)
+        oid = out.hash_info.value
+        if not oid.endswith(DIR_SUFFIX):
+            paths[oid].append(path)
+            continue
+        paths[oid].append(f"{path}/")
+        for relpath, entry in dir_listing(oid, stores):
+            paths[entry].append(f"{path}/{relpath}")
+    return paths
+
+
+def stale_listings(store: HashFileDB, bad: set[str]) -> set[str]:
+    """The intact `.dir` objects of ``store`` that list a bad object. DVC takes a directory's
+    `.dir` on a remote for all its files (`dvc push` skips a directory whose `.dir` is there),
+    so removing it is what makes the next push send the directory's files."""
+    listings = [oid for oid in store.all() if oid.endswith(DIR_SUFFIX) and oid not in bad]
+    return {oid for oid in listings if any(entry in bad for _, entry in dir_listing(oid, [store]))}
+
+
+def problems(
+    store: HashFileDB, needed: dict[str, list[str]], damaged: dict[str, str], missing: set[str], where: str
+) -> list[str]:
+    """One line per workspace path whose object is damaged or missing in ``store``."""
+    lines = []
+    for oid, digest in sorted(damaged.items()):
+        for path in needed.get(oid, ["(no output of this checkout)"]):
+            lines.append(f"damaged in {where}: {path} (object {store.oid_to_path(oid)} has md5 {digest})")
+    for oid in sorted(missing):
+        lines.extend(f"missing in {where}: {path} (object {store.oid_to_path(oid)})" for path in needed[oid])
+    return lines
+
+
+def verify(repo: Repo, remote: str | None) -> tuple[HashFileDB, list[str], set[str]]:
+    """The store, a line per bad workspace path, and the objects a repair removes."""
+    store = object_store(repo, remote)
+    where = f"remote {remote!r}" if remote else "the local cache"
+    damaged = damaged_objects(store)
+    needed = checkout_objects(repo, [store, repo.cache.local])
+    # A local cache lacks what was never pulled: only a remote is expected to hold everything.
+    missing = {oid for oid in needed if oid not in damaged and not store.exists(oid)} if remote else set()
+    removable = set(damaged) | stale_listings(store, set(damaged) | missing)
+    return store, problems(store, needed, damaged, missing, where), removable
+
+
+def repair(repo: Repo, store: HashFileDB, removable: set[str], remote: str | None) -> int:
+    """Remove the bad objects, then send them again (remote) or fetch them again (cache)."""
+    for oid in sorted(removable):
+        store.fs.remove(store.oid_to_path(oid))
+    with Repo(repo.root_dir) as fresh:  # nothing remembered of the store before the removal
+        return fresh.push(remote=remote) if remote else fresh.fetch()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--remote", help="a DVC remote's name (default: the local cache)")
-    parser.add_argument("--remove", action="store_true", help="remove the bad objects")
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="remove the bad objects, then push (remote) or fetch (local cache) them again",
+    )
     arguments = parser.parse_args(argv)
     where = f"remote {arguments.remote!r}" if arguments.remote else "the local cache"
     try:
         with Repo() as repo:
-            store = object_store(repo, arguments.remote)
-            bad = bad_objects(store)
+            store, lines, removable = verify(repo, arguments.remote)
+            if lines and arguments.repair:
+                again = repair(repo, store, removable, arguments.remote)
+                resent = "pushed" if arguments.remote else "fetched"
+                print(f"removed {len(removable)} bad object(s) from {where}; {again} file(s) {resent} again")
+                store, lines, removable = verify(repo, arguments.remote)
     except DvcException as error:  # not in a DVC repository, a remote not configured
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for oid, problem in bad.items():
-        if arguments.remove:
-            store.fs.remove(store.oid_to_path(oid))
-        print(f"{'removed' if arguments.remove else 'bad'}: {store.oid_to_path(oid)}: {problem}")
-    if not bad:
-        print(f"every object of {where} matches its md5")
+    if not lines:
+        print(f"every file of this checkout is intact in {where}")
         return 0
-    repair = (
-        "`dvc push` from a checkout that has them sends them again"
-        if arguments.remote
-        else "`dvc fetch` brings them back from the remote (or `dvc repro` makes them again)"
-    )
-    if arguments.remove:
-        print(f"{len(bad)} bad object(s) removed from {where}: {repair}")
-        return 0
-    print(f"{len(bad)} bad object(s) in {where}: run again with --remove; then {repair}")
+    print(*lines, sep="\n")
+    if arguments.repair:
+        print(f"{len(lines)} file(s) still bad in {where}: this checkout does not have them intact")
+    elif arguments.remote:
+        print(
+            f"{len(lines)} file(s) missing or damaged in {where}: whoever pushed them (a checkout "
+            f"whose `dvc status` is clean) runs `make verify-objects REMOTE={arguments.remote} REPAIR=1`, "
+            "then `dvc pull` again"
+        )
+    else:
+        print(f"{len(lines)} file(s) damaged in the local cache: `make verify-objects REPAIR=1` fetches them again")
     return 1
 
 
