@@ -13,9 +13,6 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from alphabet_lstm.model import floatmath as fm
 
@@ -32,46 +29,10 @@ EPSILON = 1e-7
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 # The deterministic functions' arithmetic, written once in model.floatmath for numpy too.
-_exp_reduced = _jit(fm.exp_reduced)
+_exp = _jit(fm.exp)
 _tanh_ratio = _jit(fm.tanh_ratio)
 _log_of_mantissa = _jit(fm.log_of_mantissa)
 _power = _jit(fm.power)
-
-
-def _bitcast(source, target, llvm_type):
-    """An intrinsic: the ``target`` value whose bits are those of a ``source`` value."""
-
-    @intrinsic
-    def bitcast(typingctx, value):
-        if value != source:
-            return None
-
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], llvm_type)
-
-        return target(source), codegen
-
-    return bitcast
-
-
-# The float32 whose IEEE bits are an int32 (numpy: ``.view(np.float32)``), and the IEEE
-# bits of a float32 as an int32 (numpy: ``.view(np.int32)``).
-_float32_from_bits = _bitcast(types.int32, types.float32, ir.FloatType())
-_bits_of_float32 = _bitcast(types.float32, types.int32, ir.IntType(32))
-
-
-@_jit
-def _exp(value):
-    """``lstm.exp`` for one float32: clamped by comparisons, 2**n built by bitcasts."""
-    x = fm.EXP_LOWEST if value < fm.EXP_LOWEST else value
-    x = fm.EXP_HIGHEST if x > fm.EXP_HIGHEST else x
-    shifted, poly = _exp_reduced(x)
-    # numba widens int32 arithmetic to int64; the values fit, so the casts are exact.
-    power = np.int32(_bits_of_float32(shifted) - fm.ROUNDER_BITS)
-    half = np.int32(power >> 1)
-    first = _float32_from_bits(np.int32((half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS))
-    second = _float32_from_bits(np.int32((power - half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS))
-    return (poly * first) * second
 
 
 @_jit
@@ -82,9 +43,7 @@ def _sigmoid(value):
 @_jit
 def _tanh(value):
     """``lstm.tanh`` for one float32."""
-    x = -fm.TANH_CLAMP if value < -fm.TANH_CLAMP else value
-    x = fm.TANH_CLAMP if x > fm.TANH_CLAMP else x
-    return value if abs(value) < fm.TANH_TINY else _tanh_ratio(x)
+    return value if abs(value) < fm.TANH_TINY else _tanh_ratio(value)
 
 
 @_jit

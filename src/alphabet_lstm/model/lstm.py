@@ -100,16 +100,8 @@ class LSTMWeights:
 # --- Deterministic arithmetic (model.floatmath) ---------------------------------------------
 def exp(values) -> np.ndarray:
     """e**x in float32, the same bits on every CPU. At most 1 ulp from the exact value."""
-    x = np.clip(np.asarray(values, dtype=np.float32), fm.EXP_LOWEST, fm.EXP_HIGHEST)
-    shifted, poly = fm.exp_reduced(x)
-    # 2**n as two powers of two (each a normal float32), so results down to the smallest
-    # subnormal round once.
-    power = shifted.view(np.int32) - fm.ROUNDER_BITS
-    half = power >> 1
-    first = ((half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS).view(np.float32)
-    second = ((power - half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS).view(np.float32)
     with np.errstate(over="ignore"):
-        return (poly * first) * second
+        return fm.exp(np.asarray(values, dtype=np.float32))
 
 
 def sigmoid(values) -> np.ndarray:
@@ -122,8 +114,7 @@ def tanh(values) -> np.ndarray:
     """tanh in float32 by Eigen's rational approximation (TensorFlow's CPU tanh): +-1
     beyond the clamp, x itself near 0; within 6.4 ulp of the exact value."""
     value = np.asarray(values, dtype=np.float32)
-    x = np.clip(value, -fm.TANH_CLAMP, fm.TANH_CLAMP)
-    return np.where(np.abs(value) < fm.TANH_TINY, value, fm.tanh_ratio(x))
+    return np.where(np.abs(value) < fm.TANH_TINY, value, fm.tanh_ratio(value))
 
 
 def log(values) -> np.ndarray:
