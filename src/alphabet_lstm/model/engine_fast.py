@@ -81,14 +81,6 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
 
 
 @_jit
-def _transpose_into(target, source):
-    """target[j, i] = source[i, j]: the kernels' copies the backward pass reads by column."""
-    for i in range(source.shape[0]):
-        for j in range(source.shape[1]):
-            target[j, i] = source[i, j]
-
-
-@_jit
 def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row, next_cell, cell_tanh, next_hidden):
     """One time step of one sample, as ``lstm.lstm_step`` computes it for a batch, into
     ``gate_row`` (i, f, c, o), ``next_cell``, ``cell_tanh`` and ``next_hidden``. A zero input
@@ -181,13 +173,10 @@ def train_epochs(
     grad_bias = np.zeros_like(bias)
     grad_dense_kernel = np.zeros_like(dense_kernel)
     grad_dense_bias = np.zeros_like(dense_bias)
-    # Transposed copies for the two backward dot products (see the module docstring). The
+    # Transposed copies for the two backward dot products (docs/architecture.md). The
     # recurrent one is read only when a gradient flows back through time (timesteps > 1).
-    dense_kernel_by_class = np.zeros((classes, units), dtype=np.float32)
-    recurrent_kernel_by_gate = np.zeros((gates_size, units), dtype=np.float32)
-    _transpose_into(dense_kernel_by_class, dense_kernel)
-    if timesteps > 1:
-        _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
+    dense_kernel_by_class = np.ascontiguousarray(dense_kernel.T)
+    recurrent_kernel_by_gate = np.ascontiguousarray(recurrent_kernel.T)
 
     hiddens = np.zeros((timesteps + 1, units), dtype=np.float32)
     cells = np.zeros((timesteps + 1, units), dtype=np.float32)
@@ -239,12 +228,8 @@ def train_epochs(
                 # Dense softmax and the cross-entropy gradient (probabilities - one-hot).
                 _dense_logits(hiddens[timesteps], dense_kernel, dense_bias, logits)
                 target = target_codes[sample]
-                best = 0
-                largest = logits[0]
-                for c in range(1, classes):
-                    if logits[c] > largest:
-                        largest = logits[c]
-                        best = c
+                best = np.argmax(logits)
+                largest = logits[best]
                 for c in range(classes):
                     grad_logits[c] = _exp(logits[c] - largest)
                 total = zero
@@ -318,11 +303,11 @@ def train_epochs(
             if not recurrent_frozen:
                 _adam_update(recurrent_kernel, grad_recurrent, first_moments[1], second_moments[1], alpha)
                 if timesteps > 1:
-                    _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
+                    recurrent_kernel_by_gate[:] = recurrent_kernel.T
             _adam_update(bias, grad_bias, first_moments[2], second_moments[2], alpha)
             _adam_update(dense_kernel, grad_dense_kernel, first_moments[3], second_moments[3], alpha)
             _adam_update(dense_bias, grad_dense_bias, first_moments[4], second_moments[4], alpha)
-            _transpose_into(dense_kernel_by_class, dense_kernel)
+            dense_kernel_by_class[:] = dense_kernel.T
         epoch_losses[epoch] = loss_sum / samples
         epoch_accuracies[epoch] = correct / samples
     return step

@@ -284,13 +284,16 @@ def forward(
 
 def predict_in_streams(weights: LSTMWeights, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     """Stateful prediction as Keras does it: row j of each batch continues row j's state of
-    the batch before, from zeros (at batch size 1 the whole data set is one stream)."""
-    if len(inputs) % batch_size != 0:
-        raise ValueError(f"{len(inputs)} samples cannot be split into stateful batches of {batch_size}")
+    the batch before, from zeros (at batch size 1 the whole data set is one stream). A last,
+    partial batch (a query's letters, not a data set: params.yaml refuses those) continues
+    only the streams it feeds."""
     state = None
     outputs = []
     for start in range(0, len(inputs), batch_size):
-        probabilities, state = forward(weights, inputs[start : start + batch_size], state)
+        batch = inputs[start : start + batch_size]
+        if state is not None:
+            state = (state[0][: len(batch)], state[1][: len(batch)])
+        probabilities, state = forward(weights, batch, state)
         outputs.append(probabilities)
     return np.concatenate(outputs)
 
