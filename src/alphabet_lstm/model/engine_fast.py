@@ -32,7 +32,21 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 _exp = _jit(fm.exp)
 _tanh_ratio = _jit(fm.tanh_ratio)
 _log_of_mantissa = _jit(fm.log_of_mantissa)
-_power = _jit(fm.power)
+
+
+@_jit
+def _power(base, exponent):
+    """base ** exponent for an integer exponent >= 0 by repeated squaring: numba lowers
+    ``**`` to libm's pow, which glibc picks per CPU."""
+    result = 1.0
+    factor = base
+    remaining = exponent
+    while remaining > 0:
+        if remaining & 1:
+            result *= factor
+        factor *= factor
+        remaining >>= 1
+    return result
 
 
 @_jit
@@ -48,11 +62,8 @@ def _tanh(value):
 
 @_jit
 def _log(value):
-    """``lstm.log`` for one float64."""
-    if not value > 0.0:
-        return -np.inf if value == 0.0 else np.nan
-    if value == np.inf:
-        return np.inf
+    """``lstm.log`` for one finite float64 > 0: the softmax sum, at least 1 (its largest
+    term is exp(0)), so none of lstm.log's special cases arise."""
     mantissa, exponent = math.frexp(value)
     if mantissa < fm.SQRT_HALF:
         mantissa = mantissa * 2.0

@@ -110,17 +110,3 @@ def log_of_mantissa(mantissa, exponent):
         series = series * s2 + LOG_SERIES[index]
     twice = s + s
     return exponent * LOG_LN2_HIGH + ((twice + twice * (s2 * series)) + exponent * LOG_LN2_LOW)
-
-
-def power(base, exponent):
-    """base ** exponent for an integer exponent >= 0 by repeated squaring: numba lowers
-    ``**`` to libm's pow, which glibc picks per CPU."""
-    result = 1.0
-    factor = base
-    remaining = exponent
-    while remaining > 0:
-        if remaining & 1:
-            result *= factor
-        factor *= factor
-        remaining >>= 1
-    return result

@@ -106,8 +106,7 @@ def exp(values) -> np.ndarray:
 
 def sigmoid(values) -> np.ndarray:
     """1 / (1 + e**-x) in float32; exp overflows to inf for x < -88.7 and 1 / inf is 0."""
-    x = np.asarray(values, dtype=np.float32)
-    return fm.ONE / (fm.ONE + exp(-x))
+    return fm.ONE / (fm.ONE + exp(-np.asarray(values, dtype=np.float32)))
 
 
 def tanh(values) -> np.ndarray:
@@ -131,9 +130,6 @@ def log(values) -> np.ndarray:
 
 def ordered_sum(values, axis: int = 0) -> np.ndarray:
     """The sum along ``axis`` added in index order (np.sum's order is the build's choice)."""
-    values = np.asarray(values)
-    if values.shape[axis] == 0:
-        return np.zeros(np.delete(values.shape, axis), dtype=values.dtype)
     return np.take(np.add.accumulate(values, axis=axis), -1, axis=axis)
 
 
@@ -181,14 +177,12 @@ def orthonormal_columns(matrix: np.ndarray) -> np.ndarray:
     order: LAPACK's blocked kernels differ between CPUs.
     """
     q = np.array(matrix, dtype=np.float64)
-    columns = q.shape[1]
-    for j in range(columns):
+    for j in range(q.shape[1]):
         column = q[:, j]
         q[:, j] = column / np.sqrt(ordered_sum(column * column))
-        if j + 1 < columns:
-            rest = q[:, j + 1 :]
-            projections = ordered_sum(q[:, j, None] * rest, axis=0)
-            q[:, j + 1 :] = rest - q[:, j, None] * projections
+        # Past the last column ``rest`` is empty and this changes nothing.
+        rest = q[:, j + 1 :]
+        q[:, j + 1 :] = rest - q[:, j, None] * ordered_sum(q[:, j, None] * rest, axis=0)
     return q
 
 
