@@ -92,10 +92,15 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
 
 
 @_jit
-def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row, next_cell, cell_tanh, next_hidden):
-    """One time step of one sample, as ``lstm.lstm_step`` computes it for a batch, into
-    ``gate_row`` (i, f, c, o), ``next_cell``, ``cell_tanh`` and ``next_hidden``. A zero input
-    or hidden value is skipped: its products are zeros that leave every sum unchanged."""
+def _lstm_step(input_row, weights, hiddens, cells, gates, cell_tanhs, t):
+    """Time step ``t`` of one sample, as ``lstm.lstm_step`` computes it for a batch: from
+    ``hiddens[t]`` and ``cells[t]`` into ``gates[t]`` (i, f, c, o), ``cell_tanhs[t]``,
+    ``cells[t + 1]`` and ``hiddens[t + 1]``. A zero input or hidden value is skipped: its
+    products are zeros that leave every sum unchanged."""
+    kernel, recurrent_kernel, bias, _, _ = weights
+    hidden = hiddens[t]
+    cell = cells[t]
+    gate_row = gates[t]
     units = recurrent_kernel.shape[0]
     gates_size = 4 * units
     zero = np.float32(0.0)
@@ -127,10 +132,10 @@ def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row
         output_gate[u] = _sigmoid(output_gate[u])
     for u in range(units):
         new_cell = forget_gate[u] * cell[u] + input_gate[u] * candidate[u]
-        next_cell[u] = new_cell
+        cells[t + 1, u] = new_cell
         squashed = _tanh(new_cell)
-        cell_tanh[u] = squashed
-        next_hidden[u] = output_gate[u] * squashed
+        cell_tanhs[t, u] = squashed
+        hiddens[t + 1, u] = output_gate[u] * squashed
 
 
 @_jit
@@ -150,25 +155,23 @@ def train_epochs(
     orders,
     batch_size,
     stateful,
-    kernel,
-    recurrent_kernel,
-    bias,
-    dense_kernel,
-    dense_bias,
+    weights,
     first_moments,
     second_moments,
     step,
     epoch_losses,
     epoch_accuracies,
 ):
-    """Train in place for ``len(orders)`` epochs (``orders[e]``: epoch e's sample order, the
-    Adam moments tuples shaped like the five weights), each epoch's mean loss and accuracy
-    into ``epoch_losses`` and ``epoch_accuracies``; return the Adam step count reached.
+    """Train the five ``weights`` (LSTMWeights.NAMES order) in place for ``len(orders)``
+    epochs (``orders[e]``: epoch e's sample order, the Adam moments shaped like the weights),
+    each epoch's mean loss and accuracy into ``epoch_losses`` and ``epoch_accuracies``;
+    return the Adam step count reached.
 
     Work that is exactly zero is skipped, leaving every result unchanged: products with a
     zero input or hidden value, the gradient of the initial state (unused), and the Adam
     update of a recurrent kernel that can never receive a gradient (one time step, state
     from zero) while its moments are zero."""
+    kernel, recurrent_kernel, bias, dense_kernel, dense_bias = weights
     samples, timesteps, features = inputs.shape
     units = recurrent_kernel.shape[0]
     gates_size = 4 * units
@@ -221,18 +224,7 @@ def train_epochs(
                 cells[0, :] = stream_cell[row]
                 # Forward through the time steps, keeping what backpropagation needs.
                 for t in range(timesteps):
-                    _lstm_step(
-                        inputs[sample, t],
-                        hiddens[t],
-                        cells[t],
-                        kernel,
-                        recurrent_kernel,
-                        bias,
-                        gates[t],
-                        cells[t + 1],
-                        cell_tanh[t],
-                        hiddens[t + 1],
-                    )
+                    _lstm_step(inputs[sample, t], weights, hiddens, cells, gates, cell_tanh, t)
                 if stateful:
                     stream_hidden[row] = hiddens[timesteps]
                     stream_cell[row] = cells[timesteps]

@@ -225,10 +225,8 @@ def lstm_step(
 ) -> tuple[np.ndarray, np.ndarray, GateActivations]:
     """One LSTM time step for a batch: inputs_t (n, features), hidden and cell (n, units) in;
     the new hidden and cell and the step's gates out. The gate pre-activations add the bias,
-    then each feature's, then each unit's contribution, in the compiled kernel's order."""
-    inputs_t = np.asarray(inputs_t, dtype=np.float32)
-    hidden = np.asarray(hidden, dtype=np.float32)
-    cell = np.asarray(cell, dtype=np.float32)
+    then each feature's, then each unit's contribution, in the compiled kernel's order.
+    All float32, as ``forward`` hands them over."""
     units = weights.recurrent_kernel.shape[0]
     gates = np.broadcast_to(weights.bias, (inputs_t.shape[0], 4 * units))
     for feature in range(inputs_t.shape[1]):
@@ -265,10 +263,8 @@ def forward(
     """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state,
     from ``state`` (hidden, cell), zeros if None; ``record`` gets each step's (h, c, gates)."""
     inputs = np.asarray(inputs, dtype=np.float32)
-    if state is None:
-        zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]), dtype=np.float32)
-        state = (zeros, zeros)
-    hidden, cell = (np.array(part, dtype=np.float32) for part in state)
+    zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]))
+    hidden, cell = (np.array(part, dtype=np.float32) for part in state or (zeros, zeros))
     for step in range(inputs.shape[1]):
         hidden, cell, gates = lstm_step(weights, inputs[:, step, :], hidden, cell)
         if record is not None:

@@ -84,7 +84,7 @@ def run_epochs(
             np.ascontiguousarray(orders[start:stop]),
             batch_size,
             stateful,
-            *state.weights.as_list(),
+            tuple(state.weights.as_list()),
             state.first_moments,
             state.second_moments,
             state.step,
