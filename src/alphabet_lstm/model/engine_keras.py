@@ -101,7 +101,8 @@ def train_keras(
     """Train with ``model.fit``; return the weights and per-epoch loss and accuracy.
     ``initial`` and ``orders`` (sample indices per epoch) replace Keras' initial weights and
     shuffle, so a run can start and batch exactly as a fast-engine run."""
-    keras = _import_keras()
+    _import_keras()
+    import keras  # imported by name: mypy takes a module's class as a base, not a variable's
     import tensorflow as tf
 
     # Op determinism is process-wide and only ever switched on; set before any op runs.
