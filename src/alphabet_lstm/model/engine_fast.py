@@ -92,6 +92,15 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
 
 
 @_jit
+def _transpose_into(target, source):
+    """target[j, i] = source[i, j], in place. Loops: numba's slice assignment ``target[:] =
+    source.T`` brings its broadcast error message, and with it libm's log10, into the kernel."""
+    for i in range(source.shape[0]):
+        for j in range(source.shape[1]):
+            target[j, i] = source[i, j]
+
+
+@_jit
 def _lstm_step(input_row, weights, hiddens, cells, gates, cell_tanhs, t):
     """Time step ``t`` of one sample, as ``lstm.lstm_step`` computes it for a batch: from
     ``hiddens[t]`` and ``cells[t]`` into ``gates[t]`` (i, f, c, o), ``cell_tanhs[t]``,
@@ -306,11 +315,11 @@ def train_epochs(
             if not recurrent_frozen:
                 _adam_update(recurrent_kernel, grad_recurrent, first_moments[1], second_moments[1], alpha)
                 if timesteps > 1:
-                    recurrent_kernel_by_gate[:] = recurrent_kernel.T
+                    _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
             _adam_update(bias, grad_bias, first_moments[2], second_moments[2], alpha)
             _adam_update(dense_kernel, grad_dense_kernel, first_moments[3], second_moments[3], alpha)
             _adam_update(dense_bias, grad_dense_bias, first_moments[4], second_moments[4], alpha)
-            dense_kernel_by_class[:] = dense_kernel.T
+            _transpose_into(dense_kernel_by_class, dense_kernel)
         epoch_losses[epoch] = loss_sum / samples
         epoch_accuracies[epoch] = correct / samples
     return step
