@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET
+from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
 from alphabet_lstm.model.lstm import (
     GateActivations,
     LSTMWeights,
@@ -19,7 +19,6 @@ from alphabet_lstm.model.lstm import (
     forward,
     ordered_sum,
 )
-from alphabet_lstm.model.querying import encode_runs
 
 # The label of a time step that holds zero-padding rather than a letter.
 PAD_LABEL = "pad"
@@ -77,8 +76,8 @@ def trace(
     labels: list[str] = []
     letter_index: list[int] = []
     for number, query in enumerate(queries):
-        # Encoded as evaluation encodes a query, as the model saw it in training.
-        step_inputs.extend(encode_runs(spec, [query])[0])
+        # Encoded by the encode stage's own functions, as the model saw it in training.
+        step_inputs.extend(shape_inputs(pad_left([query], spec.input_length), spec.layout)[0])
         pads = spec.input_length - len(query)
         fed = [ALPHABET[code] for code in query]
         # Which of the fed letters each place holds (-1 for padding): a stateful query is
