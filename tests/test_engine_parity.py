@@ -67,9 +67,7 @@ def train_fast(weights: LSTMWeights, dataset: EncodedDataset, *, epochs: int, ba
     """Weights, per-epoch losses and accuracies, and updates made by the fast engine."""
     state = training.EngineState.start(weights)
     orders = training.epoch_orders(samples=len(dataset.inputs), epochs=epochs, shuffle=False, seed=0)
-    losses, accuracies = training.run_epochs(
-        state, dataset.inputs, dataset.target_codes, orders, batch_size=batch_size, stateful=stateful
-    )
+    losses, accuracies = training.run_epochs(state, dataset, orders, batch_size=batch_size, stateful=stateful)
     return state.weights, losses, accuracies, state.step
 
 

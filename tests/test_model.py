@@ -95,10 +95,13 @@ def test_predict_follows_the_spec(keras_engine):
     np.testing.assert_array_equal(predict(weights, stateless, inputs), forward(weights, inputs)[0])
 
 
-def test_streams_need_whole_batches():
+def test_a_last_partial_batch_continues_only_the_streams_it_feeds():
+    inputs = encoded(sliding_patterns(1), "timesteps", 1)
     weights = random_weights(features=1, units=4, seed=0)
-    with pytest.raises(ValueError, match="25 samples"):
-        predict_in_streams(weights, np.zeros((25, 1, 1), dtype=np.float32), 2)
+    # Rows 5 and 6 continue streams 0 and 1, as they do when the second batch is whole.
+    np.testing.assert_array_equal(
+        predict_in_streams(weights, inputs[:7], 5), predict_in_streams(weights, inputs[:10], 5)[:7]
+    )
 
 
 def test_forward_continues_from_a_given_state():

@@ -121,8 +121,8 @@ def test_a_trace_can_continue_from_a_state():
 @pytest.mark.parametrize(
     "spec, letters, message",
     [
-        (STATEFUL, "", "at least one letter"),
-        (VARIABLE_LENGTH, "ABCDEF", "takes at most 5 letters; got 6"),
+        (STATEFUL, "", "the query is empty"),
+        (VARIABLE_LENGTH, "ABCDEF", "takes 1 to 5 letters; got 6"),
         (STATEFUL, "A1", "character '1' at position 2"),
     ],
 )

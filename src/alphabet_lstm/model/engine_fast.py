@@ -13,9 +13,6 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from alphabet_lstm.model import floatmath as fm
 
@@ -32,46 +29,24 @@ EPSILON = 1e-7
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 # The deterministic functions' arithmetic, written once in model.floatmath for numpy too.
-_exp_reduced = _jit(fm.exp_reduced)
+_exp = _jit(fm.exp)
 _tanh_ratio = _jit(fm.tanh_ratio)
 _log_of_mantissa = _jit(fm.log_of_mantissa)
-_power = _jit(fm.power)
-
-
-def _bitcast(source, target, llvm_type):
-    """An intrinsic: the ``target`` value whose bits are those of a ``source`` value."""
-
-    @intrinsic
-    def bitcast(typingctx, value):
-        if value != source:
-            return None
-
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], llvm_type)
-
-        return target(source), codegen
-
-    return bitcast
-
-
-# The float32 whose IEEE bits are an int32 (numpy: ``.view(np.float32)``), and the IEEE
-# bits of a float32 as an int32 (numpy: ``.view(np.int32)``).
-_float32_from_bits = _bitcast(types.int32, types.float32, ir.FloatType())
-_bits_of_float32 = _bitcast(types.float32, types.int32, ir.IntType(32))
 
 
 @_jit
-def _exp(value):
-    """``lstm.exp`` for one float32: clamped by comparisons, 2**n built by bitcasts."""
-    x = fm.EXP_LOWEST if value < fm.EXP_LOWEST else value
-    x = fm.EXP_HIGHEST if x > fm.EXP_HIGHEST else x
-    shifted, poly = _exp_reduced(x)
-    # numba widens int32 arithmetic to int64; the values fit, so the casts are exact.
-    power = np.int32(_bits_of_float32(shifted) - fm.ROUNDER_BITS)
-    half = np.int32(power >> 1)
-    first = _float32_from_bits(np.int32((half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS))
-    second = _float32_from_bits(np.int32((power - half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS))
-    return (poly * first) * second
+def _power(base, exponent):
+    """base ** exponent for an integer exponent >= 0 by repeated squaring: numba lowers
+    ``**`` to libm's pow, which glibc picks per CPU."""
+    result = 1.0
+    factor = base
+    remaining = exponent
+    while remaining > 0:
+        if remaining & 1:
+            result *= factor
+        factor *= factor
+        remaining >>= 1
+    return result
 
 
 @_jit
@@ -82,18 +57,13 @@ def _sigmoid(value):
 @_jit
 def _tanh(value):
     """``lstm.tanh`` for one float32."""
-    x = -fm.TANH_CLAMP if value < -fm.TANH_CLAMP else value
-    x = fm.TANH_CLAMP if x > fm.TANH_CLAMP else x
-    return value if abs(value) < fm.TANH_TINY else _tanh_ratio(x)
+    return value if abs(value) < fm.TANH_TINY else _tanh_ratio(value)
 
 
 @_jit
 def _log(value):
-    """``lstm.log`` for one float64."""
-    if not value > 0.0:
-        return -np.inf if value == 0.0 else np.nan
-    if value == np.inf:
-        return np.inf
+    """``lstm.log`` for one finite float64 > 0: the softmax sum, at least 1 (its largest
+    term is exp(0)), so none of lstm.log's special cases arise."""
     mantissa, exponent = math.frexp(value)
     if mantissa < fm.SQRT_HALF:
         mantissa = mantissa * 2.0
@@ -123,17 +93,23 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
 
 @_jit
 def _transpose_into(target, source):
-    """target[j, i] = source[i, j]: the kernels' copies the backward pass reads by column."""
+    """target[j, i] = source[i, j], in place. Loops: numba's slice assignment ``target[:] =
+    source.T`` brings its broadcast error message, and with it libm's log10, into the kernel."""
     for i in range(source.shape[0]):
         for j in range(source.shape[1]):
             target[j, i] = source[i, j]
 
 
 @_jit
-def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row, next_cell, cell_tanh, next_hidden):
-    """One time step of one sample, as ``lstm.lstm_step`` computes it for a batch, into
-    ``gate_row`` (i, f, c, o), ``next_cell``, ``cell_tanh`` and ``next_hidden``. A zero input
-    or hidden value is skipped: its products are zeros that leave every sum unchanged."""
+def _lstm_step(input_row, weights, hiddens, cells, gates, cell_tanhs, t):
+    """Time step ``t`` of one sample, as ``lstm.lstm_step`` computes it for a batch: from
+    ``hiddens[t]`` and ``cells[t]`` into ``gates[t]`` (i, f, c, o), ``cell_tanhs[t]``,
+    ``cells[t + 1]`` and ``hiddens[t + 1]``. A zero input or hidden value is skipped: its
+    products are zeros that leave every sum unchanged."""
+    kernel, recurrent_kernel, bias, _, _ = weights
+    hidden = hiddens[t]
+    cell = cells[t]
+    gate_row = gates[t]
     units = recurrent_kernel.shape[0]
     gates_size = 4 * units
     zero = np.float32(0.0)
@@ -165,10 +141,10 @@ def _lstm_step(input_row, hidden, cell, kernel, recurrent_kernel, bias, gate_row
         output_gate[u] = _sigmoid(output_gate[u])
     for u in range(units):
         new_cell = forget_gate[u] * cell[u] + input_gate[u] * candidate[u]
-        next_cell[u] = new_cell
+        cells[t + 1, u] = new_cell
         squashed = _tanh(new_cell)
-        cell_tanh[u] = squashed
-        next_hidden[u] = output_gate[u] * squashed
+        cell_tanhs[t, u] = squashed
+        hiddens[t + 1, u] = output_gate[u] * squashed
 
 
 @_jit
@@ -188,25 +164,23 @@ def train_epochs(
     orders,
     batch_size,
     stateful,
-    kernel,
-    recurrent_kernel,
-    bias,
-    dense_kernel,
-    dense_bias,
+    weights,
     first_moments,
     second_moments,
     step,
     epoch_losses,
     epoch_accuracies,
 ):
-    """Train in place for ``len(orders)`` epochs (``orders[e]``: epoch e's sample order, the
-    Adam moments tuples shaped like the five weights), each epoch's mean loss and accuracy
-    into ``epoch_losses`` and ``epoch_accuracies``; return the Adam step count reached.
+    """Train the five ``weights`` (LSTMWeights.NAMES order) in place for ``len(orders)``
+    epochs (``orders[e]``: epoch e's sample order, the Adam moments shaped like the weights),
+    each epoch's mean loss and accuracy into ``epoch_losses`` and ``epoch_accuracies``;
+    return the Adam step count reached.
 
     Work that is exactly zero is skipped, leaving every result unchanged: products with a
     zero input or hidden value, the gradient of the initial state (unused), and the Adam
     update of a recurrent kernel that can never receive a gradient (one time step, state
     from zero) while its moments are zero."""
+    kernel, recurrent_kernel, bias, dense_kernel, dense_bias = weights
     samples, timesteps, features = inputs.shape
     units = recurrent_kernel.shape[0]
     gates_size = 4 * units
@@ -222,13 +196,10 @@ def train_epochs(
     grad_bias = np.zeros_like(bias)
     grad_dense_kernel = np.zeros_like(dense_kernel)
     grad_dense_bias = np.zeros_like(dense_bias)
-    # Transposed copies for the two backward dot products (see the module docstring). The
+    # Transposed copies for the two backward dot products (docs/architecture.md). The
     # recurrent one is read only when a gradient flows back through time (timesteps > 1).
-    dense_kernel_by_class = np.zeros((classes, units), dtype=np.float32)
-    recurrent_kernel_by_gate = np.zeros((gates_size, units), dtype=np.float32)
-    _transpose_into(dense_kernel_by_class, dense_kernel)
-    if timesteps > 1:
-        _transpose_into(recurrent_kernel_by_gate, recurrent_kernel)
+    dense_kernel_by_class = np.ascontiguousarray(dense_kernel.T)
+    recurrent_kernel_by_gate = np.ascontiguousarray(recurrent_kernel.T)
 
     hiddens = np.zeros((timesteps + 1, units), dtype=np.float32)
     cells = np.zeros((timesteps + 1, units), dtype=np.float32)
@@ -262,30 +233,15 @@ def train_epochs(
                 cells[0, :] = stream_cell[row]
                 # Forward through the time steps, keeping what backpropagation needs.
                 for t in range(timesteps):
-                    _lstm_step(
-                        inputs[sample, t],
-                        hiddens[t],
-                        cells[t],
-                        kernel,
-                        recurrent_kernel,
-                        bias,
-                        gates[t],
-                        cells[t + 1],
-                        cell_tanh[t],
-                        hiddens[t + 1],
-                    )
+                    _lstm_step(inputs[sample, t], weights, hiddens, cells, gates, cell_tanh, t)
                 if stateful:
                     stream_hidden[row] = hiddens[timesteps]
                     stream_cell[row] = cells[timesteps]
                 # Dense softmax and the cross-entropy gradient (probabilities - one-hot).
                 _dense_logits(hiddens[timesteps], dense_kernel, dense_bias, logits)
                 target = target_codes[sample]
-                best = 0
-                largest = logits[0]
-                for c in range(1, classes):
-                    if logits[c] > largest:
-                        largest = logits[c]
-                        best = c
+                best = np.argmax(logits)
+                largest = logits[best]
                 for c in range(classes):
                     grad_logits[c] = _exp(logits[c] - largest)
                 total = zero

@@ -24,10 +24,13 @@ from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
-def _quiet_tensorflow() -> None:
-    """Silence TensorFlow's start-up lines unless the user set these variables."""
+def _import_keras():
+    """keras, TensorFlow's start-up lines silenced unless the user set these variables."""
     for name, value in QUIET_TENSORFLOW.items():
         os.environ.setdefault(name, value)
+    import keras
+
+    return keras
 
 
 def build_keras_model(
@@ -35,14 +38,11 @@ def build_keras_model(
 ):
     """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy unless
     ``compiled`` is False (a model only for prediction)."""
-    _quiet_tensorflow()
-    import keras
-    from keras import layers
-
+    keras = _import_keras()
     # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
     inputs = keras.Input(shape=(timesteps, features), batch_size=batch_size if stateful else None)
-    hidden = layers.LSTM(units, stateful=stateful)(inputs)
-    outputs = layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
+    hidden = keras.layers.LSTM(units, stateful=stateful)(inputs)
+    outputs = keras.layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
     model = keras.Model(inputs, outputs)
     if compiled:
         model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
@@ -101,8 +101,8 @@ def train_keras(
     """Train with ``model.fit``; return the weights and per-epoch loss and accuracy.
     ``initial`` and ``orders`` (sample indices per epoch) replace Keras' initial weights and
     shuffle, so a run can start and batch exactly as a fast-engine run."""
-    _quiet_tensorflow()
-    import keras
+    _import_keras()
+    import keras  # imported by name: mypy takes a module's class as a base, not a variable's
     import tensorflow as tf
 
     # Op determinism is process-wide and only ever switched on; set before any op runs.

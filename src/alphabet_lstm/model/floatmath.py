@@ -1,8 +1,8 @@
 """Deterministic float math: exp, log, sigmoid and tanh from IEEE operations only.
 
-Each function's arithmetic is written once, in a core that works on numpy arrays and on
-numba scalars alike: ``model.lstm`` calls the cores on arrays, ``model.engine_fast``
-compiles them, so both give the same floats on every CPU (docs/reproducibility.md).
+Each function's arithmetic is written once, for numpy arrays and numba scalars alike:
+``model.lstm`` calls it on arrays, ``model.engine_fast`` compiles it, so both give the same
+floats on every CPU (docs/reproducibility.md).
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ LOG_LN2_LOW = 1.90821492927058770002e-10
 LOG_SERIES = np.array([1.0 / (2 * k + 1) for k in range(11, 0, -1)])  # 1/23, 1/21, ..., 1/3
 
 
-def exp_reduced(x):
-    """For x clamped to [EXP_LOWEST, EXP_HIGHEST]: (shifted, poly) with e**x = poly * 2**n,
-    n held in the low bits of ``shifted``. Cody-Waite reduction and Cephes' polynomial."""
+def exp(x):
+    """e**x for float32 ``x`` (a numpy array, or a numba scalar): clamped, Cody-Waite
+    reduction, Cephes' polynomial, then 2**n as two powers of two built from their bits."""
+    x = np.minimum(np.maximum(x, EXP_LOWEST), EXP_HIGHEST)
     shifted = x * LOG2E + ROUNDER
     whole = shifted - ROUNDER
     reduced = (x - whole * LN2_HIGH) - whole * LN2_LOW
@@ -73,11 +74,19 @@ def exp_reduced(x):
     poly = poly * reduced + EXP_P3
     poly = poly * reduced + EXP_P4
     poly = poly * reduced + EXP_P5
-    return shifted, (poly * squared + reduced) + ONE
+    poly = (poly * squared + reduced) + ONE
+    # np.float32(...) and np.int32(...) keep the types numba would widen (a scalar's view
+    # needs a numpy scalar there); for arrays they are casts to the types already held.
+    power = np.int32(np.float32(shifted).view(np.int32) - ROUNDER_BITS)
+    half = np.int32(power >> 1)
+    first = np.int32((half + FLOAT32_BIAS) << FLOAT32_MANTISSA_BITS).view(np.float32)
+    second = np.int32((power - half + FLOAT32_BIAS) << FLOAT32_MANTISSA_BITS).view(np.float32)
+    return (poly * first) * second
 
 
-def tanh_ratio(x):
-    """Eigen's rational approximation for x clamped to [-TANH_CLAMP, TANH_CLAMP]."""
+def tanh_ratio(value):
+    """Eigen's rational approximation of tanh(value), the value clamped to +-TANH_CLAMP."""
+    x = np.minimum(np.maximum(value, -TANH_CLAMP), TANH_CLAMP)
     x2 = x * x
     numerator = x2 * TANH_ALPHA_13 + TANH_ALPHA_11
     numerator = x2 * numerator + TANH_ALPHA_9
@@ -101,17 +110,3 @@ def log_of_mantissa(mantissa, exponent):
         series = series * s2 + LOG_SERIES[index]
     twice = s + s
     return exponent * LOG_LN2_HIGH + ((twice + twice * (s2 * series)) + exponent * LOG_LN2_LOW)
-
-
-def power(base, exponent):
-    """base ** exponent for an integer exponent >= 0 by repeated squaring: numba lowers
-    ``**`` to libm's pow, which glibc picks per CPU."""
-    result = 1.0
-    factor = base
-    remaining = exponent
-    while remaining > 0:
-        if remaining & 1:
-            result *= factor
-        factor *= factor
-        remaining >>= 1
-    return result

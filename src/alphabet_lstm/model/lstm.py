@@ -100,30 +100,20 @@ class LSTMWeights:
 # --- Deterministic arithmetic (model.floatmath) ---------------------------------------------
 def exp(values) -> np.ndarray:
     """e**x in float32, the same bits on every CPU. At most 1 ulp from the exact value."""
-    x = np.clip(np.asarray(values, dtype=np.float32), fm.EXP_LOWEST, fm.EXP_HIGHEST)
-    shifted, poly = fm.exp_reduced(x)
-    # 2**n as two powers of two (each a normal float32), so results down to the smallest
-    # subnormal round once.
-    power = shifted.view(np.int32) - fm.ROUNDER_BITS
-    half = power >> 1
-    first = ((half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS).view(np.float32)
-    second = ((power - half + fm.FLOAT32_BIAS) << fm.FLOAT32_MANTISSA_BITS).view(np.float32)
     with np.errstate(over="ignore"):
-        return (poly * first) * second
+        return fm.exp(np.asarray(values, dtype=np.float32))
 
 
 def sigmoid(values) -> np.ndarray:
     """1 / (1 + e**-x) in float32; exp overflows to inf for x < -88.7 and 1 / inf is 0."""
-    x = np.asarray(values, dtype=np.float32)
-    return fm.ONE / (fm.ONE + exp(-x))
+    return fm.ONE / (fm.ONE + exp(-np.asarray(values, dtype=np.float32)))
 
 
 def tanh(values) -> np.ndarray:
     """tanh in float32 by Eigen's rational approximation (TensorFlow's CPU tanh): +-1
     beyond the clamp, x itself near 0; within 6.4 ulp of the exact value."""
     value = np.asarray(values, dtype=np.float32)
-    x = np.clip(value, -fm.TANH_CLAMP, fm.TANH_CLAMP)
-    return np.where(np.abs(value) < fm.TANH_TINY, value, fm.tanh_ratio(x))
+    return np.where(np.abs(value) < fm.TANH_TINY, value, fm.tanh_ratio(value))
 
 
 def log(values) -> np.ndarray:
@@ -140,9 +130,6 @@ def log(values) -> np.ndarray:
 
 def ordered_sum(values, axis: int = 0) -> np.ndarray:
     """The sum along ``axis`` added in index order (np.sum's order is the build's choice)."""
-    values = np.asarray(values)
-    if values.shape[axis] == 0:
-        return np.zeros(np.delete(values.shape, axis), dtype=values.dtype)
     return np.take(np.add.accumulate(values, axis=axis), -1, axis=axis)
 
 
@@ -190,14 +177,12 @@ def orthonormal_columns(matrix: np.ndarray) -> np.ndarray:
     order: LAPACK's blocked kernels differ between CPUs.
     """
     q = np.array(matrix, dtype=np.float64)
-    columns = q.shape[1]
-    for j in range(columns):
+    for j in range(q.shape[1]):
         column = q[:, j]
         q[:, j] = column / np.sqrt(ordered_sum(column * column))
-        if j + 1 < columns:
-            rest = q[:, j + 1 :]
-            projections = ordered_sum(q[:, j, None] * rest, axis=0)
-            q[:, j + 1 :] = rest - q[:, j, None] * projections
+        # Past the last column ``rest`` is empty and this changes nothing.
+        rest = q[:, j + 1 :]
+        q[:, j + 1 :] = rest - q[:, j, None] * ordered_sum(q[:, j, None] * rest, axis=0)
     return q
 
 
@@ -240,10 +225,8 @@ def lstm_step(
 ) -> tuple[np.ndarray, np.ndarray, GateActivations]:
     """One LSTM time step for a batch: inputs_t (n, features), hidden and cell (n, units) in;
     the new hidden and cell and the step's gates out. The gate pre-activations add the bias,
-    then each feature's, then each unit's contribution, in the compiled kernel's order."""
-    inputs_t = np.asarray(inputs_t, dtype=np.float32)
-    hidden = np.asarray(hidden, dtype=np.float32)
-    cell = np.asarray(cell, dtype=np.float32)
+    then each feature's, then each unit's contribution, in the compiled kernel's order.
+    All float32, as ``forward`` hands them over."""
     units = weights.recurrent_kernel.shape[0]
     gates = np.broadcast_to(weights.bias, (inputs_t.shape[0], 4 * units))
     for feature in range(inputs_t.shape[1]):
@@ -280,10 +263,8 @@ def forward(
     """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state,
     from ``state`` (hidden, cell), zeros if None; ``record`` gets each step's (h, c, gates)."""
     inputs = np.asarray(inputs, dtype=np.float32)
-    if state is None:
-        zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]), dtype=np.float32)
-        state = (zeros, zeros)
-    hidden, cell = (np.array(part, dtype=np.float32) for part in state)
+    zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]))
+    hidden, cell = (np.array(part, dtype=np.float32) for part in state or (zeros, zeros))
     for step in range(inputs.shape[1]):
         hidden, cell, gates = lstm_step(weights, inputs[:, step, :], hidden, cell)
         if record is not None:
@@ -293,13 +274,16 @@ def forward(
 
 def predict_in_streams(weights: LSTMWeights, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     """Stateful prediction as Keras does it: row j of each batch continues row j's state of
-    the batch before, from zeros (at batch size 1 the whole data set is one stream)."""
-    if len(inputs) % batch_size != 0:
-        raise ValueError(f"{len(inputs)} samples cannot be split into stateful batches of {batch_size}")
+    the batch before, from zeros (at batch size 1 the whole data set is one stream). A last,
+    partial batch (a query's letters, not a data set: params.yaml refuses those) continues
+    only the streams it feeds."""
     state = None
     outputs = []
     for start in range(0, len(inputs), batch_size):
-        probabilities, state = forward(weights, inputs[start : start + batch_size], state)
+        batch = inputs[start : start + batch_size]
+        if state is not None:
+            state = (state[0][: len(batch)], state[1][: len(batch)])
+        probabilities, state = forward(weights, batch, state)
         outputs.append(probabilities)
     return np.concatenate(outputs)
 

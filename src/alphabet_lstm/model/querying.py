@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
-from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, predict_in_streams
 
 
 def encode_runs(spec: ModelSpec, runs: Sequence[Sequence[int]]) -> np.ndarray:
@@ -37,13 +37,4 @@ def query_probabilities(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[i
     (letter i in stream i mod batch_size), so A..K gets evaluation's answer for K."""
     if not spec.stateful:
         return next_letter_probabilities(weights, spec, codes)[0]
-    streams = spec.batch_size
-    state: tuple[np.ndarray, np.ndarray] | None = None
-    probabilities = np.zeros((0, 0))
-    for start in range(0, len(codes), streams):
-        batch = [[code] for code in codes[start : start + streams]]
-        if state is not None and len(batch) < streams:
-            # A last, partial batch: only the streams it feeds.
-            state = (state[0][: len(batch)], state[1][: len(batch)])
-        probabilities, state = forward(weights, encode_runs(spec, batch), state)
-    return probabilities[-1]
+    return predict_in_streams(weights, encode_runs(spec, [[code] for code in codes]), spec.batch_size)[-1]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET, letters_to_codes, pad_left, shape_inputs
+from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
 from alphabet_lstm.model.lstm import (
     GateActivations,
     LSTMWeights,
@@ -67,14 +67,10 @@ def trace(
     """h, c and the gate activations at every time step of ``letters`` (a string or codes).
 
     A stateful model is fed them one at a time, the state carried from ``state`` (a reset if
-    None); a stateless one takes them as one left-padded query of at most ``input_length``.
+    None); a stateless one takes them as one left-padded query. Letters are checked as a
+    query; codes come from a checked query or a data set's patterns.
     """
-    # Codes come from the checked query or a data set's patterns: they are not checked again.
-    codes = letters_to_codes(letters.upper()) if isinstance(letters, str) else [int(code) for code in letters]
-    if not codes:
-        raise ValueError("trace needs at least one letter")
-    if not spec.stateful and len(codes) > spec.input_length:
-        raise ValueError(f"framing {spec.framing} takes at most {spec.input_length} letters; got {len(codes)}")
+    codes = spec.query_codes(letters) if isinstance(letters, str) else [int(code) for code in letters]
     queries = [[code] for code in codes] if spec.stateful else [codes]
     step_inputs: list[np.ndarray] = []
     labels: list[str] = []

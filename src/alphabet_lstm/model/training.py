@@ -57,8 +57,7 @@ def epoch_orders(*, samples: int, epochs: int, shuffle: bool, seed: int) -> np.n
 
 def run_epochs(
     state: EngineState,
-    inputs: np.ndarray,
-    target_codes: np.ndarray,
+    dataset: EncodedDataset,
     orders: np.ndarray,
     *,
     batch_size: int,
@@ -73,8 +72,8 @@ def run_epochs(
     epochs = len(orders)
     losses = np.zeros(epochs, dtype=np.float64)
     accuracies = np.zeros(epochs, dtype=np.float64)
-    inputs = np.ascontiguousarray(inputs, dtype=np.float32)
-    target_codes = np.ascontiguousarray(target_codes, dtype=np.int64)
+    inputs = np.ascontiguousarray(dataset.inputs, dtype=np.float32)
+    target_codes = np.ascontiguousarray(dataset.target_codes, dtype=np.int64)
     done, chunk = 0, 1
     while done < epochs:
         start, stop = done, min(epochs, done + chunk)
@@ -85,11 +84,7 @@ def run_epochs(
             np.ascontiguousarray(orders[start:stop]),
             batch_size,
             stateful,
-            state.weights.kernel,
-            state.weights.recurrent_kernel,
-            state.weights.bias,
-            state.weights.dense_kernel,
-            state.weights.dense_bias,
+            tuple(state.weights.as_list()),
             state.first_moments,
             state.second_moments,
             state.step,
@@ -134,24 +129,14 @@ def train(
     """Train one framing at one seed with the chosen engine. The Keras engine draws its own
     start and orders unless ``shared_start`` hands it the fast engine's (same start, same
     batches: the benchmark's paired comparison)."""
-    batch_size = framing.resolved_batch_size
+    batch_size, stateful = framing.resolved_batch_size, framing.stateful
     started = time.perf_counter()
-    initial: LSTMWeights | None = None
-    orders: np.ndarray | None = None
-    if engine == "fast" or shared_start:
-        initial = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
-        orders = epoch_orders(samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed)
+    initial = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
+    orders = epoch_orders(samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed)
     if engine == "fast":
-        assert initial is not None and orders is not None
         state = EngineState.start(initial)
         losses, accuracies = run_epochs(
-            state,
-            dataset.inputs,
-            dataset.target_codes,
-            orders,
-            batch_size=batch_size,
-            stateful=framing.stateful,
-            on_progress=on_progress,
+            state, dataset, orders, batch_size=batch_size, stateful=stateful, on_progress=on_progress
         )
         weights = state.weights
     else:
@@ -163,11 +148,11 @@ def train(
             units=framing.units,
             epochs=framing.epochs,
             batch_size=batch_size,
-            stateful=framing.stateful,
+            stateful=stateful,
             shuffle=framing.shuffle,
             seed=seed,
-            initial=initial,
-            orders=orders,
+            initial=initial if shared_start else None,
+            orders=orders if shared_start else None,
             on_progress=on_progress,
         )
     return TrainingResult(weights, losses, accuracies, time.perf_counter() - started)
