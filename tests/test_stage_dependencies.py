@@ -161,3 +161,12 @@ def test_generate_and_encode_outputs_change_exactly_when_their_datasets_file_doe
             changed = {name for name in baseline[stage] if outputs[stage][name] != baseline[stage][name]}
             assert changed == ({framing} if entry_changed else set()), (stage, dotted)
     assert {"dataset", "layout", "batch_size", "epochs", "units", "stateful", "shuffle"} <= tested_keys
+
+
+def test_dvc_parses_its_yaml_files_in_c():
+    """DVC reads dvc.lock, dvc.yaml and params.yaml with ruamel's YAML(typ="safe"): without
+    ruamel.yaml.clib that is pure Python, a quarter of DVC's own CPU in `dvc exp run`."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.main import CParser
+
+    assert CParser is not None and YAML(typ="safe").Parser is CParser, "pip install ruamel.yaml.clib"
