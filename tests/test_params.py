@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dvc.utils.serialize import load_yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -493,12 +494,15 @@ def test_a_key_written_twice_is_refused(tmp_path):
     ]
 
 
-def test_only_true_and_false_are_booleans(tmp_path):
+@pytest.mark.parametrize("directive", ["", "%YAML 1.1\n---\n"])
+def test_only_true_and_false_are_booleans(tmp_path, directive):
     # YAML 1.1 (plain PyYAML) reads yes/on as true; DVC reads params.yaml as YAML 1.2, where
-    # they are text. The schema follows DVC, so both see the same value.
+    # they are text, and with its C parser even under a %YAML 1.1 line. The schema follows
+    # DVC, so both see the same value.
     text = PARAMS_PATH.read_text()
     path = tmp_path / "params.yaml"
-    path.write_text(text.replace("    shuffle: true\n", "    shuffle: yes\n", 1))
+    path.write_text(directive + text.replace("    shuffle: true\n", "    shuffle: yes\n", 1))
+    assert load_yaml(path)["framings"]["one_char"]["shuffle"] == "yes"  # as DVC reads it
     with pytest.raises(ParamsError) as caught:
         load_params(path)
     assert caught.value.problems == ["framings.one_char.shuffle: got 'yes'; Input should be a valid boolean"]

@@ -229,9 +229,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ParamsError([f"not UTF-8 text: {error}"], str(path)) from None
     except OSError as error:
         raise ParamsError([f"cannot be read: {error.strerror or error}"], str(path)) from None
-    # ruamel.yaml reads YAML 1.2 as DVC does (yes/on are text) and refuses a key written twice;
-    # its C loader reads YAML 1.1, hence pure.
-    reader = YAML(typ="safe", pure=True)
+    # ruamel.yaml reads YAML 1.2 (yes/on are text) and refuses a key written twice; its C
+    # loader is the one DVC reads params.yaml with, so both read a file the same way.
+    reader = YAML(typ="safe")
     try:
         raw = reader.load(text)
     except DuplicateKeyError as error:
