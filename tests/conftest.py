@@ -302,6 +302,7 @@ def copy_with_store(source: Path, destination: Path) -> Path:
                     f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
                     (old, new, old),
                 )
+        assert old not in "\n".join(connection.iterdump()), f"the copied store still names {old}"
     for path in (destination / "mlartifacts").rglob("*"):
         if path.is_file() and old.encode() in (content := path.read_bytes()):
             path.write_bytes(content.replace(old.encode(), new.encode()))
