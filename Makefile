@@ -29,9 +29,10 @@ run: $(STAMP)
 
 # The whole suite, as CI runs it, on every core (pytest-xdist). Each module runs on one worker
 # (--dist loadscope), so a module's fixtures are built once; the set-ups several modules share
-# are built once for all workers (tests/conftest.py).
+# are built once for all workers (tests/conftest.py), which also hands out the costliest
+# modules first (--no-loadscope-reorder keeps its order), so that the workers end together.
 test: lint
-	$(BIN)/python -m pytest -n auto --dist loadscope
+	$(BIN)/python -m pytest -n auto --dist loadscope --no-loadscope-reorder
 
 # The inner loop: the lint and type checks, then the unit tier only (no process, pipeline,
 # server or TensorFlow). One process: the workers' start-up would cost what they save here.

@@ -6,6 +6,8 @@ import contextlib
 import io
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -273,16 +275,45 @@ def reproduce_team_clone(root: Path) -> None:
 @pytest.fixture(scope="session")
 def team_reproduced(built_once) -> Path:
     """The two-framing team clone after `dvc repro` and the commit docs/team.md asks for,
-    built once for test_team, test_s3 and test_log_robustness. Read-only: each takes
-    ``own_team_checkout`` of it (a copy whose `dvc repro` logs to a store of its own)."""
+    built once for the team, S3, log and fault tests (test_pipeline compares its outputs with
+    the reproduced clone's). Read-only: each takes ``own_team_checkout`` of it (a copy with a
+    store of its own) or ``copy_of_shared``."""
     return built_once("team_reproduced", reproduce_team_clone)
 
 
+def copy_with_store(source: Path, destination: Path) -> Path:
+    """A copy of a shared set-up and its DVC cache with its embedded MLflow store and the log
+    stage's record, the store moved to the copy: every path naming the source's folder, in the
+    store's tables and in its artifacts, names the copy's. The store the copy's own log stage
+    would write, without the half minute that costs; DVC's .dvc/tmp stays behind."""
+
+    def ignored(folder: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(folder).name == ".dvc" else []
+
+    with commands_serialized_in(source):
+        shutil.copytree(source, destination, symlinks=True, ignore=ignored)
+    old, new = str(source.resolve()), str(destination.resolve())
+    with contextlib.closing(sqlite3.connect(destination / "mlflow.db")) as connection, connection:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in [row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')]:
+                connection.execute(
+                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                    f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
+                    (old, new, old),
+                )
+        assert old not in "\n".join(connection.iterdump()), f"the copied store still names {old}"
+    for path in (destination / "mlartifacts").rglob("*"):
+        if path.is_file() and old.encode() in (content := path.read_bytes()):
+            path.write_bytes(content.replace(old.encode(), new.encode()))
+    return destination
+
+
 def own_team_checkout(team_reproduced: Path, destination: Path, env: dict | None = None) -> Path:
-    """A copy of the shared team clone whose `dvc repro` (the log stage only: the trainings
-    come with the copied DVC cache) logged into a store of its own, and whose dvc.lock is
-    committed again if that changed it, as a teammate would."""
-    root = copy_of_shared(team_reproduced, destination)
+    """A copy of the shared team clone with a store of its own (``copy_with_store``), after a
+    `dvc repro` that finds everything up to date, and whose dvc.lock is committed again if the
+    repro changed it, as a teammate would."""
+    root = copy_with_store(team_reproduced, destination)
     run(["dvc", "repro"], root, env)
     if run(["git", "status", "--porcelain"], root, env).stdout:
         run(["git", "add", "dvc.lock", "metrics"], root, env)
@@ -322,6 +353,37 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.system)
         if not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(TIME_LIMITS[tier(item)]))
+    items[:] = costliest_modules_first(items)
+
+
+# A rough cost in seconds: of a module's set-up (a server, a clone, a cluster: a fixture of
+# module or session scope), and of a test by its tier (a system test talks to a server or a
+# browser, a pipeline test runs DVC, a stage or TensorFlow, a unit test runs in process).
+SET_UP_SECONDS = 30.0
+TIER_SECONDS = {"system": 10.0, "pipeline": 4.0, "unit": 0.05}
+
+
+def costliest_modules_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The tests, module by module, the costliest module first (each module's tests in their
+    own order).
+
+    `make test` hands a whole module to a pytest-xdist worker (--dist loadscope), in this
+    order (--no-loadscope-reorder): a costly module handed out last would run alone on one
+    worker while the other waits, so the short ones come last and the workers end together.
+    """
+    cost: dict[str, float] = {}
+    set_ups: dict[str, set[str]] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        cost[module] = cost.get(module, 0.0) + TIER_SECONDS[tier(item)]
+        fixtures = getattr(item, "_fixtureinfo", None)
+        for name, definitions in fixtures.name2fixturedefs.items() if fixtures else ():
+            # Ours only (a plugin's fixtures have no base id), of module or session scope.
+            if definitions[-1].baseid and definitions[-1].scope in ("module", "session"):
+                set_ups.setdefault(module, set()).add(name)
+    for module, names in set_ups.items():
+        cost[module] += SET_UP_SECONDS * len(names)
+    return sorted(items, key=lambda item: -cost[item.nodeid.split("::")[0]])
 
 
 @pytest.hookimpl(wrapper=True)

@@ -3,8 +3,8 @@ one line says what happened, nothing half-written is left, and the recovery note
 prints is true: running exactly the commands it names gives back every output,
 byte-identical, and the next `dvc repro` completes with the workspace at the baseline.
 
-The clone is test_team's two-framing cut on the small-epoch profile, reproduced once and
-committed as docs/team.md asks (dvc.lock and metrics/ in git).
+The clone is a copy of the suite's two-framing team clone (small-epoch profile), reproduced
+once and committed as docs/team.md asks (dvc.lock and metrics/ in git).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import EVALUATE_ONE_CHAR, descendants, pipeline_env, run, stages_run
-from team_helpers import output_files, team_clone
+from conftest import EVALUATE_ONE_CHAR, descendants, own_team_checkout, pipeline_env, run, stages_run
+from team_helpers import output_files
 
 pytestmark = pytest.mark.pipeline
 
@@ -37,12 +37,10 @@ UP_TO_DATE = "Data and pipelines are up to date."
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory) -> Path:
-    root = team_clone(tmp_path_factory.mktemp("faults-stages") / "repo")
-    run(["dvc", "repro"], root)
-    run(["git", "add", "dvc.lock", "metrics"], root)
-    run(["git", "commit", "-q", "-m", "Reproduce"], root)
-    return root
+def baseline(tmp_path_factory, team_reproduced: Path) -> Path:
+    """The module's own copy of the shared team clone (its tests change it), logged to a
+    store of its own."""
+    return own_team_checkout(team_reproduced, tmp_path_factory.mktemp("faults-stages") / "repo")
 
 
 def workspace_files(root: Path) -> dict[str, bytes]:

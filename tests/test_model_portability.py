@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, VENV_BIN, alphabet_lstm, copy_of_shared, run, wait_until_served
+from conftest import REPO_ROOT, VENV_BIN, alphabet_lstm, copy_with_store, run, wait_until_served
 
 pytestmark = pytest.mark.e2e
 
@@ -115,8 +115,8 @@ def clean_env(extra: dict | None = None) -> dict:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, reproduced_clone: Path) -> Path:
     """A clone with stateful_b5 beside the study's framings, after `dvc repro` (a copy of the
-    shared reproduced clone: only stateful_b5 is trained, and everything logged)."""
-    root = copy_of_shared(reproduced_clone, tmp_path_factory.mktemp("portable") / "repo")
+    shared reproduced clone with its store: only stateful_b5 is trained and logged)."""
+    root = copy_with_store(reproduced_clone, tmp_path_factory.mktemp("portable") / "repo")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["framings"][BATCH_FIVE] = {**params["framings"]["stateful"], "batch_size": 5}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import make_clone, pipeline_env, run
+from conftest import copy_of_shared, pipeline_env, run
 
 pytestmark = pytest.mark.e2e
 
@@ -49,10 +49,9 @@ def training_started(session_id: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def trained_clone(tmp_path_factory) -> Path:
-    root = make_clone(tmp_path_factory.mktemp("robust") / "repo")
-    run(["dvc", "repro", STAGE], root)
-    return root
+def trained_clone(reproduced_clone: Path, tmp_path_factory) -> Path:
+    """The module's own copy of the shared reproduced clone, where STAGE has run."""
+    return copy_of_shared(reproduced_clone, tmp_path_factory.mktemp("robust") / "repo")
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
