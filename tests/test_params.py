@@ -690,6 +690,14 @@ def near_valid_params(draw):
     return raw
 
 
+def test_a_grid_value_with_keys_of_mixed_types_is_a_params_error():
+    # Found by the property test below: such a mapping's keys cannot be sorted to compare values.
+    raw = yaml.safe_load(PARAMS_PATH.read_text())
+    raw["sweeps"]["one_char_budget"]["grid"]["epochs"] = [{"all": None, 0: None}, 1000]
+    with pytest.raises(ParamsError, match=r"grid\[epochs=\{all: null, 0: null\}.*Input should be a valid integer"):
+        parse_params(raw)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(near_valid_params())
 def test_any_params_validate_or_raise_params_error(raw):

@@ -130,14 +130,22 @@ def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
     return problems
 
 
+def _comparable(value: object) -> str:
+    """A grid value as text that is equal for equal values: JSON sorts a mapping's keys, so the
+    same dataset written in another order is the same value."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except TypeError:  # keys of mixed types cannot be sorted; the schema refuses them anyway
+        return repr(value)
+
+
 def _grid_points(prefix: str, sweep: SweepParams, base: FramingParams) -> tuple[list[GridPoint], list[str]]:
     """Every grid point typed as a framing of its own (each problem's path inside it), or the
     problems: an unknown grid key or a value no framing takes is a problem of the points that have it."""
-    # JSON sorts a mapping's keys: the same dataset written in another order is the same value.
     problems = [
         f"{prefix}.grid.{key}: got {_show(values)}; allowed: distinct values"
         for key, values in sweep.grid.items()
-        if len({json.dumps(value, sort_keys=True) for value in values}) != len(values)
+        if len({_comparable(value) for value in values}) != len(values)
     ]
     if problems:
         return [], problems
