@@ -84,14 +84,19 @@ def stale_listings(store: HashFileDB, bad: set[str]) -> set[str]:
 def problems(
     store: HashFileDB, needed: dict[str, list[str]], damaged: dict[str, str], missing: set[str], where: str
 ) -> list[str]:
-    """One line per workspace path whose object is damaged or missing in ``store``."""
-    lines = []
-    for oid, digest in sorted(damaged.items()):
-        for path in needed.get(oid, ["(no output of this checkout)"]):
-            lines.append(f"damaged in {where}: {path} (object {store.oid_to_path(oid)} has md5 {digest})")
-    for oid in sorted(missing):
-        lines.extend(f"missing in {where}: {path} (object {store.oid_to_path(oid)})" for path in needed[oid])
-    return lines
+    """One line per workspace path whose object is damaged or missing in ``store``, in the
+    order of the paths (an object's md5 changes with its content: it would reorder them)."""
+    damaged_lines = [
+        (path, f"damaged in {where}: {path} (object {store.oid_to_path(oid)} has md5 {digest})")
+        for oid, digest in damaged.items()
+        for path in needed.get(oid, ["(no output of this checkout)"])
+    ]
+    missing_lines = [
+        (path, f"missing in {where}: {path} (object {store.oid_to_path(oid)})")
+        for oid in missing
+        for path in needed[oid]
+    ]
+    return [line for _, line in sorted(damaged_lines)] + [line for _, line in sorted(missing_lines)]
 
 
 def verify(repo: Repo, remote: str | None) -> tuple[HashFileDB, list[str], set[str]]:
