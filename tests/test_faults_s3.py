@@ -135,6 +135,13 @@ def owner_with_remote(team_reproduced: Path, root: Path, moto: MotoServer, bucke
     return root
 
 
+def pushed_owner(team_reproduced: Path, root: Path, moto: MotoServer, bucket: str) -> Path:
+    """owner_with_remote, with every output pushed to its bucket."""
+    owner = owner_with_remote(team_reproduced, root, moto, bucket)
+    run(["dvc", "push"], owner, fault_env())
+    return owner
+
+
 def kill_push_halfway(owner: Path, moto: MotoServer, bucket: str) -> None:
     # One upload at a time, so that the kill lands between two of them.
     push = subprocess.Popen(
@@ -223,8 +230,7 @@ def test_an_object_damaged_or_deleted_on_the_remote_fails_the_pull_naming_it_and
     moto: MotoServer, team_reproduced: Path, tmp_path: Path
 ):
     env, bucket = fault_env(), "faults-remote-objects"
-    owner = owner_with_remote(team_reproduced, tmp_path / "owner", moto, bucket)
-    run(["dvc", "push"], owner, env)
+    owner = pushed_owner(team_reproduced, tmp_path / "owner", moto, bucket)
     owners = output_files(owner)
     client = bucket_client(moto.url)
 
@@ -305,8 +311,7 @@ def test_a_cache_object_damaged_locally_is_found_and_dvc_fetch_restores_it(
     moto: MotoServer, team_reproduced: Path, tmp_path: Path
 ):
     env, bucket = fault_env(), "faults-local-cache"
-    owner = owner_with_remote(team_reproduced, tmp_path / "owner", moto, bucket)
-    run(["dvc", "push"], owner, env)
+    owner = pushed_owner(team_reproduced, tmp_path / "owner", moto, bucket)
     cached, outputs = cached_objects(owner), output_files(owner)
     patterns = "data/patterns/one_char.json"
     cache_file = owner / ".dvc" / "cache" / object_key((owner / patterns).read_bytes())

@@ -232,9 +232,10 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
         # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.
         staging.mkdir()
         for name, data in files.items():
-            if Path(name).is_absolute() or ".." in Path(name).parts or not Path(name).parts:
+            relative = Path(name)
+            if relative.is_absolute() or ".." in relative.parts or not relative.parts:
                 raise ValueError(f"file {name!r} must be a relative path inside the directory")
-            target = staging / name
+            target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if out_dir.exists():

@@ -10,6 +10,7 @@ is read back from a folder instead of drawn again (the same bytes, in millisecon
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -77,14 +78,25 @@ def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
     every project module loaded, a superset of what the drawing runs that costs no parse
     (nor, from importlib.metadata, any import of matplotlib when every figure is cached)."""
     digest = hashlib.sha256()
-    for part in (draw.__qualname__, version("matplotlib")):
+    for part in (draw.__qualname__, _matplotlib_version()):
         digest.update(part.encode() + b"\0")
     for name, module in sorted(sys.modules.items()):
         source = getattr(module, "__file__", None)
         if name.startswith("alphabet_lstm") and source:
-            digest.update(name.encode() + b"\0" + Path(source).read_bytes() + b"\0")
+            digest.update(name.encode() + b"\0" + _source_digest(source))
     digest.update(pickle.dumps((args, sorted(kwargs.items())), protocol=5))
     return digest.hexdigest()
+
+
+# A report keys some dozens of figures: each source file and the version are read once.
+@functools.cache
+def _source_digest(path: str) -> bytes:
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+@functools.cache
+def _matplotlib_version() -> str:
+    return version("matplotlib")
 
 
 def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
