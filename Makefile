@@ -13,7 +13,7 @@ UV_VERSION := 0.13.9
 # Stages run `python -m alphabet_lstm.stages...`: the venv must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast lint study sweep readme benchmark deps verify-objects setup mlflow-ui clean-venv
+.PHONY: run test test-fast lint study sweep readme benchmark verify-objects setup mlflow-ui clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,11 +56,6 @@ study: $(STAMP)
 SWEEP ?=
 sweep: $(STAMP)
 	dvc repro sweeps/dvc.yaml$(if $(SWEEP),:sweep_log@$(SWEEP))
-
-# dvc.yaml's code deps from the stages' imports (after a change of imports; a test checks them).
-deps: $(STAMP)
-	$(BIN)/python tools/stage_deps.py --write dvc.yaml
-	$(BIN)/python tools/stage_deps.py --write sweeps/dvc.yaml
 
 # Files of this checkout whose objects are missing (on the remote REMOTE) or do not match their
 # md5 name, by workspace path (DVC 3 has no fsck): `make verify-objects REMOTE=team`; REPAIR=1

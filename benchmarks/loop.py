@@ -41,7 +41,7 @@ STUDY_SEEDS = "seeds=[7,8,9,10,11,12,13,14,15,16]"
 PORT_UPDATES = 1000  # updates per short port training, scaled to the framing's epochs
 # The breakdown's columns: DVC's set-up, the stages (foreach stages summed), DVC's work
 # between stages, and the end (after the last stage: an experiment's commit).
-COLUMNS = ("set-up", "validate", "generate", "encode", "train", "evaluate", "report", "log", "between", "end")
+COLUMNS = ("set-up", "code", "validate", "generate", "encode", "train", "evaluate", "report", "log", "between", "end")
 # Issue 28's targets, as (figure, how it compares with the yardstick, the bound).
 TARGETS = {
     "repro after a batch size change": "<= 1/6 of the port's one_char",
@@ -190,7 +190,7 @@ def report(results: dict) -> str:
         lines.append(f"{name:<40} {seconds:>8.1f}  {ratio(name, seconds, port):<38} {target}")
     lines += ["", f"{'seconds per part':<40} " + " ".join(f"{column:>8}" for column in COLUMNS)]
     for name, measured in commands.items():
-        lines.append(f"{name:<40} " + " ".join(f"{measured['stages'][column]:>8.1f}" for column in COLUMNS))
+        lines.append(f"{name:<40} " + " ".join(f"{measured['stages'].get(column, 0.0):>8.1f}" for column in COLUMNS))
     return "\n".join(lines)
 
 

@@ -49,6 +49,7 @@ def test_dvc_output_becomes_seconds_per_stage(loop):
     seconds = loop.stage_breakdown(events, end=10.0)
     assert seconds == {
         "set-up": 2.0,
+        "code": 0.0,
         "validate": 1.0,
         "generate": 0.0,
         "encode": 0.0,

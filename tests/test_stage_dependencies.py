@@ -1,42 +1,90 @@
-"""dvc.yaml lists, for every stage, exactly the project modules its command runs, and for
-generate and encode exactly the params keys their outputs depend on.
-
-The modules come from the stage module's imports, followed through the package
-(alphabet_lstm.source_code), so a code change reruns the stages it affects and no other.
-`make deps` (tools/stage_deps.py) rewrites the lists after a change of imports or framings.
+"""Each stage of dvc.yaml depends on the file the code stage writes for it (the project
+modules its command runs, followed through the package's imports, and their digest), and
+generate and encode on exactly the params their outputs depend on.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO_ROOT
-from stage_deps import stage_code_deps, synced_dvc_yaml
 
 from alphabet_lstm.params import ParamsError, parse_params
 from alphabet_lstm.report.render import TEMPLATES
-from alphabet_lstm.stages import encode, generate
+from alphabet_lstm.source_code import PACKAGE_ROOT
+from alphabet_lstm.stages import code, encode, generate
 from alphabet_lstm.stages.validate import datasets_document
 
 DVC_YAML = REPO_ROOT / "dvc.yaml"
 PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 
 
-def test_dvc_yaml_deps_are_the_stages_imports_and_the_framings_keys():
-    text = DVC_YAML.read_text()
-    assert synced_dvc_yaml(text) == text, "run `make deps`"
+def stage_definitions(dvc_yaml: Path) -> dict[str, dict]:
+    """Each stage of a dvc.yaml by name, a foreach stage by its ``do`` block."""
+    return {name: stage.get("do", stage) for name, stage in yaml.safe_load(dvc_yaml.read_text())["stages"].items()}
 
 
-def test_every_stage_has_code_deps():
-    stages = yaml.safe_load(DVC_YAML.read_text())["stages"]
-    for name, stage in stages.items():
-        definition = stage.get("do", stage)
-        module = definition["cmd"].split("python -m ", 1)[1].split()[0]
-        listed = [dep for dep in definition["deps"] if dep.startswith("${core}/")]
-        assert listed == stage_code_deps(module), name
+@pytest.mark.parametrize("dvc_yaml", [DVC_YAML, REPO_ROOT / "sweeps" / "dvc.yaml"], ids=["root", "sweeps"])
+def test_every_stage_depends_on_the_code_file_of_the_module_it_runs(dvc_yaml: Path):
+    written = set(code.stage_modules())
+    for name, stage in stage_definitions(dvc_yaml).items():
+        module = stage["cmd"].split("python -m ", 1)[1].split()[0]
+        if name == "code":
+            assert stage["deps"] == ["${core}"], "the code stage hashes the whole package"
+            continue
+        assert module in written, name
+        assert f"${{code}}/{module.rpartition('.')[2]}.json" in stage["deps"], name
+        assert not any(dep.startswith("${core}") for dep in stage["deps"]), f"{name} lists a module itself"
+
+
+def test_the_code_stage_writes_one_file_per_stage_module(tmp_path: Path):
+    code.main(["--out-dir", str(tmp_path / "code")])
+    files = sorted(path.name for path in (tmp_path / "code").iterdir())
+    stage_files = sorted(path.name.replace(".py", ".json") for path in (PACKAGE_ROOT / "stages").glob("*.py"))
+    assert files == [name for name in stage_files if name not in ("__init__.json", "code.json")]
+    train = json.loads((tmp_path / "code" / "train.json").read_text())
+    assert train["module"] == "alphabet_lstm.stages.train" and len(train["sha256"]) == 64
+    # The Keras engine is imported inside a function; train still runs it, evaluate never.
+    assert "alphabet_lstm.model.engine_keras" in train["modules"]
+    evaluate = json.loads((tmp_path / "code" / "evaluate.json").read_text())
+    assert "alphabet_lstm.model.engine_keras" not in evaluate["modules"]
+    assert "alphabet_lstm.report.figures" not in train["modules"]
+
+
+@pytest.mark.pipeline
+def test_a_changed_module_changes_exactly_the_code_files_of_the_stages_that_run_it(tmp_path: Path):
+    """The code stage run on a copy of the package with one module changed: the files of the
+    stages that import it (directly or not) change, no other does."""
+
+    def code_files(package_parent: Path, out: Path) -> dict[str, bytes]:
+        environment = {**os.environ, "PYTHONPATH": str(package_parent)}
+        command = [sys.executable, "-m", "alphabet_lstm.stages.code", "--out-dir", str(out)]
+        subprocess.run(command, check=True, env=environment, cwd=tmp_path)
+        return {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def running(files: dict[str, bytes], module: str) -> set[str]:
+        return {name for name, data in files.items() if module in json.loads(data)["modules"]}
+
+    copied = tmp_path / "src" / "alphabet_lstm"
+    shutil.copytree(PACKAGE_ROOT, copied, ignore=shutil.ignore_patterns("__pycache__"))
+    files = code_files(copied.parent, tmp_path / "0")
+    assert running(files, "alphabet_lstm.report.figures") == {"report.json", "sweep_report.json", "sweep_log.json"}
+    assert running(files, "alphabet_lstm.model.engine_keras") == {"train.json", "sweep_run.json"}
+    for index, changed in enumerate(["report/figures.py", "model/engine_keras.py", "alphabet.py"], start=1):
+        module = copied / changed
+        module.write_text(module.read_text() + "\n# a comment: new bytes\n")
+        changed_files = code_files(copied.parent, tmp_path / str(index))
+        name = "alphabet_lstm." + changed.removesuffix(".py").replace("/", ".")
+        assert {file for file in files if files[file] != changed_files[file]} == running(files, name), changed
+        files = changed_files
 
 
 def defined_stage_names(dvc_yaml: Path) -> set[str]:
@@ -61,12 +109,6 @@ def test_dvc_lock_holds_only_the_stages_dvc_yaml_defines(folder: str):
         f"{folder}/dvc.lock: stages {dvc_yaml} does not define {stale}; "
         f"delete the lock and run `dvc commit -f {dvc_yaml}` with the outputs checked out"
     )
-
-
-def test_a_lazy_import_counts():
-    """The Keras engine is imported inside a function; train still depends on it."""
-    assert "${core}/model/engine_keras.py" in stage_code_deps("alphabet_lstm.stages.train")
-    assert "${core}/model/engine_keras.py" not in stage_code_deps("alphabet_lstm.stages.evaluate")
 
 
 def test_the_report_stage_depends_on_its_templates():

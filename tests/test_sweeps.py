@@ -658,10 +658,3 @@ def read_csv_text(text: str) -> list[dict]:
     import io
 
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def test_sweep_stages_list_exactly_the_code_they_run():
-    from stage_deps import synced_dvc_yaml
-
-    text = (REPO_ROOT / "sweeps" / "dvc.yaml").read_text()
-    assert synced_dvc_yaml(text) == text, "run `make deps`"

@@ -2,7 +2,7 @@
 
 The training fingerprint embeds the digest (a saved model is reused only if the code that
 trained it is unchanged), an MLflow model ships the files (tracking/shipped.py), and
-tools/stage_deps.py writes dvc.yaml's code deps from the same closure. Imports are read
+the code stage writes each DVC stage's modules and digest from the same closure. Imports are read
 from the source (``ast``), so nothing is executed; imports inside functions count too,
 because they run when called.
 """
