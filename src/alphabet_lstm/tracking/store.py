@@ -296,6 +296,7 @@ def log_curves(store: Store, run_id: str, curves: dict[str, list[float]], timest
     if shared_store(store):
         store.client.log_batch(run_id, metrics=[Metric(key, value, timestamp, step) for key, step, value in points])
         return
+    import sqlalchemy
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
     rows = [
@@ -304,7 +305,9 @@ def log_curves(store: Store, run_id: str, curves: dict[str, list[float]], timest
     ]
     # MLflow's latest value of a key: its greatest (step, timestamp, value).
     latest = {row["key"]: row for row in sorted(rows, key=lambda row: (row["step"], row["timestamp"], row["value"]))}
-    with _engine(store.uri).begin() as connection:
+    # No pooled connection outlives the call (a store deleted and made again is another file).
+    engine = sqlalchemy.create_engine(store.uri, poolclass=sqlalchemy.pool.NullPool)
+    with engine.begin() as connection:
         connection.execute(SqlMetric.__table__.insert(), rows)
         connection.execute(SqlLatestMetric.__table__.insert(), list(latest.values()))
 
@@ -314,13 +317,6 @@ def _sanitized(value: float) -> dict:
     if math.isnan(value):
         return {"is_nan": True, "value": 0.0}
     return {"is_nan": False, "value": max(min(value, sys.float_info.max), -sys.float_info.max)}
-
-
-@cache
-def _engine(uri: str):
-    import sqlalchemy
-
-    return sqlalchemy.create_engine(uri)
 
 
 @cache
