@@ -188,6 +188,41 @@ def test_training_key_depends_on_content_only():
         assert training_key(**{**base, **change}) != key
 
 
+def test_curves_written_into_the_embedded_store_read_back_as_log_batch_writes_them(tmp_path: Path):
+    """The embedded store's curves skip log_batch's per-point ORM: MLflow reads them back as
+    it reads what log_batch wrote, NaN and infinities included, latest values too."""
+    from mlflow.entities import Metric
+
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    curves = {"loss": [2.5, float("nan"), 0.5, float("inf")], "accuracy": [0.25, 0.5, float("-inf"), 0.75]}
+    timestamp = 1_700_000_000_000
+    written, batched = (store.client.create_run(store.experiment_id).info.run_id for _ in range(2))
+    mlflow_store.log_curves(store, written, curves, timestamp)
+    store.client.log_batch(
+        batched,
+        metrics=[
+            Metric(key, value, timestamp, step)
+            for key, values in curves.items()
+            for step, value in enumerate(values, start=1)
+        ],
+    )
+
+    def as_read(run_id: str) -> dict:
+        histories = {
+            key: [
+                (point.step, point.timestamp, repr(point.value))
+                for point in store.client.get_metric_history(run_id, key)
+            ]
+            for key in curves
+        }
+        return {"histories": histories, "latest": repr(sorted(store.client.get_run(run_id).data.metrics.items()))}
+
+    assert as_read(written) == as_read(batched)
+    assert [point.step for point in store.client.get_metric_history(written, "loss")] == [1, 2, 3, 4]
+
+
 def test_evaluation_json_becomes_numeric_metrics():
     values = {"accuracy": 0.5, "chain_intact": True, "patterns": 25, "note": "text", "nested": {"a": 1}}
     assert records.numeric_metrics(values, prefix="evaluation/") == {
@@ -251,6 +286,9 @@ def test_each_training_is_one_finished_run_with_everything_recorded(workspace: P
         assert run.data.tags["mlflow.source.name"] == "src/alphabet_lstm/stages/train.py"
         history = client.get_metric_history(run.info.run_id, "loss")
         assert [(point.step, point.value) for point in history] == list(enumerate(record.step_metrics["loss"], start=1))
+        history = client.get_metric_history(run.info.run_id, "accuracy")
+        assert [point.value for point in history] == record.step_metrics["accuracy"]
+        assert run.data.metrics["loss"] == record.step_metrics["loss"][-1]
         for key, value in record.metrics.items():
             assert run.data.metrics[key] == value, key
         datasets = run.inputs.dataset_inputs
