@@ -65,3 +65,22 @@ def test_a_report_whose_figures_are_all_cached_imports_no_matplotlib_and_no_scip
     )
     loaded = [run([sys.executable, "-c", script, *argv]).stdout.strip() for _ in range(2)]
     assert loaded == ["['matplotlib']", "[]"]  # drawn, then every figure read from the cache
+
+
+def test_an_experiment_copy_reads_and_fills_the_workspace_cache(tmp_path: Path, monkeypatch):
+    """`dvc exp run --temp` and queued runs work in a copy under .dvc/tmp/exps/ that starts
+    without the workspace's .dvc/tmp: the relative cache is the main checkout's, so a copy
+    draws only what the workspace has not drawn."""
+    cache = Path(".dvc/tmp/report-figures")
+    copies = [tmp_path / ".dvc/tmp/exps" / name for name in ("tmp1", "tmp2")]
+    for copy in copies:
+        copy.mkdir(parents=True)
+        write_fake_inputs(copy, [7, 8])
+    monkeypatch.chdir(copies[0])
+    report_stage.main(stage_argv(copies[0]) + ["--figure-cache", str(cache)])
+    filled = cached_files(tmp_path / cache)
+    assert len(filled) >= 8 and not (copies[0] / cache).exists()
+    monkeypatch.chdir(copies[1])
+    report_stage.main(stage_argv(copies[1]) + ["--figure-cache", str(cache)])
+    assert set(cached_files(tmp_path / cache)) == set(filled), "the second copy drew nothing"
+    assert report_bytes(copies[1], "reports") == report_bytes(copies[0], "reports")

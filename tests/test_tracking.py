@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 
 from alphabet_lstm import tracking
 from alphabet_lstm.alphabet import ALPHABET
+from alphabet_lstm.artifacts import main_checkout_root
 from alphabet_lstm.params import load_params
 from alphabet_lstm.stages import encode, evaluate, generate, train
 from alphabet_lstm.tracking import records
@@ -505,8 +506,8 @@ def test_main_checkout_root_from_queue_executor_copy(tmp_path: Path):
     (copy / ".dvc").mkdir(parents=True)
     (copy / "dvc.yaml").write_text("stages: {}\n")
     (root / "dvc.yaml").write_text("stages: {}\n")
-    assert tracking.main_checkout_root(copy) == root
-    assert tracking.main_checkout_root(copy / "src") == root
+    assert main_checkout_root(copy) == root
+    assert main_checkout_root(copy / "src") == root
     # tracking.uri's relative SQLite path: the one store of the main checkout, seen from a copy.
     assert tracking.tracking_uri("sqlite:///mlflow.db", copy, environ={}) == f"sqlite:///{root / 'mlflow.db'}"
     absolute = f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}"

@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 
 # A fixed timestamp inside .npz archives keeps the same arrays the same bytes.
 _ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
+# Where DVC makes an experiment's temporary or queued copy of the checkout.
+_EXPERIMENT_COPY_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
+
+
+def main_checkout_root(start: Path | None = None) -> Path:
+    """The main checkout, also when running inside a DVC experiment's temporary copy."""
+    start = (start or Path.cwd()).resolve()
+    text = str(start) + os.sep
+    if _EXPERIMENT_COPY_MARKER in text:
+        return Path(text.split(_EXPERIMENT_COPY_MARKER)[0])
+    for candidate in [start, *start.parents]:
+        if (candidate / "dvc.yaml").exists() and (candidate / ".dvc").is_dir():
+            return candidate
+    return start
 
 
 def seed_file(directory: str | Path, seed: int, suffix: str) -> Path:

@@ -14,7 +14,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from alphabet_lstm.artifacts import publish_directory, write_json, write_text
+from alphabet_lstm.artifacts import main_checkout_root, publish_directory, write_json, write_text
 from alphabet_lstm.errors import UsageError, run_stage
 from alphabet_lstm.params import load_params
 from alphabet_lstm.report import figures
@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     # A figure whose inputs did not change (a framing the change did not touch) comes from
     # the cache: its bytes are what drawing it gives, in milliseconds instead of a second.
-    with figures.cached_in(Path(args.figure_cache)) if args.figure_cache else contextlib.nullcontext():
+    # A relative cache is the main checkout's, so that a `dvc exp run --temp` or queued
+    # copy, which starts without one, finds what the workspace drew.
+    cache = main_checkout_root() / args.figure_cache if args.figure_cache else None
+    with figures.cached_in(cache) if cache else contextlib.nullcontext():
         files = report_files(study)
     # Computed before anything is written: a file read late and found malformed writes nothing.
     summary, tables = summary_metrics(study), plot_tables(study)

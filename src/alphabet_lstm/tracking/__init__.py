@@ -12,7 +12,6 @@ from alphabet_lstm.tracking.server import (
     TrackingUnavailable,
     check_tracking_server,
     git_commit,
-    main_checkout_root,
     tracking_uri,
 )
 

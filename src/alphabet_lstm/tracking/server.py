@@ -15,11 +15,11 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from alphabet_lstm.artifacts import main_checkout_root
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.params import TrackingParams
 
 SERVER_CHECK_TIMEOUT_SECONDS = 5.0
-_EXPERIMENT_COPY_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
 # An authenticated request every MLflow server answers (200), or refuses with 401.
 _CREDENTIALS_CHECK_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 
@@ -34,18 +34,6 @@ class TrackingFailed(UsageError):
 
 class StoreMismatch(UsageError):
     """MLFLOW_TRACKING_URI names another store than tracking.uri."""
-
-
-def main_checkout_root(start: Path | None = None) -> Path:
-    """The main checkout, also when running inside a DVC experiment's temporary copy."""
-    start = (start or Path.cwd()).resolve()
-    text = str(start) + os.sep
-    if _EXPERIMENT_COPY_MARKER in text:
-        return Path(text.split(_EXPERIMENT_COPY_MARKER)[0])
-    for candidate in [start, *start.parents]:
-        if (candidate / "dvc.yaml").exists() and (candidate / ".dvc").is_dir():
-            return candidate
-    return start
 
 
 def _resolved(uri: str, start: Path | None) -> str:
