@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, spec_for
+from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, alphabet_lstm, spec_for
 from mlflow.exceptions import MlflowException
 
 from alphabet_lstm import tracking
@@ -605,7 +605,9 @@ def test_a_stateful_model_over_windows_refuses_a_query_saying_why():
 
 
 @pytest.mark.slow
-def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Path, logged: dict, tmp_path: Path):
+def test_the_study_sets_champion_and_an_experiment_never_moves_it(
+    workspace: Path, logged: dict, tmp_path: Path, monkeypatch
+):
     client = logged["client"]
     champion = client.get_model_version_by_alias("alphabet-lstm-stateful", "champion")
     assert str(champion.version) == "1" and champion.tags["dvc_exp_name"] == "workspace"
@@ -642,7 +644,11 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
     assert promoted.stdout.strip() == f"alphabet-lstm-stateful@champion: version 1 -> version 2 ({logged['uri']})"
     assert run_log_stage(workspace).returncode == 0
     assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "2"
-    back = promote_command(["--framing", "stateful", "--version", "1"], workspace)
+    # The console script ran once above; the rest run its entry point in this process, where
+    # MLflow is already imported (a process of its own costs four seconds each), in the
+    # environment the console script had: no store named by a variable.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    back = alphabet_lstm("promote", "--framing", "stateful", "--version", "1", cwd=workspace)
     assert back.stdout.strip().endswith("version 2 -> version 1 (" + logged["uri"] + ")")
 
     # Wrong input: one line naming what exists.
@@ -663,23 +669,22 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(workspace: Pat
             f"{logged['uri']}; framings registered there: one_char, stateful, variable_length",
         ),
     ):
-        refused = promote_command(args, workspace)
+        refused = alphabet_lstm("promote", *args, cwd=workspace)
         assert refused.returncode == 2 and refused.stderr.strip() == message, refused.stderr
     # An environment naming another store than tracking.uri: refused before MLflow is asked.
     elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
-    refused = promote_command(
-        ["--framing", "stateful", "--version", "1"], workspace, {"MLFLOW_TRACKING_URI": elsewhere}
-    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", elsewhere)
+    refused = alphabet_lstm("promote", "--framing", "stateful", "--version", "1", cwd=workspace)
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.startswith(f"error: MLFLOW_TRACKING_URI={elsewhere} names another MLflow store")
     assert not (tmp_path / "elsewhere.db").exists()
 
 
-def promote_command(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+def promote_command(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(VENV_BIN / "alphabet-lstm"), "promote", *args],
         cwd=cwd,
-        env=stage_env(env),
+        env=stage_env(),
         capture_output=True,
         text=True,
         timeout=300,
