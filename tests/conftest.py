@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 # The clone helpers, shared with the benchmark; tests import them from here (`X as X`
 # marks a re-export).
@@ -190,6 +191,15 @@ def keras_engine():
 # --- Heavy set-ups, built once per suite -------------------------------------------------
 
 
+def persistent_cache() -> Path:
+    """Where results that outlive a run are kept, keyed by what they are made of, outside
+    the repository: $MODEL_ENV_CACHE, else ~/.cache/alphabet-lstm."""
+    return Path(
+        os.environ.get("MODEL_ENV_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alphabet-lstm"
+    )
+
+
 def shared_directory(tmp_path_factory) -> Path:
     """The run's temporary directory that every pytest-xdist worker sees: each worker's own
     base directory is a folder inside it (without xdist, the run's base directory)."""
@@ -281,14 +291,22 @@ def team_reproduced(built_once) -> Path:
     return built_once("team_reproduced", reproduce_team_clone)
 
 
+# The report stage's figure cache, a folder of .dvc/tmp: dvc.yaml's figure_cache.
+REPORT_FIGURE_CACHE = Path(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["vars"][0]["figure_cache"]).name
+
+
 def copy_with_store(source: Path, destination: Path) -> Path:
     """A copy of a shared set-up and its DVC cache with its embedded MLflow store and the log
     stage's record, the store moved to the copy: every path naming the source's folder, in the
     store's tables and in its artifacts, names the copy's. The store the copy's own log stage
-    would write, without the half minute that costs; DVC's .dvc/tmp stays behind."""
+    would write, without the half minute that costs. Of .dvc/tmp only the report's figure cache
+    comes along (keyed by content, so the copy's report redraws only the figures its changes
+    touch, as the source's would); DVC's locks, state and the log ledger stay behind."""
 
     def ignored(folder: str, names: list[str]) -> list[str]:
-        return ["tmp"] if Path(folder).name == ".dvc" else []
+        if Path(folder).name == "tmp" and Path(folder).parent.name == ".dvc":
+            return [name for name in names if name != REPORT_FIGURE_CACHE]
+        return []
 
     with commands_serialized_in(source):
         shutil.copytree(source, destination, symlinks=True, ignore=ignored)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, VENV_BIN, alphabet_lstm, copy_with_store, run, wait_until_served
+from conftest import REPO_ROOT, VENV_BIN, alphabet_lstm, copy_with_store, persistent_cache, run, wait_until_served
 
 pytestmark = pytest.mark.e2e
 
@@ -61,11 +61,7 @@ def model_env_dir() -> Path:
     every pin, not only mlflow's own)."""
     lock = hashlib.sha256((REPO_ROOT / "requirements.lock").read_bytes()).hexdigest()[:16]
     key = f"py{sys.version_info.major}.{sys.version_info.minor}-lock-{lock}"
-    base = Path(
-        os.environ.get("MODEL_ENV_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alphabet-lstm"
-    )
-    return base / "model-env" / key
+    return persistent_cache() / "model-env" / key
 
 
 @pytest.fixture(scope="module")
