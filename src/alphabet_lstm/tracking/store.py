@@ -152,19 +152,14 @@ def _process_exists(pid: int) -> bool:
 
 def heartbeat_stale_seconds() -> float:
     """HEARTBEAT_STALE_SECONDS, or the seconds HEARTBEAT_STALE_VARIABLE gives."""
-    given = os.environ.get(HEARTBEAT_STALE_VARIABLE, "")
-    if not given:
-        return HEARTBEAT_STALE_SECONDS
-    try:
-        seconds = float(given)
-    except ValueError:
-        seconds = float("nan")
-    if not seconds > HEARTBEAT_SECONDS:  # also refuses nan
-        raise TrackingFailed(
-            f"{HEARTBEAT_STALE_VARIABLE}={given} is not a number of seconds above {HEARTBEAT_SECONDS:g}, "
-            f"the heartbeat's interval (unset, it is {HEARTBEAT_STALE_SECONDS:g})"
-        )
-    return seconds
+    given = os.environ.get(HEARTBEAT_STALE_VARIABLE) or str(HEARTBEAT_STALE_SECONDS)
+    with suppress(ValueError):
+        if float(given) > HEARTBEAT_SECONDS:  # nan is not
+            return float(given)
+    raise TrackingFailed(
+        f"{HEARTBEAT_STALE_VARIABLE}={given} is not a number of seconds above {HEARTBEAT_SECONDS:g}, "
+        f"the heartbeat's interval (unset, it is {HEARTBEAT_STALE_SECONDS:g})"
+    )
 
 
 def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
