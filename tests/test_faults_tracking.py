@@ -30,11 +30,22 @@ from team_helpers import (
     running_team_server,
 )
 
+from alphabet_lstm.tracking import TrackingFailed
+
 pytestmark = pytest.mark.system
 
 LOG_STAGE = "alphabet_lstm.stages.log"
+# alphabet_lstm.tracking.store's (not imported here: it imports MLflow, at every collection).
+HEARTBEAT_STALE_VARIABLE = "ALPHABET_LSTM_HEARTBEAT_STALE_SECONDS"
 # The delay issue 29 allows a teammate's log stage behind a run whose writer died elsewhere.
 LONGEST_WAIT_SECONDS = 60
+# The heartbeat's staleness in the killed teammate's test: what it is about is that the dead
+# run is found by its heartbeat and ended; the default's half minute is checked on its own
+# (test_the_default_heartbeat_staleness_finds_a_dead_writer_within_the_minute).
+STALE_SECONDS = 6
+# MLflow's backoff between retries, cut where a test is about how a request fails, not when:
+# the retries still run (three of them, as the stages set), without their 15 s of sleep.
+QUICK_RETRIES = {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0"}
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +156,9 @@ def test_a_teammate_killed_mid_log_on_another_machine_delays_the_next_log_at_mos
     unshare_available()
     experiment = "faults-killed-teammate"
     credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
-    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment})
+    env = pipeline_env(
+        {**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment, HEARTBEAT_STALE_VARIABLE: str(STALE_SECONDS)}
+    )
     params = server_params(trained, server, tmp_path / "params.yaml")
 
     # Ana's log stage, on her laptop, killed outright while one of its runs is RUNNING: it
@@ -171,7 +184,7 @@ def test_a_teammate_killed_mid_log_on_another_machine_delays_the_next_log_at_mos
     assert hanging, f"ana's log stage was not caught RUNNING:\n{ana_errors[-3000:]}"
 
     # Ben, on this machine, logs the same trainings: ana's run is taken for dead once its
-    # heartbeat has stopped for half a minute, and ended KILLED; ben writes the training anew.
+    # heartbeat has stopped for STALE_SECONDS, and ended KILLED; ben writes the training anew.
     started = time.time()
     ben = run(log_stage_command(params, tmp_path / "ben.json"), trained, env=env, timeout=600)
     finished = time.time()
@@ -259,7 +272,7 @@ def test_the_server_stopped_mid_log_fails_the_stage_in_one_line_and_the_next_log
 ):
     experiment = "faults-server-stopped"
     credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
-    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment})
+    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment, **QUICK_RETRIES})
     params = server_params(trained, server, tmp_path / "params.yaml")
     host = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
     stage = subprocess.Popen(
@@ -297,3 +310,44 @@ def test_the_server_stopped_mid_log_fails_the_stage_in_one_line_and_the_next_log
     runs = experiment_runs(server, credentials, experiment)
     assert_one_finished_run_per_training(runs)
     assert (tmp_path / "logged.json").read_bytes() == (trained / "mlflow-logged.json").read_bytes()
+
+
+def another_machines_run(beat: str):
+    """A RUNNING run as a writer on another machine leaves it, its heartbeat at ``beat``."""
+    from mlflow.entities import Run, RunData, RunInfo, RunTag
+
+    from alphabet_lstm.tracking.store import HEARTBEAT_TAG, WRITER_TAG
+
+    info = RunInfo("a-run", "0", "ana", "RUNNING", 0, None, "active")
+    tags = [RunTag(WRITER_TAG, "ana-laptop:4242"), RunTag(HEARTBEAT_TAG, beat)]
+    return Run(info, RunData(tags=tags))
+
+
+def test_the_default_heartbeat_staleness_finds_a_dead_writer_within_the_minute(monkeypatch):
+    from alphabet_lstm.tracking.store import heartbeat_stale_seconds, writer_gone
+
+    monkeypatch.delenv(HEARTBEAT_STALE_VARIABLE, raising=False)
+    seen: dict[str, tuple[str, float]] = {}
+    # A heartbeat that moves keeps its run alive, however long it runs.
+    for beat, now in [("1", 0.0), ("2", 29.0), ("3", 58.0)]:
+        assert not writer_gone(another_machines_run(beat), seen, now)
+    # One that stops is taken for dead after half a minute of silence, not before: the next
+    # log's wait behind it stays within the minute with the lookups around it.
+    assert not writer_gone(another_machines_run("3"), seen, 58.0 + 29.9)
+    assert writer_gone(another_machines_run("3"), seen, 58.0 + 30.1)
+    assert heartbeat_stale_seconds() == 30 < LONGEST_WAIT_SECONDS
+
+
+def test_a_heartbeat_staleness_not_above_the_heartbeat_is_refused_in_one_line(monkeypatch):
+    from alphabet_lstm.tracking.store import HEARTBEAT_SECONDS, heartbeat_stale_seconds
+
+    for given in ("5", "-1", "soon"):
+        monkeypatch.setenv(HEARTBEAT_STALE_VARIABLE, given)
+        with pytest.raises(TrackingFailed) as refused:
+            heartbeat_stale_seconds()
+        assert str(refused.value) == (
+            f"{HEARTBEAT_STALE_VARIABLE}={given} is not a number of seconds above {HEARTBEAT_SECONDS:g}, "
+            "the heartbeat's interval (unset, it is 30)"
+        )
+    monkeypatch.setenv(HEARTBEAT_STALE_VARIABLE, "6.5")
+    assert heartbeat_stale_seconds() == 6.5

@@ -147,8 +147,12 @@ def test_a_log_stage_killed_mid_log_leaves_no_run_hanging_and_no_duplicate(repro
     assert run(["dvc", "status", "log"], reproduced).stdout.strip() == "Data and pipelines are up to date."
 
 
-def alice_on(server, user: str = "alice") -> dict:
-    added = run(["bash", str(SERVER_SCRIPT), "add-user", user, "--dir", str(server.directory)], REPO_ROOT)
+@pytest.fixture(scope="module")
+def alice(module_team_server) -> dict:
+    """A teammate's account on the module's server (each test logs to an experiment of its own)."""
+    added = run(
+        ["bash", str(SERVER_SCRIPT), "add-user", "alice", "--dir", str(module_team_server.directory)], REPO_ROOT
+    )
     return exported_lines(added.stdout)
 
 
@@ -174,10 +178,10 @@ def server_runs(uri: str, credentials: tuple[str, str], experiment_name: str = E
 
 def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_after_a_wrong_password(
     module_team_server,
+    alice: dict,
     reproduced: Path,
     tmp_path: Path,
 ):
-    alice = alice_on(module_team_server)
     credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     root = tmp_path / "repo"
     run(["cp", "-a", str(reproduced), str(root)], tmp_path)
@@ -247,13 +251,13 @@ def logged_counts(stderr: str) -> tuple[int, int, str]:
 
 def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
     module_team_server,
+    alice: dict,
     reproduced: Path,
     tmp_path: Path,
 ):
-    # A user and an experiment of the race's own on the module's server.
-    login_of_racers = alice_on(module_team_server, "racer")
-    credentials = ("racer", login_of_racers["MLFLOW_TRACKING_PASSWORD"])
-    env = pipeline_env({**login(login_of_racers), "MLFLOW_EXPERIMENT_NAME": RACE_EXPERIMENT})
+    # An experiment of the race's own on the module's server, both racers logged in as alice.
+    credentials = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
+    env = pipeline_env({**login(alice), "MLFLOW_EXPERIMENT_NAME": RACE_EXPERIMENT})
     # The clone's params with the server as the store, beside it (the shared clone stays as it is).
     params = yaml.safe_load((reproduced / "params.yaml").read_text())
     params["tracking"] = {"uri": module_team_server.uri}
@@ -296,7 +300,7 @@ def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
     assert sum(new for new, _, _ in counts) == len(FRAMINGS), said
     assert sum(already for _, already, _ in counts) == len(FRAMINGS), said
     assert sorted(summary for _, _, summary in counts) == ["already logged", "new"], said
-    runs = server_runs(login_of_racers["MLFLOW_TRACKING_URI"], credentials, RACE_EXPERIMENT)
+    runs = server_runs(alice["MLFLOW_TRACKING_URI"], credentials, RACE_EXPERIMENT)
     live = [tracked for tracked in runs if tracked["status"] in ("RUNNING", "FINISHED")]
     keys = [tracked["tags"].get("training_key") or tracked["tags"]["summary_key"] for tracked in live]
     assert len(keys) == len(set(keys)) == len(FRAMINGS) + 1
@@ -304,7 +308,7 @@ def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
     # One registry version per framing, whichever racer created it.
     for name in FRAMINGS:
         versions = rest_json(
-            login_of_racers["MLFLOW_TRACKING_URI"],
+            alice["MLFLOW_TRACKING_URI"],
             "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote(f"name='alphabet-lstm-{name}'"),
             credentials=credentials,
         )

@@ -55,8 +55,10 @@ HEARTBEAT_TAG = "writer_heartbeat"
 HEARTBEAT_SECONDS = 5.0
 # A RUNNING run of another machine whose heartbeat has not changed for this long, as this
 # process's own clock measures it (the machines' clocks need not agree), is taken for dead:
-# six heartbeats missed, so a writer slowed by a busy server is not.
+# six heartbeats missed, so a writer slowed by a busy server is not. The variable sets another
+# (above HEARTBEAT_SECONDS, else a live writer would be taken for dead between two beats).
 HEARTBEAT_STALE_SECONDS = 30.0
+HEARTBEAT_STALE_VARIABLE = "ALPHABET_LSTM_HEARTBEAT_STALE_SECONDS"
 # How long a run another live process writes is waited for, at most.
 STALE_AFTER_SECONDS = 600
 WAIT_POLL_SECONDS = 1.0
@@ -126,6 +128,7 @@ def held_store(uri: str, experiment_name: str | None = None, *, description: str
     and both create one); a server's users are on other machines, and claim runs instead."""
     for name, value in QUIET_MLFLOW.items():
         os.environ.setdefault(name, value)
+    heartbeat_stale_seconds()  # a wrong value fails the stage before anything is logged
     path = _sqlite_path(uri)
     with ExitStack() as held:
         if path is not None:
@@ -149,10 +152,22 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def heartbeat_stale_seconds() -> float:
+    """HEARTBEAT_STALE_SECONDS, or the seconds HEARTBEAT_STALE_VARIABLE gives."""
+    given = os.environ.get(HEARTBEAT_STALE_VARIABLE) or str(HEARTBEAT_STALE_SECONDS)
+    with suppress(ValueError):
+        if float(given) > HEARTBEAT_SECONDS:  # nan is not
+            return float(given)
+    raise TrackingFailed(
+        f"{HEARTBEAT_STALE_VARIABLE}={given} is not a number of seconds above {HEARTBEAT_SECONDS:g}, "
+        f"the heartbeat's interval (unset, it is {HEARTBEAT_STALE_SECONDS:g})"
+    )
+
+
 def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
     """Whether a RUNNING run's writer is gone: an exited process of this host (a log stage
     killed with SIGKILL), or another machine's whose heartbeat has not moved for
-    HEARTBEAT_STALE_SECONDS (``seen``: each such run's beat and when, monotonic, it was first seen)."""
+    heartbeat_stale_seconds() (``seen``: each such run's beat and when, monotonic, it was first seen)."""
     host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         return int(pid) == os.getpid() or not _process_exists(int(pid))
@@ -161,7 +176,7 @@ def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
     if value != beat:
         seen[run.info.run_id] = (beat, now)
         return False
-    return now - since > HEARTBEAT_STALE_SECONDS
+    return now - since > heartbeat_stale_seconds()
 
 
 def _runs_with(store: Store, tag: str, value: str) -> list:
