@@ -469,11 +469,13 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     env = pipeline_env({"DASK_SCHEDULER_ADDRESS": ""})
 
     # What `make sweep SWEEP=tiny` runs (make itself would build a venv in the clone). Of the
-    # root pipeline it needs only the validated params: no framing is trained.
+    # root pipeline it needs only the stages' code files and the validated params: no
+    # framing is trained.
     sweep_command = ["dvc", "repro", "sweeps/dvc.yaml:sweep_log@tiny"]
     assert " ".join(sweep_command) in run(["make", "-n", "sweep", "SWEEP=tiny"], root, env).stdout
     first = run(sweep_command, root, env)
     assert stages_run(first.stdout) == [
+        "code",
         "validate",
         "sweeps/dvc.yaml:sweep_run@tiny",
         "sweeps/dvc.yaml:sweep_report@tiny",
