@@ -1,10 +1,9 @@
 """Writing records to MLflow, idempotently, with MLflow's own APIs.
 
 A FINISHED run with the record's content key is reused; a new run never stays RUNNING
-because of us, and one left by a killed writer is ended KILLED before it is written again;
-on a server a writer refreshes a heartbeat tag, so a teammate's dead run is found within
-HEARTBEAT_STALE_SECONDS (docs/architecture.md, the MLflow store). The registry is
-``tracking.registry``.
+because of us, and one left by a killed writer is ended KILLED before it is written again
+(the claim protocol, heartbeats included, is ``tracking.claims``; docs/architecture.md, the
+MLflow store). The registry is ``tracking.registry``.
 """
 
 from __future__ import annotations
@@ -16,11 +15,10 @@ import shutil
 import socket
 import sys
 import tempfile
-import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -34,6 +32,7 @@ from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.model.lstm import ModelSpec
 from alphabet_lstm.tracking import DEFAULT_ARTIFACTS_NAME, EXPERIMENT_NAME, TrackingFailed, pyfunc_model, shipped
+from alphabet_lstm.tracking.claims import WRITER_TAG, earlier_claim, heartbeat, heartbeat_stale_seconds, settle_runs
 from alphabet_lstm.tracking.records import Record, TrainingRecord
 
 # The tag MLflow 3's UI reads to open an experiment in its model-training view rather than
@@ -46,24 +45,7 @@ EXPERIMENT_DESCRIPTION = (
 )
 MODEL_NAME = "model"
 LOCK_TIMEOUT_SECONDS = 600
-# The tag naming the process that writes a run (host:pid): a later log sees whether a
-# RUNNING run's writer is still alive.
-WRITER_TAG = "writer"
-# The tag a writer on a server store counts up every HEARTBEAT_SECONDS while its run is open:
-# the process of another machine cannot be seen, its heartbeat can.
-HEARTBEAT_TAG = "writer_heartbeat"
-HEARTBEAT_SECONDS = 5.0
-# A RUNNING run of another machine whose heartbeat has not changed for this long, as this
-# process's own clock measures it (the machines' clocks need not agree), is taken for dead:
-# six heartbeats missed, so a writer slowed by a busy server is not. The variable sets another
-# (above HEARTBEAT_SECONDS, else a live writer would be taken for dead between two beats).
-HEARTBEAT_STALE_SECONDS = 30.0
-HEARTBEAT_STALE_VARIABLE = "ALPHABET_LSTM_HEARTBEAT_STALE_SECONDS"
-# How long a run another live process writes is waited for, at most.
-STALE_AFTER_SECONDS = 600
-WAIT_POLL_SECONDS = 1.0
 CLAIM_ATTEMPTS = 3
-MAX_RUNS_PER_KEY = 100
 QUIET_MLFLOW = {
     # Download progress bars would drown the stages' one summary line.
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -142,109 +124,9 @@ def held_store(uri: str, experiment_name: str | None = None, *, description: str
             raise TrackingFailed(f"MLflow {uri} refused a request: {error.message}") from None
 
 
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
-
-
-def heartbeat_stale_seconds() -> float:
-    """HEARTBEAT_STALE_SECONDS, or the seconds HEARTBEAT_STALE_VARIABLE gives."""
-    given = os.environ.get(HEARTBEAT_STALE_VARIABLE) or str(HEARTBEAT_STALE_SECONDS)
-    with suppress(ValueError):
-        if float(given) > HEARTBEAT_SECONDS:  # nan is not
-            return float(given)
-    raise TrackingFailed(
-        f"{HEARTBEAT_STALE_VARIABLE}={given} is not a number of seconds above {HEARTBEAT_SECONDS:g}, "
-        f"the heartbeat's interval (unset, it is {HEARTBEAT_STALE_SECONDS:g})"
-    )
-
-
-def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
-    """Whether a RUNNING run's writer is gone: an exited process of this host (a log stage
-    killed with SIGKILL), or another machine's whose heartbeat has not moved for
-    heartbeat_stale_seconds() (``seen``: each such run's beat and when, monotonic, it was first seen)."""
-    host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        return int(pid) == os.getpid() or not _process_exists(int(pid))
-    beat = run.data.tags.get(HEARTBEAT_TAG, "")
-    value, since = seen.get(run.info.run_id, (None, now))
-    if value != beat:
-        seen[run.info.run_id] = (beat, now)
-        return False
-    return now - since > heartbeat_stale_seconds()
-
-
-def _runs_with(store: Store, tag: str, value: str) -> list:
-    return store.client.search_runs(
-        [store.experiment_id], filter_string=f"tags.{tag} = '{value}'", max_results=MAX_RUNS_PER_KEY
-    )
-
-
-def settle_runs(store: Store, tag: str, value: str):
-    """The FINISHED run whose ``tag`` is ``value``, or None, once no run with it hangs: one
-    whose writer is gone is ended KILLED, one a live writer holds is waited for."""
-    deadline = time.monotonic() + STALE_AFTER_SECONDS
-    seen: dict[str, tuple[str, float]] = {}
-    while True:
-        finished, live = None, False
-        for run in _runs_with(store, tag, value):
-            if run.info.status == "FINISHED":
-                finished = finished or run
-            elif run.info.status == "RUNNING":
-                if writer_gone(run, seen, time.monotonic()):
-                    store.client.set_terminated(run.info.run_id, "KILLED")
-                else:
-                    live = True
-        if finished is not None or not live or time.monotonic() > deadline:
-            return finished
-        time.sleep(WAIT_POLL_SECONDS)
-
-
-@contextmanager
-def heartbeat(store: Store, run_id: str) -> Iterator[None]:
-    """Count the run's HEARTBEAT_TAG up every HEARTBEAT_SECONDS while the block runs. A beat
-    that fails (the server busy or gone) is skipped: the block's own requests report that."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        count = 0
-        while not stop.wait(HEARTBEAT_SECONDS):
-            count += 1
-            with suppress(MlflowException, OSError):
-                store.client.set_tag(run_id, HEARTBEAT_TAG, str(count), synchronous=True)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        # A beat stuck on a server that stopped answering is not waited for: it is a daemon,
-        # and a beat landing after the run ended changes nothing.
-        thread.join(timeout=HEARTBEAT_SECONDS)
-
-
 def shared_store(store: Store) -> bool:
     """Whether loggers may write to the store at once: a server (held_store locks SQLite)."""
     return _sqlite_path(store.uri) is None
-
-
-def _earlier_claim(store: Store, tag: str, value: str, own) -> str | None:
-    """Another run with the key, RUNNING or FINISHED, started before ``own`` (ties by run id)."""
-    mine = (own.info.start_time, own.info.run_id)
-    for run in _runs_with(store, tag, value):
-        if (
-            run.info.run_id != own.info.run_id
-            and run.info.status in ("RUNNING", "FINISHED")
-            and (run.info.start_time, run.info.run_id) < mine
-        ):
-            return run.info.run_id
-    return None
 
 
 class _GaveWay(Exception):
@@ -279,7 +161,7 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                 run_id = run.info.run_id
                 if shared_store(store):
                     beating.enter_context(heartbeat(store, run_id))
-                if shared_store(store) and _earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
+                if shared_store(store) and earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
                     raise _GaveWay
                 timestamp = int(time.time() * 1000)
                 # MLflow splits a batch into requests within its per-request limits.
