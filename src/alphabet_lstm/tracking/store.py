@@ -9,11 +9,9 @@ MLflow store). The registry is ``tracking.registry``.
 from __future__ import annotations
 
 import atexit
-import math
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import warnings
@@ -193,27 +191,21 @@ def log_curves(store: Store, run_id: str, curves: dict[str, list[float]], timest
     if shared_store(store):
         store.client.log_batch(run_id, metrics=[Metric(key, value, timestamp, step) for key, step, value in points])
         return
-    import sqlalchemy
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
-    rows = [
-        {"run_uuid": run_id, "key": key, "step": step, "timestamp": timestamp, **_sanitized(value)}
-        for key, step, value in points
-    ]
+    # The SQL store MLflow already opened for this URI: its engine and its own NaN/inf rule.
+    sql_store = store.client._tracking_client.store
+    rows = []
+    for key, step, value in points:
+        is_nan, stored = sql_store.sanitize_metric_value(value)
+        rows.append(
+            {"run_uuid": run_id, "key": key, "step": step, "timestamp": timestamp, "is_nan": is_nan, "value": stored}
+        )
     # MLflow's latest value of a key: its greatest (step, timestamp, value).
     latest = {row["key"]: row for row in sorted(rows, key=lambda row: (row["step"], row["timestamp"], row["value"]))}
-    # No pooled connection outlives the call (a store deleted and made again is another file).
-    engine = sqlalchemy.create_engine(store.uri, poolclass=sqlalchemy.pool.NullPool)
-    with engine.begin() as connection:
+    with sql_store.engine.begin() as connection:
         connection.execute(SqlMetric.__table__.insert(), rows)
         connection.execute(SqlLatestMetric.__table__.insert(), list(latest.values()))
-
-
-def _sanitized(value: float) -> dict:
-    """A value as MLflow's SQL store keeps it: NaN as 0 flagged is_nan, infinities clipped."""
-    if math.isnan(value):
-        return {"is_nan": True, "value": 0.0}
-    return {"is_nan": False, "value": max(min(value, sys.float_info.max), -sys.float_info.max)}
 
 
 @cache
