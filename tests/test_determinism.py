@@ -486,10 +486,11 @@ def test_lstm_step_returns_the_gate_activations():
     zeros = np.zeros((2, 4), dtype=np.float32)
     hidden, cell, gates = lstm.lstm_step(weights, inputs, zeros, zeros)
     assert [gate.shape for gate in gates] == [(2, 4)] * 4
-    np.testing.assert_array_equal(cell, gates.forget * zeros + gates.input * gates.candidate)
-    np.testing.assert_array_equal(hidden, gates.output * lstm.tanh(cell))
+    input_gate, forget_gate, candidate, output_gate = gates
+    np.testing.assert_array_equal(cell, forget_gate * zeros + input_gate * candidate)
+    np.testing.assert_array_equal(hidden, output_gate * lstm.tanh(cell))
     # From a zero state the forget gate sees its bias of 1 plus the input's share.
-    np.testing.assert_array_equal(gates.forget, lstm.sigmoid(1.0 + inputs * weights.kernel[:, 4:8]))
+    np.testing.assert_array_equal(forget_gate, lstm.sigmoid(1.0 + inputs * weights.kernel[:, 4:8]))
 
 
 # --- The faithful engine ------------------------------------------------------------------

@@ -8,8 +8,6 @@ the compiled kernel's floats on every CPU (docs/reproducibility.md).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
-
 import numpy as np
 
 from alphabet_lstm.alphabet import CHAR_TO_INT, VOCABULARY_SIZE
@@ -42,8 +40,7 @@ class ModelSpec:
         return 1 if self.layout == "timesteps" else self.input_length
 
     def accepts_length(self, length: int) -> bool:
-        """Whether a query of ``length`` letters is valid: a stateful model is fed one letter
-        at a time, so any number from 1; a stateless one shortest_query..input_length."""
+        """A stateful model takes any number of letters from 1 (one at a time)."""
         return length >= 1 if self.stateful else self.shortest_query <= length <= self.input_length
 
     def accepted_lengths(self) -> str:
@@ -55,8 +52,7 @@ class ModelSpec:
         return f"{self.shortest_query} to {self.input_length} letters"
 
     def query_codes(self, letters: str) -> list[int]:
-        """A query's letter codes, lower case read as upper case: the one check of a query.
-        ValueError names the first character that is no letter, or a length not taken."""
+        """A query's letter codes, lower case read as upper case: the one check of a query."""
         codes = []
         for position, char in enumerate(letters, start=1):
             if char.upper() not in CHAR_TO_INT:
@@ -99,7 +95,7 @@ class LSTMWeights:
 
 # --- Deterministic arithmetic (model.floatmath) ---------------------------------------------
 def exp(values) -> np.ndarray:
-    """e**x in float32, the same bits on every CPU. At most 1 ulp from the exact value."""
+    """e**x in float32, at most 1 ulp from the exact value."""
     with np.errstate(over="ignore"):
         return fm.exp(np.asarray(values, dtype=np.float32))
 
@@ -110,14 +106,13 @@ def sigmoid(values) -> np.ndarray:
 
 
 def tanh(values) -> np.ndarray:
-    """tanh in float32 by Eigen's rational approximation (TensorFlow's CPU tanh): +-1
-    beyond the clamp, x itself near 0; within 6.4 ulp of the exact value."""
+    """tanh in float32 by Eigen's rational approximation (TensorFlow's CPU tanh)."""
     value = np.asarray(values, dtype=np.float32)
     return np.where(np.abs(value) < fm.TANH_TINY, value, fm.tanh_ratio(value))
 
 
 def log(values) -> np.ndarray:
-    """Natural log in float64, the same bits on every CPU; log(0) is -inf, below 0 NaN."""
+    """Natural log in float64; log(0) is -inf, below 0 NaN."""
     x = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mantissa, exponent = np.frexp(x)
@@ -135,24 +130,15 @@ def ordered_sum(values, axis: int = 0) -> np.ndarray:
 
 # --- Initializers -------------------------------------------------------------------------
 def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
-    """Keras' default kernel initializer: uniform in +-sqrt(6 / (fan_in + fan_out)).
-
-    ``low + (high - low) * u`` as numpy's own ``uniform`` computes it (same draws, same
-    values on x86-64), but as two separate roundings: a C compiler may fuse numpy's into
-    one multiply-add (the default on aarch64).
-    """
+    """Keras' default kernel initializer: numpy's ``uniform`` in +-sqrt(6 / (fan_in + fan_out)),
+    unfused (docs/reproducibility.md)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     unit = rng.random(size=(fan_in, fan_out))
     return (-limit + (limit + limit) * unit).astype(np.float32)
 
 
 def standard_normal(rng: np.random.Generator, count: int) -> np.ndarray:
-    """``count`` standard normal float64 draws by Marsaglia's polar method.
-
-    numpy's ``standard_normal`` takes its tail values from libm's log1p and exp, which
-    differ between CPUs and C libraries; this uses only exact uniforms, + - * / sqrt and
-    this module's ``log``.
-    """
+    """``count`` standard normal float64 draws by Marsaglia's polar method, without libm."""
     draws: list[np.ndarray] = []
     have = 0
     while have < count:
@@ -170,12 +156,8 @@ def standard_normal(rng: np.random.Generator, count: int) -> np.ndarray:
 
 
 def orthonormal_columns(matrix: np.ndarray) -> np.ndarray:
-    """Q of the QR factorisation with R's diagonal positive (modified Gram-Schmidt).
-
-    ``matrix`` is (m, n) with m >= n, float64, full column rank. R's positive diagonal is
-    Keras' sign convention (it multiplies LAPACK's Q by sign(diag(R))). Sums run in row
-    order: LAPACK's blocked kernels differ between CPUs.
-    """
+    """Q of the QR factorisation of a tall float64 ``matrix`` by modified Gram-Schmidt, with
+    R's diagonal positive as Keras makes LAPACK's, sums in row order."""
     q = np.array(matrix, dtype=np.float64)
     for j in range(q.shape[1]):
         column = q[:, j]
@@ -187,13 +169,10 @@ def orthonormal_columns(matrix: np.ndarray) -> np.ndarray:
 
 
 def orthogonal(rng: np.random.Generator, rows: int, columns: int) -> np.ndarray:
-    """Keras' recurrent initializer: an orthogonal matrix from the QR of a normal draw."""
-    tall = (max(rows, columns), min(rows, columns))
-    flat = standard_normal(rng, tall[0] * tall[1]).reshape(tall)
-    q = orthonormal_columns(flat)
-    if rows < columns:
-        q = q.T
-    return np.ascontiguousarray(q, dtype=np.float32)
+    """Keras' recurrent initializer for a wide matrix (rows <= columns): orthonormal rows
+    from the QR of a normal draw."""
+    tall = standard_normal(rng, rows * columns).reshape(columns, rows)
+    return np.ascontiguousarray(orthonormal_columns(tall).T, dtype=np.float32)
 
 
 def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
@@ -211,37 +190,28 @@ def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
 
 
 # --- Forward pass ---------------------------------------------------------------------------
-class GateActivations(NamedTuple):
-    """One time step's gate activations, each (n, units): Keras' i, f, c (candidate), o."""
-
-    input: np.ndarray
-    forget: np.ndarray
-    candidate: np.ndarray
-    output: np.ndarray
+# One time step's gate activations, each (n, units): Keras' input, forget, candidate, output.
+Gates = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def lstm_step(
     weights: LSTMWeights, inputs_t: np.ndarray, hidden: np.ndarray, cell: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, GateActivations]:
-    """One LSTM time step for a batch: inputs_t (n, features), hidden and cell (n, units) in;
-    the new hidden and cell and the step's gates out. The gate pre-activations add the bias,
-    then each feature's, then each unit's contribution, in the compiled kernel's order.
-    All float32, as ``forward`` hands them over."""
+) -> tuple[np.ndarray, np.ndarray, Gates]:
+    """One time step for a batch of float32 rows: the new hidden and cell, and the gates.
+    The pre-activations add the bias, each feature's, then each unit's share (as compiled)."""
     units = weights.recurrent_kernel.shape[0]
     gates = np.broadcast_to(weights.bias, (inputs_t.shape[0], 4 * units))
     for feature in range(inputs_t.shape[1]):
         gates = gates + inputs_t[:, feature, None] * weights.kernel[feature]
     for unit in range(units):
         gates = gates + hidden[:, unit, None] * weights.recurrent_kernel[unit]
-    activations = GateActivations(
-        input=sigmoid(gates[:, :units]),
-        forget=sigmoid(gates[:, units : 2 * units]),
-        candidate=tanh(gates[:, 2 * units : 3 * units]),
-        output=sigmoid(gates[:, 3 * units :]),
-    )
-    cell = activations.forget * cell + activations.input * activations.candidate
-    hidden = activations.output * tanh(cell)
-    return hidden, cell, activations
+    input_gate = sigmoid(gates[:, :units])
+    forget_gate = sigmoid(gates[:, units : 2 * units])
+    candidate = tanh(gates[:, 2 * units : 3 * units])
+    output_gate = sigmoid(gates[:, 3 * units :])
+    cell = forget_gate * cell + input_gate * candidate
+    hidden = output_gate * tanh(cell)
+    return hidden, cell, (input_gate, forget_gate, candidate, output_gate)
 
 
 def dense_softmax(weights: LSTMWeights, hidden: np.ndarray) -> np.ndarray:
@@ -258,7 +228,7 @@ def forward(
     inputs: np.ndarray,
     state: tuple[np.ndarray, np.ndarray] | None = None,
     *,
-    record: list[tuple[np.ndarray, np.ndarray, GateActivations]] | None = None,
+    record: list[tuple[np.ndarray, np.ndarray, Gates]] | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state,
     from ``state`` (hidden, cell), zeros if None; ``record`` gets each step's (h, c, gates)."""
@@ -274,9 +244,8 @@ def forward(
 
 def predict_in_streams(weights: LSTMWeights, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     """Stateful prediction as Keras does it: row j of each batch continues row j's state of
-    the batch before, from zeros (at batch size 1 the whole data set is one stream). A last,
-    partial batch (a query's letters, not a data set: params.yaml refuses those) continues
-    only the streams it feeds."""
+    the batch before, from zeros. A last, partial batch (a query's letters: params.yaml
+    refuses it in a data set) continues only the streams it feeds."""
     state = None
     outputs = []
     for start in range(0, len(inputs), batch_size):

@@ -11,14 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
-from alphabet_lstm.model.lstm import (
-    GateActivations,
-    LSTMWeights,
-    ModelSpec,
-    dense_softmax,
-    forward,
-    ordered_sum,
-)
+from alphabet_lstm.model.lstm import Gates, LSTMWeights, ModelSpec, dense_softmax, forward, ordered_sum
 
 # The label of a time step that holds zero-padding rather than a letter.
 PAD_LABEL = "pad"
@@ -64,12 +57,9 @@ def trace(
     letters: str | Sequence[int],
     state: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StateTrace:
-    """h, c and the gate activations at every time step of ``letters`` (a string or codes).
-
-    A stateful model is fed them one at a time, the state carried from ``state`` (a reset if
-    None); a stateless one takes them as one left-padded query. Letters are checked as a
-    query; codes come from a checked query or a data set's patterns.
-    """
+    """h, c and the gate activations at every time step of ``letters`` (a string, checked as
+    a query, or codes already checked): a stateful model fed them one at a time from
+    ``state`` (a reset if None), a stateless one as one left-padded query."""
     codes = spec.query_codes(letters) if isinstance(letters, str) else [int(code) for code in letters]
     queries = [[code] for code in codes] if spec.stateful else [codes]
     step_inputs: list[np.ndarray] = []
@@ -91,7 +81,7 @@ def trace(
             labels += [PAD_LABEL] * pads + fed
             letter_index += positions
     initial = None if state is None else (np.reshape(state[0], (1, -1)), np.reshape(state[1], (1, -1)))
-    steps: list[tuple[np.ndarray, np.ndarray, GateActivations]] = []
+    steps: list[tuple[np.ndarray, np.ndarray, Gates]] = []
     forward(weights, np.stack(step_inputs)[None], initial, record=steps)
     recorded = zip(*[(hidden, cell, *gates) for hidden, cell, gates in steps])
     arrays = {name: np.concatenate(values) for name, values in zip(("hidden", "cell", *StateTrace.GATES), recorded)}
@@ -120,11 +110,8 @@ def norm(vector: np.ndarray) -> float:
 
 
 def _symmetric_eigen(matrix: np.ndarray, sweeps: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending) and eigenvectors (columns) of a symmetric matrix.
-
-    Cyclic Jacobi rotations (+, -, *, /, sqrt only), pairs in a fixed order, until a sweep
-    finds every off-diagonal element negligible; each eigenvector's largest entry positive.
-    """
+    """Eigenvalues (descending) and eigenvectors (columns, largest entry positive) of a
+    symmetric matrix, by cyclic Jacobi rotations (+ - * / sqrt only) in a fixed order."""
     a = np.array(matrix, dtype=np.float64)
     size = a.shape[0]
     vectors = np.eye(size)
@@ -180,11 +167,8 @@ class Projection:
 
 
 def principal_components(states: np.ndarray, count: int = 2) -> Projection:
-    """The ``count`` leading principal components of states (n, units), deterministically.
-
-    The smaller of the covariance (units x units) and the Gram matrix of the centred states
-    (n x n, the same nonzero eigenvalues) is decomposed: 26 states of 50 units, 26 x 26.
-    """
+    """The ``count`` leading principal components of states (n, units), decomposing the
+    smaller of the covariance and the Gram matrix (the same nonzero eigenvalues)."""
     data = np.asarray(states, dtype=np.float64)
     samples, units = data.shape
     if samples < 2:
