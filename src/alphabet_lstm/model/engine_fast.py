@@ -21,11 +21,8 @@ BETA_1 = 0.9
 BETA_2 = 0.999
 EPSILON = 1e-7
 
-# No fastmath: see the module docstring. error_model="numpy": a float division follows
-# IEEE instead of checking for a zero divisor first. No divisor here can be zero
-# (1 + exp(-x), a softmax sum >= 1, sqrt(v) + epsilon), so results are unchanged; without
-# the check LLVM vectorizes the loops (the check alone kept the Adam update scalar and
-# about 3x slower).
+# No fastmath (module docstring). error_model="numpy" drops the zero-divisor check, which
+# kept loops from vectorizing; no divisor here can be zero (docs/architecture.md).
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 # The deterministic functions' arithmetic, written once in model.floatmath for numpy too.
@@ -36,8 +33,7 @@ _log_of_mantissa = _jit(fm.log_of_mantissa)
 
 @_jit
 def _power(base, exponent):
-    """base ** exponent for an integer exponent >= 0 by repeated squaring: numba lowers
-    ``**`` to libm's pow, which glibc picks per CPU."""
+    """base ** exponent (an integer >= 0) by repeated squaring: numba's ``**`` is libm's pow."""
     result = 1.0
     factor = base
     remaining = exponent
@@ -62,8 +58,7 @@ def _tanh(value):
 
 @_jit
 def _log(value):
-    """``lstm.log`` for one finite float64 > 0: the softmax sum, at least 1 (its largest
-    term is exp(0)), so none of lstm.log's special cases arise."""
+    """``lstm.log`` for the softmax sum, a float64 >= 1: none of its special cases arise."""
     mantissa, exponent = math.frexp(value)
     if mantissa < fm.SQRT_HALF:
         mantissa = mantissa * 2.0
@@ -93,8 +88,7 @@ def _adam_update(variable, gradient, first_moment, second_moment, alpha):
 
 @_jit
 def _transpose_into(target, source):
-    """target[j, i] = source[i, j], in place. Loops: numba's slice assignment ``target[:] =
-    source.T`` brings its broadcast error message, and with it libm's log10, into the kernel."""
+    """target[j, i] = source[i, j]; ``target[:] = source.T`` would bring libm's log10 in."""
     for i in range(source.shape[0]):
         for j in range(source.shape[1]):
             target[j, i] = source[i, j]
@@ -102,10 +96,8 @@ def _transpose_into(target, source):
 
 @_jit
 def _lstm_step(input_row, weights, hiddens, cells, gates, cell_tanhs, t):
-    """Time step ``t`` of one sample, as ``lstm.lstm_step`` computes it for a batch: from
-    ``hiddens[t]`` and ``cells[t]`` into ``gates[t]`` (i, f, c, o), ``cell_tanhs[t]``,
-    ``cells[t + 1]`` and ``hiddens[t + 1]``. A zero input or hidden value is skipped: its
-    products are zeros that leave every sum unchanged."""
+    """Time step ``t`` of one sample as ``lstm.lstm_step`` computes it, from ``hiddens[t]``
+    and ``cells[t]`` into ``gates[t]``, ``cell_tanhs[t]``, ``cells[t + 1]``, ``hiddens[t + 1]``."""
     kernel, recurrent_kernel, bias, _, _ = weights
     hidden = hiddens[t]
     cell = cells[t]
@@ -125,10 +117,8 @@ def _lstm_step(input_row, weights, hiddens, cells, gates, cell_tanhs, t):
         if value != zero:
             for k in range(gates_size):
                 gate_row[k] += value * recurrent_kernel[u, k]
-    # Gate activations in place: sigmoid for input, forget and output, tanh for the
-    # candidate (Keras' order i, f, c, o). Each loop runs over a view from index 0: with an
-    # offset index (gate_row[2 * units + u]) numba's negative-index handling stops LLVM
-    # from vectorizing the loop.
+    # Activations in place, Keras' order i, f, c, o; views from index 0 vectorize
+    # (docs/architecture.md).
     input_gate = gate_row[:units]
     forget_gate = gate_row[units : 2 * units]
     candidate = gate_row[2 * units : 3 * units]
@@ -171,15 +161,10 @@ def train_epochs(
     epoch_losses,
     epoch_accuracies,
 ):
-    """Train the five ``weights`` (LSTMWeights.NAMES order) in place for ``len(orders)``
-    epochs (``orders[e]``: epoch e's sample order, the Adam moments shaped like the weights),
-    each epoch's mean loss and accuracy into ``epoch_losses`` and ``epoch_accuracies``;
-    return the Adam step count reached.
-
-    Work that is exactly zero is skipped, leaving every result unchanged: products with a
-    zero input or hidden value, the gradient of the initial state (unused), and the Adam
-    update of a recurrent kernel that can never receive a gradient (one time step, state
-    from zero) while its moments are zero."""
+    """Train the five ``weights`` (LSTMWeights.NAMES order) and their Adam moments in place,
+    epoch e in sample order ``orders[e]``, its mean loss and accuracy into ``epoch_losses``
+    and ``epoch_accuracies``; return the Adam step count reached. Work that is exactly zero
+    is skipped (docs/architecture.md)."""
     kernel, recurrent_kernel, bias, dense_kernel, dense_bias = weights
     samples, timesteps, features = inputs.shape
     units = recurrent_kernel.shape[0]
@@ -196,8 +181,7 @@ def train_epochs(
     grad_bias = np.zeros_like(bias)
     grad_dense_kernel = np.zeros_like(dense_kernel)
     grad_dense_bias = np.zeros_like(dense_bias)
-    # Transposed copies for the two backward dot products (docs/architecture.md). The
-    # recurrent one is read only when a gradient flows back through time (timesteps > 1).
+    # Transposed copies for the two backward dot products (docs/architecture.md).
     dense_kernel_by_class = np.ascontiguousarray(dense_kernel.T)
     recurrent_kernel_by_gate = np.ascontiguousarray(recurrent_kernel.T)
 
