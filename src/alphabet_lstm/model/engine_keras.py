@@ -17,15 +17,12 @@ import numpy as np
 from alphabet_lstm.alphabet import VOCABULARY_SIZE
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
-# TensorFlow's C++ start-up lines (absl, cpu_feature_guard, and on Intel CPUs oneDNN's
-# "custom operations are on") say nothing to the user. Both are read when TensorFlow loads,
-# so they are set before every import of it. oneDNN's line is printed before the log level
-# applies, so its switch goes too: off, an Intel CPU runs the same kernels as an AMD one.
+# TensorFlow's C++ start-up lines say nothing to the user; oneDNN's (Intel CPUs) comes before
+# the log level applies, so oneDNN goes off too: Intel then runs AMD's kernels. Read at import.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 def _import_keras():
-    """keras, TensorFlow's start-up lines silenced unless the user set these variables."""
     for name, value in QUIET_TENSORFLOW.items():
         os.environ.setdefault(name, value)
     import keras
@@ -36,8 +33,7 @@ def _import_keras():
 def build_keras_model(
     *, timesteps: int, features: int, units: int, stateful: bool, batch_size: int, compiled: bool = True
 ):
-    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy unless
-    ``compiled`` is False (a model only for prediction)."""
+    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy if asked."""
     keras = _import_keras()
     # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
     inputs = keras.Input(shape=(timesteps, features), batch_size=batch_size if stateful else None)
@@ -50,9 +46,8 @@ def build_keras_model(
 
 
 def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: int | None = None):
-    """The Keras model of a trained framing, holding its weights, taking inputs as it was
-    trained (a stateful one at ``batch_size``, default its training's). Not compiled: saved,
-    an unbuilt optimizer would make ``keras.models.load_model`` warn that it skipped it."""
+    """A trained framing's Keras model (a stateful one at ``batch_size``, default its
+    training's); not compiled, or ``keras.models.load_model`` warns of an unbuilt optimizer."""
     model = build_keras_model(
         timesteps=spec.timesteps,
         features=spec.features,
@@ -66,8 +61,7 @@ def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: in
 
 
 def save_keras_model(model, path: str | Path) -> None:
-    """Save in Keras 3's format, atomically (Keras insists on the .keras suffix, so the
-    temporary file sits in a scratch directory beside ``path``)."""
+    """Save atomically, through a scratch directory: Keras insists on the .keras suffix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
@@ -98,9 +92,8 @@ def train_keras(
     orders: np.ndarray | None = None,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> tuple[LSTMWeights, np.ndarray, np.ndarray]:
-    """Train with ``model.fit``; return the weights and per-epoch loss and accuracy.
-    ``initial`` and ``orders`` (sample indices per epoch) replace Keras' initial weights and
-    shuffle, so a run can start and batch exactly as a fast-engine run."""
+    """Train with ``model.fit``; ``initial`` and ``orders`` (sample indices per epoch) replace
+    Keras' initial weights and shuffle, to start and batch exactly as a fast-engine run."""
     _import_keras()
     import keras  # imported by name: mypy takes a module's class as a base, not a variable's
     import tensorflow as tf

@@ -1,14 +1,10 @@
-"""Stage train: every seed of one framing, in one process, seeds trained in parallel.
+"""Stage train: every seed of one framing, side by side in one process (the fast engine's
+kernels release the GIL), each process cost paid once per framing.
 
-Writes, per seed, the model (weights, the spec that says how to feed them, and the
-training's fingerprint) and the per-epoch history for DVC plots. DVC keeps these outputs
-between runs (``persist``), so a seed whose model already carries the fingerprint of the
-training asked for (same framing params, engine, seed, data and training code) is kept as
-it is: adding a seed to params.yaml trains only that seed. Models of seeds no longer in
-params.yaml are removed.
-
-Per-process costs (Python, numpy, numba's cached kernels) are paid once per framing, and
-the fast engine's kernels release the GIL, so seeds train side by side on every core.
+Writes per seed the model (weights, the spec that says how to feed them, the training's
+fingerprint) and the per-epoch history for DVC plots. DVC keeps these outputs (``persist``):
+a seed whose model carries the fingerprint asked for (same framing params, engine, seed, data
+and code) is kept, so adding a seed trains only it. Models of seeds no longer listed go.
 """
 
 from __future__ import annotations
