@@ -95,13 +95,10 @@ def start_table(weights: LSTMWeights, spec: ModelSpec, *, warm: bool) -> list[di
     state = None
     if warm:
         # Row L starts from the state A..the letter before L leave, fed one at a time.
-        zeros = np.zeros(spec.units, dtype=np.float32)
-        hidden, cell, prefix = [zeros], [zeros], None
+        states = [(np.zeros((1, spec.units), dtype=np.float32),) * 2]
         for code in letters[:-1]:
-            _, prefix = next_letter_probabilities(weights, spec, [code], prefix)
-            hidden.append(prefix[0][0])
-            cell.append(prefix[1][0])
-        state = (np.stack(hidden), np.stack(cell))
+            states.append(next_letter_probabilities(weights, spec, [code], states[-1])[1])
+        state = tuple(np.concatenate(part) for part in zip(*states))
     table = []
     for letter, predicted in zip(letters, _fed_back(weights, spec, letters, START_STEPS, state)):
         expected = list(range(letter + 1, min(letter + 1 + START_STEPS, VOCABULARY_SIZE)))
@@ -121,9 +118,7 @@ def start_table(weights: LSTMWeights, spec: ModelSpec, *, warm: bool) -> list[di
 def query_accuracy(weights: LSTMWeights, spec: ModelSpec, max_len: int) -> dict:
     """Accuracy on every contiguous run of 1..max_len letters that has a next letter."""
     queries = all_queries(max_len)
-    probabilities, _ = forward(weights, encode_runs(spec, queries.inputs))
-    predicted = probabilities.argmax(axis=1)
-    right = predicted == np.asarray(queries.targets)
+    right = forward(weights, encode_runs(spec, queries.inputs))[0].argmax(axis=1) == np.asarray(queries.targets)
     lengths = np.asarray([len(run) for run in queries.inputs])
     return {
         "accuracy": round(float(right.mean()), 6),

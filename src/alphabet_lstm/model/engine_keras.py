@@ -18,23 +18,19 @@ from alphabet_lstm.alphabet import VOCABULARY_SIZE
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 
 # TensorFlow's C++ start-up lines say nothing to the user; oneDNN's (Intel CPUs) comes before
-# the log level applies, so oneDNN goes off too: Intel then runs AMD's kernels. Read at import.
+# the log level applies, so oneDNN goes off too: Intel then runs AMD's kernels. TensorFlow
+# reads them when it loads, which is only ever after this module's import.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
-
-
-def _import_keras():
-    for name, value in QUIET_TENSORFLOW.items():
-        os.environ.setdefault(name, value)
-    import keras
-
-    return keras
+for name, value in QUIET_TENSORFLOW.items():
+    os.environ.setdefault(name, value)
 
 
 def build_keras_model(
     *, timesteps: int, features: int, units: int, stateful: bool, batch_size: int, compiled: bool = True
 ):
     """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy if asked."""
-    keras = _import_keras()
+    import keras
+
     # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
     inputs = keras.Input(shape=(timesteps, features), batch_size=batch_size if stateful else None)
     hidden = keras.layers.LSTM(units, stateful=stateful)(inputs)
@@ -94,8 +90,7 @@ def train_keras(
 ) -> tuple[LSTMWeights, np.ndarray, np.ndarray]:
     """Train with ``model.fit``; ``initial`` and ``orders`` (sample indices per epoch) replace
     Keras' initial weights and shuffle, to start and batch exactly as a fast-engine run."""
-    _import_keras()
-    import keras  # imported by name: mypy takes a module's class as a base, not a variable's
+    import keras
     import tensorflow as tf
 
     # Op determinism is process-wide and only ever switched on; set before any op runs.

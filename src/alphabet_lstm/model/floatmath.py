@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-# float32 exp: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2 (Cody-Waite: ln2 in
-# two parts, the first short enough that n * LN2_HIGH is exact), exp(r) by Cephes' expf
-# polynomial, then times 2^n built from its bits. 2^n is applied as two powers of two
-# (each a normal float32), so results down to the smallest subnormal round once. Inputs
-# are clamped to [-104, 89]: exp(-104) rounds to 0 and exp(89) overflows to inf, as the
-# exact values do. At most 1 ulp from the exact value (tests/test_determinism.py).
+# float32 exp, at most 1 ulp off: x = n ln2 + r, ln2 in two parts so n * LN2_HIGH is exact
+# (Cody-Waite), exp(r) by Cephes' expf polynomial, 2^n as two normal powers of two so that
+# subnormal results round once. exp(-104) rounds to 0 and exp(89) overflows, as exactly.
 EXP_LOWEST = np.float32(-104.0)
 EXP_HIGHEST = np.float32(89.0)
 LOG2E = np.float32(1.44269504088896341)
-# 1.5 * 2^23: adding it rounds a float32 of magnitude < 2^22 to an integer (to nearest,
-# ties to even), held in the low bits of the sum's significand.
+# 1.5 * 2^23: adding it rounds |x| < 2^22 to an integer (ties to even) in the sum's low bits.
 ROUNDER = np.float32(12582912.0)
 ROUNDER_BITS = np.int32(0x4B400000)
 LN2_HIGH = np.float32(0.693359375)
@@ -34,10 +30,8 @@ ONE = np.float32(1.0)
 FLOAT32_BIAS = np.int32(127)
 FLOAT32_MANTISSA_BITS = np.int32(23)
 
-# tanh in float32 by Eigen's generic_fast_tanh_float, the approximation TensorFlow's CPU
-# tanh kernels use: a 13/6-degree rational function on [-c, c], +-1 beyond, x itself near
-# 0; within 6.4 ulp of the exact value (at most 3.9e-7 absolute). Pure arithmetic, evaluated
-# here without fused multiply-adds.
+# float32 tanh by Eigen's generic_fast_tanh_float (TensorFlow's CPU tanh), within 6.4 ulp:
+# a 13/6-degree rational function on [-c, c], +-1 beyond, x itself near 0.
 TANH_CLAMP = np.float32(7.90531110763549805)
 TANH_TINY = np.float32(0.0004)
 TANH_ALPHA_1 = np.float32(4.89352455891786e-03)
@@ -52,9 +46,8 @@ TANH_BETA_2 = np.float32(2.26843463243900e-03)
 TANH_BETA_4 = np.float32(1.18534705686654e-04)
 TANH_BETA_6 = np.float32(1.19825839466702e-06)
 
-# float64 log: x = m 2^e with m in [sqrt(1/2), sqrt(2)) (frexp, exact), log(m) = 2 atanh(s)
-# with s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^23 (the next term is below
-# 1e-19 of the sum); e ln2 with ln2 in two parts so e * LOG_LN2_HIGH is exact.
+# float64 log: x = m 2^e, m in [sqrt(1/2), sqrt(2)), log(m) = 2 atanh((m - 1) / (m + 1)) by
+# its series to s^23 (the next term < 1e-19 of the sum), ln2 in two parts as for exp.
 SQRT_HALF = 0.70710678118654752440
 LOG_LN2_HIGH = 6.93147180369123816490e-01
 LOG_LN2_LOW = 1.90821492927058770002e-10
@@ -62,8 +55,7 @@ LOG_SERIES = np.array([1.0 / (2 * k + 1) for k in range(11, 0, -1)])  # 1/23, 1/
 
 
 def exp(x):
-    """e**x for float32 ``x`` (a numpy array, or a numba scalar): clamped, Cody-Waite
-    reduction, Cephes' polynomial, then 2**n as two powers of two built from their bits."""
+    """e**x for float32 ``x``, a numpy array or a numba scalar."""
     x = np.minimum(np.maximum(x, EXP_LOWEST), EXP_HIGHEST)
     shifted = x * LOG2E + ROUNDER
     whole = shifted - ROUNDER
@@ -75,8 +67,7 @@ def exp(x):
     poly = poly * reduced + EXP_P4
     poly = poly * reduced + EXP_P5
     poly = (poly * squared + reduced) + ONE
-    # np.float32(...) and np.int32(...) keep the types numba would widen (a scalar's view
-    # needs a numpy scalar there); for arrays they are casts to the types already held.
+    # The casts keep the types numba would widen; for arrays they change nothing.
     power = np.int32(np.float32(shifted).view(np.int32) - ROUNDER_BITS)
     half = np.int32(power >> 1)
     first = np.int32((half + FLOAT32_BIAS) << FLOAT32_MANTISSA_BITS).view(np.float32)

@@ -8,6 +8,7 @@ the compiled kernel's floats on every CPU (docs/reproducibility.md).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+
 import numpy as np
 
 from alphabet_lstm.alphabet import CHAR_TO_INT, VOCABULARY_SIZE

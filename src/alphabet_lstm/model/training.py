@@ -64,8 +64,7 @@ def run_epochs(
     stateful: bool,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run every epoch in ``orders`` on ``state`` in compiled chunks, calling
-    ``on_progress(epochs_done, loss, accuracy)`` after each; return loss and accuracy."""
+    """Run the epochs of ``orders`` on ``state`` in compiled chunks; return loss and accuracy."""
     # Imported here: numba's import costs a Keras-engine training for nothing.
     from alphabet_lstm.model import engine_fast
 
@@ -76,28 +75,27 @@ def run_epochs(
     target_codes = np.ascontiguousarray(dataset.target_codes, dtype=np.int64)
     done, chunk = 0, 1
     while done < epochs:
-        start, stop = done, min(epochs, done + chunk)
+        stop = min(epochs, done + chunk)
         started = time.perf_counter()
         state.step = engine_fast.train_epochs(
             inputs,
             target_codes,
-            np.ascontiguousarray(orders[start:stop]),
+            np.ascontiguousarray(orders[done:stop]),
             batch_size,
             stateful,
             tuple(state.weights.as_list()),
             state.first_moments,
             state.second_moments,
             state.step,
-            losses[start:stop],
-            accuracies[start:stop],
+            losses[done:stop],
+            accuracies[done:stop],
         )
-        elapsed = time.perf_counter() - started
+        # Size the next chunk to about CHUNK_SECONDS of work.
+        per_epoch = max((time.perf_counter() - started) / (stop - done), 1e-7)
+        chunk = max(1, min(int(CHUNK_SECONDS / per_epoch), epochs))
         done = stop
         if on_progress is not None:
             on_progress(done, float(losses[done - 1]), float(accuracies[done - 1]))
-        # Size the next chunk to about CHUNK_SECONDS of work.
-        per_epoch = max(elapsed / (stop - start), 1e-7)
-        chunk = max(1, min(int(CHUNK_SECONDS / per_epoch), epochs))
     return losses, accuracies
 
 
@@ -126,9 +124,8 @@ def train(
     shared_start: bool = False,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> TrainingResult:
-    """Train one framing at one seed with the chosen engine. The Keras engine draws its own
-    start and orders unless ``shared_start`` hands it the fast engine's (same start, same
-    batches: the benchmark's paired comparison)."""
+    """Train one framing at one seed. ``shared_start`` gives the Keras engine the fast one's
+    start and orders (the benchmark's paired comparison) instead of drawing its own."""
     batch_size, stateful = framing.resolved_batch_size, framing.stateful
     started = time.perf_counter()
     initial = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
