@@ -143,17 +143,12 @@ def random_queries(
     """The tutorial's demonstration: 20 training patterns drawn at random, predicted alone."""
     random_state = np.random.RandomState(seed)
     indices = [int(random_state.randint(len(patterns.inputs))) for _ in range(RANDOM_QUERY_COUNT)]
+    drawn = Patterns(
+        tuple(patterns.inputs[index] for index in indices), tuple(patterns.targets[index] for index in indices)
+    )
     # One forward pass for all 20: without BLAS, each row is the same arithmetic as alone.
-    predicted = forward(weights, inputs[indices])[0].argmax(axis=1)
-    return [
-        {
-            "input": codes_to_letters(patterns.inputs[index]),
-            "expected": ALPHABET[patterns.targets[index]],
-            "predicted": ALPHABET[code],
-            "correct": int(code) == patterns.targets[index],
-        }
-        for index, code in zip(indices, predicted)
-    ]
+    rows = prediction_table(forward(weights, inputs[indices])[0], drawn)
+    return [{key: value for key, value in row.items() if key != "probability"} for row in rows]
 
 
 def evaluate(

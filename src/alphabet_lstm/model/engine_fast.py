@@ -283,16 +283,14 @@ def train_epochs(
                             for k in range(gates_size):
                                 grad_recurrent[u, k] += value * grad_gates[k]
                     if t > 0:
-                        # grad_hidden = recurrent_kernel @ grad_gates, gate by gate. The
-                        # first step's state came from outside the sample (zeros, or the
-                        # stream's carried state): no gradient flows further back.
+                        # grad_hidden = recurrent_kernel @ grad_gates, gate by gate; none flows
+                        # into the first step's state, from outside the sample.
                         grad_hidden[:] = zero
                         for k in range(gates_size):
                             value = grad_gates[k]
                             for u in range(units):
                                 grad_hidden[u] += recurrent_kernel_by_gate[k, u] * value
-            # One Adam update per batch, exactly as keras.optimizers.Adam computes it; each
-            # update also zeroes its gradient for the next batch.
+            # One Adam update per batch, as keras.optimizers.Adam; each zeroes its gradient.
             step += 1
             alpha = np.float32(LEARNING_RATE * math.sqrt(1.0 - _power(BETA_2, step)) / (1.0 - _power(BETA_1, step)))
             _adam_update(kernel, grad_kernel, first_moments[0], second_moments[0], alpha)

@@ -21,10 +21,9 @@ PAD_LABEL = "pad"
 class StateTrace:
     """The state of one model at every time step of one input, each array (steps, units).
 
-    ``labels`` names what each step was fed: a letter, ``pad``, or a whole window given as
-    one step's features (``_`` for a padded place); ``letter_index`` its position in the fed
-    letters (-1 for padding). ``probabilities`` (steps, 26) is the softmax read from each
-    step's h; a stateless model's answer is the last step's.
+    ``labels`` names what each step was fed: a letter, ``pad``, or a window as one step's
+    features (``_`` a padded place); ``letter_index`` its position in the fed letters (-1:
+    padding); ``probabilities`` (steps, 26) the softmax of each step's h (the answer: the last).
     """
 
     spec: ModelSpec
@@ -70,8 +69,7 @@ def trace(
         step_inputs.extend(shape_inputs(pad_left([query], spec.input_length), spec.layout)[0])
         pads = spec.input_length - len(query)
         fed = [ALPHABET[code] for code in query]
-        # Which of the fed letters each place holds (-1 for padding): a stateful query is
-        # one letter, its position its number; a stateless model has one query, number 0.
+        # Each place's position in the fed letters (-1: padding); a stateful query is one letter.
         positions = [-1] * pads + list(range(number, number + len(query)))
         if spec.layout == "features":
             # One step holds the whole window; "_" marks a padded place in it.
