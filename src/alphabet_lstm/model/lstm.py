@@ -54,17 +54,15 @@ class ModelSpec:
 
     def query_codes(self, letters: str) -> list[int]:
         """A query's letter codes, lower case read as upper case: the one check of a query."""
-        codes = []
         for position, char in enumerate(letters, start=1):
             if char.upper() not in CHAR_TO_INT:
                 raise ValueError(f"{letters!r}: character {char!r} at position {position} is not a letter A-Z")
-            codes.append(CHAR_TO_INT[char.upper()])
         takes = self.accepted_lengths()
-        if not codes:
+        if not letters:
             raise ValueError(f"the query is empty; framing {self.framing} takes {takes}")
-        if not self.accepts_length(len(codes)):
-            raise ValueError(f"framing {self.framing} takes {takes}; got {len(codes)} ({letters!r})")
-        return codes
+        if not self.accepts_length(len(letters)):
+            raise ValueError(f"framing {self.framing} takes {takes}; got {len(letters)} ({letters!r})")
+        return [CHAR_TO_INT[char.upper()] for char in letters]
 
     def to_dict(self) -> dict:
         return asdict(self)

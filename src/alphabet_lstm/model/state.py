@@ -169,8 +169,6 @@ def principal_components(states: np.ndarray, count: int = 2) -> Projection:
     smaller of the covariance and the Gram matrix (the same nonzero eigenvalues)."""
     data = np.asarray(states, dtype=np.float64)
     samples, units = data.shape
-    if samples < 2:
-        raise ValueError("a projection needs at least two states")
     mean = ordered_sum(data, axis=0) / samples
     centred = data - mean
     count = min(count, units, samples - 1)
