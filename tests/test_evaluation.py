@@ -176,8 +176,8 @@ def test_stateful_recite_is_one_stream_of_its_own_predictions():
     fed = np.array([0] + chain[:-1])
     streamed = predict_in_streams(weights, encode_runs(spec, [[code] for code in fed]), 1).argmax(axis=1)
     assert chain == [int(code) for code in streamed]
-    # A warm-up is the same stream, begun earlier.
-    warm = recite(weights, spec, [3], 4, warm_up=[0, 1, 2])
+    # Several start letters are the same stream, fed before the predictions.
+    warm = recite(weights, spec, [0, 1, 2, 3], 4)
     streamed = predict_in_streams(weights, encode_runs(spec, [[0], [1], [2], [3]] + [[c] for c in warm[:-1]]), 1)
     assert warm == [int(code) for code in streamed.argmax(axis=1)[3:]]
 
@@ -201,8 +201,8 @@ def test_start_tables_score_five_steps_from_every_letter(warm):
         steps = min(START_STEPS, 25 - index)
         assert row["expected"] == ALPHABET[index + 1 : index + 1 + steps]
         assert len(row["predicted"]) == START_STEPS
-        warm_up = list(range(index)) if warm else []
-        assert row["predicted"] == codes_to_letters(recite(weights, spec, [index], START_STEPS, warm_up=warm_up))
+        start = list(range(index + 1)) if warm else [index]
+        assert row["predicted"] == codes_to_letters(recite(weights, spec, start, START_STEPS))
         if steps == 0:
             assert row["accuracy"] is None
         else:

@@ -26,8 +26,7 @@ START_STEPS = 5
 def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
     """Mean categorical cross-entropy, clipped as Keras clips it."""
     chosen = probabilities[np.arange(len(target_codes)), target_codes]
-    # lstm.log and an ordered sum, not np.log and np.mean: the saved loss is the same bits on
-    # every CPU.
+    # lstm.log and an ordered sum, not np.log and np.mean: the same bits on every CPU.
     losses = -lstm.log(np.clip(chosen, _CLIP, 1 - _CLIP))
     return float(lstm.ordered_sum(losses) / len(losses))
 
@@ -59,17 +58,15 @@ def training_metrics(probabilities: np.ndarray, target_codes: np.ndarray) -> dic
     }
 
 
-def recite(
-    weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int, *, warm_up: Sequence[int] = ()
-) -> list[int]:
-    """Feed the model its own predictions ``steps`` times from ``start`` (after ``warm_up``):
-    a stateful model one letter at a time from a reset, a stateless one its last letters."""
+def recite(weights: LSTMWeights, spec: ModelSpec, start: Sequence[int], steps: int) -> list[int]:
+    """Feed the model its own predictions ``steps`` times after the letters ``start``: a
+    stateful model one letter at a time from a reset, a stateless one its last letters."""
     if spec.stateful:
         state = None
-        for code in [*warm_up, *start[:-1]]:
+        for code in start[:-1]:
             _, state = next_letter_probabilities(weights, spec, [code], state)
         return _fed_back(weights, spec, [start[-1]], steps, state)[0]
-    context = [*warm_up, *start]
+    context = list(start)
     for _ in range(steps):
         probabilities, _ = next_letter_probabilities(weights, spec, context[-spec.input_length :])
         context.append(int(probabilities.argmax()))

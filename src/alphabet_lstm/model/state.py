@@ -94,9 +94,6 @@ def trace(
     )
 
 
-# --------------------------------------------------------------------------- geometry
-
-
 def distance(first: np.ndarray, second: np.ndarray) -> float:
     """Euclidean distance between two states, in float64, summed in unit order."""
     difference = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
