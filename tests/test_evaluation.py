@@ -273,6 +273,8 @@ def test_random_queries_are_training_patterns_drawn_reproducibly():
     assert len(rows) == 20
     known = {(record["input"], record["target"]) for record in patterns.as_records()}
     for row in rows:
+        # The details file's columns: the prediction table's, without the probability.
+        assert list(row) == ["input", "expected", "predicted", "correct"]
         assert (row["input"], row["expected"]) in known
         # The answer is the forward pass's most probable letter for that input, alone.
         probabilities = forward(weights, encode_runs(spec, [[ALPHABET.index(c) for c in row["input"]]]))[0][0]
