@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
+from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model.lstm import Gates, LSTMWeights, ModelSpec, dense_softmax, forward, ordered_sum
+from alphabet_lstm.model.querying import encode_runs
 
 # The label of a time step that holds zero-padding rather than a letter.
 PAD_LABEL = "pad"
@@ -65,8 +66,7 @@ def trace(
     labels: list[str] = []
     letter_index: list[int] = []
     for number, query in enumerate(queries):
-        # Encoded by the encode stage's own functions, as the model saw it in training.
-        step_inputs.extend(shape_inputs(pad_left([query], spec.input_length), spec.layout)[0])
+        step_inputs.extend(encode_runs(spec, [query])[0])
         pads = spec.input_length - len(query)
         fed = [ALPHABET[code] for code in query]
         # Each place's position in the fed letters (-1: padding); a stateful query is one letter.
