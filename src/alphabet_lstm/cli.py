@@ -45,10 +45,7 @@ def _add_model_arguments(command: argparse.ArgumentParser, example_framing: str)
     """The options that pick a trained model, the same for every command."""
     command.add_argument("--framing", required=True, help=f"a trained framing, e.g. {example_framing}")
     command.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="training seed of the model (default: the first of the seeds in --params)",
+        "--seed", type=int, help="training seed of the model (default: the first of the seeds in --params)"
     )
     command.add_argument(
         "--models-dir",
@@ -75,14 +72,10 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("letters", metavar="LETTERS", help="the query, e.g. KLM")
     _add_model_arguments(predict, "variable_length")
     predict.add_argument(
-        "--recite",
-        action="store_true",
-        help="feed the model its own predictions, starting from LETTERS",
+        "--recite", action="store_true", help="feed the model its own predictions, starting from LETTERS"
     )
     predict.add_argument(
-        "--steps",
-        default=None,
-        help=f"letters to recite with --recite (default {DEFAULT_STEPS}, at most {MAX_STEPS})",
+        "--steps", help=f"letters to recite with --recite (default {DEFAULT_STEPS}, at most {MAX_STEPS})"
     )
     predict.add_argument(
         "--show-state",
@@ -90,7 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="after the prediction, one line per time step: the letter fed, the letter h reads "
         "as, |h| and |c|, the 3 most active units and the mean of each gate",
     )
-    predict.add_argument("--model", default=None, help="a model file to use instead of --models-dir's")
+    predict.add_argument("--model", help="a model file to use instead of --models-dir's")
 
     export = commands.add_parser(
         "export",
@@ -106,10 +99,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(export, "stateful")
     export.add_argument("--out", required=True, help="the .keras file to write")
     export.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="a stateful model's fixed batch size (default: the one it was trained with)",
+        "--batch-size", type=int, help="a stateful model's fixed batch size (default: the one it was trained with)"
     )
 
     promote = commands.add_parser(
@@ -125,8 +115,8 @@ def _build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--framing", required=True, help="the framing, e.g. stateful")
     promote.add_argument("--params", default="params.yaml", help="where the store is read (tracking.uri)")
     target = promote.add_mutually_exclusive_group(required=True)
-    target.add_argument("--version", default=None, help="the registered version number")
-    target.add_argument("--exp", default=None, help="the DVC experiment whose version to promote")
+    target.add_argument("--version", help="the registered version number")
+    target.add_argument("--exp", help="the DVC experiment whose version to promote")
     return parser
 
 

@@ -1,10 +1,7 @@
-"""Ctrl-C and SIGTERM turned into an exception at a safe point of the training loop.
-
-A KeyboardInterrupt raised by Python's default handler can land inside a garbage-collector
-callback, where Python prints and ignores it, and the training would go on. Instead the
-handlers here only record the signal; the loop calls :meth:`StopRequest.check` between
-compiled chunks (every ~0.25 s) and the exception is raised there. A second signal
-raises at once.
+"""Ctrl-C and SIGTERM turned into an exception at a safe point of the training loop: raised
+by Python's default handler inside a garbage-collector callback, it would be printed and
+ignored. The handlers record the signal; the loop calls :meth:`StopRequest.check` between
+compiled chunks (every ~0.25 s). A second signal raises at once.
 """
 
 from __future__ import annotations

@@ -155,10 +155,7 @@ def _grid_points(prefix: str, sweep: SweepParams, base: FramingParams) -> tuple[
         values = tuple(zip(sweep.grid, combination))
         raw = base.model_dump(mode="json")
         for key, value in values:
-            if key.startswith("dataset."):
-                raw["dataset"][key.removeprefix("dataset.")] = value
-            else:
-                raw[key] = value
+            (raw["dataset"] if key.startswith("dataset.") else raw)[key.removeprefix("dataset.")] = value
         try:
             framing = FramingParams.model_validate(raw)
         except ValidationError as error:
