@@ -227,7 +227,6 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
     once whole; an earlier ``out_dir`` is moved aside first and deleted once the new one is in."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # The scratch directory (and the earlier out_dir moved into it) goes when the block ends.
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as scratch:
         staging, previous = Path(scratch, "new"), Path(scratch, "old")
         # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.

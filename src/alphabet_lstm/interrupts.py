@@ -20,20 +20,17 @@ class StopRequest:
         self.signal_number: int | None = None
 
     def handle(self, signal_number, frame) -> None:
-        if self.signal_number is not None:
-            self._raise(signal_number)
+        repeated = self.signal_number is not None
         self.signal_number = signal_number
+        if repeated:
+            self.check()
 
     def check(self) -> None:
         """Raise KeyboardInterrupt (SIGINT) or Terminated (SIGTERM) if a signal came."""
-        if self.signal_number is not None:
-            self._raise(self.signal_number)
-
-    @staticmethod
-    def _raise(signal_number: int) -> None:
-        if signal_number == signal.SIGINT:
+        if self.signal_number == signal.SIGINT:
             raise KeyboardInterrupt
-        raise Terminated
+        if self.signal_number is not None:
+            raise Terminated
 
 
 @contextmanager
