@@ -28,8 +28,6 @@ class Terminated(KeyboardInterrupt):
     """The process received SIGTERM: a KeyboardInterrupt that entry points print as
     ``terminated`` and end with status 143, as a shell's kill does."""
 
-    exit_status = 143
-
 
 def _raise_terminated(signal_number, frame) -> None:
     raise Terminated
@@ -49,7 +47,7 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
         code = 2
     except Terminated:
         print("terminated (SIGTERM): stopped before finishing; no output was half-written", file=sys.stderr)
-        code = Terminated.exit_status
+        code = 143
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C): stopped before finishing; no output was half-written", file=sys.stderr)
         code = 130

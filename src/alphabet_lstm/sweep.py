@@ -145,12 +145,11 @@ def run_tasks(
 def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutcome]:
     """Every training of a sweep on Dask, one line per finished training on stderr (with
     its seconds and worker: they vary run to run, so they are printed, not written)."""
-    labels = {point.index: point.label for point in sweep.points}
     started = time.perf_counter()
 
     def report(outcome: TrainingOutcome, done: int, total: int) -> None:
         print(
-            f"[{sweep.name} {done}/{total}] {labels[outcome.point]} seed {outcome.seed}: "
+            f"[{sweep.name} {done}/{total}] {sweep.points[outcome.point].label} seed {outcome.seed}: "
             f"accuracy {outcome.accuracy:.4f} in {outcome.seconds:.2f}s on {outcome.worker}",
             file=sys.stderr,
             flush=True,
@@ -168,7 +167,7 @@ def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutco
 def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
     """``point``, the grid keys, seed, accuracy, loss, correct, patterns and the md5s: what the
     same params give on any cluster, rows by grid point, then seed in params order."""
-    points = {point.index: point for point in sweep.points}
+    points = sweep.points
     rows = [
         [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
         + [outcome.seed, f"{outcome.accuracy:.{DECIMALS}f}", f"{outcome.loss:.{DECIMALS}f}"]
@@ -181,8 +180,9 @@ def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
 
 def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
     """Each training's seconds and worker: they vary run to run, so only MLflow gets them."""
-    labels = {point.index: point.label for point in sweep.points}
-    rows = [[labels[o.point], o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)]
+    rows = [
+        [sweep.points[o.point].label, o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)
+    ]
     return table_csv(["point", "seed", "seconds", "worker"], rows)
 
 

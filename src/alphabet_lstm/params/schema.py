@@ -178,7 +178,7 @@ class Sweep:
     name: str
     params: SweepParams
     base: FramingParams
-    points: tuple[GridPoint, ...]
+    points: tuple[GridPoint, ...]  # in index order: every point of the grid is valid
 
     @classmethod
     def from_params(cls, params: Params, name: str) -> Sweep:
