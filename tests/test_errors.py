@@ -46,6 +46,36 @@ def test_a_signal_ends_the_entry_point_with_its_status(signal_number, status, li
     assert (result.returncode, result.stderr.strip()) == (status, line)
 
 
+# The first signal waits for a safe point that never comes; the second must stop it at once.
+SIGNALLED_TWICE = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from alphabet_lstm.errors import run_entry_point
+    from alphabet_lstm.interrupts import deferred_signals
+
+    def main(argv):
+        with deferred_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            print("first held", flush=True)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(30)
+            print("not stopped", flush=True)
+
+    sys.exit(run_entry_point(main))
+    """
+)
+
+
+@pytest.mark.pipeline
+def test_a_second_signal_stops_at_once_without_a_safe_point():
+    result = subprocess.run([sys.executable, "-c", SIGNALLED_TWICE], capture_output=True, text=True, timeout=20)
+    assert (result.returncode, result.stdout, result.stderr.strip()) == (
+        130,
+        "first held\n",
+        "interrupted (Ctrl-C): stopped before finishing; no output was half-written",
+    )
+
+
 def test_a_params_error_is_a_usage_error_printed_line_by_line(capsys):
     def main(argv):
         raise ParamsError(["seeds: got []", "framings: missing"], "p.yaml")

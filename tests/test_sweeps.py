@@ -63,7 +63,7 @@ def problems_of(raw: dict) -> list[str]:
 
 def test_shipped_sweep_expands_grid_point_by_grid_point_seeds_inside():
     sweep = load_sweep(load_params(REPO_ROOT / "params.yaml"), "one_char_budget")
-    assert sweep.grid_keys == ("epochs", "units")
+    assert tuple(sweep.params.grid) == ("epochs", "units")
     assert [point.label for point in sweep.points[:4]] == [
         "epochs=500 units=32",
         "epochs=500 units=64",

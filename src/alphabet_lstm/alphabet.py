@@ -30,7 +30,6 @@ def letters_to_codes(letters: str) -> list[int]:
 
 
 def codes_to_letters(codes) -> str:
-    """Map codes 0-25 back to a string of letters."""
     return "".join(ALPHABET[int(code)] for code in codes)
 
 
@@ -79,7 +78,6 @@ def shape_inputs(padded_codes: np.ndarray, layout: str) -> np.ndarray:
 def encode_patterns(
     inputs: Sequence[Sequence[int]], targets: Sequence[int], *, layout: Layout, input_length: int
 ) -> EncodedDataset:
-    """Encode code runs and targets for one framing."""
     padded = pad_left(inputs, input_length)
     target_codes = np.asarray(targets, dtype=np.int64)
     return EncodedDataset(

@@ -79,12 +79,8 @@ def content_key(value) -> str:
 
 
 def training_key(framing: FramingParams, *, seed: int, engine: str, **digests: str) -> str:
-    """sha256 naming one training: the framing's params, the seed, the engine, and digests
-    of what else defines it (its data, the training code, the weights it produced).
-
-    The one identity of a training: the train stage's fingerprint and the MLflow runs of
-    the pipeline and of sweeps all use it, so the same training has the same key.
-    """
+    """sha256 naming one training by its framing's params, seed, engine and digests of what else
+    defines it (data, code, weights): the one key the train stage, MLflow runs and sweeps use."""
     return content_key({"framing": framing.model_dump(mode="json"), "seed": seed, "engine": engine, **digests})
 
 
@@ -144,10 +140,6 @@ def load_encoded(path: str | Path) -> tuple[EncodedDataset, dict]:
 MODEL_FORMAT = "alphabet-lstm/2"
 
 
-class ModelFormatError(UsageError):
-    """A model saved by another version of alphabet-lstm, whose spec this one cannot read."""
-
-
 def save_model(path: str | Path, weights: LSTMWeights, spec: ModelSpec, *, fingerprint: str = "") -> None:
     """Weights plus the spec that says how to feed them, and the ``fingerprint`` of the
     training that made them: a later run of the same training keeps the file."""
@@ -165,9 +157,8 @@ class DamagedModelError(UsageError):
 
 def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
     """The weights and spec of a saved model, checked whole: DamagedModelError names the
-    file and what is wrong with it, ModelFormatError a model of another version."""
-    weights, spec, _ = _load_checked_model(path)
-    return weights, spec
+    file and what is wrong with it, a UsageError a model of another version."""
+    return _load_checked_model(path)[:2]
 
 
 def intact_model_fingerprint(path: str | Path) -> str | None:
@@ -191,7 +182,7 @@ def _load_checked_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec, str]:
     if not isinstance(metadata, dict):
         raise DamagedModelError(path, "metadata.json holds no object")
     if metadata.get("format") != MODEL_FORMAT:
-        raise ModelFormatError(
+        raise UsageError(
             f"{path} was saved in format {metadata.get('format')!r}, and this version reads {MODEL_FORMAT!r}: "
             "train it again (`dvc repro`)"
         )
@@ -231,16 +222,11 @@ def weights_md5(weights: LSTMWeights) -> str:
 
 
 def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
-    """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was.
-
-    The files go into a staging directory beside ``out_dir`` (same file system, so the
-    final rename is atomic); any earlier ``out_dir`` is moved aside first and deleted only
-    once the new one is in place. The staging directory itself makes the set of files
-    atomic, so each file inside it is written plainly.
-    """
+    """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was:
+    they are written into a staging directory beside it (same file system), renamed into place
+    once whole; an earlier ``out_dir`` is moved aside first and deleted once the new one is in."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # The scratch directory (and the earlier out_dir moved into it) goes when the block ends.
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as scratch:
         staging, previous = Path(scratch, "new"), Path(scratch, "old")
         # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.

@@ -45,15 +45,10 @@ def _add_model_arguments(command: argparse.ArgumentParser, example_framing: str)
     """The options that pick a trained model, the same for every command."""
     command.add_argument("--framing", required=True, help=f"a trained framing, e.g. {example_framing}")
     command.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="training seed of the model (default: the first of the seeds in --params)",
+        "--seed", type=int, help="training seed of the model (default: the first of the seeds in --params)"
     )
     command.add_argument(
-        "--models-dir",
-        default="models",
-        help="folder of trained models, one sub-folder per framing (default: models)",
+        "--models-dir", default="models", help="folder of trained models, one sub-folder per framing (default: models)"
     )
     command.add_argument("--params", default="params.yaml", help="where the default seed is read")
 
@@ -75,14 +70,10 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("letters", metavar="LETTERS", help="the query, e.g. KLM")
     _add_model_arguments(predict, "variable_length")
     predict.add_argument(
-        "--recite",
-        action="store_true",
-        help="feed the model its own predictions, starting from LETTERS",
+        "--recite", action="store_true", help="feed the model its own predictions, starting from LETTERS"
     )
     predict.add_argument(
-        "--steps",
-        default=None,
-        help=f"letters to recite with --recite (default {DEFAULT_STEPS}, at most {MAX_STEPS})",
+        "--steps", help=f"letters to recite with --recite (default {DEFAULT_STEPS}, at most {MAX_STEPS})"
     )
     predict.add_argument(
         "--show-state",
@@ -90,7 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="after the prediction, one line per time step: the letter fed, the letter h reads "
         "as, |h| and |c|, the 3 most active units and the mean of each gate",
     )
-    predict.add_argument("--model", default=None, help="a model file to use instead of --models-dir's")
+    predict.add_argument("--model", help="a model file to use instead of --models-dir's")
 
     export = commands.add_parser(
         "export",
@@ -106,10 +97,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(export, "stateful")
     export.add_argument("--out", required=True, help="the .keras file to write")
     export.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="a stateful model's fixed batch size (default: the one it was trained with)",
+        "--batch-size", type=int, help="a stateful model's fixed batch size (default: the one it was trained with)"
     )
 
     promote = commands.add_parser(
@@ -125,20 +113,9 @@ def _build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--framing", required=True, help="the framing, e.g. stateful")
     promote.add_argument("--params", default="params.yaml", help="where the store is read (tracking.uri)")
     target = promote.add_mutually_exclusive_group(required=True)
-    target.add_argument("--version", default=None, help="the registered version number")
-    target.add_argument("--exp", default=None, help="the DVC experiment whose version to promote")
+    target.add_argument("--version", help="the registered version number")
+    target.add_argument("--exp", help="the DVC experiment whose version to promote")
     return parser
-
-
-def parse_steps(steps: str | None, recite_requested: bool) -> int:
-    """The --steps value as a number from 1 to MAX_STEPS; only meaningful with --recite."""
-    if steps is None:
-        return DEFAULT_STEPS
-    if not recite_requested:
-        raise UsageError("--steps only applies with --recite")
-    if not (steps.isdecimal() and 1 <= int(steps) <= MAX_STEPS):
-        raise UsageError(f"--steps must be a whole number from 1 to {MAX_STEPS}; got {steps!r}")
-    return int(steps)
 
 
 def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[int, LSTMWeights, ModelSpec]:
@@ -154,8 +131,8 @@ def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[in
         seed = load_params(args.params).seeds[0]
     path = Path(model) if model else seed_file(Path(args.models_dir) / args.framing, seed, ".npz")
     if not path.is_file():
-        pattern = f"*/{seed_file('', seed, '.npz')}"
-        trained = sorted(candidate.parent.name for candidate in Path(args.models_dir).glob(pattern))
+        models = Path(args.models_dir).glob(f"*/{seed_file('', seed, '.npz')}")
+        trained = sorted(candidate.parent.name for candidate in models)
         found = f" Framings trained at seed {seed} in {args.models_dir}: {', '.join(trained)}." if trained else ""
         how_to_train = "Run `make run` (or `dvc repro`) first."
         seeds = load_params(args.params).seeds if Path(args.params).is_file() else [seed]
@@ -169,16 +146,7 @@ def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[in
         raise UsageError(
             f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. {how_to_train}{found}"
         )
-    # load_model checks the file whole: a damaged model or another version's is a UsageError naming it.
     return (seed, *load_model(path))
-
-
-def prediction_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> list[str]:
-    """``KLM -> N`` and then the top-3 letters with their probabilities, one per line."""
-    ranked = top_letters(query_probabilities(weights, spec, codes))
-    lines = [f"{codes_to_letters(codes)} -> {ranked[0][0]}"]
-    lines += [f"  {letter} {probability:.4f}" for letter, probability in ranked]
-    return lines
 
 
 def recitation_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int], steps: int) -> list[str]:
@@ -236,8 +204,12 @@ def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> 
 
 
 def predict(args: argparse.Namespace) -> str:
-    """The lines `alphabet-lstm predict` prints."""
-    steps = parse_steps(args.steps, args.recite)
+    """The lines `alphabet-lstm predict` prints: ``KLM -> N`` and the top-3 letters with their
+    probabilities, or a recitation."""
+    if args.steps is not None and not args.recite:
+        raise UsageError("--steps only applies with --recite")
+    if args.steps is not None and not (args.steps.isdecimal() and 1 <= int(args.steps) <= MAX_STEPS):
+        raise UsageError(f"--steps must be a whole number from 1 to {MAX_STEPS}; got {args.steps!r}")
     if args.show_state and args.recite:
         raise UsageError(
             "--show-state shows the steps of one query, not a recitation: drop --recite and give "
@@ -249,8 +221,10 @@ def predict(args: argparse.Namespace) -> str:
     except ValueError as error:
         raise UsageError(str(error)) from None
     if args.recite:
-        return "\n".join(recitation_lines(weights, spec, codes, steps))
-    lines = prediction_lines(weights, spec, codes)
+        return "\n".join(recitation_lines(weights, spec, codes, int(args.steps or DEFAULT_STEPS)))
+    ranked = top_letters(query_probabilities(weights, spec, codes))
+    lines = [f"{codes_to_letters(codes)} -> {ranked[0][0]}"]
+    lines += [f"  {letter} {probability:.4f}" for letter, probability in ranked]
     if args.show_state:
         lines += state_lines(weights, spec, codes)
     return "\n".join(lines)

@@ -28,8 +28,6 @@ class Terminated(KeyboardInterrupt):
     """The process received SIGTERM: a KeyboardInterrupt that entry points print as
     ``terminated`` and end with status 143, as a shell's kill does."""
 
-    exit_status = 143
-
 
 def _raise_terminated(signal_number, frame) -> None:
     raise Terminated
@@ -37,12 +35,8 @@ def _raise_terminated(signal_number, frame) -> None:
 
 def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
     """Run ``main``; user errors print ``error: ...`` lines and exit 2, signals 130/143.
-
-    SIGTERM is raised as Terminated (Python's default would end the process without a word);
-    a stage that must stop only at safe points installs its own handlers (interrupts.py).
-    Under DVC (which names the stage in ``DVC_STAGE``), a failure also says how to get the
-    stage's previous outputs back (recovery_note).
-    """
+    SIGTERM is raised as Terminated: Python's default would end the process without a word.
+    Under DVC (``DVC_STAGE`` names the stage), a failure also says how to restore its outputs."""
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(argv)
@@ -53,7 +47,7 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
         code = 2
     except Terminated:
         print("terminated (SIGTERM): stopped before finishing; no output was half-written", file=sys.stderr)
-        code = Terminated.exit_status
+        code = 143
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C): stopped before finishing; no output was half-written", file=sys.stderr)
         code = 130
@@ -71,24 +65,16 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
 
 
 def run_stage(main: Callable[[list[str] | None], None]) -> NoReturn:
-    """A DVC stage's ``__main__``: run_entry_point, then exit with its status.
-
-    Every output is written and closed by then: a frozen heap spares the interpreter's exit a
-    full garbage collection through numba's, pandas' and MLflow's objects (up to a second).
-    """
+    """A DVC stage's ``__main__``: run_entry_point, then exit with its status. Every output is
+    closed by then: a frozen heap spares the exit a full garbage collection (up to a second)."""
     status = run_entry_point(main)
     gc.freeze()
     sys.exit(status)
 
 
 def recovery_note(stage: str) -> str:
-    """What restores a failed stage's outputs, read from its declaration in dvc.yaml.
-
-    DVC removes a stage's outputs (all but ``persist`` ones) before it runs the command: the
-    cached ones come back with `dvc checkout <stage>`, the ones git tracks (``cache: false``,
-    committed) with `git checkout --`, and one that neither holds (the log stage's record)
-    is written by the next `dvc repro`. Without a readable dvc.yaml, the general advice.
-    """
+    """What restores a failed stage's outputs (DVC removed them before the command ran), read
+    from its declaration in dvc.yaml: docs/reliability.md. Without a readable dvc.yaml, the general advice."""
     keepers: dict[str, list[str]] = {"cached": [], "tracked": [], "rewritten": []}
     try:
         from dvc.repo import Repo

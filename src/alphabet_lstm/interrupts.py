@@ -1,10 +1,7 @@
-"""Ctrl-C and SIGTERM turned into an exception at a safe point of the training loop.
-
-A KeyboardInterrupt raised by Python's default handler can land inside a garbage-collector
-callback, where Python prints and ignores it, and the training would go on. Instead the
-handlers here only record the signal; the loop calls :meth:`StopRequest.check` between
-compiled chunks (every ~0.25 s) and the exception is raised there. A second signal
-raises at once.
+"""Ctrl-C and SIGTERM turned into an exception at a safe point of the training loop: raised
+by Python's default handler inside a garbage-collector callback, it would be printed and
+ignored. The handlers record the signal; the loop calls :meth:`StopRequest.check` between
+compiled chunks (every ~0.25 s). A second signal raises at once.
 """
 
 from __future__ import annotations
@@ -23,20 +20,17 @@ class StopRequest:
         self.signal_number: int | None = None
 
     def handle(self, signal_number, frame) -> None:
-        if self.signal_number is not None:
-            self._raise(signal_number)
+        repeated = self.signal_number is not None
         self.signal_number = signal_number
+        if repeated:
+            self.check()
 
     def check(self) -> None:
         """Raise KeyboardInterrupt (SIGINT) or Terminated (SIGTERM) if a signal came."""
-        if self.signal_number is not None:
-            self._raise(self.signal_number)
-
-    @staticmethod
-    def _raise(signal_number: int) -> None:
-        if signal_number == signal.SIGINT:
+        if self.signal_number == signal.SIGINT:
             raise KeyboardInterrupt
-        raise Terminated
+        if self.signal_number is not None:
+            raise Terminated
 
 
 @contextmanager

@@ -20,17 +20,14 @@ class ProgressReporter:
     """``update(epoch, loss, accuracy)`` after each chunk of epochs; closes at the last epoch,
     on ``close()`` or at the end of a ``with`` block."""
 
-    def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None, position: int | None = None):
-        self.stream = stream if stream is not None else sys.stderr
+    def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
-        self.total_epochs = total_epochs
         self.next_milestone = 0
         self.bar = tqdm(
             total=total_epochs,
             desc=label,
             file=self.stream,
-            position=position,
-            leave=True,
             bar_format=TERMINAL_FORMAT if self.live else LOG_FORMAT,
             dynamic_ncols=self.live,
             mininterval=TERMINAL_INTERVAL_SECONDS,
@@ -44,13 +41,13 @@ class ProgressReporter:
         self.bar.update(epoch - self.bar.n)
         # Off a terminal, a line per quarter of the epochs; chunked updates can pass several
         # quarters at once: one line for all of them.
-        quarters = 4 * epoch // self.total_epochs
+        quarters = 4 * epoch // self.bar.total
         if not self.live and quarters > self.next_milestone:
             self.next_milestone = quarters
             # tqdm's lock: other seeds' reporters write to the same stream from their threads.
             with tqdm.get_lock():
                 print(str(self.bar), file=self.stream, flush=True)
-        if epoch >= self.total_epochs:
+        if epoch >= self.bar.total:
             self.close()
 
     def close(self) -> None:

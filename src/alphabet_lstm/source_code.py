@@ -1,10 +1,6 @@
-"""Which project modules a module runs, and a digest of their source.
-
-The training fingerprint embeds the digest (a saved model is reused only if the code that
-trained it is unchanged), an MLflow model ships the files (tracking/shipped.py), and
-the code stage writes each DVC stage's modules and digest from the same closure. Imports are read
-from the source (``ast``), so nothing is executed; imports inside functions count too,
-because they run when called.
+"""Which project modules a module runs, and a digest of their source: the training
+fingerprint embeds it, an MLflow model ships the files, the code stage writes both. Imports
+are read from the source (``ast``), nothing executed; those inside functions count too.
 """
 
 from __future__ import annotations
@@ -13,6 +9,7 @@ import ast
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 PACKAGE = "alphabet_lstm"
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -80,8 +77,6 @@ def module_closure(module: str) -> tuple[str, ...]:
     pending = [module]
     while pending:
         name = pending.pop()
-        if name in seen:
-            continue
         seen.add(name)
         path = module_path(name)
         if path is None:
@@ -90,14 +85,9 @@ def module_closure(module: str) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
-def closure_files(module: str) -> list[Path]:
-    """The source files of :func:`module_closure`, sorted by module name."""
-    return [path for name in module_closure(module) if (path := module_path(name))]
-
-
 def code_digest(module: str) -> str:
     """sha256 over the source of every module ``module`` runs (names and bytes)."""
     digest = hashlib.sha256()
-    for name, path in zip(module_closure(module), closure_files(module)):
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in module_closure(module):
+        digest.update(name.encode() + b"\0" + cast(Path, module_path(name)).read_bytes() + b"\0")
     return digest.hexdigest()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from alphabet_lstm.artifacts import encoded_bytes, training_key, weights_md5
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.formats import DECIMALS, table_csv
 from alphabet_lstm.params import SWEEP_ENGINE, GridPoint, Sweep, show_value
@@ -34,8 +35,6 @@ class TrainingTask:
     @property
     def key(self) -> str:
         """Dask's key: the same framing and seed are the same training, in any sweep."""
-        from alphabet_lstm.artifacts import training_key
-
         return "alphabet-lstm-training-" + training_key(self.point.framing, seed=self.seed, engine=SWEEP_ENGINE)[:24]
 
 
@@ -57,7 +56,6 @@ class TrainingOutcome:
 
 
 def sweep_tasks(sweep: Sweep) -> list[TrainingTask]:
-    """Every training of the sweep as a task, in the sweep's order."""
     return [TrainingTask(sweep.params.framing, point, seed) for point, seed in sweep.trainings()]
 
 
@@ -66,7 +64,6 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
     digests are the pipeline's for the same training, so both give it one ``training_key``."""
     from distributed import get_worker
 
-    from alphabet_lstm.artifacts import encoded_bytes, weights_md5
     from alphabet_lstm.data import encode_framing
     from alphabet_lstm.evaluation import training_metrics
     from alphabet_lstm.model.lstm import predict
@@ -148,12 +145,11 @@ def run_tasks(
 def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutcome]:
     """Every training of a sweep on Dask, one line per finished training on stderr (with
     its seconds and worker: they vary run to run, so they are printed, not written)."""
-    labels = {point.index: point.label for point in sweep.points}
     started = time.perf_counter()
 
     def report(outcome: TrainingOutcome, done: int, total: int) -> None:
         print(
-            f"[{sweep.name} {done}/{total}] {labels[outcome.point]} seed {outcome.seed}: "
+            f"[{sweep.name} {done}/{total}] {sweep.points[outcome.point].label} seed {outcome.seed}: "
             f"accuracy {outcome.accuracy:.4f} in {outcome.seconds:.2f}s on {outcome.worker}",
             file=sys.stderr,
             flush=True,
@@ -168,28 +164,26 @@ def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutco
     return outcomes
 
 
-SWEEP_RESULT_COLUMNS = ("seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5")
-SWEEP_TIMING_COLUMNS = ("point", "seed", "seconds", "worker")
-
-
 def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
     """``point``, the grid keys, seed, accuracy, loss, correct, patterns and the md5s: what the
     same params give on any cluster, rows by grid point, then seed in params order."""
-    points = {point.index: point for point in sweep.points}
+    points = sweep.points
     rows = [
         [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
         + [outcome.seed, f"{outcome.accuracy:.{DECIMALS}f}", f"{outcome.loss:.{DECIMALS}f}"]
         + [outcome.correct, outcome.patterns, outcome.data_md5, outcome.weights_md5]
         for outcome in _in_sweep_order(sweep, outcomes)
     ]
-    return table_csv(["point", *sweep.grid_keys, *SWEEP_RESULT_COLUMNS], rows)
+    metrics = ["seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5"]
+    return table_csv(["point", *sweep.params.grid, *metrics], rows)
 
 
 def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
     """Each training's seconds and worker: they vary run to run, so only MLflow gets them."""
-    labels = {point.index: point.label for point in sweep.points}
-    rows = [[labels[o.point], o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)]
-    return table_csv(SWEEP_TIMING_COLUMNS, rows)
+    rows = [
+        [sweep.points[o.point].label, o.seed, f"{o.seconds:.3f}", o.worker] for o in _in_sweep_order(sweep, outcomes)
+    ]
+    return table_csv(["point", "seed", "seconds", "worker"], rows)
 
 
 def _in_sweep_order(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> list[TrainingOutcome]:

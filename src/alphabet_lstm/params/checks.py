@@ -43,10 +43,7 @@ def _literals(annotation: Any) -> list[str]:
 
 def _locate(location: tuple, root: type[BaseModel] = Params) -> tuple[str, Any]:
     """pydantic's location as the key path written in params.yaml, and the schema type it ends at.
-
-    pydantic also names the union member it tried (a dataset's kind; 'constrained-int' or
-    "literal['all']" for batch_size): not keys of the file, so left out of the path.
-    """
+    The union members pydantic names (a dataset's kind, "literal['all']") are not keys: left out."""
     path, node = "", cast(Any, root)
     for part in location:
         if part == "[key]":  # the mapping key just named is what is wrong, not its value
@@ -63,12 +60,9 @@ def _locate(location: tuple, root: type[BaseModel] = Params) -> tuple[str, Any]:
 
 
 def _problems(errors: list[Any], root: type[BaseModel] = Params) -> list[str]:
-    """pydantic's errors as one line per key path: the value given and pydantic's message.
-
-    A union fails member by member for one mistake (batch_size: a whole number or 'all'),
-    so their messages share one line. A typo (``epoch:``) is one mistake too: its line says
-    "did you mean 'epochs'?", so the missing ``epochs`` is not reported again.
-    """
+    """pydantic's errors as one line per key path: the value given and pydantic's message. A union
+    failing member by member (batch_size: a whole number or 'all') is one mistake, one line; so is
+    a typo (``epoch:``): its did-you-mean stands for the ``epochs`` then missing."""
     unknown = [tuple(error["loc"]) for error in errors if error["type"] == "extra_forbidden"]
     keys = {location: list(_locate(location[:-1], root)[1].model_fields) for location in unknown}
     misspelt = {location[:-1] + (_near_miss(location[-1], keys[location]),) for location in unknown}
@@ -155,10 +149,7 @@ def _grid_points(prefix: str, sweep: SweepParams, base: FramingParams) -> tuple[
         values = tuple(zip(sweep.grid, combination))
         raw = base.model_dump(mode="json")
         for key, value in values:
-            if key.startswith("dataset."):
-                raw["dataset"][key.removeprefix("dataset.")] = value
-            else:
-                raw[key] = value
+            (raw["dataset"] if key.startswith("dataset.") else raw)[key.removeprefix("dataset.")] = value
         try:
             framing = FramingParams.model_validate(raw)
         except ValidationError as error:
@@ -227,7 +218,6 @@ def _duplicate_lines(node: Node, line: int) -> tuple[str, int] | None:
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate a params file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -53,7 +53,7 @@ class DatasetKind(StrictModel):
 
     @property
     def size(self) -> int:  # how many patterns the data set holds
-        raise NotImplementedError
+        return len(self.patterns().targets)
 
     @property
     def input_length(self) -> int:  # the letters of one input, after left zero-padding
@@ -68,18 +68,11 @@ class DatasetKind(StrictModel):
         raise NotImplementedError
 
 
-# --------------------------------------------------------------------------- sliding (framings 1-5)
-
-
 class SlidingDataset(DatasetKind):
-    """Every window of ``seq_length`` consecutive letters, predicting the next letter."""
+    """Every window of ``seq_length`` consecutive letters, predicting the next letter (tutorial framings 1-5)."""
 
     kind: Literal["sliding"]
     seq_length: SequenceLength
-
-    @property
-    def size(self) -> int:
-        return VOCABULARY_SIZE - self.seq_length
 
     @property
     def input_length(self) -> int:
@@ -107,9 +100,6 @@ class PaddedRunsDataset(DatasetKind):
         return 1
 
 
-# --------------------------------------------------------------------------- variable_length (framing 6)
-
-
 class VariableLengthDataset(PaddedRunsDataset):
     """``num_inputs`` random contiguous runs of 1..max_len letters, left zero-padded
     (tutorial framing 6)."""
@@ -120,7 +110,7 @@ class VariableLengthDataset(PaddedRunsDataset):
     seed: Seed = 7
 
     @property
-    def size(self) -> int:
+    def size(self) -> int:  # without drawing a million runs
         return self.num_inputs
 
     @property
@@ -144,18 +134,11 @@ def variable_length_patterns(num_inputs: int, max_len: int, seed: int) -> Patter
     return Patterns(tuple(inputs), tuple(targets))
 
 
-# --------------------------------------------------------------------------- prefix_padded
-
-
 class PrefixPaddedDataset(PaddedRunsDataset):
     """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1 (the framing
     the tutorial proposed)."""
 
     kind: Literal["prefix_padded"]
-
-    @property
-    def size(self) -> int:
-        return MAX_SEQUENCE_LENGTH
 
     @property
     def input_length(self) -> int:

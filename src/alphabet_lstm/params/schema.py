@@ -113,7 +113,6 @@ class Params(StrictModel):
     # Each sweep's grid points, typed once by the checks (checks.parse_params) that proved them valid.
     _grid_points: dict[str, tuple[GridPoint, ...]] = PrivateAttr(default_factory=dict)
 
-    # The named framing or sweep; ParamsError listing the defined ones if it is not there.
     def framing(self, name: str) -> FramingParams:
         return _named("framing", self.framings, name)
 
@@ -179,17 +178,13 @@ class Sweep:
     name: str
     params: SweepParams
     base: FramingParams
-    points: tuple[GridPoint, ...]
+    points: tuple[GridPoint, ...]  # in index order: every point of the grid is valid
 
     @classmethod
     def from_params(cls, params: Params, name: str) -> Sweep:
         """The named sweep of checked params (ParamsError if there is none)."""
         sweep = params.sweep(name)
         return cls(name, sweep, params.framing(sweep.framing), params._grid_points[name])
-
-    @property
-    def grid_keys(self) -> tuple[str, ...]:
-        return tuple(self.params.grid)
 
     @property
     def seeds(self) -> tuple[int, ...]:

@@ -1,10 +1,8 @@
 """Stage code: the code each stage runs, one file per stage module, named after it.
 
-``<out-dir>/train.json`` lists the project modules ``alphabet_lstm.stages.train`` runs (its
-imports, followed through the package) and the sha256 of their source, the digest its
-models embed. Every other stage depends on its own file, not on each module: a code change
-reruns the stages that run the changed module and no other, and dvc.lock, which DVC rereads
-and rewrites whole after every stage, holds one entry per stage instead of twenty.
+``<out-dir>/train.json`` lists the project modules ``alphabet_lstm.stages.train`` runs and
+the sha256 of their source, the digest its models embed. Why each stage depends on its own
+file and not on each module: docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Stage report: every framing and seed compared in one report, plus the summary metrics.
 
-Reads, for each framing in params.yaml and each seed, what train and evaluate wrote (paths
-given as templates with ``{framing}`` and ``{seed}``), and writes the reports directory
-(report.md, a self-contained report.html, figures/*.png, state.json: the numbers behind
-the LSTM-state figures) and the summary metrics JSON. Models are read with the numpy
-forward pass: no TensorFlow.
+Reads what train and evaluate wrote for each framing and seed (templates with ``{framing}``
+and ``{seed}``) and writes the reports directory (report.md, a self-contained report.html,
+figures/*.png, state.json behind the LSTM-state figures) and the summary metrics JSON.
 """
 
 from __future__ import annotations
@@ -65,10 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         tutorial_accuracy=dict(params.report.tutorial_accuracy),
         runs={key: RunRecord(files) for key, files in paths.items()},
     )
-    # A figure whose inputs did not change (a framing the change did not touch) comes from
-    # the cache: its bytes are what drawing it gives, in milliseconds instead of a second.
-    # A relative cache is the main checkout's, so that a `dvc exp run --temp` or queued
-    # copy, which starts without one, finds what the workspace drew.
+    # Figures whose inputs did not change come from the cache, the main checkout's even in an
+    # experiment's copy (docs/architecture.md): the bytes drawing gives, in milliseconds.
     cache = main_checkout_root() / args.figure_cache if args.figure_cache else None
     with figures.cached_in(cache) if cache else contextlib.nullcontext():
         files = report_files(study)

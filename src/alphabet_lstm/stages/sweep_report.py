@@ -8,8 +8,7 @@ import pandas as pd
 
 from alphabet_lstm.artifacts import publish_directory, write_json
 from alphabet_lstm.errors import UsageError, run_stage
-from alphabet_lstm.params import SWEEP_ENGINE as ENGINE
-from alphabet_lstm.params import Sweep, load_params
+from alphabet_lstm.params import SWEEP_ENGINE, Sweep, load_params
 from alphabet_lstm.report.sweep import summarize_points, summary_metrics, sweep_report_files
 
 
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         sweep.params,
         summaries,
         base_label=base.label if base else None,
-        engine=ENGINE,
+        engine=SWEEP_ENGINE,
         tutorial_accuracy=params.report.tutorial_accuracy.get(sweep.params.framing),
     )
     publish_directory(args.out_dir, files)

@@ -1,13 +1,9 @@
 """Stage validate: all of params.yaml checked before any other stage runs.
 
-Every stage depends on this stage's output, so DVC runs it first. DVC removes a stage's
-outputs just before running its command; were params checked only there, a mistake would
-cost the outputs of every stage it touches. Here a mistake stops `dvc repro` before any
-output is touched (the outputs are kept by DVC, ``persist``, and written only when params
-are valid). The marker never depends on the params; the second output holds each framing's
-dataset and layout, all that generate and encode read, so they depend on it instead of on
-params keys listed per framing (DVC's params take no wildcard): a batch size change reruns
-neither, and a new framing needs no change to dvc.yaml.
+Every stage depends on its output, so a mistake stops `dvc repro` before DVC removes any
+stage's outputs (its own are ``persist`` and written only when params are valid). The second
+output holds each framing's dataset and layout, all that generate and encode read, so that
+they depend on it rather than on params keys (docs/architecture.md).
 """
 
 from __future__ import annotations
