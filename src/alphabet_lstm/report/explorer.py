@@ -25,9 +25,8 @@ TEMPLATE_NAME = "explorer.html.j2"
 
 
 def query_lengths(spec: ModelSpec) -> tuple[int, int | None]:
-    """The fewest and most letters the framing takes (None: no limit, a stateful model).
-
-    The same rule as :meth:`ModelSpec.accepts_length`, as two numbers the page compares with."""
+    """The fewest and most letters the framing takes (None: no limit, a stateful model): the
+    rule of :meth:`ModelSpec.accepts_length` as two numbers the page compares with."""
     return (1, None) if spec.stateful else (spec.shortest_query, spec.input_length)
 
 
@@ -44,8 +43,8 @@ def plane(view: StatefulView) -> dict:
     }
 
 
-def framing_data(weights: LSTMWeights, spec: ModelSpec, view: StatefulView | None) -> dict:
-    """What the page needs to run and describe one framing (``view``: its stateful view, if any)."""
+def framing_data(weights: LSTMWeights, spec: ModelSpec) -> dict:
+    """What the page needs to run and describe one framing."""
     shortest, longest = query_lengths(spec)
     return {
         "framing": spec.framing,
@@ -63,7 +62,7 @@ def framing_data(weights: LSTMWeights, spec: ModelSpec, view: StatefulView | Non
             name: base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
             for name, array in zip(LSTMWeights.NAMES, weights.as_list())
         },
-        "plane": plane(view or stateful_view(weights, spec)) if spec.stateful else None,
+        "plane": plane(stateful_view(weights, spec)) if spec.stateful else None,
     }
 
 
@@ -87,12 +86,10 @@ def float_math() -> dict:
     }
 
 
-def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]], stateful_views: Sequence[StatefulView] = ()) -> dict:
-    """Everything the page embeds, for models in params order; the stateful framings' views
-    are drawn from ``stateful_views`` where the report computed them already."""
+def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
+    """Everything the page embeds, for models in params order."""
     if not models:
         raise ValueError("the explorer needs at least one trained model")
-    views = {view.framing: view for view in stateful_views}
     return {
         "alphabet": ALPHABET,
         "pad_label": PAD_LABEL,
@@ -102,19 +99,13 @@ def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]], stateful_view
             "framing": next((spec.framing for _, spec in models if spec.stateful), models[0][1].framing),
             "letters": COLD_LETTER,
         },
-        "framings": [framing_data(weights, spec, views.get(spec.framing)) for weights, spec in models],
+        "framings": [framing_data(weights, spec) for weights, spec in models],
     }
 
 
-def explorer_page(
-    models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str, stateful_views: Sequence[StatefulView] = ()
-) -> str:
+def explorer_page(models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str) -> str:
     """The page's HTML; the same models give the same bytes."""
-    # JSON safe inside a <script> element: no ``</`` can close it early.
-    data = Markup(
-        json.dumps(explorer_data(models, stateful_views), separators=(",", ":"), ensure_ascii=True).replace(
-            "</", "<\\/"
-        )
-    )
-    template = environment().get_template(TEMPLATE_NAME)
-    return template.render(title=title, seed=models[0][1].seed, data_json=data)
+    data = json.dumps(explorer_data(models), separators=(",", ":"), ensure_ascii=True)
+    # Safe inside a <script> element: no ``</`` can close it early.
+    script = Markup(data.replace("</", "<\\/"))
+    return environment().get_template(TEMPLATE_NAME).render(title=title, seed=models[0][1].seed, data_json=script)

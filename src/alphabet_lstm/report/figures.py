@@ -73,10 +73,9 @@ def cached_in(folder: Path) -> Iterator[None]:
 
 
 def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
-    """sha256 of what a figure's bytes depend on: its inputs (pickled: numpy arrays and
-    dataclasses by value), the code that draws it and matplotlib's version. The code is
-    every project module loaded, a superset of what the drawing runs that costs no parse
-    (nor, from importlib.metadata, any import of matplotlib when every figure is cached)."""
+    """sha256 of what a figure's bytes depend on: its inputs (pickled: arrays and dataclasses
+    by value), matplotlib's version and the code, taken as every project module loaded: a
+    superset of what the drawing runs that needs no parse, nor any import of matplotlib."""
     digest = hashlib.sha256()
     for part in (draw.__qualname__, _matplotlib_version()):
         digest.update(part.encode() + b"\0")
@@ -103,31 +102,26 @@ def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
     """``draw`` under :data:`STYLE`, whatever the user's matplotlibrc says, its figure
     returned as PNG bytes (from the cache inside :func:`cached_in`)."""
 
-    def drawn(*args: P.args, **kwargs: P.kwargs) -> bytes:
+    def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        folder = _CACHE.get()
+        path = folder / f"{_figure_key(draw, args, kwargs)}.png" if folder else None
+        if path and path.is_file():
+            path.touch()  # recently used: kept by the pruning
+            return path.read_bytes()
         import matplotlib.style
 
         with matplotlib.style.context(STYLE):
-            # No "Software" text chunk (it names the matplotlib version) and a fixed dpi, so the
-            # bytes depend only on the data.
+            # No "Software" text chunk (it names the matplotlib version): the bytes depend
+            # only on the data.
             buffer = io.BytesIO()
-            draw(*args, **kwargs).savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
-            return buffer.getvalue()
-
-    def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
-        folder = _CACHE.get()
-        if folder is None:
-            return drawn(*args, **kwargs)
-        path = folder / f"{_figure_key(draw, args, kwargs)}.png"
-        if path.is_file():
-            path.touch()  # recently used: kept by the pruning
-            return path.read_bytes()
-        data = drawn(*args, **kwargs)
-        # Written beside and renamed into place: a killed stage never leaves half a figure.
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        partial.write_bytes(data)
-        partial.replace(path)
-        return data
+            draw(*args, **kwargs).savefig(buffer, format="png", metadata={"Software": None})
+        if path:
+            # Written beside and renamed into place: a killed stage never leaves half a figure.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            partial.write_bytes(buffer.getvalue())
+            partial.replace(path)
+        return buffer.getvalue()
 
     return png
 

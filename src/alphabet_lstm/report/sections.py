@@ -55,26 +55,17 @@ def comparison(study: Study) -> list[Block]:
         columns += [f"Mean ± 95% CI ({len(study.seeds)} seeds)", "Std", "Min–max"]
     rows = []
     for framing in study.framings:
-        metrics = study.run(framing).metrics
-        row = [
-            framing,
-            percent(study.tutorial_accuracy.get(framing)),
-            percent(metrics["accuracy"]),
-            f"{metrics['correct']}/{metrics['patterns']}",
-        ]
+        metrics, statistics = study.run(framing).metrics, summaries[framing]
+        correct = f"{metrics['correct']}/{metrics['patterns']}"
+        row = [framing, percent(study.tutorial_accuracy.get(framing)), percent(metrics["accuracy"]), correct]
         if study.several_seeds:
-            statistics = summaries[framing]
-            row += [
-                mean_and_half_width(statistics),
-                f"{100 * statistics.std:.2f}",
-                f"{percent(statistics.minimum)}–{percent(statistics.maximum)}",
-            ]
+            spread = f"{percent(statistics.minimum)}–{percent(statistics.maximum)}"
+            row += [mean_and_half_width(statistics), f"{100 * statistics.std:.2f}", spread]
         rows.append(row)
-    seeds_text = ", ".join(str(value) for value in study.seeds)
     blocks: list[Block] = [
         "## Accuracy of every framing",
         "Accuracy is measured on the training patterns themselves, as the tutorial does. "
-        f"Seeds: {seeds_text}; the tutorial seeds with 7. A dash means the tutorial "
+        f"Seeds: {', '.join(map(str, study.seeds))}; the tutorial seeds with 7. A dash means the tutorial "
         "reports no accuracy for that framing.",
         markdown_table(columns, rows),
     ]
@@ -305,6 +296,5 @@ def report_files(study: Study) -> dict[str, bytes]:
     ``state.json`` and ``explorer.html``."""
     files = render.document_files(TITLE, report_blocks(study))
     files[STATE_NUMBERS_NAME] = to_json(state_numbers(study)).encode("utf-8")
-    page = explorer_page(study.first_seed_models, title=EXPLORER_TITLE, stateful_views=study.state_views[0])
-    files[EXPLORER_NAME] = page.encode("utf-8")
+    files[EXPLORER_NAME] = explorer_page(study.first_seed_models, title=EXPLORER_TITLE).encode("utf-8")
     return files
