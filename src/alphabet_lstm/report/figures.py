@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import os
 import pickle
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, ParamSpec
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
+from alphabet_lstm.artifacts import write_bytes
 from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.report.state_views import COLD_LETTER, WARM_INDEX, PaddingView, StatefulView, WindowView
 from alphabet_lstm.report.study import Summary
@@ -40,12 +40,13 @@ FIGURE_DPI = 100
 STYLE: list[str | dict[str, object]] = ["default", {"savefig.dpi": FIGURE_DPI, "font.family": "DejaVu Sans"}]
 
 
-def new_figure(width: float, height: float):
-    """A figure drawn by Agg, with no pyplot state shared between figures or callers."""
+def new_figure(width: float, height: float, layout: str | None = "tight"):
+    """A figure drawn by Agg, with no pyplot state shared between figures or callers, laid
+    out tight when saved unless told otherwise."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=FIGURE_DPI)
+    figure = Figure(figsize=(width, height), dpi=FIGURE_DPI, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
@@ -116,11 +117,7 @@ def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
             buffer = io.BytesIO()
             draw(*args, **kwargs).savefig(buffer, format="png", metadata={"Software": None})
         if path:
-            # Written beside and renamed into place: a killed stage never leaves half a figure.
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            partial.write_bytes(buffer.getvalue())
-            partial.replace(path)
+            write_bytes(path, buffer.getvalue())  # renamed into place: never half a figure
         return buffer.getvalue()
 
     return png
@@ -145,7 +142,6 @@ def training_curves_png(framing: str, histories: Mapping[int, TrainingHistory]) 
         # Outside the axes, so ten seeds' labels never cover the curves.
         accuracy_axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     figure.suptitle(f"{framing}: training curves")
-    figure.tight_layout()
     return figure
 
 
@@ -203,7 +199,6 @@ def accuracy_by_seed_png(
     axes.grid(axis="y", alpha=0.3)
     # Outside the axes: inside, the legend could hide a framing's low accuracy.
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    figure.tight_layout()
     return figure
 
 
@@ -226,7 +221,6 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
     axes.set(xlabel="next letter", ylabel="input letter (alone)")
     axes.set_title(f"{framing} (seed {seed}): P(next letter | one letter)")
     figure.colorbar(image, ax=axes, label="probability")
-    figure.tight_layout()
     return figure
 
 
@@ -298,7 +292,6 @@ def stateful_state_png(view: StatefulView) -> Figure:
     plane_axes.grid(alpha=0.3)
     plane_axes.legend(loc="best", fontsize="small")
     figure.suptitle(f"{view.framing} (seed {view.seed}): the hidden state h")
-    figure.tight_layout()
     return figure
 
 
@@ -306,7 +299,7 @@ def stateful_state_png(view: StatefulView) -> Figure:
 def window_state_png(views: list[WindowView]) -> Figure:
     """h after each time step of every training window, one panel per framing and step."""
     panels = [(view, step) for view in views for step in range(view.steps)]
-    figure = new_figure(3.6 * len(panels) + 1.0, 4.8)
+    figure = new_figure(3.6 * len(panels) + 1.0, 4.8, layout=None)
     axes_list = np.atleast_1d(figure.subplots(1, len(panels), sharey=True))
     limit = _state_limit(*(view.hidden for view in views))
     image = None
@@ -356,5 +349,4 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
         move_axes.set_title("how far each step moves h (red: the A)", fontsize=9)
         move_axes.grid(axis="y", alpha=0.3)
     figure.suptitle(f"Zero-padding and A both enter as 0 (seed {views[0].seed})")
-    figure.tight_layout()
     return figure

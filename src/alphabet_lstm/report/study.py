@@ -98,11 +98,10 @@ class Study:
         return len(self.seeds) > 1
 
     def run(self, framing: str, seed: int | None = None) -> RunRecord:
-        """The record of ``framing`` at ``seed`` (the first seed by default)."""
         return self.runs[(framing, self.first_seed if seed is None else seed)]
 
     def metric(self, framing: str, name: str) -> list:
-        """The evaluation metric ``name`` of ``framing`` at every seed (None where absent)."""
+        """Per seed, None where the evaluation has no such metric."""
         return [self.run(framing, seed).metrics.get(name) for seed in self.seeds]
 
     def accuracies(self, framing: str) -> list[float]:
@@ -114,8 +113,7 @@ class Study:
 
     @cached_property
     def state_views(self) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
-        """The stateful, window and padding views of the first-seed models, in params order:
-        computed once for the figures, ``state.json`` and the explorer's planes."""
+        """The first-seed models' views, in params order: computed once for figures and ``state.json``."""
         models = self.first_seed_models
         return (
             [stateful_view(weights, spec) for weights, spec in models if spec.stateful],
@@ -160,7 +158,6 @@ def curve_rows(study: Study) -> list[list]:
 
 
 def plot_tables(study: Study) -> dict[str, str]:
-    """The CSV files dvc.yaml's top-level plots read, by file name."""
     return {
         "curves.csv": formats.table_csv(("framing", "epoch", "progress", "loss", "accuracy"), curve_rows(study)),
         # Final training accuracy of every framing at every seed.

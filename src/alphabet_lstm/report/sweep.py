@@ -146,7 +146,6 @@ def figure_png(sweep: Sweep, summaries: pd.DataFrame, tutorial_accuracy: float |
     axes.set_title(f"{sweep.name}: {sweep.params.framing}, mean ± sd over {len(sweep.seeds)} seeds")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize="small")
-    figure.tight_layout()
     return figure
 
 
