@@ -278,11 +278,8 @@ def stateful_state_png(view: StatefulView) -> Figure:
     # The dashed lines join the cold K to the two states it is compared with; their
     # lengths in full h are in the legend (the projection shortens distances).
     for _, color, name, index in marks:
-        target = points[index]
         label = f"cold {COLD_LETTER} to {name}: {distances[index]:.2f}"
-        plane_axes.plot(
-            [cold[0], target[0]], [cold[1], target[1]], linestyle="--", color=color, linewidth=1.0, label=label
-        )
+        plane_axes.plot(*zip(cold, points[index]), linestyle="--", color=color, linewidth=1.0, label=label)
     explained = view.projection.explained
     plane_axes.set(
         xlabel=f"PC1 ({100 * explained[0]:.0f}% of the variance of A..Z)",
