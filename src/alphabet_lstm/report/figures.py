@@ -1,11 +1,10 @@
 """The report's figures, as PNG bytes.
 
-Each function draws one figure on its own Agg canvas (no pyplot, so no state shared between
-figures, threads or callers) under a fixed style that ignores any user matplotlibrc, and
-saves it at a fixed resolution without the metadata that names the matplotlib version: the
-same data gives the same bytes on every machine with the same matplotlib and fonts.
-Inside :func:`cached_in` a figure whose inputs, drawing code and matplotlib are unchanged
-is read back from a folder instead of drawn again (the same bytes, in milliseconds).
+Each function draws one figure on its own Agg canvas (no pyplot state shared between figures
+or callers) under a fixed style that ignores any user matplotlibrc, saved at a fixed dpi
+without the metadata that names matplotlib's version: the same data gives the same bytes on
+every machine with the same matplotlib and fonts. Inside :func:`cached_in` a figure whose
+inputs, code and matplotlib are unchanged is read back instead (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -125,27 +125,27 @@ def lstm_state(study: Study) -> list[Block]:
             ),
         ]
     if padding:
-        blocks += ["### Zero-padding and the letter A", *(padding_sentence(view) for view in padding)]
-        blocks.append(
+        blocks += [
+            "### Zero-padding and the letter A",
+            *(padding_sentence(view) for view in padding),
             Figure(
                 "state-padding.png",
                 alt=f"Heatmaps of the hidden state over the padded steps of {PADDED_QUERY}, with the A step boxed",
                 caption=f"h over the steps of `{PADDED_QUERY}` left-padded with zeros (the A boxed), and how "
                 "far each step moves h.",
                 png=figures.padding_state_png(padding),
-            )
-        )
+            ),
+        ]
     if not blocks:
         return []
-    intro = (
+    return [
+        "## What the LSTM carries: the state",
         f"Seed {study.first_seed}. The hidden state h that each model carries from step to step, "
         "computed by the numpy forward pass from the saved weights (`alphabet-lstm predict "
         "--show-state` prints it for any query; docs/understanding-state.md). The numbers are "
-        f"in `{STATE_NUMBERS_NAME}`."
-    )
-    explore = (
+        f"in `{STATE_NUMBERS_NAME}`.",
         f"To type your own letters into any framing and watch h, c and the gates step by step, open "
         f"[the state explorer]({EXPLORER_NAME}): one self-contained page beside this report that "
-        "runs the same forward pass in the browser."
-    )
-    return ["## What the LSTM carries: the state", intro, explore, *blocks]
+        "runs the same forward pass in the browser.",
+        *blocks,
+    ]

@@ -68,7 +68,6 @@ class StatefulView:
 
 
 def stateful_view(weights: LSTMWeights, spec: ModelSpec) -> StatefulView:
-    """h over A..Z from a reset, projected on its first two principal components."""
     trajectory = trace(weights, spec, ALPHABET)
     cold = trace(weights, spec, COLD_LETTER)
     projection = principal_components(trajectory.hidden)
@@ -120,7 +119,6 @@ class WindowView:
 
 
 def window_view(weights: LSTMWeights, spec: ModelSpec) -> WindowView:
-    """The state after each time step of every 3-letter training window."""
     patterns = sliding_patterns(WINDOW_LENGTH)
     traces = [trace(weights, spec, run) for run in patterns.inputs]
     return WindowView(
