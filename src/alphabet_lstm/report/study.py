@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from statistics import fmean
 
 import numpy as np
 
@@ -128,12 +129,9 @@ def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
     other seeds line up in `dvc exp show`."""
     summary: dict[str, dict[str, float]] = {}
     for framing in study.framings:
-        results = {}
-        for key, name in SUMMARY_KEYS.items():
-            values = study.metric(framing, name)
-            if all(value is not None for value in values):
-                results[key] = round(math.fsum(float(value) for value in values) / len(values), SUMMARY_DIGITS)
-        summary[framing] = results
+        values = {key: study.metric(framing, name) for key, name in SUMMARY_KEYS.items()}
+        # fmean: the exact sum (math.fsum) over the count.
+        summary[framing] = {key: round(fmean(v), SUMMARY_DIGITS) for key, v in values.items() if None not in v}
     return summary
 
 
@@ -151,8 +149,8 @@ def curve_rows(study: Study) -> list[list]:
         epochs = len(histories[0].losses)
         step = max(1, math.ceil(epochs / CURVE_POINTS))
         for index in sorted({*range(step - 1, epochs, step), epochs - 1}):
-            loss = math.fsum(history.losses[index] for history in histories) / len(histories)
-            accuracy = math.fsum(history.accuracies[index] for history in histories) / len(histories)
+            loss = fmean(history.losses[index] for history in histories)
+            accuracy = fmean(history.accuracies[index] for history in histories)
             rows.append([framing, index + 1, f"{100.0 * (index + 1) / epochs:.2f}", f"{loss:.6f}", f"{accuracy:.6f}"])
     return rows
 
