@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec
+from typing import TYPE_CHECKING, Literal, ParamSpec
 
 import numpy as np
 
@@ -39,7 +39,7 @@ FIGURE_DPI = 100
 STYLE: list[str | dict[str, object]] = ["default", {"savefig.dpi": FIGURE_DPI, "font.family": "DejaVu Sans"}]
 
 
-def new_figure(width: float, height: float, layout: str | None = "tight"):
+def new_figure(width: float, height: float, layout: Literal["tight"] | None = "tight"):
     """A figure drawn by Agg, with no pyplot state shared between figures or callers, laid
     out tight when saved unless told otherwise."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
