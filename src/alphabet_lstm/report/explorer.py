@@ -43,8 +43,8 @@ def plane(view: StatefulView) -> dict:
     }
 
 
-def framing_data(weights: LSTMWeights, spec: ModelSpec) -> dict:
-    """What the page needs to run and describe one framing."""
+def framing_data(weights: LSTMWeights, spec: ModelSpec, view: StatefulView | None) -> dict:
+    """What the page needs to run and describe one framing (``view``: its stateful view, if any)."""
     shortest, longest = query_lengths(spec)
     return {
         "framing": spec.framing,
@@ -62,7 +62,7 @@ def framing_data(weights: LSTMWeights, spec: ModelSpec) -> dict:
             name: base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
             for name, array in zip(LSTMWeights.NAMES, weights.as_list())
         },
-        "plane": plane(stateful_view(weights, spec)) if spec.stateful else None,
+        "plane": plane(view or stateful_view(weights, spec)) if spec.stateful else None,
     }
 
 
@@ -86,10 +86,12 @@ def float_math() -> dict:
     }
 
 
-def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
-    """Everything the page embeds, for models in params order."""
+def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]], stateful_views: Sequence[StatefulView] = ()) -> dict:
+    """Everything the page embeds, for models in params order; a stateful framing's plane
+    comes from ``stateful_views`` where the report computed it (0.2 s a framing to redo)."""
     if not models:
         raise ValueError("the explorer needs at least one trained model")
+    views = {view.framing: view for view in stateful_views}
     return {
         "alphabet": ALPHABET,
         "pad_label": PAD_LABEL,
@@ -99,13 +101,15 @@ def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]]) -> dict:
             "framing": next((spec.framing for _, spec in models if spec.stateful), models[0][1].framing),
             "letters": COLD_LETTER,
         },
-        "framings": [framing_data(weights, spec) for weights, spec in models],
+        "framings": [framing_data(weights, spec, views.get(spec.framing)) for weights, spec in models],
     }
 
 
-def explorer_page(models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str) -> str:
+def explorer_page(
+    models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str, stateful_views: Sequence[StatefulView] = ()
+) -> str:
     """The page's HTML; the same models give the same bytes."""
-    data = json.dumps(explorer_data(models), separators=(",", ":"), ensure_ascii=True)
+    data = json.dumps(explorer_data(models, stateful_views), separators=(",", ":"), ensure_ascii=True)
     # Safe inside a <script> element: no ``</`` can close it early.
     script = Markup(data.replace("</", "<\\/"))
     return environment().get_template(TEMPLATE_NAME).render(title=title, seed=models[0][1].seed, data_json=script)

@@ -296,5 +296,6 @@ def report_files(study: Study) -> dict[str, bytes]:
     ``state.json`` and ``explorer.html``."""
     files = render.document_files(TITLE, report_blocks(study))
     files[STATE_NUMBERS_NAME] = to_json(state_numbers(study)).encode("utf-8")
-    files[EXPLORER_NAME] = explorer_page(study.first_seed_models, title=EXPLORER_TITLE).encode("utf-8")
+    page = explorer_page(study.first_seed_models, title=EXPLORER_TITLE, stateful_views=study.state_views[0])
+    files[EXPLORER_NAME] = page.encode("utf-8")
     return files

@@ -114,7 +114,8 @@ class Study:
 
     @cached_property
     def state_views(self) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
-        """The first-seed models' views, in params order: computed once for figures and ``state.json``."""
+        """The first-seed models' views, in params order: computed once for the figures,
+        ``state.json`` and the explorer's planes."""
         models = self.first_seed_models
         return (
             [stateful_view(weights, spec) for weights, spec in models if spec.stateful],
