@@ -50,7 +50,6 @@ def new_figure(width: float, height: float, layout: Literal["tight"] | None = "t
     return figure
 
 
-# The folder of drawn figures that cached_in names, if any.
 _CACHE: ContextVar[Path | None] = ContextVar("figure_cache", default=None)
 # The cache keeps the figures most recently used, so that switching a param back and forth
 # finds both versions; beyond this many files the oldest go.
@@ -111,8 +110,7 @@ def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
         import matplotlib.style
 
         with matplotlib.style.context(STYLE):
-            # No "Software" text chunk (it names the matplotlib version): the bytes depend
-            # only on the data.
+            # No "Software" text chunk: it names the matplotlib version, not the data.
             buffer = io.BytesIO()
             draw(*args, **kwargs).savefig(buffer, format="png", metadata={"Software": None})
         if path:

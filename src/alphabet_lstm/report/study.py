@@ -131,7 +131,6 @@ def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
     summary: dict[str, dict[str, float]] = {}
     for framing in study.framings:
         values = {key: study.metric(framing, name) for key, name in SUMMARY_KEYS.items()}
-        # fmean: the exact sum (math.fsum) over the count.
         summary[framing] = {key: round(fmean(v), SUMMARY_DIGITS) for key, v in values.items() if None not in v}
     return summary
 
@@ -159,7 +158,6 @@ def curve_rows(study: Study) -> list[list]:
 def plot_tables(study: Study) -> dict[str, str]:
     return {
         "curves.csv": formats.table_csv(("framing", "epoch", "progress", "loss", "accuracy"), curve_rows(study)),
-        # Final training accuracy of every framing at every seed.
         "seeds.csv": formats.table_csv(
             ("framing", "seed", "accuracy"),
             [
