@@ -96,8 +96,7 @@ def paired(study: Study) -> list[Block]:
     title = f"## Does a 3-letter window help? {first} vs {second}"
     if not set(PAIRED_FRAMINGS) <= set(study.framings):
         return [title, f"Not compared: the study does not include both `{first}` and `{second}`."]
-    first_patterns = study.run(first).metrics["patterns"]
-    second_patterns = study.run(second).metrics["patterns"]
+    first_patterns, second_patterns = (study.run(framing).metrics["patterns"] for framing in PAIRED_FRAMINGS)
     blocks: list[Block] = [
         title,
         f"The tutorial reports {percent(study.tutorial_accuracy.get(first))} for `{first}` "
@@ -140,8 +139,7 @@ def stateful(study: Study) -> list[Block]:
         columns = ["Seed", "Chain from A", "Intact", "Cold start from K", "Cold-start accuracy", "Warm-start accuracy"]
         rows = []
         for seed in study.seeds:
-            details = study.run(framing, seed).details
-            metrics = study.run(framing, seed).metrics
+            details, metrics = study.run(framing, seed).details, study.run(framing, seed).metrics
             rows.append(
                 [
                     str(seed),

@@ -80,11 +80,8 @@ def padding_sentence(view: PaddingView) -> str:
     else:
         verdict = "so the model can tell an A from padding"
     pad_move = "" if numbers["pad_step_move"] is None else f", the pad before it by {numbers['pad_step_move']:.3f}"
-    answers = (
-        f"the model answers {numbers['answer_ABC']} to both"
-        if numbers["answer_ABC"] == numbers["answer_BC"]
-        else f"the model answers {numbers['answer_ABC']} and {numbers['answer_BC']}"
-    )
+    same = numbers["answer_ABC"] == numbers["answer_BC"]
+    answers = f"the model answers {numbers['answer_ABC']}" + (" to both" if same else f" and {numbers['answer_BC']}")
     return (
         f"`{view.framing}`: after the A of `{PADDED_QUERY}`, h is {gap:.4f} from h after the same step "
         f"of `{PADDED_QUERY[1:]}`, which is a pad there ({sees}; the A moves h by "
