@@ -155,41 +155,23 @@ def accuracy_by_seed_png(
     axes = figure.subplots()
     # Seeds are spread sideways at fixed offsets so equal accuracies stay visible.
     offsets = np.linspace(-0.2, 0.2, seeds) if seeds > 1 else np.zeros(1)
-    # Each kind of mark enters the legend once, with the first framing that shows it (every
-    # framing has the same seeds, so the same marks, except for the tutorial's).
-    first_tutorial = next((framing for framing in framings if framing in tutorial), None)
+    seed_positions = np.concatenate([position + offsets for position in range(len(framings))])
+    percents = [100 * value for framing in framings for value in accuracies[framing]]
+    axes.scatter(seed_positions, percents, s=18, color="tab:blue", alpha=0.6, label="each seed")
     for position, framing in enumerate(framings):
-        axes.scatter(
-            position + offsets,
-            [100 * value for value in accuracies[framing]],
-            s=18,
-            color="tab:blue",
-            alpha=0.6,
-            label="each seed" if position == 0 else None,
-        )
         statistics = summaries[framing]
         if statistics.ci_low is not None and statistics.ci_high is not None:
             error = [[100 * (statistics.mean - statistics.ci_low)], [100 * (statistics.ci_high - statistics.mean)]]
+            label = "mean ± 95% CI" if position == 0 else None  # in the legend once
             axes.errorbar(
-                [position + 0.35],
-                [100 * statistics.mean],
-                yerr=error,
-                fmt="o",
-                color="black",
-                capsize=4,
-                label="mean ± 95% CI" if position == 0 else None,
+                [position + 0.35], [100 * statistics.mean], yerr=error, fmt="o", color="black", capsize=4, label=label
             )
-        if framing in tutorial:
-            # Left of the seeds, as the mean is right of them, so neither hides a seed.
-            axes.scatter(
-                [position - 0.35],
-                [100 * tutorial[framing]],
-                marker="x",
-                s=60,
-                color="tab:red",
-                label="tutorial" if framing == first_tutorial else None,
-                zorder=3,
-            )
+    # The tutorial's accuracy left of the seeds, as the mean is right of them: neither hides a seed.
+    reported = [
+        (position - 0.35, 100 * tutorial[framing]) for position, framing in enumerate(framings) if framing in tutorial
+    ]
+    if reported:
+        axes.scatter(*zip(*reported), marker="x", s=60, color="tab:red", label="tutorial", zorder=3)
     axes.set_xticks(range(len(framings)), framings, rotation=25, ha="right")
     axes.set(ylabel="training accuracy (%)", ylim=(-3, 110), xlim=(-0.6, len(framings) - 0.4))
     axes.set_title(f"Accuracy per framing over {seeds} seed(s)")
