@@ -299,7 +299,7 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
     from matplotlib.patches import Rectangle
 
     figure = new_figure(12.0, 3.9 * len(views))
-    grid = np.atleast_2d(figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False))
+    grid = figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False)
     limit = _state_limit(*(view.query.hidden for view in views))
     for (heat_axes, move_axes), view in zip(grid, views):
         labels = list(view.query.labels)
@@ -309,10 +309,8 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
         heat_axes.add_patch(box)
         heat_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
         heat_axes.set(xlabel="time step (what it was fed)", ylabel="hidden unit")
-        heat_axes.set_title(
-            f"{view.framing}: h over the steps of {''.join(ALPHABET[c] for c in view.query.letters)}, left-padded",
-            fontsize=9,
-        )
+        query = "".join(ALPHABET[code] for code in view.query.letters)
+        heat_axes.set_title(f"{view.framing}: h over the steps of {query}, left-padded", fontsize=9)
         figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
         moves = view.step_moves()
         colors = [
