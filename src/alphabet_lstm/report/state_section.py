@@ -52,19 +52,12 @@ def window_sentence(views: Sequence[WindowView]) -> str:
     """How many windows h names right after each step, per window framing (steps first)."""
     parts: list[str] = []
     for view in sorted(views, key=lambda item: -item.steps):
-        right = view.correct_after_step()
         names = "names the right next letter" if not parts else "names it"
+        counts = f"{names} for {_counted(view.correct_after_step())} of the {len(view.windows)} windows"
         if view.steps > 1:
-            steps = _counted(list(range(1, view.steps + 1)))
-            parts.append(
-                f"read from h after step {steps}, `{view.framing}` {names} for "
-                f"{_counted(right)} of the {len(view.windows)} windows"
-            )
+            parts.append(f"read from h after step {_counted(range(1, view.steps + 1))}, `{view.framing}` {counts}")
         else:
-            parts.append(
-                f"`{view.framing}`, which takes the {len(view.windows[0])} letters in one step, "
-                f"{names} for {right[0]} of the {len(view.windows)} windows"
-            )
+            parts.append(f"`{view.framing}`, which takes the {len(view.windows[0])} letters in one step, {counts}")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 
