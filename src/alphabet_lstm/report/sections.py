@@ -55,7 +55,8 @@ def comparison(study: Study) -> list[Block]:
         columns += [f"Mean ± 95% CI ({len(study.seeds)} seeds)", "Std", "Min–max"]
     rows = []
     for framing in study.framings:
-        metrics, statistics = study.run(framing).metrics, summaries[framing]
+        metrics = study.run(framing).metrics
+        statistics = summaries[framing]
         correct = f"{metrics['correct']}/{metrics['patterns']}"
         row = [framing, percent(study.tutorial_accuracy.get(framing)), percent(metrics["accuracy"]), correct]
         if study.several_seeds:
@@ -139,7 +140,8 @@ def stateful(study: Study) -> list[Block]:
         columns = ["Seed", "Chain from A", "Intact", "Cold start from K", "Cold-start accuracy", "Warm-start accuracy"]
         rows = []
         for seed in study.seeds:
-            details, metrics = study.run(framing, seed).details, study.run(framing, seed).metrics
+            record = study.run(framing, seed)
+            details, metrics = record.details, record.metrics
             rows.append(
                 [
                     str(seed),

@@ -82,14 +82,12 @@ def answer(sweep: Sweep, summaries: pd.DataFrame, tutorial_accuracy: float | Non
     base = summaries.loc[own.label] if own else summaries.iloc[0]
     base_name = "the base framing's own" if own else "the grid's first point,"
     seeds = len(best["accuracies"])
+    ceiling = f"ceiling within this grid is {percent(best['mean'], 1)}."
     if best.name == base.name:
         head = f"Mean accuracy over {seeds} seeds is highest at {base_name} {base.name}, {_with_sd(best)}"
         if best["perfect"] == seeds:
             return f"{head}: {name} already reaches 100% on every seed there."
-        return (
-            f"{head}, so {', '.join(sweep.grid_keys)} do not limit {name} here: "
-            f"its ceiling within this grid is {percent(best['mean'], 1)}."
-        )
+        return f"{head}, so {', '.join(sweep.grid_keys)} do not limit {name} here: its {ceiling}"
     start = (
         f"Mean accuracy over {seeds} seeds goes from {_with_sd(base)} at {base_name} {base.name} "
         f"to {_with_sd(best)} at {best.name}"
@@ -107,8 +105,7 @@ def answer(sweep: Sweep, summaries: pd.DataFrame, tutorial_accuracy: float | Non
     changed = grid_label(tuple(item for item, old in zip(values[best.name], values[base.name]) if item != old))
     return (
         f"{start}, where {best['perfect']} of {seeds} seeds reach 100%: setting {changed} helps, "
-        f"but no grid point reaches 100% on every seed, so {name}'s ceiling within "
-        f"this grid is {percent(best['mean'], 1)}."
+        f"but no grid point reaches 100% on every seed, so {name}'s {ceiling}"
     )
 
 
