@@ -25,21 +25,18 @@ def stateful_sentence(numbers: Mapping) -> str:
     """Where the cold K lands, from the distances in full h (not in the projection)."""
     nearest = numbers["nearest_to_cold_K"]
     if nearest == "A" and numbers["cold_K_answer"] == numbers["after_A_answer"]:
-        verdict = (
-            "so the cold K sits next to the after-A state and answers as A does: the state, "
-            "not the letter, decides the answer"
-        )
+        verdict = "sits next to the after-A state and answers as A does: the state, not the letter, decides the answer"
     elif numbers["cold_K_to_after_A"] < numbers["cold_K_to_warm_K"]:
-        verdict = "so the cold K is nearer the after-A state than the warm K, though not next to it"
+        verdict = "is nearer the after-A state than the warm K, though not next to it"
     else:
-        verdict = "so the cold K is not next to the after-A state: that does not explain its answer"
+        verdict = "is not next to the after-A state: that does not explain its answer"
     return (
         f"Right after a reset, {COLD_LETTER} leaves h at a distance of {numbers['cold_K_to_after_A']:.3f} "
         f"from the state after A and {numbers['cold_K_to_warm_K']:.3f} from the warm {COLD_LETTER} "
         f"(after A..{COLD_LETTER}); the nearest state on the A..Z path is the one after {nearest} "
         f"({numbers['nearest_distance']:.3f}, where consecutive letters are {numbers['mean_step']:.3f} "
         f"apart on average), and the cold {COLD_LETTER} answers {numbers['cold_K_answer']} where the "
-        f"warm {COLD_LETTER} answers {numbers['warm_K_answer']}, {verdict}."
+        f"warm {COLD_LETTER} answers {numbers['warm_K_answer']}, so the cold {COLD_LETTER} {verdict}."
     )
 
 
