@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import io
 import json
 import os
@@ -256,28 +257,23 @@ def _summaries(accuracies: dict[int, list[float]]):
     outcomes = [
         _outcome(point, seed, value) for point, values in accuracies.items() for seed, value in zip(sweep.seeds, values)
     ]
-    return sweep, summarize_points(pd.read_csv(io.StringIO(results_csv(sweep, outcomes))), sweep.params)
-
-
-def _answer(sweep: Sweep, summaries: pd.DataFrame, tutorial_accuracy: float | None = None) -> str:
-    base = sweep.base_point()
-    return answer(sweep.params, summaries, base.label if base else None, tutorial_accuracy)
+    return sweep, summarize_points(pd.read_csv(io.StringIO(results_csv(sweep, outcomes))), sweep)
 
 
 def test_answer_reads_the_numbers():
     sweep, summaries = _summaries({0: [0.8, 0.84, 0.8], 1: [0.92, 1.0, 0.96], 2: [1.0, 1.0, 1.0]})
-    assert _answer(sweep, summaries, tutorial_accuracy=0.84) == (
+    assert answer(sweep, summaries, tutorial_accuracy=0.84) == (
         "Mean accuracy over 3 seeds goes from 81.3% (sd 2.3%) at the base framing's own epochs=500 "
         "to 100.0% at epochs=2000, where all 3 seeds reach 100%: the tutorial's 84% is a limit of "
         "epochs=500, not of the framing."
     )
     sweep, summaries = _summaries({0: [0.8, 0.84, 0.8], 1: [0.92, 1.0, 0.96], 2: [0.96, 0.96, 1.0]})
-    assert _answer(sweep, summaries).endswith(
+    assert answer(sweep, summaries, tutorial_accuracy=None).endswith(
         "at epochs=2000, where 1 of 3 seeds reach 100%: setting epochs=2000 helps, but no grid point "
         "reaches 100% on every seed, so one_char's ceiling within this grid is 97.3%."
     )
     sweep, summaries = _summaries({0: [0.9, 0.9, 0.9], 1: [0.8, 0.8, 0.8], 2: [0.9, 0.9, 0.9]})
-    assert _answer(sweep, summaries).endswith(
+    assert answer(sweep, summaries, tutorial_accuracy=None).endswith(
         "so epochs do not limit one_char here: its ceiling within this grid is 90.0%."
     )
 
@@ -287,7 +283,7 @@ def test_summary_refuses_a_table_from_other_params():
     with pytest.raises(
         ValueError, match=r"has no training of epochs=500 at seed\(s\) 2, 3: it was written for other params"
     ):
-        summarize_points(pd.DataFrame([{"point": "epochs=500", "seed": 1, "accuracy": 1.0, "loss": 1.0}]), sweep.params)
+        summarize_points(pd.DataFrame([{"point": "epochs=500", "seed": 1, "accuracy": 1.0, "loss": 1.0}]), sweep)
 
 
 # --- real Dask clusters ----------------------------------------------------------------
@@ -558,7 +554,7 @@ def _log(sweep: Sweep, results: Path, store: Path, report_dir: Path):
     from alphabet_lstm.tracking import store as mlflow_store
     from alphabet_lstm.tracking.records import sweep_records
 
-    summary = points_record(sweep.params, summarize_points(pd.read_csv(results), sweep.params), "the answer")
+    summary = points_record(sweep, summarize_points(pd.read_csv(results), sweep), "the answer")
     parent, children = sweep_records(
         sweep, read_csv(results), summary, engine=ENGINE, results_md5="r", timing={}, git_commit="c"
     )
@@ -617,7 +613,7 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
     outcome = run_training(task)
     table = results_csv(sweep, [outcome])
     # The summary of the one grid point and seed the table holds.
-    one_training = sweep.params.model_copy(update={"seeds": [7], "grid": {"epochs": [500], "units": [32]}})
+    one_training = dataclasses.replace(sweep, params=sweep.params.model_copy(update={"seeds": [7]}), points=(point,))
     summary = points_record(one_training, summarize_points(pd.read_csv(io.StringIO(table)), one_training), "")
     _, [child] = sweep_records(
         sweep, read_csv_text(table), summary, engine=ENGINE, results_md5="r", timing={}, git_commit="c"

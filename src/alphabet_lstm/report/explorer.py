@@ -25,9 +25,8 @@ TEMPLATE_NAME = "explorer.html.j2"
 
 
 def query_lengths(spec: ModelSpec) -> tuple[int, int | None]:
-    """The fewest and most letters the framing takes (None: no limit, a stateful model).
-
-    The same rule as :meth:`ModelSpec.accepts_length`, as two numbers the page compares with."""
+    """The fewest and most letters the framing takes (None: no limit, a stateful model): the
+    rule of :meth:`ModelSpec.accepts_length` as two numbers the page compares with."""
     return (1, None) if spec.stateful else (spec.shortest_query, spec.input_length)
 
 
@@ -88,8 +87,8 @@ def float_math() -> dict:
 
 
 def explorer_data(models: Sequence[tuple[LSTMWeights, ModelSpec]], stateful_views: Sequence[StatefulView] = ()) -> dict:
-    """Everything the page embeds, for models in params order; the stateful framings' views
-    are drawn from ``stateful_views`` where the report computed them already."""
+    """Everything the page embeds, for models in params order; a stateful framing's plane
+    comes from ``stateful_views`` where the report computed it (0.2 s a framing to redo)."""
     if not models:
         raise ValueError("the explorer needs at least one trained model")
     views = {view.framing: view for view in stateful_views}
@@ -110,11 +109,7 @@ def explorer_page(
     models: Sequence[tuple[LSTMWeights, ModelSpec]], *, title: str, stateful_views: Sequence[StatefulView] = ()
 ) -> str:
     """The page's HTML; the same models give the same bytes."""
-    # JSON safe inside a <script> element: no ``</`` can close it early.
-    data = Markup(
-        json.dumps(explorer_data(models, stateful_views), separators=(",", ":"), ensure_ascii=True).replace(
-            "</", "<\\/"
-        )
-    )
-    template = environment().get_template(TEMPLATE_NAME)
-    return template.render(title=title, seed=models[0][1].seed, data_json=data)
+    data = json.dumps(explorer_data(models, stateful_views), separators=(",", ":"), ensure_ascii=True)
+    # Safe inside a <script> element: no ``</`` can close it early.
+    script = Markup(data.replace("</", "<\\/"))
+    return environment().get_template(TEMPLATE_NAME).render(title=title, seed=models[0][1].seed, data_json=script)

@@ -1,11 +1,10 @@
 """The report's figures, as PNG bytes.
 
-Each function draws one figure on its own Agg canvas (no pyplot, so no state shared between
-figures, threads or callers) under a fixed style that ignores any user matplotlibrc, and
-saves it at a fixed resolution without the metadata that names the matplotlib version: the
-same data gives the same bytes on every machine with the same matplotlib and fonts.
-Inside :func:`cached_in` a figure whose inputs, drawing code and matplotlib are unchanged
-is read back from a folder instead of drawn again (the same bytes, in milliseconds).
+Each function draws one figure on its own Agg canvas (no pyplot state shared between figures
+or callers) under a fixed style that ignores any user matplotlibrc, saved at a fixed dpi
+without the metadata that names matplotlib's version: the same data gives the same bytes on
+every machine with the same matplotlib and fonts. Inside :func:`cached_in` a figure whose
+inputs, code and matplotlib are unchanged is read back instead (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import os
 import pickle
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,11 +19,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec
+from typing import TYPE_CHECKING, Literal, ParamSpec
 
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE
+from alphabet_lstm.artifacts import write_bytes
 from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.report.state_views import COLD_LETTER, WARM_INDEX, PaddingView, StatefulView, WindowView
 from alphabet_lstm.report.study import Summary
@@ -40,17 +39,17 @@ FIGURE_DPI = 100
 STYLE: list[str | dict[str, object]] = ["default", {"savefig.dpi": FIGURE_DPI, "font.family": "DejaVu Sans"}]
 
 
-def new_figure(width: float, height: float):
-    """A figure drawn by Agg, with no pyplot state shared between figures or callers."""
+def new_figure(width: float, height: float, layout: Literal["tight"] | None = "tight"):
+    """A figure drawn by Agg, with no pyplot state shared between figures or callers, laid
+    out tight when saved unless told otherwise."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=FIGURE_DPI)
+    figure = Figure(figsize=(width, height), dpi=FIGURE_DPI, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
 
-# The folder of drawn figures that cached_in names, if any.
 _CACHE: ContextVar[Path | None] = ContextVar("figure_cache", default=None)
 # The cache keeps the figures most recently used, so that switching a param back and forth
 # finds both versions; beyond this many files the oldest go.
@@ -73,10 +72,9 @@ def cached_in(folder: Path) -> Iterator[None]:
 
 
 def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
-    """sha256 of what a figure's bytes depend on: its inputs (pickled: numpy arrays and
-    dataclasses by value), the code that draws it and matplotlib's version. The code is
-    every project module loaded, a superset of what the drawing runs that costs no parse
-    (nor, from importlib.metadata, any import of matplotlib when every figure is cached)."""
+    """sha256 of what a figure's bytes depend on: its inputs (pickled: arrays and dataclasses
+    by value), matplotlib's version and the code, taken as every project module loaded: a
+    superset of what the drawing runs that needs no parse, nor any import of matplotlib."""
     digest = hashlib.sha256()
     for part in (draw.__qualname__, _matplotlib_version()):
         digest.update(part.encode() + b"\0")
@@ -103,31 +101,21 @@ def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
     """``draw`` under :data:`STYLE`, whatever the user's matplotlibrc says, its figure
     returned as PNG bytes (from the cache inside :func:`cached_in`)."""
 
-    def drawn(*args: P.args, **kwargs: P.kwargs) -> bytes:
+    def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        folder = _CACHE.get()
+        path = folder / f"{_figure_key(draw, args, kwargs)}.png" if folder else None
+        if path and path.is_file():
+            path.touch()  # recently used: kept by the pruning
+            return path.read_bytes()
         import matplotlib.style
 
         with matplotlib.style.context(STYLE):
-            # No "Software" text chunk (it names the matplotlib version) and a fixed dpi, so the
-            # bytes depend only on the data.
+            # No "Software" text chunk: it names the matplotlib version, not the data.
             buffer = io.BytesIO()
-            draw(*args, **kwargs).savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
-            return buffer.getvalue()
-
-    def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
-        folder = _CACHE.get()
-        if folder is None:
-            return drawn(*args, **kwargs)
-        path = folder / f"{_figure_key(draw, args, kwargs)}.png"
-        if path.is_file():
-            path.touch()  # recently used: kept by the pruning
-            return path.read_bytes()
-        data = drawn(*args, **kwargs)
-        # Written beside and renamed into place: a killed stage never leaves half a figure.
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        partial.write_bytes(data)
-        partial.replace(path)
-        return data
+            draw(*args, **kwargs).savefig(buffer, format="png", metadata={"Software": None})
+        if path:
+            write_bytes(path, buffer.getvalue())  # renamed into place: never half a figure
+        return buffer.getvalue()
 
     return png
 
@@ -151,7 +139,6 @@ def training_curves_png(framing: str, histories: Mapping[int, TrainingHistory]) 
         # Outside the axes, so ten seeds' labels never cover the curves.
         accuracy_axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     figure.suptitle(f"{framing}: training curves")
-    figure.tight_layout()
     return figure
 
 
@@ -168,48 +155,29 @@ def accuracy_by_seed_png(
     axes = figure.subplots()
     # Seeds are spread sideways at fixed offsets so equal accuracies stay visible.
     offsets = np.linspace(-0.2, 0.2, seeds) if seeds > 1 else np.zeros(1)
-    # Each kind of mark enters the legend once, with the first framing that shows it (every
-    # framing has the same seeds, so the same marks, except for the tutorial's).
-    first_tutorial = next((framing for framing in framings if framing in tutorial), None)
+    seed_positions = np.concatenate([position + offsets for position in range(len(framings))])
+    percents = [100 * value for framing in framings for value in accuracies[framing]]
+    axes.scatter(seed_positions, percents, s=18, color="tab:blue", alpha=0.6, label="each seed")
     for position, framing in enumerate(framings):
-        axes.scatter(
-            position + offsets,
-            [100 * value for value in accuracies[framing]],
-            s=18,
-            color="tab:blue",
-            alpha=0.6,
-            label="each seed" if position == 0 else None,
-        )
         statistics = summaries[framing]
         if statistics.ci_low is not None and statistics.ci_high is not None:
             error = [[100 * (statistics.mean - statistics.ci_low)], [100 * (statistics.ci_high - statistics.mean)]]
+            label = "mean ± 95% CI" if position == 0 else None  # in the legend once
             axes.errorbar(
-                [position + 0.35],
-                [100 * statistics.mean],
-                yerr=error,
-                fmt="o",
-                color="black",
-                capsize=4,
-                label="mean ± 95% CI" if position == 0 else None,
+                [position + 0.35], [100 * statistics.mean], yerr=error, fmt="o", color="black", capsize=4, label=label
             )
-        if framing in tutorial:
-            # Left of the seeds, as the mean is right of them, so neither hides a seed.
-            axes.scatter(
-                [position - 0.35],
-                [100 * tutorial[framing]],
-                marker="x",
-                s=60,
-                color="tab:red",
-                label="tutorial" if framing == first_tutorial else None,
-                zorder=3,
-            )
+    # The tutorial's accuracy left of the seeds, as the mean is right of them: neither hides a seed.
+    reported = [
+        (position - 0.35, 100 * tutorial[framing]) for position, framing in enumerate(framings) if framing in tutorial
+    ]
+    if reported:
+        axes.scatter(*zip(*reported), marker="x", s=60, color="tab:red", label="tutorial", zorder=3)
     axes.set_xticks(range(len(framings)), framings, rotation=25, ha="right")
     axes.set(ylabel="training accuracy (%)", ylim=(-3, 110), xlim=(-0.6, len(framings) - 0.4))
     axes.set_title(f"Accuracy per framing over {seeds} seed(s)")
     axes.grid(axis="y", alpha=0.3)
     # Outside the axes: inside, the legend could hide a framing's low accuracy.
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    figure.tight_layout()
     return figure
 
 
@@ -232,7 +200,6 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
     axes.set(xlabel="next letter", ylabel="input letter (alone)")
     axes.set_title(f"{framing} (seed {seed}): P(next letter | one letter)")
     figure.colorbar(image, ax=axes, label="probability")
-    figure.tight_layout()
     return figure
 
 
@@ -290,11 +257,8 @@ def stateful_state_png(view: StatefulView) -> Figure:
     # The dashed lines join the cold K to the two states it is compared with; their
     # lengths in full h are in the legend (the projection shortens distances).
     for _, color, name, index in marks:
-        target = points[index]
         label = f"cold {COLD_LETTER} to {name}: {distances[index]:.2f}"
-        plane_axes.plot(
-            [cold[0], target[0]], [cold[1], target[1]], linestyle="--", color=color, linewidth=1.0, label=label
-        )
+        plane_axes.plot(*zip(cold, points[index]), linestyle="--", color=color, linewidth=1.0, label=label)
     explained = view.projection.explained
     plane_axes.set(
         xlabel=f"PC1 ({100 * explained[0]:.0f}% of the variance of A..Z)",
@@ -304,7 +268,6 @@ def stateful_state_png(view: StatefulView) -> Figure:
     plane_axes.grid(alpha=0.3)
     plane_axes.legend(loc="best", fontsize="small")
     figure.suptitle(f"{view.framing} (seed {view.seed}): the hidden state h")
-    figure.tight_layout()
     return figure
 
 
@@ -312,7 +275,7 @@ def stateful_state_png(view: StatefulView) -> Figure:
 def window_state_png(views: list[WindowView]) -> Figure:
     """h after each time step of every training window, one panel per framing and step."""
     panels = [(view, step) for view in views for step in range(view.steps)]
-    figure = new_figure(3.6 * len(panels) + 1.0, 4.8)
+    figure = new_figure(3.6 * len(panels) + 1.0, 4.8, layout=None)
     axes_list = np.atleast_1d(figure.subplots(1, len(panels), sharey=True))
     limit = _state_limit(*(view.hidden for view in views))
     image = None
@@ -336,7 +299,7 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
     from matplotlib.patches import Rectangle
 
     figure = new_figure(12.0, 3.9 * len(views))
-    grid = np.atleast_2d(figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False))
+    grid = figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False)
     limit = _state_limit(*(view.query.hidden for view in views))
     for (heat_axes, move_axes), view in zip(grid, views):
         labels = list(view.query.labels)
@@ -346,10 +309,8 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
         heat_axes.add_patch(box)
         heat_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
         heat_axes.set(xlabel="time step (what it was fed)", ylabel="hidden unit")
-        heat_axes.set_title(
-            f"{view.framing}: h over the steps of {''.join(ALPHABET[c] for c in view.query.letters)}, left-padded",
-            fontsize=9,
-        )
+        query = "".join(ALPHABET[code] for code in view.query.letters)
+        heat_axes.set_title(f"{view.framing}: h over the steps of {query}, left-padded", fontsize=9)
         figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
         moves = view.step_moves()
         colors = [
@@ -362,5 +323,4 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
         move_axes.set_title("how far each step moves h (red: the A)", fontsize=9)
         move_axes.grid(axis="y", alpha=0.3)
     figure.suptitle(f"Zero-padding and A both enter as 0 (seed {views[0].seed})")
-    figure.tight_layout()
     return figure

@@ -56,25 +56,17 @@ def comparison(study: Study) -> list[Block]:
     rows = []
     for framing in study.framings:
         metrics = study.run(framing).metrics
-        row = [
-            framing,
-            percent(study.tutorial_accuracy.get(framing)),
-            percent(metrics["accuracy"]),
-            f"{metrics['correct']}/{metrics['patterns']}",
-        ]
+        statistics = summaries[framing]
+        correct = f"{metrics['correct']}/{metrics['patterns']}"
+        row = [framing, percent(study.tutorial_accuracy.get(framing)), percent(metrics["accuracy"]), correct]
         if study.several_seeds:
-            statistics = summaries[framing]
-            row += [
-                mean_and_half_width(statistics),
-                f"{100 * statistics.std:.2f}",
-                f"{percent(statistics.minimum)}–{percent(statistics.maximum)}",
-            ]
+            spread = f"{percent(statistics.minimum)}–{percent(statistics.maximum)}"
+            row += [mean_and_half_width(statistics), f"{100 * statistics.std:.2f}", spread]
         rows.append(row)
-    seeds_text = ", ".join(str(value) for value in study.seeds)
     blocks: list[Block] = [
         "## Accuracy of every framing",
         "Accuracy is measured on the training patterns themselves, as the tutorial does. "
-        f"Seeds: {seeds_text}; the tutorial seeds with 7. A dash means the tutorial "
+        f"Seeds: {', '.join(map(str, study.seeds))}; the tutorial seeds with 7. A dash means the tutorial "
         "reports no accuracy for that framing.",
         markdown_table(columns, rows),
     ]
@@ -105,8 +97,7 @@ def paired(study: Study) -> list[Block]:
     title = f"## Does a 3-letter window help? {first} vs {second}"
     if not set(PAIRED_FRAMINGS) <= set(study.framings):
         return [title, f"Not compared: the study does not include both `{first}` and `{second}`."]
-    first_patterns = study.run(first).metrics["patterns"]
-    second_patterns = study.run(second).metrics["patterns"]
+    first_patterns, second_patterns = (study.run(framing).metrics["patterns"] for framing in PAIRED_FRAMINGS)
     blocks: list[Block] = [
         title,
         f"The tutorial reports {percent(study.tutorial_accuracy.get(first))} for `{first}` "
@@ -149,8 +140,8 @@ def stateful(study: Study) -> list[Block]:
         columns = ["Seed", "Chain from A", "Intact", "Cold start from K", "Cold-start accuracy", "Warm-start accuracy"]
         rows = []
         for seed in study.seeds:
-            details = study.run(framing, seed).details
-            metrics = study.run(framing, seed).metrics
+            record = study.run(framing, seed)
+            details, metrics = record.details, record.metrics
             rows.append(
                 [
                     str(seed),

@@ -25,21 +25,18 @@ def stateful_sentence(numbers: Mapping) -> str:
     """Where the cold K lands, from the distances in full h (not in the projection)."""
     nearest = numbers["nearest_to_cold_K"]
     if nearest == "A" and numbers["cold_K_answer"] == numbers["after_A_answer"]:
-        verdict = (
-            "so the cold K sits next to the after-A state and answers as A does: the state, "
-            "not the letter, decides the answer"
-        )
+        verdict = "sits next to the after-A state and answers as A does: the state, not the letter, decides the answer"
     elif numbers["cold_K_to_after_A"] < numbers["cold_K_to_warm_K"]:
-        verdict = "so the cold K is nearer the after-A state than the warm K, though not next to it"
+        verdict = "is nearer the after-A state than the warm K, though not next to it"
     else:
-        verdict = "so the cold K is not next to the after-A state: that does not explain its answer"
+        verdict = "is not next to the after-A state: that does not explain its answer"
     return (
         f"Right after a reset, {COLD_LETTER} leaves h at a distance of {numbers['cold_K_to_after_A']:.3f} "
         f"from the state after A and {numbers['cold_K_to_warm_K']:.3f} from the warm {COLD_LETTER} "
         f"(after A..{COLD_LETTER}); the nearest state on the A..Z path is the one after {nearest} "
         f"({numbers['nearest_distance']:.3f}, where consecutive letters are {numbers['mean_step']:.3f} "
         f"apart on average), and the cold {COLD_LETTER} answers {numbers['cold_K_answer']} where the "
-        f"warm {COLD_LETTER} answers {numbers['warm_K_answer']}, {verdict}."
+        f"warm {COLD_LETTER} answers {numbers['warm_K_answer']}, so the cold {COLD_LETTER} {verdict}."
     )
 
 
@@ -52,19 +49,12 @@ def window_sentence(views: Sequence[WindowView]) -> str:
     """How many windows h names right after each step, per window framing (steps first)."""
     parts: list[str] = []
     for view in sorted(views, key=lambda item: -item.steps):
-        right = view.correct_after_step()
         names = "names the right next letter" if not parts else "names it"
+        counts = f"{names} for {_counted(view.correct_after_step())} of the {len(view.windows)} windows"
         if view.steps > 1:
-            steps = _counted(list(range(1, view.steps + 1)))
-            parts.append(
-                f"read from h after step {steps}, `{view.framing}` {names} for "
-                f"{_counted(right)} of the {len(view.windows)} windows"
-            )
+            parts.append(f"read from h after step {_counted(range(1, view.steps + 1))}, `{view.framing}` {counts}")
         else:
-            parts.append(
-                f"`{view.framing}`, which takes the {len(view.windows[0])} letters in one step, "
-                f"{names} for {right[0]} of the {len(view.windows)} windows"
-            )
+            parts.append(f"`{view.framing}`, which takes the {len(view.windows[0])} letters in one step, {counts}")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 
@@ -80,11 +70,8 @@ def padding_sentence(view: PaddingView) -> str:
     else:
         verdict = "so the model can tell an A from padding"
     pad_move = "" if numbers["pad_step_move"] is None else f", the pad before it by {numbers['pad_step_move']:.3f}"
-    answers = (
-        f"the model answers {numbers['answer_ABC']} to both"
-        if numbers["answer_ABC"] == numbers["answer_BC"]
-        else f"the model answers {numbers['answer_ABC']} and {numbers['answer_BC']}"
-    )
+    same = numbers["answer_ABC"] == numbers["answer_BC"]
+    answers = f"the model answers {numbers['answer_ABC']}" + (" to both" if same else f" and {numbers['answer_BC']}")
     return (
         f"`{view.framing}`: after the A of `{PADDED_QUERY}`, h is {gap:.4f} from h after the same step "
         f"of `{PADDED_QUERY[1:]}`, which is a pad there ({sees}; the A moves h by "
@@ -125,27 +112,27 @@ def lstm_state(study: Study) -> list[Block]:
             ),
         ]
     if padding:
-        blocks += ["### Zero-padding and the letter A", *(padding_sentence(view) for view in padding)]
-        blocks.append(
+        blocks += [
+            "### Zero-padding and the letter A",
+            *(padding_sentence(view) for view in padding),
             Figure(
                 "state-padding.png",
                 alt=f"Heatmaps of the hidden state over the padded steps of {PADDED_QUERY}, with the A step boxed",
                 caption=f"h over the steps of `{PADDED_QUERY}` left-padded with zeros (the A boxed), and how "
                 "far each step moves h.",
                 png=figures.padding_state_png(padding),
-            )
-        )
+            ),
+        ]
     if not blocks:
         return []
-    intro = (
+    return [
+        "## What the LSTM carries: the state",
         f"Seed {study.first_seed}. The hidden state h that each model carries from step to step, "
         "computed by the numpy forward pass from the saved weights (`alphabet-lstm predict "
         "--show-state` prints it for any query; docs/understanding-state.md). The numbers are "
-        f"in `{STATE_NUMBERS_NAME}`."
-    )
-    explore = (
+        f"in `{STATE_NUMBERS_NAME}`.",
         f"To type your own letters into any framing and watch h, c and the gates step by step, open "
         f"[the state explorer]({EXPLORER_NAME}): one self-contained page beside this report that "
-        "runs the same forward pass in the browser."
-    )
-    return ["## What the LSTM carries: the state", intro, explore, *blocks]
+        "runs the same forward pass in the browser.",
+        *blocks,
+    ]

@@ -68,7 +68,6 @@ class StatefulView:
 
 
 def stateful_view(weights: LSTMWeights, spec: ModelSpec) -> StatefulView:
-    """h over A..Z from a reset, projected on its first two principal components."""
     trajectory = trace(weights, spec, ALPHABET)
     cold = trace(weights, spec, COLD_LETTER)
     projection = principal_components(trajectory.hidden)
@@ -120,7 +119,6 @@ class WindowView:
 
 
 def window_view(weights: LSTMWeights, spec: ModelSpec) -> WindowView:
-    """The state after each time step of every 3-letter training window."""
     patterns = sliding_patterns(WINDOW_LENGTH)
     traces = [trace(weights, spec, run) for run in patterns.inputs]
     return WindowView(
@@ -180,17 +178,11 @@ def input_aliases(spec: ModelSpec) -> tuple[int, int, int]:
     ambiguous when the two also want different next letters."""
     queries = all_queries(spec.input_length)
     inputs = shape_inputs(pad_left(queries.inputs, spec.input_length), spec.layout)
-    first_target: dict[bytes, int] = {}
-    aliased = ambiguous = 0
-    # all_queries lists shorter runs first, so the first holder of an input is the shortest.
-    for encoded, target in zip(inputs, queries.targets):
-        key = encoded.tobytes()
-        if key in first_target:
-            aliased += 1
-            ambiguous += int(first_target[key] != target)
-        else:
-            first_target[key] = target
-    return len(queries.targets), aliased, ambiguous
+    # all_queries lists shorter runs first, so an input's first holder is the shortest query.
+    _, first, holder = np.unique(inputs.reshape(len(inputs), -1), axis=0, return_index=True, return_inverse=True)
+    targets = np.asarray(queries.targets)
+    ambiguous = int((targets != targets[first[holder.ravel()]]).sum())
+    return len(targets), len(targets) - len(first), ambiguous
 
 
 def padding_view(weights: LSTMWeights, spec: ModelSpec) -> PaddingView:

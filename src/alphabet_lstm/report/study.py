@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from statistics import fmean
 
 import numpy as np
 
@@ -98,11 +99,10 @@ class Study:
         return len(self.seeds) > 1
 
     def run(self, framing: str, seed: int | None = None) -> RunRecord:
-        """The record of ``framing`` at ``seed`` (the first seed by default)."""
         return self.runs[(framing, self.first_seed if seed is None else seed)]
 
     def metric(self, framing: str, name: str) -> list:
-        """The evaluation metric ``name`` of ``framing`` at every seed (None where absent)."""
+        """Per seed, None where the evaluation has no such metric."""
         return [self.run(framing, seed).metrics.get(name) for seed in self.seeds]
 
     def accuracies(self, framing: str) -> list[float]:
@@ -114,8 +114,8 @@ class Study:
 
     @cached_property
     def state_views(self) -> tuple[list[StatefulView], list[WindowView], list[PaddingView]]:
-        """The stateful, window and padding views of the first-seed models, in params order:
-        computed once for the figures, ``state.json`` and the explorer's planes."""
+        """The first-seed models' views, in params order: computed once for the figures,
+        ``state.json`` and the explorer's planes."""
         models = self.first_seed_models
         return (
             [stateful_view(weights, spec) for weights, spec in models if spec.stateful],
@@ -130,12 +130,8 @@ def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
     other seeds line up in `dvc exp show`."""
     summary: dict[str, dict[str, float]] = {}
     for framing in study.framings:
-        results = {}
-        for key, name in SUMMARY_KEYS.items():
-            values = study.metric(framing, name)
-            if all(value is not None for value in values):
-                results[key] = round(math.fsum(float(value) for value in values) / len(values), SUMMARY_DIGITS)
-        summary[framing] = results
+        values = {key: study.metric(framing, name) for key, name in SUMMARY_KEYS.items()}
+        summary[framing] = {key: round(fmean(v), SUMMARY_DIGITS) for key, v in values.items() if None not in v}
     return summary
 
 
@@ -153,17 +149,15 @@ def curve_rows(study: Study) -> list[list]:
         epochs = len(histories[0].losses)
         step = max(1, math.ceil(epochs / CURVE_POINTS))
         for index in sorted({*range(step - 1, epochs, step), epochs - 1}):
-            loss = math.fsum(history.losses[index] for history in histories) / len(histories)
-            accuracy = math.fsum(history.accuracies[index] for history in histories) / len(histories)
+            loss = fmean(history.losses[index] for history in histories)
+            accuracy = fmean(history.accuracies[index] for history in histories)
             rows.append([framing, index + 1, f"{100.0 * (index + 1) / epochs:.2f}", f"{loss:.6f}", f"{accuracy:.6f}"])
     return rows
 
 
 def plot_tables(study: Study) -> dict[str, str]:
-    """The CSV files dvc.yaml's top-level plots read, by file name."""
     return {
         "curves.csv": formats.table_csv(("framing", "epoch", "progress", "loss", "accuracy"), curve_rows(study)),
-        # Final training accuracy of every framing at every seed.
         "seeds.csv": formats.table_csv(
             ("framing", "seed", "accuracy"),
             [

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from alphabet_lstm.artifacts import to_json
-from alphabet_lstm.params import SweepParams, grid_label, show_value
+from alphabet_lstm.params import Sweep, grid_label, show_value
 from alphabet_lstm.report.figures import drawn_with_fixed_style, new_figure
 from alphabet_lstm.report.render import Figure, document_files, markdown_table, percent
 
@@ -19,28 +19,22 @@ if TYPE_CHECKING:
 
 FIGURE_NAME = "accuracy.png"
 POINTS_NAME = "points.json"
-GridValues = tuple[tuple[str, Any], ...]
 
 
-def grid_values(definition: SweepParams) -> list[GridValues]:
-    """Each grid point's (key, value) pairs, in grid order: the product of the grid's lists."""
-    return [tuple(zip(definition.grid, values)) for values in itertools.product(*definition.grid.values())]
-
-
-def summarize_points(results: pd.DataFrame, definition: SweepParams) -> pd.DataFrame:
+def summarize_points(results: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
     """Per grid point (index: its label, in grid order) over its seeds: the accuracies, their
     mean, sd, min and max, the seeds at 100% and the mean loss. A table missing a training of
     the sweep (written for other params) is refused (ValueError) rather than half matched."""
-    labels = [grid_label(values) for values in grid_values(definition)]
+    labels = [point.label for point in sweep.points]
     trainings = results.astype({"point": str, "seed": int}).set_index(["point", "seed"])
     for label in labels:
-        missing = [seed for seed in definition.seeds if (label, seed) not in trainings.index]
+        missing = [seed for seed in sweep.seeds if (label, seed) not in trainings.index]
         if missing:
             raise ValueError(
                 f"the results table has no training of {label} at seed(s) "
                 f"{', '.join(map(str, missing))}: it was written for other params; rerun the sweep"
             )
-    wanted = trainings.loc[pd.MultiIndex.from_product([labels, definition.seeds])]
+    wanted = trainings.loc[pd.MultiIndex.from_product([labels, sweep.seeds])]
     summaries = wanted.groupby(level=0, sort=False).agg(
         accuracies=("accuracy", tuple),
         mean=("accuracy", "mean"),
@@ -80,24 +74,20 @@ def _with_sd(point: pd.Series) -> str:
     return percent(point["mean"], 1) + (f" (sd {percent(point['std'], 1)})" if point["std"] else "")
 
 
-def answer(
-    definition: SweepParams, summaries: pd.DataFrame, base_label: str | None, tutorial_accuracy: float | None
-) -> str:
+def answer(sweep: Sweep, summaries: pd.DataFrame, tutorial_accuracy: float | None) -> str:
     """One sentence answering whether the grid lifts the base framing: its own grid point
     (else the grid's first) against the best, the keys that differ, and whether every seed
     reaches 100% there."""
-    best, name = summaries.loc[best_label(summaries)], definition.framing
-    base = summaries.loc[base_label] if base_label else summaries.iloc[0]
-    base_name = "the base framing's own" if base_label else "the grid's first point,"
+    best, name, own = summaries.loc[best_label(summaries)], sweep.params.framing, sweep.base_point()
+    base = summaries.loc[own.label] if own else summaries.iloc[0]
+    base_name = "the base framing's own" if own else "the grid's first point,"
     seeds = len(best["accuracies"])
+    ceiling = f"ceiling within this grid is {percent(best['mean'], 1)}."
     if best.name == base.name:
         head = f"Mean accuracy over {seeds} seeds is highest at {base_name} {base.name}, {_with_sd(best)}"
         if best["perfect"] == seeds:
             return f"{head}: {name} already reaches 100% on every seed there."
-        return (
-            f"{head}, so {', '.join(definition.grid)} do not limit {name} here: "
-            f"its ceiling within this grid is {percent(best['mean'], 1)}."
-        )
+        return f"{head}, so {', '.join(sweep.grid_keys)} do not limit {name} here: its {ceiling}"
     start = (
         f"Mean accuracy over {seeds} seeds goes from {_with_sd(base)} at {base_name} {base.name} "
         f"to {_with_sd(best)} at {best.name}"
@@ -105,28 +95,25 @@ def answer(
     if best["perfect"] == seeds:
         reference = (
             f"the tutorial's {100 * tutorial_accuracy:.4g}%"
-            if tutorial_accuracy is not None and base_label is not None
+            if tutorial_accuracy is not None and own is not None
             else f"{name}'s {percent(base['mean'], 1)}"
         )
         return (
             f"{start}, where all {seeds} seeds reach 100%: {reference} is a limit of {base.name}, not of the framing."
         )
-    values = dict(zip(summaries.index, grid_values(definition)))
+    values = {point.label: point.values for point in sweep.points}
     changed = grid_label(tuple(item for item, old in zip(values[best.name], values[base.name]) if item != old))
     return (
         f"{start}, where {best['perfect']} of {seeds} seeds reach 100%: setting {changed} helps, "
-        f"but no grid point reaches 100% on every seed, so {name}'s ceiling within "
-        f"this grid is {percent(best['mean'], 1)}."
+        f"but no grid point reaches 100% on every seed, so {name}'s {ceiling}"
     )
 
 
 @drawn_with_fixed_style
-def figure_png(
-    name: str, definition: SweepParams, summaries: pd.DataFrame, tutorial_accuracy: float | None
-) -> PlotFigure:
+def figure_png(sweep: Sweep, summaries: pd.DataFrame, tutorial_accuracy: float | None) -> PlotFigure:
     """Accuracy against the grid's first key: per combination of the other keys, a line of
     means with sd bars, each seed a dot beside it (no random jitter); the tutorial's, dashed."""
-    (x_key, x_values), *others = definition.grid.items()
+    (x_key, x_values), *others = sweep.params.grid.items()
     combinations = list(itertools.product(*(values for _, values in others)))
     # Grid order is the product's: the first key varies slowest.
     by_x = [summaries.iloc[start : start + len(combinations)] for start in range(0, len(summaries), len(combinations))]
@@ -153,18 +140,17 @@ def figure_png(
         axes.axhline(tutorial_accuracy, linestyle="--", color="grey", linewidth=1, label="the tutorial's accuracy")
     axes.set_xticks(range(len(x_values)), [show_value(value) for value in x_values])
     axes.set(xlabel=x_key, ylabel="training accuracy", ylim=(-0.02, 1.05))
-    axes.set_title(f"{name}: {definition.framing}, mean ± sd over {len(definition.seeds)} seeds")
+    axes.set_title(f"{sweep.name}: {sweep.params.framing}, mean ± sd over {len(sweep.seeds)} seeds")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize="small")
-    figure.tight_layout()
     return figure
 
 
-def points_record(definition: SweepParams, summaries: pd.DataFrame, answer_text: str) -> dict:
+def points_record(sweep: Sweep, summaries: pd.DataFrame, answer_text: str) -> dict:
     """``points.json``: the question, the answer and each grid point's numbers as the page
     states them."""
     return {
-        "question": definition.question,
+        "question": sweep.params.question,
         "answer": answer_text,
         "best": best_label(summaries),
         "points": {
@@ -174,48 +160,42 @@ def points_record(definition: SweepParams, summaries: pd.DataFrame, answer_text:
 
 
 def sweep_report_files(
-    name: str,
-    definition: SweepParams,
-    summaries: pd.DataFrame,
-    *,
-    base_label: str | None,
-    engine: str,
-    tutorial_accuracy: float | None,
+    sweep: Sweep, summaries: pd.DataFrame, *, engine: str, tutorial_accuracy: float | None
 ) -> dict[str, bytes]:
     """The sweep's page (report.md, report.html), figure and ``points.json``, by path."""
-    best = best_label(summaries)
+    best, own, name = best_label(summaries), sweep.base_point(), sweep.name
     grid = ", ".join(
-        f"{key} in [{', '.join(show_value(value) for value in values)}]" for key, values in definition.grid.items()
+        f"{key} in [{', '.join(show_value(value) for value in values)}]" for key, values in sweep.params.grid.items()
     )
     rows = [
         (
-            f"{label}{' (base)' if label == base_label else ''}{' (best)' if label == best else ''}",
+            f"{label}{' (base)' if own and label == own.label else ''}{' (best)' if label == best else ''}",
             *(f"{row[column]:.4f}" for column in ("mean", "std", "minimum", "maximum")),
             f"{row['perfect']}/{len(row['accuracies'])}",
             f"{row['loss_mean']:.4f}",
         )
         for label, row in summaries.iterrows()
     ]
-    answer_text = answer(definition, summaries, base_label, tutorial_accuracy)
-    seeds = definition.seeds
+    answer_text = answer(sweep, summaries, tutorial_accuracy)
+    seeds = sweep.seeds
     files = document_files(
         f"Sweep `{name}`",
         [
             "### Question",
-            definition.question,
+            sweep.params.question,
             "### Answer",
             answer_text,
             Figure(
                 FIGURE_NAME,
-                f"accuracy against {next(iter(definition.grid))}",
+                f"accuracy against {sweep.grid_keys[0]}",
                 f"Accuracy per grid point of {name}.",
-                figure_png(name, definition, summaries, tutorial_accuracy),
+                figure_png(sweep, summaries, tutorial_accuracy),
             ),
-            f"Base framing `{definition.framing}`; grid {grid}; seeds {', '.join(map(str, seeds))}; "
+            f"Base framing `{sweep.params.framing}`; grid {grid}; seeds {', '.join(map(str, seeds))}; "
             f"{len(summaries) * len(seeds)} trainings ({engine} engine). Accuracy and loss on the "
             "framing's training patterns, as `model.evaluate` reports them. Per training: `results.csv` "
             f"(the same on any cluster). Rerun: `make sweep SWEEP={name}`.",
             markdown_table(("grid point", "mean accuracy", "sd", "min", "max", "seeds at 100%", "mean loss"), rows),
         ],
     )
-    return files | {POINTS_NAME: to_json(points_record(definition, summaries, answer_text)).encode("utf-8")}
+    return files | {POINTS_NAME: to_json(points_record(sweep, summaries, answer_text)).encode("utf-8")}

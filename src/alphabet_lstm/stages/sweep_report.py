@@ -27,18 +27,11 @@ def main(argv: list[str] | None = None) -> None:
         # pandas 3 reads each float as Python's float() does (its float_precision="round_trip"
         # is deprecated as the default): each accuracy as the runner wrote it.
         results = pd.read_csv(args.results, usecols=["point", "seed", "accuracy", "loss"])
-        summaries = summarize_points(results, sweep.params)
+        summaries = summarize_points(results, sweep)
     except ValueError as error:
         raise UsageError(f"{args.results}: {error}") from None
-    base = sweep.base_point()
-    files = sweep_report_files(
-        sweep.name,
-        sweep.params,
-        summaries,
-        base_label=base.label if base else None,
-        engine=SWEEP_ENGINE,
-        tutorial_accuracy=params.report.tutorial_accuracy.get(sweep.params.framing),
-    )
+    tutorial_accuracy = params.report.tutorial_accuracy.get(sweep.params.framing)
+    files = sweep_report_files(sweep, summaries, engine=SWEEP_ENGINE, tutorial_accuracy=tutorial_accuracy)
     publish_directory(args.out_dir, files)
     write_json(args.summary, summary_metrics(summaries))
 
