@@ -87,7 +87,7 @@ def answer(sweep: Sweep, summaries: pd.DataFrame, tutorial_accuracy: float | Non
         head = f"Mean accuracy over {seeds} seeds is highest at {base_name} {base.name}, {_with_sd(best)}"
         if best["perfect"] == seeds:
             return f"{head}: {name} already reaches 100% on every seed there."
-        return f"{head}, so {', '.join(sweep.grid_keys)} do not limit {name} here: its {ceiling}"
+        return f"{head}, so {', '.join(sweep.params.grid)} do not limit {name} here: its {ceiling}"
     start = (
         f"Mean accuracy over {seeds} seeds goes from {_with_sd(base)} at {base_name} {base.name} "
         f"to {_with_sd(best)} at {best.name}"
@@ -187,7 +187,7 @@ def sweep_report_files(
             answer_text,
             Figure(
                 FIGURE_NAME,
-                f"accuracy against {sweep.grid_keys[0]}",
+                f"accuracy against {next(iter(sweep.params.grid))}",
                 f"Accuracy per grid point of {name}.",
                 figure_png(sweep, summaries, tutorial_accuracy),
             ),
