@@ -99,18 +99,6 @@ def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
     return found
 
 
-def describe_training(framing: str, seed: int, params: Mapping[str, str], evaluation: Mapping) -> str:
-    accuracy = evaluation.get("accuracy")
-    result = (
-        f"; accuracy {accuracy:.4f} on its {evaluation.get('patterns', '?')} patterns" if accuracy is not None else ""
-    )
-    return (
-        f"Framing {framing}, seed {seed}: LSTM({params.get('units')}) on {params.get('dataset.kind')} "
-        f"patterns, {params.get('epochs')} epochs, batch size {params.get('resolved_batch_size')}, "
-        f"{'stateful' if params.get('stateful') == 'True' else 'stateless'}, {params.get('engine')} engine{result}."
-    )
-
-
 def read_training(
     templates: Mapping[str, str],
     name: str,
@@ -133,7 +121,6 @@ def read_training(
     if spec.framing != name or spec.seed != seed:
         raise ValueError(f"{files['model']} holds framing {spec.framing} seed {spec.seed}, not {name} seed {seed}")
     key = training_key(framing, seed=seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
-    params = flat_params(name, framing, seed=seed, engine=engine)
     evaluation = read_evaluation(root / files["evaluation"])
     history = read_history(root / files["history"])
     tags = {
@@ -155,9 +142,14 @@ def read_training(
         seed=seed,
         key=key,
         run_name=f"{name}-seed{seed}",
-        params=params,
+        params=flat_params(name, framing, seed=seed, engine=engine),
         tags=tags,
-        description=describe_training(name, seed, params, evaluation),
+        description=(
+            f"Framing {name}, seed {seed}: LSTM({framing.units}) on {framing.dataset.kind} patterns, "
+            f"{framing.epochs} epochs, batch size {framing.resolved_batch_size}, "
+            f"{'stateful' if framing.stateful else 'stateless'}, {engine} engine; "
+            f"accuracy {evaluation['accuracy']:.4f} on its {evaluation['patterns']} patterns."
+        ),
         step_metrics={"loss": list(history.losses), "accuracy": list(history.accuracies)},
         metrics=numeric_metrics(evaluation, prefix=EVALUATION_PREFIX),
         predictions=read_predictions(root / files["predictions"]),
@@ -189,8 +181,7 @@ def summary_record(
     metrics: dict[str, float] = {}
     params: dict[str, str] = {}
     for framing, framing_records in sorted(by_framing.items()):
-        names = sorted({name for record in framing_records for name in record.metrics})
-        for name in names:
+        for name in sorted({name for record in framing_records for name in record.metrics}):
             values = [record.metrics[name] for record in framing_records if name in record.metrics]
             metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = sum(values) / len(values)
         for name, value in framing_records[0].params.items():
@@ -229,9 +220,9 @@ def summary_record(
     )
 
 
-def logged_manifest(records: Sequence[TrainingRecord], registered: Mapping[str, str]) -> dict:
-    """The log stage's output: what was mirrored, by content only (no run ids, URIs or
-    paths outside the checkout), so it is the same on every machine and every store."""
+def logged_manifest(records: Sequence[TrainingRecord], first_seed: int) -> dict:
+    """The log stage's output: what was mirrored (the first seed's models registered), by
+    content only (no run ids, URIs or paths outside the checkout), the same on every machine."""
     return {
         "trainings": [
             {
@@ -245,7 +236,11 @@ def logged_manifest(records: Sequence[TrainingRecord], registered: Mapping[str, 
         ],
         # The repro's trainings as one key (a summary run's key adds the DVC experiment).
         "trainings_key": summary_key([record.key for record in records], ""),
-        "registered_models": dict(sorted(registered.items())),
+        "registered_models": {
+            registered_model_name(record.framing): record.model_md5
+            for record in sorted(records, key=lambda item: item.framing)
+            if record.seed == first_seed
+        },
     }
 
 

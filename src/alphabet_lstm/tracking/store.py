@@ -1,9 +1,11 @@
-"""Writing records to MLflow, idempotently, with MLflow's own APIs.
+"""Writing records to MLflow, idempotently, with MLflow's own APIs, by the claim protocol
+every writer of the store follows.
 
-A FINISHED run with the record's content key is reused; a new run never stays RUNNING
-because of us, and one left by a killed writer is ended KILLED before it is written again
-(the claim protocol, heartbeats included, is ``tracking.claims``; docs/architecture.md, the
-MLflow store). The registry is ``tracking.registry``.
+A FINISHED run with the record's content key is reused; a RUNNING one whose writer is gone (a
+process of this host that exited, or another machine's whose heartbeat tag stopped moving) is
+ended KILLED; one a live writer holds is waited for; of two new runs racing for one key the
+later gives way (docs/architecture.md, the MLflow store). A new run never stays RUNNING
+because of us. The registry is ``tracking.registry``.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import mlflow
 import pandas
+import psutil
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
@@ -30,7 +34,6 @@ from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.model.lstm import ModelSpec
 from alphabet_lstm.tracking import DEFAULT_ARTIFACTS_NAME, EXPERIMENT_NAME, TrackingFailed, pyfunc_model, shipped
-from alphabet_lstm.tracking.claims import WRITER_TAG, earlier_claim, heartbeat, heartbeat_stale_seconds, settle_runs
 from alphabet_lstm.tracking.records import Record, TrainingRecord
 
 # The tag MLflow 3's UI reads to open an experiment in its model-training view rather than
@@ -53,6 +56,23 @@ QUIET_MLFLOW = {
     # Else every process's first start_run imports IPython, looking for a Databricks job.
     "MLFLOW_ENABLE_SGC_RUN_RESUMPTION_FOR_DATABRICKS_JOBS": "false",
 }
+# The tag naming the process that writes a run (host:pid): a later log sees whether a
+# RUNNING run's writer is still alive.
+WRITER_TAG = "writer"
+# The tag a writer on a server store counts up every HEARTBEAT_SECONDS while its run is open:
+# the process of another machine cannot be seen, its heartbeat can.
+HEARTBEAT_TAG = "writer_heartbeat"
+HEARTBEAT_SECONDS = 5.0
+# A RUNNING run of another machine whose heartbeat has not changed for this long, as this
+# process's own clock measures it (the machines' clocks need not agree), is taken for dead:
+# six heartbeats missed, so a writer slowed by a busy server is not. The variable sets another
+# (above HEARTBEAT_SECONDS, else a live writer would be taken for dead between two beats).
+HEARTBEAT_STALE_SECONDS = 30.0
+HEARTBEAT_STALE_VARIABLE = "ALPHABET_LSTM_HEARTBEAT_STALE_SECONDS"
+# How long a run another live process writes is waited for, at most.
+STALE_AFTER_SECONDS = 600
+WAIT_POLL_SECONDS = 1.0
+MAX_RUNS_PER_KEY = 100
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,92 @@ def shared_store(store: Store) -> bool:
     return _sqlite_path(store.uri) is None
 
 
+def heartbeat_stale_seconds() -> float:
+    """HEARTBEAT_STALE_SECONDS, or the seconds HEARTBEAT_STALE_VARIABLE gives."""
+    given = os.environ.get(HEARTBEAT_STALE_VARIABLE) or str(HEARTBEAT_STALE_SECONDS)
+    with suppress(ValueError):
+        if float(given) > HEARTBEAT_SECONDS:  # nan is not
+            return float(given)
+    raise TrackingFailed(
+        f"{HEARTBEAT_STALE_VARIABLE}={given} is not a number of seconds above {HEARTBEAT_SECONDS:g}, "
+        f"the heartbeat's interval (unset, it is {HEARTBEAT_STALE_SECONDS:g})"
+    )
+
+
+def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
+    """Whether a RUNNING run's writer is gone: an exited process of this host (a log stage
+    killed with SIGKILL), or another machine's whose heartbeat has not moved for
+    heartbeat_stale_seconds() (``seen``: each such run's beat and when, monotonic, it was first seen)."""
+    host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return int(pid) == os.getpid() or not psutil.pid_exists(int(pid))
+    beat = run.data.tags.get(HEARTBEAT_TAG, "")
+    value, since = seen.get(run.info.run_id, (None, now))
+    if value != beat:
+        seen[run.info.run_id] = (beat, now)
+        return False
+    return now - since > heartbeat_stale_seconds()
+
+
+def runs_with(store: Store, tag: str, value: str) -> list:
+    return store.client.search_runs(
+        [store.experiment_id], filter_string=f"tags.{tag} = '{value}'", max_results=MAX_RUNS_PER_KEY
+    )
+
+
+def settle_runs(store: Store, tag: str, value: str):
+    """The FINISHED run whose ``tag`` is ``value``, or None, once no run with it hangs: one
+    whose writer is gone is ended KILLED, one a live writer holds is waited for."""
+    deadline = time.monotonic() + STALE_AFTER_SECONDS
+    seen: dict[str, tuple[str, float]] = {}
+    while True:
+        finished, live = None, False
+        for run in runs_with(store, tag, value):
+            if run.info.status == "FINISHED":
+                finished = finished or run
+            elif run.info.status == "RUNNING":
+                if writer_gone(run, seen, time.monotonic()):
+                    store.client.set_terminated(run.info.run_id, "KILLED")
+                else:
+                    live = True
+        if finished is not None or not live or time.monotonic() > deadline:
+            return finished
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+@contextmanager
+def heartbeat(store: Store, run_id: str) -> Iterator[None]:
+    """Count the run's HEARTBEAT_TAG up every HEARTBEAT_SECONDS while the block runs. A beat
+    that fails (the server busy or gone) is skipped: the block's own requests report that."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        count = 0
+        while not stop.wait(HEARTBEAT_SECONDS):
+            count += 1
+            with suppress(MlflowException, OSError):
+                store.client.set_tag(run_id, HEARTBEAT_TAG, str(count), synchronous=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        # A beat stuck on a server that stopped answering is not waited for: it is a daemon,
+        # and a beat landing after the run ended changes nothing.
+        thread.join(timeout=HEARTBEAT_SECONDS)
+
+
+def earlier_claim(store: Store, tag: str, value: str, own) -> bool:
+    """Whether another run with the key, RUNNING or FINISHED, started before ``own`` (ties by run id)."""
+    mine = (own.info.start_time, own.info.run_id)
+    return any(
+        run.info.status in ("RUNNING", "FINISHED") and (run.info.start_time, run.info.run_id) < mine
+        for run in runs_with(store, tag, value)
+    )
+
+
 class _GaveWay(Exception):
     """Raised inside a new run whose key an earlier run already claimed."""
 
@@ -134,15 +240,11 @@ class _GaveWay(Exception):
 def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: str | None = None) -> Logged:
     """The one run whose ``tag`` is the record's key: a FINISHED one reused, else a new run
     holding the record (metrics at step 0, curves at steps 1..n) and what ``write(run_id)``
-    adds, ended FINISHED, or FAILED if anything raises. The claim protocol (a hanging run
-    ended KILLED, a live one waited for, the later of two racing loggers giving way) is
-    docs/architecture.md's. ``parent_run_id`` is the active run (a sweep's) the new one nests in.
-    """
+    adds, ended FINISHED (FAILED if anything raises), nested in ``parent_run_id`` if given."""
     for _ in range(CLAIM_ATTEMPTS):
         existing = settle_runs(store, tag, record.key)
         if existing is not None:
             return Logged(existing.info.run_id, created=False)
-        run_id = None
         try:
             with (
                 mlflow.start_run(
@@ -159,8 +261,8 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                 run_id = run.info.run_id
                 if shared_store(store):
                     beating.enter_context(heartbeat(store, run_id))
-                if shared_store(store) and earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
-                    raise _GaveWay
+                    if earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
+                        raise _GaveWay(run_id)
                 timestamp = int(time.time() * 1000)
                 # MLflow splits a batch into requests within its per-request limits.
                 store.client.log_batch(
@@ -172,9 +274,8 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                 # After the model: logging one reads back the history of every metric the run
                 # holds, to link its step-0 values to the model; the curves have no step 0.
                 log_curves(store, run_id, record.step_metrics, timestamp)
-        except _GaveWay:
-            assert run_id is not None  # set before the claim is checked
-            store.client.delete_run(run_id)
+        except _GaveWay as gave_way:
+            store.client.delete_run(*gave_way.args)
             continue
         return Logged(run_id, created=True)
     raise TrackingFailed(f"MLflow {store.uri}: no run with {tag} {record.key} settled after {CLAIM_ATTEMPTS} attempts")
