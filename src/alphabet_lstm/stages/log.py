@@ -44,10 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    # Gone until this run has logged everything: a log stage that fails (a server down, a
-    # wrong password, a kill) leaves its output missing, so the next `dvc repro` reruns it
-    # rather than calling the stage up to date.
-    Path(args.out).unlink(missing_ok=True)
+    Path(args.out).unlink(missing_ok=True)  # until all is logged: a failed log stage runs again
     uri = tracking.tracking_uri(params.tracking.uri)
     templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}
     root = Path.cwd()
@@ -68,12 +65,8 @@ def main(argv: list[str] | None = None) -> None:
         for seed in params.seeds
     ]
     first_seed = params.seeds[0]
-    # The committed study (a repro outside any DVC experiment) names the models everyone
-    # loads; an experiment registers its versions beside them and moves nothing.
     sets_champion = exp_name == WORKSPACE
-
-    # What the ledger holds is not asked of the store again; when it holds everything (a
-    # repro that retrained nothing new), MLflow is not even imported.
+    # What the ledger holds is not asked of the store again (tracking/ledger.py).
     this_summary = summary_key([record.key for record in records], exp_name)
     needed = {record.key for record in records} | {this_summary}
     ledger = read_ledger(args.ledger, uri, needed) if args.ledger else Ledger()

@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from alphabet_lstm.artifacts import write_json
@@ -96,10 +96,5 @@ def write_ledger(path: Path, uri: str, ledger: Ledger) -> None:
         document = {}
     if not isinstance(document, dict):
         document = {}
-    document[uri] = {
-        "store": store_identity(uri),
-        "runs": ledger.runs,
-        "versions": ledger.versions,
-        "study_versions": ledger.study_versions,
-    }
+    document[uri] = {"store": store_identity(uri), **asdict(ledger)}
     write_json(path, document)

@@ -197,8 +197,7 @@ def summary_record(
         "git_commit": git_commit,
         **source_tags("log", git_commit),
     }
-    for record in records:
-        tags[f"training.{record.framing}.seed{record.seed}"] = run_ids[record.key]
+    tags |= {f"training.{record.framing}.seed{record.seed}": run_ids[record.key] for record in records}
     lines = [
         f"Summary of DVC experiment {dvc_exp_name}: every framing's evaluation (mean over seeds "
         f"{params['seeds']}); the tags training.<framing>.seed<N> link each training run.",

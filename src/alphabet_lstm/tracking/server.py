@@ -49,13 +49,8 @@ def _resolved(uri: str, start: Path | None) -> str:
 
 def tracking_uri(configured: str, start: Path | None = None, environ: Mapping[str, str] = os.environ) -> str:
     """The MLflow store to use: ``configured`` (params.yaml's tracking.uri) resolved, seen
-    from ``start`` (the working directory by default).
-
-    StoreMismatch if MLFLOW_TRACKING_URI (in ``environ``) names another store: DVC cannot
-    see the variable, so a store named there would get the runs of whichever repros happened
-    to run a log stage and miss the trainings DVC calls up to date. Naming the same store, it
-    is harmless (plain MLflow clients read it).
-    """
+    from ``start`` (the working directory by default). StoreMismatch if MLFLOW_TRACKING_URI
+    (in ``environ``) names another store: DVC cannot see a variable (docs/mlflow.md)."""
     uri = _resolved(configured, start)
     environment = environ.get("MLFLOW_TRACKING_URI")
     if environment and _resolved(environment, start) != uri:
@@ -95,11 +90,8 @@ def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECOND
             f"tracking.uri in params.yaml to another store ({TrackingParams().uri}: the embedded one)."
         )
     username = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
-    headers = {}
-    if username:
-        token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+    credentials = f"{username}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+    headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"} if username else {}
     status, reason = _http_status(base + _CREDENTIALS_CHECK_PATH, timeout, headers)
     if status == 401:
         who = (

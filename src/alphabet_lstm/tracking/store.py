@@ -27,8 +27,9 @@ from pathlib import Path
 import mlflow
 import pandas
 import psutil
+from filelock import FileLock
 from mlflow.data.pandas_dataset import from_pandas
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -56,17 +57,13 @@ QUIET_MLFLOW = {
     # Else every process's first start_run imports IPython, looking for a Databricks job.
     "MLFLOW_ENABLE_SGC_RUN_RESUMPTION_FOR_DATABRICKS_JOBS": "false",
 }
-# The tag naming the process that writes a run (host:pid): a later log sees whether a
-# RUNNING run's writer is still alive.
+# The writer of a run (host:pid), seen alive or not on its host; on a server store it counts
+# the heartbeat tag up, which is what another machine can see of it.
 WRITER_TAG = "writer"
-# The tag a writer on a server store counts up every HEARTBEAT_SECONDS while its run is open:
-# the process of another machine cannot be seen, its heartbeat can.
 HEARTBEAT_TAG = "writer_heartbeat"
 HEARTBEAT_SECONDS = 5.0
-# A RUNNING run of another machine whose heartbeat has not changed for this long, as this
-# process's own clock measures it (the machines' clocks need not agree), is taken for dead:
-# six heartbeats missed, so a writer slowed by a busy server is not. The variable sets another
-# (above HEARTBEAT_SECONDS, else a live writer would be taken for dead between two beats).
+# A heartbeat still for this long (this process's clock: the machines' need not agree) is a
+# dead writer's: six beats missed, so a writer slowed by a busy server is not taken for dead.
 HEARTBEAT_STALE_SECONDS = 30.0
 HEARTBEAT_STALE_VARIABLE = "ALPHABET_LSTM_HEARTBEAT_STALE_SECONDS"
 # How long a run another live process writes is waited for, at most.
@@ -132,8 +129,6 @@ def held_store(uri: str, experiment_name: str | None = None, *, description: str
     path = _sqlite_path(uri)
     with ExitStack() as held:
         if path is not None:
-            from filelock import FileLock
-
             path.parent.mkdir(parents=True, exist_ok=True)
             held.enter_context(FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS))
         try:
@@ -263,17 +258,12 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                     beating.enter_context(heartbeat(store, run_id))
                     if earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
                         raise _GaveWay(run_id)
-                timestamp = int(time.time() * 1000)
-                # MLflow splits a batch into requests within its per-request limits.
-                store.client.log_batch(
-                    run_id,
-                    metrics=[Metric(key, float(value), timestamp, 0) for key, value in record.metrics.items()],
-                    params=[Param(key, str(value)) for key, value in record.params.items()],
-                )
+                mlflow.log_params(record.params)
+                mlflow.log_metrics(record.metrics, step=0)
                 write(run_id)
                 # After the model: logging one reads back the history of every metric the run
                 # holds, to link its step-0 values to the model; the curves have no step 0.
-                log_curves(store, run_id, record.step_metrics, timestamp)
+                log_curves(store, run_id, record.step_metrics, int(time.time() * 1000))
         except _GaveWay as gave_way:
             store.client.delete_run(*gave_way.args)
             continue
