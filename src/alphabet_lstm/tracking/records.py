@@ -1,10 +1,8 @@
-"""What MLflow is told about a training, read from the files DVC recorded (no MLflow here).
-
-One training (a framing at a seed) is its model, per-epoch history, evaluation, prediction
-table, and the data it learned from. :func:`read_training` turns those files into a
-:class:`TrainingRecord`: everything its MLflow run will hold, plus the content key that
-makes logging idempotent. :func:`summary_record` does the same for one repro (or DVC
-experiment): every framing's results side by side, linked to the training runs.
+"""What MLflow is told, read from the files DVC recorded (no MLflow here): a record is
+everything one run holds, and the content key that makes logging it idempotent. A training
+(a framing at a seed) is its model, per-epoch history, evaluation, prediction table and
+data; a repro's summary, every framing's results linked to its training runs; a sweep, a
+parent run and its trainings.
 """
 
 from __future__ import annotations
@@ -45,9 +43,8 @@ def source_tags(stage: str, git_commit: str) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class Record:
-    """Everything one MLflow run holds, and the content key that identifies it: a repro's
-    summary (every framing side by side, linked to its training runs), a sweep's parent
-    run, or one training (TrainingRecord)."""
+    """Everything one MLflow run holds, and its content key: a repro's summary, a sweep's
+    parent run, or one training (TrainingRecord)."""
 
     key: str
     run_name: str

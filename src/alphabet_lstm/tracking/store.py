@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -303,26 +304,7 @@ def log_curves(store: Store, run_id: str, curves: dict[str, list[float]], timest
 def model_requirements() -> list[str]:
     """What loading and predicting take: the distributions the shipped code imports, pinned
     to this environment's versions (import names are the distribution names here)."""
-    from importlib.metadata import version
-
     return [f"{name}=={version(name)}" for name in sorted(shipped.third_party_imports())]
-
-
-def log_model(record: TrainingRecord) -> None:
-    """The training's self-contained pyfunc model under ``model`` in the active run: the
-    project files that predict (tracking/shipped.py) and the weights file travel with it."""
-    mlflow.pyfunc.log_model(
-        name=MODEL_NAME,
-        # A code file rather than a pickled object: what loads the model is readable source.
-        python_model=str(shipped.ENTRY_FILE),
-        code_paths=[_shipped_code()],
-        artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
-        signature=pyfunc_model.signature(),
-        input_example=pyfunc_model.input_example(ModelSpec.from_dict(record.spec)),
-        # Stated rather than inferred (inferring loads the model in a subprocess).
-        pip_requirements=model_requirements(),
-        tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
-    )
 
 
 @cache
@@ -335,7 +317,9 @@ def _shipped_code() -> str:
 
 def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | None = None) -> Logged:
     """The training's run, found by its key or written whole (what the record holds of the
-    prediction table, dataset input and pyfunc model too); nested under ``parent_run_id``."""
+    prediction table, dataset input and pyfunc model too); nested under ``parent_run_id``.
+    The model is self-contained: the project files that predict (tracking/shipped.py) and the
+    weights file travel with it."""
 
     def write(run_id: str) -> None:
         if record.dataset_rows:
@@ -353,7 +337,18 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
         if record.predictions:
             mlflow.log_table(pandas.DataFrame(record.predictions), artifact_file="predictions.json")
         if record.model_path is not None:
-            log_model(record)
+            mlflow.pyfunc.log_model(
+                name=MODEL_NAME,
+                # A code file rather than a pickled object: what loads the model is readable source.
+                python_model=str(shipped.ENTRY_FILE),
+                code_paths=[_shipped_code()],
+                artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
+                signature=pyfunc_model.signature(),
+                input_example=pyfunc_model.input_example(ModelSpec.from_dict(record.spec)),
+                # Stated rather than inferred (inferring loads the model in a subprocess).
+                pip_requirements=model_requirements(),
+                tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
+            )
 
     return write_once(store, "training_key", record, write, parent_run_id=parent_run_id)
 
