@@ -8,7 +8,7 @@ parent run and its trainings.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,30 +70,24 @@ class TrainingRecord(Record):
     spec: dict = field(default_factory=dict)
 
 
-def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
-    """The framing's params as flat MLflow keys (dataset.kind, batch_size, ...)."""
-    values: dict[str, object] = {"framing": name, "seed": seed, "engine": engine}
-    for key, value in framing.model_dump(mode="json").items():
-        if isinstance(value, dict):
-            values.update({f"{key}.{inner}": item for inner, item in value.items()})
+def flattened(values: Mapping, prefix: str = "") -> Iterator[tuple[str, object]]:
+    """Each value of a nested mapping under its keys joined by '.' (dataset.kind)."""
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            yield from flattened(value, f"{prefix}{key}.")
         else:
-            values[key] = value
+            yield f"{prefix}{key}", value
+
+
+def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
+    values = {"framing": name, "seed": seed, "engine": engine, **dict(flattened(framing.model_dump(mode="json")))}
     values["resolved_batch_size"] = framing.resolved_batch_size
     return {key: str(value) for key, value in values.items()}
 
 
 def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
     """Every number (and yes/no, as 1/0) in an evaluation JSON, nested keys joined by '.'."""
-    found: dict[str, float] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, bool):
-            found[name] = 1.0 if value else 0.0
-        elif isinstance(value, (int, float)):
-            found[name] = float(value)
-        elif isinstance(value, Mapping):
-            found.update(numeric_metrics(value, prefix=f"{name}."))
-    return found
+    return {name: float(value) for name, value in flattened(values, prefix) if isinstance(value, (int, float))}
 
 
 def read_training(
@@ -115,8 +109,6 @@ def read_training(
     data_md5 = file_md5(root / files["encoded"])
     model_md5 = file_md5(model_path)
     weights, spec = load_model(model_path)
-    if spec.framing != name or spec.seed != seed:
-        raise ValueError(f"{files['model']} holds framing {spec.framing} seed {spec.seed}, not {name} seed {seed}")
     key = training_key(framing, seed=seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
     evaluation = read_evaluation(root / files["evaluation"])
     history = read_history(root / files["history"])
@@ -203,9 +195,8 @@ def summary_record(
         "|---|---|---|---|",
     ]
     for record in sorted(records, key=lambda item: (item.framing, item.seed)):
-        accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
-        shown = "" if accuracy is None else f"{accuracy:.4f}"
-        lines.append(f"| {record.framing} | {record.seed} | {shown} | {run_ids[record.key]} |")
+        accuracy = record.metrics[f"{EVALUATION_PREFIX}accuracy"]
+        lines.append(f"| {record.framing} | {record.seed} | {accuracy:.4f} | {run_ids[record.key]} |")
     return Record(
         key=key,
         run_name=f"summary@{dvc_exp_name}",

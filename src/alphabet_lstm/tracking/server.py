@@ -78,12 +78,11 @@ def _http_status(url: str, timeout: float, headers: dict[str, str] | None = None
 
 
 def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECONDS) -> None:
-    """For an http(s) tracking URI, fail fast unless the server answers and takes our
-    credentials (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)."""
+    """For an http(s) tracking URI (as tracking_uri gives it), fail fast unless the server
+    answers and takes our credentials (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)."""
     if not uri.startswith(("http://", "https://")):
         return
-    base = uri.rstrip("/")
-    status, reason = _http_status(base + "/health", timeout)
+    status, reason = _http_status(uri + "/health", timeout)
     if status != 200:
         raise TrackingUnavailable(
             f"MLflow tracking server {uri} did not answer ({reason}). Start the server, or set "
@@ -92,7 +91,7 @@ def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECOND
     username = os.environ.get("MLFLOW_TRACKING_USERNAME")
     credentials = f"{username}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
     headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"} if username else {}
-    status, reason = _http_status(base + _CREDENTIALS_CHECK_PATH, timeout, headers)
+    status, reason = _http_status(uri + _CREDENTIALS_CHECK_PATH, timeout, headers)
     if status == 401:
         who = (
             f"the user name and password of MLFLOW_TRACKING_USERNAME={username}"

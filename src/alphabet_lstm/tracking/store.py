@@ -19,7 +19,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -128,10 +128,9 @@ def held_store(uri: str, experiment_name: str | None = None, *, description: str
         os.environ.setdefault(name, value)
     heartbeat_stale_seconds()  # a wrong value fails the stage before anything is logged
     path = _sqlite_path(uri)
-    with ExitStack() as held:
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            held.enter_context(FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS) if path else nullcontext():
         try:
             yield open_store(uri, experiment_name, description=description)
         except MlflowException as error:
@@ -252,13 +251,11 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                     parent_run_id=parent_run_id,
                     nested=parent_run_id is not None,
                 ) as run,
-                ExitStack() as beating,
+                heartbeat(store, run.info.run_id) if shared_store(store) else nullcontext(),
             ):
                 run_id = run.info.run_id
-                if shared_store(store):
-                    beating.enter_context(heartbeat(store, run_id))
-                    if earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
-                        raise _GaveWay(run_id)
+                if shared_store(store) and earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
+                    raise _GaveWay(run_id)
                 mlflow.log_params(record.params)
                 mlflow.log_metrics(record.metrics, step=0)
                 write(run_id)
