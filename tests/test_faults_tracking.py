@@ -35,7 +35,7 @@ from alphabet_lstm.tracking import TrackingFailed
 pytestmark = pytest.mark.system
 
 LOG_STAGE = "alphabet_lstm.stages.log"
-# alphabet_lstm.tracking.claims's (not imported here: it imports MLflow, at every collection).
+# alphabet_lstm.tracking.store's (not imported here: it imports MLflow, at every collection).
 HEARTBEAT_STALE_VARIABLE = "ALPHABET_LSTM_HEARTBEAT_STALE_SECONDS"
 # The delay issue 29 allows a teammate's log stage behind a run whose writer died elsewhere.
 LONGEST_WAIT_SECONDS = 60
@@ -316,7 +316,7 @@ def another_machines_run(beat: str):
     """A RUNNING run as a writer on another machine leaves it, its heartbeat at ``beat``."""
     from mlflow.entities import Run, RunData, RunInfo, RunTag
 
-    from alphabet_lstm.tracking.claims import HEARTBEAT_TAG, WRITER_TAG
+    from alphabet_lstm.tracking.store import HEARTBEAT_TAG, WRITER_TAG
 
     info = RunInfo("a-run", "0", "ana", "RUNNING", 0, None, "active")
     tags = [RunTag(WRITER_TAG, "ana-laptop:4242"), RunTag(HEARTBEAT_TAG, beat)]
@@ -324,7 +324,7 @@ def another_machines_run(beat: str):
 
 
 def test_the_default_heartbeat_staleness_finds_a_dead_writer_within_the_minute(monkeypatch):
-    from alphabet_lstm.tracking.claims import heartbeat_stale_seconds, writer_gone
+    from alphabet_lstm.tracking.store import heartbeat_stale_seconds, writer_gone
 
     monkeypatch.delenv(HEARTBEAT_STALE_VARIABLE, raising=False)
     seen: dict[str, tuple[str, float]] = {}
@@ -339,7 +339,7 @@ def test_the_default_heartbeat_staleness_finds_a_dead_writer_within_the_minute(m
 
 
 def test_a_heartbeat_staleness_not_above_the_heartbeat_is_refused_in_one_line(monkeypatch):
-    from alphabet_lstm.tracking.claims import HEARTBEAT_SECONDS, heartbeat_stale_seconds
+    from alphabet_lstm.tracking.store import HEARTBEAT_SECONDS, heartbeat_stale_seconds
 
     for given in ("5", "-1", "soon"):
         monkeypatch.setenv(HEARTBEAT_STALE_VARIABLE, given)

@@ -26,14 +26,7 @@ from alphabet_lstm.errors import run_stage
 from alphabet_lstm.interrupts import deferred_signals
 from alphabet_lstm.params import load_params
 from alphabet_lstm.tracking.ledger import Ledger, read_ledger, write_ledger
-from alphabet_lstm.tracking.records import (
-    TrainingRecord,
-    logged_manifest,
-    read_training,
-    registered_model_name,
-    summary_key,
-    summary_record,
-)
+from alphabet_lstm.tracking.records import TrainingRecord, logged_manifest, read_training, summary_key, summary_record
 
 TEMPLATE_FIELDS = ("model", "history", "evaluation", "predictions", "patterns", "encoded")
 # The DVC experiment name of a repro outside any experiment (DVC sets DVC_EXP_NAME inside one).
@@ -45,16 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     for name in TEMPLATE_FIELDS:
         parser.add_argument(f"--{name}", required=True, help=f"{name} path template, with {{framing}} and {{seed}}")
-    parser.add_argument("--report-dir", default=None, help="the report (figures, state numbers) for the summary run")
+    parser.add_argument("--report-dir", type=Path, help="the report (figures, state numbers) for the summary run")
     parser.add_argument("--out", required=True, help="JSON naming what was logged (by content)")
-    parser.add_argument("--ledger", default=None, help="this machine's record of the runs logged to each store")
+    parser.add_argument("--ledger", type=Path, help="this machine's record of the runs logged to each store")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    # Gone until this run has logged everything: a log stage that fails (a server down, a
-    # wrong password, a kill) leaves its output missing, so the next `dvc repro` reruns it
-    # rather than calling the stage up to date.
-    Path(args.out).unlink(missing_ok=True)
+    Path(args.out).unlink(missing_ok=True)  # until all is logged: a failed log stage runs again
     uri = tracking.tracking_uri(params.tracking.uri)
     templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}
     root = Path.cwd()
@@ -75,16 +65,11 @@ def main(argv: list[str] | None = None) -> None:
         for seed in params.seeds
     ]
     first_seed = params.seeds[0]
-    # The committed study (a repro outside any DVC experiment) names the models everyone
-    # loads; an experiment registers its versions beside them and moves nothing.
     sets_champion = exp_name == WORKSPACE
-
-    # What the ledger holds is not asked of the store again; when it holds everything (a
-    # repro that retrained nothing new), MLflow is not even imported.
-    ledger_path = Path(args.ledger) if args.ledger else None
+    # What the ledger holds is not asked of the store again (tracking/ledger.py).
     this_summary = summary_key([record.key for record in records], exp_name)
     needed = {record.key for record in records} | {this_summary}
-    ledger = read_ledger(ledger_path, uri, needed) if ledger_path else Ledger()
+    ledger = read_ledger(args.ledger, uri, needed) if args.ledger else Ledger()
     summary_id = ledger.runs.get(this_summary)
     created, summary_created, champion_note = 0, False, ""
     if summary_id is None or not all(_recorded(ledger, record, first_seed, sets_champion) for record in records):
@@ -98,14 +83,11 @@ def main(argv: list[str] | None = None) -> None:
             sets_champion=sets_champion,
             git_commit=commit,
             exp_name=exp_name,
-            report_dir=Path(args.report_dir) if args.report_dir else None,
+            report_dir=args.report_dir,
         )
-        if ledger_path:
-            write_ledger(ledger_path, uri, ledger)
-    registered = {
-        registered_model_name(record.framing): record.model_md5 for record in records if record.seed == first_seed
-    }
-    write_json(args.out, logged_manifest(records, registered))
+        if args.ledger:
+            write_ledger(args.ledger, uri, ledger)
+    write_json(args.out, logged_manifest(records, first_seed))
     print(
         f"MLflow {uri}: {len(records)} trainings ({created} new runs, {len(records) - created} already logged), "
         f"summary run {summary_id} ({'new' if summary_created else 'already logged'}) for {exp_name}",

@@ -2,9 +2,9 @@
 
 ``server`` resolves the store and checks a tracking server (no MLflow import), ``records``
 reads the stage outputs into what a run holds, ``store`` writes them with MLflow's own APIs
-after ``claims`` settles which run holds a key, ``registry`` registers the models and moves
-``champion``, ``pyfunc_model`` is the MLflow model of a training. Credentials are MLflow's
-own variables (MLFLOW_TRACKING_USERNAME/PASSWORD).
+by the claim protocol that settles which run holds a key, ``registry`` registers the models
+and moves ``champion``, ``pyfunc_model`` is the MLflow model of a training. Credentials are
+MLflow's own variables (MLFLOW_TRACKING_USERNAME/PASSWORD).
 """
 
 from alphabet_lstm.tracking.server import (

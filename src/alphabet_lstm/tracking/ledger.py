@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from alphabet_lstm.artifacts import write_json
@@ -47,19 +47,6 @@ def _query(uri: str, sql: str, values: tuple) -> list[tuple]:
         return []
 
 
-def _runs_present(uri: str, run_ids: list[str]) -> set[str]:
-    """Which of the runs are in the store, finished and not deleted (a server is trusted)."""
-    if not uri.startswith("sqlite:///") or not run_ids:
-        return set(run_ids)
-    marks = ",".join("?" * len(run_ids))
-    found = _query(
-        uri,
-        f"SELECT run_uuid FROM runs WHERE run_uuid IN ({marks}) AND status = 'FINISHED' AND lifecycle_stage = 'active'",
-        tuple(run_ids),
-    )
-    return {row[0] for row in found}
-
-
 @dataclass
 class Ledger:
     """One store's entry: ``runs`` (content key -> run id), ``versions`` (framing -> model md5
@@ -83,23 +70,21 @@ def read_ledger(path: Path, uri: str, keys: set[str]) -> Ledger:
     identity = store_identity(uri)
     if not identity or entry.get("store") != identity:
         return Ledger()
-    present = _runs_present(uri, [runs[key] for key in keys if key in runs])
-    runs = {key: run_id for key, run_id in runs.items() if key not in keys or run_id in present}
+    if uri.startswith("sqlite:///"):  # a server's runs are trusted
+        # Those of the runs this log needs that are in the store, finished and not deleted.
+        needed = tuple(runs[key] for key in keys if key in runs)
+        marks = ",".join("?" * len(needed))
+        where = f"run_uuid IN ({marks}) AND status = 'FINISHED' AND lifecycle_stage = 'active'"
+        present = {row[0] for row in _query(uri, f"SELECT run_uuid FROM runs WHERE {where}", needed)}
+        runs = {key: run_id for key, run_id in runs.items() if key not in keys or run_id in present}
     return Ledger(runs, versions, study_versions)
 
 
 def write_ledger(path: Path, uri: str, ledger: Ledger) -> None:
     """Record ``ledger`` as the entry of ``uri`` (other stores' entries kept), atomically."""
-    try:
+    document = {}
+    with contextlib.suppress(OSError, ValueError):
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        document = {}
-    if not isinstance(document, dict):
-        document = {}
-    document[uri] = {
-        "store": store_identity(uri),
-        "runs": ledger.runs,
-        "versions": ledger.versions,
-        "study_versions": ledger.study_versions,
-    }
+    document = document if isinstance(document, dict) else {}
+    document[uri] = {"store": store_identity(uri), **asdict(ledger)}
     write_json(path, document)

@@ -1,16 +1,14 @@
-"""What MLflow is told about a training, read from the files DVC recorded (no MLflow here).
-
-One training (a framing at a seed) is its model, per-epoch history, evaluation, prediction
-table, and the data it learned from. :func:`read_training` turns those files into a
-:class:`TrainingRecord`: everything its MLflow run will hold, plus the content key that
-makes logging idempotent. :func:`summary_record` does the same for one repro (or DVC
-experiment): every framing's results side by side, linked to the training runs.
+"""What MLflow is told, read from the files DVC recorded (no MLflow here): a record is
+everything one run holds, and the content key that makes logging it idempotent. A training
+(a framing at a seed) is its model, per-epoch history, evaluation, prediction table and
+data; a repro's summary, every framing's results linked to its training runs; a sweep, a
+parent run and its trainings.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,9 +43,8 @@ def source_tags(stage: str, git_commit: str) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class Record:
-    """Everything one MLflow run holds, and the content key that identifies it: a repro's
-    summary (every framing side by side, linked to its training runs), a sweep's parent
-    run, or one training (TrainingRecord)."""
+    """Everything one MLflow run holds, and its content key: a repro's summary, a sweep's
+    parent run, or one training (TrainingRecord)."""
 
     key: str
     run_name: str
@@ -73,42 +70,24 @@ class TrainingRecord(Record):
     spec: dict = field(default_factory=dict)
 
 
-def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
-    """The framing's params as flat MLflow keys (dataset.kind, batch_size, ...)."""
-    values: dict[str, object] = {"framing": name, "seed": seed, "engine": engine}
-    for key, value in framing.model_dump(mode="json").items():
-        if isinstance(value, dict):
-            values.update({f"{key}.{inner}": item for inner, item in value.items()})
+def flattened(values: Mapping, prefix: str = "") -> Iterator[tuple[str, object]]:
+    """Each value of a nested mapping under its keys joined by '.' (dataset.kind)."""
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            yield from flattened(value, f"{prefix}{key}.")
         else:
-            values[key] = value
+            yield f"{prefix}{key}", value
+
+
+def flat_params(name: str, framing: FramingParams, *, seed: int, engine: str) -> dict[str, str]:
+    values = {"framing": name, "seed": seed, "engine": engine, **dict(flattened(framing.model_dump(mode="json")))}
     values["resolved_batch_size"] = framing.resolved_batch_size
     return {key: str(value) for key, value in values.items()}
 
 
 def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
     """Every number (and yes/no, as 1/0) in an evaluation JSON, nested keys joined by '.'."""
-    found: dict[str, float] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, bool):
-            found[name] = 1.0 if value else 0.0
-        elif isinstance(value, (int, float)):
-            found[name] = float(value)
-        elif isinstance(value, Mapping):
-            found.update(numeric_metrics(value, prefix=f"{name}."))
-    return found
-
-
-def describe_training(framing: str, seed: int, params: Mapping[str, str], evaluation: Mapping) -> str:
-    accuracy = evaluation.get("accuracy")
-    result = (
-        f"; accuracy {accuracy:.4f} on its {evaluation.get('patterns', '?')} patterns" if accuracy is not None else ""
-    )
-    return (
-        f"Framing {framing}, seed {seed}: LSTM({params.get('units')}) on {params.get('dataset.kind')} "
-        f"patterns, {params.get('epochs')} epochs, batch size {params.get('resolved_batch_size')}, "
-        f"{'stateful' if params.get('stateful') == 'True' else 'stateless'}, {params.get('engine')} engine{result}."
-    )
+    return {name: float(value) for name, value in flattened(values, prefix) if isinstance(value, (int, float))}
 
 
 def read_training(
@@ -130,10 +109,7 @@ def read_training(
     data_md5 = file_md5(root / files["encoded"])
     model_md5 = file_md5(model_path)
     weights, spec = load_model(model_path)
-    if spec.framing != name or spec.seed != seed:
-        raise ValueError(f"{files['model']} holds framing {spec.framing} seed {spec.seed}, not {name} seed {seed}")
     key = training_key(framing, seed=seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
-    params = flat_params(name, framing, seed=seed, engine=engine)
     evaluation = read_evaluation(root / files["evaluation"])
     history = read_history(root / files["history"])
     tags = {
@@ -155,9 +131,14 @@ def read_training(
         seed=seed,
         key=key,
         run_name=f"{name}-seed{seed}",
-        params=params,
+        params=flat_params(name, framing, seed=seed, engine=engine),
         tags=tags,
-        description=describe_training(name, seed, params, evaluation),
+        description=(
+            f"Framing {name}, seed {seed}: LSTM({framing.units}) on {framing.dataset.kind} patterns, "
+            f"{framing.epochs} epochs, batch size {framing.resolved_batch_size}, "
+            f"{'stateful' if framing.stateful else 'stateless'}, {engine} engine; "
+            f"accuracy {evaluation['accuracy']:.4f} on its {evaluation['patterns']} patterns."
+        ),
         step_metrics={"loss": list(history.losses), "accuracy": list(history.accuracies)},
         metrics=numeric_metrics(evaluation, prefix=EVALUATION_PREFIX),
         predictions=read_predictions(root / files["predictions"]),
@@ -189,8 +170,7 @@ def summary_record(
     metrics: dict[str, float] = {}
     params: dict[str, str] = {}
     for framing, framing_records in sorted(by_framing.items()):
-        names = sorted({name for record in framing_records for name in record.metrics})
-        for name in names:
+        for name in sorted({name for record in framing_records for name in record.metrics}):
             values = [record.metrics[name] for record in framing_records if name in record.metrics]
             metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = sum(values) / len(values)
         for name, value in framing_records[0].params.items():
@@ -206,8 +186,7 @@ def summary_record(
         "git_commit": git_commit,
         **source_tags("log", git_commit),
     }
-    for record in records:
-        tags[f"training.{record.framing}.seed{record.seed}"] = run_ids[record.key]
+    tags |= {f"training.{record.framing}.seed{record.seed}": run_ids[record.key] for record in records}
     lines = [
         f"Summary of DVC experiment {dvc_exp_name}: every framing's evaluation (mean over seeds "
         f"{params['seeds']}); the tags training.<framing>.seed<N> link each training run.",
@@ -216,9 +195,8 @@ def summary_record(
         "|---|---|---|---|",
     ]
     for record in sorted(records, key=lambda item: (item.framing, item.seed)):
-        accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
-        shown = "" if accuracy is None else f"{accuracy:.4f}"
-        lines.append(f"| {record.framing} | {record.seed} | {shown} | {run_ids[record.key]} |")
+        accuracy = record.metrics[f"{EVALUATION_PREFIX}accuracy"]
+        lines.append(f"| {record.framing} | {record.seed} | {accuracy:.4f} | {run_ids[record.key]} |")
     return Record(
         key=key,
         run_name=f"summary@{dvc_exp_name}",
@@ -229,9 +207,9 @@ def summary_record(
     )
 
 
-def logged_manifest(records: Sequence[TrainingRecord], registered: Mapping[str, str]) -> dict:
-    """The log stage's output: what was mirrored, by content only (no run ids, URIs or
-    paths outside the checkout), so it is the same on every machine and every store."""
+def logged_manifest(records: Sequence[TrainingRecord], first_seed: int) -> dict:
+    """The log stage's output: what was mirrored (the first seed's models registered), by
+    content only (no run ids, URIs or paths outside the checkout), the same on every machine."""
     return {
         "trainings": [
             {
@@ -245,7 +223,11 @@ def logged_manifest(records: Sequence[TrainingRecord], registered: Mapping[str, 
         ],
         # The repro's trainings as one key (a summary run's key adds the DVC experiment).
         "trainings_key": summary_key([record.key for record in records], ""),
-        "registered_models": dict(sorted(registered.items())),
+        "registered_models": {
+            registered_model_name(record.framing): record.model_md5
+            for record in sorted(records, key=lambda item: item.framing)
+            if record.seed == first_seed
+        },
     }
 
 

@@ -39,21 +39,9 @@ def _versions_holding(store: Store, name: str, model_md5: str) -> list[int]:
     return sorted(int(version.version) for version in found)
 
 
-def version_tags(record: TrainingRecord) -> dict[str, str]:
-    """What the registry's UI shows of a version: the training's identity, the DVC
-    experiment that logged it, its accuracy and its params (``param.<name>``)."""
-    identity = ("model_md5", "training_key", "framing", "seed", "dvc_exp_name", "git_commit")
-    tags = {name: record.tags.get(name, "") for name in identity}
-    accuracy = record.metrics.get(f"{EVALUATION_PREFIX}accuracy")
-    if accuracy is not None:
-        tags["accuracy"] = f"{accuracy:.6f}"
-    tags.update({f"param.{name}": value for name, value in record.params.items() if name not in ("framing", "seed")})
-    return tags
-
-
 def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     """The registry version holding this model's bytes: one with its md5, else a new one
-    linked to ``run_id``, described and tagged (version_tags). Never moves an alias."""
+    linked to ``run_id``, described and tagged. Never moves an alias."""
     name = registered_model_name(record.framing)
     client = store.client
     try:
@@ -71,23 +59,26 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     if existing := _versions_holding(store, name, record.model_md5):
         return str(existing[0])
     model_id = _model_id(store, run_id)
+    # What the registry's UI shows of a version: the training's identity, the DVC experiment
+    # that logged it, its accuracy and its params.
+    identity = ("model_md5", "training_key", "framing", "seed", "dvc_exp_name", "git_commit")
+    tags = {key: record.tags[key] for key in identity}
+    tags["accuracy"] = f"{record.metrics[f'{EVALUATION_PREFIX}accuracy']:.6f}"
+    tags |= {f"param.{key}": value for key, value in record.params.items() if key not in ("framing", "seed")}
     version = client.create_model_version(
         name,
         source=f"models:/{model_id}",
         run_id=run_id,
         model_id=model_id,
-        tags=version_tags(record),
+        tags=tags,
         # How a query is fed matters to whoever serves it (a stateful model's streams).
         description=f"{record.description} Queries: {pyfunc_model.query_rule(ModelSpec.from_dict(record.spec))}.",
     )
-    if not shared_store(store):
-        return str(version.version)
     # Two loggers racing on one server may both have found no version: the later gives way.
-    same = _versions_holding(store, name, record.model_md5)
-    if same and same[0] < int(version.version):
+    earliest = _versions_holding(store, name, record.model_md5)[0] if shared_store(store) else int(version.version)
+    if earliest < int(version.version):
         client.delete_model_version(name, version.version)
-        return str(same[0])
-    return str(version.version)
+    return str(earliest)
 
 
 def champion_version(store: Store, framing: str) -> str | None:

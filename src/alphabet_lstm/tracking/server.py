@@ -13,6 +13,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 from alphabet_lstm.artifacts import main_checkout_root
@@ -48,13 +49,8 @@ def _resolved(uri: str, start: Path | None) -> str:
 
 def tracking_uri(configured: str, start: Path | None = None, environ: Mapping[str, str] = os.environ) -> str:
     """The MLflow store to use: ``configured`` (params.yaml's tracking.uri) resolved, seen
-    from ``start`` (the working directory by default).
-
-    StoreMismatch if MLFLOW_TRACKING_URI (in ``environ``) names another store: DVC cannot
-    see the variable, so a store named there would get the runs of whichever repros happened
-    to run a log stage and miss the trainings DVC calls up to date. Naming the same store, it
-    is harmless (plain MLflow clients read it).
-    """
+    from ``start`` (the working directory by default). StoreMismatch if MLFLOW_TRACKING_URI
+    (in ``environ``) names another store: DVC cannot see a variable (docs/mlflow.md)."""
     uri = _resolved(configured, start)
     environment = environ.get("MLFLOW_TRACKING_URI")
     if environment and _resolved(environment, start) != uri:
@@ -82,24 +78,20 @@ def _http_status(url: str, timeout: float, headers: dict[str, str] | None = None
 
 
 def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECONDS) -> None:
-    """For an http(s) tracking URI, fail fast unless the server answers and takes our
-    credentials (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)."""
+    """For an http(s) tracking URI (as tracking_uri gives it), fail fast unless the server
+    answers and takes our credentials (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)."""
     if not uri.startswith(("http://", "https://")):
         return
-    base = uri.rstrip("/")
-    status, reason = _http_status(base + "/health", timeout)
+    status, reason = _http_status(uri + "/health", timeout)
     if status != 200:
         raise TrackingUnavailable(
             f"MLflow tracking server {uri} did not answer ({reason}). Start the server, or set "
             f"tracking.uri in params.yaml to another store ({TrackingParams().uri}: the embedded one)."
         )
     username = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
-    headers = {}
-    if username:
-        token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    status, reason = _http_status(base + _CREDENTIALS_CHECK_PATH, timeout, headers)
+    credentials = f"{username}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+    headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"} if username else {}
+    status, reason = _http_status(uri + _CREDENTIALS_CHECK_PATH, timeout, headers)
     if status == 401:
         who = (
             f"the user name and password of MLFLOW_TRACKING_USERNAME={username}"
@@ -115,10 +107,7 @@ def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECOND
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        )
-        return result.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    with suppress(OSError, subprocess.SubprocessError):
+        command = ["git", "rev-parse", "HEAD"]
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    return "unknown"

@@ -1,9 +1,11 @@
-"""Writing records to MLflow, idempotently, with MLflow's own APIs.
+"""Writing records to MLflow, idempotently, with MLflow's own APIs, by the claim protocol
+every writer of the store follows.
 
-A FINISHED run with the record's content key is reused; a new run never stays RUNNING
-because of us, and one left by a killed writer is ended KILLED before it is written again
-(the claim protocol, heartbeats included, is ``tracking.claims``; docs/architecture.md, the
-MLflow store). The registry is ``tracking.registry``.
+A FINISHED run with the record's content key is reused; a RUNNING one whose writer is gone (a
+process of this host that exited, or another machine's whose heartbeat tag stopped moving) is
+ended KILLED; one a live writer holds is waited for; of two new runs racing for one key the
+later gives way (docs/architecture.md, the MLflow store). A new run never stays RUNNING
+because of us. The registry is ``tracking.registry``.
 """
 
 from __future__ import annotations
@@ -13,24 +15,27 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
 import pandas
+import psutil
+from filelock import FileLock
 from mlflow.data.pandas_dataset import from_pandas
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from alphabet_lstm.model.lstm import ModelSpec
 from alphabet_lstm.tracking import DEFAULT_ARTIFACTS_NAME, EXPERIMENT_NAME, TrackingFailed, pyfunc_model, shipped
-from alphabet_lstm.tracking.claims import WRITER_TAG, earlier_claim, heartbeat, heartbeat_stale_seconds, settle_runs
 from alphabet_lstm.tracking.records import Record, TrainingRecord
 
 # The tag MLflow 3's UI reads to open an experiment in its model-training view rather than
@@ -53,6 +58,19 @@ QUIET_MLFLOW = {
     # Else every process's first start_run imports IPython, looking for a Databricks job.
     "MLFLOW_ENABLE_SGC_RUN_RESUMPTION_FOR_DATABRICKS_JOBS": "false",
 }
+# The writer of a run (host:pid), seen alive or not on its host; on a server store it counts
+# the heartbeat tag up, which is what another machine can see of it.
+WRITER_TAG = "writer"
+HEARTBEAT_TAG = "writer_heartbeat"
+HEARTBEAT_SECONDS = 5.0
+# A heartbeat still for this long (this process's clock: the machines' need not agree) is a
+# dead writer's: six beats missed, so a writer slowed by a busy server is not taken for dead.
+HEARTBEAT_STALE_SECONDS = 30.0
+HEARTBEAT_STALE_VARIABLE = "ALPHABET_LSTM_HEARTBEAT_STALE_SECONDS"
+# How long a run another live process writes is waited for, at most.
+STALE_AFTER_SECONDS = 600
+WAIT_POLL_SECONDS = 1.0
+MAX_RUNS_PER_KEY = 100
 
 
 @dataclass(frozen=True)
@@ -110,12 +128,9 @@ def held_store(uri: str, experiment_name: str | None = None, *, description: str
         os.environ.setdefault(name, value)
     heartbeat_stale_seconds()  # a wrong value fails the stage before anything is logged
     path = _sqlite_path(uri)
-    with ExitStack() as held:
-        if path is not None:
-            from filelock import FileLock
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            held.enter_context(FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS) if path else nullcontext():
         try:
             yield open_store(uri, experiment_name, description=description)
         except MlflowException as error:
@@ -127,6 +142,92 @@ def shared_store(store: Store) -> bool:
     return _sqlite_path(store.uri) is None
 
 
+def heartbeat_stale_seconds() -> float:
+    """HEARTBEAT_STALE_SECONDS, or the seconds HEARTBEAT_STALE_VARIABLE gives."""
+    given = os.environ.get(HEARTBEAT_STALE_VARIABLE) or str(HEARTBEAT_STALE_SECONDS)
+    with suppress(ValueError):
+        if float(given) > HEARTBEAT_SECONDS:  # nan is not
+            return float(given)
+    raise TrackingFailed(
+        f"{HEARTBEAT_STALE_VARIABLE}={given} is not a number of seconds above {HEARTBEAT_SECONDS:g}, "
+        f"the heartbeat's interval (unset, it is {HEARTBEAT_STALE_SECONDS:g})"
+    )
+
+
+def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
+    """Whether a RUNNING run's writer is gone: an exited process of this host (a log stage
+    killed with SIGKILL), or another machine's whose heartbeat has not moved for
+    heartbeat_stale_seconds() (``seen``: each such run's beat and when, monotonic, it was first seen)."""
+    host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return int(pid) == os.getpid() or not psutil.pid_exists(int(pid))
+    beat = run.data.tags.get(HEARTBEAT_TAG, "")
+    value, since = seen.get(run.info.run_id, (None, now))
+    if value != beat:
+        seen[run.info.run_id] = (beat, now)
+        return False
+    return now - since > heartbeat_stale_seconds()
+
+
+def runs_with(store: Store, tag: str, value: str) -> list:
+    return store.client.search_runs(
+        [store.experiment_id], filter_string=f"tags.{tag} = '{value}'", max_results=MAX_RUNS_PER_KEY
+    )
+
+
+def settle_runs(store: Store, tag: str, value: str):
+    """The FINISHED run whose ``tag`` is ``value``, or None, once no run with it hangs: one
+    whose writer is gone is ended KILLED, one a live writer holds is waited for."""
+    deadline = time.monotonic() + STALE_AFTER_SECONDS
+    seen: dict[str, tuple[str, float]] = {}
+    while True:
+        finished, live = None, False
+        for run in runs_with(store, tag, value):
+            if run.info.status == "FINISHED":
+                finished = finished or run
+            elif run.info.status == "RUNNING":
+                if writer_gone(run, seen, time.monotonic()):
+                    store.client.set_terminated(run.info.run_id, "KILLED")
+                else:
+                    live = True
+        if finished is not None or not live or time.monotonic() > deadline:
+            return finished
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+@contextmanager
+def heartbeat(store: Store, run_id: str) -> Iterator[None]:
+    """Count the run's HEARTBEAT_TAG up every HEARTBEAT_SECONDS while the block runs. A beat
+    that fails (the server busy or gone) is skipped: the block's own requests report that."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        count = 0
+        while not stop.wait(HEARTBEAT_SECONDS):
+            count += 1
+            with suppress(MlflowException, OSError):
+                store.client.set_tag(run_id, HEARTBEAT_TAG, str(count), synchronous=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        # A beat stuck on a server that stopped answering is not waited for: it is a daemon,
+        # and a beat landing after the run ended changes nothing.
+        thread.join(timeout=HEARTBEAT_SECONDS)
+
+
+def earlier_claim(store: Store, tag: str, value: str, own) -> bool:
+    """Whether another run with the key, RUNNING or FINISHED, started before ``own`` (ties by run id)."""
+    mine = (own.info.start_time, own.info.run_id)
+    return any(
+        run.info.status in ("RUNNING", "FINISHED") and (run.info.start_time, run.info.run_id) < mine
+        for run in runs_with(store, tag, value)
+    )
+
+
 class _GaveWay(Exception):
     """Raised inside a new run whose key an earlier run already claimed."""
 
@@ -134,15 +235,11 @@ class _GaveWay(Exception):
 def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: str | None = None) -> Logged:
     """The one run whose ``tag`` is the record's key: a FINISHED one reused, else a new run
     holding the record (metrics at step 0, curves at steps 1..n) and what ``write(run_id)``
-    adds, ended FINISHED, or FAILED if anything raises. The claim protocol (a hanging run
-    ended KILLED, a live one waited for, the later of two racing loggers giving way) is
-    docs/architecture.md's. ``parent_run_id`` is the active run (a sweep's) the new one nests in.
-    """
+    adds, ended FINISHED (FAILED if anything raises), nested in ``parent_run_id`` if given."""
     for _ in range(CLAIM_ATTEMPTS):
         existing = settle_runs(store, tag, record.key)
         if existing is not None:
             return Logged(existing.info.run_id, created=False)
-        run_id = None
         try:
             with (
                 mlflow.start_run(
@@ -154,27 +251,19 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                     parent_run_id=parent_run_id,
                     nested=parent_run_id is not None,
                 ) as run,
-                ExitStack() as beating,
+                heartbeat(store, run.info.run_id) if shared_store(store) else nullcontext(),
             ):
                 run_id = run.info.run_id
-                if shared_store(store):
-                    beating.enter_context(heartbeat(store, run_id))
                 if shared_store(store) and earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
-                    raise _GaveWay
-                timestamp = int(time.time() * 1000)
-                # MLflow splits a batch into requests within its per-request limits.
-                store.client.log_batch(
-                    run_id,
-                    metrics=[Metric(key, float(value), timestamp, 0) for key, value in record.metrics.items()],
-                    params=[Param(key, str(value)) for key, value in record.params.items()],
-                )
+                    raise _GaveWay(run_id)
+                mlflow.log_params(record.params)
+                mlflow.log_metrics(record.metrics, step=0)
                 write(run_id)
                 # After the model: logging one reads back the history of every metric the run
                 # holds, to link its step-0 values to the model; the curves have no step 0.
-                log_curves(store, run_id, record.step_metrics, timestamp)
-        except _GaveWay:
-            assert run_id is not None  # set before the claim is checked
-            store.client.delete_run(run_id)
+                log_curves(store, run_id, record.step_metrics, int(time.time() * 1000))
+        except _GaveWay as gave_way:
+            store.client.delete_run(*gave_way.args)
             continue
         return Logged(run_id, created=True)
     raise TrackingFailed(f"MLflow {store.uri}: no run with {tag} {record.key} settled after {CLAIM_ATTEMPTS} attempts")
@@ -212,26 +301,7 @@ def log_curves(store: Store, run_id: str, curves: dict[str, list[float]], timest
 def model_requirements() -> list[str]:
     """What loading and predicting take: the distributions the shipped code imports, pinned
     to this environment's versions (import names are the distribution names here)."""
-    from importlib.metadata import version
-
     return [f"{name}=={version(name)}" for name in sorted(shipped.third_party_imports())]
-
-
-def log_model(record: TrainingRecord) -> None:
-    """The training's self-contained pyfunc model under ``model`` in the active run: the
-    project files that predict (tracking/shipped.py) and the weights file travel with it."""
-    mlflow.pyfunc.log_model(
-        name=MODEL_NAME,
-        # A code file rather than a pickled object: what loads the model is readable source.
-        python_model=str(shipped.ENTRY_FILE),
-        code_paths=[_shipped_code()],
-        artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
-        signature=pyfunc_model.signature(),
-        input_example=pyfunc_model.input_example(ModelSpec.from_dict(record.spec)),
-        # Stated rather than inferred (inferring loads the model in a subprocess).
-        pip_requirements=model_requirements(),
-        tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
-    )
 
 
 @cache
@@ -244,7 +314,9 @@ def _shipped_code() -> str:
 
 def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | None = None) -> Logged:
     """The training's run, found by its key or written whole (what the record holds of the
-    prediction table, dataset input and pyfunc model too); nested under ``parent_run_id``."""
+    prediction table, dataset input and pyfunc model too); nested under ``parent_run_id``.
+    The model is self-contained: the project files that predict (tracking/shipped.py) and the
+    weights file travel with it."""
 
     def write(run_id: str) -> None:
         if record.dataset_rows:
@@ -262,7 +334,18 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
         if record.predictions:
             mlflow.log_table(pandas.DataFrame(record.predictions), artifact_file="predictions.json")
         if record.model_path is not None:
-            log_model(record)
+            mlflow.pyfunc.log_model(
+                name=MODEL_NAME,
+                # A code file rather than a pickled object: what loads the model is readable source.
+                python_model=str(shipped.ENTRY_FILE),
+                code_paths=[_shipped_code()],
+                artifacts={pyfunc_model.WEIGHTS_ARTIFACT: str(record.model_path)},
+                signature=pyfunc_model.signature(),
+                input_example=pyfunc_model.input_example(ModelSpec.from_dict(record.spec)),
+                # Stated rather than inferred (inferring loads the model in a subprocess).
+                pip_requirements=model_requirements(),
+                tags={"framing": record.framing, "seed": str(record.seed), "model_md5": record.model_md5},
+            )
 
     return write_once(store, "training_key", record, write, parent_run_id=parent_run_id)
 
