@@ -110,14 +110,6 @@ def test_gates_and_states_obey_the_lstm_equations():
         assert values.dtype == np.float32 and np.all(np.abs(values) <= 1.0)
 
 
-def test_a_trace_can_continue_from_a_state():
-    weights = random_model(STATEFUL)
-    whole = trace(weights, STATEFUL, "ABCK")
-    first = trace(weights, STATEFUL, "ABC")
-    rest = trace(weights, STATEFUL, "K", state=(first.hidden[-1], first.cell[-1]))
-    assert np.array_equal(rest.hidden[-1], whole.hidden[-1])
-
-
 @pytest.mark.parametrize(
     "spec, letters, message",
     [

@@ -55,11 +55,10 @@ def trace(
     weights: LSTMWeights,
     spec: ModelSpec,
     letters: str | Sequence[int],
-    state: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StateTrace:
     """h, c and the gate activations at every time step of ``letters`` (a string, checked as
-    a query, or codes already checked): a stateful model fed them one at a time from
-    ``state`` (a reset if None), a stateless one as one left-padded query."""
+    a query, or codes already checked): a stateful model fed them one at a time from a
+    reset, a stateless one as one left-padded query."""
     codes = spec.query_codes(letters) if isinstance(letters, str) else [int(code) for code in letters]
     queries = [[code] for code in codes] if spec.stateful else [codes]
     step_inputs: list[np.ndarray] = []
@@ -78,9 +77,8 @@ def trace(
         else:
             labels += [PAD_LABEL] * pads + fed
             letter_index += positions
-    initial = None if state is None else (np.reshape(state[0], (1, -1)), np.reshape(state[1], (1, -1)))
     steps: list[tuple[np.ndarray, np.ndarray, Gates]] = []
-    forward(weights, np.stack(step_inputs)[None], initial, record=steps)
+    forward(weights, np.stack(step_inputs)[None], record=steps)
     recorded = zip(*[(hidden, cell, *gates) for hidden, cell, gates in steps])
     arrays = {name: np.concatenate(values) for name, values in zip(("hidden", "cell", *StateTrace.GATES), recorded)}
     return StateTrace(

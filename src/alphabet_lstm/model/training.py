@@ -121,17 +121,14 @@ def train(
     *,
     seed: int,
     engine: Literal["fast", "keras"],
-    shared_start: bool = False,
     on_progress: Callable[[int, float, float], None] | None = None,
 ) -> TrainingResult:
-    """Train one framing at one seed. ``shared_start`` gives the Keras engine the fast one's
-    start and orders (the benchmark's paired comparison) instead of drawing its own."""
+    """Train one framing at one seed; the Keras engine draws its own start and shuffle."""
     batch_size, stateful = framing.resolved_batch_size, framing.stateful
     started = time.perf_counter()
-    initial = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
-    orders = epoch_orders(samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed)
     if engine == "fast":
-        state = EngineState.start(initial)
+        state = EngineState.start(initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed))
+        orders = epoch_orders(samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed)
         losses, accuracies = run_epochs(
             state, dataset, orders, batch_size=batch_size, stateful=stateful, on_progress=on_progress
         )
@@ -148,8 +145,6 @@ def train(
             stateful=stateful,
             shuffle=framing.shuffle,
             seed=seed,
-            initial=initial if shared_start else None,
-            orders=orders if shared_start else None,
             on_progress=on_progress,
         )
     return TrainingResult(weights, losses, accuracies, time.perf_counter() - started)
