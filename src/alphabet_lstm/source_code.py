@@ -77,6 +77,8 @@ def module_closure(module: str) -> tuple[str, ...]:
     pending = [module]
     while pending:
         name = pending.pop()
+        if name in seen:  # pushed twice before its first visit: its imports are read once
+            continue
         seen.add(name)
         path = module_path(name)
         if path is None:

@@ -41,7 +41,8 @@ class ModelSpec:
         return 1 if self.layout == "timesteps" else self.input_length
 
     def accepts_length(self, length: int) -> bool:
-        """A stateful model takes any number of letters from 1 (one at a time)."""
+        """Whether a query of ``length`` letters is valid: any from 1 for a stateful model (fed
+        one at a time), shortest_query..input_length for a stateless one."""
         return length >= 1 if self.stateful else self.shortest_query <= length <= self.input_length
 
     def accepted_lengths(self) -> str:

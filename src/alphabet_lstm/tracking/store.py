@@ -30,7 +30,7 @@ import pandas
 import psutil
 from filelock import FileLock
 from mlflow.data.pandas_dataset import from_pandas
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -256,12 +256,18 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                 run_id = run.info.run_id
                 if shared_store(store) and earlier_claim(store, tag, record.key, store.client.get_run(run_id)):
                     raise _GaveWay(run_id)
-                mlflow.log_params(record.params)
-                mlflow.log_metrics(record.metrics, step=0)
+                timestamp = int(time.time() * 1000)
+                # One request for both (log_params and log_metrics would make two); MLflow
+                # splits a batch within its per-request limits.
+                store.client.log_batch(
+                    run_id,
+                    metrics=[Metric(key, float(value), timestamp, 0) for key, value in record.metrics.items()],
+                    params=[Param(key, str(value)) for key, value in record.params.items()],
+                )
                 write(run_id)
                 # After the model: logging one reads back the history of every metric the run
                 # holds, to link its step-0 values to the model; the curves have no step 0.
-                log_curves(store, run_id, record.step_metrics, int(time.time() * 1000))
+                log_curves(store, run_id, record.step_metrics, timestamp)
         except _GaveWay as gave_way:
             store.client.delete_run(*gave_way.args)
             continue
