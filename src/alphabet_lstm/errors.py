@@ -6,6 +6,7 @@ import gc
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -29,7 +30,14 @@ class Terminated(KeyboardInterrupt):
     ``terminated`` and end with status 143, as a shell's kill does."""
 
 
+# Set by SIGTERM: a library that turns the Terminated raised inside it into an error of its
+# own (pydantic-core building a schema) must still end the process as terminated.
+_SIGTERM_RECEIVED = threading.Event()
+STOPPED_BY = {130: "interrupted (Ctrl-C)", 143: "terminated (SIGTERM)"}
+
+
 def _raise_terminated(signal_number, frame) -> None:
+    _SIGTERM_RECEIVED.set()
     raise Terminated
 
 
@@ -46,18 +54,19 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
             print(f"error: {line}", file=sys.stderr)
         code = 2
     except Terminated:
-        print("terminated (SIGTERM): stopped before finishing; no output was half-written", file=sys.stderr)
         code = 143
     except KeyboardInterrupt:
-        print("interrupted (Ctrl-C): stopped before finishing; no output was half-written", file=sys.stderr)
         code = 130
     except Exception:
-        import traceback  # a bug's report only: not loaded at every start
+        code = 143 if _SIGTERM_RECEIVED.is_set() else 1
+        if code == 1:
+            import traceback  # a bug's report only: not loaded at every start
 
-        traceback.print_exc()
-        code = 1
+            traceback.print_exc()
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if code in STOPPED_BY:
+        print(f"{STOPPED_BY[code]}: stopped before finishing; no output was half-written", file=sys.stderr)
     stage = os.environ.get("DVC_STAGE")
     if stage:
         print(recovery_note(stage), file=sys.stderr)
