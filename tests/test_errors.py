@@ -46,36 +46,6 @@ def test_a_signal_ends_the_entry_point_with_its_status(signal_number, status, li
     assert (result.returncode, result.stderr.strip()) == (status, line)
 
 
-# SIGTERM landing inside a library that turns what its callback raised into an error of its
-# own, as pydantic-core does when the signal arrives while it builds a schema.
-SIGNALLED_INSIDE_A_LIBRARY = textwrap.dedent(
-    """
-    import os, signal, sys, time
-    from alphabet_lstm.errors import run_entry_point
-
-    def library_call():
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(30)
-        except BaseException as error:
-            raise RuntimeError(f"Error building validator: {error!r}") from None
-
-    sys.exit(run_entry_point(lambda argv: library_call()))
-    """
-)
-
-
-@pytest.mark.pipeline
-def test_sigterm_wrapped_by_a_library_still_ends_as_terminated_without_a_traceback():
-    result = subprocess.run(
-        [sys.executable, "-c", SIGNALLED_INSIDE_A_LIBRARY], capture_output=True, text=True, timeout=60
-    )
-    assert (result.returncode, result.stderr.strip()) == (
-        143,
-        "terminated (SIGTERM): stopped before finishing; no output was half-written",
-    )
-
-
 # The first signal waits for a safe point that never comes; the second must stop it at once.
 SIGNALLED_TWICE = textwrap.dedent(
     """

@@ -15,6 +15,8 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 import zipfile
 from pathlib import Path
@@ -276,3 +278,67 @@ def test_a_model_damaged_with_its_metadata_intact_is_trained_again_by_the_next_r
     assert workspace_files(baseline) == before
     assert run(["dvc", "status", "dvc.yaml"], baseline).stdout.strip() == UP_TO_DATE
     assert run(["git", "status", "--porcelain"], baseline).stdout == ""
+
+
+# SIGTERM landing inside a library that turns what its callback raised into an error of its
+# own, as pydantic-core does when the signal arrives while it builds a schema.
+SIGNALLED_INSIDE_A_LIBRARY = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from alphabet_lstm.errors import run_entry_point
+
+    def library_call():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        except BaseException as error:
+            raise RuntimeError(f"Error building validator: {error!r}") from None
+
+    sys.exit(run_entry_point(lambda argv: library_call()))
+    """
+)
+
+
+@pytest.mark.pipeline
+def test_sigterm_wrapped_by_a_library_still_ends_as_terminated_without_a_traceback():
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_INSIDE_A_LIBRARY], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr.strip()) == (
+        143,
+        "terminated (SIGTERM): stopped before finishing; no output was half-written",
+    )
+
+
+# Terminated raised inside `with lock:` can leave the lock held (bpo-29988); a cleanup that
+# waits for it would hang the stage forever.
+SIGNALLED_INTO_A_STUCK_CLEANUP = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    from alphabet_lstm import errors
+
+    errors.STOP_GRACE_SECONDS = 1.0
+
+    def main(argv):
+        lock = threading.Lock()
+        lock.acquire()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        finally:
+            lock.acquire()
+
+    sys.exit(errors.run_entry_point(main))
+    """
+)
+
+
+@pytest.mark.pipeline
+def test_a_terminated_process_whose_cleanup_hangs_ends_after_the_grace_period():
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_INTO_A_STUCK_CLEANUP], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr.strip()) == (
+        143,
+        "terminated (SIGTERM): cleanup still running after 1 s; ended",
+    )

@@ -7,7 +7,9 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
+from functools import cache
 from typing import NoReturn
 
 
@@ -36,15 +38,35 @@ _SIGTERM_RECEIVED = threading.Event()
 STOPPED_BY = {130: "interrupted (Ctrl-C)", 143: "terminated (SIGTERM)"}
 
 
+# How long a terminated process may take to clean up before it is ended regardless: raised
+# at any point, Terminated can leave a lock held that the cleanup then waits for (bpo-29988,
+# seen as a stage stuck in subprocess.run's wait after SIGTERM).
+STOP_GRACE_SECONDS = 30.0
+
+
 def _raise_terminated(signal_number, frame) -> None:
     _SIGTERM_RECEIVED.set()
     raise Terminated
+
+
+@cache
+def _watch_for_stuck_cleanup() -> None:
+    """Start, once per process, the thread that ends it STOP_GRACE_SECONDS after a SIGTERM."""
+
+    def end_when_stuck() -> None:
+        _SIGTERM_RECEIVED.wait()
+        time.sleep(STOP_GRACE_SECONDS)
+        print(f"terminated (SIGTERM): cleanup still running after {STOP_GRACE_SECONDS:g} s; ended", file=sys.stderr)
+        os._exit(143)
+
+    threading.Thread(target=end_when_stuck, name="sigterm-watchdog", daemon=True).start()
 
 
 def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
     """Run ``main``; user errors print ``error: ...`` lines and exit 2, signals 130/143.
     SIGTERM is raised as Terminated: Python's default would end the process without a word.
     Under DVC (``DVC_STAGE`` names the stage), a failure also says how to restore its outputs."""
+    _watch_for_stuck_cleanup()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(argv)
