@@ -321,6 +321,19 @@ def test_the_state_section_has_a_sentence_read_from_each_figures_numbers(one_see
     assert "`variable_length`: after the A of `ABC`, h is 0.0000 from h after the same step of `BC`" in text
 
 
+def test_a_study_without_the_paired_framings_or_a_state_view_says_so_and_ends_in_one_newline(tmp_path):
+    write_fake_inputs(tmp_path, [7])
+    (tmp_path / "params.yaml").write_text(
+        "seeds: [7]\nframings:\n  one_char:\n    dataset: {kind: sliding, seq_length: 1}\n    epochs: 3\n"
+        "    units: 4\nreport:\n  tutorial_accuracy: {one_char: 0.84}\n"
+    )
+    report_stage.main(stage_argv(tmp_path))
+    text = markdown(tmp_path)
+    assert "Not compared: the study does not include both `window_features` and `one_char`.\n\n## Training" in text
+    assert "## What the LSTM carries" not in text and "No table for" not in text and "\n\n\n" not in text
+    assert text.endswith("\n\n*one_char: next-letter probabilities for each single letter.*\n")
+
+
 def test_a_model_that_cannot_be_read_names_the_file(tmp_path):
     write_fake_inputs(tmp_path, [7])
     broken = tmp_path / "models/stateful/seed7.npz"
