@@ -63,7 +63,8 @@ def stateful_rows(study: Study, framing: str) -> list[list[str]]:
     """Per seed: the chain from A, the cold start from K, cold and warm accuracy."""
     rows = []
     for seed in study.seeds:
-        details, metrics = study.run(framing, seed).details, study.run(framing, seed).metrics
+        record = study.run(framing, seed)
+        details, metrics = record.details, record.metrics
         rows.append(
             [
                 str(seed),
