@@ -17,8 +17,7 @@ from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.artifacts import publish_directory, save_model
 from alphabet_lstm.errors import UsageError
 from alphabet_lstm.model.lstm import ModelSpec, initial_weights
-from alphabet_lstm.report import sections
-from alphabet_lstm.report.render import Figure, document_files, markdown_table, render_markdown
+from alphabet_lstm.report.render import document_files, markdown_table
 from alphabet_lstm.report.study import SUMMARY_KEYS
 from alphabet_lstm.stages import report as report_stage
 
@@ -215,6 +214,8 @@ def test_comparison_table_has_every_framing_at_the_first_seed(one_seed):
     # No tutorial accuracy for variable_length in these params: a dash, not a number.
     assert "| variable_length | — | 99.00% | 990/1000 |" in text
     assert "Mean ± 95% CI" not in text
+    # The template's blocks: one blank line between any two, one newline at the end.
+    assert "\n\n\n" not in text and text.endswith("how far each step moves h.*\n")
 
 
 def test_one_seed_says_plainly_that_no_paired_test_is_possible(one_seed):
@@ -320,6 +321,19 @@ def test_the_state_section_has_a_sentence_read_from_each_figures_numbers(one_see
     assert "`variable_length`: after the A of `ABC`, h is 0.0000 from h after the same step of `BC`" in text
 
 
+def test_a_study_without_the_paired_framings_or_a_state_view_says_so_and_ends_in_one_newline(tmp_path):
+    write_fake_inputs(tmp_path, [7])
+    (tmp_path / "params.yaml").write_text(
+        "seeds: [7]\nframings:\n  one_char:\n    dataset: {kind: sliding, seq_length: 1}\n    epochs: 3\n"
+        "    units: 4\nreport:\n  tutorial_accuracy: {one_char: 0.84}\n"
+    )
+    report_stage.main(stage_argv(tmp_path))
+    text = markdown(tmp_path)
+    assert "Not compared: the study does not include both `window_features` and `one_char`.\n\n## Training" in text
+    assert "## What the LSTM carries" not in text and "No table for" not in text and "\n\n\n" not in text
+    assert text.endswith("\n\n*one_char: next-letter probabilities for each single letter.*\n")
+
+
 def test_a_model_that_cannot_be_read_names_the_file(tmp_path):
     write_fake_inputs(tmp_path, [7])
     broken = tmp_path / "models/stateful/seed7.npz"
@@ -342,7 +356,8 @@ def test_several_seeds_add_mean_interval_spread_and_range(three_seeds):
 def test_several_seeds_give_the_paired_test(three_seeds):
     text = markdown(three_seeds)
     assert "Over 3 seeds, `window_features` minus `one_char` is +10.00 pp on average" in text
-    assert "95% CI [-14.84 pp, +34.84 pp]; paired t-test p = 0.2254 (t = 1.732)." in text
+    assert "95% CI [-14.84 pp, +34.84 pp]; paired t-test p = 0.2254 (t = 1.732).\n\n| Seed |" in text
+    assert "\n\n\n" not in text and not text.endswith("\n\n")
 
 
 def test_several_seeds_summary_averages_over_seeds(three_seeds):
@@ -441,31 +456,25 @@ def html_of(files: dict[str, bytes]) -> str:
     return files["report.html"].decode("utf-8")
 
 
-def test_a_new_section_renders_in_both_formats_with_code_and_escaping():
-    def state(study) -> list:
-        return ["## The LSTM state", "`h` <and> `c` | per letter"]
-
-    files = document_files("The `T`", sections.report_blocks(None, [state]))
-    assert files["report.md"] == b"# The `T`\n\n## The LSTM state\n\n`h` <and> `c` | per letter\n"
+def test_the_markdown_renders_in_both_formats_with_code_and_escaping():
+    markdown = "# The `T`\n\n## The LSTM state\n\n`h` <and> `c` | per letter\n"
+    files = document_files(markdown, {})
+    assert files["report.md"] == markdown.encode("utf-8")
     page = html_of(files)
     assert "<title>The T</title>" in page  # a title is plain text
     assert "<h2>The LSTM state</h2>\n<p><code>h</code> &lt;and&gt; <code>c</code> | per letter</p>\n</body>" in page
 
 
-def test_a_link_in_a_paragraph_stays_markdown_and_becomes_an_anchor_in_html():
-    blocks = ["## See", "Open [the explorer](explorer.html) beside `report.md`."]
-    assert render_markdown("T", blocks).endswith("Open [the explorer](explorer.html) beside `report.md`.\n")
-    page = html_of(document_files("T", blocks))
+def test_a_link_in_a_paragraph_becomes_an_anchor_in_html():
+    page = html_of(document_files("# T\n\n## See\n\nOpen [the explorer](explorer.html) beside `report.md`.\n", {}))
     assert '<p>Open <a href="explorer.html">the explorer</a> beside <code>report.md</code>.</p>' in page
 
 
 def test_a_table_and_a_figure_render_in_both_formats():
-    figure = Figure("a.png", alt="a <plot>", caption="Its caption.", png=b"\x89PNG fake")
-    files = document_files("T", [markdown_table(["x", "y|z"], [["1", "a|b"]]), figure])
-    assert (
-        files["report.md"]
-        .decode()
-        .endswith("| x | y\\|z |\n|---|---|\n| 1 | a\\|b |\n\n![a <plot>](figures/a.png)\n\n*Its caption.*\n")
+    table = markdown_table(["x", "y|z"], [["1", "a|b"]])
+    assert table == "| x | y\\|z |\n|---|---|\n| 1 | a\\|b |"
+    files = document_files(
+        f"# T\n\n{table}\n\n![a <plot>](figures/a.png)\n\n*Its caption.*\n", {"a.png": b"\x89PNG fake"}
     )
     assert files["figures/a.png"] == b"\x89PNG fake"
     page = html_of(files)

@@ -120,13 +120,16 @@ def test_the_report_stage_depends_on_its_templates():
     assert sorted(path.name for path in TEMPLATES.glob("*.j2")) == [
         "explorer.html.j2",
         "report.html.j2",
+        "report.md.j2",
+        "sweep.md.j2",
     ]
     assert "${report_templates}" in dvc["stages"]["report"]["deps"]
-    # A sweep's page is the same HTML page.
+    # A sweep's page is its own Markdown in the same HTML page.
     sweeps = yaml.safe_load((REPO_ROOT / "sweeps" / "dvc.yaml").read_text())
-    page = next(entry["report_page"] for entry in sweeps["vars"] if isinstance(entry, dict) and "report_page" in entry)
-    assert (REPO_ROOT / page).resolve() == (TEMPLATES / "report.html.j2").resolve()
-    assert "${report_page}" in sweeps["stages"]["sweep_report"]["do"]["deps"]
+    for name, template in (("report_page", "report.html.j2"), ("sweep_page", "sweep.md.j2")):
+        page = next(entry[name] for entry in sweeps["vars"] if isinstance(entry, dict) and name in entry)
+        assert (REPO_ROOT / page).resolve() == (TEMPLATES / template).resolve()
+        assert "${" + name + "}" in sweeps["stages"]["sweep_report"]["do"]["deps"]
 
 
 # --- params deps: what generate's and encode's outputs depend on ---------------------------

@@ -1,13 +1,12 @@
-"""The report as one Markdown document (figures linked from ``figures/``) and the
-self-contained HTML page markdown-it-py makes of it (figures inlined); the same blocks give
-the same bytes.
+"""A report's files from its Markdown template: report.md (figures linked from ``figures/``)
+and the self-contained HTML page markdown-it-py makes of it (figures inlined); the same
+values give the same bytes.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -26,25 +25,9 @@ def percent(value: float | None, digits: int = 2) -> str:
     return MISSING if value is None else f"{100.0 * value:.{digits}f}%"
 
 
-@dataclass(frozen=True)
-class Figure:
-    """A PNG figure: written to ``figures/<file_name>``, linked from Markdown, inlined in HTML."""
-
-    file_name: str
-    alt: str
-    caption: str
-    png: bytes = field(repr=False)
-
-    @property
-    def path(self) -> str:
-        return f"{FIGURES_DIRECTORY}/{self.file_name}"
-
-    def markdown(self) -> str:
-        return f"![{self.alt}]({self.path})\n\n*{self.caption}*"
-
-
-# A block of the document: Markdown text (a heading, a paragraph, a table) or a figure.
-Block = str | Figure
+def points(value: float) -> str:
+    """A difference of accuracies in percentage points, signed: '+2.96 pp'."""
+    return f"{100.0 * value:+.2f} pp"
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -56,25 +39,23 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join([_row(columns), "|" + "---|" * len(columns), *(_row(row) for row in rows)])
 
 
-def render_markdown(title: str, blocks: Sequence[Block]) -> str:
-    texts = [block if isinstance(block, str) else block.markdown() for block in blocks]
-    return "\n\n".join([f"# {title}", *texts]) + "\n"
-
-
 def environment() -> jinja2.Environment:
-    """The HTML templates' environment: autoescaped; block tags take their own line and leave
-    no blank line behind; a misspelt name fails instead of vanishing."""
-    return jinja2.Environment(
+    """The templates' environment: HTML autoescaped, Markdown not; block tags take their own
+    line and leave no blank line behind; a misspelt name fails instead of vanishing."""
+    templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
+        autoescape=jinja2.select_autoescape(["html.j2"], default_for_string=False),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+    templates.globals["table"] = markdown_table
+    templates.filters.update(percent=percent, points=points)
+    return templates
 
 
-def render_html(title: str, markdown: str, figures: Mapping[str, bytes]) -> str:
+def render_html(markdown: str, figures: Mapping[str, bytes]) -> str:
     """One self-contained page from the Markdown, each figure a data URI; raw HTML escaped."""
     parser = MarkdownIt("commonmark", {"html": False}).enable("table")
     tokens = parser.parse(markdown)
@@ -83,16 +64,18 @@ def render_html(title: str, markdown: str, figures: Mapping[str, bytes]) -> str:
             png = figures[str(child.attrGet("src"))]
             child.attrSet("src", "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
     body = Markup(parser.renderer.render(tokens, parser.options, {}))
-    # The <title> is plain text: the Markdown's code marks go.
-    return environment().get_template("report.html.j2").render(title=title.replace("`", ""), body=body)
+    # The <title> is the first line's heading as plain text: the Markdown's code marks go.
+    title = markdown.partition("\n")[0].removeprefix("# ").replace("`", "")
+    return environment().get_template("report.html.j2").render(title=title, body=body)
 
 
-def document_files(title: str, blocks: Sequence[Block]) -> dict[str, bytes]:
-    """Every file of a reports directory (report.md, report.html, figures), by relative path."""
-    figures = {block.path: block.png for block in blocks if isinstance(block, Figure)}
-    markdown = render_markdown(title, blocks)
-    return {
-        MARKDOWN_NAME: markdown.encode("utf-8"),
-        HTML_NAME: render_html(title, markdown, figures).encode("utf-8"),
-        **figures,
-    }
+def render_markdown(template: str, **values: object) -> str:
+    """A Markdown template rendered; each of its sections ends in a blank line, the document in one newline."""
+    return environment().get_template(template).render(values).rstrip("\n") + "\n"
+
+
+def document_files(markdown: str, figures: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Every file of a reports directory (report.md, report.html, the figures given by file
+    name), by relative path."""
+    paths = {f"{FIGURES_DIRECTORY}/{name}": png for name, png in figures.items()}
+    return {MARKDOWN_NAME: markdown.encode("utf-8"), HTML_NAME: render_html(markdown, paths).encode("utf-8"), **paths}

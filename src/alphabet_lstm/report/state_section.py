@@ -1,5 +1,5 @@
-"""The report's section on the LSTM state at the first seed: each view's figure with one
-sentence read from its numbers, which ``state.json`` records.
+"""The report's sentences on the LSTM state at the first seed, one per figure, each read
+from the numbers ``state.json`` records; their wording follows the numbers.
 """
 
 from __future__ import annotations
@@ -7,9 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.report import figures
-from alphabet_lstm.report.explorer import EXPLORER_NAME
-from alphabet_lstm.report.render import Block, Figure
 from alphabet_lstm.report.state_views import COLD_LETTER, PADDED_QUERY, PaddingView, WindowView
 from alphabet_lstm.report.study import Study
 
@@ -80,59 +77,3 @@ def padding_sentence(view: PaddingView) -> str:
         f"1-{view.query.spec.input_length} letters share their input with a shorter query and "
         f"{numbers['ambiguous_queries']} of these want another next letter, {verdict}."
     )
-
-
-def lstm_state(study: Study) -> list[Block]:
-    """The state itself (issue 14): each figure with one sentence read from its numbers."""
-    stateful, windows, padding = study.state_views
-    blocks: list[Block] = []
-    for view in stateful:
-        blocks += [
-            f"### Stateful model `{view.framing}`: A..Z from a reset, and a cold {COLD_LETTER}",
-            stateful_sentence(view.numbers()),
-            Figure(
-                f"state-{view.framing}.png",
-                alt=f"Heatmap of the hidden state over A..Z from a reset and its 2-D PCA projection, "
-                f"{view.framing}, seed {view.seed}, with the cold and warm {COLD_LETTER} marked",
-                caption=f"{view.framing}: h after each letter from a reset (left) and in the plane of "
-                f"its first two principal components (right); the dashed lines' numbers are distances in full h.",
-                png=figures.stateful_state_png(view),
-            ),
-        ]
-    if windows:
-        blocks += [
-            "### A window as time steps or as features",
-            window_sentence(windows),
-            Figure(
-                "state-windows.png",
-                alt="Heatmaps of the hidden state after each time step for every 3-letter window",
-                caption="h after each step for every training window; the title counts the windows "
-                "whose next letter h names at that step.",
-                png=figures.window_state_png(windows),
-            ),
-        ]
-    if padding:
-        blocks += [
-            "### Zero-padding and the letter A",
-            *(padding_sentence(view) for view in padding),
-            Figure(
-                "state-padding.png",
-                alt=f"Heatmaps of the hidden state over the padded steps of {PADDED_QUERY}, with the A step boxed",
-                caption=f"h over the steps of `{PADDED_QUERY}` left-padded with zeros (the A boxed), and how "
-                "far each step moves h.",
-                png=figures.padding_state_png(padding),
-            ),
-        ]
-    if not blocks:
-        return []
-    return [
-        "## What the LSTM carries: the state",
-        f"Seed {study.first_seed}. The hidden state h that each model carries from step to step, "
-        "computed by the numpy forward pass from the saved weights (`alphabet-lstm predict "
-        "--show-state` prints it for any query; docs/understanding-state.md). The numbers are "
-        f"in `{STATE_NUMBERS_NAME}`.",
-        f"To type your own letters into any framing and watch h, c and the gates step by step, open "
-        f"[the state explorer]({EXPLORER_NAME}): one self-contained page beside this report that "
-        "runs the same forward pass in the browser.",
-        *blocks,
-    ]

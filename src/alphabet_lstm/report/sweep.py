@@ -12,12 +12,11 @@ import pandas as pd
 from alphabet_lstm.artifacts import to_json
 from alphabet_lstm.params import Sweep, grid_label, show_value
 from alphabet_lstm.report.figures import drawn_with_fixed_style, new_figure
-from alphabet_lstm.report.render import Figure, document_files, markdown_table, percent
+from alphabet_lstm.report.render import document_files, percent, render_markdown
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as PlotFigure
 
-FIGURE_NAME = "accuracy.png"
 POINTS_NAME = "points.json"
 
 
@@ -162,11 +161,9 @@ def points_record(sweep: Sweep, summaries: pd.DataFrame, answer_text: str) -> di
 def sweep_report_files(
     sweep: Sweep, summaries: pd.DataFrame, *, engine: str, tutorial_accuracy: float | None
 ) -> dict[str, bytes]:
-    """The sweep's page (report.md, report.html), figure and ``points.json``, by path."""
-    best, own, name = best_label(summaries), sweep.base_point(), sweep.name
-    grid = ", ".join(
-        f"{key} in [{', '.join(show_value(value) for value in values)}]" for key, values in sweep.params.grid.items()
-    )
+    """The sweep's page (report.md from ``templates/sweep.md.j2``, report.html), figure and
+    ``points.json``, by path."""
+    best, own = best_label(summaries), sweep.base_point()
     rows = [
         (
             f"{label}{' (base)' if own and label == own.label else ''}{' (best)' if label == best else ''}",
@@ -177,25 +174,14 @@ def sweep_report_files(
         for label, row in summaries.iterrows()
     ]
     answer_text = answer(sweep, summaries, tutorial_accuracy)
-    seeds = sweep.seeds
-    files = document_files(
-        f"Sweep `{name}`",
-        [
-            "### Question",
-            sweep.params.question,
-            "### Answer",
-            answer_text,
-            Figure(
-                FIGURE_NAME,
-                f"accuracy against {next(iter(sweep.params.grid))}",
-                f"Accuracy per grid point of {name}.",
-                figure_png(sweep, summaries, tutorial_accuracy),
-            ),
-            f"Base framing `{sweep.params.framing}`; grid {grid}; seeds {', '.join(map(str, seeds))}; "
-            f"{len(summaries) * len(seeds)} trainings ({engine} engine). Accuracy and loss on the "
-            "framing's training patterns, as `model.evaluate` reports them. Per training: `results.csv` "
-            f"(the same on any cluster). Rerun: `make sweep SWEEP={name}`.",
-            markdown_table(("grid point", "mean accuracy", "sd", "min", "max", "seeds at 100%", "mean loss"), rows),
-        ],
+    markdown = render_markdown(
+        "sweep.md.j2",
+        sweep=sweep,
+        answer=answer_text,
+        x_key=next(iter(sweep.params.grid)),
+        grid=", ".join(f"{key} in [{', '.join(map(show_value, values))}]" for key, values in sweep.params.grid.items()),
+        engine=engine,
+        rows=rows,
     )
+    files = document_files(markdown, {"accuracy.png": figure_png(sweep, summaries, tutorial_accuracy)})
     return files | {POINTS_NAME: to_json(points_record(sweep, summaries, answer_text)).encode("utf-8")}
