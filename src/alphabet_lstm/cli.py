@@ -121,32 +121,30 @@ def _build_parser() -> argparse.ArgumentParser:
 def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[int, LSTMWeights, ModelSpec]:
     """The seed (--seed, else params.yaml's first) and the model at ``model``, else the one
     trained for --framing at that seed; UsageError naming a missing file and how to train it."""
-    seed = args.seed
+    has_params, seed = Path(args.params).is_file(), args.seed
     if seed is None:
-        # The first training seed in params.yaml: the model `make run` trains first.
-        if not Path(args.params).is_file():
+        if not has_params:
             raise UsageError(
                 f"{args.params} not found, and it gives the default --seed: run from the project root, or pass --seed"
             )
+        # The first training seed in params.yaml: the model `make run` trains first.
         seed = load_params(args.params).seeds[0]
     path = Path(model) if model else seed_file(Path(args.models_dir) / args.framing, seed, ".npz")
-    if not path.is_file():
-        models = Path(args.models_dir).glob(f"*/{seed_file('', seed, '.npz')}")
-        trained = sorted(candidate.parent.name for candidate in models)
-        found = f" Framings trained at seed {seed} in {args.models_dir}: {', '.join(trained)}." if trained else ""
-        how_to_train = "Run `make run` (or `dvc repro`) first."
-        seeds = load_params(args.params).seeds if Path(args.params).is_file() else [seed]
-        if seed not in seeds:
-            # `make run` trains only the listed seeds: the hint must add this one.
-            listed = ",".join(str(value) for value in [*seeds, seed])
-            how_to_train = (
-                f"Seed {seed} is not in {args.params}'s seeds {list(seeds)}: add it, e.g. "
-                f"`dvc exp run -S 'seeds=[{listed}]'` (or edit {args.params}, then `make run`)."
-            )
-        raise UsageError(
-            f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. {how_to_train}{found}"
+    if path.is_file():
+        return (seed, *load_model(path))
+    trained = sorted(file.parent.name for file in Path(args.models_dir).glob(f"*/{seed_file('', seed, '.npz')}"))
+    how_to_train = "Run `make run` (or `dvc repro`) first."
+    seeds = load_params(args.params).seeds if has_params else [seed]
+    if seed not in seeds:
+        # `make run` trains only the listed seeds: the hint must add this one.
+        how_to_train = (
+            f"Seed {seed} is not in {args.params}'s seeds {seeds}: add it, e.g. "
+            f"`dvc exp run -S 'seeds=[{','.join(map(str, [*seeds, seed]))}]'` (or edit {args.params}, then `make run`)."
         )
-    return (seed, *load_model(path))
+    found = f" Framings trained at seed {seed} in {args.models_dir}: {', '.join(trained)}." if trained else ""
+    raise UsageError(
+        f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. {how_to_train}{found}"
+    )
 
 
 def recitation_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int], steps: int) -> list[str]:
@@ -204,8 +202,7 @@ def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> 
 
 
 def predict(args: argparse.Namespace) -> str:
-    """The lines `alphabet-lstm predict` prints: ``KLM -> N`` and the top-3 letters with their
-    probabilities, or a recitation."""
+    """``KLM -> N`` and the top-3 letters with their probabilities, or a recitation."""
     if args.steps is not None and not args.recite:
         raise UsageError("--steps only applies with --recite")
     if args.steps is not None and not (args.steps.isdecimal() and 1 <= int(args.steps) <= MAX_STEPS):
