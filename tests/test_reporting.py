@@ -146,7 +146,7 @@ def write_fake_inputs(root: Path, seeds: list[int]) -> None:
     for framing in SCORES:
         for seed in seeds:
             paths = {
-                kind: root / report_stage.expand_template(template, framing=framing, seed=seed)
+                kind: root / template.format(framing=framing, seed=seed)
                 for kind, template in TEMPLATES.items()
             }
             for path in paths.values():
