@@ -49,7 +49,6 @@ def seed_file(directory: str | Path, seed: int, suffix: str) -> Path:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -68,7 +67,6 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def to_json(value) -> str:
-    """Stable JSON: sorted keys, two-space indent, trailing newline."""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -162,8 +160,7 @@ def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
 
 
 def intact_model_fingerprint(path: str | Path) -> str | None:
-    """The training fingerprint of the model at ``path`` if it loads whole; None if there is
-    none, or it is damaged (an array missing, weights mis-shaped or not finite)."""
+    """The training fingerprint of the model at ``path``; None if it has none or is damaged."""
     try:
         return _load_checked_model(path)[2] or None
     except UsageError:
@@ -232,10 +229,7 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
         # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.
         staging.mkdir()
         for name, data in files.items():
-            relative = Path(name)
-            if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-                raise ValueError(f"file {name!r} must be a relative path inside the directory")
-            target = staging / relative
+            target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if out_dir.exists():

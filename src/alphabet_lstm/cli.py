@@ -42,7 +42,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_model_arguments(command: argparse.ArgumentParser, example_framing: str) -> None:
-    """The options that pick a trained model, the same for every command."""
     command.add_argument("--framing", required=True, help=f"a trained framing, e.g. {example_framing}")
     command.add_argument(
         "--seed", type=int, help="training seed of the model (default: the first of the seeds in --params)"
@@ -187,8 +186,7 @@ def state_line(state: StateTrace, step: int) -> str:
 
 
 def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> list[str]:
-    """The --show-state block: a header, then one line per time step of the query's trace
-    (a stateful model's letters from a reset; a stateless one's padded input)."""
+    """The --show-state block: a header, then a line per time step of the query's trace."""
     state = trace(weights, spec, codes)
     count = min(TOP_COUNT, state.units)
     units = f"{state.units} unit{'s' if state.units > 1 else ''}"

@@ -86,8 +86,7 @@ def read_history(path: str | Path) -> TrainingHistory:
 
 
 def predictions_csv(rows: Sequence[Mapping]) -> str:
-    """One row per training pattern (``evaluation.prediction_table``), for DVC's confusion
-    matrix."""
+    """One row per training pattern (``evaluation.prediction_table``), for DVC's confusion matrix."""
     return table_csv(PREDICTION_COLUMNS, ([row[column] for column in PREDICTION_COLUMNS] for row in rows))
 
 
@@ -134,7 +133,6 @@ def read_details(path: str | Path) -> dict:
 
 
 def read_table(path: str | Path) -> list[dict[str, str]]:
-    """A CSV file's rows as mappings of its header's columns."""
     import pandas as pd
 
     return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")

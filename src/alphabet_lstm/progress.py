@@ -17,8 +17,7 @@ LOG_FORMAT = "[{desc}] epoch {n_fmt}/{total_fmt}{postfix}, elapsed {elapsed}, et
 
 
 class ProgressReporter:
-    """``update(epoch, loss, accuracy)`` after each chunk of epochs; closes at the last epoch,
-    on ``close()`` or at the end of a ``with`` block."""
+    """``update(epoch, loss, accuracy)`` after each chunk of epochs; closes at the last epoch."""
 
     def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
@@ -48,13 +47,4 @@ class ProgressReporter:
             with tqdm.get_lock():
                 print(str(self.bar), file=self.stream, flush=True)
         if epoch >= self.bar.total:
-            self.close()
-
-    def close(self) -> None:
-        self.bar.close()
-
-    def __enter__(self) -> ProgressReporter:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+            self.bar.close()

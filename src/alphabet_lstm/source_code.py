@@ -21,10 +21,7 @@ def module_path(module: str) -> Path | None:
     if parts[0] != PACKAGE:
         return None
     base = PACKAGE_ROOT.joinpath(*parts[1:])
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((file for file in (base.with_suffix(".py"), base / "__init__.py") if file.is_file()), None)
 
 
 def _runtime_imports(path: Path) -> list[ast.Import | ast.ImportFrom]:
