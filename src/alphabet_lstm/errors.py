@@ -101,11 +101,8 @@ def recovery_note(stage: str) -> str:
             "DVC's cache (`git checkout -- <path>` for those git tracks)"
         )
     cached, tracked, rewritten = keepers.values()
-    steps = []
-    if cached:
-        steps.append(
-            f"`{'dvc checkout --force' if persisted else 'dvc checkout'} {stage}` restores {', '.join(cached)}"
-        )
+    checkout = "dvc checkout --force" if persisted else "dvc checkout"
+    steps = [f"`{checkout} {stage}` restores {', '.join(cached)}"] if cached else []
     if tracked:
         steps.append(f"`git checkout -- {' '.join(tracked)}` restores {'the rest' if cached else 'them'}")
     if rewritten:
