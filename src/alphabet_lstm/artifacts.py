@@ -71,8 +71,7 @@ def to_json(value) -> str:
 
 
 def content_key(value) -> str:
-    """sha256 of a value's stable JSON: the key that names a training, a summary or a sweep
-    by its content, so the same content logged twice is found again."""
+    """sha256 of a value's stable JSON: names a training, summary or sweep by content, found again if logged twice."""
     return hashlib.sha256(to_json(value).encode()).hexdigest()
 
 
@@ -209,8 +208,7 @@ def file_md5(path: str | Path) -> str:
 
 
 def weights_md5(weights: LSTMWeights) -> str:
-    """md5 of the weight arrays' dtypes, shapes and bytes: what a training produced,
-    whether or not it was saved to a file."""
+    """md5 of the weight arrays' dtypes, shapes and bytes, whether or not they were saved to a file."""
     digest = hashlib.md5()
     for array in weights.as_list():
         digest.update(str((array.dtype.str, array.shape)).encode())

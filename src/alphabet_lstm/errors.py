@@ -12,8 +12,7 @@ from typing import NoReturn
 
 
 class UsageError(ValueError):
-    """A mistake the user can fix (a missing input, an unknown letter, a server that does
-    not answer...). Modules that add such errors subclass it; entry points print it."""
+    """A mistake the user can fix (a missing input, an unknown letter...): entry points print it in one line."""
 
 
 class ParamsError(UsageError):
@@ -21,13 +20,11 @@ class ParamsError(UsageError):
 
     def __init__(self, problems: list[str], source: str = "params.yaml"):
         self.problems = problems
-        self.source = source
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 
 class Terminated(KeyboardInterrupt):
-    """The process received SIGTERM: a KeyboardInterrupt that entry points print as
-    ``terminated`` and end with status 143, as a shell's kill does."""
+    """SIGTERM as a KeyboardInterrupt: entry points print ``terminated`` and end with 143, as a shell's kill does."""
 
 
 # Set by SIGTERM: a library that turns the Terminated raised inside it into an error of its

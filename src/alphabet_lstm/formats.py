@@ -51,8 +51,7 @@ def table_csv(header: Sequence[str], rows: Iterable[Sequence], float_format: str
 
 
 def _checked_frame(path: str | Path, expected: Sequence[str], what: str) -> pd.DataFrame:
-    """The CSV file's rows (numbers read as float() reads them, no text as NA) under a header
-    that must be exactly ``expected``."""
+    """The CSV's rows (numbers as float() reads them, no text as NA) under exactly the ``expected`` header."""
     import pandas as pd
 
     try:

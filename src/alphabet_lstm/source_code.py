@@ -25,8 +25,7 @@ def module_path(module: str) -> Path | None:
 
 
 def _runtime_imports(path: Path) -> list[ast.Import | ast.ImportFrom]:
-    """The absolute import statements of one file that run: imports for type checkers
-    only (under ``if TYPE_CHECKING:``) never do."""
+    """The absolute import statements of one file that run (not those under ``if TYPE_CHECKING:``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     type_only = {
         id(inner)

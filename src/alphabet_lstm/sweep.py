@@ -92,9 +92,8 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
 
 @contextmanager
 def dask_client(workers: int | None = None) -> Iterator[Any]:
-    """A client on the configured cluster, else on a LocalCluster of ``workers`` processes
-    (default one per core) of one thread each, as docs/sweeps.md explains, and no dashboard
-    (its fixed port would clash between two sweeps at once)."""
+    """A client on the configured cluster, else on a LocalCluster of ``workers`` one-thread processes (default
+    one per core; docs/sweeps.md) and no dashboard: its fixed port would clash between two sweeps at once."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -143,8 +142,7 @@ def run_tasks(
 
 
 def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutcome]:
-    """Every training of a sweep on Dask, one line per finished training on stderr (with
-    its seconds and worker: they vary run to run, so they are printed, not written)."""
+    """Every training of a sweep on Dask, a line per finished one on stderr (its seconds and worker vary)."""
     started = time.perf_counter()
 
     def report(outcome: TrainingOutcome, done: int, total: int) -> None:
@@ -165,8 +163,7 @@ def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutco
 
 
 def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """``point``, the grid keys, seed, accuracy, loss, correct, patterns and the md5s: what the
-    same params give on any cluster, rows by grid point, then seed in params order."""
+    """What the same params give on any cluster: a row per training, by grid point, then seed in params order."""
     points = sweep.points
     rows = [
         [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]

@@ -125,8 +125,7 @@ def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
 
 
 def _comparable(value: object) -> str:
-    """A grid value as text that is equal for equal values: JSON sorts a mapping's keys, so the
-    same dataset written in another order is the same value."""
+    """A grid value as text equal for equal values (JSON sorts keys: a dataset in another key order is the same)."""
     try:
         return json.dumps(value, sort_keys=True)
     except TypeError:  # keys of mixed types cannot be sorted; the schema refuses them anyway

@@ -101,8 +101,7 @@ class PaddedRunsDataset(DatasetKind):
 
 
 class VariableLengthDataset(PaddedRunsDataset):
-    """``num_inputs`` random contiguous runs of 1..max_len letters, left zero-padded
-    (tutorial framing 6)."""
+    """``num_inputs`` random contiguous runs of 1..max_len letters, left zero-padded (tutorial framing 6)."""
 
     kind: Literal["variable_length"]
     num_inputs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
@@ -135,8 +134,7 @@ def variable_length_patterns(num_inputs: int, max_len: int, seed: int) -> Patter
 
 
 class PrefixPaddedDataset(PaddedRunsDataset):
-    """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1 (the framing
-    the tutorial proposed)."""
+    """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1 (the tutorial's proposal)."""
 
     kind: Literal["prefix_padded"]
 
