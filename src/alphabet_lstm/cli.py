@@ -126,7 +126,6 @@ def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[in
             raise UsageError(
                 f"{args.params} not found, and it gives the default --seed: run from the project root, or pass --seed"
             )
-        # The first training seed in params.yaml: the model `make run` trains first.
         seed = load_params(args.params).seeds[0]
     path = Path(model) if model else seed_file(Path(args.models_dir) / args.framing, seed, ".npz")
     if path.is_file():
@@ -166,7 +165,6 @@ STATE_HEADER = (
     "(largest |h|, as u<unit> h), the mean gate activations: i input, f forget, g candidate, o output"
 )
 GATE_SYMBOLS = {"input_gate": "i", "forget_gate": "f", "candidate": "g", "output_gate": "o"}
-STATELESS_NOTE = "(a stateless model answers after its last step only; earlier readings are h read early)"
 
 
 def state_line(state: StateTrace, step: int) -> str:
@@ -194,7 +192,7 @@ def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> 
     lines = [f"state of {spec.framing} (seed {spec.seed}, {units}) for {codes_to_letters(codes)}:"]
     lines += STATE_HEADER.format(top=top).splitlines()
     if not spec.stateful and state.steps > 1:
-        lines.append(STATELESS_NOTE)
+        lines.append("(a stateless model answers after its last step only; earlier readings are h read early)")
     lines += [state_line(state, step) for step in range(state.steps)]
     return lines
 

@@ -20,6 +20,7 @@ class ParamsError(UsageError):
 
     def __init__(self, problems: list[str], source: str = "params.yaml"):
         self.problems = problems
+        self.source = source
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 

@@ -19,8 +19,7 @@ from alphabet_lstm.errors import UsageError
 from alphabet_lstm.formats import DECIMALS, table_csv
 from alphabet_lstm.params import SWEEP_ENGINE, GridPoint, Sweep, show_value
 
-# How long a scheduler that DASK_SCHEDULER_ADDRESS names may take to answer (distributed's
-# own default is 30 s, and it ends in a traceback).
+# How long a named scheduler may take to answer (distributed's default is 30 s, ending in a traceback).
 SCHEDULER_TIMEOUT_SECONDS = 10
 
 
@@ -100,7 +99,6 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
     address = dask.config.get("scheduler-address", None)  # DASK_SCHEDULER_ADDRESS, if set
     if address:
         try:
-            # Client() connects to the scheduler Dask's configuration names.
             client = Client(timeout=SCHEDULER_TIMEOUT_SECONDS)
         except OSError as error:  # distributed's connect timeout is an OSError too
             raise UsageError(

@@ -38,8 +38,7 @@ class Patterns:
 class StrictModel(BaseModel):
     """Params as written: no unknown keys, no coercion (a bool is not a number), frozen."""
 
-    # defer_build: a model's validator is built when first used, not at import; a stage that
-    # validates only Params builds one, not one per model.
+    # defer_build: validators are built at first use, not at import (one for Params, not one per model).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
@@ -47,8 +46,7 @@ class DatasetKind(StrictModel):
     """A dataset kind's params (``kind: Literal["its_name"]`` and its own keys) and what the
     study asks of it; a trained model's spec copies the query lengths and scoring."""
 
-    # Whether evaluation also scores every run of shortest_query..input_length letters
-    # (not only the training patterns): worth it where the model takes runs of many lengths.
+    # Whether evaluation also scores every query of shortest_query..input_length letters, not only the patterns.
     scores_all_queries: ClassVar[bool] = False
 
     @property
