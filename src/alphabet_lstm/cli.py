@@ -164,7 +164,6 @@ STATE_HEADER = (
     "per step: the letter fed -> the letter h reads as (Dense layer), |h|, |c|, the {top}\n"
     "(largest |h|, as u<unit> h), the mean gate activations: i input, f forget, g candidate, o output"
 )
-GATE_SYMBOLS = {"input_gate": "i", "forget_gate": "f", "candidate": "g", "output_gate": "o"}
 
 
 def state_line(state: StateTrace, step: int) -> str:
@@ -173,8 +172,8 @@ def state_line(state: StateTrace, step: int) -> str:
     order = np.argsort(-np.abs(hidden), kind="stable")[:TOP_COUNT]
     units = "  ".join(f"u{int(unit)} {float(hidden[unit]):+.3f}" for unit in order)
     gates = " ".join(
-        f"{GATE_SYMBOLS[name]} {float(ordered_sum(getattr(state, name)[step])) / state.units:+.3f}"
-        for name in StateTrace.GATES
+        f"{symbol} {float(ordered_sum(getattr(state, name)[step])) / state.units:+.3f}"
+        for symbol, name in zip("ifgo", StateTrace.GATES)
     )
     reads = ALPHABET[int(np.argmax(state.probabilities[step]))]
     return (

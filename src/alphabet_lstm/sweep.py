@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -73,10 +73,9 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
     result = train(dataset, framing, seed=task.seed, engine=SWEEP_ENGINE)
     spec = model_spec(task.framing, framing, dataset, seed=task.seed, engine=SWEEP_ENGINE)
     metrics = training_metrics(predict(result.weights, spec, dataset.inputs), dataset.target_codes)
-    try:
+    worker = "local"  # a direct call: get_worker raises ValueError outside a Dask worker
+    with suppress(ValueError):
         worker = get_worker().address
-    except ValueError:  # not inside a Dask worker (a direct call)
-        worker = "local"
     return TrainingOutcome(
         key=task.key,
         point=task.point.index,

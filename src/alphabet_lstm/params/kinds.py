@@ -81,7 +81,6 @@ class SlidingDataset(DatasetKind):
 
 
 def sliding_patterns(seq_length: int) -> Patterns:
-    """Every window of seq_length letters and the letter after it (A->B, ..., or ABC->D, ...)."""
     starts = range(VOCABULARY_SIZE - seq_length)
     inputs = tuple(tuple(range(start, start + seq_length)) for start in starts)
     targets = tuple(start + seq_length for start in starts)
@@ -145,7 +144,6 @@ class PrefixPaddedDataset(PaddedRunsDataset):
 
 
 def prefix_patterns() -> Patterns:
-    """Every prefix of the alphabet, A..letter i, and letter i+1 (A->B, AB->C, ..., A..Y->Z)."""
     inputs = tuple(tuple(range(0, end + 1)) for end in range(VOCABULARY_SIZE - 1))
     targets = tuple(end + 1 for end in range(VOCABULARY_SIZE - 1))
     return Patterns(inputs, targets)
