@@ -217,9 +217,8 @@ def weights_md5(weights: LSTMWeights) -> str:
 
 
 def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
-    """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was:
-    they are written into a staging directory beside it (same file system), renamed into place
-    once whole; an earlier ``out_dir`` is moved aside first and deleted once the new one is in."""
+    """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was: staged beside
+    it (same file system), renamed into place once whole; an earlier one is moved aside, then deleted."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as scratch:

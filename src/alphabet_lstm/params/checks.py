@@ -60,9 +60,8 @@ def _locate(location: tuple, root: type[BaseModel] = Params) -> tuple[str, Any]:
 
 
 def _problems(errors: list[Any], root: type[BaseModel] = Params) -> list[str]:
-    """pydantic's errors as one line per key path: the value given and pydantic's message. A union
-    failing member by member (batch_size: a whole number or 'all') is one mistake, one line; so is
-    a typo (``epoch:``): its did-you-mean stands for the ``epochs`` then missing."""
+    """pydantic's errors as one line per key path (the value given, pydantic's message). A union failing
+    member by member is one line; so is a typo (``epoch:``): its did-you-mean stands for the missing ``epochs``."""
     unknown = [tuple(error["loc"]) for error in errors if error["type"] == "extra_forbidden"]
     keys = {location: list(_locate(location[:-1], root)[1].model_fields) for location in unknown}
     misspelt = {location[:-1] + (_near_miss(location[-1], keys[location]),) for location in unknown}

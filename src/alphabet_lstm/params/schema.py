@@ -124,8 +124,7 @@ class Params(StrictModel):
 
 
 def _show(value: Any) -> str:
-    """A value as YAML writes it, short and on one line: true, null, '3' (text, quoted where
-    it would read as another type), {kind: sliding, seq_length: 1}."""
+    """A value as YAML writes it, one line, at most 60 characters: true, null, '3', {kind: sliding, seq_length: 1}."""
     import yaml  # here, not at import: only messages and sweep labels need it (issue 28's start-up)
 
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=float("inf"))
