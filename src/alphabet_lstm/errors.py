@@ -65,8 +65,7 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
         signal.signal(signal.SIGTERM, previous)
     if code in STOPPED_BY:
         print(f"{STOPPED_BY[code]}: stopped before finishing; no output was half-written", file=sys.stderr)
-    stage = os.environ.get("DVC_STAGE")
-    if stage:
+    if stage := os.environ.get("DVC_STAGE"):
         print(recovery_note(stage), file=sys.stderr)
     return code
 

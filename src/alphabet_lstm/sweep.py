@@ -95,8 +95,7 @@ def dask_client(workers: int | None = None) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
 
-    address = dask.config.get("scheduler-address", None)  # DASK_SCHEDULER_ADDRESS, if set
-    if address:
+    if address := dask.config.get("scheduler-address", None):  # DASK_SCHEDULER_ADDRESS, if set
         try:
             client = Client(timeout=SCHEDULER_TIMEOUT_SECONDS)
         except OSError as error:  # distributed's connect timeout is an OSError too
@@ -181,5 +180,4 @@ def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
 
 
 def _in_sweep_order(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> list[TrainingOutcome]:
-    seed_order = {seed: position for position, seed in enumerate(sweep.seeds)}
-    return sorted(outcomes, key=lambda outcome: (outcome.point, seed_order[outcome.seed]))
+    return sorted(outcomes, key=lambda outcome: (outcome.point, sweep.seeds.index(outcome.seed)))

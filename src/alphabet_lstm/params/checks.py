@@ -233,13 +233,10 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except DuplicateKeyError as error:
         line = cast(Any, error.problem_mark).line
         key, first = _duplicate_lines(reader.compose(text), line) or ("?", line)
-        raise ParamsError(
-            [
-                f"line {line + 1}: the key {_name(key)} is written twice in one mapping "
-                f"(first on line {first + 1}); allowed: each key once"
-            ],
-            str(path),
-        ) from None
+        twice = (
+            f"the key {_name(key)} is written twice in one mapping (first on line {first + 1}); allowed: each key once"
+        )
+        raise ParamsError([f"line {line + 1}: {twice}"], str(path)) from None
     except YAMLError as error:
         raise ParamsError([f"not valid YAML: {' '.join(str(error).split())}"], str(path)) from None
     return parse_params(raw, str(path))
