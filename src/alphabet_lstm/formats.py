@@ -28,8 +28,7 @@ PREDICTION_COLUMNS = ("input", "expected", "predicted", "probability", "correct"
 PROBABILITY_COLUMNS = ("input", *ALPHABET)
 # Every evaluation JSON holds these; stateful and variable-length framings add their own.
 EVALUATION_KEYS = ("accuracy", "loss", "correct", "patterns")
-DECIMALS = 6
-FIXED_DECIMALS = f"%.{DECIMALS}f"
+FIXED_DECIMALS = "%.6f"
 
 
 def table_csv(header: Sequence[str], rows: Iterable[Sequence], float_format: str | None = None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from alphabet_lstm.artifacts import encoded_bytes, training_key, weights_md5
 from alphabet_lstm.errors import UsageError
-from alphabet_lstm.formats import DECIMALS, table_csv
+from alphabet_lstm.formats import FIXED_DECIMALS, table_csv
 from alphabet_lstm.params import SWEEP_ENGINE, GridPoint, Sweep, show_value
 
 # How long a named scheduler may take to answer (distributed's default is 30 s, ending in a traceback).
@@ -160,15 +160,13 @@ def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutco
 
 def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
     """What the same params give on any cluster: a row per training, by grid point, then seed in params order."""
-    points = sweep.points
+    metrics = ["seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5"]
     rows = [
-        [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
-        + [outcome.seed, f"{outcome.accuracy:.{DECIMALS}f}", f"{outcome.loss:.{DECIMALS}f}"]
-        + [outcome.correct, outcome.patterns, outcome.data_md5, outcome.weights_md5]
+        [sweep.points[outcome.point].label, *(show_value(value) for _, value in sweep.points[outcome.point].values)]
+        + [getattr(outcome, name) for name in metrics]
         for outcome in _in_sweep_order(sweep, outcomes)
     ]
-    metrics = ["seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5"]
-    return table_csv(["point", *sweep.params.grid, *metrics], rows)
+    return table_csv(["point", *sweep.params.grid, *metrics], rows, FIXED_DECIMALS)
 
 
 def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
