@@ -29,9 +29,9 @@ def test_a_log_gets_one_line_per_quarter_of_the_epochs():
 
 def test_chunks_that_pass_several_quarters_give_one_line_each():
     stream = io.StringIO()
-    with ProgressReporter("stateful seed 8", 300, stream=stream) as reporter:
-        for epoch in (40, 160, 300):  # the fast engine reports after chunks of epochs
-            reporter.update(epoch, loss=0.5, accuracy=0.5)
+    reporter = ProgressReporter("stateful seed 8", 300, stream=stream)
+    for epoch in (40, 160, 300):  # the fast engine reports after chunks of epochs
+        reporter.update(epoch, loss=0.5, accuracy=0.5)
     assert [re.search(r"epoch (\d+)/", line).group(1) for line in stream.getvalue().splitlines()] == ["160", "300"]
 
 

@@ -144,10 +144,7 @@ def write_fake_inputs(root: Path, seeds: list[int]) -> None:
     (root / "params.yaml").write_text(PARAMS_YAML.format(seeds=seeds))
     for framing in SCORES:
         for seed in seeds:
-            paths = {
-                kind: root / report_stage.expand_template(template, framing=framing, seed=seed)
-                for kind, template in TEMPLATES.items()
-            }
+            paths = {kind: root / template.format(framing=framing, seed=seed) for kind, template in TEMPLATES.items()}
             for path in paths.values():
                 path.parent.mkdir(parents=True, exist_ok=True)
             paths["evaluation"].write_text(json.dumps(fake_metrics(framing, seed)))

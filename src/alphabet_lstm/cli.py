@@ -42,7 +42,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_model_arguments(command: argparse.ArgumentParser, example_framing: str) -> None:
-    """The options that pick a trained model, the same for every command."""
     command.add_argument("--framing", required=True, help=f"a trained framing, e.g. {example_framing}")
     command.add_argument(
         "--seed", type=int, help="training seed of the model (default: the first of the seeds in --params)"
@@ -121,32 +120,29 @@ def _build_parser() -> argparse.ArgumentParser:
 def load_trained(args: argparse.Namespace, model: str | None = None) -> tuple[int, LSTMWeights, ModelSpec]:
     """The seed (--seed, else params.yaml's first) and the model at ``model``, else the one
     trained for --framing at that seed; UsageError naming a missing file and how to train it."""
-    seed = args.seed
+    has_params, seed = Path(args.params).is_file(), args.seed
     if seed is None:
-        # The first training seed in params.yaml: the model `make run` trains first.
-        if not Path(args.params).is_file():
+        if not has_params:
             raise UsageError(
                 f"{args.params} not found, and it gives the default --seed: run from the project root, or pass --seed"
             )
         seed = load_params(args.params).seeds[0]
     path = Path(model) if model else seed_file(Path(args.models_dir) / args.framing, seed, ".npz")
-    if not path.is_file():
-        models = Path(args.models_dir).glob(f"*/{seed_file('', seed, '.npz')}")
-        trained = sorted(candidate.parent.name for candidate in models)
-        found = f" Framings trained at seed {seed} in {args.models_dir}: {', '.join(trained)}." if trained else ""
-        how_to_train = "Run `make run` (or `dvc repro`) first."
-        seeds = load_params(args.params).seeds if Path(args.params).is_file() else [seed]
-        if seed not in seeds:
-            # `make run` trains only the listed seeds: the hint must add this one.
-            listed = ",".join(str(value) for value in [*seeds, seed])
-            how_to_train = (
-                f"Seed {seed} is not in {args.params}'s seeds {list(seeds)}: add it, e.g. "
-                f"`dvc exp run -S 'seeds=[{listed}]'` (or edit {args.params}, then `make run`)."
-            )
-        raise UsageError(
-            f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. {how_to_train}{found}"
+    if path.is_file():
+        return (seed, *load_model(path))
+    trained = sorted(file.parent.name for file in Path(args.models_dir).glob(f"*/{seed_file('', seed, '.npz')}"))
+    how_to_train = "Run `make run` (or `dvc repro`) first."
+    seeds = load_params(args.params).seeds if has_params else [seed]
+    if seed not in seeds:
+        # `make run` trains only the listed seeds: the hint must add this one.
+        how_to_train = (
+            f"Seed {seed} is not in {args.params}'s seeds {seeds}: add it, e.g. "
+            f"`dvc exp run -S 'seeds=[{','.join(map(str, [*seeds, seed]))}]'` (or edit {args.params}, then `make run`)."
         )
-    return (seed, *load_model(path))
+    found = f" Framings trained at seed {seed} in {args.models_dir}: {', '.join(trained)}." if trained else ""
+    raise UsageError(
+        f"framing {args.framing} (seed {seed}) has not been trained: {path} does not exist. {how_to_train}{found}"
+    )
 
 
 def recitation_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int], steps: int) -> list[str]:
@@ -168,8 +164,6 @@ STATE_HEADER = (
     "per step: the letter fed -> the letter h reads as (Dense layer), |h|, |c|, the {top}\n"
     "(largest |h|, as u<unit> h), the mean gate activations: i input, f forget, g candidate, o output"
 )
-GATE_SYMBOLS = {"input_gate": "i", "forget_gate": "f", "candidate": "g", "output_gate": "o"}
-STATELESS_NOTE = "(a stateless model answers after its last step only; earlier readings are h read early)"
 
 
 def state_line(state: StateTrace, step: int) -> str:
@@ -178,8 +172,8 @@ def state_line(state: StateTrace, step: int) -> str:
     order = np.argsort(-np.abs(hidden), kind="stable")[:TOP_COUNT]
     units = "  ".join(f"u{int(unit)} {float(hidden[unit]):+.3f}" for unit in order)
     gates = " ".join(
-        f"{GATE_SYMBOLS[name]} {float(ordered_sum(getattr(state, name)[step])) / state.units:+.3f}"
-        for name in StateTrace.GATES
+        f"{symbol} {float(ordered_sum(getattr(state, name)[step])) / state.units:+.3f}"
+        for symbol, name in zip("ifgo", StateTrace.GATES)
     )
     reads = ALPHABET[int(np.argmax(state.probabilities[step]))]
     return (
@@ -189,8 +183,7 @@ def state_line(state: StateTrace, step: int) -> str:
 
 
 def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> list[str]:
-    """The --show-state block: a header, then one line per time step of the query's trace
-    (a stateful model's letters from a reset; a stateless one's padded input)."""
+    """The --show-state block: a header, then a line per time step of the query's trace."""
     state = trace(weights, spec, codes)
     count = min(TOP_COUNT, state.units)
     units = f"{state.units} unit{'s' if state.units > 1 else ''}"
@@ -198,14 +191,13 @@ def state_lines(weights: LSTMWeights, spec: ModelSpec, codes: Sequence[int]) -> 
     lines = [f"state of {spec.framing} (seed {spec.seed}, {units}) for {codes_to_letters(codes)}:"]
     lines += STATE_HEADER.format(top=top).splitlines()
     if not spec.stateful and state.steps > 1:
-        lines.append(STATELESS_NOTE)
+        lines.append("(a stateless model answers after its last step only; earlier readings are h read early)")
     lines += [state_line(state, step) for step in range(state.steps)]
     return lines
 
 
 def predict(args: argparse.Namespace) -> str:
-    """The lines `alphabet-lstm predict` prints: ``KLM -> N`` and the top-3 letters with their
-    probabilities, or a recitation."""
+    """``KLM -> N`` and the top-3 letters with their probabilities, or a recitation."""
     if args.steps is not None and not args.recite:
         raise UsageError("--steps only applies with --recite")
     if args.steps is not None and not (args.steps.isdecimal() and 1 <= int(args.steps) <= MAX_STEPS):

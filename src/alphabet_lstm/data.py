@@ -27,8 +27,7 @@ def patterns_from_records(records: list[dict]) -> Patterns:
 
 
 def encode_framing(framing: FramingParams, patterns: Patterns | None = None) -> EncodedDataset:
-    """A framing's data set as its LSTM takes it: its patterns (generated from its dataset
-    params unless given) left-padded, scaled and laid out."""
+    """A framing's patterns (its dataset's own unless given) as its LSTM takes them: padded, scaled, laid out."""
     patterns = patterns or framing.dataset.patterns()
     return encode_patterns(
         patterns.inputs, patterns.targets, layout=framing.layout, input_length=framing.dataset.input_length

@@ -14,8 +14,7 @@ from typing import NoReturn
 
 
 class UsageError(ValueError):
-    """A mistake the user can fix (a missing input, an unknown letter, a server that does
-    not answer...). Modules that add such errors subclass it; entry points print it."""
+    """A mistake the user can fix (a missing input, an unknown letter...): entry points print it in one line."""
 
 
 class ParamsError(UsageError):
@@ -28,8 +27,7 @@ class ParamsError(UsageError):
 
 
 class Terminated(KeyboardInterrupt):
-    """The process received SIGTERM: a KeyboardInterrupt that entry points print as
-    ``terminated`` and end with status 143, as a shell's kill does."""
+    """SIGTERM as a KeyboardInterrupt: entry points print ``terminated`` and end with 143, as a shell's kill does."""
 
 
 # Set by SIGTERM: a library that turns the Terminated raised inside it into an error of its
@@ -89,8 +87,7 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
         signal.signal(signal.SIGTERM, previous)
     if code in STOPPED_BY:
         print(f"{STOPPED_BY[code]}: stopped before finishing; no output was half-written", file=sys.stderr)
-    stage = os.environ.get("DVC_STAGE")
-    if stage:
+    if stage := os.environ.get("DVC_STAGE"):
         print(recovery_note(stage), file=sys.stderr)
     return code
 
@@ -123,11 +120,8 @@ def recovery_note(stage: str) -> str:
             "DVC's cache (`git checkout -- <path>` for those git tracks)"
         )
     cached, tracked, rewritten = keepers.values()
-    steps = []
-    if cached:
-        steps.append(
-            f"`{'dvc checkout --force' if persisted else 'dvc checkout'} {stage}` restores {', '.join(cached)}"
-        )
+    checkout = "dvc checkout --force" if persisted else "dvc checkout"
+    steps = [f"`{checkout} {stage}` restores {', '.join(cached)}"] if cached else []
     if tracked:
         steps.append(f"`git checkout -- {' '.join(tracked)}` restores {'the rest' if cached else 'them'}")
     if rewritten:

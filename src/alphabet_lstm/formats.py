@@ -28,8 +28,7 @@ PREDICTION_COLUMNS = ("input", "expected", "predicted", "probability", "correct"
 PROBABILITY_COLUMNS = ("input", *ALPHABET)
 # Every evaluation JSON holds these; stateful and variable-length framings add their own.
 EVALUATION_KEYS = ("accuracy", "loss", "correct", "patterns")
-DECIMALS = 6
-FIXED_DECIMALS = f"%.{DECIMALS}f"
+FIXED_DECIMALS = "%.6f"
 
 
 def table_csv(header: Sequence[str], rows: Iterable[Sequence], float_format: str | None = None) -> str:
@@ -51,8 +50,7 @@ def table_csv(header: Sequence[str], rows: Iterable[Sequence], float_format: str
 
 
 def _checked_frame(path: str | Path, expected: Sequence[str], what: str) -> pd.DataFrame:
-    """The CSV file's rows (numbers read as float() reads them, no text as NA) under a header
-    that must be exactly ``expected``."""
+    """The CSV's rows (numbers as float() reads them, no text as NA) under exactly the ``expected`` header."""
     import pandas as pd
 
     try:
@@ -86,8 +84,7 @@ def read_history(path: str | Path) -> TrainingHistory:
 
 
 def predictions_csv(rows: Sequence[Mapping]) -> str:
-    """One row per training pattern (``evaluation.prediction_table``), for DVC's confusion
-    matrix."""
+    """One row per training pattern (``evaluation.prediction_table``), for DVC's confusion matrix."""
     return table_csv(PREDICTION_COLUMNS, ([row[column] for column in PREDICTION_COLUMNS] for row in rows))
 
 
@@ -134,7 +131,6 @@ def read_details(path: str | Path) -> dict:
 
 
 def read_table(path: str | Path) -> list[dict[str, str]]:
-    """A CSV file's rows as mappings of its header's columns."""
     import pandas as pd
 
     return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")

@@ -26,7 +26,6 @@ class StopRequest:
             self.check()
 
     def check(self) -> None:
-        """Raise KeyboardInterrupt (SIGINT) or Terminated (SIGTERM) if a signal came."""
         if self.signal_number == signal.SIGINT:
             raise KeyboardInterrupt
         if self.signal_number is not None:

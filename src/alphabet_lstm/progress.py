@@ -17,8 +17,7 @@ LOG_FORMAT = "[{desc}] epoch {n_fmt}/{total_fmt}{postfix}, elapsed {elapsed}, et
 
 
 class ProgressReporter:
-    """``update(epoch, loss, accuracy)`` after each chunk of epochs; closes at the last epoch,
-    on ``close()`` or at the end of a ``with`` block."""
+    """``update(epoch, loss, accuracy)`` after each chunk of epochs; closes at the last epoch."""
 
     def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
@@ -31,16 +30,14 @@ class ProgressReporter:
             bar_format=TERMINAL_FORMAT if self.live else LOG_FORMAT,
             dynamic_ncols=self.live,
             mininterval=TERMINAL_INTERVAL_SECONDS,
-            # Off a terminal, tqdm never draws (it would only ever draw after an infinite
-            # delay): the lines come from update() below.
+            # Off a terminal tqdm never draws (an infinite delay): update() prints the lines.
             delay=0 if self.live else float("inf"),
         )
 
     def update(self, epoch: int, loss: float, accuracy: float) -> None:
         self.bar.set_postfix_str(f"loss {loss:.4f}, accuracy {accuracy:.3f}", refresh=False)
         self.bar.update(epoch - self.bar.n)
-        # Off a terminal, a line per quarter of the epochs; chunked updates can pass several
-        # quarters at once: one line for all of them.
+        # Off a terminal, a line per quarter of the epochs (one if a chunk passes several).
         quarters = 4 * epoch // self.bar.total
         if not self.live and quarters > self.next_milestone:
             self.next_milestone = quarters
@@ -48,13 +45,4 @@ class ProgressReporter:
             with tqdm.get_lock():
                 print(str(self.bar), file=self.stream, flush=True)
         if epoch >= self.bar.total:
-            self.close()
-
-    def close(self) -> None:
-        self.bar.close()
-
-    def __enter__(self) -> ProgressReporter:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+            self.bar.close()

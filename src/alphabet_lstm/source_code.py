@@ -21,15 +21,11 @@ def module_path(module: str) -> Path | None:
     if parts[0] != PACKAGE:
         return None
     base = PACKAGE_ROOT.joinpath(*parts[1:])
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((file for file in (base.with_suffix(".py"), base / "__init__.py") if file.is_file()), None)
 
 
 def _runtime_imports(path: Path) -> list[ast.Import | ast.ImportFrom]:
-    """The absolute import statements of one file that run: imports for type checkers
-    only (under ``if TYPE_CHECKING:``) never do."""
+    """The absolute import statements of one file that run (not those under ``if TYPE_CHECKING:``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     type_only = {
         id(inner)

@@ -10,17 +10,16 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
 from alphabet_lstm.artifacts import encoded_bytes, training_key, weights_md5
 from alphabet_lstm.errors import UsageError
-from alphabet_lstm.formats import DECIMALS, table_csv
+from alphabet_lstm.formats import FIXED_DECIMALS, table_csv
 from alphabet_lstm.params import SWEEP_ENGINE, GridPoint, Sweep, show_value
 
-# How long a scheduler that DASK_SCHEDULER_ADDRESS names may take to answer (distributed's
-# own default is 30 s, and it ends in a traceback).
+# How long a named scheduler may take to answer (distributed's default is 30 s, ending in a traceback).
 SCHEDULER_TIMEOUT_SECONDS = 10
 
 
@@ -74,10 +73,9 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
     result = train(dataset, framing, seed=task.seed, engine=SWEEP_ENGINE)
     spec = model_spec(task.framing, framing, dataset, seed=task.seed, engine=SWEEP_ENGINE)
     metrics = training_metrics(predict(result.weights, spec, dataset.inputs), dataset.target_codes)
-    try:
+    worker = "local"  # a direct call: get_worker raises ValueError outside a Dask worker
+    with suppress(ValueError):
         worker = get_worker().address
-    except ValueError:  # not inside a Dask worker (a direct call)
-        worker = "local"
     return TrainingOutcome(
         key=task.key,
         point=task.point.index,
@@ -92,16 +90,13 @@ def run_training(task: TrainingTask) -> TrainingOutcome:
 
 @contextmanager
 def dask_client(workers: int | None = None) -> Iterator[Any]:
-    """A client on the configured cluster, else on a LocalCluster of ``workers`` processes
-    (default one per core) of one thread each, as docs/sweeps.md explains, and no dashboard
-    (its fixed port would clash between two sweeps at once)."""
+    """A client on the configured cluster, else on a LocalCluster of ``workers`` one-thread processes (default
+    one per core; docs/sweeps.md) and no dashboard: its fixed port would clash between two sweeps at once."""
     import dask
     from distributed import Client, LocalCluster
 
-    address = dask.config.get("scheduler-address", None)  # DASK_SCHEDULER_ADDRESS, if set
-    if address:
+    if address := dask.config.get("scheduler-address", None):  # DASK_SCHEDULER_ADDRESS, if set
         try:
-            # Client() connects to the scheduler Dask's configuration names.
             client = Client(timeout=SCHEDULER_TIMEOUT_SECONDS)
         except OSError as error:  # distributed's connect timeout is an OSError too
             raise UsageError(
@@ -143,8 +138,7 @@ def run_tasks(
 
 
 def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutcome]:
-    """Every training of a sweep on Dask, one line per finished training on stderr (with
-    its seconds and worker: they vary run to run, so they are printed, not written)."""
+    """Every training of a sweep on Dask, a line per finished one on stderr (its seconds and worker vary)."""
     started = time.perf_counter()
 
     def report(outcome: TrainingOutcome, done: int, total: int) -> None:
@@ -165,17 +159,14 @@ def run_sweep(sweep: Sweep, *, workers: int | None = None) -> list[TrainingOutco
 
 
 def sweep_results_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
-    """``point``, the grid keys, seed, accuracy, loss, correct, patterns and the md5s: what the
-    same params give on any cluster, rows by grid point, then seed in params order."""
-    points = sweep.points
+    """What the same params give on any cluster: a row per training, by grid point, then seed in params order."""
+    metrics = ["seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5"]
     rows = [
-        [points[outcome.point].label, *(show_value(value) for _, value in points[outcome.point].values)]
-        + [outcome.seed, f"{outcome.accuracy:.{DECIMALS}f}", f"{outcome.loss:.{DECIMALS}f}"]
-        + [outcome.correct, outcome.patterns, outcome.data_md5, outcome.weights_md5]
+        [sweep.points[outcome.point].label, *(show_value(value) for _, value in sweep.points[outcome.point].values)]
+        + [getattr(outcome, name) for name in metrics]
         for outcome in _in_sweep_order(sweep, outcomes)
     ]
-    metrics = ["seed", "accuracy", "loss", "correct", "patterns", "data_md5", "weights_md5"]
-    return table_csv(["point", *sweep.params.grid, *metrics], rows)
+    return table_csv(["point", *sweep.params.grid, *metrics], rows, FIXED_DECIMALS)
 
 
 def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
@@ -187,5 +178,4 @@ def sweep_timing_csv(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> str:
 
 
 def _in_sweep_order(sweep: Sweep, outcomes: Sequence[TrainingOutcome]) -> list[TrainingOutcome]:
-    seed_order = {seed: position for position, seed in enumerate(sweep.seeds)}
-    return sorted(outcomes, key=lambda outcome: (outcome.point, seed_order[outcome.seed]))
+    return sorted(outcomes, key=lambda outcome: (outcome.point, sweep.seeds.index(outcome.seed)))

@@ -14,7 +14,6 @@ from alphabet_lstm.params.schema import (
     GridPoint,
     Params,
     Sweep,
-    SweepParams,
     TrackingParams,
     grid_label,
     show_value,

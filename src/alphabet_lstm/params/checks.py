@@ -60,9 +60,8 @@ def _locate(location: tuple, root: type[BaseModel] = Params) -> tuple[str, Any]:
 
 
 def _problems(errors: list[Any], root: type[BaseModel] = Params) -> list[str]:
-    """pydantic's errors as one line per key path: the value given and pydantic's message. A union
-    failing member by member (batch_size: a whole number or 'all') is one mistake, one line; so is
-    a typo (``epoch:``): its did-you-mean stands for the ``epochs`` then missing."""
+    """pydantic's errors as one line per key path (the value given, pydantic's message). A union failing
+    member by member is one line; so is a typo (``epoch:``): its did-you-mean stands for the missing ``epochs``."""
     unknown = [tuple(error["loc"]) for error in errors if error["type"] == "extra_forbidden"]
     keys = {location: list(_locate(location[:-1], root)[1].model_fields) for location in unknown}
     misspelt = {location[:-1] + (_near_miss(location[-1], keys[location]),) for location in unknown}
@@ -125,8 +124,7 @@ def _framing_problems(prefix: str, framing: FramingParams) -> list[str]:
 
 
 def _comparable(value: object) -> str:
-    """A grid value as text that is equal for equal values: JSON sorts a mapping's keys, so the
-    same dataset written in another order is the same value."""
+    """A grid value as text equal for equal values (JSON sorts keys: a dataset in another key order is the same)."""
     try:
         return json.dumps(value, sort_keys=True)
     except TypeError:  # keys of mixed types cannot be sorted; the schema refuses them anyway
@@ -235,13 +233,10 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except DuplicateKeyError as error:
         line = cast(Any, error.problem_mark).line
         key, first = _duplicate_lines(reader.compose(text), line) or ("?", line)
-        raise ParamsError(
-            [
-                f"line {line + 1}: the key {_name(key)} is written twice in one mapping "
-                f"(first on line {first + 1}); allowed: each key once"
-            ],
-            str(path),
-        ) from None
+        twice = (
+            f"the key {_name(key)} is written twice in one mapping (first on line {first + 1}); allowed: each key once"
+        )
+        raise ParamsError([f"line {line + 1}: {twice}"], str(path)) from None
     except YAMLError as error:
         raise ParamsError([f"not valid YAML: {' '.join(str(error).split())}"], str(path)) from None
     return parse_params(raw, str(path))

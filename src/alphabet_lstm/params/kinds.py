@@ -38,8 +38,7 @@ class Patterns:
 class StrictModel(BaseModel):
     """Params as written: no unknown keys, no coercion (a bool is not a number), frozen."""
 
-    # defer_build: a model's validator is built when first used, not at import; a stage that
-    # validates only Params builds one, not one per model.
+    # defer_build: validators are built at first use, not at import (one for Params, not one per model).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
@@ -47,8 +46,7 @@ class DatasetKind(StrictModel):
     """A dataset kind's params (``kind: Literal["its_name"]`` and its own keys) and what the
     study asks of it; a trained model's spec copies the query lengths and scoring."""
 
-    # Whether evaluation also scores every run of shortest_query..input_length letters
-    # (not only the training patterns): worth it where the model takes runs of many lengths.
+    # Whether evaluation also scores every query of shortest_query..input_length letters, not only the patterns.
     scores_all_queries: ClassVar[bool] = False
 
     @property
@@ -83,7 +81,6 @@ class SlidingDataset(DatasetKind):
 
 
 def sliding_patterns(seq_length: int) -> Patterns:
-    """Every window of seq_length letters and the letter after it (A->B, ..., or ABC->D, ...)."""
     starts = range(VOCABULARY_SIZE - seq_length)
     inputs = tuple(tuple(range(start, start + seq_length)) for start in starts)
     targets = tuple(start + seq_length for start in starts)
@@ -101,8 +98,7 @@ class PaddedRunsDataset(DatasetKind):
 
 
 class VariableLengthDataset(PaddedRunsDataset):
-    """``num_inputs`` random contiguous runs of 1..max_len letters, left zero-padded
-    (tutorial framing 6)."""
+    """``num_inputs`` random contiguous runs of 1..max_len letters, left zero-padded (tutorial framing 6)."""
 
     kind: Literal["variable_length"]
     num_inputs: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
@@ -135,8 +131,7 @@ def variable_length_patterns(num_inputs: int, max_len: int, seed: int) -> Patter
 
 
 class PrefixPaddedDataset(PaddedRunsDataset):
-    """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1 (the framing
-    the tutorial proposed)."""
+    """Every prefix A..letter i, left zero-padded to 25, predicting letter i+1 (the tutorial's proposal)."""
 
     kind: Literal["prefix_padded"]
 
@@ -149,7 +144,6 @@ class PrefixPaddedDataset(PaddedRunsDataset):
 
 
 def prefix_patterns() -> Patterns:
-    """Every prefix of the alphabet, A..letter i, and letter i+1 (A->B, AB->C, ..., A..Y->Z)."""
     inputs = tuple(tuple(range(0, end + 1)) for end in range(VOCABULARY_SIZE - 1))
     targets = tuple(end + 1 for end in range(VOCABULARY_SIZE - 1))
     return Patterns(inputs, targets)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, Field, PrivateAttr, StrictBool, StrictInt, StrictStr, field_validator
 
@@ -18,7 +18,6 @@ from alphabet_lstm.params.kinds import DatasetParams, Seed, StrictModel
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 # A sweep is hundreds of trainings: the faithful Keras loop is too slow for it.
 SWEEP_ENGINE: Final = "fast"
-Named = TypeVar("Named")
 
 
 def _distinct(seeds: list[int]) -> list[int]:
@@ -114,15 +113,18 @@ class Params(StrictModel):
     _grid_points: dict[str, tuple[GridPoint, ...]] = PrivateAttr(default_factory=dict)
 
     def framing(self, name: str) -> FramingParams:
-        return _named("framing", self.framings, name)
+        if name not in self.framings:
+            raise ParamsError([f"framings.{_name(name)}: {_no_such('framing', self.framings, name)}"])
+        return self.framings[name]
 
     def sweep(self, name: str) -> SweepParams:
-        return _named("sweep", self.sweeps, name)
+        if name not in self.sweeps:
+            raise ParamsError([f"sweeps.{_name(name)}: {_no_such('sweep', self.sweeps, name)}"])
+        return self.sweeps[name]
 
 
 def _show(value: Any) -> str:
-    """A value as YAML writes it, short and on one line: true, null, '3' (text, quoted where
-    it would read as another type), {kind: sliding, seq_length: 1}."""
+    """A value as YAML writes it, one line, at most 60 characters: true, null, '3', {kind: sliding, seq_length: 1}."""
     import yaml  # here, not at import: only messages and sweep labels need it (issue 28's start-up)
 
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=float("inf"))
@@ -152,13 +154,6 @@ def _did_you_mean(word: Any, choices) -> str:
 def _no_such(what: str, defined: dict, name: str) -> str:
     """A name that is not among the defined framings (or sweeps): a did-you-mean and the list."""
     return f"no such {what}{_did_you_mean(name, defined)}; defined: {', '.join(map(_name, defined)) or 'none'}"
-
-
-def _named(what: str, defined: dict[str, Named], name: str) -> Named:
-    """The named framing or sweep; ParamsError listing the defined ones if it is not there."""
-    if name not in defined:
-        raise ParamsError([f"{what}s.{_name(name)}: {_no_such(what, defined, name)}"])
-    return defined[name]
 
 
 def show_value(value: Any) -> str:

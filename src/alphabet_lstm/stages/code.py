@@ -15,7 +15,6 @@ from alphabet_lstm.source_code import PACKAGE, PACKAGE_ROOT, code_digest, module
 
 
 def stage_modules() -> list[str]:
-    """Every stage module of the package but this one, sorted."""
     names = sorted(path.stem for path in (PACKAGE_ROOT / "stages").glob("*.py"))
     return [f"{PACKAGE}.stages.{name}" for name in names if name not in ("__init__", "code")]
 

@@ -23,19 +23,11 @@ from alphabet_lstm.report.study import RunRecord, Study, plot_tables, summary_me
 INPUT_KINDS = ("evaluation", "details", "history", "probabilities", "models")
 
 
-def expand_template(template: str, *, framing: str, seed: int) -> Path:
-    """``metrics/evaluation/{framing}/seed{seed}.json`` -> the path for one framing and seed."""
-    return Path(template.replace("{framing}", framing).replace("{seed}", str(seed)))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--evaluation", required=True, help="metrics JSON template, with {framing} and {seed}")
-    parser.add_argument("--details", required=True, help="details JSON template")
-    parser.add_argument("--history", required=True, help="history CSV template")
-    parser.add_argument("--probabilities", required=True, help="26x26 probabilities CSV template")
-    parser.add_argument("--models", required=True, help="trained model template (for the LSTM state figures)")
+    for kind in INPUT_KINDS:
+        parser.add_argument(f"--{kind}", required=True, help=f"{kind} path template, with {{framing}} and {{seed}}")
     parser.add_argument("--out-dir", required=True, help="reports directory to write (replaced whole)")
     parser.add_argument("--summary", required=True, help="summary metrics JSON to write")
     parser.add_argument("--plots", required=True, help="directory for the CSV tables of dvc.yaml's plots")
@@ -47,9 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     framings, seeds = tuple(params.framings), tuple(params.seeds)
     paths = {
-        (framing, seed): {
-            kind: expand_template(getattr(args, kind), framing=framing, seed=seed) for kind in INPUT_KINDS
-        }
+        (framing, seed): {kind: Path(getattr(args, kind).format(framing=framing, seed=seed)) for kind in INPUT_KINDS}
         for framing in framings
         for seed in seeds
     }

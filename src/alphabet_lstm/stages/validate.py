@@ -16,7 +16,6 @@ from alphabet_lstm.params import Params, load_params
 
 
 def datasets_document(params: Params) -> dict:
-    """Each framing's dataset and layout: what the generate and encode stages read."""
     return {
         name: {"dataset": framing.dataset.model_dump(), "layout": framing.layout}
         for name, framing in params.framings.items()
