@@ -40,8 +40,7 @@ STYLE: list[str | dict[str, object]] = ["default", {"savefig.dpi": FIGURE_DPI, "
 
 
 def new_figure(width: float, height: float, layout: Literal["tight"] | None = "tight"):
-    """A figure drawn by Agg, with no pyplot state shared between figures or callers, laid
-    out tight when saved unless told otherwise."""
+    """A figure on its own Agg canvas (no pyplot state), laid out tight unless told otherwise."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -72,12 +71,9 @@ def cached_in(folder: Path) -> Iterator[None]:
 
 
 def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
-    """sha256 of what a figure's bytes depend on: its inputs (pickled: arrays and dataclasses
-    by value), matplotlib's version and the code, taken as every project module loaded: a
-    superset of what the drawing runs that needs no parse, nor any import of matplotlib."""
-    digest = hashlib.sha256()
-    for part in (draw.__qualname__, _matplotlib_version()):
-        digest.update(part.encode() + b"\0")
+    """sha256 of what a figure's bytes depend on: its inputs (pickled by value), matplotlib's
+    version and every project module loaded (a superset of the drawing code, without parsing)."""
+    digest = hashlib.sha256(f"{draw.__qualname__}\0{_matplotlib_version()}\0".encode())
     for name, module in sorted(sys.modules.items()):
         source = getattr(module, "__file__", None)
         if name.startswith("alphabet_lstm") and source:
@@ -241,16 +237,8 @@ def stateful_state_png(view: StatefulView) -> Figure:
     marks = (("o", "tab:green", "after A", 0), ("s", "tab:orange", f"warm {COLD_LETTER}", WARM_INDEX))
     for marker, color, name, index in marks:
         label = name if index == 0 else f"{name} (after A..{COLD_LETTER})"
-        plane_axes.scatter(
-            *points[index],
-            s=110,
-            marker=marker,
-            facecolors="none",
-            edgecolors=color,
-            linewidths=1.5,
-            label=label,
-            zorder=3,
-        )
+        hollow = {"marker": marker, "facecolors": "none", "edgecolors": color, "linewidths": 1.5}
+        plane_axes.scatter(*points[index], s=110, label=label, zorder=3, **hollow)
     plane_axes.scatter(
         *cold, s=140, marker="*", color="tab:red", label=f"cold {COLD_LETTER} (right after a reset)", zorder=4
     )
