@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from statistics import fmean
+from typing import TypeVar
 
 import numpy as np
 
 from alphabet_lstm import formats
 from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.errors import UsageError
-from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.report.state_views import (
     PaddingView,
@@ -42,14 +42,19 @@ SUMMARY_KEYS = {
     "allq": "all_queries_accuracy",
 }
 SUMMARY_DIGITS = 4
+Contents = TypeVar("Contents")
 
 
-def _read(path: Path, read: Callable):
-    try:
-        return read(path)
-    # JSONDecodeError is a ValueError.
-    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
-        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
+def _read_when_asked(kind: str, read: Callable[[Path], Contents]) -> cached_property[Contents]:
+    def read_file(record: RunRecord) -> Contents:
+        path = record.files[kind]
+        try:
+            return read(path)
+        # JSONDecodeError is a ValueError.
+        except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
+            raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
+
+    return cached_property(read_file)
 
 
 @dataclass(frozen=True)
@@ -60,25 +65,11 @@ class RunRecord:
 
     files: Mapping[str, Path]
 
-    @cached_property
-    def metrics(self) -> Mapping:
-        return _read(self.files["evaluation"], formats.read_evaluation)
-
-    @cached_property
-    def details(self) -> Mapping:
-        return _read(self.files["details"], formats.read_details)
-
-    @cached_property
-    def history(self) -> TrainingHistory:
-        return _read(self.files["history"], formats.read_history)
-
-    @cached_property
-    def probabilities(self) -> np.ndarray | None:  # 26x26; None for a framing that takes no single letter
-        return _read(self.files["probabilities"], formats.read_probabilities)
-
-    @cached_property
-    def model(self) -> tuple[LSTMWeights, ModelSpec]:
-        return _read(self.files["models"], load_model)
+    metrics = _read_when_asked("evaluation", formats.read_evaluation)
+    details = _read_when_asked("details", formats.read_details)
+    history = _read_when_asked("history", formats.read_history)
+    probabilities = _read_when_asked("probabilities", formats.read_probabilities)  # None: takes no single letter
+    model = _read_when_asked("models", load_model)
 
 
 @dataclass(frozen=True)
