@@ -300,12 +300,9 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
         query = "".join(ALPHABET[code] for code in view.query.letters)
         heat_axes.set_title(f"{view.framing}: h over the steps of {query}, left-padded", fontsize=9)
         figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
-        moves = view.step_moves()
-        colors = [
-            "tab:red" if step == view.a_step else ("0.6" if label == "pad" else "tab:blue")
-            for step, label in enumerate(labels)
-        ]
-        move_axes.bar(steps, moves, color=colors)
+        colors = ["0.6" if label == "pad" else "tab:blue" for label in labels]
+        colors[view.a_step] = "tab:red"
+        move_axes.bar(steps, view.step_moves(), color=colors)
         move_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
         move_axes.set(xlabel="time step", ylabel="|h(t) - h(t-1)|")
         move_axes.set_title("how far each step moves h (red: the A)", fontsize=9)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
+from alphabet_lstm.alphabet import ALPHABET, codes_to_letters, pad_left, shape_inputs
 from alphabet_lstm.data import all_queries
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import Projection, StateTrace, distance, principal_components, trace
@@ -100,10 +100,7 @@ class WindowView:
 
     def correct_after_step(self) -> list[int]:
         """Windows whose next letter is read from h after step 1, 2, ..."""
-        return [
-            sum(int(answers[step] == target) for answers, target in zip(self.answers, self.targets))
-            for step in range(self.steps)
-        ]
+        return (np.array(self.answers) == np.array(self.targets)[:, np.newaxis]).sum(axis=0).tolist()
 
     def numbers(self) -> dict:
         moves = [
@@ -124,8 +121,8 @@ def window_view(weights: LSTMWeights, spec: ModelSpec) -> WindowView:
     return WindowView(
         framing=spec.framing,
         seed=spec.seed,
-        windows=tuple("".join(ALPHABET[code] for code in run) for run in patterns.inputs),
-        targets=tuple(ALPHABET[code] for code in patterns.targets),
+        windows=tuple(codes_to_letters(run) for run in patterns.inputs),
+        targets=tuple(codes_to_letters(patterns.targets)),
         hidden=np.stack([item.hidden for item in traces]),
         answers=tuple(tuple(_letter(row) for row in item.probabilities) for item in traces),
     )
