@@ -1,10 +1,8 @@
-"""The report's figures, as PNG bytes.
-
-Each function draws one figure on its own Agg canvas (no pyplot state shared between figures
-or callers) under a fixed style that ignores any user matplotlibrc, saved at a fixed dpi
-without the metadata that names matplotlib's version: the same data gives the same bytes on
-every machine with the same matplotlib and fonts. Inside :func:`cached_in` a figure whose
-inputs, code and matplotlib are unchanged is read back instead (docs/architecture.md).
+"""The report's figures, as PNG bytes: each drawn on its own Agg canvas (no pyplot state)
+under a fixed style that ignores any user matplotlibrc, saved at a fixed dpi without the
+metadata naming matplotlib's version, so the same data gives the same bytes on every machine
+with the same matplotlib and fonts. Inside :func:`cached_in` a figure whose inputs, code and
+matplotlib are unchanged is read back instead (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -57,8 +55,7 @@ CACHE_LIMIT = 400
 
 @contextmanager
 def cached_in(folder: Path) -> Iterator[None]:
-    """Within the block, every figure is looked up in ``folder`` by the content of its
-    inputs and drawing code, and drawn (then stored) only when missing."""
+    """Within the block, a figure is read from ``folder`` when there, else drawn and stored."""
     token = _CACHE.set(folder)
     try:
         yield
@@ -94,8 +91,7 @@ def _matplotlib_version() -> str:
 
 
 def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
-    """``draw`` under :data:`STYLE`, whatever the user's matplotlibrc says, its figure
-    returned as PNG bytes (from the cache inside :func:`cached_in`)."""
+    """``draw`` under :data:`STYLE` (not the user's matplotlibrc), as PNG bytes, cached in :func:`cached_in`."""
 
     def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
         folder = _CACHE.get()
@@ -142,9 +138,8 @@ def training_curves_png(framing: str, histories: Mapping[int, TrainingHistory]) 
 def accuracy_by_seed_png(
     accuracies: Mapping[str, Sequence[float]], summaries: Mapping[str, Summary], tutorial: Mapping[str, float]
 ) -> Figure:
-    """Every framing's accuracy per seed (points), mean ± 95% CI, and the tutorial's value.
-    Its inputs are these numbers alone, so a change elsewhere in a framing's run does not
-    redraw it."""
+    """Every framing's accuracy per seed (points), mean ± 95% CI, and the tutorial's value:
+    these numbers alone, so a change elsewhere in a framing's run does not redraw it."""
     framings = list(accuracies)
     seeds = len(accuracies[framings[0]])
     figure = new_figure(max(6.0, 1.3 * len(framings) + 2.0), 4.5)

@@ -59,9 +59,9 @@ def _read_when_asked(kind: str, read: Callable[[Path], Contents]) -> cached_prop
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What train and evaluate wrote for one framing at one seed (``files`` by kind), each
-    file read when first asked for: the report reads the models and probability tables of
-    the first seed only. A malformed file is a UsageError naming it."""
+    """What train and evaluate wrote for one framing at one seed (``files`` by kind), each file
+    read when first asked for (the report reads only the first seed's models and probability
+    tables); a malformed file is a UsageError naming it."""
 
     files: Mapping[str, Path]
 
@@ -160,7 +160,6 @@ def plot_tables(study: Study) -> dict[str, str]:
     }
 
 
-# Statistics over seeds (one accuracy per seed), with Student t intervals.
 CONFIDENCE = 0.95
 _ZERO_SPREAD = 1e-12
 
@@ -215,10 +214,9 @@ def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDEN
 def compare_paired(
     first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
 ) -> PairedComparison | None:
-    """Paired comparison of ``first - second`` over the same seeds; None with fewer than 2
-    pairs. The two-sided paired t-test, as the one-sample test of the differences against 0,
-    computed as scipy.stats.ttest_1samp computes it (its variance, t and p) from
-    scipy.special, for the start-up reason of :func:`t_interval`."""
+    """The two-sided paired t-test of ``first - second`` over the same seeds (None with fewer
+    than 2 pairs): scipy.stats.ttest_1samp's variance, t and p, from scipy.special as in
+    :func:`t_interval`."""
     differences = np.subtract(first, second, dtype=np.float64)
     if differences.size < 2:
         return None
