@@ -74,7 +74,8 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class Study:
-    """The framings and seeds of the study, in params order, with one record for each pair."""
+    """The framings and seeds of the study, in params order, with one record for each pair
+    (``runs`` framing by framing, seeds in order within each)."""
 
     framings: tuple[str, ...]
     seeds: tuple[int, ...]
@@ -147,16 +148,10 @@ def curve_rows(study: Study) -> list[list]:
 
 
 def plot_tables(study: Study) -> dict[str, str]:
+    seeds = [[framing, seed, f"{record.metrics['accuracy']:.6f}"] for (framing, seed), record in study.runs.items()]
     return {
         "curves.csv": formats.table_csv(("framing", "epoch", "progress", "loss", "accuracy"), curve_rows(study)),
-        "seeds.csv": formats.table_csv(
-            ("framing", "seed", "accuracy"),
-            [
-                [framing, seed, f"{study.run(framing, seed).metrics['accuracy']:.6f}"]
-                for framing in study.framings
-                for seed in study.seeds
-            ],
-        ),
+        "seeds.csv": formats.table_csv(("framing", "seed", "accuracy"), seeds),
     }
 
 
