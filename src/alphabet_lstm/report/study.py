@@ -186,7 +186,7 @@ class PairedComparison:
     p_value: float | None
 
 
-def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+def t_interval(mean: float, std: float, n: int) -> tuple[float, float] | None:
     """The Student t interval ``mean ± t(n-1) * std / sqrt(n)``; None when n < 2."""
     if n < 2:
         return None
@@ -194,28 +194,26 @@ def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) 
     # that importing scipy.stats adds to the report's start-up; one seed needs neither.
     from scipy.special import stdtrit
 
-    half_width = float(stdtrit(n - 1, (1.0 + confidence) / 2.0)) * std / math.sqrt(n)
+    half_width = float(stdtrit(n - 1, (1.0 + CONFIDENCE) / 2.0)) * std / math.sqrt(n)
     return mean - half_width, mean + half_width
 
 
-def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Summary:
+def summarize(values: Sequence[float] | np.ndarray) -> Summary:
     array = np.asarray(values, dtype=np.float64)
     mean = float(array.mean())
     std = float(array.std(ddof=1)) if array.size > 1 else 0.0  # one value has no spread
-    low, high = t_interval(mean, std, array.size, confidence) or (None, None)
+    low, high = t_interval(mean, std, array.size) or (None, None)
     return Summary(int(array.size), mean, std, low, high, float(array.min()), float(array.max()))
 
 
-def compare_paired(
-    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
-) -> PairedComparison | None:
+def compare_paired(first: Sequence[float], second: Sequence[float]) -> PairedComparison | None:
     """The two-sided paired t-test of ``first - second`` over the same seeds (None with fewer
     than 2 pairs): scipy.stats.ttest_1samp's variance, t and p, from scipy.special as in
     :func:`t_interval`."""
     differences = np.subtract(first, second, dtype=np.float64)
     if differences.size < 2:
         return None
-    summary = summarize(differences, confidence)
+    summary = summarize(differences)
     assert summary.ci_low is not None and summary.ci_high is not None  # two or more differences
     # A constant difference makes the t statistic 0/0 or x/0: no test is possible.
     if summary.std <= _ZERO_SPREAD * max(1.0, abs(summary.mean)):
