@@ -61,10 +61,9 @@ def cached_in(folder: Path) -> Iterator[None]:
         yield
     finally:
         _CACHE.reset(token)
-        if folder.is_dir():
-            entries = sorted(folder.glob("*.png"), key=lambda path: path.stat().st_mtime, reverse=True)
-            for stale in entries[CACHE_LIMIT:]:
-                stale.unlink(missing_ok=True)
+        entries = sorted(folder.glob("*.png"), key=lambda path: path.stat().st_mtime, reverse=True)
+        for stale in entries[CACHE_LIMIT:]:
+            stale.unlink(missing_ok=True)
 
 
 def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
@@ -185,9 +184,8 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
     codes = np.arange(VOCABULARY_SIZE)
     axes.scatter(codes[:-1] + 1, codes[:-1], marker="s", s=40, facecolors="none", edgecolors="white", linewidths=0.8)
     axes.scatter(probabilities.argmax(axis=1), codes, marker="o", s=8, color="tab:red")
-    letters = list(ALPHABET)
-    axes.set_xticks(range(VOCABULARY_SIZE), letters, fontsize=7)
-    axes.set_yticks(range(VOCABULARY_SIZE), letters, fontsize=7)
+    axes.set_xticks(range(VOCABULARY_SIZE), list(ALPHABET), fontsize=7)
+    axes.set_yticks(range(VOCABULARY_SIZE), list(ALPHABET), fontsize=7)
     axes.set(xlabel="next letter", ylabel="input letter (alone)")
     axes.set_title(f"{framing} (seed {seed}): P(next letter | one letter)")
     figure.colorbar(image, ax=axes, label="probability")
@@ -213,8 +211,7 @@ def stateful_state_png(view: StatefulView) -> Figure:
     figure = new_figure(13.0, 5.2)
     heat_axes, plane_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0]})
     states = np.vstack([view.trajectory.hidden, view.cold.hidden[-1:]]).T
-    limit = _state_limit(states)
-    image = _state_image(heat_axes, states, limit)
+    image = _state_image(heat_axes, states, _state_limit(states))
     heat_axes.axvline(VOCABULARY_SIZE - 0.5, color="black", linewidth=1.5)
     heat_axes.set_xticks(range(VOCABULARY_SIZE + 1), [*ALPHABET, "K\ncold"], fontsize=7)
     heat_axes.set(
