@@ -173,8 +173,7 @@ def accuracy_by_seed_png(
 
 @drawn_with_fixed_style
 def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) -> Figure:
-    """The 26x26 next-letter probabilities: hollow squares mark the true next letter, red
-    dots the predicted one (a dot inside a square is a correct prediction)."""
+    """The 26x26 next-letter probabilities; squares mark the true next letter, red dots the predicted one."""
     figure = new_figure(6.4, 5.6)
     axes = figure.subplots()
     # Scaled to the table's own largest value: a barely trained model spreads its
@@ -192,17 +191,14 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
     return figure
 
 
-# h lies in (-1, 1): a diverging map centred on 0, symmetric about it, so a unit's sign and
-# size read the same in every panel of a figure.
-STATE_COLORMAP = "RdBu_r"
-
-
 def _state_limit(*arrays: np.ndarray) -> float:
     return max(max(float(np.abs(array).max()) for array in arrays), 1e-6)
 
 
 def _state_image(axes, states: np.ndarray, limit: float):
-    return axes.imshow(states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    # h lies in (-1, 1): a diverging map centred on 0, symmetric about it, so a unit's sign
+    # and size read the same in every panel of a figure.
+    return axes.imshow(states, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
 
 
 @drawn_with_fixed_style
