@@ -136,9 +136,6 @@ class PaddingView:
     seed: int
     query: StateTrace  # ABC, left-padded
     twin: StateTrace  # BC, left-padded: one pad more where ABC has its A
-    queries: int  # every run of 1..L letters with a next letter
-    aliased: int  # queries whose encoded input is another, shorter query's
-    ambiguous: int  # of those, the ones whose next letter differs from the other's
 
     @property
     def a_step(self) -> int:
@@ -152,6 +149,7 @@ class PaddingView:
     def numbers(self) -> dict:
         moves = self.step_moves()
         a_step = self.a_step
+        queries, aliased, ambiguous = input_aliases(self.query.spec)
         return {
             "seed": self.seed,
             "pad_vs_A_distance": _rounded(distance(self.query.hidden[a_step], self.twin.hidden[a_step])),
@@ -163,9 +161,9 @@ class PaddingView:
             "last_step_move": _rounded(moves[-1]),
             "answer_ABC": _letter(self.query.probabilities[-1]),
             "answer_BC": _letter(self.twin.probabilities[-1]),
-            "queries": self.queries,
-            "aliased_queries": self.aliased,
-            "ambiguous_queries": self.ambiguous,
+            "queries": queries,
+            "aliased_queries": aliased,
+            "ambiguous_queries": ambiguous,
         }
 
 
@@ -183,15 +181,11 @@ def input_aliases(spec: ModelSpec) -> tuple[int, int, int]:
 
 
 def padding_view(weights: LSTMWeights, spec: ModelSpec) -> PaddingView:
-    queries, aliased, ambiguous = input_aliases(spec)
     return PaddingView(
         framing=spec.framing,
         seed=spec.seed,
         query=trace(weights, spec, PADDED_QUERY),
         twin=trace(weights, spec, PADDED_QUERY[1:]),
-        queries=queries,
-        aliased=aliased,
-        ambiguous=ambiguous,
     )
 
 
