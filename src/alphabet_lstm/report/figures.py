@@ -278,20 +278,19 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
     grid = figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False)
     limit = _state_limit(*(view.query.hidden for view in views))
     for (heat_axes, move_axes), view in zip(grid, views):
-        labels = list(view.query.labels)
-        steps = range(len(labels))
+        steps = range(view.query.steps)
         image = _state_image(heat_axes, view.query.hidden.T, limit)
         box = Rectangle((view.a_step - 0.5, -0.5), 1.0, view.query.units, fill=False, edgecolor="black", linewidth=1.5)
         heat_axes.add_patch(box)
-        heat_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
+        heat_axes.set_xticks(steps, view.query.labels, rotation=90, fontsize=7)
         heat_axes.set(xlabel="time step (what it was fed)", ylabel="hidden unit")
         query = "".join(ALPHABET[code] for code in view.query.letters)
         heat_axes.set_title(f"{view.framing}: h over the steps of {query}, left-padded", fontsize=9)
         figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
-        colors = ["0.6" if label == "pad" else "tab:blue" for label in labels]
+        colors = ["0.6" if label == "pad" else "tab:blue" for label in view.query.labels]
         colors[view.a_step] = "tab:red"
         move_axes.bar(steps, view.step_moves(), color=colors)
-        move_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
+        move_axes.set_xticks(steps, view.query.labels, rotation=90, fontsize=7)
         move_axes.set(xlabel="time step", ylabel="|h(t) - h(t-1)|")
         move_axes.set_title("how far each step moves h (red: the A)", fontsize=9)
         move_axes.grid(axis="y", alpha=0.3)

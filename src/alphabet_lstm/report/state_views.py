@@ -103,15 +103,13 @@ class WindowView:
         return (np.array(self.answers) == np.array(self.targets)[:, np.newaxis]).sum(axis=0).tolist()
 
     def numbers(self) -> dict:
-        moves = [
-            _rounded(np.mean([distance(h[step], h[step - 1]) for h in self.hidden])) for step in range(1, self.steps)
-        ]
+        moves = [np.mean([distance(h[step], h[step - 1]) for h in self.hidden]) for step in range(1, self.steps)]
         return {
             "seed": self.seed,
             "windows": len(self.windows),
             "steps": self.steps,
             "correct_after_step": self.correct_after_step(),
-            "mean_move_per_step": moves,
+            "mean_move_per_step": [_rounded(move) for move in moves],
         }
 
 

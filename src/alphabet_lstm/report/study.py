@@ -60,8 +60,7 @@ def _read_when_asked(kind: str, read: Callable[[Path], Contents]) -> cached_prop
 @dataclass(frozen=True)
 class RunRecord:
     """What train and evaluate wrote for one framing at one seed (``files`` by kind), each file
-    read when first asked for (the report reads only the first seed's models and probability
-    tables); a malformed file is a UsageError naming it."""
+    read when first asked for (later seeds' models are never read); a malformed one is a UsageError naming it."""
 
     files: Mapping[str, Path]
 
@@ -117,9 +116,8 @@ class Study:
 
 
 def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
-    """The DVC metrics file: per framing, each key result averaged over the seeds, rounded
-    (``{"stateful": {"acc": 1.0, "chain": 1.0, ...}}``); no seed in any key, so runs with
-    other seeds line up in `dvc exp show`."""
+    """The DVC metrics file: per framing, each key result averaged over the seeds and rounded
+    (``{"stateful": {"acc": 1.0, ...}}``); no seed in a key, so runs of other seeds line up."""
     summary: dict[str, dict[str, float]] = {}
     for framing in study.framings:
         values = {key: study.metric(framing, name) for key, name in SUMMARY_KEYS.items()}
