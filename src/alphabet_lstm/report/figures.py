@@ -1,4 +1,4 @@
-"""The report's figures, as PNG bytes: each drawn on its own Agg canvas (no pyplot state)
+"""The report's figures, as PNG bytes: each drawn by Agg outside pyplot (no state shared)
 under a fixed style that ignores any user matplotlibrc, saved at a fixed dpi without the
 metadata naming matplotlib's version, so the same data gives the same bytes on every machine
 with the same matplotlib and fonts. Inside :func:`cached_in` a figure whose inputs, code and
@@ -38,13 +38,10 @@ STYLE: list[str | dict[str, object]] = ["default", {"savefig.dpi": FIGURE_DPI, "
 
 
 def new_figure(width: float, height: float, layout: Literal["tight"] | None = "tight"):
-    """A figure on its own Agg canvas (no pyplot state), laid out tight unless told otherwise."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """A figure outside pyplot (no state shared), drawn by Agg when saved, laid out tight by default."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=FIGURE_DPI, layout=layout)
-    FigureCanvasAgg(figure)
-    return figure
+    return Figure(figsize=(width, height), dpi=FIGURE_DPI, layout=layout)
 
 
 _CACHE: ContextVar[Path | None] = ContextVar("figure_cache", default=None)
