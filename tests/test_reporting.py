@@ -339,6 +339,15 @@ def test_a_model_that_cannot_be_read_names_the_file(tmp_path):
         report_stage.main(stage_argv(tmp_path))
 
 
+def test_a_malformed_metrics_file_is_a_usage_error_naming_it_and_the_fix(tmp_path):
+    write_fake_inputs(tmp_path, [7])
+    broken = tmp_path / "metrics/history/one_char-seed7.csv"
+    broken.write_text("epoch,loss\n1,x\n")
+    with pytest.raises(UsageError, match=rf"^{re.escape(str(broken))}: cannot be read \(.*\); run `dvc repro`"):
+        report_stage.main(stage_argv(tmp_path))
+    assert not (tmp_path / "reports").exists()
+
+
 # --------------------------------------------------------------------------- several seeds
 
 

@@ -1,10 +1,8 @@
-"""The report's figures, as PNG bytes.
-
-Each function draws one figure on its own Agg canvas (no pyplot state shared between figures
-or callers) under a fixed style that ignores any user matplotlibrc, saved at a fixed dpi
-without the metadata that names matplotlib's version: the same data gives the same bytes on
-every machine with the same matplotlib and fonts. Inside :func:`cached_in` a figure whose
-inputs, code and matplotlib are unchanged is read back instead (docs/architecture.md).
+"""The report's figures, as PNG bytes: each drawn by Agg outside pyplot (no state shared)
+under a fixed style that ignores any user matplotlibrc, saved at a fixed dpi without the
+metadata naming matplotlib's version, so the same data gives the same bytes on every machine
+with the same matplotlib and fonts. Inside :func:`cached_in` a figure whose inputs, code and
+matplotlib are unchanged is read back instead (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -40,14 +38,10 @@ STYLE: list[str | dict[str, object]] = ["default", {"savefig.dpi": FIGURE_DPI, "
 
 
 def new_figure(width: float, height: float, layout: Literal["tight"] | None = "tight"):
-    """A figure drawn by Agg, with no pyplot state shared between figures or callers, laid
-    out tight when saved unless told otherwise."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """A figure outside pyplot (no state shared), drawn by Agg when saved, laid out tight by default."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=FIGURE_DPI, layout=layout)
-    FigureCanvasAgg(figure)
-    return figure
+    return Figure(figsize=(width, height), dpi=FIGURE_DPI, layout=layout)
 
 
 _CACHE: ContextVar[Path | None] = ContextVar("figure_cache", default=None)
@@ -58,26 +52,21 @@ CACHE_LIMIT = 400
 
 @contextmanager
 def cached_in(folder: Path) -> Iterator[None]:
-    """Within the block, every figure is looked up in ``folder`` by the content of its
-    inputs and drawing code, and drawn (then stored) only when missing."""
+    """Within the block, a figure is read from ``folder`` when there, else drawn and stored."""
     token = _CACHE.set(folder)
     try:
         yield
     finally:
         _CACHE.reset(token)
-        if folder.is_dir():
-            entries = sorted(folder.glob("*.png"), key=lambda path: path.stat().st_mtime, reverse=True)
-            for stale in entries[CACHE_LIMIT:]:
-                stale.unlink(missing_ok=True)
+        entries = sorted(folder.glob("*.png"), key=lambda path: path.stat().st_mtime, reverse=True)
+        for stale in entries[CACHE_LIMIT:]:
+            stale.unlink(missing_ok=True)
 
 
 def _figure_key(draw: Callable, args: tuple, kwargs: dict) -> str:
-    """sha256 of what a figure's bytes depend on: its inputs (pickled: arrays and dataclasses
-    by value), matplotlib's version and the code, taken as every project module loaded: a
-    superset of what the drawing runs that needs no parse, nor any import of matplotlib."""
-    digest = hashlib.sha256()
-    for part in (draw.__qualname__, _matplotlib_version()):
-        digest.update(part.encode() + b"\0")
+    """sha256 of what a figure's bytes depend on: its inputs (pickled by value), matplotlib's
+    version and every project module loaded (a superset of the drawing code, without parsing)."""
+    digest = hashlib.sha256(f"{draw.__qualname__}\0{_matplotlib_version()}\0".encode())
     for name, module in sorted(sys.modules.items()):
         source = getattr(module, "__file__", None)
         if name.startswith("alphabet_lstm") and source:
@@ -98,8 +87,7 @@ def _matplotlib_version() -> str:
 
 
 def drawn_with_fixed_style(draw: Callable[P, Figure]) -> Callable[P, bytes]:
-    """``draw`` under :data:`STYLE`, whatever the user's matplotlibrc says, its figure
-    returned as PNG bytes (from the cache inside :func:`cached_in`)."""
+    """``draw`` under :data:`STYLE` (not the user's matplotlibrc), as PNG bytes, cached in :func:`cached_in`."""
 
     def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
         folder = _CACHE.get()
@@ -146,9 +134,8 @@ def training_curves_png(framing: str, histories: Mapping[int, TrainingHistory]) 
 def accuracy_by_seed_png(
     accuracies: Mapping[str, Sequence[float]], summaries: Mapping[str, Summary], tutorial: Mapping[str, float]
 ) -> Figure:
-    """Every framing's accuracy per seed (points), mean ± 95% CI, and the tutorial's value.
-    Its inputs are these numbers alone, so a change elsewhere in a framing's run does not
-    redraw it."""
+    """Every framing's accuracy per seed (points), mean ± 95% CI, and the tutorial's value:
+    these numbers alone, so a change elsewhere in a framing's run does not redraw it."""
     framings = list(accuracies)
     seeds = len(accuracies[framings[0]])
     figure = new_figure(max(6.0, 1.3 * len(framings) + 2.0), 4.5)
@@ -183,8 +170,7 @@ def accuracy_by_seed_png(
 
 @drawn_with_fixed_style
 def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) -> Figure:
-    """The 26x26 next-letter probabilities: hollow squares mark the true next letter, red
-    dots the predicted one (a dot inside a square is a correct prediction)."""
+    """The 26x26 next-letter probabilities; squares mark the true next letter, red dots the predicted one."""
     figure = new_figure(6.4, 5.6)
     axes = figure.subplots()
     # Scaled to the table's own largest value: a barely trained model spreads its
@@ -194,18 +180,12 @@ def probability_heatmap_png(framing: str, seed: int, probabilities: np.ndarray) 
     codes = np.arange(VOCABULARY_SIZE)
     axes.scatter(codes[:-1] + 1, codes[:-1], marker="s", s=40, facecolors="none", edgecolors="white", linewidths=0.8)
     axes.scatter(probabilities.argmax(axis=1), codes, marker="o", s=8, color="tab:red")
-    letters = list(ALPHABET)
-    axes.set_xticks(range(VOCABULARY_SIZE), letters, fontsize=7)
-    axes.set_yticks(range(VOCABULARY_SIZE), letters, fontsize=7)
+    axes.set_xticks(range(VOCABULARY_SIZE), list(ALPHABET), fontsize=7)
+    axes.set_yticks(range(VOCABULARY_SIZE), list(ALPHABET), fontsize=7)
     axes.set(xlabel="next letter", ylabel="input letter (alone)")
     axes.set_title(f"{framing} (seed {seed}): P(next letter | one letter)")
     figure.colorbar(image, ax=axes, label="probability")
     return figure
-
-
-# h lies in (-1, 1): a diverging map centred on 0, symmetric about it, so a unit's sign and
-# size read the same in every panel of a figure.
-STATE_COLORMAP = "RdBu_r"
 
 
 def _state_limit(*arrays: np.ndarray) -> float:
@@ -213,7 +193,9 @@ def _state_limit(*arrays: np.ndarray) -> float:
 
 
 def _state_image(axes, states: np.ndarray, limit: float):
-    return axes.imshow(states, cmap=STATE_COLORMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    # h lies in (-1, 1): a diverging map centred on 0, symmetric about it, so a unit's sign
+    # and size read the same in every panel of a figure.
+    return axes.imshow(states, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
 
 
 @drawn_with_fixed_style
@@ -222,8 +204,7 @@ def stateful_state_png(view: StatefulView) -> Figure:
     figure = new_figure(13.0, 5.2)
     heat_axes, plane_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0]})
     states = np.vstack([view.trajectory.hidden, view.cold.hidden[-1:]]).T
-    limit = _state_limit(states)
-    image = _state_image(heat_axes, states, limit)
+    image = _state_image(heat_axes, states, _state_limit(states))
     heat_axes.axvline(VOCABULARY_SIZE - 0.5, color="black", linewidth=1.5)
     heat_axes.set_xticks(range(VOCABULARY_SIZE + 1), [*ALPHABET, "K\ncold"], fontsize=7)
     heat_axes.set(
@@ -241,16 +222,8 @@ def stateful_state_png(view: StatefulView) -> Figure:
     marks = (("o", "tab:green", "after A", 0), ("s", "tab:orange", f"warm {COLD_LETTER}", WARM_INDEX))
     for marker, color, name, index in marks:
         label = name if index == 0 else f"{name} (after A..{COLD_LETTER})"
-        plane_axes.scatter(
-            *points[index],
-            s=110,
-            marker=marker,
-            facecolors="none",
-            edgecolors=color,
-            linewidths=1.5,
-            label=label,
-            zorder=3,
-        )
+        hollow = {"marker": marker, "facecolors": "none", "edgecolors": color, "linewidths": 1.5}
+        plane_axes.scatter(*points[index], s=110, label=label, zorder=3, **hollow)
     plane_axes.scatter(
         *cold, s=140, marker="*", color="tab:red", label=f"cold {COLD_LETTER} (right after a reset)", zorder=4
     )
@@ -302,23 +275,19 @@ def padding_state_png(views: list[PaddingView]) -> Figure:
     grid = figure.subplots(len(views), 2, gridspec_kw={"width_ratios": [1.6, 1.0]}, squeeze=False)
     limit = _state_limit(*(view.query.hidden for view in views))
     for (heat_axes, move_axes), view in zip(grid, views):
-        labels = list(view.query.labels)
-        steps = range(len(labels))
+        steps = range(view.query.steps)
         image = _state_image(heat_axes, view.query.hidden.T, limit)
         box = Rectangle((view.a_step - 0.5, -0.5), 1.0, view.query.units, fill=False, edgecolor="black", linewidth=1.5)
         heat_axes.add_patch(box)
-        heat_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
+        heat_axes.set_xticks(steps, view.query.labels, rotation=90, fontsize=7)
         heat_axes.set(xlabel="time step (what it was fed)", ylabel="hidden unit")
         query = "".join(ALPHABET[code] for code in view.query.letters)
         heat_axes.set_title(f"{view.framing}: h over the steps of {query}, left-padded", fontsize=9)
         figure.colorbar(image, ax=heat_axes, label="h", fraction=0.04)
-        moves = view.step_moves()
-        colors = [
-            "tab:red" if step == view.a_step else ("0.6" if label == "pad" else "tab:blue")
-            for step, label in enumerate(labels)
-        ]
-        move_axes.bar(steps, moves, color=colors)
-        move_axes.set_xticks(steps, labels, rotation=90, fontsize=7)
+        colors = ["0.6" if label == "pad" else "tab:blue" for label in view.query.labels]
+        colors[view.a_step] = "tab:red"
+        move_axes.bar(steps, view.step_moves(), color=colors)
+        move_axes.set_xticks(steps, view.query.labels, rotation=90, fontsize=7)
         move_axes.set(xlabel="time step", ylabel="|h(t) - h(t-1)|")
         move_axes.set_title("how far each step moves h (red: the A)", fontsize=9)
         move_axes.grid(axis="y", alpha=0.3)

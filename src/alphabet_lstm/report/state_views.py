@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alphabet_lstm.alphabet import ALPHABET, pad_left, shape_inputs
+from alphabet_lstm.alphabet import ALPHABET, codes_to_letters, pad_left, shape_inputs
 from alphabet_lstm.data import all_queries
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.model.state import Projection, StateTrace, distance, principal_components, trace
@@ -100,21 +100,16 @@ class WindowView:
 
     def correct_after_step(self) -> list[int]:
         """Windows whose next letter is read from h after step 1, 2, ..."""
-        return [
-            sum(int(answers[step] == target) for answers, target in zip(self.answers, self.targets))
-            for step in range(self.steps)
-        ]
+        return (np.array(self.answers) == np.array(self.targets)[:, np.newaxis]).sum(axis=0).tolist()
 
     def numbers(self) -> dict:
-        moves = [
-            _rounded(np.mean([distance(h[step], h[step - 1]) for h in self.hidden])) for step in range(1, self.steps)
-        ]
+        moves = [np.mean([distance(h[step], h[step - 1]) for h in self.hidden]) for step in range(1, self.steps)]
         return {
             "seed": self.seed,
             "windows": len(self.windows),
             "steps": self.steps,
             "correct_after_step": self.correct_after_step(),
-            "mean_move_per_step": moves,
+            "mean_move_per_step": [_rounded(move) for move in moves],
         }
 
 
@@ -124,8 +119,8 @@ def window_view(weights: LSTMWeights, spec: ModelSpec) -> WindowView:
     return WindowView(
         framing=spec.framing,
         seed=spec.seed,
-        windows=tuple("".join(ALPHABET[code] for code in run) for run in patterns.inputs),
-        targets=tuple(ALPHABET[code] for code in patterns.targets),
+        windows=tuple(codes_to_letters(run) for run in patterns.inputs),
+        targets=tuple(codes_to_letters(patterns.targets)),
         hidden=np.stack([item.hidden for item in traces]),
         answers=tuple(tuple(_letter(row) for row in item.probabilities) for item in traces),
     )
@@ -139,9 +134,6 @@ class PaddingView:
     seed: int
     query: StateTrace  # ABC, left-padded
     twin: StateTrace  # BC, left-padded: one pad more where ABC has its A
-    queries: int  # every run of 1..L letters with a next letter
-    aliased: int  # queries whose encoded input is another, shorter query's
-    ambiguous: int  # of those, the ones whose next letter differs from the other's
 
     @property
     def a_step(self) -> int:
@@ -155,6 +147,7 @@ class PaddingView:
     def numbers(self) -> dict:
         moves = self.step_moves()
         a_step = self.a_step
+        queries, aliased, ambiguous = input_aliases(self.query.spec)
         return {
             "seed": self.seed,
             "pad_vs_A_distance": _rounded(distance(self.query.hidden[a_step], self.twin.hidden[a_step])),
@@ -166,9 +159,9 @@ class PaddingView:
             "last_step_move": _rounded(moves[-1]),
             "answer_ABC": _letter(self.query.probabilities[-1]),
             "answer_BC": _letter(self.twin.probabilities[-1]),
-            "queries": self.queries,
-            "aliased_queries": self.aliased,
-            "ambiguous_queries": self.ambiguous,
+            "queries": queries,
+            "aliased_queries": aliased,
+            "ambiguous_queries": ambiguous,
         }
 
 
@@ -186,15 +179,11 @@ def input_aliases(spec: ModelSpec) -> tuple[int, int, int]:
 
 
 def padding_view(weights: LSTMWeights, spec: ModelSpec) -> PaddingView:
-    queries, aliased, ambiguous = input_aliases(spec)
     return PaddingView(
         framing=spec.framing,
         seed=spec.seed,
         query=trace(weights, spec, PADDED_QUERY),
         twin=trace(weights, spec, PADDED_QUERY[1:]),
-        queries=queries,
-        aliased=aliased,
-        ambiguous=ambiguous,
     )
 
 

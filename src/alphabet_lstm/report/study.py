@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from statistics import fmean
+from typing import TypeVar
 
 import numpy as np
 
 from alphabet_lstm import formats
 from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.errors import UsageError
-from alphabet_lstm.formats import TrainingHistory
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 from alphabet_lstm.report.state_views import (
     PaddingView,
@@ -42,48 +42,39 @@ SUMMARY_KEYS = {
     "allq": "all_queries_accuracy",
 }
 SUMMARY_DIGITS = 4
+Contents = TypeVar("Contents")
 
 
-def _read(path: Path, read: Callable):
-    try:
-        return read(path)
-    # JSONDecodeError is a ValueError.
-    except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
-        raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
+def _read_when_asked(kind: str, read: Callable[[Path], Contents]) -> cached_property[Contents]:
+    def read_file(record: RunRecord) -> Contents:
+        path = record.files[kind]
+        try:
+            return read(path)
+        # JSONDecodeError is a ValueError.
+        except (ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
+            raise UsageError(f"{path}: cannot be read ({error}); run `dvc repro` to rebuild it") from None
+
+    return cached_property(read_file)
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What train and evaluate wrote for one framing at one seed (``files`` by kind), each
-    file read when first asked for: the report reads the models and probability tables of
-    the first seed only. A malformed file is a UsageError naming it."""
+    """What train and evaluate wrote for one framing at one seed (``files`` by kind), each file
+    read when first asked for (later seeds' models are never read); a malformed one is a UsageError naming it."""
 
     files: Mapping[str, Path]
 
-    @cached_property
-    def metrics(self) -> Mapping:
-        return _read(self.files["evaluation"], formats.read_evaluation)
-
-    @cached_property
-    def details(self) -> Mapping:
-        return _read(self.files["details"], formats.read_details)
-
-    @cached_property
-    def history(self) -> TrainingHistory:
-        return _read(self.files["history"], formats.read_history)
-
-    @cached_property
-    def probabilities(self) -> np.ndarray | None:  # 26x26; None for a framing that takes no single letter
-        return _read(self.files["probabilities"], formats.read_probabilities)
-
-    @cached_property
-    def model(self) -> tuple[LSTMWeights, ModelSpec]:
-        return _read(self.files["models"], load_model)
+    metrics = _read_when_asked("evaluation", formats.read_evaluation)
+    details = _read_when_asked("details", formats.read_details)
+    history = _read_when_asked("history", formats.read_history)
+    probabilities = _read_when_asked("probabilities", formats.read_probabilities)  # None: takes no single letter
+    model = _read_when_asked("models", load_model)
 
 
 @dataclass(frozen=True)
 class Study:
-    """The framings and seeds of the study, in params order, with one record for each pair."""
+    """The framings and seeds of the study, in params order, with one record for each pair
+    (``runs`` framing by framing, seeds in order within each)."""
 
     framings: tuple[str, ...]
     seeds: tuple[int, ...]
@@ -125,9 +116,8 @@ class Study:
 
 
 def summary_metrics(study: Study) -> dict[str, dict[str, float]]:
-    """The DVC metrics file: per framing, each key result averaged over the seeds, rounded
-    (``{"stateful": {"acc": 1.0, "chain": 1.0, ...}}``); no seed in any key, so runs with
-    other seeds line up in `dvc exp show`."""
+    """The DVC metrics file: per framing, each key result averaged over the seeds and rounded
+    (``{"stateful": {"acc": 1.0, ...}}``); no seed in a key, so runs of other seeds line up."""
     summary: dict[str, dict[str, float]] = {}
     for framing in study.framings:
         values = {key: study.metric(framing, name) for key, name in SUMMARY_KEYS.items()}
@@ -156,20 +146,13 @@ def curve_rows(study: Study) -> list[list]:
 
 
 def plot_tables(study: Study) -> dict[str, str]:
+    seeds = [[framing, seed, f"{record.metrics['accuracy']:.6f}"] for (framing, seed), record in study.runs.items()]
     return {
         "curves.csv": formats.table_csv(("framing", "epoch", "progress", "loss", "accuracy"), curve_rows(study)),
-        "seeds.csv": formats.table_csv(
-            ("framing", "seed", "accuracy"),
-            [
-                [framing, seed, f"{study.run(framing, seed).metrics['accuracy']:.6f}"]
-                for framing in study.framings
-                for seed in study.seeds
-            ],
-        ),
+        "seeds.csv": formats.table_csv(("framing", "seed", "accuracy"), seeds),
     }
 
 
-# Statistics over seeds (one accuracy per seed), with Student t intervals.
 CONFIDENCE = 0.95
 _ZERO_SPREAD = 1e-12
 
@@ -201,7 +184,7 @@ class PairedComparison:
     p_value: float | None
 
 
-def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+def t_interval(mean: float, std: float, n: int) -> tuple[float, float] | None:
     """The Student t interval ``mean ± t(n-1) * std / sqrt(n)``; None when n < 2."""
     if n < 2:
         return None
@@ -209,29 +192,26 @@ def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) 
     # that importing scipy.stats adds to the report's start-up; one seed needs neither.
     from scipy.special import stdtrit
 
-    half_width = float(stdtrit(n - 1, (1.0 + confidence) / 2.0)) * std / math.sqrt(n)
+    half_width = float(stdtrit(n - 1, (1.0 + CONFIDENCE) / 2.0)) * std / math.sqrt(n)
     return mean - half_width, mean + half_width
 
 
-def summarize(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Summary:
+def summarize(values: Sequence[float] | np.ndarray) -> Summary:
     array = np.asarray(values, dtype=np.float64)
     mean = float(array.mean())
     std = float(array.std(ddof=1)) if array.size > 1 else 0.0  # one value has no spread
-    low, high = t_interval(mean, std, array.size, confidence) or (None, None)
+    low, high = t_interval(mean, std, array.size) or (None, None)
     return Summary(int(array.size), mean, std, low, high, float(array.min()), float(array.max()))
 
 
-def compare_paired(
-    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
-) -> PairedComparison | None:
-    """Paired comparison of ``first - second`` over the same seeds; None with fewer than 2
-    pairs. The two-sided paired t-test, as the one-sample test of the differences against 0,
-    computed as scipy.stats.ttest_1samp computes it (its variance, t and p) from
-    scipy.special, for the start-up reason of :func:`t_interval`."""
+def compare_paired(first: Sequence[float], second: Sequence[float]) -> PairedComparison | None:
+    """The two-sided paired t-test of ``first - second`` over the same seeds (None with fewer
+    than 2 pairs): scipy.stats.ttest_1samp's variance, t and p, from scipy.special as in
+    :func:`t_interval`."""
     differences = np.subtract(first, second, dtype=np.float64)
     if differences.size < 2:
         return None
-    summary = summarize(differences, confidence)
+    summary = summarize(differences)
     assert summary.ci_low is not None and summary.ci_high is not None  # two or more differences
     # A constant difference makes the t statistic 0/0 or x/0: no test is possible.
     if summary.std <= _ZERO_SPREAD * max(1.0, abs(summary.mean)):
