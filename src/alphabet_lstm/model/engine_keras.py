@@ -25,20 +25,15 @@ for name, value in QUIET_TENSORFLOW.items():
     os.environ.setdefault(name, value)
 
 
-def build_keras_model(
-    *, timesteps: int, features: int, units: int, stateful: bool, batch_size: int, compiled: bool = True
-):
-    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy if asked."""
+def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bool, batch_size: int):
+    """One LSTM layer and Dense(26, softmax), not compiled."""
     import keras
 
     # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
     inputs = keras.Input(shape=(timesteps, features), batch_size=batch_size if stateful else None)
     hidden = keras.layers.LSTM(units, stateful=stateful)(inputs)
     outputs = keras.layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
-    model = keras.Model(inputs, outputs)
-    if compiled:
-        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    return model
+    return keras.Model(inputs, outputs)
 
 
 def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: int | None = None):
@@ -50,7 +45,6 @@ def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: in
         units=spec.units,
         stateful=spec.stateful,
         batch_size=batch_size or spec.batch_size,
-        compiled=False,
     )
     model.set_weights(weights.as_list())
     return model
@@ -65,13 +59,6 @@ def save_keras_model(model, path: str | Path) -> None:
         model.save(temporary)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
-
-
-def reset_lstm_states(model) -> None:
-    """Reset every stateful layer (Keras 3 has no Model.reset_states)."""
-    for layer in model.layers:
-        if getattr(layer, "stateful", False):
-            layer.reset_state()
 
 
 def train_keras(
@@ -100,6 +87,7 @@ def train_keras(
     model = build_keras_model(
         timesteps=timesteps, features=features, units=units, stateful=stateful, batch_size=batch_size
     )
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     if initial is not None:
         model.set_weights(initial.as_list())
     losses, accuracies = [], []
@@ -123,6 +111,7 @@ def train_keras(
                 inputs[order], targets[order], batch_size=batch_size, shuffle=False, verbose=0, callbacks=[Progress()]
             )
             if stateful:
-                reset_lstm_states(model)
+                # Keras 3 has no Model.reset_states: layers[1] is the LSTM.
+                model.layers[1].reset_state()
     weights = LSTMWeights.from_list(model.get_weights())
     return weights, np.asarray(losses), np.asarray(accuracies)

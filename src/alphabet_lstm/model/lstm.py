@@ -168,21 +168,17 @@ def orthonormal_columns(matrix: np.ndarray) -> np.ndarray:
     return q
 
 
-def orthogonal(rng: np.random.Generator, rows: int, columns: int) -> np.ndarray:
-    """Keras' recurrent initializer for a wide matrix (rows <= columns): orthonormal rows
-    from the QR of a normal draw."""
-    tall = standard_normal(rng, rows * columns).reshape(columns, rows)
-    return np.ascontiguousarray(orthonormal_columns(tall).T, dtype=np.float32)
-
-
 def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
     """Fresh weights with Keras' default initializers (forget-gate bias 1), from the seed."""
     rng = np.random.default_rng([seed, 0])
+    kernel = glorot_uniform(rng, features, 4 * units)
+    # Keras' orthogonal recurrent initializer: orthonormal rows from the QR of a normal draw.
+    tall = standard_normal(rng, units * 4 * units).reshape(4 * units, units)
     bias = np.zeros(4 * units, dtype=np.float32)
     bias[units : 2 * units] = 1.0
     return LSTMWeights(
-        kernel=glorot_uniform(rng, features, 4 * units),
-        recurrent_kernel=orthogonal(rng, units, 4 * units),
+        kernel=kernel,
+        recurrent_kernel=np.ascontiguousarray(orthonormal_columns(tall).T, dtype=np.float32),
         bias=bias,
         dense_kernel=glorot_uniform(rng, units, VOCABULARY_SIZE),
         dense_bias=np.zeros(VOCABULARY_SIZE, dtype=np.float32),
@@ -224,21 +220,15 @@ def dense_softmax(weights: LSTMWeights, hidden: np.ndarray) -> np.ndarray:
 
 
 def forward(
-    weights: LSTMWeights,
-    inputs: np.ndarray,
-    state: tuple[np.ndarray, np.ndarray] | None = None,
-    *,
-    record: list[tuple[np.ndarray, np.ndarray, Gates]] | None = None,
+    weights: LSTMWeights, inputs: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state,
-    from ``state`` (hidden, cell), zeros if None; ``record`` gets each step's (h, c, gates)."""
+    from ``state`` (hidden, cell), zeros if None."""
     inputs = np.asarray(inputs, dtype=np.float32)
     zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]))
     hidden, cell = (np.array(part, dtype=np.float32) for part in state or (zeros, zeros))
     for step in range(inputs.shape[1]):
-        hidden, cell, gates = lstm_step(weights, inputs[:, step, :], hidden, cell)
-        if record is not None:
-            record.append((hidden, cell, gates))
+        hidden, cell, _ = lstm_step(weights, inputs[:, step, :], hidden, cell)
     return dense_softmax(weights, hidden), (hidden, cell)
 
 

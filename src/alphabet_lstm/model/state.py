@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.model.lstm import Gates, LSTMWeights, ModelSpec, dense_softmax, forward, ordered_sum
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, dense_softmax, lstm_step, ordered_sum
 from alphabet_lstm.model.querying import encode_runs
 
 # The label of a time step that holds zero-padding rather than a letter.
@@ -51,21 +51,15 @@ class StateTrace:
         return self.hidden.shape[1]
 
 
-def trace(
-    weights: LSTMWeights,
-    spec: ModelSpec,
-    letters: str | Sequence[int],
-) -> StateTrace:
+def trace(weights: LSTMWeights, spec: ModelSpec, letters: str | Sequence[int]) -> StateTrace:
     """h, c and the gate activations at every time step of ``letters`` (a string, checked as
     a query, or codes already checked): a stateful model fed them one at a time from a
     reset, a stateless one as one left-padded query."""
     codes = spec.query_codes(letters) if isinstance(letters, str) else [int(code) for code in letters]
     queries = [[code] for code in codes] if spec.stateful else [codes]
-    step_inputs: list[np.ndarray] = []
     labels: list[str] = []
     letter_index: list[int] = []
     for number, query in enumerate(queries):
-        step_inputs.extend(encode_runs(spec, [query])[0])
         pads = spec.input_length - len(query)
         fed = [ALPHABET[code] for code in query]
         # Each place's position in the fed letters (-1: padding); a stateful query is one letter.
@@ -77,16 +71,20 @@ def trace(
         else:
             labels += [PAD_LABEL] * pads + fed
             letter_index += positions
-    steps: list[tuple[np.ndarray, np.ndarray, Gates]] = []
-    forward(weights, np.stack(step_inputs)[None], record=steps)
-    recorded = zip(*[(hidden, cell, *gates) for hidden, cell, gates in steps])
-    arrays = {name: np.concatenate(values) for name, values in zip(("hidden", "cell", *StateTrace.GATES), recorded)}
+    # The queries' steps one after another, from a zero state, as forward takes them.
+    inputs = encode_runs(spec, queries).reshape(-1, spec.features)
+    hidden = cell = np.zeros((1, spec.units), dtype=np.float32)
+    recorded = []
+    for step_input in inputs:
+        hidden, cell, gates = lstm_step(weights, step_input[None], hidden, cell)
+        recorded.append((hidden, cell, *gates))
+    arrays = dict(zip(("hidden", "cell", *StateTrace.GATES), map(np.concatenate, zip(*recorded))))
     return StateTrace(
         spec=spec,
         letters=tuple(codes),
         labels=tuple(labels),
         letter_index=tuple(letter_index),
-        inputs=np.stack(step_inputs).astype(np.float32),
+        inputs=inputs,
         probabilities=dense_softmax(weights, arrays["hidden"]),
         **arrays,
     )
