@@ -168,13 +168,10 @@ def principal_components(states: np.ndarray, count: int = 2) -> Projection:
     if samples < units:
         gram = ordered_sum(centred[:, None, :] * centred[None, :, :], axis=2) / (samples - 1)
         values, vectors = _symmetric_eigen(gram)
-        directions = []
-        for index in range(count):
-            # v = X^T u / |X^T u|: the unit direction in state space of the k-th component.
-            direction = ordered_sum(centred * vectors[:, index, None], axis=0)
-            length = np.sqrt(ordered_sum(direction * direction))
-            directions.append(direction / length if length > 0.0 else direction)
-        components = _largest_positive(np.array(directions))
+        # v = X^T u / |X^T u|: the unit direction in state space of each leading component.
+        directions = ordered_sum(centred[:, None, :] * vectors[:, :count, None], axis=0)
+        lengths = np.sqrt(ordered_sum(directions * directions, axis=1))
+        components = _largest_positive(directions / np.where(lengths > 0.0, lengths, 1.0)[:, None])
     else:
         covariance = ordered_sum(centred[:, :, None] * centred[:, None, :], axis=0) / (samples - 1)
         values, vectors = _symmetric_eigen(covariance)
