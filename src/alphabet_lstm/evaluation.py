@@ -10,8 +10,7 @@ import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE, codes_to_letters
 from alphabet_lstm.data import all_queries
-from alphabet_lstm.model import lstm
-from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, predict
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, log, ordered_sum, predict
 
 # The query helpers live where the MLflow model can ship them without this module's imports.
 from alphabet_lstm.model.querying import encode_runs, next_letter_probabilities
@@ -27,8 +26,8 @@ def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
     """Mean categorical cross-entropy, clipped as Keras clips it."""
     chosen = probabilities[np.arange(len(target_codes)), target_codes]
     # lstm.log and an ordered sum, not np.log and np.mean: the same bits on every CPU.
-    losses = -lstm.log(np.clip(chosen, _CLIP, 1 - _CLIP))
-    return float(lstm.ordered_sum(losses) / len(losses))
+    losses = -log(np.clip(chosen, _CLIP, 1 - _CLIP))
+    return float(ordered_sum(losses) / len(losses))
 
 
 def prediction_table(probabilities: np.ndarray, patterns: Patterns) -> list[dict]:

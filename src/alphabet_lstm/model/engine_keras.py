@@ -113,5 +113,4 @@ def train_keras(
             if stateful:
                 # Keras 3 has no Model.reset_states: layers[1] is the LSTM.
                 model.layers[1].reset_state()
-    weights = LSTMWeights.from_list(model.get_weights())
-    return weights, np.asarray(losses), np.asarray(accuracies)
+    return LSTMWeights.from_list(model.get_weights()), np.asarray(losses), np.asarray(accuracies)

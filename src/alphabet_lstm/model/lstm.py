@@ -144,8 +144,7 @@ def standard_normal(rng: np.random.Generator, count: int) -> np.ndarray:
     while have < count:
         pairs = max(16, count - have)
         uniform = rng.random(size=(pairs, 2))
-        u = (uniform[:, 0] + uniform[:, 0]) - 1.0
-        v = (uniform[:, 1] + uniform[:, 1]) - 1.0
+        u, v = ((uniform + uniform) - 1.0).T
         radius = u * u + v * v
         inside = (radius > 0.0) & (radius < 1.0)
         u, v, radius = u[inside], v[inside], radius[inside]

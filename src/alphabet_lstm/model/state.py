@@ -62,16 +62,13 @@ def trace(weights: LSTMWeights, spec: ModelSpec, letters: str | Sequence[int]) -
     for number, query in enumerate(queries):
         pads = spec.input_length - len(query)
         fed = [ALPHABET[code] for code in query]
-        # Each place's position in the fed letters (-1: padding); a stateful query is one letter.
         positions = [-1] * pads + list(range(number, number + len(query)))
         if spec.layout == "features":
-            # One step holds the whole window; "_" marks a padded place in it.
             labels.append("_" * pads + "".join(fed))
             letter_index.append(positions[-1])
         else:
             labels += [PAD_LABEL] * pads + fed
             letter_index += positions
-    # The queries' steps one after another, from a zero state, as forward takes them.
     inputs = encode_runs(spec, queries).reshape(-1, spec.features)
     hidden = cell = np.zeros((1, spec.units), dtype=np.float32)
     recorded = []
