@@ -22,7 +22,6 @@ EPSILON = 1e-7
 # No fastmath; no zero-divisor check, which kept loops scalar (docs/architecture.md).
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
-# The deterministic functions' arithmetic, written once in model.floatmath for numpy too.
 _exp = _jit(fm.exp)
 _tanh_ratio = _jit(fm.tanh_ratio)
 _log_of_mantissa = _jit(fm.log_of_mantissa)

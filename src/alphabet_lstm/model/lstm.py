@@ -130,8 +130,7 @@ def ordered_sum(values, axis: int = 0) -> np.ndarray:
 
 # --- Initializers -------------------------------------------------------------------------
 def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
-    """Keras' default kernel initializer: numpy's ``uniform`` in +-sqrt(6 / (fan_in + fan_out)),
-    unfused (docs/reproducibility.md)."""
+    """Keras' default kernel initializer, numpy's ``uniform`` unfused (docs/reproducibility.md)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     unit = rng.random(size=(fan_in, fan_out))
     return (-limit + (limit + limit) * unit).astype(np.float32)
@@ -185,15 +184,11 @@ def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
 
 
 # --- Forward pass ---------------------------------------------------------------------------
-# One time step's gate activations, each (n, units): Keras' input, forget, candidate, output.
-Gates = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
 def lstm_step(
     weights: LSTMWeights, inputs_t: np.ndarray, hidden: np.ndarray, cell: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, Gates]:
-    """One time step for a batch of float32 rows: the new hidden and cell, and the gates.
-    The pre-activations add the bias, each feature's, then each unit's share (as compiled)."""
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """One time step for a batch of float32 rows: the new hidden and cell, and the gates in
+    Keras' order i, f, c, o; pre-activations add bias, features', units' shares (as compiled)."""
     units = weights.recurrent_kernel.shape[0]
     gates = np.broadcast_to(weights.bias, (inputs_t.shape[0], 4 * units))
     for feature in range(inputs_t.shape[1]):
@@ -233,8 +228,7 @@ def forward(
 
 def predict_in_streams(weights: LSTMWeights, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     """Stateful prediction as Keras does it: row j of each batch continues row j's state of
-    the batch before, from zeros. A last, partial batch (a query's letters: params.yaml
-    refuses it in a data set) continues only the streams it feeds."""
+    the batch before, from zeros; a last, partial batch (a query) only the streams it feeds."""
     state = None
     outputs = []
     for start in range(0, len(inputs), batch_size):

@@ -14,7 +14,6 @@ from alphabet_lstm.alphabet import ALPHABET
 from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, dense_softmax, lstm_step, ordered_sum
 from alphabet_lstm.model.querying import encode_runs
 
-# The label of a time step that holds zero-padding rather than a letter.
 PAD_LABEL = "pad"
 
 

@@ -56,8 +56,7 @@ def run_epochs(
     second_moments = tuple(np.zeros_like(array) for array in arrays)
     step = 0
     epochs = len(orders)
-    losses = np.zeros(epochs, dtype=np.float64)
-    accuracies = np.zeros(epochs, dtype=np.float64)
+    losses, accuracies = np.zeros((2, epochs), dtype=np.float64)
     inputs = np.ascontiguousarray(dataset.inputs, dtype=np.float32)
     target_codes = np.ascontiguousarray(dataset.target_codes, dtype=np.int64)
     done, chunk = 0, 1
