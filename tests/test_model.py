@@ -30,7 +30,7 @@ def random_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
 def keras_model_with(engine, weights: LSTMWeights, *, timesteps: int, features: int, stateful=False, batch_size=1):
     units = weights.recurrent_kernel.shape[0]
     model = engine.build_keras_model(
-        timesteps=timesteps, features=features, units=units, stateful=stateful, batch_size=batch_size
+        input_shape=(timesteps, features), units=units, stateful=stateful, batch_size=batch_size
     )
     model.set_weights(weights.as_list())
     return model

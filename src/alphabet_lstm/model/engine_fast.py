@@ -133,6 +133,16 @@ def _lstm_step(input_row, weights, hiddens, cells, gates, cell_tanhs, t):
 
 
 @_jit
+def _dense_logits(hidden, dense_kernel, dense_bias, logits):
+    for c in range(dense_bias.shape[0]):
+        logits[c] = dense_bias[c]
+    for u in range(hidden.shape[0]):
+        value = hidden[u]
+        for c in range(dense_bias.shape[0]):
+            logits[c] += value * dense_kernel[u, c]
+
+
+@_jit
 def train_epochs(
     inputs,
     target_codes,
@@ -206,11 +216,7 @@ def train_epochs(
                     stream_hidden[row] = hiddens[timesteps]
                     stream_cell[row] = cells[timesteps]
                 # Dense softmax and the cross-entropy gradient (probabilities - one-hot).
-                logits[:] = dense_bias
-                for u in range(units):
-                    value = hiddens[timesteps, u]
-                    for c in range(classes):
-                        logits[c] += value * dense_kernel[u, c]
+                _dense_logits(hiddens[timesteps], dense_kernel, dense_bias, logits)
                 target = target_codes[sample]
                 best = np.argmax(logits)
                 largest = logits[best]

@@ -20,17 +20,16 @@ from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 # TensorFlow's C++ start-up lines say nothing to the user; oneDNN's (Intel CPUs) comes before
 # the log level applies, so oneDNN goes off too: Intel then runs AMD's kernels. TensorFlow
 # reads them when it loads, which is only ever after this module's import.
-QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
-for name, value in QUIET_TENSORFLOW.items():
-    os.environ.setdefault(name, value)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
-def build_keras_model(*, timesteps: int, features: int, units: int, stateful: bool, batch_size: int):
-    """One LSTM layer and Dense(26, softmax), not compiled."""
+def build_keras_model(*, input_shape: tuple[int, int], units: int, stateful: bool, batch_size: int):
+    """One LSTM layer and Dense(26, softmax) over inputs (time steps, features), not compiled."""
     import keras
 
     # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
-    inputs = keras.Input(shape=(timesteps, features), batch_size=batch_size if stateful else None)
+    inputs = keras.Input(shape=input_shape, batch_size=batch_size if stateful else None)
     hidden = keras.layers.LSTM(units, stateful=stateful)(inputs)
     outputs = keras.layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
     return keras.Model(inputs, outputs)
@@ -40,8 +39,7 @@ def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: in
     """A trained framing's Keras model (a stateful one at ``batch_size``, default its
     training's); not compiled, or ``keras.models.load_model`` warns of an unbuilt optimizer."""
     model = build_keras_model(
-        timesteps=spec.timesteps,
-        features=spec.features,
+        input_shape=(spec.timesteps, spec.features),
         units=spec.units,
         stateful=spec.stateful,
         batch_size=batch_size or spec.batch_size,
@@ -83,10 +81,7 @@ def train_keras(
     # Op determinism is process-wide and only ever switched on; set before any op runs.
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
-    _, timesteps, features = inputs.shape
-    model = build_keras_model(
-        timesteps=timesteps, features=features, units=units, stateful=stateful, batch_size=batch_size
-    )
+    model = build_keras_model(input_shape=inputs.shape[1:], units=units, stateful=stateful, batch_size=batch_size)
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     if initial is not None:
         model.set_weights(initial.as_list())

@@ -93,7 +93,6 @@ class LSTMWeights:
         return cls(*[np.ascontiguousarray(array, dtype=np.float32) for array in arrays])
 
 
-# --- Deterministic arithmetic (model.floatmath) ---------------------------------------------
 def exp(values) -> np.ndarray:
     """e**x in float32, at most 1 ulp from the exact value."""
     with np.errstate(over="ignore"):
@@ -128,7 +127,6 @@ def ordered_sum(values, axis: int = 0) -> np.ndarray:
     return np.take(np.add.accumulate(values, axis=axis), -1, axis=axis)
 
 
-# --- Initializers -------------------------------------------------------------------------
 def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
     """Keras' default kernel initializer, numpy's ``uniform`` unfused (docs/reproducibility.md)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
@@ -183,7 +181,6 @@ def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
     )
 
 
-# --- Forward pass ---------------------------------------------------------------------------
 def lstm_step(
     weights: LSTMWeights, inputs_t: np.ndarray, hidden: np.ndarray, cell: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
