@@ -20,8 +20,9 @@ from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec
 # TensorFlow's C++ start-up lines say nothing to the user; oneDNN's (Intel CPUs) comes before
 # the log level applies, so oneDNN goes off too: Intel then runs AMD's kernels. TensorFlow
 # reads them when it loads, which is only ever after this module's import.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+for name, value in QUIET_TENSORFLOW.items():
+    os.environ.setdefault(name, value)
 
 
 def build_keras_model(*, input_shape: tuple[int, int], units: int, stateful: bool, batch_size: int):
