@@ -6,7 +6,7 @@ ordered batches, and compares every weight array afterwards: tightly after one u
 a little more loosely after tens or hundreds of updates (float32 rounding, amplified
 where Adam divides a tiny first moment by the square root of a tiny second moment).
 The Keras side is the faithful engine itself (``engine_keras.train_keras``: ``model.fit``
-with ``shuffle=False``; stateful: one ``fit`` per epoch, then ``reset_lstm_states``).
+with ``shuffle=False``; stateful: one ``fit`` per epoch, then the LSTM layer's ``reset_state``).
 Keras is the reference: a mismatch is a bug in ``engine_fast``.
 
 Measured differences (Keras 3.15, TensorFlow 2.21, CPU): about 1e-7 after one update,
@@ -65,10 +65,8 @@ def padded_sample() -> EncodedDataset:
 
 def train_fast(weights: LSTMWeights, dataset: EncodedDataset, *, epochs: int, batch_size: int, stateful: bool):
     """Weights, per-epoch losses and accuracies, and updates made by the fast engine."""
-    state = training.EngineState.start(weights)
     orders = training.epoch_orders(samples=len(dataset.inputs), epochs=epochs, shuffle=False, seed=0)
-    losses, accuracies = training.run_epochs(state, dataset, orders, batch_size=batch_size, stateful=stateful)
-    return state.weights, losses, accuracies, state.step
+    return training.run_epochs(weights, dataset, orders, batch_size=batch_size, stateful=stateful)
 
 
 def train_reference(

@@ -88,14 +88,8 @@ FRAMINGS = [
 @pytest.mark.parametrize("name", ["one_char", "window_features", "stateful", "variable_length"])
 def test_training_metrics_match_keras_evaluate(keras_engine, name):
     _, dataset, spec, weights = setup(name)
-    model = keras_engine.build_keras_model(
-        timesteps=spec.timesteps,
-        features=spec.features,
-        units=spec.units,
-        stateful=spec.stateful,
-        batch_size=spec.batch_size,
-    )
-    model.set_weights(weights.as_list())
+    model = keras_engine.trained_keras_model(weights, spec)
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
     # Stateless models answer the same in any batch size; a stateful one needs its own.
     batch_size = spec.batch_size if spec.stateful else len(dataset.inputs)
     results = model.evaluate(dataset.inputs, dataset.targets, batch_size=batch_size, verbose=0, return_dict=True)
@@ -269,7 +263,8 @@ def test_a_stateful_model_takes_any_number_of_letters_from_one():
 
 def test_random_queries_are_training_patterns_drawn_reproducibly():
     patterns, dataset, spec, weights = setup("variable_length")
-    rows = random_queries(weights, spec, patterns, dataset.inputs, seed=SEED)
+    table = prediction_table(predict(weights, spec, dataset.inputs), patterns)
+    rows = random_queries(table, seed=SEED)
     assert len(rows) == 20
     known = {(record["input"], record["target"]) for record in patterns.as_records()}
     for row in rows:
@@ -281,9 +276,7 @@ def test_random_queries_are_training_patterns_drawn_reproducibly():
         assert row["predicted"] == ALPHABET[int(np.argmax(probabilities))]
         assert row["correct"] == (row["predicted"] == row["expected"])
     # Another seed draws other queries.
-    assert [row["input"] for row in random_queries(weights, spec, patterns, dataset.inputs, seed=SEED + 1)] != [
-        row["input"] for row in rows
-    ]
+    assert [row["input"] for row in random_queries(table, seed=SEED + 1)] != [row["input"] for row in rows]
 
 
 # --- everything the evaluate stage records ----------------------------------------------

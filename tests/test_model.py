@@ -30,7 +30,7 @@ def random_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
 def keras_model_with(engine, weights: LSTMWeights, *, timesteps: int, features: int, stateful=False, batch_size=1):
     units = weights.recurrent_kernel.shape[0]
     model = engine.build_keras_model(
-        timesteps=timesteps, features=features, units=units, stateful=stateful, batch_size=batch_size
+        input_shape=(timesteps, features), units=units, stateful=stateful, batch_size=batch_size
     )
     model.set_weights(weights.as_list())
     return model
@@ -81,7 +81,7 @@ def test_streaming_prediction_matches_a_stateful_keras_model(keras_engine, batch
     # Carried state matters: a stateless pass over the same inputs answers differently.
     assert not np.allclose(ours[batch_size:], forward(weights, inputs)[0][batch_size:], atol=1e-3)
     # After a reset Keras starts from zero again, as a fresh stream does.
-    keras_engine.reset_lstm_states(model)
+    model.layers[1].reset_state()
     again = keras_answer(model, inputs[:batch_size])
     np.testing.assert_allclose(again, ours[:batch_size], rtol=0, atol=TOLERANCE)
 

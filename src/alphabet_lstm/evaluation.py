@@ -10,8 +10,7 @@ import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET, VOCABULARY_SIZE, codes_to_letters
 from alphabet_lstm.data import all_queries
-from alphabet_lstm.model import lstm
-from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, predict
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, forward, log, ordered_sum, predict
 
 # The query helpers live where the MLflow model can ship them without this module's imports.
 from alphabet_lstm.model.querying import encode_runs, next_letter_probabilities
@@ -27,8 +26,8 @@ def cross_entropy(probabilities: np.ndarray, target_codes: np.ndarray) -> float:
     """Mean categorical cross-entropy, clipped as Keras clips it."""
     chosen = probabilities[np.arange(len(target_codes)), target_codes]
     # lstm.log and an ordered sum, not np.log and np.mean: the same bits on every CPU.
-    losses = -lstm.log(np.clip(chosen, _CLIP, 1 - _CLIP))
-    return float(lstm.ordered_sum(losses) / len(losses))
+    losses = -log(np.clip(chosen, _CLIP, 1 - _CLIP))
+    return float(ordered_sum(losses) / len(losses))
 
 
 def prediction_table(probabilities: np.ndarray, patterns: Patterns) -> list[dict]:
@@ -134,18 +133,12 @@ def single_letter_probabilities(weights: LSTMWeights, spec: ModelSpec) -> np.nda
     return forward(weights, encode_runs(spec, [[code] for code in range(VOCABULARY_SIZE)]))[0]
 
 
-def random_queries(
-    weights: LSTMWeights, spec: ModelSpec, patterns: Patterns, inputs: np.ndarray, seed: int
-) -> list[dict]:
-    """The tutorial's demonstration: 20 training patterns drawn at random, predicted alone."""
+def random_queries(table: list[dict], seed: int) -> list[dict]:
+    """The tutorial's demonstration: 20 rows of a stateless model's prediction table drawn at
+    random (without BLAS, each row is the same arithmetic as its pattern alone)."""
     random_state = np.random.RandomState(seed)
-    indices = [int(random_state.randint(len(patterns.inputs))) for _ in range(RANDOM_QUERY_COUNT)]
-    drawn = Patterns(
-        tuple(patterns.inputs[index] for index in indices), tuple(patterns.targets[index] for index in indices)
-    )
-    # One forward pass for all 20: without BLAS, each row is the same arithmetic as alone.
-    rows = prediction_table(forward(weights, inputs[indices])[0], drawn)
-    return [{key: value for key, value in row.items() if key != "probability"} for row in rows]
+    drawn = [table[int(random_state.randint(len(table)))] for _ in range(RANDOM_QUERY_COUNT)]
+    return [{key: value for key, value in row.items() if key != "probability"} for row in drawn]
 
 
 def evaluate(
@@ -155,6 +148,7 @@ def evaluate(
     # One prediction for the metrics and the table: a stateful framing's is one stream.
     probabilities = predict(weights, spec, inputs)
     metrics = training_metrics(probabilities, target_codes)
+    predictions = prediction_table(probabilities, patterns)
     details: dict = {"framing": spec.framing, "seed": spec.seed}
     if spec.stateful:
         chain = recite(weights, spec, [0], VOCABULARY_SIZE - 1)
@@ -166,8 +160,8 @@ def evaluate(
             metrics[f"{kind}_start_accuracy"] = round(float(np.mean(scored)), 6)
         details["cold_start_from_K"] = details["cold_starts"][10]["predicted"]
     else:
-        details["random_queries"] = random_queries(weights, spec, patterns, inputs, spec.seed)
+        details["random_queries"] = random_queries(predictions, spec.seed)
     if spec.scores_all_queries:
         details["all_queries"] = query_accuracy(weights, spec, spec.input_length)
         metrics["all_queries_accuracy"] = details["all_queries"]["accuracy"]
-    return metrics, prediction_table(probabilities, patterns), details, single_letter_probabilities(weights, spec)
+    return metrics, predictions, details, single_letter_probabilities(weights, spec)

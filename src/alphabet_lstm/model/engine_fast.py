@@ -1,10 +1,8 @@
 """The fast training engine: the tutorial's exact math (forward pass, backpropagation
-through time, Keras' Adam), compiled with numba, in float32.
+through time, Keras' Adam), compiled with numba, in float32, with Keras ``fit``'s semantics.
 
-It promises the same weights bit for bit on every CPU (compiled without fastmath, no libm
-call, sums in a fixed order: docs/reproducibility.md) and Keras ``fit``'s semantics for
-batches, shuffling, per-epoch metrics and stateful batches. Why it is hand-written and how
-its loops vectorize: docs/architecture.md.
+It promises the same weights bit for bit on every CPU (docs/reproducibility.md). Why it is
+hand-written, how its loops vectorize and what work it skips: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -21,11 +19,9 @@ BETA_1 = 0.9
 BETA_2 = 0.999
 EPSILON = 1e-7
 
-# No fastmath (module docstring). error_model="numpy" drops the zero-divisor check, which
-# kept loops from vectorizing; no divisor here can be zero (docs/architecture.md).
+# No fastmath; no zero-divisor check, which kept loops scalar (docs/architecture.md).
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
-# The deterministic functions' arithmetic, written once in model.floatmath for numpy too.
 _exp = _jit(fm.exp)
 _tanh_ratio = _jit(fm.tanh_ratio)
 _log_of_mantissa = _jit(fm.log_of_mantissa)
@@ -117,8 +113,7 @@ def _lstm_step(input_row, weights, hiddens, cells, gates, cell_tanhs, t):
         if value != zero:
             for k in range(gates_size):
                 gate_row[k] += value * recurrent_kernel[u, k]
-    # Activations in place, Keras' order i, f, c, o; views from index 0 vectorize
-    # (docs/architecture.md).
+    # Activations in place, Keras' order i, f, c, o, over views that start at index 0.
     input_gate = gate_row[:units]
     forget_gate = gate_row[units : 2 * units]
     candidate = gate_row[2 * units : 3 * units]
@@ -163,8 +158,7 @@ def train_epochs(
 ):
     """Train the five ``weights`` (LSTMWeights.NAMES order) and their Adam moments in place,
     epoch e in sample order ``orders[e]``, its mean loss and accuracy into ``epoch_losses``
-    and ``epoch_accuracies``; return the Adam step count reached. Work that is exactly zero
-    is skipped (docs/architecture.md)."""
+    and ``epoch_accuracies``; return the Adam step count reached."""
     kernel, recurrent_kernel, bias, dense_kernel, dense_bias = weights
     samples, timesteps, features = inputs.shape
     units = recurrent_kernel.shape[0]

@@ -25,32 +25,25 @@ for name, value in QUIET_TENSORFLOW.items():
     os.environ.setdefault(name, value)
 
 
-def build_keras_model(
-    *, timesteps: int, features: int, units: int, stateful: bool, batch_size: int, compiled: bool = True
-):
-    """One LSTM layer and Dense(26, softmax), compiled with Adam and cross-entropy if asked."""
+def build_keras_model(*, input_shape: tuple[int, int], units: int, stateful: bool, batch_size: int):
+    """One LSTM layer and Dense(26, softmax) over inputs (time steps, features), not compiled."""
     import keras
 
     # A stateful layer needs its batch size fixed in the input (Keras 2's batch_input_shape).
-    inputs = keras.Input(shape=(timesteps, features), batch_size=batch_size if stateful else None)
+    inputs = keras.Input(shape=input_shape, batch_size=batch_size if stateful else None)
     hidden = keras.layers.LSTM(units, stateful=stateful)(inputs)
     outputs = keras.layers.Dense(VOCABULARY_SIZE, activation="softmax")(hidden)
-    model = keras.Model(inputs, outputs)
-    if compiled:
-        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    return model
+    return keras.Model(inputs, outputs)
 
 
 def trained_keras_model(weights: LSTMWeights, spec: ModelSpec, *, batch_size: int | None = None):
     """A trained framing's Keras model (a stateful one at ``batch_size``, default its
     training's); not compiled, or ``keras.models.load_model`` warns of an unbuilt optimizer."""
     model = build_keras_model(
-        timesteps=spec.timesteps,
-        features=spec.features,
+        input_shape=(spec.timesteps, spec.features),
         units=spec.units,
         stateful=spec.stateful,
         batch_size=batch_size or spec.batch_size,
-        compiled=False,
     )
     model.set_weights(weights.as_list())
     return model
@@ -65,13 +58,6 @@ def save_keras_model(model, path: str | Path) -> None:
         model.save(temporary)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
-
-
-def reset_lstm_states(model) -> None:
-    """Reset every stateful layer (Keras 3 has no Model.reset_states)."""
-    for layer in model.layers:
-        if getattr(layer, "stateful", False):
-            layer.reset_state()
 
 
 def train_keras(
@@ -96,10 +82,8 @@ def train_keras(
     # Op determinism is process-wide and only ever switched on; set before any op runs.
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
-    _, timesteps, features = inputs.shape
-    model = build_keras_model(
-        timesteps=timesteps, features=features, units=units, stateful=stateful, batch_size=batch_size
-    )
+    model = build_keras_model(input_shape=inputs.shape[1:], units=units, stateful=stateful, batch_size=batch_size)
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     if initial is not None:
         model.set_weights(initial.as_list())
     losses, accuracies = [], []
@@ -123,6 +107,6 @@ def train_keras(
                 inputs[order], targets[order], batch_size=batch_size, shuffle=False, verbose=0, callbacks=[Progress()]
             )
             if stateful:
-                reset_lstm_states(model)
-    weights = LSTMWeights.from_list(model.get_weights())
-    return weights, np.asarray(losses), np.asarray(accuracies)
+                # Keras 3 has no Model.reset_states: layers[1] is the LSTM.
+                model.layers[1].reset_state()
+    return LSTMWeights.from_list(model.get_weights()), np.asarray(losses), np.asarray(accuracies)

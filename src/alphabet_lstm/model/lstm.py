@@ -93,7 +93,6 @@ class LSTMWeights:
         return cls(*[np.ascontiguousarray(array, dtype=np.float32) for array in arrays])
 
 
-# --- Deterministic arithmetic (model.floatmath) ---------------------------------------------
 def exp(values) -> np.ndarray:
     """e**x in float32, at most 1 ulp from the exact value."""
     with np.errstate(over="ignore"):
@@ -128,10 +127,8 @@ def ordered_sum(values, axis: int = 0) -> np.ndarray:
     return np.take(np.add.accumulate(values, axis=axis), -1, axis=axis)
 
 
-# --- Initializers -------------------------------------------------------------------------
 def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
-    """Keras' default kernel initializer: numpy's ``uniform`` in +-sqrt(6 / (fan_in + fan_out)),
-    unfused (docs/reproducibility.md)."""
+    """Keras' default kernel initializer, numpy's ``uniform`` unfused (docs/reproducibility.md)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     unit = rng.random(size=(fan_in, fan_out))
     return (-limit + (limit + limit) * unit).astype(np.float32)
@@ -144,8 +141,7 @@ def standard_normal(rng: np.random.Generator, count: int) -> np.ndarray:
     while have < count:
         pairs = max(16, count - have)
         uniform = rng.random(size=(pairs, 2))
-        u = (uniform[:, 0] + uniform[:, 0]) - 1.0
-        v = (uniform[:, 1] + uniform[:, 1]) - 1.0
+        u, v = ((uniform + uniform) - 1.0).T
         radius = u * u + v * v
         inside = (radius > 0.0) & (radius < 1.0)
         u, v, radius = u[inside], v[inside], radius[inside]
@@ -168,37 +164,28 @@ def orthonormal_columns(matrix: np.ndarray) -> np.ndarray:
     return q
 
 
-def orthogonal(rng: np.random.Generator, rows: int, columns: int) -> np.ndarray:
-    """Keras' recurrent initializer for a wide matrix (rows <= columns): orthonormal rows
-    from the QR of a normal draw."""
-    tall = standard_normal(rng, rows * columns).reshape(columns, rows)
-    return np.ascontiguousarray(orthonormal_columns(tall).T, dtype=np.float32)
-
-
 def initial_weights(*, features: int, units: int, seed: int) -> LSTMWeights:
     """Fresh weights with Keras' default initializers (forget-gate bias 1), from the seed."""
     rng = np.random.default_rng([seed, 0])
+    kernel = glorot_uniform(rng, features, 4 * units)
+    # Keras' orthogonal recurrent initializer: orthonormal rows from the QR of a normal draw.
+    tall = standard_normal(rng, units * 4 * units).reshape(4 * units, units)
     bias = np.zeros(4 * units, dtype=np.float32)
     bias[units : 2 * units] = 1.0
     return LSTMWeights(
-        kernel=glorot_uniform(rng, features, 4 * units),
-        recurrent_kernel=orthogonal(rng, units, 4 * units),
+        kernel=kernel,
+        recurrent_kernel=np.ascontiguousarray(orthonormal_columns(tall).T, dtype=np.float32),
         bias=bias,
         dense_kernel=glorot_uniform(rng, units, VOCABULARY_SIZE),
         dense_bias=np.zeros(VOCABULARY_SIZE, dtype=np.float32),
     )
 
 
-# --- Forward pass ---------------------------------------------------------------------------
-# One time step's gate activations, each (n, units): Keras' input, forget, candidate, output.
-Gates = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
 def lstm_step(
     weights: LSTMWeights, inputs_t: np.ndarray, hidden: np.ndarray, cell: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, Gates]:
-    """One time step for a batch of float32 rows: the new hidden and cell, and the gates.
-    The pre-activations add the bias, each feature's, then each unit's share (as compiled)."""
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """One time step for a batch of float32 rows: the new hidden and cell, and the gates in
+    Keras' order i, f, c, o; pre-activations add bias, features', units' shares (as compiled)."""
     units = weights.recurrent_kernel.shape[0]
     gates = np.broadcast_to(weights.bias, (inputs_t.shape[0], 4 * units))
     for feature in range(inputs_t.shape[1]):
@@ -224,28 +211,21 @@ def dense_softmax(weights: LSTMWeights, hidden: np.ndarray) -> np.ndarray:
 
 
 def forward(
-    weights: LSTMWeights,
-    inputs: np.ndarray,
-    state: tuple[np.ndarray, np.ndarray] | None = None,
-    *,
-    record: list[tuple[np.ndarray, np.ndarray, Gates]] | None = None,
+    weights: LSTMWeights, inputs: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Class probabilities (n, 26) for inputs (n, time steps, features), and the final state,
-    from ``state`` (hidden, cell), zeros if None; ``record`` gets each step's (h, c, gates)."""
+    from ``state`` (hidden, cell), zeros if None."""
     inputs = np.asarray(inputs, dtype=np.float32)
     zeros = np.zeros((inputs.shape[0], weights.recurrent_kernel.shape[0]))
     hidden, cell = (np.array(part, dtype=np.float32) for part in state or (zeros, zeros))
     for step in range(inputs.shape[1]):
-        hidden, cell, gates = lstm_step(weights, inputs[:, step, :], hidden, cell)
-        if record is not None:
-            record.append((hidden, cell, gates))
+        hidden, cell, _ = lstm_step(weights, inputs[:, step, :], hidden, cell)
     return dense_softmax(weights, hidden), (hidden, cell)
 
 
 def predict_in_streams(weights: LSTMWeights, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     """Stateful prediction as Keras does it: row j of each batch continues row j's state of
-    the batch before, from zeros. A last, partial batch (a query's letters: params.yaml
-    refuses it in a data set) continues only the streams it feeds."""
+    the batch before, from zeros; a last, partial batch (a query) only the streams it feeds."""
     state = None
     outputs = []
     for start in range(0, len(inputs), batch_size):

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from alphabet_lstm.alphabet import ALPHABET
-from alphabet_lstm.model.lstm import Gates, LSTMWeights, ModelSpec, dense_softmax, forward, ordered_sum
+from alphabet_lstm.model.lstm import LSTMWeights, ModelSpec, dense_softmax, lstm_step, ordered_sum
 from alphabet_lstm.model.querying import encode_runs
 
-# The label of a time step that holds zero-padding rather than a letter.
 PAD_LABEL = "pad"
 
 
@@ -51,42 +50,37 @@ class StateTrace:
         return self.hidden.shape[1]
 
 
-def trace(
-    weights: LSTMWeights,
-    spec: ModelSpec,
-    letters: str | Sequence[int],
-) -> StateTrace:
+def trace(weights: LSTMWeights, spec: ModelSpec, letters: str | Sequence[int]) -> StateTrace:
     """h, c and the gate activations at every time step of ``letters`` (a string, checked as
     a query, or codes already checked): a stateful model fed them one at a time from a
     reset, a stateless one as one left-padded query."""
     codes = spec.query_codes(letters) if isinstance(letters, str) else [int(code) for code in letters]
     queries = [[code] for code in codes] if spec.stateful else [codes]
-    step_inputs: list[np.ndarray] = []
     labels: list[str] = []
     letter_index: list[int] = []
     for number, query in enumerate(queries):
-        step_inputs.extend(encode_runs(spec, [query])[0])
         pads = spec.input_length - len(query)
         fed = [ALPHABET[code] for code in query]
-        # Each place's position in the fed letters (-1: padding); a stateful query is one letter.
         positions = [-1] * pads + list(range(number, number + len(query)))
         if spec.layout == "features":
-            # One step holds the whole window; "_" marks a padded place in it.
             labels.append("_" * pads + "".join(fed))
             letter_index.append(positions[-1])
         else:
             labels += [PAD_LABEL] * pads + fed
             letter_index += positions
-    steps: list[tuple[np.ndarray, np.ndarray, Gates]] = []
-    forward(weights, np.stack(step_inputs)[None], record=steps)
-    recorded = zip(*[(hidden, cell, *gates) for hidden, cell, gates in steps])
-    arrays = {name: np.concatenate(values) for name, values in zip(("hidden", "cell", *StateTrace.GATES), recorded)}
+    inputs = encode_runs(spec, queries).reshape(-1, spec.features)
+    hidden = cell = np.zeros((1, spec.units), dtype=np.float32)
+    recorded = []
+    for step_input in inputs:
+        hidden, cell, gates = lstm_step(weights, step_input[None], hidden, cell)
+        recorded.append((hidden, cell, *gates))
+    arrays = dict(zip(("hidden", "cell", *StateTrace.GATES), map(np.concatenate, zip(*recorded))))
     return StateTrace(
         spec=spec,
         letters=tuple(codes),
         labels=tuple(labels),
         letter_index=tuple(letter_index),
-        inputs=np.stack(step_inputs).astype(np.float32),
+        inputs=inputs,
         probabilities=dense_softmax(weights, arrays["hidden"]),
         **arrays,
     )
@@ -170,13 +164,10 @@ def principal_components(states: np.ndarray, count: int = 2) -> Projection:
     if samples < units:
         gram = ordered_sum(centred[:, None, :] * centred[None, :, :], axis=2) / (samples - 1)
         values, vectors = _symmetric_eigen(gram)
-        directions = []
-        for index in range(count):
-            # v = X^T u / |X^T u|: the unit direction in state space of the k-th component.
-            direction = ordered_sum(centred * vectors[:, index, None], axis=0)
-            length = np.sqrt(ordered_sum(direction * direction))
-            directions.append(direction / length if length > 0.0 else direction)
-        components = _largest_positive(np.array(directions))
+        # v = X^T u / |X^T u|: the unit direction in state space of each leading component.
+        directions = ordered_sum(centred[:, None, :] * vectors[:, :count, None], axis=0)
+        lengths = np.sqrt(ordered_sum(directions * directions, axis=1))
+        components = _largest_positive(directions / np.where(lengths > 0.0, lengths, 1.0)[:, None])
     else:
         covariance = ordered_sum(centred[:, :, None] * centred[:, None, :], axis=0) / (samples - 1)
         values, vectors = _symmetric_eigen(covariance)

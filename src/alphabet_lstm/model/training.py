@@ -28,25 +28,6 @@ class TrainingResult:
     seconds: float
 
 
-@dataclass
-class EngineState:
-    """Weights, Adam moments and step count: all a training needs to continue."""
-
-    weights: LSTMWeights
-    first_moments: tuple[np.ndarray, ...]
-    second_moments: tuple[np.ndarray, ...]
-    step: int = 0
-
-    @classmethod
-    def start(cls, weights: LSTMWeights) -> EngineState:
-        arrays = weights.as_list()
-        return cls(
-            weights=LSTMWeights.from_list([array.copy() for array in arrays]),
-            first_moments=tuple(np.zeros_like(array) for array in arrays),
-            second_moments=tuple(np.zeros_like(array) for array in arrays),
-        )
-
-
 def epoch_orders(*, samples: int, epochs: int, shuffle: bool, seed: int) -> np.ndarray:
     """Each epoch's sample order: a fresh permutation per epoch, or the data's own order."""
     if not shuffle:
@@ -56,37 +37,42 @@ def epoch_orders(*, samples: int, epochs: int, shuffle: bool, seed: int) -> np.n
 
 
 def run_epochs(
-    state: EngineState,
+    initial: LSTMWeights,
     dataset: EncodedDataset,
     orders: np.ndarray,
     *,
     batch_size: int,
     stateful: bool,
     on_progress: Callable[[int, float, float], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run the epochs of ``orders`` on ``state`` in compiled chunks; return loss and accuracy."""
+) -> tuple[LSTMWeights, np.ndarray, np.ndarray, int]:
+    """Train a copy of ``initial`` from fresh Adam moments over the epochs of ``orders``, in
+    compiled chunks; return the weights, each epoch's loss and accuracy, and the Adam steps."""
     # Imported here: numba's import costs a Keras-engine training for nothing.
     from alphabet_lstm.model import engine_fast
 
+    weights = LSTMWeights.from_list([array.copy() for array in initial.as_list()])
+    arrays = tuple(weights.as_list())
+    first_moments = tuple(np.zeros_like(array) for array in arrays)
+    second_moments = tuple(np.zeros_like(array) for array in arrays)
+    step = 0
     epochs = len(orders)
-    losses = np.zeros(epochs, dtype=np.float64)
-    accuracies = np.zeros(epochs, dtype=np.float64)
+    losses, accuracies = np.zeros((2, epochs), dtype=np.float64)
     inputs = np.ascontiguousarray(dataset.inputs, dtype=np.float32)
     target_codes = np.ascontiguousarray(dataset.target_codes, dtype=np.int64)
     done, chunk = 0, 1
     while done < epochs:
         stop = min(epochs, done + chunk)
         started = time.perf_counter()
-        state.step = engine_fast.train_epochs(
+        step = engine_fast.train_epochs(
             inputs,
             target_codes,
             np.ascontiguousarray(orders[done:stop]),
             batch_size,
             stateful,
-            tuple(state.weights.as_list()),
-            state.first_moments,
-            state.second_moments,
-            state.step,
+            arrays,
+            first_moments,
+            second_moments,
+            step,
             losses[done:stop],
             accuracies[done:stop],
         )
@@ -96,7 +82,7 @@ def run_epochs(
         done = stop
         if on_progress is not None:
             on_progress(done, float(losses[done - 1]), float(accuracies[done - 1]))
-    return losses, accuracies
+    return weights, losses, accuracies, step
 
 
 def model_spec(name: str, framing: FramingParams, dataset: EncodedDataset, *, seed: int, engine: str) -> ModelSpec:
@@ -127,12 +113,11 @@ def train(
     batch_size, stateful = framing.resolved_batch_size, framing.stateful
     started = time.perf_counter()
     if engine == "fast":
-        state = EngineState.start(initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed))
+        initial = initial_weights(features=dataset.inputs.shape[2], units=framing.units, seed=seed)
         orders = epoch_orders(samples=len(dataset.inputs), epochs=framing.epochs, shuffle=framing.shuffle, seed=seed)
-        losses, accuracies = run_epochs(
-            state, dataset, orders, batch_size=batch_size, stateful=stateful, on_progress=on_progress
+        weights, losses, accuracies, _ = run_epochs(
+            initial, dataset, orders, batch_size=batch_size, stateful=stateful, on_progress=on_progress
         )
-        weights = state.weights
     else:
         from alphabet_lstm.model import engine_keras
 
