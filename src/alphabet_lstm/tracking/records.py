@@ -33,8 +33,9 @@ def registered_model_name(framing: str) -> str:
 
 
 def source_tags(stage: str, git_commit: str) -> dict[str, str]:
-    """The stage module whose outputs a run holds, as MLflow's "Source" column shows it."""
+    """The git commit and the stage module whose outputs a run holds (MLflow's "Source" column)."""
     return {
+        "git_commit": git_commit,
         "mlflow.source.name": f"src/alphabet_lstm/stages/{stage}.py",
         "mlflow.source.type": "LOCAL",
         "mlflow.source.git.commit": git_commit,
@@ -122,7 +123,6 @@ def read_training(
         "model_md5": model_md5,
         "dvc_stage": f"train@{name}",
         "dvc_exp_name": dvc_exp_name,
-        "git_commit": git_commit,
         **source_tags("train", git_commit),
     }
     records = read_json(root / files["patterns"])["patterns"]
@@ -164,12 +164,11 @@ def summary_record(
 ) -> Record:
     """One run per repro: each framing's metrics (mean over seeds) and params, and tags
     ``training.<framing>.seed<N>`` holding the id of each training run (``run_ids`` by key)."""
-    by_framing: dict[str, list[TrainingRecord]] = {}
-    for record in records:
-        by_framing.setdefault(record.framing, []).append(record)
     metrics: dict[str, float] = {}
     params: dict[str, str] = {}
-    for framing, framing_records in sorted(by_framing.items()):
+    framings = sorted({record.framing for record in records})
+    for framing in framings:
+        framing_records = [record for record in records if record.framing == framing]
         for name in sorted({name for record in framing_records for name in record.metrics}):
             values = [record.metrics[name] for record in framing_records if name in record.metrics]
             metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = sum(values) / len(values)
@@ -177,13 +176,12 @@ def summary_record(
             if name not in ("framing", "seed"):
                 params[f"{framing}.{name}"] = value
     params["seeds"] = ",".join(str(seed) for seed in sorted({record.seed for record in records}))
-    params["framings"] = ",".join(sorted(by_framing))
+    params["framings"] = ",".join(framings)
     key = summary_key([record.key for record in records], dvc_exp_name)
     tags = {
         "run_kind": "summary",
         "summary_key": key,
         "dvc_exp_name": dvc_exp_name,
-        "git_commit": git_commit,
         **source_tags("log", git_commit),
     }
     tags |= {f"training.{record.framing}.seed{record.seed}": run_ids[record.key] for record in records}
@@ -241,15 +239,13 @@ def sweep_records(
     timing: Mapping[tuple[str, str], Mapping[str, str]],
     git_commit: str,
 ) -> tuple[Record, list[TrainingRecord]]:
-    """A sweep as MLflow runs: a parent (its question, each grid point's mean accuracy over
-    seeds, the best point, as ``points_summary``, the sweep report's points.json, states
-    them) and one child per training, keyed as the pipeline keys the same training.
-    ``timing`` (seconds and worker by point and seed) is optional: it varies run to run, so
-    it is no part of any key."""
+    """A sweep as MLflow runs: a parent (its question, each grid point's mean accuracy over seeds, the
+    best point, as ``points_summary``, the report's points.json, states them) and one child per
+    training, keyed as the pipeline keys it. ``timing`` (seconds and worker by point and seed) is
+    optional and varies run to run: no part of any key."""
     name, framing = sweep.name, sweep.params.framing
     points = {point.label: point for point in sweep.points}
-    common = {"sweep": name, "framing": framing, "engine": engine, "git_commit": git_commit}
-    common |= source_tags("sweep_log", git_commit)
+    common = {"sweep": name, "framing": framing, "engine": engine, **source_tags("sweep_log", git_commit)}
     children = []
     for row in results:
         point, seed = points[row["point"]], int(row["seed"])

@@ -25,16 +25,13 @@ STUDY_VERSION_TAG = "study_version"
 
 
 def _model_id(store: Store, run_id: str) -> str:
-    run = store.client.get_run(run_id)
-    for output in run.outputs.model_outputs if run.outputs else []:
-        model = store.client.get_logged_model(output.model_id)
-        if model.name == MODEL_NAME:
-            return model.model_id
+    found = f"source_run_id = '{run_id}' AND name = '{MODEL_NAME}'"
+    for model in store.client.search_logged_models([store.experiment_id], filter_string=found):
+        return model.model_id
     raise TrackingFailed(f"run {run_id} has no logged model named {MODEL_NAME!r}")
 
 
 def _versions_holding(store: Store, name: str, model_md5: str) -> list[int]:
-    """The versions of ``name`` whose model has these bytes, lowest first."""
     found = store.client.search_model_versions(f"name = '{name}' AND tags.model_md5 = '{model_md5}'")
     return sorted(int(version.version) for version in found)
 
