@@ -1,15 +1,13 @@
 """Stage log: mirror every training of the repro into MLflow, then one summary run.
 
-Every training (framing x seed of params.yaml) is read from the files DVC recorded and
-logged idempotently: a run with the same content key is reused. The first seed's model of
-each framing is registered as ``alphabet-lstm-<framing>`` (a new version only when its
-bytes change); a repro outside any DVC experiment (the committed study) points the alias
-``champion`` at its new versions, an experiment never does. The summary run holds every
-framing's results and the ids of its training runs, tagged with the DVC experiment.
-
-The store is the param ``tracking.uri``. The output (--out) names what was logged by
-content only; it is deleted first and written last, so a stage that fails or is killed
-runs again (docs/architecture.md, the MLflow store).
+Every training (framing x seed of params.yaml) is read from the files DVC recorded and logged
+idempotently by its content key. The first seed's model of each framing is registered as
+``alphabet-lstm-<framing>`` (a new version only when its bytes change); the committed study,
+outside any DVC experiment, points ``champion`` at its new versions, an experiment never does.
+The summary run holds every framing's results and the ids of its training runs, tagged with the
+DVC experiment. The store is the param ``tracking.uri``; the output (--out) names what was logged
+by content only, deleted first and written last, so a stage that fails or is killed runs again
+(docs/architecture.md, the MLflow store).
 """
 
 from __future__ import annotations
@@ -47,8 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     Path(args.out).unlink(missing_ok=True)  # until all is logged: a failed log stage runs again
     uri = tracking.tracking_uri(params.tracking.uri)
     templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}
-    root = Path.cwd()
-    commit = tracking.git_commit(root)
+    commit = tracking.git_commit()
     exp_name = os.environ.get("DVC_EXP_NAME") or WORKSPACE
     records = [
         read_training(
@@ -57,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             seed,
             framing,
             engine=params.train.engine,
-            root=root,
+            root=Path.cwd(),
             git_commit=commit,
             dvc_exp_name=exp_name,
         )
@@ -137,13 +134,12 @@ def _log_to_store(
                 logged = mlflow_store.log_training(store, record)
                 ledger.runs[record.key] = logged.run_id
                 created += logged.created
-            if record.seed != first_seed or _recorded(ledger, record, first_seed, sets_champion):
+            if _recorded(ledger, record, first_seed, sets_champion):
                 continue
             versions = ledger.versions.setdefault(record.framing, {})
-            version = versions.get(record.model_md5) or registry.ensure_registered(
-                store, record, ledger.runs[record.key]
-            )
-            versions[record.model_md5] = version
+            if record.model_md5 not in versions:
+                versions[record.model_md5] = registry.ensure_registered(store, record, ledger.runs[record.key])
+            version = versions[record.model_md5]
             if sets_champion:
                 if registry.record_study_version(store, record.framing, version):
                     champions.append(f"{registry.registered_model_name(record.framing)} v{version}")

@@ -113,18 +113,6 @@ def read_training(
     key = training_key(framing, seed=seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
     evaluation = read_evaluation(root / files["evaluation"])
     history = read_history(root / files["history"])
-    tags = {
-        "run_kind": "training",
-        "training_key": key,
-        "framing": name,
-        "seed": str(seed),
-        "engine": engine,
-        "data_md5": data_md5,
-        "model_md5": model_md5,
-        "dvc_stage": f"train@{name}",
-        "dvc_exp_name": dvc_exp_name,
-        **source_tags("train", git_commit),
-    }
     records = read_json(root / files["patterns"])["patterns"]
     return TrainingRecord(
         framing=name,
@@ -132,7 +120,18 @@ def read_training(
         key=key,
         run_name=f"{name}-seed{seed}",
         params=flat_params(name, framing, seed=seed, engine=engine),
-        tags=tags,
+        tags={
+            "run_kind": "training",
+            "training_key": key,
+            "framing": name,
+            "seed": str(seed),
+            "engine": engine,
+            "data_md5": data_md5,
+            "model_md5": model_md5,
+            "dvc_stage": f"train@{name}",
+            "dvc_exp_name": dvc_exp_name,
+            **source_tags("train", git_commit),
+        },
         description=(
             f"Framing {name}, seed {seed}: LSTM({framing.units}) on {framing.dataset.kind} patterns, "
             f"{framing.epochs} epochs, batch size {framing.resolved_batch_size}, "
@@ -156,11 +155,7 @@ def summary_key(training_keys: Sequence[str], dvc_exp_name: str) -> str:
 
 
 def summary_record(
-    records: Sequence[TrainingRecord],
-    run_ids: Mapping[str, str],
-    *,
-    git_commit: str,
-    dvc_exp_name: str,
+    records: Sequence[TrainingRecord], run_ids: Mapping[str, str], *, git_commit: str, dvc_exp_name: str
 ) -> Record:
     """One run per repro: each framing's metrics (mean over seeds) and params, and tags
     ``training.<framing>.seed<N>`` holding the id of each training run (``run_ids`` by key)."""
@@ -183,8 +178,8 @@ def summary_record(
         "summary_key": key,
         "dvc_exp_name": dvc_exp_name,
         **source_tags("log", git_commit),
+        **{f"training.{record.framing}.seed{record.seed}": run_ids[record.key] for record in records},
     }
-    tags |= {f"training.{record.framing}.seed{record.seed}": run_ids[record.key] for record in records}
     lines = [
         f"Summary of DVC experiment {dvc_exp_name}: every framing's evaluation (mean over seeds "
         f"{params['seeds']}); the tags training.<framing>.seed<N> link each training run.",
@@ -256,24 +251,22 @@ def sweep_records(
         metrics = {f"{EVALUATION_PREFIX}{metric}": float(row[metric]) for metric in ("accuracy", "loss")}
         if times.get("seconds"):
             metrics["train_seconds"] = float(times["seconds"])
-        params = {**flat_params(framing, point.framing, seed=seed, engine=engine), "sweep": name}
-        tags = {
-            **common,
-            "run_kind": "training",
-            "training_key": key,
-            "seed": row["seed"],
-            "point": row["point"],
-            "data_md5": row["data_md5"],
-            "worker": times.get("worker", "unknown"),
-        }
         children.append(
             TrainingRecord(
                 framing=framing,
                 seed=seed,
                 key=key,
                 run_name=f"{row['point']} seed {seed}",
-                params=params,
-                tags=tags,
+                params={**flat_params(framing, point.framing, seed=seed, engine=engine), "sweep": name},
+                tags={
+                    **common,
+                    "run_kind": "training",
+                    "training_key": key,
+                    "seed": row["seed"],
+                    "point": row["point"],
+                    "data_md5": row["data_md5"],
+                    "worker": times.get("worker", "unknown"),
+                },
                 description=f"Sweep {name}, {row['point']}, seed {seed}: accuracy {float(row['accuracy']):.4f}.",
                 metrics=metrics,
                 data_md5=row["data_md5"],
