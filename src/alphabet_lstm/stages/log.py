@@ -52,17 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     commit = tracking.git_commit()
     exp_name = os.environ.get("DVC_EXP_NAME") or WORKSPACE
     records = [
-        read_training(
-            templates,
-            framing_name,
-            seed,
-            framing,
-            engine=params.train.engine,
-            root=Path.cwd(),
-            git_commit=commit,
-            dvc_exp_name=exp_name,
-        )
-        for framing_name, framing in params.framings.items()
+        read_training(templates, params, name, seed, root=Path.cwd(), git_commit=commit, dvc_exp_name=exp_name)
+        for name in params.framings
         for seed in params.seeds
     ]
     first_seed = params.seeds[0]

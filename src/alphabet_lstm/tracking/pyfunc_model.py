@@ -87,8 +87,7 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
         ranked = top_letters(query_probabilities(weights, spec, query_codes(spec, text, row)), len(RANKED_COLUMNS))
         # Each letter and its probability, in the order of the columns.
         rows.append([value for pair in ranked for value in pair])
-    columns = [name for pair in RANKED_COLUMNS for name in pair]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=[name for pair in RANKED_COLUMNS for name in pair])
 
 
 def read_model(path: str) -> tuple[LSTMWeights, ModelSpec]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from alphabet_lstm.artifacts import content_key, file_md5, load_model, read_json, training_key, weights_md5
 from alphabet_lstm.formats import read_evaluation, read_history, read_predictions
-from alphabet_lstm.params import FramingParams
+from alphabet_lstm.params import FramingParams, Params
 
 if TYPE_CHECKING:  # the pipeline's log stage runs none of the sweep code
     from alphabet_lstm.params import Sweep
@@ -93,18 +93,18 @@ def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
 
 def read_training(
     templates: Mapping[str, str],
+    params: Params,
     name: str,
     seed: int,
-    framing: FramingParams,
     *,
-    engine: str,
     root: Path,
     git_commit: str,
     dvc_exp_name: str,
 ) -> TrainingRecord:
-    """Read one training's files into its MLflow record: the stage outputs ``model``,
-    ``history``, ``evaluation``, ``predictions``, ``patterns`` and ``encoded``, each a path
-    template (relative to ``root``) with {framing} and {seed}."""
+    """Read the training of framing ``name`` at ``seed`` into its MLflow record from the stage
+    outputs ``model``, ``history``, ``evaluation``, ``predictions``, ``patterns`` and ``encoded``,
+    each a path template (relative to ``root``) with {framing} and {seed}."""
+    framing, engine = params.framing(name), params.train.engine
     files = {field: Path(template.format(framing=name, seed=seed)) for field, template in templates.items()}
     model_path = root / files["model"]
     data_md5 = file_md5(root / files["encoded"])

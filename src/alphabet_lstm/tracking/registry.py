@@ -41,15 +41,13 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     linked to ``run_id``, described and tagged. Never moves an alias."""
     name = registered_model_name(record.framing)
     client = store.client
+    description = (
+        f"The {record.framing} framing of alphabet-lstm (pyfunc: letters in, next letter out). "
+        f"Load {name}@{CHAMPION_ALIAS}: the version of the committed study; DVC experiments "
+        "register versions beside it and never move it (`alphabet-lstm promote` does)."
+    )
     try:
-        client.create_registered_model(
-            name,
-            description=(
-                f"The {record.framing} framing of alphabet-lstm (pyfunc: letters in, next letter out). "
-                f"Load {name}@{CHAMPION_ALIAS}: the version of the committed study; DVC experiments "
-                "register versions beside it and never move it (`alphabet-lstm promote` does)."
-            ),
-        )
+        client.create_registered_model(name, description=description)
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise

@@ -1,9 +1,9 @@
 """Writing records to MLflow idempotently, with its own APIs, by the claim protocol every writer follows.
 
 A FINISHED run with the record's content key is reused; a RUNNING one whose writer is gone (a
-process of this host that exited, or another machine's whose heartbeat tag stopped moving) is
-ended KILLED; one a live writer holds is waited for; of two new runs racing for one key the
-later gives way (docs/architecture.md, the MLflow store). No new run stays RUNNING.
+process of this host that exited, or another machine's whose heartbeat stopped) is ended KILLED,
+one a live writer holds is waited for, and of two new runs racing for one key the later gives
+way (docs/architecture.md, the MLflow store). No new run stays RUNNING.
 """
 
 from __future__ import annotations
@@ -123,8 +123,7 @@ def held_store(uri: str, experiment_name: str | None = None, *, description: str
         os.environ.setdefault(name, value)
     heartbeat_stale_seconds()  # a wrong value fails the stage before anything is logged
     path = _sqlite_path(uri)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    # FileLock makes the lock's folder, which is the store's.
     with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS) if path else nullcontext():
         try:
             yield open_store(uri, experiment_name, description=description)
@@ -269,8 +268,7 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
 
 def log_curves(store: Store, run_id: str, curves: dict[str, list[float]], timestamp: int) -> None:
     """The per-epoch ``curves`` as metric histories at steps 1..n: by log_batch on a server; on the
-    embedded store, the rows log_batch writes in one INSERT per table of MLflow's schema (log_batch
-    flushes an ORM object per point, 0.2 ms each, most of the 10-seed study's log)."""
+    embedded store, the rows log_batch writes, in one INSERT per table (docs/architecture.md: why)."""
     points = [(key, step, float(value)) for key, values in curves.items() for step, value in enumerate(values, start=1)]
     if not points:
         return
