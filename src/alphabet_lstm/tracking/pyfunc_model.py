@@ -91,8 +91,7 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
 
 
 def read_model(path: str) -> tuple[LSTMWeights, ModelSpec]:
-    """The weights and spec of a model the train stage saved (artifacts.save_model's .npz),
-    read with numpy alone."""
+    """The weights and spec of a model the train stage saved (artifacts.save_model's .npz), by numpy alone."""
     with np.load(path, allow_pickle=False) as archive:
         weights = LSTMWeights.from_list([archive[name] for name in LSTMWeights.NAMES])
         metadata = json.loads(archive["metadata.json"])

@@ -44,8 +44,7 @@ def source_tags(stage: str, git_commit: str) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class Record:
-    """Everything one MLflow run holds, and its content key: a repro's summary, a sweep's
-    parent run, or one training (TrainingRecord)."""
+    """Everything one MLflow run holds and its content key: a repro's summary, a sweep's parent, or a training."""
 
     key: str
     run_name: str
