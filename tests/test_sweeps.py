@@ -638,14 +638,7 @@ def test_a_sweep_training_has_the_key_the_pipeline_gives_the_same_training(tmp_p
         )
         evaluate.main(EVALUATE_ONE_CHAR)
     pipeline = read_training(
-        LOG_TEMPLATES,
-        "one_char",
-        7,
-        params.framing("one_char"),
-        engine=params.train.engine,
-        root=tmp_path,
-        git_commit="c",
-        dvc_exp_name="workspace",
+        LOG_TEMPLATES, params, "one_char", 7, root=tmp_path, git_commit="c", dvc_exp_name="workspace"
     )
     assert pipeline.key == child.key and pipeline.data_md5 == child.data_md5
     assert float(child.metrics["evaluation/accuracy"]) == pipeline.metrics["evaluation/accuracy"]

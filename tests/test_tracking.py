@@ -107,17 +107,8 @@ def workspace(tmp_path_factory) -> Path:
 def read_records(root: Path, exp_name: str = "workspace") -> list[records.TrainingRecord]:
     params = load_params(root / "params.yaml")
     return [
-        records.read_training(
-            LOG_TEMPLATES,
-            name,
-            seed,
-            framing,
-            engine=params.train.engine,
-            root=root,
-            git_commit="0" * 40,
-            dvc_exp_name=exp_name,
-        )
-        for name, framing in params.framings.items()
+        records.read_training(LOG_TEMPLATES, params, name, seed, root=root, git_commit="0" * 40, dvc_exp_name=exp_name)
+        for name in params.framings
         for seed in params.seeds
     ]
 

@@ -1,15 +1,13 @@
 """Stage log: mirror every training of the repro into MLflow, then one summary run.
 
-Every training (framing x seed of params.yaml) is read from the files DVC recorded and
-logged idempotently: a run with the same content key is reused. The first seed's model of
-each framing is registered as ``alphabet-lstm-<framing>`` (a new version only when its
-bytes change); a repro outside any DVC experiment (the committed study) points the alias
-``champion`` at its new versions, an experiment never does. The summary run holds every
-framing's results and the ids of its training runs, tagged with the DVC experiment.
-
-The store is the param ``tracking.uri``. The output (--out) names what was logged by
-content only; it is deleted first and written last, so a stage that fails or is killed
-runs again (docs/architecture.md, the MLflow store).
+Every training (framing x seed of params.yaml) is read from the files DVC recorded and logged
+idempotently by its content key. The first seed's model of each framing is registered as
+``alphabet-lstm-<framing>`` (a new version only when its bytes change); the committed study,
+outside any DVC experiment, points ``champion`` at its new versions, an experiment never does.
+The summary run holds every framing's results and the ids of its training runs, tagged with the
+DVC experiment. The store is the param ``tracking.uri``; the output (--out) names what was logged
+by content only, deleted first and written last, so a stage that fails or is killed runs again
+(docs/architecture.md, the MLflow store).
 """
 
 from __future__ import annotations
@@ -19,14 +17,18 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alphabet_lstm import tracking
 from alphabet_lstm.artifacts import write_json
 from alphabet_lstm.errors import run_stage
-from alphabet_lstm.interrupts import deferred_signals
+from alphabet_lstm.interrupts import StopRequest, deferred_signals
 from alphabet_lstm.params import load_params
 from alphabet_lstm.tracking.ledger import Ledger, read_ledger, write_ledger
 from alphabet_lstm.tracking.records import TrainingRecord, logged_manifest, read_training, summary_key, summary_record
+
+if TYPE_CHECKING:  # MLflow's import takes seconds: only a log that writes pays it
+    from alphabet_lstm.tracking.store import Store
 
 TEMPLATE_FIELDS = ("model", "history", "evaluation", "predictions", "patterns", "encoded")
 # The DVC experiment name of a repro outside any experiment (DVC sets DVC_EXP_NAME inside one).
@@ -47,21 +49,11 @@ def main(argv: list[str] | None = None) -> None:
     Path(args.out).unlink(missing_ok=True)  # until all is logged: a failed log stage runs again
     uri = tracking.tracking_uri(params.tracking.uri)
     templates = {name: getattr(args, name) for name in TEMPLATE_FIELDS}
-    root = Path.cwd()
-    commit = tracking.git_commit(root)
+    commit = tracking.git_commit()
     exp_name = os.environ.get("DVC_EXP_NAME") or WORKSPACE
     records = [
-        read_training(
-            templates,
-            framing_name,
-            seed,
-            framing,
-            engine=params.train.engine,
-            root=root,
-            git_commit=commit,
-            dvc_exp_name=exp_name,
-        )
-        for framing_name, framing in params.framings.items()
+        read_training(templates, params, name, seed, root=Path.cwd(), git_commit=commit, dvc_exp_name=exp_name)
+        for name in params.framings
         for seed in params.seeds
     ]
     first_seed = params.seeds[0]
@@ -75,16 +67,19 @@ def main(argv: list[str] | None = None) -> None:
     if summary_id is None or not all(_recorded(ledger, record, first_seed, sets_champion) for record in records):
         # Before MLflow's import (seconds): a server that is down or refuses us fails at once.
         tracking.check_tracking_server(uri)
-        created, summary_id, summary_created, champion_note = _log_to_store(
-            uri,
-            records,
-            ledger,
-            first_seed=first_seed,
-            sets_champion=sets_champion,
-            git_commit=commit,
-            exp_name=exp_name,
-            report_dir=args.report_dir,
-        )
+        from alphabet_lstm.tracking import store as mlflow_store
+
+        # MLflow's INFO lines would drown the stage's one summary line.
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        # Ctrl-C and SIGTERM are raised between runs, never in the middle of MLflow's requests;
+        # a run interrupted anyway (a second signal) is ended FAILED by mlflow.start_run.
+        with mlflow_store.held_store(uri) as store, deferred_signals() as stop_request:
+            created, champion_note = _log_trainings(store, records, ledger, first_seed, sets_champion, stop_request)
+            stop_request.check()
+            summary_entry = summary_record(records, ledger.runs, git_commit=commit, dvc_exp_name=exp_name)
+            summary, _ = mlflow_store.log_summary(store, summary_entry, report_dir=args.report_dir)
+        ledger.runs[summary_entry.key] = summary_id = summary.run_id
+        summary_created = summary.created
         if args.ledger:
             write_ledger(args.ledger, uri, ledger)
     write_json(args.out, logged_manifest(records, first_seed))
@@ -108,52 +103,38 @@ def _recorded(ledger: Ledger, record: TrainingRecord, first_seed: int, sets_cham
     return version is not None and (not sets_champion or ledger.study_versions.get(record.framing) == version)
 
 
-def _log_to_store(
-    uri: str,
+def _log_trainings(
+    store: Store,
     records: list[TrainingRecord],
     ledger: Ledger,
-    *,
     first_seed: int,
     sets_champion: bool,
-    git_commit: str,
-    exp_name: str,
-    report_dir: Path | None,
-) -> tuple[int, str, bool, str]:
-    """Log what the ledger lacks and record it there. Returns the runs created, the summary
-    run's id and whether it is new, and which versions champion moved to (or "")."""
+    stop_request: StopRequest,
+) -> tuple[int, str]:
+    """Log and register what the ledger lacks, recording it there. Returns the runs created and
+    which versions champion moved to (or "")."""
     from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 
-    # MLflow's INFO lines would drown the stage's one summary line.
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
     created = 0
     champions: list[str] = []
-    # Ctrl-C and SIGTERM are raised between runs, never in the middle of MLflow's requests;
-    # a run interrupted anyway (a second signal) is ended FAILED by mlflow.start_run.
-    with mlflow_store.held_store(uri) as store, deferred_signals() as stop_request:
-        for record in records:
-            stop_request.check()
-            if record.key not in ledger.runs:
-                logged = mlflow_store.log_training(store, record)
-                ledger.runs[record.key] = logged.run_id
-                created += logged.created
-            if record.seed != first_seed or _recorded(ledger, record, first_seed, sets_champion):
-                continue
-            versions = ledger.versions.setdefault(record.framing, {})
-            version = versions.get(record.model_md5) or registry.ensure_registered(
-                store, record, ledger.runs[record.key]
-            )
-            versions[record.model_md5] = version
-            if sets_champion:
-                if registry.record_study_version(store, record.framing, version):
-                    champions.append(f"{registry.registered_model_name(record.framing)} v{version}")
-                ledger.study_versions[record.framing] = version
+    for record in records:
         stop_request.check()
-        summary_entry = summary_record(records, ledger.runs, git_commit=git_commit, dvc_exp_name=exp_name)
-        summary, _ = mlflow_store.log_summary(store, summary_entry, report_dir=report_dir)
-        ledger.runs[summary_entry.key] = summary.run_id
-    note = f"@{registry.CHAMPION_ALIAS} now names {', '.join(champions)}" if champions else ""
-    return created, summary.run_id, summary.created, note
+        if record.key not in ledger.runs:
+            logged = mlflow_store.log_training(store, record)
+            ledger.runs[record.key] = logged.run_id
+            created += logged.created
+        if _recorded(ledger, record, first_seed, sets_champion):
+            continue
+        versions = ledger.versions.setdefault(record.framing, {})
+        if record.model_md5 not in versions:
+            versions[record.model_md5] = registry.ensure_registered(store, record, ledger.runs[record.key])
+        version = versions[record.model_md5]
+        if sets_champion:
+            if registry.record_study_version(store, record.framing, version):
+                champions.append(f"{registry.registered_model_name(record.framing)} v{version}")
+            ledger.study_versions[record.framing] = version
+    return created, f"@{registry.CHAMPION_ALIAS} now names {', '.join(champions)}" if champions else ""
 
 
 if __name__ == "__main__":

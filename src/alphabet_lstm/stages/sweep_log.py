@@ -15,8 +15,7 @@ from alphabet_lstm import tracking
 from alphabet_lstm.artifacts import file_md5, read_json
 from alphabet_lstm.errors import run_stage
 from alphabet_lstm.formats import read_table
-from alphabet_lstm.params import SWEEP_ENGINE as ENGINE
-from alphabet_lstm.params import Sweep, load_params
+from alphabet_lstm.params import SWEEP_ENGINE, Sweep, load_params
 from alphabet_lstm.report.sweep import POINTS_NAME
 from alphabet_lstm.tracking.records import sweep_records
 
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         sweep,
         results,
         read_json(Path(args.report_dir) / POINTS_NAME),
-        engine=ENGINE,
+        engine=SWEEP_ENGINE,
         results_md5=file_md5(args.results),
         timing={(row["point"], row["seed"]): row for row in timing_rows},
         git_commit=tracking.git_commit(),

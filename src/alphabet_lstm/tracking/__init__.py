@@ -1,10 +1,9 @@
 """MLflow tracking: the names every part shares, and where to find the rest.
 
 ``server`` resolves the store and checks a tracking server (no MLflow import), ``records``
-reads the stage outputs into what a run holds, ``store`` writes them with MLflow's own APIs
-by the claim protocol that settles which run holds a key, ``registry`` registers the models
-and moves ``champion``, ``pyfunc_model`` is the MLflow model of a training. Credentials are
-MLflow's own variables (MLFLOW_TRACKING_USERNAME/PASSWORD).
+reads the stage outputs into what a run holds, ``store`` writes them by the claim protocol,
+``registry`` registers the models and moves ``champion``, ``pyfunc_model`` is the MLflow model
+of a training, ``ledger`` what this checkout logged to each store.
 """
 
 from alphabet_lstm.tracking.server import (

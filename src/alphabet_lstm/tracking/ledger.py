@@ -37,11 +37,9 @@ def store_identity(uri: str) -> str:
 def _query(uri: str, sql: str, values: tuple) -> list[tuple]:
     """Rows of a read-only query of an embedded store's file; none if it cannot be read.
     MLflow's tables (experiments, runs) have kept these columns since MLflow 1."""
-    path = Path(uri.removeprefix("sqlite:///"))
-    if not path.is_file():
-        return []
-    try:
-        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+    location = Path(uri.removeprefix("sqlite:///")).as_uri()
+    try:  # a missing file is an error too: read-only, sqlite3 does not create it
+        with contextlib.closing(sqlite3.connect(f"{location}?mode=ro", uri=True)) as connection:
             return connection.execute(sql, values).fetchall()
     except sqlite3.Error:
         return []

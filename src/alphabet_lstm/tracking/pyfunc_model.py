@@ -87,13 +87,11 @@ def predict_frame(weights: LSTMWeights, spec: ModelSpec, queries: pd.DataFrame) 
         ranked = top_letters(query_probabilities(weights, spec, query_codes(spec, text, row)), len(RANKED_COLUMNS))
         # Each letter and its probability, in the order of the columns.
         rows.append([value for pair in ranked for value in pair])
-    columns = [name for pair in RANKED_COLUMNS for name in pair]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=[name for pair in RANKED_COLUMNS for name in pair])
 
 
 def read_model(path: str) -> tuple[LSTMWeights, ModelSpec]:
-    """The weights and spec of a model the train stage saved (artifacts.save_model's .npz),
-    read with numpy alone."""
+    """The weights and spec of a model the train stage saved (artifacts.save_model's .npz), by numpy alone."""
     with np.load(path, allow_pickle=False) as archive:
         weights = LSTMWeights.from_list([archive[name] for name in LSTMWeights.NAMES])
         metadata = json.loads(archive["metadata.json"])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from alphabet_lstm.artifacts import content_key, file_md5, load_model, read_json, training_key, weights_md5
 from alphabet_lstm.formats import read_evaluation, read_history, read_predictions
-from alphabet_lstm.params import FramingParams
+from alphabet_lstm.params import FramingParams, Params
 
 if TYPE_CHECKING:  # the pipeline's log stage runs none of the sweep code
     from alphabet_lstm.params import Sweep
@@ -33,8 +33,9 @@ def registered_model_name(framing: str) -> str:
 
 
 def source_tags(stage: str, git_commit: str) -> dict[str, str]:
-    """The stage module whose outputs a run holds, as MLflow's "Source" column shows it."""
+    """The git commit and the stage module whose outputs a run holds (MLflow's "Source" column)."""
     return {
+        "git_commit": git_commit,
         "mlflow.source.name": f"src/alphabet_lstm/stages/{stage}.py",
         "mlflow.source.type": "LOCAL",
         "mlflow.source.git.commit": git_commit,
@@ -43,8 +44,7 @@ def source_tags(stage: str, git_commit: str) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class Record:
-    """Everything one MLflow run holds, and its content key: a repro's summary, a sweep's
-    parent run, or one training (TrainingRecord)."""
+    """Everything one MLflow run holds and its content key: a repro's summary, a sweep's parent, or a training."""
 
     key: str
     run_name: str
@@ -92,18 +92,18 @@ def numeric_metrics(values: Mapping, prefix: str = "") -> dict[str, float]:
 
 def read_training(
     templates: Mapping[str, str],
+    params: Params,
     name: str,
     seed: int,
-    framing: FramingParams,
     *,
-    engine: str,
     root: Path,
     git_commit: str,
     dvc_exp_name: str,
 ) -> TrainingRecord:
-    """Read one training's files into its MLflow record: the stage outputs ``model``,
-    ``history``, ``evaluation``, ``predictions``, ``patterns`` and ``encoded``, each a path
-    template (relative to ``root``) with {framing} and {seed}."""
+    """Read the training of framing ``name`` at ``seed`` into its MLflow record from the stage
+    outputs ``model``, ``history``, ``evaluation``, ``predictions``, ``patterns`` and ``encoded``,
+    each a path template (relative to ``root``) with {framing} and {seed}."""
+    framing, engine = params.framing(name), params.train.engine
     files = {field: Path(template.format(framing=name, seed=seed)) for field, template in templates.items()}
     model_path = root / files["model"]
     data_md5 = file_md5(root / files["encoded"])
@@ -112,19 +112,6 @@ def read_training(
     key = training_key(framing, seed=seed, engine=engine, data_md5=data_md5, weights_md5=weights_md5(weights))
     evaluation = read_evaluation(root / files["evaluation"])
     history = read_history(root / files["history"])
-    tags = {
-        "run_kind": "training",
-        "training_key": key,
-        "framing": name,
-        "seed": str(seed),
-        "engine": engine,
-        "data_md5": data_md5,
-        "model_md5": model_md5,
-        "dvc_stage": f"train@{name}",
-        "dvc_exp_name": dvc_exp_name,
-        "git_commit": git_commit,
-        **source_tags("train", git_commit),
-    }
     records = read_json(root / files["patterns"])["patterns"]
     return TrainingRecord(
         framing=name,
@@ -132,7 +119,18 @@ def read_training(
         key=key,
         run_name=f"{name}-seed{seed}",
         params=flat_params(name, framing, seed=seed, engine=engine),
-        tags=tags,
+        tags={
+            "run_kind": "training",
+            "training_key": key,
+            "framing": name,
+            "seed": str(seed),
+            "engine": engine,
+            "data_md5": data_md5,
+            "model_md5": model_md5,
+            "dvc_stage": f"train@{name}",
+            "dvc_exp_name": dvc_exp_name,
+            **source_tags("train", git_commit),
+        },
         description=(
             f"Framing {name}, seed {seed}: LSTM({framing.units}) on {framing.dataset.kind} patterns, "
             f"{framing.epochs} epochs, batch size {framing.resolved_batch_size}, "
@@ -156,20 +154,15 @@ def summary_key(training_keys: Sequence[str], dvc_exp_name: str) -> str:
 
 
 def summary_record(
-    records: Sequence[TrainingRecord],
-    run_ids: Mapping[str, str],
-    *,
-    git_commit: str,
-    dvc_exp_name: str,
+    records: Sequence[TrainingRecord], run_ids: Mapping[str, str], *, git_commit: str, dvc_exp_name: str
 ) -> Record:
     """One run per repro: each framing's metrics (mean over seeds) and params, and tags
     ``training.<framing>.seed<N>`` holding the id of each training run (``run_ids`` by key)."""
-    by_framing: dict[str, list[TrainingRecord]] = {}
-    for record in records:
-        by_framing.setdefault(record.framing, []).append(record)
     metrics: dict[str, float] = {}
     params: dict[str, str] = {}
-    for framing, framing_records in sorted(by_framing.items()):
+    framings = sorted({record.framing for record in records})
+    for framing in framings:
+        framing_records = [record for record in records if record.framing == framing]
         for name in sorted({name for record in framing_records for name in record.metrics}):
             values = [record.metrics[name] for record in framing_records if name in record.metrics]
             metrics[f"{framing}/{name[len(EVALUATION_PREFIX) :]}"] = sum(values) / len(values)
@@ -177,16 +170,15 @@ def summary_record(
             if name not in ("framing", "seed"):
                 params[f"{framing}.{name}"] = value
     params["seeds"] = ",".join(str(seed) for seed in sorted({record.seed for record in records}))
-    params["framings"] = ",".join(sorted(by_framing))
+    params["framings"] = ",".join(framings)
     key = summary_key([record.key for record in records], dvc_exp_name)
     tags = {
         "run_kind": "summary",
         "summary_key": key,
         "dvc_exp_name": dvc_exp_name,
-        "git_commit": git_commit,
         **source_tags("log", git_commit),
+        **{f"training.{record.framing}.seed{record.seed}": run_ids[record.key] for record in records},
     }
-    tags |= {f"training.{record.framing}.seed{record.seed}": run_ids[record.key] for record in records}
     lines = [
         f"Summary of DVC experiment {dvc_exp_name}: every framing's evaluation (mean over seeds "
         f"{params['seeds']}); the tags training.<framing>.seed<N> link each training run.",
@@ -241,15 +233,13 @@ def sweep_records(
     timing: Mapping[tuple[str, str], Mapping[str, str]],
     git_commit: str,
 ) -> tuple[Record, list[TrainingRecord]]:
-    """A sweep as MLflow runs: a parent (its question, each grid point's mean accuracy over
-    seeds, the best point, as ``points_summary``, the sweep report's points.json, states
-    them) and one child per training, keyed as the pipeline keys the same training.
-    ``timing`` (seconds and worker by point and seed) is optional: it varies run to run, so
-    it is no part of any key."""
+    """A sweep as MLflow runs: a parent (its question, each grid point's mean accuracy over seeds, the
+    best point, as ``points_summary``, the report's points.json, states them) and one child per
+    training, keyed as the pipeline keys it. ``timing`` (seconds and worker by point and seed) is
+    optional and varies run to run: no part of any key."""
     name, framing = sweep.name, sweep.params.framing
     points = {point.label: point for point in sweep.points}
-    common = {"sweep": name, "framing": framing, "engine": engine, "git_commit": git_commit}
-    common |= source_tags("sweep_log", git_commit)
+    common = {"sweep": name, "framing": framing, "engine": engine, **source_tags("sweep_log", git_commit)}
     children = []
     for row in results:
         point, seed = points[row["point"]], int(row["seed"])
@@ -260,24 +250,22 @@ def sweep_records(
         metrics = {f"{EVALUATION_PREFIX}{metric}": float(row[metric]) for metric in ("accuracy", "loss")}
         if times.get("seconds"):
             metrics["train_seconds"] = float(times["seconds"])
-        params = {**flat_params(framing, point.framing, seed=seed, engine=engine), "sweep": name}
-        tags = {
-            **common,
-            "run_kind": "training",
-            "training_key": key,
-            "seed": row["seed"],
-            "point": row["point"],
-            "data_md5": row["data_md5"],
-            "worker": times.get("worker", "unknown"),
-        }
         children.append(
             TrainingRecord(
                 framing=framing,
                 seed=seed,
                 key=key,
                 run_name=f"{row['point']} seed {seed}",
-                params=params,
-                tags=tags,
+                params={**flat_params(framing, point.framing, seed=seed, engine=engine), "sweep": name},
+                tags={
+                    **common,
+                    "run_kind": "training",
+                    "training_key": key,
+                    "seed": row["seed"],
+                    "point": row["point"],
+                    "data_md5": row["data_md5"],
+                    "worker": times.get("worker", "unknown"),
+                },
                 description=f"Sweep {name}, {row['point']}, seed {seed}: accuracy {float(row['accuracy']):.4f}.",
                 metrics=metrics,
                 data_md5=row["data_md5"],

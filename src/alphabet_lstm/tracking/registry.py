@@ -25,16 +25,13 @@ STUDY_VERSION_TAG = "study_version"
 
 
 def _model_id(store: Store, run_id: str) -> str:
-    run = store.client.get_run(run_id)
-    for output in run.outputs.model_outputs if run.outputs else []:
-        model = store.client.get_logged_model(output.model_id)
-        if model.name == MODEL_NAME:
-            return model.model_id
+    found = f"source_run_id = '{run_id}' AND name = '{MODEL_NAME}'"
+    for model in store.client.search_logged_models([store.experiment_id], filter_string=found):
+        return model.model_id
     raise TrackingFailed(f"run {run_id} has no logged model named {MODEL_NAME!r}")
 
 
 def _versions_holding(store: Store, name: str, model_md5: str) -> list[int]:
-    """The versions of ``name`` whose model has these bytes, lowest first."""
     found = store.client.search_model_versions(f"name = '{name}' AND tags.model_md5 = '{model_md5}'")
     return sorted(int(version.version) for version in found)
 
@@ -44,15 +41,13 @@ def ensure_registered(store: Store, record: TrainingRecord, run_id: str) -> str:
     linked to ``run_id``, described and tagged. Never moves an alias."""
     name = registered_model_name(record.framing)
     client = store.client
+    description = (
+        f"The {record.framing} framing of alphabet-lstm (pyfunc: letters in, next letter out). "
+        f"Load {name}@{CHAMPION_ALIAS}: the version of the committed study; DVC experiments "
+        "register versions beside it and never move it (`alphabet-lstm promote` does)."
+    )
     try:
-        client.create_registered_model(
-            name,
-            description=(
-                f"The {record.framing} framing of alphabet-lstm (pyfunc: letters in, next letter out). "
-                f"Load {name}@{CHAMPION_ALIAS}: the version of the committed study; DVC experiments "
-                "register versions beside it and never move it (`alphabet-lstm promote` does)."
-            ),
-        )
+        client.create_registered_model(name, description=description)
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise

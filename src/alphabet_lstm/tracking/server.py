@@ -88,16 +88,14 @@ def check_tracking_server(uri: str, timeout: float = SERVER_CHECK_TIMEOUT_SECOND
             f"MLflow tracking server {uri} did not answer ({reason}). Start the server, or set "
             f"tracking.uri in params.yaml to another store ({TrackingParams().uri}: the embedded one)."
         )
-    username = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    credentials = f"{username}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
-    headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"} if username else {}
+    headers: dict[str, str] = {}
+    who = "requests without credentials"
+    if username := os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        credentials = f"{username}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        headers["Authorization"] = f"Basic {base64.b64encode(credentials).decode()}"
+        who = f"the user name and password of MLFLOW_TRACKING_USERNAME={username}"
     status, reason = _http_status(uri + _CREDENTIALS_CHECK_PATH, timeout, headers)
     if status == 401:
-        who = (
-            f"the user name and password of MLFLOW_TRACKING_USERNAME={username}"
-            if username
-            else "requests without credentials"
-        )
         raise TrackingUnavailable(
             f"MLflow tracking server {uri} refused {who} (HTTP 401). Set MLFLOW_TRACKING_USERNAME "
             "and MLFLOW_TRACKING_PASSWORD to an account on that server (docs/team.md: admin makes one with add-user)."

@@ -26,11 +26,9 @@ def code_files() -> list[Path]:
 
 def third_party_imports() -> set[str]:
     """What the model's environment must hold: the shipped files' third-party imports."""
-    names = {name for relative in code_files() for name in imports_of(PACKAGE_ROOT.parent / relative)}
-    names |= imports_of(ENTRY_FILE)
-    return {
-        top for top in (name.split(".")[0] for name in names) if top != PACKAGE and top not in sys.stdlib_module_names
-    }
+    files = [PACKAGE_ROOT.parent / relative for relative in code_files()] + [ENTRY_FILE]
+    tops = {name.split(".")[0] for path in files for name in imports_of(path)}
+    return tops - {PACKAGE} - sys.stdlib_module_names
 
 
 def copy_code(destination: Path) -> Path:

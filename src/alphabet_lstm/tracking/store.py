@@ -1,11 +1,9 @@
-"""Writing records to MLflow, idempotently, with MLflow's own APIs, by the claim protocol
-every writer of the store follows.
+"""Writing records to MLflow idempotently, with its own APIs, by the claim protocol every writer follows.
 
 A FINISHED run with the record's content key is reused; a RUNNING one whose writer is gone (a
-process of this host that exited, or another machine's whose heartbeat tag stopped moving) is
-ended KILLED; one a live writer holds is waited for; of two new runs racing for one key the
-later gives way (docs/architecture.md, the MLflow store). A new run never stays RUNNING
-because of us. The registry is ``tracking.registry``.
+process of this host that exited, or another machine's whose heartbeat stopped) is ended KILLED,
+one a live writer holds is waited for, and of two new runs racing for one key the later gives
+way (docs/architecture.md, the MLflow store). No new run stays RUNNING.
 """
 
 from __future__ import annotations
@@ -106,17 +104,14 @@ def open_store(uri: str, experiment_name: str | None = None, *, description: str
             path = _sqlite_path(uri)
             location = (path.parent / DEFAULT_ARTIFACTS_NAME).as_uri() if path else None
             tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, "mlflow.note.content": description}
-            try:
-                experiment_id = client.create_experiment(name, artifact_location=location, tags=tags)
-            except MlflowException:  # someone else created it between the lookup and the create
-                experiment_id = client.get_experiment_by_name(name).experiment_id  # type: ignore[union-attr]
-        else:
-            experiment_id = experiment.experiment_id
-            if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
-                client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            with suppress(MlflowException):  # someone else may create it between the lookup and the create
+                client.create_experiment(name, artifact_location=location, tags=tags)
+            experiment = client.get_experiment_by_name(name)
+        elif experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     except MlflowException as error:
         raise TrackingFailed(f"MLflow store {uri}: {error.message}") from None
-    return Store(uri, client, experiment_id)
+    return Store(uri, client, experiment.experiment_id)  # type: ignore[union-attr]
 
 
 @contextmanager
@@ -128,8 +123,7 @@ def held_store(uri: str, experiment_name: str | None = None, *, description: str
         os.environ.setdefault(name, value)
     heartbeat_stale_seconds()  # a wrong value fails the stage before anything is logged
     path = _sqlite_path(uri)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    # FileLock makes the lock's folder, which is the store's.
     with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS) if path else nullcontext():
         try:
             yield open_store(uri, experiment_name, description=description)
@@ -143,7 +137,6 @@ def shared_store(store: Store) -> bool:
 
 
 def heartbeat_stale_seconds() -> float:
-    """HEARTBEAT_STALE_SECONDS, or the seconds HEARTBEAT_STALE_VARIABLE gives."""
     given = os.environ.get(HEARTBEAT_STALE_VARIABLE) or str(HEARTBEAT_STALE_SECONDS)
     with suppress(ValueError):
         if float(given) > HEARTBEAT_SECONDS:  # nan is not
@@ -155,9 +148,8 @@ def heartbeat_stale_seconds() -> float:
 
 
 def writer_gone(run, seen: dict[str, tuple[str, float]], now: float) -> bool:
-    """Whether a RUNNING run's writer is gone: an exited process of this host (a log stage
-    killed with SIGKILL), or another machine's whose heartbeat has not moved for
-    heartbeat_stale_seconds() (``seen``: each such run's beat and when, monotonic, it was first seen)."""
+    """Whether a RUNNING run's writer is gone: an exited process of this host, or another machine's
+    whose heartbeat has not moved for heartbeat_stale_seconds() (``seen``: each beat, first seen when)."""
     host, _, pid = run.data.tags.get(WRITER_TAG, "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         return int(pid) == os.getpid() or not psutil.pid_exists(int(pid))
@@ -245,7 +237,6 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
                 mlflow.start_run(
                     experiment_id=store.experiment_id,
                     run_name=record.run_name,
-                    # This process, as host:pid, on the runs it writes.
                     tags={WRITER_TAG: f"{socket.gethostname()}:{os.getpid()}", **record.tags},
                     description=record.description,
                     parent_run_id=parent_run_id,
@@ -276,10 +267,8 @@ def write_once(store: Store, tag: str, record: Record, write, *, parent_run_id: 
 
 
 def log_curves(store: Store, run_id: str, curves: dict[str, list[float]], timestamp: int) -> None:
-    """The per-epoch ``curves`` as the run's metric histories at steps 1..n. A server takes
-    them by log_batch; the embedded store in one INSERT per table of MLflow's own schema,
-    hand-written because log_batch builds and flushes an ORM object per point (0.2 ms each,
-    most of the 10-seed study's log), and the rows are what log_batch writes."""
+    """The per-epoch ``curves`` as metric histories at steps 1..n: by log_batch on a server; on the
+    embedded store, the rows log_batch writes, in one INSERT per table (docs/architecture.md: why)."""
     points = [(key, step, float(value)) for key, values in curves.items() for step, value in enumerate(values, start=1)]
     if not points:
         return
@@ -319,10 +308,8 @@ def _shipped_code() -> str:
 
 
 def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | None = None) -> Logged:
-    """The training's run, found by its key or written whole (what the record holds of the
-    prediction table, dataset input and pyfunc model too); nested under ``parent_run_id``.
-    The model is self-contained: the project files that predict (tracking/shipped.py) and the
-    weights file travel with it."""
+    """The training's run, found by its key or written whole (prediction table, dataset input and
+    the pyfunc model, self-contained: tracking/shipped.py's files and the weights travel with it)."""
 
     def write(run_id: str) -> None:
         if record.dataset_rows:
@@ -357,15 +344,11 @@ def log_training(store: Store, record: TrainingRecord, *, parent_run_id: str | N
 
 
 def log_summary(
-    store: Store,
-    summary: Record,
-    *,
-    report_dir: Path | None = None,
-    children: Sequence[TrainingRecord] = (),
+    store: Store, summary: Record, *, report_dir: Path | None = None, children: Sequence[TrainingRecord] = ()
 ) -> tuple[Logged, int]:
-    """A summary run (a repro's, or a sweep's with its trainings as ``children``) found by its
-    key or written, ``report_dir`` under ``report/``, FINISHED only once every child is in
-    (a logging that fails half way is written anew). Returns it and the children created."""
+    """A summary run (a repro's, or a sweep's with its trainings as ``children``) found by its key or
+    written with ``report_dir`` as ``report/``, FINISHED once every child is in. Returns it and the
+    children created."""
     created = 0
 
     def write(run_id: str) -> None:
