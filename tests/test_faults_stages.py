@@ -299,12 +299,15 @@ SIGNALLED_INSIDE_A_LIBRARY = textwrap.dedent(
 )
 
 
+def signalled_process(script: str) -> tuple[int, str]:
+    """The status and stderr of a real process running ``script`` (which signals itself)."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    return result.returncode, result.stderr.strip()
+
+
 @pytest.mark.pipeline
 def test_sigterm_wrapped_by_a_library_still_ends_as_terminated_without_a_traceback():
-    result = subprocess.run(
-        [sys.executable, "-c", SIGNALLED_INSIDE_A_LIBRARY], capture_output=True, text=True, timeout=60
-    )
-    assert (result.returncode, result.stderr.strip()) == (
+    assert signalled_process(SIGNALLED_INSIDE_A_LIBRARY) == (
         143,
         "terminated (SIGTERM): stopped before finishing; no output was half-written",
     )
@@ -335,10 +338,7 @@ SIGNALLED_INTO_A_STUCK_CLEANUP = textwrap.dedent(
 
 @pytest.mark.pipeline
 def test_a_terminated_process_whose_cleanup_hangs_ends_after_the_grace_period():
-    result = subprocess.run(
-        [sys.executable, "-c", SIGNALLED_INTO_A_STUCK_CLEANUP], capture_output=True, text=True, timeout=60
-    )
-    assert (result.returncode, result.stderr.strip()) == (
+    assert signalled_process(SIGNALLED_INTO_A_STUCK_CLEANUP) == (
         143,
         "terminated (SIGTERM): cleanup still running after 1 s; ended",
     )
