@@ -222,8 +222,16 @@ def stateful_state_png(view: StatefulView) -> Figure:
     marks = (("o", "tab:green", "after A", 0), ("s", "tab:orange", f"warm {COLD_LETTER}", WARM_INDEX))
     for marker, color, name, index in marks:
         label = name if index == 0 else f"{name} (after A..{COLD_LETTER})"
-        hollow = {"marker": marker, "facecolors": "none", "edgecolors": color, "linewidths": 1.5}
-        plane_axes.scatter(*points[index], s=110, label=label, zorder=3, **hollow)
+        plane_axes.scatter(
+            *points[index],
+            s=110,
+            marker=marker,
+            facecolors="none",
+            edgecolors=color,
+            linewidths=1.5,
+            label=label,
+            zorder=3,
+        )
     plane_axes.scatter(
         *cold, s=140, marker="*", color="tab:red", label=f"cold {COLD_LETTER} (right after a reset)", zorder=4
     )
