@@ -30,12 +30,10 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM as a KeyboardInterrupt: entry points print ``terminated`` and end with 143, as a shell's kill does."""
 
 
+STOPPED_BY = {130: "interrupted (Ctrl-C)", 143: "terminated (SIGTERM)"}
 # Set by SIGTERM: a library that turns the Terminated raised inside it into an error of its
 # own (pydantic-core building a schema) must still end the process as terminated.
 _SIGTERM_RECEIVED = threading.Event()
-STOPPED_BY = {130: "interrupted (Ctrl-C)", 143: "terminated (SIGTERM)"}
-
-
 # How long a terminated process may take to clean up before it is ended regardless: raised
 # at any point, Terminated can leave a lock held that the cleanup then waits for (bpo-29988,
 # seen as a stage stuck in subprocess.run's wait after SIGTERM).
@@ -78,11 +76,13 @@ def run_entry_point(main: Callable[[list[str] | None], None], argv: list[str] | 
     except KeyboardInterrupt:
         code = 130
     except Exception:
-        code = 143 if _SIGTERM_RECEIVED.is_set() else 1
-        if code == 1:
+        if _SIGTERM_RECEIVED.is_set():  # a library's own error around the Terminated raised in it
+            code = 143
+        else:
             import traceback  # a bug's report only: not loaded at every start
 
             traceback.print_exc()
+            code = 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     if code in STOPPED_BY:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -39,9 +40,11 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join([_row(columns), "|" + "---|" * len(columns), *(_row(row) for row in rows)])
 
 
+@cache
 def environment() -> jinja2.Environment:
-    """The templates' environment: HTML autoescaped, Markdown not; block tags take their own
-    line and leave no blank line behind; a misspelt name fails instead of vanishing."""
+    """The templates' environment, made once so each template is compiled once: HTML
+    autoescaped, Markdown not; block tags take their own line and leave no blank line
+    behind; a misspelt name fails instead of vanishing."""
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html.j2"], default_for_string=False),
