@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import copy_with_store
 from test_tracking import LOG_ARGS, produce_outputs, stage_env, write_params
 
 from alphabet_lstm.tracking.ledger import read_ledger
@@ -66,47 +67,57 @@ def store_runs(root: Path) -> list:
     return client.search_runs([experiment.experiment_id], max_results=100)
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def first_log(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A workspace of the two framings' outputs, after its first log stage, and that stage's
+    result: made once for the module (a first log creates the store, the costliest log)."""
+    root = tmp_path_factory.mktemp("ledger") / "repo"
     root.mkdir()
     write_params(root, FRAMINGS)
     with contextlib.chdir(root):
         produce_outputs(root, FRAMINGS)
+    return root, log_stage(root)
+
+
+@pytest.fixture
+def logged(first_log, tmp_path: Path) -> Path:
+    """A test's own copy of the logged workspace: its store, artifacts and ledger name the
+    copy's paths, as if the copy had logged them itself."""
+    source, _ = first_log
+    root = copy_with_store(source, tmp_path / "repo")
+    (root / LEDGER).parent.mkdir(parents=True, exist_ok=True)
+    (root / LEDGER).write_text((source / LEDGER).read_text().replace(str(source.resolve()), str(root.resolve())))
     return root
 
 
-def test_a_repro_that_logged_everything_before_imports_no_mlflow(workspace: Path):
-    first = log_stage(workspace)
+def test_a_repro_that_logged_everything_before_imports_no_mlflow(first_log, logged: Path):
+    source, first = first_log
     assert "(2 new runs, 0 already logged)" in summary_line(first) and imported_mlflow(first)
-    manifest = (workspace / "mlflow-logged.json").read_bytes()
-    uri = f"sqlite:///{workspace / 'mlflow.db'}"
-    assert len(read_ledger(workspace / LEDGER, uri, set()).runs) == 3  # two trainings and the summary
+    uri = f"sqlite:///{source / 'mlflow.db'}"
+    assert len(read_ledger(source / LEDGER, uri, set()).runs) == 3  # two trainings and the summary
 
-    again = log_stage(workspace)
+    again = log_stage(logged)
     assert "(0 new runs, 2 already logged)" in summary_line(again)
     assert not imported_mlflow(again), "the ledger held every run: MLflow must not be imported"
-    assert (workspace / "mlflow-logged.json").read_bytes() == manifest
-    assert len(store_runs(workspace)) == 3
+    assert (logged / "mlflow-logged.json").read_bytes() == (source / "mlflow-logged.json").read_bytes()
+    assert len(store_runs(logged)) == 3
 
 
-def test_one_retrained_framing_logs_one_training_and_the_summary(workspace: Path):
-    log_stage(workspace)
+def test_one_retrained_framing_logs_one_training_and_the_summary(logged: Path):
     # variable_length retrained with another batch size; one_char is unchanged.
-    write_params(workspace, FRAMINGS, variable_length={"batch_size": 2})
-    with contextlib.chdir(workspace):
-        produce_outputs(workspace, ("variable_length",))
-    result = log_stage(workspace)
+    write_params(logged, FRAMINGS, variable_length={"batch_size": 2})
+    with contextlib.chdir(logged):
+        produce_outputs(logged, ("variable_length",))
+    result = log_stage(logged)
     assert "(1 new runs, 1 already logged)" in summary_line(result) and "(new)" in summary_line(result)
-    kinds = sorted(run.data.tags["run_kind"] for run in store_runs(workspace))
+    kinds = sorted(run.data.tags["run_kind"] for run in store_runs(logged))
     assert kinds == ["summary", "summary", "training", "training", "training"]
 
 
-def test_another_experiment_gets_its_summary_from_the_store(workspace: Path):
-    log_stage(workspace)
-    result = log_stage(workspace, {"DVC_EXP_NAME": "other-exp"})
+def test_another_experiment_gets_its_summary_from_the_store(logged: Path):
+    result = log_stage(logged, {"DVC_EXP_NAME": "other-exp"})
     assert "(0 new runs, 2 already logged)" in summary_line(result) and "(new) for other-exp" in summary_line(result)
-    assert sorted(run.data.tags["run_kind"] for run in store_runs(workspace)) == [
+    assert sorted(run.data.tags["run_kind"] for run in store_runs(logged)) == [
         "summary",
         "summary",
         "training",
@@ -114,21 +125,19 @@ def test_another_experiment_gets_its_summary_from_the_store(workspace: Path):
     ]
 
 
-def test_a_store_deleted_since_is_logged_to_again(workspace: Path):
-    log_stage(workspace)
-    (workspace / "mlflow.db").unlink()
-    shutil.rmtree(workspace / "mlartifacts")
-    result = log_stage(workspace)
+def test_a_store_deleted_since_is_logged_to_again(logged: Path):
+    (logged / "mlflow.db").unlink()
+    shutil.rmtree(logged / "mlartifacts")
+    result = log_stage(logged)
     assert "(2 new runs, 0 already logged)" in summary_line(result)
-    assert len(store_runs(workspace)) == 3
-    assert list(json.loads((workspace / LEDGER).read_text())) == [f"sqlite:///{workspace / 'mlflow.db'}"]
+    assert len(store_runs(logged)) == 3
+    assert list(json.loads((logged / LEDGER).read_text())) == [f"sqlite:///{logged / 'mlflow.db'}"]
 
 
-def test_a_run_deleted_from_the_store_is_logged_again(workspace: Path):
+def test_a_run_deleted_from_the_store_is_logged_again(logged: Path):
     from mlflow.tracking import MlflowClient
 
-    log_stage(workspace)
-    training = next(run for run in store_runs(workspace) if run.data.tags.get("framing") == "one_char")
-    MlflowClient(f"sqlite:///{workspace / 'mlflow.db'}").delete_run(training.info.run_id)
-    result = log_stage(workspace)
+    training = next(run for run in store_runs(logged) if run.data.tags.get("framing") == "one_char")
+    MlflowClient(f"sqlite:///{logged / 'mlflow.db'}").delete_run(training.info.run_id)
+    result = log_stage(logged)
     assert "(1 new runs, 1 already logged)" in summary_line(result)
