@@ -12,6 +12,7 @@ environment or in the git-ignored .dvc/config.local, never in a committed file.
 from __future__ import annotations
 
 import json
+import secrets
 import string
 import subprocess
 import time
@@ -27,10 +28,12 @@ from team_helpers import (
     EXPERIMENT_NAME,
     FRAMINGS,
     SEED,
-    add_user,
+    TeamServer,
+    admin_login,
     free_ports,
     login,
     output_files,
+    rest,
     rest_json,
     running_team_server,
     use_store,
@@ -363,13 +366,24 @@ def run_artifacts(uri: str, run_id: str, credentials: tuple[str, str], path: str
     return found
 
 
+def teammate_account(server: TeamServer, name: str) -> dict[str, str]:
+    """A teammate's login on the server, as the lines `add-user` hands over: made as add-user
+    makes it (MLflow's users/create, logged in as admin), in this process. add-user's own
+    output and logins are test_team's and test_server_admin's; its process costs 4-5 CPU-s
+    (it imports MLflow for the auth client)."""
+    password = secrets.token_urlsafe(24)
+    account = {"username": name, "password": password}
+    rest(server.uri, "/api/2.0/mlflow/users/create", account, credentials=admin_login(server.directory))
+    return {"MLFLOW_TRACKING_URI": server.uri, "MLFLOW_TRACKING_USERNAME": name, "MLFLOW_TRACKING_PASSWORD": password}
+
+
 def test_team_server_keeps_every_artifact_in_the_bucket(pushed: Teammate, s3: S3Endpoint, tmp_path: Path):
     # The server alone holds S3 keys; teammates log and load through it with their MLflow login.
     server_env = {**s3.keys["mlflow-server"], "MLFLOW_S3_ENDPOINT_URL": s3.url}
     with running_team_server(
         "--artifacts-destination", ARTIFACTS_DESTINATION, env=teammate_env(tmp_path, server_env)
     ) as server:
-        alice_login, bob_login = add_user(server, "alice"), add_user(server, "bob")
+        alice_login, bob_login = teammate_account(server, "alice"), teammate_account(server, "bob")
         # The team names its server in params.yaml (committed); alice's shell holds her login.
         use_store(pushed.root, server.uri)
         logged = run(["dvc", "repro"], pushed.root, teammate_env(pushed.home, login(alice_login)))
