@@ -1,33 +1,53 @@
 """Faults of the team's tracking server, with the real server (PostgreSQL behind `mlflow server`,
 scripts/mlflow-server.sh): a teammate on another machine killed in the middle of logging,
-two teammates on two machines logging the same trainings at one moment.
+two teammates on two machines logging the same trainings at one moment, two log stages racing
+on one machine, the server stopped mid-log, a store moved to the server (a wrong password,
+then the right one) and back.
 
 A teammate's machine is a process in a UTS namespace of its own (`unshare -u`) with its
 own host name, so that the runs it writes name another host, as they would. Each test logs
-into an experiment of its own (MLFLOW_EXPERIMENT_NAME) on the module's one server.
+into an experiment of its own (MLFLOW_EXPERIMENT_NAME) on the module's one server: a start
+costs PostgreSQL's initdb and MLflow's migrations, and each teammate's account MLflow's auth
+client.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, copy_of_shared, pipeline_env, run
+from conftest import (
+    LOG_TEMPLATES,
+    REPO_ROOT,
+    VENV_BIN,
+    copy_of_shared,
+    own_team_checkout,
+    pipeline_env,
+    run,
+    stages_run,
+)
 from team_helpers import (
+    EXPERIMENT_NAME,
     FRAMINGS,
+    SEED,
     SERVER_SCRIPT,
     TeamServer,
     add_user,
+    embedded_runs,
     login,
     rest_json,
     running_team_server,
+    use_store,
 )
 
 from alphabet_lstm.tracking import TrackingFailed
@@ -77,13 +97,18 @@ def unshare_available() -> None:
         pytest.skip(message)
 
 
+def log_stage_arguments(params: Path, out: Path) -> list[str]:
+    """The log stage's arguments as dvc.yaml gives them, with ``params`` and ``out``."""
+    arguments = ["--params", str(params)]
+    for name, template in LOG_TEMPLATES.items():
+        arguments += [f"--{name}", template]
+    return arguments + ["--report-dir", "reports", "--out", str(out)]
+
+
 def log_stage_command(params: Path, out: Path, *, host: str | None = None, barrier: Path | None = None) -> list[str]:
     """The log stage as dvc.yaml runs it, with ``params`` and ``out``; on a machine named
     ``host`` (a UTS namespace), started once ``barrier`` exists."""
-    stage = [str(VENV_BIN / "python"), "-m", LOG_STAGE, "--params", str(params)]
-    for name, template in LOG_TEMPLATES.items():
-        stage += [f"--{name}", template]
-    stage += ["--report-dir", "reports", "--out", str(out)]
+    stage = [str(VENV_BIN / "python"), "-m", LOG_STAGE, *log_stage_arguments(params, out)]
     script = ""
     if host:
         script += f"hostname {host} && "
@@ -117,6 +142,7 @@ def experiment_runs(server: TeamServer, credentials: tuple[str, str], experiment
             "run_id": tracked["info"]["run_id"],
             "status": tracked["info"]["status"],
             "deleted": tracked["info"]["lifecycle_stage"] == "deleted",
+            "name": tracked["info"]["run_name"],
             "start": int(tracked["info"]["start_time"]),
             "end": int(tracked["info"].get("end_time") or 0),
             "tags": {item["key"]: item["value"] for item in tracked["data"].get("tags", [])},
@@ -241,6 +267,132 @@ def test_two_teammates_on_two_machines_logging_at_one_moment_leave_one_run_per_t
     assert set(writers) <= set(hosts)
     for host in hosts:
         assert (tmp_path / f"{host}.json").read_bytes() == (trained / "mlflow-logged.json").read_bytes(), host
+
+
+def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_after_a_wrong_password(
+    server: TeamServer, team_reproduced: Path, teammate_login: dict[str, str], tmp_path: Path
+):
+    credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
+    root = own_team_checkout(team_reproduced, tmp_path / "repo")
+    local_runs = sorted(tracked["run_id"] for tracked in embedded_runs(root))
+
+    # Logged to the embedded store already. The team names its server in params.yaml: DVC
+    # sees the param change, and only the log stage's (validate checks the whole file).
+    use_store(root, server.uri)
+    changed = json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout)
+    assert set(changed) == {"validate", "log"}
+    assert {"changed deps": {"params.yaml": {"tracking.uri": "modified"}}} in changed["log"]
+
+    # A wrong password fails the stage before anything is logged, and leaves it to run again.
+    wrong = pipeline_env({**login(teammate_login), "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
+    failed = run(["dvc", "repro"], root, env=wrong, check=False)
+    assert failed.returncode != 0
+    assert (
+        f"error: MLflow tracking server {server.uri} refused the user name and password of "
+        "MLFLOW_TRACKING_USERNAME=ana (HTTP 401)" in failed.stderr
+    )
+    assert "log" in json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout)
+
+    # The right one: the next plain `dvc repro` logs every training and the summary there.
+    logged = run(["dvc", "repro"], root, env=pipeline_env(login(teammate_login)))
+    assert stages_run(logged.stdout) == ["log"]
+    runs = [tracked for tracked in experiment_runs(server, credentials, EXPERIMENT_NAME) if not tracked["deleted"]]
+    assert sorted(tracked["name"] for tracked in runs) == sorted(
+        [f"{name}-seed{SEED}" for name in FRAMINGS] + ["summary@workspace"]
+    )
+    assert {tracked["status"] for tracked in runs} == {"FINISHED"}
+
+    # Back to the embedded store: log runs again and finds every run there, adding none.
+    use_store(root, "sqlite:///mlflow.db")
+    back = run(["dvc", "repro"], root)
+    assert stages_run(back.stdout) == ["validate", "log"]
+    assert "(0 new runs" in back.stderr and "summary run" in back.stderr and "(already logged)" in back.stderr
+    assert sorted(tracked["run_id"] for tracked in embedded_runs(root)) == local_runs
+    assert run(["dvc", "status", "dvc.yaml"], root).stdout.strip() == "Data and pipelines are up to date."
+
+
+RACERS = 2
+RACE_EXPERIMENT = "alphabet-lstm-race"
+# A log stage started from a barrier: each racer imports MLflow and the stage (seconds), marks
+# itself ready, waits until every racer is, and only then logs, writing when it began and ended.
+RACER = """
+import json, sys, time
+from pathlib import Path
+from alphabet_lstm.stages import log
+from alphabet_lstm.tracking import store
+barrier, index, arguments = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+(barrier / f"ready-{index}").touch()
+while len(list(barrier.glob("ready-*"))) < RACERS:
+    time.sleep(0.005)
+began = time.time()
+log.main(arguments)
+(barrier / f"span-{index}.json").write_text(json.dumps([began, time.time()]))
+""".replace("RACERS", str(RACERS))
+
+
+def logged_counts(stderr: str) -> tuple[int, int, str]:
+    """New and already logged trainings, and the summary run's state, from the stage's line."""
+    found = re.search(r"\((\d+) new runs, (\d+) already logged\), summary run \w+ \((new|already logged)\)", stderr)
+    assert found, stderr[-3000:]
+    return int(found[1]), int(found[2]), found[3]
+
+
+def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
+    server: TeamServer, trained: Path, teammate_login: dict[str, str], tmp_path: Path
+):
+    # An experiment of the race's own on the module's server, both racers logged in as ana.
+    credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
+    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": RACE_EXPERIMENT})
+    params = server_params(trained, server, tmp_path / "params.yaml")
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    racers = [
+        subprocess.Popen(
+            [
+                str(VENV_BIN / "python"),
+                "-c",
+                RACER,
+                str(barrier),
+                str(index),
+                *log_stage_arguments(params, tmp_path / f"logged-{index}.json"),
+            ],
+            cwd=trained,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(RACERS)
+    ]
+    said = []
+    for racer in racers:
+        _, stderr = racer.communicate(timeout=600)
+        assert racer.returncode == 0, stderr[-3000:]
+        said.append(stderr)
+    # The two log stages were logging at the same time: each began before the other ended.
+    spans = [json.loads((barrier / f"span-{index}.json").read_text()) for index in range(RACERS)]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
+    # Each training and the summary were written by one racer; the other gave way to it (found
+    # the run the first was writing, or deleted its own twin) and reports it already logged.
+    counts = [logged_counts(stderr) for stderr in said]
+    assert sum(new for new, _, _ in counts) == len(FRAMINGS), said
+    assert sum(already for _, already, _ in counts) == len(FRAMINGS), said
+    assert sorted(summary for _, _, summary in counts) == ["already logged", "new"], said
+    runs = experiment_runs(server, credentials, RACE_EXPERIMENT)
+    live = [tracked for tracked in runs if not tracked["deleted"] and tracked["status"] in ("RUNNING", "FINISHED")]
+    keys = [tracked["tags"].get("training_key") or tracked["tags"]["summary_key"] for tracked in live]
+    assert len(keys) == len(set(keys)) == len(FRAMINGS) + 1
+    assert {tracked["status"] for tracked in live} == {"FINISHED"}
+    # One registry version per framing, whichever racer created it.
+    for name in FRAMINGS:
+        versions = rest_json(
+            server.uri,
+            "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote(f"name='alphabet-lstm-{name}'"),
+            credentials=credentials,
+        )
+        assert len(versions["model_versions"]) == 1, name
+    # Both racers name the same trainings in their outputs.
+    assert (tmp_path / "logged-0.json").read_text() == (tmp_path / "logged-1.json").read_text()
 
 
 def server_connections(pid: int, port: int) -> int:
