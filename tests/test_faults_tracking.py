@@ -105,18 +105,16 @@ def log_stage_arguments(params: Path, out: Path) -> list[str]:
     return arguments + ["--report-dir", "reports", "--out", str(out)]
 
 
-def log_stage_command(params: Path, out: Path, *, host: str | None = None, barrier: Path | None = None) -> list[str]:
-    """The log stage as dvc.yaml runs it, with ``params`` and ``out``; on a machine named
-    ``host`` (a UTS namespace), started once ``barrier`` exists."""
-    stage = [str(VENV_BIN / "python"), "-m", LOG_STAGE, *log_stage_arguments(params, out)]
-    script = ""
-    if host:
-        script += f"hostname {host} && "
-    if barrier:
-        script += f"while [ ! -e {barrier} ]; do sleep 0.01; done; "
-    script += 'exec "$@"'
-    wrapper = ["sh", "-c", script, "sh", *stage]
-    return ["unshare", "-u", *wrapper] if host else wrapper
+def on_machine(host: str | None, command: list[str]) -> list[str]:
+    """``command`` on a machine named ``host`` (a UTS namespace of its own); on this one if None."""
+    if host is None:
+        return command
+    return ["unshare", "-u", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command]
+
+
+def log_stage_command(params: Path, out: Path, *, host: str | None = None) -> list[str]:
+    """The log stage as dvc.yaml runs it, with ``params`` and ``out``, on the machine ``host``."""
+    return on_machine(host, [str(VENV_BIN / "python"), "-m", LOG_STAGE, *log_stage_arguments(params, out)])
 
 
 def server_params(trained: Path, server: TeamServer, destination: Path) -> Path:
@@ -226,47 +224,100 @@ def test_a_teammate_killed_mid_log_on_another_machine_delays_the_next_log_at_mos
     assert "MLflow" in ben.stderr and "trainings" in ben.stderr
 
 
+# The race's machines, one racer on each: ben runs two log stages at once (two shells), so that
+# the racers meet both ways of telling a live writer, its process on one machine and its
+# heartbeat across machines.
+RACE_HOSTS = ("ana-laptop", "ben-desktop", "ben-desktop")
+# A log stage started from a barrier: each racer imports MLflow and the stage (seconds), marks
+# itself ready, waits until every racer is, and only then logs, writing when it began and ended.
+RACER = """
+import json, sys, time
+from pathlib import Path
+from alphabet_lstm.stages import log
+from alphabet_lstm.tracking import store
+barrier, index, arguments = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+(barrier / f"ready-{index}").touch()
+while len(list(barrier.glob("ready-*"))) < RACERS:
+    time.sleep(0.005)
+began = time.time()
+log.main(arguments)
+(barrier / f"span-{index}.json").write_text(json.dumps([began, time.time()]))
+""".replace("RACERS", str(len(RACE_HOSTS)))
+
+
+def logged_counts(stderr: str) -> tuple[int, int, str]:
+    """New and already logged trainings, and the summary run's state, from the stage's line."""
+    found = re.search(r"\((\d+) new runs, (\d+) already logged\), summary run \w+ \((new|already logged)\)", stderr)
+    assert found, stderr[-3000:]
+    return int(found[1]), int(found[2]), found[3]
+
+
 def test_two_teammates_on_two_machines_logging_at_one_moment_leave_one_run_per_training(
     server: TeamServer, trained: Path, teammate_login: dict[str, str], tmp_path: Path
 ):
+    """Ana on her laptop and Ben with two log stages on his desktop log the same trainings,
+    all of them released at one moment once each has imported MLflow."""
     unshare_available()
-    experiment = "faults-barrier"
+    experiment = "faults-race"
     credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
     env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment})
     params = server_params(trained, server, tmp_path / "params.yaml")
-    barrier = tmp_path / "go"
-    hosts = ("ana-laptop", "ben-desktop")
-    racers = {
-        host: subprocess.Popen(
-            log_stage_command(params, tmp_path / f"{host}.json", host=host, barrier=barrier),
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    outputs = [tmp_path / f"logged-{index}.json" for index in range(len(RACE_HOSTS))]
+    racers = [
+        subprocess.Popen(
+            on_machine(
+                host,
+                [str(VENV_BIN / "python"), "-c", RACER, str(barrier), str(index), *log_stage_arguments(params, out)],
+            ),
             cwd=trained,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for host in hosts
-    }
-    time.sleep(1)  # both wait at the barrier
-    barrier.touch()
-    # Both talking to the server at one moment, sampled until both have ended.
+        for index, (host, out) in enumerate(zip(RACE_HOSTS, outputs))
+    ]
+    # Both machines talking to the server at one moment, sampled until every racer has ended.
     port = int(server.uri.rpartition(":")[2])
     both_connected = 0
-    while any(racer.poll() is None for racer in racers.values()):
-        both_connected += all(server_connections(racer.pid, port) for racer in racers.values())
+    while any(racer.poll() is None for racer in racers):
+        connected = {host for host, racer in zip(RACE_HOSTS, racers) if server_connections(racer.pid, port)}
+        both_connected += connected == set(RACE_HOSTS)
         time.sleep(0.05)
-    for racer in racers.values():
+    said = []
+    for racer in racers:
         _, errors = racer.communicate(timeout=60)
         assert racer.returncode == 0, errors[-3000:]
+        said.append(errors)
     runs = experiment_runs(server, credentials, experiment)
     assert_one_finished_run_per_training(runs)
     writers = sorted({tracked["tags"]["writer"].rpartition(":")[0] for tracked in runs})
     gave_way = [tracked["tags"]["writer"] for tracked in runs if tracked["deleted"]]
     print(f"both connected in {both_connected} samples; runs written from {writers}; gave way: {gave_way}")
-    assert both_connected, "the two log stages never talked to the server at the same moment"
-    assert set(writers) <= set(hosts)
-    for host in hosts:
-        assert (tmp_path / f"{host}.json").read_bytes() == (trained / "mlflow-logged.json").read_bytes(), host
+    assert both_connected, "the two machines never talked to the server at the same moment"
+    assert set(writers) <= set(RACE_HOSTS)
+    # Every racer was logging at one time: each began before any other ended.
+    spans = [json.loads((barrier / f"span-{index}.json").read_text()) for index in range(len(RACE_HOSTS))]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
+    # Each training and the summary were written by one racer; the others gave way to it (found
+    # the run the first was writing, or deleted their own twin) and report it already logged.
+    counts = [logged_counts(errors) for errors in said]
+    assert sum(new for new, _, _ in counts) == len(FRAMINGS), said
+    assert sum(already for _, already, _ in counts) == len(FRAMINGS) * (len(RACE_HOSTS) - 1), said
+    assert sorted(summary for _, _, summary in counts) == ["already logged"] * (len(RACE_HOSTS) - 1) + ["new"], said
+    # One registry version per framing, whichever racer created it.
+    for name in FRAMINGS:
+        versions = rest_json(
+            server.uri,
+            "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote(f"name='alphabet-lstm-{name}'"),
+            credentials=credentials,
+        )
+        assert len(versions["model_versions"]) == 1, name
+    # What each racer has is what an undisturbed log stage gives.
+    for host, out in zip(RACE_HOSTS, outputs):
+        assert out.read_bytes() == (trained / "mlflow-logged.json").read_bytes(), host
 
 
 def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_after_a_wrong_password(
@@ -309,90 +360,6 @@ def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_a
     assert "(0 new runs" in back.stderr and "summary run" in back.stderr and "(already logged)" in back.stderr
     assert sorted(tracked["run_id"] for tracked in embedded_runs(root)) == local_runs
     assert run(["dvc", "status", "dvc.yaml"], root).stdout.strip() == "Data and pipelines are up to date."
-
-
-RACERS = 2
-RACE_EXPERIMENT = "alphabet-lstm-race"
-# A log stage started from a barrier: each racer imports MLflow and the stage (seconds), marks
-# itself ready, waits until every racer is, and only then logs, writing when it began and ended.
-RACER = """
-import json, sys, time
-from pathlib import Path
-from alphabet_lstm.stages import log
-from alphabet_lstm.tracking import store
-barrier, index, arguments = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
-(barrier / f"ready-{index}").touch()
-while len(list(barrier.glob("ready-*"))) < RACERS:
-    time.sleep(0.005)
-began = time.time()
-log.main(arguments)
-(barrier / f"span-{index}.json").write_text(json.dumps([began, time.time()]))
-""".replace("RACERS", str(RACERS))
-
-
-def logged_counts(stderr: str) -> tuple[int, int, str]:
-    """New and already logged trainings, and the summary run's state, from the stage's line."""
-    found = re.search(r"\((\d+) new runs, (\d+) already logged\), summary run \w+ \((new|already logged)\)", stderr)
-    assert found, stderr[-3000:]
-    return int(found[1]), int(found[2]), found[3]
-
-
-def test_two_log_stages_racing_on_one_server_end_with_one_run_per_training(
-    server: TeamServer, trained: Path, teammate_login: dict[str, str], tmp_path: Path
-):
-    # An experiment of the race's own on the module's server, both racers logged in as ana.
-    credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
-    env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": RACE_EXPERIMENT})
-    params = server_params(trained, server, tmp_path / "params.yaml")
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    racers = [
-        subprocess.Popen(
-            [
-                str(VENV_BIN / "python"),
-                "-c",
-                RACER,
-                str(barrier),
-                str(index),
-                *log_stage_arguments(params, tmp_path / f"logged-{index}.json"),
-            ],
-            cwd=trained,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for index in range(RACERS)
-    ]
-    said = []
-    for racer in racers:
-        _, stderr = racer.communicate(timeout=600)
-        assert racer.returncode == 0, stderr[-3000:]
-        said.append(stderr)
-    # The two log stages were logging at the same time: each began before the other ended.
-    spans = [json.loads((barrier / f"span-{index}.json").read_text()) for index in range(RACERS)]
-    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
-    # Each training and the summary were written by one racer; the other gave way to it (found
-    # the run the first was writing, or deleted its own twin) and reports it already logged.
-    counts = [logged_counts(stderr) for stderr in said]
-    assert sum(new for new, _, _ in counts) == len(FRAMINGS), said
-    assert sum(already for _, already, _ in counts) == len(FRAMINGS), said
-    assert sorted(summary for _, _, summary in counts) == ["already logged", "new"], said
-    runs = experiment_runs(server, credentials, RACE_EXPERIMENT)
-    live = [tracked for tracked in runs if not tracked["deleted"] and tracked["status"] in ("RUNNING", "FINISHED")]
-    keys = [tracked["tags"].get("training_key") or tracked["tags"]["summary_key"] for tracked in live]
-    assert len(keys) == len(set(keys)) == len(FRAMINGS) + 1
-    assert {tracked["status"] for tracked in live} == {"FINISHED"}
-    # One registry version per framing, whichever racer created it.
-    for name in FRAMINGS:
-        versions = rest_json(
-            server.uri,
-            "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote(f"name='alphabet-lstm-{name}'"),
-            credentials=credentials,
-        )
-        assert len(versions["model_versions"]) == 1, name
-    # Both racers name the same trainings in their outputs.
-    assert (tmp_path / "logged-0.json").read_text() == (tmp_path / "logged-1.json").read_text()
 
 
 def server_connections(pid: int, port: int) -> int:
