@@ -342,11 +342,11 @@ def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_a
         f"error: MLflow tracking server {server.uri} refused the user name and password of "
         "MLFLOW_TRACKING_USERNAME=ana (HTTP 401)" in failed.stderr
     )
-    assert "log" in json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout)
 
-    # The right one: the next plain `dvc repro` logs every training and the summary there.
+    # The right one: the next plain `dvc repro` logs every training and the summary there. It
+    # runs the log stage alone: the failed one was left to run again, validate was not.
     logged = run(["dvc", "repro"], root, env=pipeline_env(login(teammate_login)))
-    assert stages_run(logged.stdout) == ["log"]
+    assert stages_run(logged.stdout) == ["log"], "the stage that failed was not left to run again"
     runs = [tracked for tracked in experiment_runs(server, credentials, EXPERIMENT_NAME) if not tracked["deleted"]]
     assert sorted(tracked["name"] for tracked in runs) == sorted(
         [f"{name}-seed{SEED}" for name in FRAMINGS] + ["summary@workspace"]
