@@ -1,33 +1,53 @@
 """Faults of the team's tracking server, with the real server (PostgreSQL behind `mlflow server`,
 scripts/mlflow-server.sh): a teammate on another machine killed in the middle of logging,
-two teammates on two machines logging the same trainings at one moment.
+two teammates on two machines logging the same trainings at one moment, two log stages racing
+on one machine, the server stopped mid-log, a store moved to the server (a wrong password,
+then the right one) and back.
 
 A teammate's machine is a process in a UTS namespace of its own (`unshare -u`) with its
 own host name, so that the runs it writes name another host, as they would. Each test logs
-into an experiment of its own (MLFLOW_EXPERIMENT_NAME) on the module's one server.
+into an experiment of its own (MLFLOW_EXPERIMENT_NAME) on the module's one server: a start
+costs PostgreSQL's initdb and MLflow's migrations, and each teammate's account MLflow's auth
+client.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOG_TEMPLATES, REPO_ROOT, VENV_BIN, copy_of_shared, pipeline_env, run
+from conftest import (
+    LOG_TEMPLATES,
+    REPO_ROOT,
+    VENV_BIN,
+    copy_of_shared,
+    own_team_checkout,
+    pipeline_env,
+    run,
+    stages_run,
+)
 from team_helpers import (
+    EXPERIMENT_NAME,
     FRAMINGS,
+    SEED,
     SERVER_SCRIPT,
     TeamServer,
     add_user,
+    embedded_runs,
     login,
     rest_json,
     running_team_server,
+    use_store,
 )
 
 from alphabet_lstm.tracking import TrackingFailed
@@ -77,21 +97,24 @@ def unshare_available() -> None:
         pytest.skip(message)
 
 
-def log_stage_command(params: Path, out: Path, *, host: str | None = None, barrier: Path | None = None) -> list[str]:
-    """The log stage as dvc.yaml runs it, with ``params`` and ``out``; on a machine named
-    ``host`` (a UTS namespace), started once ``barrier`` exists."""
-    stage = [str(VENV_BIN / "python"), "-m", LOG_STAGE, "--params", str(params)]
+def log_stage_arguments(params: Path, out: Path) -> list[str]:
+    """The log stage's arguments as dvc.yaml gives them, with ``params`` and ``out``."""
+    arguments = ["--params", str(params)]
     for name, template in LOG_TEMPLATES.items():
-        stage += [f"--{name}", template]
-    stage += ["--report-dir", "reports", "--out", str(out)]
-    script = ""
-    if host:
-        script += f"hostname {host} && "
-    if barrier:
-        script += f"while [ ! -e {barrier} ]; do sleep 0.01; done; "
-    script += 'exec "$@"'
-    wrapper = ["sh", "-c", script, "sh", *stage]
-    return ["unshare", "-u", *wrapper] if host else wrapper
+        arguments += [f"--{name}", template]
+    return arguments + ["--report-dir", "reports", "--out", str(out)]
+
+
+def on_machine(host: str | None, command: list[str]) -> list[str]:
+    """``command`` on a machine named ``host`` (a UTS namespace of its own); on this one if None."""
+    if host is None:
+        return command
+    return ["unshare", "-u", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command]
+
+
+def log_stage_command(params: Path, out: Path, *, host: str | None = None) -> list[str]:
+    """The log stage as dvc.yaml runs it, with ``params`` and ``out``, on the machine ``host``."""
+    return on_machine(host, [str(VENV_BIN / "python"), "-m", LOG_STAGE, *log_stage_arguments(params, out)])
 
 
 def server_params(trained: Path, server: TeamServer, destination: Path) -> Path:
@@ -117,6 +140,7 @@ def experiment_runs(server: TeamServer, credentials: tuple[str, str], experiment
             "run_id": tracked["info"]["run_id"],
             "status": tracked["info"]["status"],
             "deleted": tracked["info"]["lifecycle_stage"] == "deleted",
+            "name": tracked["info"]["run_name"],
             "start": int(tracked["info"]["start_time"]),
             "end": int(tracked["info"].get("end_time") or 0),
             "tags": {item["key"]: item["value"] for item in tracked["data"].get("tags", [])},
@@ -135,6 +159,14 @@ def running_runs_of(server: TeamServer, credentials: tuple[str, str], experiment
         for tracked in runs
         if tracked["status"] == "RUNNING" and tracked["tags"].get("writer", "").startswith(f"{host}:")
     ]
+
+
+def talking_to(server: TeamServer, pid: int) -> bool:
+    """Whether process ``pid`` holds a connection to the server, read from /proc at no cost to
+    the server: a log stage holds none while it imports MLflow (seconds), and until then each
+    look for its RUNNING runs would cost the server one or two requests, 12-28 ms of its CPU,
+    20 looks a second."""
+    return server_connections(pid, int(server.uri.rpartition(":")[2])) > 0
 
 
 def assert_one_finished_run_per_training(runs: list[dict]) -> None:
@@ -175,7 +207,7 @@ def test_a_teammate_killed_mid_log_on_another_machine_delays_the_next_log_at_mos
     hanging: list[str] = []
     deadline = time.monotonic() + 300
     while not hanging and ana.poll() is None and time.monotonic() < deadline:
-        if running_runs_of(server, credentials, experiment, "ana-laptop"):
+        if talking_to(server, ana.pid) and running_runs_of(server, credentials, experiment, "ana-laptop"):
             os.killpg(ana.pid, signal.SIGSTOP)
             hanging = running_runs_of(server, credentials, experiment, "ana-laptop")
             os.killpg(ana.pid, signal.SIGKILL if hanging else signal.SIGCONT)
@@ -200,47 +232,142 @@ def test_a_teammate_killed_mid_log_on_another_machine_delays_the_next_log_at_mos
     assert "MLflow" in ben.stderr and "trainings" in ben.stderr
 
 
+# The race's machines, one racer on each: ben runs two log stages at once (two shells), so that
+# the racers meet both ways of telling a live writer, its process on one machine and its
+# heartbeat across machines.
+RACE_HOSTS = ("ana-laptop", "ben-desktop", "ben-desktop")
+# A log stage started from a barrier: each racer imports MLflow and the stage (seconds), marks
+# itself ready, waits until every racer is, and only then logs, writing when it began and ended.
+RACER = """
+import json, sys, time
+from pathlib import Path
+from alphabet_lstm.stages import log
+from alphabet_lstm.tracking import store
+barrier, index, arguments = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+(barrier / f"ready-{index}").touch()
+while len(list(barrier.glob("ready-*"))) < RACERS:
+    time.sleep(0.005)
+began = time.time()
+log.main(arguments)
+(barrier / f"span-{index}.json").write_text(json.dumps([began, time.time()]))
+""".replace("RACERS", str(len(RACE_HOSTS)))
+
+
+def logged_counts(stderr: str) -> tuple[int, int, str]:
+    """New and already logged trainings, and the summary run's state, from the stage's line."""
+    found = re.search(r"\((\d+) new runs, (\d+) already logged\), summary run \w+ \((new|already logged)\)", stderr)
+    assert found, stderr[-3000:]
+    return int(found[1]), int(found[2]), found[3]
+
+
 def test_two_teammates_on_two_machines_logging_at_one_moment_leave_one_run_per_training(
     server: TeamServer, trained: Path, teammate_login: dict[str, str], tmp_path: Path
 ):
+    """Ana on her laptop and Ben with two log stages on his desktop log the same trainings,
+    all of them released at one moment once each has imported MLflow."""
     unshare_available()
-    experiment = "faults-barrier"
+    experiment = "faults-race"
     credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
     env = pipeline_env({**login(teammate_login), "MLFLOW_EXPERIMENT_NAME": experiment})
     params = server_params(trained, server, tmp_path / "params.yaml")
-    barrier = tmp_path / "go"
-    hosts = ("ana-laptop", "ben-desktop")
-    racers = {
-        host: subprocess.Popen(
-            log_stage_command(params, tmp_path / f"{host}.json", host=host, barrier=barrier),
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    outputs = [tmp_path / f"logged-{index}.json" for index in range(len(RACE_HOSTS))]
+    racers = [
+        subprocess.Popen(
+            on_machine(
+                host,
+                [str(VENV_BIN / "python"), "-c", RACER, str(barrier), str(index), *log_stage_arguments(params, out)],
+            ),
             cwd=trained,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for host in hosts
-    }
-    time.sleep(1)  # both wait at the barrier
-    barrier.touch()
-    # Both talking to the server at one moment, sampled until both have ended.
+        for index, (host, out) in enumerate(zip(RACE_HOSTS, outputs))
+    ]
+    # Both machines talking to the server at one moment, sampled until every racer has ended.
     port = int(server.uri.rpartition(":")[2])
     both_connected = 0
-    while any(racer.poll() is None for racer in racers.values()):
-        both_connected += all(server_connections(racer.pid, port) for racer in racers.values())
+    while any(racer.poll() is None for racer in racers):
+        connected = {host for host, racer in zip(RACE_HOSTS, racers) if server_connections(racer.pid, port)}
+        both_connected += connected == set(RACE_HOSTS)
         time.sleep(0.05)
-    for racer in racers.values():
+    said = []
+    for racer in racers:
         _, errors = racer.communicate(timeout=60)
         assert racer.returncode == 0, errors[-3000:]
+        said.append(errors)
     runs = experiment_runs(server, credentials, experiment)
     assert_one_finished_run_per_training(runs)
     writers = sorted({tracked["tags"]["writer"].rpartition(":")[0] for tracked in runs})
     gave_way = [tracked["tags"]["writer"] for tracked in runs if tracked["deleted"]]
     print(f"both connected in {both_connected} samples; runs written from {writers}; gave way: {gave_way}")
-    assert both_connected, "the two log stages never talked to the server at the same moment"
-    assert set(writers) <= set(hosts)
-    for host in hosts:
-        assert (tmp_path / f"{host}.json").read_bytes() == (trained / "mlflow-logged.json").read_bytes(), host
+    assert both_connected, "the two machines never talked to the server at the same moment"
+    assert set(writers) <= set(RACE_HOSTS)
+    # Every racer was logging at one time: each began before any other ended.
+    spans = [json.loads((barrier / f"span-{index}.json").read_text()) for index in range(len(RACE_HOSTS))]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
+    # Each training and the summary were written by one racer; the others gave way to it (found
+    # the run the first was writing, or deleted their own twin) and report it already logged.
+    counts = [logged_counts(errors) for errors in said]
+    assert sum(new for new, _, _ in counts) == len(FRAMINGS), said
+    assert sum(already for _, already, _ in counts) == len(FRAMINGS) * (len(RACE_HOSTS) - 1), said
+    assert sorted(summary for _, _, summary in counts) == ["already logged"] * (len(RACE_HOSTS) - 1) + ["new"], said
+    # One registry version per framing, whichever racer created it.
+    for name in FRAMINGS:
+        versions = rest_json(
+            server.uri,
+            "/api/2.0/mlflow/model-versions/search?filter=" + urllib.parse.quote(f"name='alphabet-lstm-{name}'"),
+            credentials=credentials,
+        )
+        assert len(versions["model_versions"]) == 1, name
+    # What each racer has is what an undisturbed log stage gives.
+    for host, out in zip(RACE_HOSTS, outputs):
+        assert out.read_bytes() == (trained / "mlflow-logged.json").read_bytes(), host
+
+
+def test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_after_a_wrong_password(
+    server: TeamServer, team_reproduced: Path, teammate_login: dict[str, str], tmp_path: Path
+):
+    credentials = ("ana", teammate_login["MLFLOW_TRACKING_PASSWORD"])
+    root = own_team_checkout(team_reproduced, tmp_path / "repo")
+    local_runs = sorted(tracked["run_id"] for tracked in embedded_runs(root))
+
+    # Logged to the embedded store already. The team names its server in params.yaml: DVC
+    # sees the param change, and only the log stage's (validate checks the whole file).
+    use_store(root, server.uri)
+    changed = json.loads(run(["dvc", "status", "--json", "dvc.yaml"], root).stdout)
+    assert set(changed) == {"validate", "log"}
+    assert {"changed deps": {"params.yaml": {"tracking.uri": "modified"}}} in changed["log"]
+
+    # A wrong password fails the stage before anything is logged, and leaves it to run again.
+    wrong = pipeline_env({**login(teammate_login), "MLFLOW_TRACKING_PASSWORD": "not-the-password"})
+    failed = run(["dvc", "repro"], root, env=wrong, check=False)
+    assert failed.returncode != 0
+    assert (
+        f"error: MLflow tracking server {server.uri} refused the user name and password of "
+        "MLFLOW_TRACKING_USERNAME=ana (HTTP 401)" in failed.stderr
+    )
+
+    # The right one: the next plain `dvc repro` logs every training and the summary there. It
+    # runs the log stage alone: the failed one was left to run again, validate was not.
+    logged = run(["dvc", "repro"], root, env=pipeline_env(login(teammate_login)))
+    assert stages_run(logged.stdout) == ["log"], "the stage that failed was not left to run again"
+    runs = [tracked for tracked in experiment_runs(server, credentials, EXPERIMENT_NAME) if not tracked["deleted"]]
+    assert sorted(tracked["name"] for tracked in runs) == sorted(
+        [f"{name}-seed{SEED}" for name in FRAMINGS] + ["summary@workspace"]
+    )
+    assert {tracked["status"] for tracked in runs} == {"FINISHED"}
+
+    # Back to the embedded store: log runs again and finds every run there, adding none.
+    use_store(root, "sqlite:///mlflow.db")
+    back = run(["dvc", "repro"], root)
+    assert stages_run(back.stdout) == ["validate", "log"]
+    assert "(0 new runs" in back.stderr and "summary run" in back.stderr and "(already logged)" in back.stderr
+    assert sorted(tracked["run_id"] for tracked in embedded_runs(root)) == local_runs
+    assert run(["dvc", "status", "dvc.yaml"], root).stdout.strip() == "Data and pipelines are up to date."
 
 
 def server_connections(pid: int, port: int) -> int:
@@ -286,7 +413,7 @@ def test_the_server_stopped_mid_log_fails_the_stage_in_one_line_and_the_next_log
     caught = False
     deadline = time.monotonic() + 300
     while not caught and stage.poll() is None and time.monotonic() < deadline:
-        caught = bool(running_runs_of(server, credentials, experiment, host))
+        caught = talking_to(server, stage.pid) and bool(running_runs_of(server, credentials, experiment, host))
         time.sleep(0.05)
     assert caught, "the log stage was not caught writing a run"
     stopped_at = time.monotonic()
