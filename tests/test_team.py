@@ -64,8 +64,8 @@ def test_teammate_pulls_what_was_pushed_and_retrains_nothing(pusher: Path, tmp_p
     run(["dvc", "pull"], teammate)
 
     # Only the log stage is due: its output is git-ignored, so the teammate logs the pulled
-    # trainings to their own store; nothing is retrained.
-    assert set(json.loads(run(["dvc", "status", "--json", "dvc.yaml"], teammate).stdout)) == {"log"}
+    # trainings to their own store; nothing is retrained. (`dvc repro` runs every stage that is
+    # due and no other: the stages it ran are the ones `dvc status` would have named.)
     result = run(["dvc", "repro"], teammate)
     assert stages_run(result.stdout) == ["log"]
     assert training_keys(embedded_runs(teammate)) == training_keys(embedded_runs(pusher))
