@@ -8,6 +8,8 @@ and one store into which they are logged once; tests that need a store of their 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -133,6 +135,25 @@ def run_log_stage(root: Path, env: dict | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=900,
     )
+
+
+def log_in_this_process(root: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The log stage's entry point run in this process, where MLflow is already imported (a
+    process of its own costs four seconds, most of them MLflow's import), in the checkout and
+    the environment ``run_log_stage`` gives it. The ``logged`` fixture runs the stage as DVC
+    does, in its own process; the later logs into its store run here."""
+    from alphabet_lstm.errors import run_entry_point
+    from alphabet_lstm.stages import log
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, stage_env(env), clear=True),
+        contextlib.chdir(root),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        code = run_entry_point(log.main, [*LOG_ARGS, "--out", "mlflow-logged.json"])
+    return subprocess.CompletedProcess(["alphabet_lstm.stages.log"], code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +319,7 @@ def test_each_training_is_one_finished_run_with_everything_recorded(workspace: P
 
 @pytest.mark.slow
 def test_logging_again_adds_no_run_and_no_version(workspace: Path, logged: dict):
-    again = run_log_stage(workspace)
+    again = log_in_this_process(workspace)
     assert again.returncode == 0, again.stderr
     assert "0 new runs" in again.stderr and "already logged" in again.stderr
     client = logged["client"]
@@ -337,7 +358,7 @@ def test_summary_links_every_training_and_a_second_experiment_gets_its_own(works
     assert summary.data.params["stateful.batch_size"] == "1"
 
     # The same outputs logged for a DVC experiment: its own summary, the same training runs.
-    other = run_log_stage(workspace, env={"DVC_EXP_NAME": "other-exp"})
+    other = log_in_this_process(workspace, env={"DVC_EXP_NAME": "other-exp"})
     assert other.returncode == 0, other.stderr
     client = logged["client"]
     summaries = client.search_runs(
@@ -671,7 +692,7 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(
     params.pop("sweeps")  # its base framing is not in this experiment's params
     params["tracking"] = {"uri": logged["uri"]}  # the study's store
     (experiment / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    result = run_log_stage(experiment, env={"DVC_EXP_NAME": "b5"})
+    result = log_in_this_process(experiment, env={"DVC_EXP_NAME": "b5"})
     assert result.returncode == 0, result.stderr
     assert "champion" not in result.stderr
     versions = {str(item.version): item for item in client.search_model_versions("name = 'alphabet-lstm-stateful'")}
@@ -684,7 +705,7 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(
     promoted = promote_command(["--framing", "stateful", "--exp", "b5"], workspace)
     assert promoted.returncode == 0, promoted.stderr
     assert promoted.stdout.strip() == f"alphabet-lstm-stateful@champion: version 1 -> version 2 ({logged['uri']})"
-    assert run_log_stage(workspace).returncode == 0
+    assert log_in_this_process(workspace).returncode == 0
     assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "2"
     # The console script ran once above; the rest run its entry point in this process, where
     # MLflow is already imported (a process of its own costs four seconds each), in the
