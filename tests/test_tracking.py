@@ -177,6 +177,27 @@ def training_run(logged: dict, framing: str):
     return next(run for run in logged["runs"] if run.data.tags.get("framing") == framing)
 
 
+@pytest.fixture(scope="module")
+def migrated_store(tmp_path_factory) -> Path:
+    """An SQLite store holding MLflow's tables and nothing else, made once for the module:
+    each test that wants an empty store of its own copies it (``empty_store``) instead of
+    paying MLflow's migrations, seconds, again."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("migrated") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()  # creates and migrates the tables
+    return path
+
+
+def empty_store(migrated_store: Path, folder: Path):
+    """A store of ``folder``'s own (its mlflow.db, artifacts in its mlartifacts/), opened as
+    the log stage opens it: a copy of the migrated one, so no run and no experiment of ours yet."""
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    shutil.copyfile(migrated_store, folder / "mlflow.db")
+    return mlflow_store.open_store(f"sqlite:///{folder / 'mlflow.db'}")
+
+
 # --- pure functions -------------------------------------------------------------------------
 
 
@@ -202,14 +223,16 @@ def test_training_key_depends_on_content_only():
         assert training_key(**{**base, **change}) != key
 
 
-def test_curves_written_into_the_embedded_store_read_back_as_log_batch_writes_them(tmp_path: Path):
+def test_curves_written_into_the_embedded_store_read_back_as_log_batch_writes_them(
+    migrated_store: Path, tmp_path: Path
+):
     """The embedded store's curves skip log_batch's per-point ORM: MLflow reads them back as
     it reads what log_batch wrote, NaN and infinities included, latest values too."""
     from mlflow.entities import Metric
 
     from alphabet_lstm.tracking import store as mlflow_store
 
-    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = empty_store(migrated_store, tmp_path)
     curves = {"loss": [2.5, float("nan"), 0.5, float("inf")], "accuracy": [0.25, 0.5, float("-inf"), 0.75]}
     timestamp = 1_700_000_000_000
     written, batched = (store.client.create_run(store.experiment_id).info.run_id for _ in range(2))
@@ -373,10 +396,10 @@ def test_summary_links_every_training_and_a_second_experiment_gets_its_own(works
 
 
 @pytest.mark.slow
-def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, tmp_path: Path):
+def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, migrated_store: Path, tmp_path: Path):
     from alphabet_lstm.tracking import store as mlflow_store
 
-    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = empty_store(migrated_store, tmp_path)
     record = next(record for record in read_records(workspace) if record.framing == "one_char")
     vanished = tmp_path / "vanished.npz"
     shutil.copy(record.model_path, vanished)
@@ -393,11 +416,13 @@ def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, 
 
 
 @pytest.mark.slow
-def test_registry_adds_a_version_only_when_the_model_bytes_change(workspace: Path, tmp_path: Path):
+def test_registry_adds_a_version_only_when_the_model_bytes_change(
+    workspace: Path, migrated_store: Path, tmp_path: Path
+):
     from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 
-    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = empty_store(migrated_store, tmp_path)
     record = next(record for record in read_records(workspace) if record.framing == "one_char")
     run_id = mlflow_store.log_training(store, record).run_id
     assert registry.ensure_registered(store, record, run_id) == "1"
@@ -771,14 +796,16 @@ def test_the_model_reads_a_saved_model_with_numpy_alone_as_the_project_does(tmp_
 
 
 @pytest.mark.slow
-def test_a_run_left_running_by_a_dead_writer_is_ended_killed_and_written_again(workspace: Path, tmp_path: Path):
+def test_a_run_left_running_by_a_dead_writer_is_ended_killed_and_written_again(
+    workspace: Path, migrated_store: Path, tmp_path: Path
+):
     """What a log stage killed with SIGKILL leaves (tests/test_log_robustness.py kills one for
     real): a RUNNING run tagged with a process of this host that no longer exists."""
     import socket
 
     from alphabet_lstm.tracking import store as mlflow_store
 
-    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = empty_store(migrated_store, tmp_path)
     record = next(record for record in read_records(workspace) if record.framing == "one_char")
     dead = subprocess.Popen(["true"])
     dead.wait()
