@@ -146,15 +146,18 @@ def test_padded_sample_is_padded():
     ],
 )
 def test_many_updates_match_keras(keras_engine, dataset, units, batch_size, epochs):
-    compare(
+    data = dataset()
+    fast, reference = compare(
         keras_engine,
-        dataset(),
+        data,
         units=units,
         epochs=epochs,
         batch_size=batch_size,
         stateful=False,
         atol=MANY_UPDATES_ATOL,
     )
+    # batch_all-20 is also test_epoch_history_matches_keras's whole-alphabet batch, 20 epochs.
+    assert_same_history(fast, reference, data, epochs)
 
 
 def test_long_run_stays_close_to_keras(keras_engine):
@@ -179,7 +182,8 @@ def test_stateful_matches_keras(keras_engine, batch_size, epochs):
         stateful=True,
         atol=MANY_UPDATES_ATOL,
     )
-    np.testing.assert_allclose(fast[1], reference[1], rtol=1e-5, atol=1e-6)
+    # one_stream-50 is also test_epoch_history_matches_keras's stateful case.
+    assert_same_history(fast, reference, sliding(1, "timesteps"), epochs)
 
 
 def test_stateful_cases_depend_on_the_carried_state():
@@ -191,29 +195,31 @@ def test_stateful_cases_depend_on_the_carried_state():
     assert largest_difference(carried, fresh) > 100 * MANY_UPDATES_ATOL
 
 
+def assert_same_history(fast, reference, data: EncodedDataset, epochs: int) -> None:
+    """Per-epoch loss and accuracy as Keras' History records them (before each update)."""
+    _, fast_losses, fast_accuracies, _ = fast
+    _, keras_losses, keras_accuracies = reference
+    assert len(fast_losses) == len(keras_losses) == epochs
+    np.testing.assert_allclose(fast_losses, keras_losses, rtol=1e-5, atol=1e-6)
+    # Accuracy counts argmax hits: equal unless two logits tie within rounding.
+    np.testing.assert_allclose(fast_accuracies, keras_accuracies, rtol=0, atol=1.5 / len(data.target_codes))
+
+
+# The whole-alphabet batch and the stateful stream are test_many_updates_match_keras's
+# batch_all-20 and test_stateful_matches_keras's one_stream-50, which check their histories.
 @pytest.mark.parametrize(
     ("dataset", "units", "batch_size", "stateful", "epochs"),
     [
         pytest.param(lambda: sliding(3, "timesteps"), 32, 1, False, 8, id="window_timesteps"),
         pytest.param(lambda: variable_length(50), 32, 1, False, 2, id="variable_length"),
-        pytest.param(lambda: sliding(1, "timesteps"), 16, 25, False, 10, id="batch_all"),
-        pytest.param(lambda: sliding(1, "timesteps"), 50, 1, True, 4, id="stateful"),
     ],
 )
 def test_epoch_history_matches_keras(keras_engine, dataset, units, batch_size, stateful, epochs):
-    """Per-epoch loss and accuracy as Keras' History records them (before each update)."""
     data = dataset()
     weights = initial_weights(features=data.inputs.shape[2], units=units, seed=7)
-    _, fast_losses, fast_accuracies, _ = train_fast(
-        weights, data, epochs=epochs, batch_size=batch_size, stateful=stateful
-    )
-    _, keras_losses, keras_accuracies = train_reference(
-        keras_engine, weights, data, epochs=epochs, batch_size=batch_size, stateful=stateful
-    )
-    assert len(fast_losses) == len(keras_losses) == epochs
-    np.testing.assert_allclose(fast_losses, keras_losses, rtol=1e-5, atol=1e-6)
-    # Accuracy counts argmax hits: equal unless two logits tie within rounding.
-    np.testing.assert_allclose(fast_accuracies, keras_accuracies, rtol=0, atol=1.5 / len(data.target_codes))
+    fast = train_fast(weights, data, epochs=epochs, batch_size=batch_size, stateful=stateful)
+    reference = train_reference(keras_engine, weights, data, epochs=epochs, batch_size=batch_size, stateful=stateful)
+    assert_same_history(fast, reference, data, epochs)
 
 
 def test_kernel_has_one_signature_across_framings():

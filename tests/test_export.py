@@ -25,17 +25,20 @@ SPECS = {
     "window_features": ModelSpec("window_features", 6, "features", 3, False, 1, "fast", SEED, 3, False),
     "variable_length": ModelSpec("variable_length", 7, "timesteps", 5, False, 1, "fast", SEED, 1, True),
 }
-# Loads each exported model with Keras alone and compares it with the numpy forward pass on
-# the same inputs; a stateful model is fed consecutive batches (state carried), then reset
-# and fed again, which must give the same answers.
+# Run with Keras alone in a new interpreter, every Python warning an error: loads the console
+# script's export and prints its input shape, as a user would; then loads each in-process
+# export and compares it with the numpy forward pass on the same inputs (a stateful model is
+# fed consecutive batches, state carried, then reset and fed again: the same answers).
 CHECK = """
 import json, sys
-import keras, numpy as np
+import keras
+print(keras.models.load_model(sys.argv[1]).inputs[0].shape)
+import numpy as np
 from alphabet_lstm.artifacts import load_model
 from alphabet_lstm.model.lstm import predict
 
 differences = {}
-for framing, keras_path, model_path in json.loads(sys.argv[1]):
+for framing, keras_path, model_path in json.loads(sys.argv[2]):
     weights, spec = load_model(model_path)
     model = keras.models.load_model(keras_path)
     rng = np.random.default_rng(0)
@@ -69,23 +72,75 @@ def workspace(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.slow
-def test_exported_keras_models_predict_as_the_numpy_forward_pass(workspace: Path):
-    checks = []
-    for framing in SPECS:
-        out = workspace / "exported" / f"{framing}.keras"
-        result = alphabet_lstm("export", "--framing", framing, "--seed", str(SEED), "--out", str(out), cwd=workspace)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith(f"wrote {out}: framing {framing} seed {SEED}")
-        checks.append([framing, str(out), str(workspace / "models" / framing / f"seed{SEED}.npz")])
-    assert "reset" in alphabet_lstm("export", "--help", cwd=workspace).stdout
-    result = subprocess.run(
-        [str(VENV_BIN / "python"), "-c", CHECK, json.dumps(checks)],
-        env=pipeline_env(),
+@pytest.fixture(scope="module")
+def exported(workspace: Path) -> dict[str, subprocess.CompletedProcess]:
+    """Each framing exported by `alphabet-lstm export` run in this process."""
+    return {
+        framing: alphabet_lstm(
+            "export",
+            "--framing",
+            framing,
+            "--seed",
+            str(SEED),
+            "--out",
+            str(exported_path(workspace, framing)),
+            cwd=workspace,
+        )
+        for framing in SPECS
+    }
+
+
+def exported_path(workspace: Path, framing: str) -> Path:
+    return workspace / "exported" / f"{framing}.keras"
+
+
+@pytest.fixture(scope="module")
+def console_exported(workspace: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    """The stateful model exported by the console script in its own process: TensorFlow's C++
+    lines go to the real stderr. The test process may carry the log level from an in-process
+    export: the child must not."""
+    env = pipeline_env()
+    for name in QUIET_TENSORFLOW:
+        env.pop(name, None)
+    out = workspace / "console" / "stateful.keras"
+    exported = subprocess.run(
+        [str(VENV_BIN / "alphabet-lstm"), "export", "--framing", "stateful", "--seed", str(SEED), "--out", str(out)],
+        cwd=workspace,
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
+    return out, exported
+
+
+@pytest.fixture(scope="module")
+def loaded_by_keras_alone(workspace: Path, exported: dict, console_exported: tuple) -> subprocess.CompletedProcess:
+    """CHECK in one new interpreter for both exports (TensorFlow's import there costs seconds:
+    paid once). The user's own TensorFlow start-up lines are silenced the documented way."""
+    checks = [
+        [framing, str(exported_path(workspace, framing)), str(workspace / "models" / framing / f"seed{SEED}.npz")]
+        for framing in exported
+    ]
+    return subprocess.run(
+        [str(VENV_BIN / "python"), "-W", "error", "-c", CHECK, str(console_exported[0]), json.dumps(checks)],
+        env=pipeline_env(QUIET_TENSORFLOW),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_exported_keras_models_predict_as_the_numpy_forward_pass(
+    workspace: Path, exported: dict, loaded_by_keras_alone: subprocess.CompletedProcess
+):
+    for framing, result in exported.items():
+        assert result.returncode == 0, result.stderr
+        out = exported_path(workspace, framing)
+        assert result.stdout.startswith(f"wrote {out}: framing {framing} seed {SEED}")
+    assert "reset" in alphabet_lstm("export", "--help", cwd=workspace).stdout
+    result = loaded_by_keras_alone
     assert result.returncode == 0, result.stderr
     differences = json.loads(result.stdout.strip().splitlines()[-1])
     first, again, shape = differences["stateful"]
@@ -127,40 +182,17 @@ def test_batch_size_is_for_stateful_models_only(workspace: Path):
 
 
 @pytest.mark.slow
-def test_export_and_loading_its_file_print_nothing_but_the_result(workspace: Path, tmp_path: Path):
-    # The console script in its own process: TensorFlow's C++ lines go to the real stderr.
-    # The test process may carry the log level from an in-process export: the child must not.
-    env = pipeline_env()
-    for name in QUIET_TENSORFLOW:
-        env.pop(name, None)
-    out = tmp_path / "stateful.keras"
-    exported = subprocess.run(
-        [str(VENV_BIN / "alphabet-lstm"), "export", "--framing", "stateful", "--seed", str(SEED), "--out", str(out)],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def test_export_and_loading_its_file_print_nothing_but_the_result(
+    console_exported: tuple, loaded_by_keras_alone: subprocess.CompletedProcess
+):
+    out, exported = console_exported
     assert (exported.returncode, exported.stderr) == (0, "")
     assert exported.stdout.splitlines() == [
         f"wrote {out}: framing stateful seed {SEED}, input shape (5, 1, 1) "
         "(stateful: reset the LSTM layer's state before each new sequence)"
     ]
-    # Loading it: any Python warning fails (the file holds no optimizer to skip); the user's
-    # own TensorFlow start-up lines are silenced the documented way.
-    loaded = subprocess.run(
-        [
-            str(VENV_BIN / "python"),
-            "-W",
-            "error",
-            "-c",
-            "import sys, keras; print(keras.models.load_model(sys.argv[1]).inputs[0].shape)",
-            str(out),
-        ],
-        env=pipeline_env(QUIET_TENSORFLOW),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert (loaded.returncode, loaded.stdout, loaded.stderr) == (0, "(5, 1, 1)\n", "")
+    # Loading it: any Python warning fails (the file holds no optimizer to skip); nothing but
+    # the shape, then the forward-pass check's one line.
+    loaded = loaded_by_keras_alone
+    assert (loaded.returncode, loaded.stdout.splitlines()[0], loaded.stderr) == (0, "(5, 1, 1)", "")
+    assert len(loaded.stdout.splitlines()) == 2, loaded.stdout

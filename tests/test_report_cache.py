@@ -3,6 +3,7 @@ and the report is byte for byte what a full redraw writes."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,19 +29,30 @@ def cached_files(cache: Path) -> dict[str, int]:
     return {path.name: path.stat().st_mtime_ns for path in cache.glob("*.png")}
 
 
-def test_a_cached_report_is_the_bytes_of_a_full_redraw(tmp_path: Path):
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory) -> Path:
+    """Fake inputs at seeds 7 and 8 and their report written through an empty figure cache,
+    which it fills: made once for the module (drawing every figure costs seconds); the tests
+    copy the cache they change. Figures are keyed by content, so another folder's identical
+    inputs find them."""
+    root = tmp_path_factory.mktemp("filled")
+    write_fake_inputs(root, [7, 8])
+    report_stage.main(stage_argv(root, "filling") + ["--figure-cache", str(root / "figure-cache")])
+    return root
+
+
+def test_a_cached_report_is_the_bytes_of_a_full_redraw(filled: Path, tmp_path: Path):
     write_fake_inputs(tmp_path, [7, 8])
-    cache = tmp_path / "figure-cache"
+    cache = shutil.copytree(filled / "figure-cache", tmp_path / "figure-cache")
     with_cache = ["--figure-cache", str(cache)]
 
     report_stage.main(stage_argv(tmp_path, "drawn"))
-    report_stage.main(stage_argv(tmp_path, "filling") + with_cache)
-    filled = cached_files(cache)
-    assert len(filled) >= 8  # every figure, drawn once
+    filled_files = cached_files(cache)
+    assert len(filled_files) >= 8  # every figure, drawn once (by the fixture)
     report_stage.main(stage_argv(tmp_path, "cached") + with_cache)
-    assert set(cached_files(cache)) == set(filled), "an unchanged report draws nothing new"
+    assert set(cached_files(cache)) == set(filled_files), "an unchanged report draws nothing new"
     drawn = report_bytes(tmp_path, "drawn")
-    assert report_bytes(tmp_path, "filling") == drawn
+    assert report_bytes(filled, "filling") == drawn
     assert report_bytes(tmp_path, "cached") == drawn
 
     # One framing's training history changes: its figures are drawn again, the others read.
@@ -49,7 +61,7 @@ def test_a_cached_report_is_the_bytes_of_a_full_redraw(tmp_path: Path):
     report_stage.main(stage_argv(tmp_path, "changed-drawn"))
     report_stage.main(stage_argv(tmp_path, "changed-cached") + with_cache)
     # Only its training curves: the accuracy figure's inputs (the accuracies) did not change.
-    assert len(set(cached_files(cache)) - set(filled)) == 1
+    assert len(set(cached_files(cache)) - set(filled_files)) == 1
     changed = report_bytes(tmp_path, "changed-drawn")
     assert report_bytes(tmp_path, "changed-cached") == changed
     assert changed["figures/training-stateful.png"] != drawn["figures/training-stateful.png"]
@@ -67,20 +79,24 @@ def test_a_report_whose_figures_are_all_cached_imports_no_matplotlib_and_no_scip
     assert loaded == ["['matplotlib']", "[]"]  # drawn, then every figure read from the cache
 
 
-def test_an_experiment_copy_reads_and_fills_the_workspace_cache(tmp_path: Path, monkeypatch):
+def test_an_experiment_copy_reads_and_fills_the_workspace_cache(filled: Path, tmp_path: Path, monkeypatch):
     """`dvc exp run --temp` and queued runs work in a copy under .dvc/tmp/exps/ that starts
     without the workspace's .dvc/tmp: the relative cache is the main checkout's, so a copy
-    draws only what the workspace has not drawn."""
+    draws only what the workspace has not drawn. Here the workspace has drawn every figure
+    but one: the first copy draws that one into it, the second draws nothing."""
     cache = Path(".dvc/tmp/report-figures")
+    every_figure = set(cached_files(filled / "figure-cache"))
+    shutil.copytree(filled / "figure-cache", tmp_path / cache)
+    (tmp_path / cache / min(every_figure)).unlink()
     copies = [tmp_path / ".dvc/tmp/exps" / name for name in ("tmp1", "tmp2")]
     for copy in copies:
         copy.mkdir(parents=True)
         write_fake_inputs(copy, [7, 8])
     monkeypatch.chdir(copies[0])
     report_stage.main(stage_argv(copies[0]) + ["--figure-cache", str(cache)])
-    filled = cached_files(tmp_path / cache)
-    assert len(filled) >= 8 and not (copies[0] / cache).exists()
+    filled_files = cached_files(tmp_path / cache)
+    assert set(filled_files) == every_figure and not (copies[0] / cache).exists()
     monkeypatch.chdir(copies[1])
     report_stage.main(stage_argv(copies[1]) + ["--figure-cache", str(cache)])
-    assert set(cached_files(tmp_path / cache)) == set(filled), "the second copy drew nothing"
+    assert set(cached_files(tmp_path / cache)) == set(filled_files), "the second copy drew nothing"
     assert report_bytes(copies[1], "reports") == report_bytes(copies[0], "reports")

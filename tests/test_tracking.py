@@ -8,6 +8,8 @@ and one store into which they are logged once; tests that need a store of their 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -135,6 +138,25 @@ def run_log_stage(root: Path, env: dict | None = None) -> subprocess.CompletedPr
     )
 
 
+def log_in_this_process(root: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The log stage's entry point run in this process, where MLflow is already imported (a
+    process of its own costs four seconds, most of them MLflow's import), in the checkout and
+    the environment ``run_log_stage`` gives it. The ``logged`` fixture runs the stage as DVC
+    does, in its own process; the later logs into its store run here."""
+    from alphabet_lstm.errors import run_entry_point
+    from alphabet_lstm.stages import log
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, stage_env(env), clear=True),
+        contextlib.chdir(root),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        code = run_entry_point(log.main, [*LOG_ARGS, "--out", "mlflow-logged.json"])
+    return subprocess.CompletedProcess(["alphabet_lstm.stages.log"], code, stdout.getvalue(), stderr.getvalue())
+
+
 @pytest.fixture(scope="module")
 def logged(workspace: Path) -> dict:
     """The workspace logged once by the log stage into its own store: tracking.uri's
@@ -153,6 +175,27 @@ def logged(workspace: Path) -> dict:
 
 def training_run(logged: dict, framing: str):
     return next(run for run in logged["runs"] if run.data.tags.get("framing") == framing)
+
+
+@pytest.fixture(scope="module")
+def migrated_store(tmp_path_factory) -> Path:
+    """An SQLite store holding MLflow's tables and nothing else, made once for the module:
+    each test that wants an empty store of its own copies it (``empty_store``) instead of
+    paying MLflow's migrations, seconds, again."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("migrated") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()  # creates and migrates the tables
+    return path
+
+
+def empty_store(migrated_store: Path, folder: Path):
+    """A store of ``folder``'s own (its mlflow.db, artifacts in its mlartifacts/), opened as
+    the log stage opens it: a copy of the migrated one, so no run and no experiment of ours yet."""
+    from alphabet_lstm.tracking import store as mlflow_store
+
+    shutil.copyfile(migrated_store, folder / "mlflow.db")
+    return mlflow_store.open_store(f"sqlite:///{folder / 'mlflow.db'}")
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -180,14 +223,16 @@ def test_training_key_depends_on_content_only():
         assert training_key(**{**base, **change}) != key
 
 
-def test_curves_written_into_the_embedded_store_read_back_as_log_batch_writes_them(tmp_path: Path):
+def test_curves_written_into_the_embedded_store_read_back_as_log_batch_writes_them(
+    migrated_store: Path, tmp_path: Path
+):
     """The embedded store's curves skip log_batch's per-point ORM: MLflow reads them back as
     it reads what log_batch wrote, NaN and infinities included, latest values too."""
     from mlflow.entities import Metric
 
     from alphabet_lstm.tracking import store as mlflow_store
 
-    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = empty_store(migrated_store, tmp_path)
     curves = {"loss": [2.5, float("nan"), 0.5, float("inf")], "accuracy": [0.25, 0.5, float("-inf"), 0.75]}
     timestamp = 1_700_000_000_000
     written, batched = (store.client.create_run(store.experiment_id).info.run_id for _ in range(2))
@@ -298,7 +343,7 @@ def test_each_training_is_one_finished_run_with_everything_recorded(workspace: P
 
 @pytest.mark.slow
 def test_logging_again_adds_no_run_and_no_version(workspace: Path, logged: dict):
-    again = run_log_stage(workspace)
+    again = log_in_this_process(workspace)
     assert again.returncode == 0, again.stderr
     assert "0 new runs" in again.stderr and "already logged" in again.stderr
     client = logged["client"]
@@ -337,7 +382,7 @@ def test_summary_links_every_training_and_a_second_experiment_gets_its_own(works
     assert summary.data.params["stateful.batch_size"] == "1"
 
     # The same outputs logged for a DVC experiment: its own summary, the same training runs.
-    other = run_log_stage(workspace, env={"DVC_EXP_NAME": "other-exp"})
+    other = log_in_this_process(workspace, env={"DVC_EXP_NAME": "other-exp"})
     assert other.returncode == 0, other.stderr
     client = logged["client"]
     summaries = client.search_runs(
@@ -351,10 +396,10 @@ def test_summary_links_every_training_and_a_second_experiment_gets_its_own(works
 
 
 @pytest.mark.slow
-def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, tmp_path: Path):
+def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, migrated_store: Path, tmp_path: Path):
     from alphabet_lstm.tracking import store as mlflow_store
 
-    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = empty_store(migrated_store, tmp_path)
     record = next(record for record in read_records(workspace) if record.framing == "one_char")
     vanished = tmp_path / "vanished.npz"
     shutil.copy(record.model_path, vanished)
@@ -371,11 +416,13 @@ def test_a_run_that_fails_midway_ends_failed_and_is_not_reused(workspace: Path, 
 
 
 @pytest.mark.slow
-def test_registry_adds_a_version_only_when_the_model_bytes_change(workspace: Path, tmp_path: Path):
+def test_registry_adds_a_version_only_when_the_model_bytes_change(
+    workspace: Path, migrated_store: Path, tmp_path: Path
+):
     from alphabet_lstm.tracking import registry
     from alphabet_lstm.tracking import store as mlflow_store
 
-    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = empty_store(migrated_store, tmp_path)
     record = next(record for record in read_records(workspace) if record.framing == "one_char")
     run_id = mlflow_store.log_training(store, record).run_id
     assert registry.ensure_registered(store, record, run_id) == "1"
@@ -671,7 +718,7 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(
     params.pop("sweeps")  # its base framing is not in this experiment's params
     params["tracking"] = {"uri": logged["uri"]}  # the study's store
     (experiment / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    result = run_log_stage(experiment, env={"DVC_EXP_NAME": "b5"})
+    result = log_in_this_process(experiment, env={"DVC_EXP_NAME": "b5"})
     assert result.returncode == 0, result.stderr
     assert "champion" not in result.stderr
     versions = {str(item.version): item for item in client.search_model_versions("name = 'alphabet-lstm-stateful'")}
@@ -684,7 +731,7 @@ def test_the_study_sets_champion_and_an_experiment_never_moves_it(
     promoted = promote_command(["--framing", "stateful", "--exp", "b5"], workspace)
     assert promoted.returncode == 0, promoted.stderr
     assert promoted.stdout.strip() == f"alphabet-lstm-stateful@champion: version 1 -> version 2 ({logged['uri']})"
-    assert run_log_stage(workspace).returncode == 0
+    assert log_in_this_process(workspace).returncode == 0
     assert str(client.get_model_version_by_alias("alphabet-lstm-stateful", "champion").version) == "2"
     # The console script ran once above; the rest run its entry point in this process, where
     # MLflow is already imported (a process of its own costs four seconds each), in the
@@ -749,14 +796,16 @@ def test_the_model_reads_a_saved_model_with_numpy_alone_as_the_project_does(tmp_
 
 
 @pytest.mark.slow
-def test_a_run_left_running_by_a_dead_writer_is_ended_killed_and_written_again(workspace: Path, tmp_path: Path):
+def test_a_run_left_running_by_a_dead_writer_is_ended_killed_and_written_again(
+    workspace: Path, migrated_store: Path, tmp_path: Path
+):
     """What a log stage killed with SIGKILL leaves (tests/test_log_robustness.py kills one for
     real): a RUNNING run tagged with a process of this host that no longer exists."""
     import socket
 
     from alphabet_lstm.tracking import store as mlflow_store
 
-    store = mlflow_store.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = empty_store(migrated_store, tmp_path)
     record = next(record for record in read_records(workspace) if record.framing == "one_char")
     dead = subprocess.Popen(["true"])
     dead.wait()
