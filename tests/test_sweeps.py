@@ -530,12 +530,14 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     second = run(sweep_command, root, env)
     assert "Stage 'sweeps/dvc.yaml:sweep_run@tiny' didn't change, skipping" in second.stdout
     assert len(_mlflow_runs(root / "mlflow.db")) == 5
-    # Forced again: the same bytes, and the store already holds every run.
+    # Forced again: the same bytes, and the store already holds every run. Only these three
+    # stages (-s): forced without it, DVC reruns the root pipeline's code and validate too.
     third = run(
         [
             "dvc",
             "repro",
             "-f",
+            "-s",
             "sweeps/dvc.yaml:sweep_run@tiny",
             "sweeps/dvc.yaml:sweep_report@tiny",
             "sweeps/dvc.yaml:sweep_log@tiny",
@@ -543,6 +545,9 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
         root,
         env,
     )
+    assert stages_run(third.stdout) == [
+        f"sweeps/dvc.yaml:{stage}@tiny" for stage in ("sweep_run", "sweep_report", "sweep_log")
+    ]
     assert "0 training runs added, 4 already there" in third.stderr or "already logged" in third.stderr
     assert run(["git", "status", "--porcelain"], root, env).stdout == "", "an unchanged sweep rewrites nothing"
     assert "Data and pipelines are up to date" in run(["dvc", "status", "sweeps/dvc.yaml"], root, env).stdout
