@@ -58,8 +58,7 @@ def test_dvc_metrics_and_plots_commands(reproduced_clone: Path):
     for view in ("Accuracy during training", "Loss during training", "Accuracy per seed"):
         values = plots["data"][view][0]["content"]["data"]["values"]
         assert sorted({row["framing"] for row in values}) == sorted(FRAMINGS), view
-    experiments = json.loads(run(["dvc", "exp", "show", "--json"], reproduced_clone).stdout)
-    assert experiments
+    # (`dvc exp show --json`, and the experiment it lists: test_changing_one_batch_size_reruns_only_that_framing.)
 
 
 # The per-framing folders under metrics/ that evaluate and train write.
