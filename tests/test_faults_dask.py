@@ -17,15 +17,13 @@ import pytest
 import yaml
 from conftest import make_clone, pipeline_env, run, stages_run
 from team_helpers import free_ports
-from test_sweeps import TINY_SWEEP, dask_cluster, params_with
+from test_sweeps import KILLED_SWEEP, TINY_SWEEP, dask_cluster, killed_sweep, params_with, undisturbed_killed_sweep
 
 from alphabet_lstm.params import Sweep, parse_params
-from alphabet_lstm.sweep import run_training, sweep_results_csv, sweep_tasks
+from alphabet_lstm.sweep import sweep_tasks
 
-__all__ = ["dask_cluster"]  # the fixture, imported for pytest
+__all__ = ["dask_cluster", "undisturbed_killed_sweep"]  # the fixtures, imported for pytest
 
-# Long enough (a second or more a training) for a worker to be killed with work in hand.
-KILLED_SWEEP = {**TINY_SWEEP, "grid": {"epochs": [1500, 3000], "units": [8, 16]}}
 # Issue 29: a sweep stage pointed at a scheduler that is not there fails within this.
 UNREACHABLE_LIMIT_SECONDS = 30
 
@@ -67,7 +65,9 @@ def test_an_unreachable_scheduler_fails_the_sweep_stage_in_one_line_naming_it(tm
 
 
 @pytest.mark.pipeline
-def test_a_worker_killed_mid_sweep_under_dvc_repro_leaves_the_results_byte_identical(dask_cluster, tmp_path: Path):
+def test_a_worker_killed_mid_sweep_under_dvc_repro_leaves_the_results_byte_identical(
+    dask_cluster, undisturbed_killed_sweep, tmp_path: Path
+):
     from distributed import Client
 
     address, pids = dask_cluster
@@ -76,9 +76,11 @@ def test_a_worker_killed_mid_sweep_under_dvc_repro_leaves_the_results_byte_ident
     raw["sweeps"] = {"tiny": KILLED_SWEEP}
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     run(["git", "commit", "-qam", "A sweep of its own"], root)
-    # The undisturbed sweep: every training called in this process, no Dask at all.
+    # The undisturbed sweep (every training called in a test process, no Dask at all) is of the
+    # same trainings: the clone's sweep names them by the same keys.
     sweep = Sweep.from_params(parse_params(raw), "tiny")
-    undisturbed = sweep_results_csv(sweep, [run_training(task) for task in sweep_tasks(sweep)])
+    assert [task.key for task in sweep_tasks(sweep)] == [task.key for task in sweep_tasks(killed_sweep())]
+    undisturbed = undisturbed_killed_sweep
 
     victim = sorted(pids)[0]
     killed: list[str] = []

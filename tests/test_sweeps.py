@@ -40,6 +40,8 @@ TINY_SWEEP = {
     "grid": {"epochs": [300, 600], "units": [8, 16]},
     "seeds": [1, 2, 3],
 }
+# Long enough (a second or more a training) for a worker to be killed with work in hand.
+KILLED_SWEEP = {**TINY_SWEEP, "grid": {"epochs": [1500, 3000], "units": [8, 16]}}
 
 
 def params_with(sweeps: dict) -> dict:
@@ -405,18 +407,33 @@ def test_two_worker_cluster_matches_local_cluster_byte_for_byte(dask_cluster, tm
     assert len(read_csv(on_cluster)) == 12 and all(float(row["seconds"]) > 0 for row in read_csv(cluster_timing))
 
 
+def killed_sweep() -> Sweep:
+    return load_sweep(parse_params(params_with({"tiny": KILLED_SWEEP})), "tiny")
+
+
+def write_undisturbed_results(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    sweep = killed_sweep()
+    (directory / "results.csv").write_text(results_csv(sweep, [run_training(task) for task in sweep_tasks(sweep)]))
+
+
+@pytest.fixture(scope="session")
+def undisturbed_killed_sweep(built_once) -> str:
+    """KILLED_SWEEP's results table with every training called one by one in this process, no
+    Dask at all: what a sweep that loses a worker must still write. Built once per run (its
+    twelve trainings), for this module's and test_faults_dask's killed-worker tests."""
+    return (built_once("undisturbed_killed_sweep", write_undisturbed_results) / "results.csv").read_text()
+
+
 @pytest.mark.slow
-def test_worker_killed_mid_sweep_loses_no_training(dask_cluster, tmp_path):
+def test_worker_killed_mid_sweep_loses_no_training(dask_cluster, undisturbed_killed_sweep, tmp_path):
     # Last of the cluster's tests: it leaves the cluster one worker short.
     from distributed import Client
 
     address, pids = dask_cluster
-    sweep = load_sweep(
-        parse_params(params_with({"tiny": {**TINY_SWEEP, "grid": {"epochs": [1500, 3000], "units": [8, 16]}}})), "tiny"
-    )
+    sweep = killed_sweep()
     tasks = sweep_tasks(sweep)
-    # Reference: the same trainings called one by one in this process, no Dask at all.
-    reference = results_csv(sweep, [run_training(task) for task in tasks])
+    reference = undisturbed_killed_sweep
     victim = sorted(pids)[0]
     killed = {}
 
@@ -530,12 +547,14 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
     second = run(sweep_command, root, env)
     assert "Stage 'sweeps/dvc.yaml:sweep_run@tiny' didn't change, skipping" in second.stdout
     assert len(_mlflow_runs(root / "mlflow.db")) == 5
-    # Forced again: the same bytes, and the store already holds every run.
+    # Forced again: the same bytes, and the store already holds every run. Only these three
+    # stages (-s): forced without it, DVC reruns the root pipeline's code and validate too.
     third = run(
         [
             "dvc",
             "repro",
             "-f",
+            "-s",
             "sweeps/dvc.yaml:sweep_run@tiny",
             "sweeps/dvc.yaml:sweep_report@tiny",
             "sweeps/dvc.yaml:sweep_log@tiny",
@@ -543,6 +562,9 @@ def test_dvc_sweep_stages_end_to_end(tmp_path):
         root,
         env,
     )
+    assert stages_run(third.stdout) == [
+        f"sweeps/dvc.yaml:{stage}@tiny" for stage in ("sweep_run", "sweep_report", "sweep_log")
+    ]
     assert "0 training runs added, 4 already there" in third.stderr or "already logged" in third.stderr
     assert run(["git", "status", "--porcelain"], root, env).stdout == "", "an unchanged sweep rewrites nothing"
     assert "Data and pipelines are up to date" in run(["dvc", "status", "sweeps/dvc.yaml"], root, env).stdout
