@@ -160,25 +160,6 @@ def clone(tmp_path: Path) -> Path:
     return make_clone(tmp_path / "repo")
 
 
-@pytest.fixture
-def team_server():
-    """A team tracking server (scripts/mlflow-server.sh: PostgreSQL, logins) for one test."""
-    from team_helpers import running_team_server
-
-    with running_team_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def module_team_server():
-    """One team tracking server for a module's tests: each test uses a user and an MLflow
-    experiment of its own on it (a start costs PostgreSQL's initdb and MLflow's migrations)."""
-    from team_helpers import running_team_server
-
-    with running_team_server() as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def keras_engine():
     """The faithful Keras engine, Keras imported once per module (a hard dependency: a
@@ -345,7 +326,7 @@ def own_team_checkout(team_reproduced: Path, destination: Path, env: dict | None
 # of the machine beyond the venv: it is never in the unit tier, whatever its marks say.
 PIPELINE_FIXTURES = {"clone", "reproduced_clone", "reproduced_copy", "team_reproduced", "keras_engine"}
 # (s3: test_s3's moto server; clean_python: test_model_portability's clean venv.)
-SYSTEM_FIXTURES = {"team_server", "module_team_server", "browser", "s3", "clean_python"}
+SYSTEM_FIXTURES = {"browser", "s3", "clean_python"}
 # Per-test time limits (pytest-timeout): a hang fails that test by its name. A pipeline or
 # system test's limit also covers the shared set-up it may be the first to build.
 TIME_LIMITS = {"unit": 120, "pipeline": 1800, "system": 1800}

@@ -299,7 +299,7 @@ def test_team_server_requires_login_and_logs_an_authenticated_pipeline(
     # A server that does not answer: the log stage fails at once, naming it; nothing is
     # retrained on the way and the trainings stay (validate checks the changed params.yaml
     # first, in a second, and changes nothing). A wrong password fails the same way, naming
-    # MLFLOW_TRACKING_USERNAME: tests/test_log_robustness.py's
+    # MLFLOW_TRACKING_USERNAME: tests/test_faults_tracking.py's
     # test_a_store_moved_to_the_server_and_back_is_logged_by_the_next_repro_even_after_a_wrong_password
     # runs that `dvc repro` on a team server and pins its message.
     [dead_port] = free_ports(1)

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import yaml
@@ -147,12 +146,17 @@ def log_in_this_process(root: Path, env: dict | None = None) -> subprocess.Compl
     from alphabet_lstm.stages import log
 
     stdout, stderr = io.StringIO(), io.StringIO()
+    environment = stage_env(env)
     with (
-        mock.patch.dict(os.environ, stage_env(env), clear=True),
+        pytest.MonkeyPatch.context() as patch,
         contextlib.chdir(root),
         contextlib.redirect_stdout(stdout),
         contextlib.redirect_stderr(stderr),
     ):
+        for name in set(os.environ) - set(environment):
+            patch.delenv(name)
+        for name, value in environment.items():
+            patch.setenv(name, value)
         code = run_entry_point(log.main, [*LOG_ARGS, "--out", "mlflow-logged.json"])
     return subprocess.CompletedProcess(["alphabet_lstm.stages.log"], code, stdout.getvalue(), stderr.getvalue())
 
