@@ -124,18 +124,31 @@ def stages_run(output: str) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", output)
 
 
-def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """`alphabet-lstm ARGS` in ``cwd``: the console script's entry point, run in this process
-    (a process start costs half a second, and TensorFlow's import ten more for `export`)."""
-    from alphabet_lstm import cli
-
+def in_this_process(command: list[str], entry_point: Callable[[], int], cwd: Path) -> subprocess.CompletedProcess:
+    """What ``command`` gives, from ``entry_point()`` (its exit status) run in this process in
+    ``cwd``, its output captured: a process start costs half a second, and the imports it
+    repeats seconds more (TensorFlow's for `export`, MLflow's for the log stage)."""
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
-            code = cli.main(list(args))
+            code = entry_point()
         except SystemExit as exit_request:  # argparse's --help
             code = exit_request.code or 0
-    return subprocess.CompletedProcess([CONSOLE_SCRIPT, *args], code, stdout.getvalue(), stderr.getvalue())
+    return subprocess.CompletedProcess(command, code, stdout.getvalue(), stderr.getvalue())
+
+
+def alphabet_lstm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`alphabet-lstm ARGS` in ``cwd``: the console script's entry point, run in this process."""
+    from alphabet_lstm import cli
+
+    return in_this_process([CONSOLE_SCRIPT, *args], lambda: cli.main(list(args)), cwd)
+
+
+def read_store(database: Path, query: str, *parameters, timeout: float = 5.0) -> list[tuple]:
+    """The rows ``query`` selects from an embedded MLflow store, read-only, straight from
+    SQLite: MLflow's client would cost the test process its import (seconds) for a lookup."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=timeout)) as connection:
+        return connection.execute(query, parameters).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,11 @@ browser download (conftest.py's ``browser`` fixture, shared with test_explorer.p
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -30,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CHROMIUM, REPO_ROOT, SCREENSHOTS, VENV_BIN, pipeline_env
+from conftest import CHROMIUM, REPO_ROOT, SCREENSHOTS, VENV_BIN, pipeline_env, read_store
 
 pytestmark = pytest.mark.e2e
 
@@ -153,8 +151,7 @@ def training_run_id(clone: Path, framing: str) -> str:
         "SELECT runs.run_uuid FROM runs JOIN experiments USING (experiment_id) "
         "WHERE experiments.name = ? AND runs.name = ? AND runs.lifecycle_stage = 'active'"
     )
-    with contextlib.closing(sqlite3.connect(f"file:{clone / 'mlflow.db'}?mode=ro", uri=True)) as connection:
-        [(run_id,)] = connection.execute(query, (EXPERIMENT_NAME, f"{framing}-seed{SEED}")).fetchall()
+    [(run_id,)] = read_store(clone / "mlflow.db", query, EXPERIMENT_NAME, f"{framing}-seed{SEED}")
     return run_id
 
 

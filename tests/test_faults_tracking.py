@@ -288,10 +288,9 @@ def test_two_teammates_on_two_machines_logging_at_one_moment_leave_one_run_per_t
         for index, (host, out) in enumerate(zip(RACE_HOSTS, outputs))
     ]
     # Both machines talking to the server at one moment, sampled until every racer has ended.
-    port = int(server.uri.rpartition(":")[2])
     both_connected = 0
     while any(racer.poll() is None for racer in racers):
-        connected = {host for host, racer in zip(RACE_HOSTS, racers) if server_connections(racer.pid, port)}
+        connected = {host for host, racer in zip(RACE_HOSTS, racers) if talking_to(server, racer.pid)}
         both_connected += connected == set(RACE_HOSTS)
         time.sleep(0.05)
     said = []

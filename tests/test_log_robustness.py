@@ -8,7 +8,6 @@ to the server and back, log stages racing) are in test_faults_tracking.py, on it
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sqlite3
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import copy_of_shared, descendants, pipeline_env, run, stages_run
+from conftest import copy_of_shared, descendants, pipeline_env, read_store, run, stages_run
 from team_helpers import EXPERIMENT_NAME, FRAMINGS
 
 pytestmark = pytest.mark.e2e
@@ -44,8 +43,8 @@ def running_runs(database: Path) -> list[str]:
     if not database.exists():
         return []
     try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
-            return [row[0] for row in connection.execute("SELECT run_uuid FROM runs WHERE status = 'RUNNING'")]
+        running = read_store(database, "SELECT run_uuid FROM runs WHERE status = 'RUNNING'", timeout=1)
+        return [run_id for (run_id,) in running]
     except sqlite3.OperationalError:  # the tables are not there yet, or the store is busy
         return []
 
@@ -80,10 +79,8 @@ WHERE experiments.name = ? AND runs.lifecycle_stage = 'active'
 
 
 def live_runs(database: Path) -> list[tuple[str, str, str | None]]:
-    """The experiment's live runs in an embedded store as (id, status, key), read straight from
-    SQLite: MLflow's client would cost this process its import, 2-3 CPU-seconds."""
-    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
-        return connection.execute(LIVE_RUNS, (EXPERIMENT_NAME,)).fetchall()
+    """The experiment's live runs in an embedded store as (id, status, key)."""
+    return read_store(database, LIVE_RUNS, EXPERIMENT_NAME)
 
 
 def test_a_log_stage_killed_mid_log_leaves_no_run_hanging_and_no_duplicate(reproduced: Path):

@@ -369,7 +369,7 @@ def run_artifacts(uri: str, run_id: str, credentials: tuple[str, str], path: str
 def teammate_account(server: TeamServer, name: str) -> dict[str, str]:
     """A teammate's login on the server, as the lines `add-user` hands over: made as add-user
     makes it (MLflow's users/create, logged in as admin), in this process. add-user's own
-    output and logins are test_team's and test_server_admin's; its process costs 4-5 CPU-s
+    output and logins are test_server_admin's; its process costs 4-5 CPU-s
     (it imports MLflow for the auth client)."""
     password = secrets.token_urlsafe(24)
     account = {"username": name, "password": password}

@@ -1,7 +1,7 @@
 """Working as a team, with the real tools: a shared DVC remote between two clones, and a queue
-of experiments run by two DVC workers writing to one MLflow store at once. (The team MLflow
-server, PostgreSQL behind `mlflow server`, is tests/test_server_admin.py's: one server there
-for every test that needs one.)
+of experiments run by two DVC workers writing to one MLflow store at once. (A teammate's
+pipeline logged through the team MLflow server, PostgreSQL behind `mlflow server`, is tested
+on tests/test_server_admin.py's server.)
 
 The clones run a cut of params.yaml (two framings, the small-epoch profile) to keep the
 tests short; everything else is the project as a teammate has it.

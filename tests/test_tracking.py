@@ -8,8 +8,6 @@ and one store into which they are logged once; tests that need a store of their 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, alphabet_lstm, spec_for
+from conftest import LOG_TEMPLATES, REPO_ROOT, SMALL_EPOCHS, VENV_BIN, alphabet_lstm, in_this_process, spec_for
 from mlflow.exceptions import MlflowException
 
 from alphabet_lstm import tracking
@@ -145,20 +143,16 @@ def log_in_this_process(root: Path, env: dict | None = None) -> subprocess.Compl
     from alphabet_lstm.errors import run_entry_point
     from alphabet_lstm.stages import log
 
-    stdout, stderr = io.StringIO(), io.StringIO()
+    arguments = [*LOG_ARGS, "--out", "mlflow-logged.json"]
     environment = stage_env(env)
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        contextlib.chdir(root),
-        contextlib.redirect_stdout(stdout),
-        contextlib.redirect_stderr(stderr),
-    ):
+    with pytest.MonkeyPatch.context() as patch:
         for name in set(os.environ) - set(environment):
             patch.delenv(name)
         for name, value in environment.items():
             patch.setenv(name, value)
-        code = run_entry_point(log.main, [*LOG_ARGS, "--out", "mlflow-logged.json"])
-    return subprocess.CompletedProcess(["alphabet_lstm.stages.log"], code, stdout.getvalue(), stderr.getvalue())
+        return in_this_process(
+            ["alphabet_lstm.stages.log", *arguments], lambda: run_entry_point(log.main, arguments), root
+        )
 
 
 @pytest.fixture(scope="module")
