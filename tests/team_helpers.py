@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -192,6 +193,17 @@ def server_command(directory: Path, *arguments: str, check: bool = True) -> subp
 def add_user(server: TeamServer, name: str) -> dict[str, str]:
     """A teammate's account on the server (`add-user`): the export lines it prints, as a dict."""
     return exported_lines(server_command(server.directory, "add-user", name).stdout)
+
+
+def teammate_account(server: TeamServer, name: str) -> dict[str, str]:
+    """A teammate's login on the server, as the lines `add-user` hands over, made as add-user
+    makes it (MLflow's users/create, logged in as admin) but in this process: for a test about
+    what the login does, not how it is made. add-user's own output and logins are
+    test_server_admin's; its process costs 4-5 CPU-s (it imports MLflow for the auth client)."""
+    password = secrets.token_urlsafe(24)
+    account = {"username": name, "password": password}
+    rest(server.uri, "/api/2.0/mlflow/users/create", account, credentials=admin_login(server.directory))
+    return {"MLFLOW_TRACKING_URI": server.uri, "MLFLOW_TRACKING_USERNAME": name, "MLFLOW_TRACKING_PASSWORD": password}
 
 
 # Every file of a server that holds a secret: password hashes, passwords, the Flask secret.

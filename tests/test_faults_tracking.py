@@ -7,8 +7,7 @@ then the right one) and back.
 A teammate's machine is a process in a UTS namespace of its own (`unshare -u`) with its
 own host name, so that the runs it writes name another host, as they would. Each test logs
 into an experiment of its own (MLFLOW_EXPERIMENT_NAME) on the module's one server: a start
-costs PostgreSQL's initdb and MLflow's migrations, and each teammate's account MLflow's auth
-client.
+costs PostgreSQL's initdb and MLflow's migrations.
 """
 
 from __future__ import annotations
@@ -42,11 +41,11 @@ from team_helpers import (
     SEED,
     SERVER_SCRIPT,
     TeamServer,
-    add_user,
     embedded_runs,
     login,
     rest_json,
     running_team_server,
+    teammate_account,
     use_store,
 )
 
@@ -86,7 +85,7 @@ def trained(tmp_path_factory, team_reproduced: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def teammate_login(server: TeamServer) -> dict[str, str]:
-    return add_user(server, "ana")
+    return teammate_account(server, "ana")
 
 
 def unshare_available() -> None:

@@ -12,7 +12,6 @@ environment or in the git-ignored .dvc/config.local, never in a committed file.
 from __future__ import annotations
 
 import json
-import secrets
 import string
 import subprocess
 import time
@@ -28,14 +27,12 @@ from team_helpers import (
     EXPERIMENT_NAME,
     FRAMINGS,
     SEED,
-    TeamServer,
-    admin_login,
     free_ports,
     login,
     output_files,
-    rest,
     rest_json,
     running_team_server,
+    teammate_account,
     use_store,
 )
 
@@ -364,17 +361,6 @@ def run_artifacts(uri: str, run_id: str, credentials: tuple[str, str], path: str
         else:
             found.append(entry["path"])
     return found
-
-
-def teammate_account(server: TeamServer, name: str) -> dict[str, str]:
-    """A teammate's login on the server, as the lines `add-user` hands over: made as add-user
-    makes it (MLflow's users/create, logged in as admin), in this process. add-user's own
-    output and logins are test_server_admin's; its process costs 4-5 CPU-s
-    (it imports MLflow for the auth client)."""
-    password = secrets.token_urlsafe(24)
-    account = {"username": name, "password": password}
-    rest(server.uri, "/api/2.0/mlflow/users/create", account, credentials=admin_login(server.directory))
-    return {"MLFLOW_TRACKING_URI": server.uri, "MLFLOW_TRACKING_USERNAME": name, "MLFLOW_TRACKING_PASSWORD": password}
 
 
 def test_team_server_keeps_every_artifact_in_the_bucket(pushed: Teammate, s3: S3Endpoint, tmp_path: Path):

@@ -47,6 +47,7 @@ from team_helpers import (
     rest_json,
     running_team_server,
     server_command,
+    teammate_account,
     training_keys,
     use_store,
 )
@@ -133,7 +134,7 @@ def test_secrets_are_mode_600_in_a_700_directory_from_the_first_start(server: Te
 
 @pytest.mark.system
 def test_removed_user_and_changed_password_are_refused_within_5_s(server: TeamServer):
-    alice, bob = add_user(server, "alice"), add_user(server, "bob")
+    alice, bob = teammate_account(server, "alice"), teammate_account(server, "bob")
     old = ("alice", alice["MLFLOW_TRACKING_PASSWORD"])
     removed = ("bob", bob["MLFLOW_TRACKING_PASSWORD"])
     # Both logins watched at once: the password changed first, then the user removed.
@@ -228,7 +229,7 @@ def snapshot(uri: str, credentials: tuple[str, str], download: Path) -> dict[str
 
 @pytest.mark.system
 def test_backup_restores_into_a_new_directory_with_the_same_runs_and_logins(server: TeamServer, tmp_path: Path):
-    carol = add_user(server, "carol")
+    carol = teammate_account(server, "carol")
     credentials = ("carol", carol["MLFLOW_TRACKING_PASSWORD"])
     log_runs(server.uri, credentials, count=3)
     before = snapshot(server.uri, credentials, tmp_path / "before")
