@@ -155,7 +155,7 @@ def write_fake_inputs(root: Path, seeds: list[int]) -> None:
             save_model(paths["models"], initial_weights(features=spec.features, units=4, seed=seed), spec)
 
 
-def stage_argv(root: Path, out_dir: str = "reports") -> list[str]:
+def stage_argv(root: Path, out_dir: str = "reports", figure_cache: Path | None = None) -> list[str]:
     argv = [
         "--params",
         str(root / "params.yaml"),
@@ -168,7 +168,7 @@ def stage_argv(root: Path, out_dir: str = "reports") -> list[str]:
     ]
     for kind, template in TEMPLATES.items():
         argv += [f"--{kind.replace('_', '-')}", str(root / template)]
-    return argv
+    return argv + (["--figure-cache", str(figure_cache)] if figure_cache else [])
 
 
 @pytest.fixture(scope="module")
@@ -181,10 +181,14 @@ def one_seed(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def three_seeds(tmp_path_factory) -> Path:
+    """The three-seed study's report, its figures also kept in a figure cache (``FIGURE_CACHE``)."""
     root = tmp_path_factory.mktemp("three_seeds")
     write_fake_inputs(root, [7, 8, 9])
-    report_stage.main(stage_argv(root))
+    report_stage.main(stage_argv(root, figure_cache=root / FIGURE_CACHE))
     return root
+
+
+FIGURE_CACHE = "figure-cache"
 
 
 def markdown(root: Path) -> str:
@@ -400,14 +404,16 @@ def test_a_malformed_input_names_the_file(tmp_path):
 
 def test_the_models_and_probability_tables_of_later_seeds_are_not_read(three_seeds, tmp_path):
     # The report shows them at the first seed only: reading 69 files of the 10-seed study
-    # for nothing cost seconds. Unreadable at seed 8, they change not one byte.
+    # for nothing cost seconds. Unreadable at seed 8, they change not one byte. The figures
+    # come from the first report's cache, keyed by the data they show: one drawn from a
+    # seed-8 table would be drawn anew, and differ.
     for name in ("reports", "metrics"):
         shutil.copytree(three_seeds / name, tmp_path / name)
     shutil.copytree(three_seeds / "models", tmp_path / "models")
     (tmp_path / "params.yaml").write_text((three_seeds / "params.yaml").read_text())
     (tmp_path / "models/stateful/seed8.npz").write_bytes(b"not a model")
     (tmp_path / "metrics/probabilities/one_char-seed8.csv").write_text("input,A,B\nA,0.5,0.5\n")
-    report_stage.main(stage_argv(tmp_path, "again"))
+    report_stage.main(stage_argv(tmp_path, "again", figure_cache=three_seeds / FIGURE_CACHE))
     for path in (three_seeds / "reports").rglob("*.*"):
         assert (tmp_path / "again" / path.relative_to(three_seeds / "reports")).read_bytes() == path.read_bytes()
 
