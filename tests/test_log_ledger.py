@@ -1,7 +1,9 @@
 """The log stage at the cost of what is new: runs its ledger names are not asked of the store.
 
-A real SQLite store and the log stage in its own process, as DVC runs it, on outputs made by
-the real stages (two framings on the small-epoch profile).
+A real SQLite store, on outputs made by the real stages (two framings on the small-epoch
+profile). The first log, and the one that must import no MLflow, run the stage in its own
+process, as DVC runs it; the later logs into a copy of the store run its entry point in the
+test process (test_tracking.log_in_this_process), where MLflow is already imported.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import copy_with_store
-from test_tracking import LOG_ARGS, produce_outputs, stage_env, write_params
+from test_tracking import LOG_ARGS, log_in_this_process, produce_outputs, stage_env, write_params
 
 from alphabet_lstm.tracking.ledger import read_ledger
 
@@ -46,6 +48,16 @@ def log_stage(root: Path, env: dict | None = None) -> subprocess.CompletedProces
         text=True,
         timeout=900,
     )
+
+
+def later_log(root: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A later log stage, keeping the ledger at LEDGER, run in this process; the ledger it
+    leaves names every run of the store (it wrote it, for this store, after logging)."""
+    result = log_in_this_process(root, env, ledger=LEDGER)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ledger = read_ledger(root / LEDGER, f"sqlite:///{root / 'mlflow.db'}", set())
+    assert set(ledger.runs.values()) == {run.info.run_id for run in store_runs(root)}
+    return result
 
 
 def summary_line(result: subprocess.CompletedProcess) -> str:
@@ -108,14 +120,14 @@ def test_one_retrained_framing_logs_one_training_and_the_summary(logged: Path):
     write_params(logged, FRAMINGS, variable_length={"batch_size": 2})
     with contextlib.chdir(logged):
         produce_outputs(logged, ("variable_length",))
-    result = log_stage(logged)
+    result = later_log(logged)
     assert "(1 new runs, 1 already logged)" in summary_line(result) and "(new)" in summary_line(result)
     kinds = sorted(run.data.tags["run_kind"] for run in store_runs(logged))
     assert kinds == ["summary", "summary", "training", "training", "training"]
 
 
 def test_another_experiment_gets_its_summary_from_the_store(logged: Path):
-    result = log_stage(logged, {"DVC_EXP_NAME": "other-exp"})
+    result = later_log(logged, {"DVC_EXP_NAME": "other-exp"})
     assert "(0 new runs, 2 already logged)" in summary_line(result) and "(new) for other-exp" in summary_line(result)
     assert sorted(run.data.tags["run_kind"] for run in store_runs(logged)) == [
         "summary",
@@ -128,7 +140,7 @@ def test_another_experiment_gets_its_summary_from_the_store(logged: Path):
 def test_a_store_deleted_since_is_logged_to_again(logged: Path):
     (logged / "mlflow.db").unlink()
     shutil.rmtree(logged / "mlartifacts")
-    result = log_stage(logged)
+    result = later_log(logged)
     assert "(2 new runs, 0 already logged)" in summary_line(result)
     assert len(store_runs(logged)) == 3
     assert list(json.loads((logged / LEDGER).read_text())) == [f"sqlite:///{logged / 'mlflow.db'}"]
@@ -139,5 +151,5 @@ def test_a_run_deleted_from_the_store_is_logged_again(logged: Path):
 
     training = next(run for run in store_runs(logged) if run.data.tags.get("framing") == "one_char")
     MlflowClient(f"sqlite:///{logged / 'mlflow.db'}").delete_run(training.info.run_id)
-    result = log_stage(logged)
+    result = later_log(logged)
     assert "(1 new runs, 1 already logged)" in summary_line(result)

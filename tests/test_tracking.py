@@ -135,15 +135,16 @@ def run_log_stage(root: Path, env: dict | None = None) -> subprocess.CompletedPr
     )
 
 
-def log_in_this_process(root: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+def log_in_this_process(root: Path, env: dict | None = None, ledger: str | None = None) -> subprocess.CompletedProcess:
     """The log stage's entry point run in this process, where MLflow is already imported (a
     process of its own costs four seconds, most of them MLflow's import), in the checkout and
-    the environment ``run_log_stage`` gives it. The ``logged`` fixture runs the stage as DVC
-    does, in its own process; the later logs into its store run here."""
+    the environment ``run_log_stage`` gives it, keeping its ledger at ``ledger`` if given. The
+    ``logged`` fixture runs the stage as DVC does, in its own process; the later logs into its
+    store run here."""
     from alphabet_lstm.errors import run_entry_point
     from alphabet_lstm.stages import log
 
-    arguments = [*LOG_ARGS, "--out", "mlflow-logged.json"]
+    arguments = [*LOG_ARGS, "--out", "mlflow-logged.json", *(["--ledger", ledger] if ledger else [])]
     environment = stage_env(env)
     with pytest.MonkeyPatch.context() as patch:
         for name in set(os.environ) - set(environment):
