@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_reporting import stage_argv, write_fake_inputs
+from test_reporting import FIGURE_CACHE, stage_argv, write_fake_inputs
 
 from alphabet_lstm.stages import report as report_stage
 
@@ -37,19 +37,18 @@ def filled(tmp_path_factory) -> Path:
     inputs find them."""
     root = tmp_path_factory.mktemp("filled")
     write_fake_inputs(root, [7, 8])
-    report_stage.main(stage_argv(root, "filling") + ["--figure-cache", str(root / "figure-cache")])
+    report_stage.main(stage_argv(root, "filling", figure_cache=root / FIGURE_CACHE))
     return root
 
 
 def test_a_cached_report_is_the_bytes_of_a_full_redraw(filled: Path, tmp_path: Path):
     write_fake_inputs(tmp_path, [7, 8])
-    cache = shutil.copytree(filled / "figure-cache", tmp_path / "figure-cache")
-    with_cache = ["--figure-cache", str(cache)]
+    cache = shutil.copytree(filled / FIGURE_CACHE, tmp_path / FIGURE_CACHE)
 
     report_stage.main(stage_argv(tmp_path, "drawn"))
     filled_files = cached_files(cache)
     assert len(filled_files) >= 8  # every figure, drawn once (by the fixture)
-    report_stage.main(stage_argv(tmp_path, "cached") + with_cache)
+    report_stage.main(stage_argv(tmp_path, "cached", figure_cache=cache))
     assert set(cached_files(cache)) == set(filled_files), "an unchanged report draws nothing new"
     drawn = report_bytes(tmp_path, "drawn")
     assert report_bytes(filled, "filling") == drawn
@@ -59,7 +58,7 @@ def test_a_cached_report_is_the_bytes_of_a_full_redraw(filled: Path, tmp_path: P
     history = tmp_path / "metrics/history/stateful-seed8.csv"
     history.write_text(history.read_text().replace("3,1.0,0.9", "3,0.7,1.0"))
     report_stage.main(stage_argv(tmp_path, "changed-drawn"))
-    report_stage.main(stage_argv(tmp_path, "changed-cached") + with_cache)
+    report_stage.main(stage_argv(tmp_path, "changed-cached", figure_cache=cache))
     # Only its training curves: the accuracy figure's inputs (the accuracies) did not change.
     assert len(set(cached_files(cache)) - set(filled_files)) == 1
     changed = report_bytes(tmp_path, "changed-drawn")
@@ -70,7 +69,7 @@ def test_a_cached_report_is_the_bytes_of_a_full_redraw(filled: Path, tmp_path: P
 
 def test_a_report_whose_figures_are_all_cached_imports_no_matplotlib_and_no_scipy_stats(tmp_path: Path):
     write_fake_inputs(tmp_path, [7, 8])
-    argv = stage_argv(tmp_path) + ["--figure-cache", str(tmp_path / "figure-cache")]
+    argv = stage_argv(tmp_path, figure_cache=tmp_path / FIGURE_CACHE)
     script = (
         "import sys; from alphabet_lstm.stages import report; report.main(sys.argv[1:]); "
         "print(sorted(name for name in ('matplotlib', 'scipy.stats') if name in sys.modules))"
@@ -85,18 +84,18 @@ def test_an_experiment_copy_reads_and_fills_the_workspace_cache(filled: Path, tm
     draws only what the workspace has not drawn. Here the workspace has drawn every figure
     but one: the first copy draws that one into it, the second draws nothing."""
     cache = Path(".dvc/tmp/report-figures")
-    every_figure = set(cached_files(filled / "figure-cache"))
-    shutil.copytree(filled / "figure-cache", tmp_path / cache)
+    every_figure = set(cached_files(filled / FIGURE_CACHE))
+    shutil.copytree(filled / FIGURE_CACHE, tmp_path / cache)
     (tmp_path / cache / min(every_figure)).unlink()
     copies = [tmp_path / ".dvc/tmp/exps" / name for name in ("tmp1", "tmp2")]
     for copy in copies:
         copy.mkdir(parents=True)
         write_fake_inputs(copy, [7, 8])
     monkeypatch.chdir(copies[0])
-    report_stage.main(stage_argv(copies[0]) + ["--figure-cache", str(cache)])
+    report_stage.main(stage_argv(copies[0], figure_cache=cache))
     filled_files = cached_files(tmp_path / cache)
     assert set(filled_files) == every_figure and not (copies[0] / cache).exists()
     monkeypatch.chdir(copies[1])
-    report_stage.main(stage_argv(copies[1]) + ["--figure-cache", str(cache)])
+    report_stage.main(stage_argv(copies[1], figure_cache=cache))
     assert set(cached_files(tmp_path / cache)) == set(filled_files), "the second copy drew nothing"
     assert report_bytes(copies[1], "reports") == report_bytes(copies[0], "reports")

@@ -179,6 +179,10 @@ def one_seed(tmp_path_factory) -> Path:
     return root
 
 
+# The folder, beside a test report's inputs, of the figures its report draws (--figure-cache).
+FIGURE_CACHE = "figure-cache"
+
+
 @pytest.fixture(scope="module")
 def three_seeds(tmp_path_factory) -> Path:
     """The three-seed study's report, its figures also kept in a figure cache (``FIGURE_CACHE``)."""
@@ -186,9 +190,6 @@ def three_seeds(tmp_path_factory) -> Path:
     write_fake_inputs(root, [7, 8, 9])
     report_stage.main(stage_argv(root, figure_cache=root / FIGURE_CACHE))
     return root
-
-
-FIGURE_CACHE = "figure-cache"
 
 
 def markdown(root: Path) -> str:

@@ -256,7 +256,7 @@ def test_backup_restores_into_a_new_directory_with_the_same_runs_and_logins(serv
     started = False
     try:
         run(
-            ["bash", str(REPO_ROOT / "scripts" / "mlflow-server.sh"), "start", "--dir", str(restored)]
+            ["bash", str(SERVER_SCRIPT), "start", "--dir", str(restored)]
             + ["--port", str(port), "--pg-port", str(pg_port), "--workers", "1"],
             REPO_ROOT,
             timeout=600,
